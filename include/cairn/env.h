@@ -1,0 +1,69 @@
+// Env: every file and directory operation the engine performs goes through this interface, so
+// tests can substitute a fault-injecting or crash-simulating implementation (STYLE.md habit 4).
+//
+// Thread safety: an Env and a File may be used from many threads at once. PRead and PWrite on
+// one File are positioned and independent; DataSync covers every PWrite that returned before it
+// was called.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/status.h"
+
+namespace cairn {
+
+// A file opened for positioned reads and writes. It is never appended to implicitly.
+class File {
+ public:
+  virtual ~File() = default;
+  // Reads up to n bytes at `offset` into buf; *got < n only at end of file.
+  virtual Status PRead(uint64_t offset, size_t n, char* buf, size_t* got) = 0;
+  // Writes all of `data` at `offset` (retrying short writes), or fails.
+  virtual Status PWrite(uint64_t offset, std::string_view data) = 0;
+  // fdatasync(2). After an error, nothing written since the last successful sync may be
+  // trusted: the caller must not retry and then report success (docs/reliability.md).
+  virtual Status DataSync() = 0;
+  virtual Result<uint64_t> Size() = 0;
+  // Bytes actually allocated on the device (st_blocks * 512).
+  virtual Result<uint64_t> AllocatedBytes() = 0;
+  // The OS descriptor, for zero-copy transfers; -1 when the file is not backed by one.
+  virtual int fd() const { return -1; }
+  virtual const std::string& path() const = 0;
+};
+
+// Held while a store is open; released when destroyed.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  // The process-wide POSIX Env. Never destroyed.
+  static Env* Default();
+
+  enum class OpenMode { kExisting, kCreate /* create or truncate */, kCreateNew /* must not exist */ };
+  virtual Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) = 0;
+
+  virtual bool Exists(const std::string& path) = 0;
+  virtual Status CreateDir(const std::string& path) = 0;  // OK if it already exists
+  // Names in `dir`, without "." and "..", in no particular order.
+  virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  virtual Status RemoveFile(const std::string& path) = 0;
+  // fsync(2) on a directory, making entries created or renamed in it durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+  // Takes an exclusive, non-blocking lock on `path` and writes our pid into it. If another
+  // process holds it, returns Busy naming that process's pid.
+  virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
+  // Bytes allocated on the device by every file below `path` (recursively).
+  virtual Result<uint64_t> AllocatedBytesUnder(const std::string& path) = 0;
+  virtual uint64_t NowMicros() = 0;
+};
+
+}  // namespace cairn

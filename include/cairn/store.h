@@ -1,0 +1,152 @@
+// Store: Cairn's local storage engine. Start here.
+//
+// A store is a directory of pre-written volume files, to which objects are appended as
+// checksummed records, and a RocksDB key index pointing into them (docs/design.md). The volume
+// log is the only write-ahead log.
+//
+// Thread safety: every method of Store may be called concurrently from any number of threads.
+// An ObjectReader is used by one thread at a time.
+//
+// Visibility: a write becomes visible to readers only when its commit has succeeded (for
+// kSync, after its fdatasync). While a write to key K is still committing, Get/Head/Scan/
+// OpenReader of K return the previous committed version, or NotFound if there was none.
+// A write whose commit failed is never made visible by this process; the store turns read-only
+// (docs/reliability.md).
+//
+// Ownership: one process owns a store directory; Open fails with Busy naming the pid of the
+// process that holds it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/options.h"
+#include "cairn/status.h"
+
+namespace cairn {
+
+// Limits (each one is named in the error that reports it).
+inline constexpr size_t kMaxKeyBytes = 1024;                          // max_key_bytes
+inline constexpr uint64_t kMinVolumeCapacity = uint64_t{1} << 20;    // 1 MiB
+inline constexpr uint64_t kMaxVolumeCapacity = uint64_t{64} << 30;   // 64 GiB
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;       // bytes
+  uint32_t crc32c = 0;     // CRC-32C of the whole object
+  uint64_t sequence = 0;
+  uint64_t mtime_us = 0;   // µs since the Unix epoch when it was written
+};
+
+struct ScanResult {
+  std::vector<ObjectInfo> objects;  // in key order
+  bool truncated = false;           // more keys match; continue with start_after = last key
+};
+
+struct VolumeStats {
+  uint32_t id = 0;
+  // "active" (being appended), "sealed" (full, or retired by recovery or an error), or
+  // "prepared" (pre-written, not used yet).
+  std::string state;
+  uint64_t capacity = 0;
+  uint64_t end = 0;          // offset past the last record
+  uint64_t live_bytes = 0;
+  uint64_t dead_bytes = 0;
+  uint64_t live_records = 0;
+};
+
+struct StoreStats {
+  uint64_t objects = 0;
+  uint64_t logical_bytes = 0;   // sum of object sizes
+  uint64_t live_bytes = 0;      // bytes of records the index references
+  uint64_t dead_bytes = 0;      // superseded, deleted, abandoned or padding bytes
+  uint64_t volumes = 0;
+  uint64_t volume_capacity = 0;
+  uint64_t allocated_bytes = 0;        // on the device, volumes + index
+  uint64_t index_allocated_bytes = 0;
+  uint64_t index_memory_bytes = 0;     // RocksDB memtables + block cache in use
+  uint64_t next_sequence = 0;
+  bool read_only = false;              // set after an fdatasync/pwrite error
+  std::string read_only_reason;
+  std::vector<VolumeStats> volume_list;
+};
+
+// What opening the store found and did. Nothing is dropped without being counted here.
+struct RecoveryReport {
+  struct Region {
+    uint32_t volume = 0;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    bool zero = false;  // all zero bytes (a write that never happened) vs garbage
+  };
+  bool clean_shutdown = false;
+  uint64_t records_replayed = 0;
+  uint64_t bytes_replayed = 0;
+  std::vector<Region> bad_regions;   // invalid bytes between valid records: reported, skipped
+  uint64_t torn_tail_bytes = 0;      // non-zero bytes after the last valid record, truncated
+  uint32_t tail_volume = 0;
+  uint64_t tail_offset = 0;          // where appending resumes (logically truncated here)
+  uint64_t micros = 0;
+  std::string ToString() const;
+};
+
+// Where the bytes of a value come from in a streaming put.
+class ValueSource {
+ public:
+  virtual ~ValueSource() = default;
+  // Fills up to n bytes; returns 0 at the end of the value.
+  virtual Result<size_t> Read(char* buf, size_t n) = 0;
+};
+
+// A streaming read of one object. Bytes are handed out only after the checksum of the record
+// holding them has been verified; at most one chunk (4 MiB) is buffered.
+class ObjectReader {
+ public:
+  virtual ~ObjectReader() = default;
+  virtual const ObjectInfo& info() const = 0;
+  // Reads up to n bytes; returns 0 at the end. Corruption if a checksum fails.
+  virtual Result<size_t> Read(char* buf, size_t n) = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Opens (and, with create_if_missing, creates) the store in `dir`, running recovery.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, const StoreOptions& options);
+
+  // Stores `value` under `key` (1..kMaxKeyBytes bytes), replacing any previous version.
+  virtual Status Put(std::string_view key, std::string_view value,
+                     const WriteOptions& wo = WriteOptions()) = 0;
+  // Stores a value read from `src` until it reports the end. At most one chunk of it is held in
+  // memory. The object becomes visible only when all of it is committed.
+  virtual Status PutStream(std::string_view key, ValueSource* src,
+                           const WriteOptions& wo = WriteOptions()) = 0;
+
+  // Returns the whole value. For large objects prefer OpenReader.
+  virtual Result<std::string> Get(std::string_view key) = 0;
+  virtual Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key) = 0;
+  // Metadata only; costs no disk read.
+  virtual Result<ObjectInfo> Head(std::string_view key) = 0;
+
+  // Writes a tombstone. NotFound (and nothing written) if the key has no live version.
+  virtual Status Delete(std::string_view key, const WriteOptions& wo = WriteOptions()) = 0;
+
+  // Up to `limit` objects whose key starts with `prefix` and sorts after `start_after`.
+  virtual Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
+                                  size_t limit) = 0;
+
+  virtual Result<StoreStats> Stats() = 0;
+  // What this open's recovery found.
+  virtual const RecoveryReport& recovery_report() const = 0;
+
+  // Makes every write that has returned so far durable (one fdatasync).
+  virtual Status Sync() = 0;
+  // Commits, checkpoints the index, and releases the store. Also done by the destructor.
+  virtual Status Close() = 0;
+};
+
+}  // namespace cairn

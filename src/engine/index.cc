@@ -1,0 +1,184 @@
+#include "engine/index.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "util/coding.h"
+
+namespace cairn {
+namespace {
+
+constexpr char kEntryPrefix = 'k';
+constexpr char kMetaPrefix = 'm';
+constexpr char kVolumePrefix = 'v';
+const std::string kCheckpointKey = std::string(1, kMetaPrefix) + "checkpoint";
+
+std::string EntryKey(std::string_view key) {
+  std::string k;
+  k.reserve(key.size() + 1);
+  k.push_back(kEntryPrefix);
+  k.append(key);
+  return k;
+}
+
+std::string VolumeKey(uint32_t id) {
+  std::string k(5, kVolumePrefix);
+  EncodeBigEndian32(k.data() + 1, id);
+  return k;
+}
+
+Status FromRocks(const rocksdb::Status& s, const char* what) {
+  if (s.ok()) return Status::OK();
+  std::string m = std::string("index ") + what + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(m);
+  if (s.IsNoSpace()) return Status::NoSpace(m);
+  if (s.IsNotFound()) return Status::NotFound(m);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(m);
+  return Status::IOError(m);
+}
+
+class FlushListener : public rocksdb::EventListener {
+ public:
+  explicit FlushListener(std::function<void()> f) : f_(std::move(f)) {}
+  void OnFlushBegin(rocksdb::DB*, const rocksdb::FlushJobInfo&) override {
+    if (f_) f_();
+  }
+
+ private:
+  std::function<void()> f_;
+};
+
+}  // namespace
+
+IndexBatch::IndexBatch() : rep_(new rocksdb::WriteBatch()) {}
+IndexBatch::~IndexBatch() = default;
+void IndexBatch::PutEntry(std::string_view key, const format::IndexEntry& e) {
+  (void)rep_->Put(EntryKey(key), format::EncodeIndexEntry(e));
+}
+void IndexBatch::DeleteEntry(std::string_view key) { (void)rep_->Delete(EntryKey(key)); }
+void IndexBatch::PutVolume(uint32_t id, const format::VolumeAccount& v) {
+  (void)rep_->Put(VolumeKey(id), format::EncodeVolumeAccount(v));
+}
+void IndexBatch::PutCheckpoint(const format::Checkpoint& c) {
+  (void)rep_->Put(kCheckpointKey, format::EncodeCheckpoint(c));
+}
+void IndexBatch::Clear() { rep_->Clear(); }
+size_t IndexBatch::count() const { return static_cast<size_t>(rep_->Count()); }
+
+Index::~Index() {
+  if (db_) (void)db_->Close();
+}
+
+Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOptions& o,
+                                           std::function<void()> before_flush) {
+  std::unique_ptr<Index> idx(new Index());
+  rocksdb::Options opts;
+  opts.create_if_missing = true;
+  opts.paranoid_checks = true;
+  opts.write_buffer_size = o.index_write_buffer_bytes;
+  opts.max_write_buffer_number = 2;
+  opts.max_background_jobs = 2;
+  // Bounded table-reader memory: files are opened on demand, their index and filter blocks
+  // live in (and are evicted from) the block cache.
+  opts.max_open_files = 512;
+  opts.avoid_flush_during_shutdown = false;
+  opts.compression = rocksdb::kLZ4Compression;
+  opts.info_log_level = rocksdb::WARN_LEVEL;
+  opts.keep_log_file_num = 2;
+  opts.listeners.push_back(std::make_shared<FlushListener>(std::move(before_flush)));
+  idx->cache_ = rocksdb::NewLRUCache(o.index_cache_bytes);
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = idx->cache_;
+  t.cache_index_and_filter_blocks = true;
+  t.pin_l0_filter_and_index_blocks_in_cache = true;
+  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  rocksdb::DB* db = nullptr;
+  CAIRN_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(opts, dir, &db), "open"));
+  idx->db_.reset(db);
+  return idx;
+}
+
+Result<format::IndexEntry> Index::Get(std::string_view key) {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), EntryKey(key), &v);
+  if (s.IsNotFound()) return Status::NotFound("no such key");
+  CAIRN_RETURN_IF_ERROR(FromRocks(s, "get"));
+  format::IndexEntry e;
+  CAIRN_RETURN_IF_ERROR(format::DecodeIndexEntry(v, &e));
+  return e;
+}
+
+Status Index::Write(IndexBatch* batch) {
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;  // the volume log is the write-ahead log
+  return FromRocks(db_->Write(wo, batch->rep()), "write");
+}
+
+Result<format::Checkpoint> Index::ReadCheckpoint() {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kCheckpointKey, &v);
+  if (s.IsNotFound()) return Status::NotFound("index has no checkpoint");
+  CAIRN_RETURN_IF_ERROR(FromRocks(s, "get checkpoint"));
+  format::Checkpoint c;
+  CAIRN_RETURN_IF_ERROR(format::DecodeCheckpoint(v, &c));
+  return c;
+}
+
+Result<std::map<uint32_t, format::VolumeAccount>> Index::ReadVolumes() {
+  std::map<uint32_t, format::VolumeAccount> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(std::string(1, kVolumePrefix)); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.size() != 5 || k[0] != kVolumePrefix) break;
+    format::VolumeAccount a;
+    CAIRN_RETURN_IF_ERROR(format::DecodeVolumeAccount(
+        std::string_view(it->value().data(), it->value().size()), &a));
+    out[DecodeBigEndian32(k.data() + 1)] = a;
+  }
+  CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "scan volumes"));
+  return out;
+}
+
+Status Index::Scan(std::string_view prefix, std::string_view start_after, size_t limit,
+                   std::vector<std::pair<std::string, format::IndexEntry>>* out,
+                   bool* truncated) {
+  *truncated = false;
+  const std::string p = EntryKey(prefix);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  std::string seek = p;
+  if (!start_after.empty() && EntryKey(start_after) > p) seek = EntryKey(start_after);
+  for (it->Seek(seek); it->Valid(); it->Next()) {
+    std::string_view k(it->key().data(), it->key().size());
+    if (k.substr(0, p.size()) != p) break;
+    std::string_view user = k.substr(1);
+    if (!start_after.empty() && user <= start_after) continue;
+    if (out->size() == limit) {
+      *truncated = true;
+      break;
+    }
+    format::IndexEntry e;
+    CAIRN_RETURN_IF_ERROR(
+        format::DecodeIndexEntry(std::string_view(it->value().data(), it->value().size()), &e));
+    out->emplace_back(std::string(user), e);
+  }
+  return FromRocks(it->status(), "scan");
+}
+
+Status Index::Flush(bool wait) {
+  rocksdb::FlushOptions fo;
+  fo.wait = wait;
+  return FromRocks(db_->Flush(fo), "flush");
+}
+
+uint64_t Index::MemoryBytes() {
+  uint64_t mem = 0;
+  db_->GetIntProperty("rocksdb.cur-size-all-mem-tables", &mem);
+  return mem + cache_->GetUsage();
+}
+
+}  // namespace cairn

@@ -1,0 +1,110 @@
+#include "engine/log_scanner.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace cairn {
+namespace {
+constexpr size_t kReadSize = 1 << 20;
+}  // namespace
+
+LogScanner::LogScanner(File* file, uint64_t salt, uint64_t start, uint64_t limit,
+                       uint64_t gap_limit)
+    : file_(file),
+      salt_(salt),
+      limit_(limit),
+      gap_limit_(gap_limit),
+      pos_(start),
+      last_valid_end_(start),
+      last_nonzero_end_(start) {}
+
+Result<size_t> LogScanner::Fill(uint64_t off, size_t n) {
+  if (off >= buf_off_ && off + n <= buf_off_ + buf_len_) return n;
+  size_t want = std::max(n, kReadSize);
+  if (off + want > limit_) want = static_cast<size_t>(limit_ - off);
+  if (buf_.size() < want) buf_.resize(want);
+  size_t got = 0;
+  CAIRN_RETURN_IF_ERROR(file_->PRead(off, want, buf_.data(), &got));
+  buf_off_ = off;
+  buf_len_ = got;
+  return std::min(n, got);
+}
+
+void LogScanner::NoteInvalid(uint64_t off, uint64_t n, bool zero) {
+  if (!in_region_) {
+    in_region_ = true;
+    region_start_ = off;
+    region_zero_ = true;
+  }
+  if (!zero) {
+    region_zero_ = false;
+    last_nonzero_end_ = std::max(last_nonzero_end_, off + n);
+  }
+}
+
+Result<bool> LogScanner::Next(ScanEvent* ev) {
+  constexpr uint64_t kHdr = format::kRecordHeaderSize;
+  while (pos_ + kHdr <= limit_) {
+    if (gap_limit_ != kNoGapLimit && pos_ - last_valid_end_ >= gap_limit_) break;
+    CAIRN_ASSIGN_OR_RETURN(size_t have, Fill(pos_, kHdr));
+    if (have < kHdr) break;  // the file is shorter than the limit
+    RecordHeader h;
+    HeaderCheck c = DecodeRecordHeader(At(pos_), std::string_view(), salt_, pos_, &h);
+    if (c == HeaderCheck::kZero) {
+      // Skip to the 8-byte boundary at or before the next non-zero byte: a record starts with
+      // its magic, so none can start inside a run of zeros.
+      uint64_t p = pos_ + kHdr;
+      bool found = false;
+      while (p < limit_ && !found) {
+        CAIRN_ASSIGN_OR_RETURN(size_t got, Fill(p, 8));
+        if (got == 0) break;
+        size_t avail = static_cast<size_t>(buf_off_ + buf_len_ - p);
+        const char* q = At(p);
+        size_t i = 0;
+        while (i < avail && q[i] == 0) i++;
+        p += i;
+        found = i < avail;
+        if (gap_limit_ != kNoGapLimit && p - last_valid_end_ >= gap_limit_) break;
+      }
+      uint64_t next = std::min<uint64_t>(p / 8 * 8, limit_);
+      if (next < pos_ + 8) next = pos_ + 8;
+      NoteInvalid(pos_, next - pos_, true);
+      pos_ = next;
+      continue;
+    }
+    if (c == HeaderCheck::kValid) {
+      uint64_t need = kHdr + h.key_len + h.value_len;
+      if (pos_ + need <= limit_) {
+        CAIRN_ASSIGN_OR_RETURN(size_t got, Fill(pos_, need));
+        std::string_view key, value;
+        if (got == need &&
+            ParseRecord(std::string_view(At(pos_), need), salt_, pos_, &ev->header, &key, &value)
+                .ok()) {
+          if (in_region_) {
+            // Report the bad bytes first; the record is returned by the next call.
+            ev->kind = ScanEvent::Kind::kBadRegion;
+            ev->offset = region_start_;
+            ev->length = pos_ - region_start_;
+            ev->zero = region_zero_;
+            in_region_ = false;
+            return true;
+          }
+          ev->kind = ScanEvent::Kind::kRecord;
+          ev->offset = pos_;
+          ev->length = RecordLength(h.key_len, h.value_len);
+          ev->key = key;
+          ev->value = value;
+          pos_ += ev->length;
+          last_valid_end_ = pos_;
+          last_nonzero_end_ = std::max(last_nonzero_end_, pos_);
+          return true;
+        }
+      }
+    }
+    NoteInvalid(pos_, 8, false);
+    pos_ += 8;
+  }
+  return false;
+}
+
+}  // namespace cairn

@@ -1,0 +1,76 @@
+// Record encoding and validation (docs/format.md 3.2). Pure functions: no I/O, no state.
+//
+// A record is valid only at the (volume salt, offset) where it was written: both seed the
+// header CRC, so misplaced or foreign bytes never validate.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/status.h"
+#include "engine/record_format.h"
+
+namespace cairn {
+
+using format::RecordType;
+
+struct RecordHeader {
+  RecordType type = RecordType::kValue;
+  uint16_t key_len = 0;
+  uint64_t value_len = 0;
+  uint64_t sequence = 0;
+  uint64_t timestamp_us = 0;
+  uint32_t value_crc = 0;
+};
+
+// Bytes a record with this key and value length occupies, padding included.
+inline uint64_t RecordLength(uint64_t key_len, uint64_t value_len) {
+  return (format::kRecordHeaderSize + key_len + value_len + format::kRecordAlign - 1) /
+         format::kRecordAlign * format::kRecordAlign;
+}
+
+// Writes the 40-byte header for `h` and `key` into out[0..39], computing the header CRC with
+// `salt` and `offset`. REQUIRES: key.size() == h.key_len.
+void EncodeRecordHeader(const RecordHeader& h, std::string_view key, uint64_t salt,
+                        uint64_t offset, char* out);
+
+// Appends a whole record (header, key, value, zero padding) to *dst. Fills in h.key_len,
+// h.value_len and h.value_crc from the arguments.
+void AppendRecord(RecordHeader h, std::string_view key, std::string_view value, uint64_t salt,
+                  uint64_t offset, std::string* dst);
+
+enum class HeaderCheck {
+  kValid,     // magic, version, type, key_len bound and header CRC all check
+  kZero,      // all 40 bytes are zero: unwritten space
+  kInvalid,   // anything else
+};
+
+// Checks the fixed header in buf[0..39] and the key that follows it. `key` must hold the
+// h.key_len bytes after the header; pass an empty view to check only the fixed fields (then the
+// CRC is not checked and kValid means "plausible"). On kValid fills *h.
+HeaderCheck DecodeRecordHeader(const char* buf, std::string_view key, uint64_t salt,
+                               uint64_t offset, RecordHeader* h);
+
+// Validates a complete record in `rec` (at least RecordLength bytes) written at `offset` of a
+// volume with `salt`: header, key and value CRC. On success fills *h, *key and *value (views
+// into rec). Corruption names what failed.
+Status ParseRecord(std::string_view rec, uint64_t salt, uint64_t offset, RecordHeader* h,
+                   std::string_view* key, std::string_view* value);
+
+// Manifest payload (docs/format.md 3.4).
+struct ChunkRef {
+  uint32_t volume = 0;
+  uint32_t value_len = 0;
+  uint64_t offset = 0;
+};
+struct Manifest {
+  uint64_t object_size = 0;
+  uint32_t object_crc = 0;
+  std::vector<ChunkRef> chunks;
+};
+std::string EncodeManifest(const Manifest& m);
+Status DecodeManifest(std::string_view payload, Manifest* m);
+
+}  // namespace cairn

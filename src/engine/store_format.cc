@@ -1,0 +1,156 @@
+#include "engine/store_format.h"
+
+#include <cstring>
+
+#include "util/coding.h"
+#include "util/crc32c.h"
+
+namespace cairn::format {
+namespace {
+
+// Writes crc32c(bytes 0..at-1) at `at`.
+void SealCrc(std::string* b, size_t at) {
+  EncodeFixed32(b->data() + at, crc32c::Value(b->data(), at));
+}
+
+Status CheckCrc(std::string_view b, size_t at, const char* what) {
+  if (crc32c::Value(b.data(), at) != DecodeFixed32(b.data() + at))
+    return Status::Corruption(std::string(what) + " checksum mismatch");
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string EncodeMarker(const StoreMarker& m) {
+  std::string b(kMarkerSize, '\0');
+  std::memcpy(b.data(), kMarkerMagic, 8);
+  EncodeFixed32(b.data() + 8, kFormatVersion);
+  EncodeFixed64(b.data() + 16, m.store_id);
+  EncodeFixed64(b.data() + 24, m.volume_capacity);
+  EncodeFixed64(b.data() + 32, m.created_us);
+  SealCrc(&b, 44);
+  return b;
+}
+
+Status DecodeMarker(std::string_view b, StoreMarker* m) {
+  if (b.size() != kMarkerSize || std::memcmp(b.data(), kMarkerMagic, 8) != 0)
+    return Status::InvalidArgument("not a Cairn store marker");
+  CAIRN_RETURN_IF_ERROR(CheckCrc(b, 44, "store marker"));
+  uint32_t version = DecodeFixed32(b.data() + 8);
+  if (version != kFormatVersion || DecodeFixed32(b.data() + 12) != 0)
+    return Status::NotSupported("store format version " + std::to_string(version) +
+                                " (this build reads version 1)");
+  m->store_id = DecodeFixed64(b.data() + 16);
+  m->volume_capacity = DecodeFixed64(b.data() + 24);
+  m->created_us = DecodeFixed64(b.data() + 32);
+  return Status::OK();
+}
+
+std::string EncodeVolumeHeader(const VolumeHeader& h) {
+  std::string b(kVolumeHeaderSize, '\0');
+  std::memcpy(b.data(), kVolumeMagic, 8);
+  EncodeFixed32(b.data() + 8, kFormatVersion);
+  EncodeFixed32(b.data() + 12, h.volume_id);
+  EncodeFixed64(b.data() + 16, h.capacity);
+  EncodeFixed64(b.data() + 24, h.salt);
+  EncodeFixed64(b.data() + 32, h.store_id);
+  EncodeFixed64(b.data() + 40, h.created_us);
+  EncodeFixed32(b.data() + 48, h.data_offset);
+  SealCrc(&b, 52);
+  return b;
+}
+
+Status DecodeVolumeHeader(std::string_view b, VolumeHeader* h) {
+  if (b.size() < 56 || std::memcmp(b.data(), kVolumeMagic, 8) != 0)
+    return Status::Corruption("volume header has no CAIRNVOL magic");
+  CAIRN_RETURN_IF_ERROR(CheckCrc(b, 52, "volume header"));
+  if (DecodeFixed32(b.data() + 8) != kFormatVersion)
+    return Status::NotSupported("volume format version " +
+                                std::to_string(DecodeFixed32(b.data() + 8)));
+  h->volume_id = DecodeFixed32(b.data() + 12);
+  h->capacity = DecodeFixed64(b.data() + 16);
+  h->salt = DecodeFixed64(b.data() + 24);
+  h->store_id = DecodeFixed64(b.data() + 32);
+  h->created_us = DecodeFixed64(b.data() + 40);
+  h->data_offset = DecodeFixed32(b.data() + 48);
+  if (h->data_offset != kVolumeHeaderSize || h->capacity <= h->data_offset)
+    return Status::Corruption("volume header has impossible data_offset/capacity");
+  return Status::OK();
+}
+
+std::string EncodeIndexEntry(const IndexEntry& e) {
+  std::string b(kIndexEntrySize, '\0');
+  b[0] = 1;
+  b[1] = static_cast<char>(e.type);
+  EncodeFixed32(b.data() + 4, e.volume);
+  EncodeFixed64(b.data() + 8, e.offset);
+  EncodeFixed64(b.data() + 16, e.record_len);
+  EncodeFixed64(b.data() + 24, e.sequence);
+  EncodeFixed64(b.data() + 32, e.object_size);
+  EncodeFixed32(b.data() + 40, e.object_crc);
+  EncodeFixed64(b.data() + 48, e.timestamp_us);
+  return b;
+}
+
+Status DecodeIndexEntry(std::string_view b, IndexEntry* e) {
+  if (b.size() != kIndexEntrySize || b[0] != 1 || (b[1] != 1 && b[1] != 4))
+    return Status::Corruption("index entry is malformed");
+  e->type = static_cast<uint8_t>(b[1]);
+  e->volume = DecodeFixed32(b.data() + 4);
+  e->offset = DecodeFixed64(b.data() + 8);
+  e->record_len = DecodeFixed64(b.data() + 16);
+  e->sequence = DecodeFixed64(b.data() + 24);
+  e->object_size = DecodeFixed64(b.data() + 32);
+  e->object_crc = DecodeFixed32(b.data() + 40);
+  e->timestamp_us = DecodeFixed64(b.data() + 48);
+  return Status::OK();
+}
+
+std::string EncodeCheckpoint(const Checkpoint& c) {
+  std::string b(kCheckpointSize, '\0');
+  b[0] = 1;
+  b[1] = c.clean ? 1 : 0;
+  EncodeFixed32(b.data() + 4, c.volume);
+  EncodeFixed64(b.data() + 8, c.offset);
+  EncodeFixed64(b.data() + 16, c.next_sequence);
+  EncodeFixed64(b.data() + 24, c.objects);
+  EncodeFixed64(b.data() + 32, c.logical_bytes);
+  SealCrc(&b, 44);
+  return b;
+}
+
+Status DecodeCheckpoint(std::string_view b, Checkpoint* c) {
+  if (b.size() != kCheckpointSize || b[0] != 1) return Status::Corruption("checkpoint is malformed");
+  CAIRN_RETURN_IF_ERROR(CheckCrc(b, 44, "index checkpoint"));
+  c->clean = (b[1] & 1) != 0;
+  c->volume = DecodeFixed32(b.data() + 4);
+  c->offset = DecodeFixed64(b.data() + 8);
+  c->next_sequence = DecodeFixed64(b.data() + 16);
+  c->objects = DecodeFixed64(b.data() + 24);
+  c->logical_bytes = DecodeFixed64(b.data() + 32);
+  return Status::OK();
+}
+
+std::string EncodeVolumeAccount(const VolumeAccount& v) {
+  std::string b(kVolumeStatsSize, '\0');
+  b[0] = 1;
+  b[1] = v.sealed ? 2 : 1;
+  EncodeFixed64(b.data() + 8, v.end);
+  EncodeFixed64(b.data() + 16, v.live_bytes);
+  EncodeFixed64(b.data() + 24, v.live_records);
+  SealCrc(&b, 36);
+  return b;
+}
+
+Status DecodeVolumeAccount(std::string_view b, VolumeAccount* v) {
+  if (b.size() != kVolumeStatsSize || b[0] != 1 || (b[1] != 1 && b[1] != 2))
+    return Status::Corruption("volume stats entry is malformed");
+  CAIRN_RETURN_IF_ERROR(CheckCrc(b, 36, "volume stats"));
+  v->sealed = b[1] == 2;
+  v->end = DecodeFixed64(b.data() + 8);
+  v->live_bytes = DecodeFixed64(b.data() + 16);
+  v->live_records = DecodeFixed64(b.data() + 24);
+  return Status::OK();
+}
+
+}  // namespace cairn::format

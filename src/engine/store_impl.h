@@ -1,0 +1,184 @@
+// StoreImpl: the engine behind cairn::Store. Implementation split by concern:
+//   store_open.cc   opening, creating, recovery and closing
+//   store_write.cc  reservation, the write path and group commit
+//   store_read.cc   reads, scans and statistics
+//
+// The write path (docs/design.md has the full tour):
+//   1. Reserve: under mu_, a writer takes the next `len` bytes of the active volume and the next
+//      sequence number, and joins queue_ (log order == sequence order). Only a few instructions
+//      run under the lock.
+//   2. Write: with no lock held, the writer encodes and pwrites its record.
+//   3. Commit: the first writer in queue_ whose bytes are written becomes the leader. It takes
+//      the longest prefix of queue_ whose bytes are written, and without mu_ runs one fdatasync
+//      (if any writer in the group asked for kSync) and one index batch, then marks the group
+//      committed and wakes it. Only then are the writes visible and acknowledged.
+//   Invariant: the index only ever refers to records of a committed prefix of the log.
+//   Invariant: after an fdatasync or pwrite I/O error, bg_error_ is set and no later write is
+//   acknowledged (the store is read-only until reopened).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cairn/env.h"
+#include "cairn/store.h"
+#include "engine/index.h"
+#include "engine/record.h"
+#include "engine/store_format.h"
+#include "engine/volume.h"
+
+namespace cairn {
+
+class StoreImpl final : public Store {
+ public:
+  StoreImpl(std::string dir, const StoreOptions& options);
+  ~StoreImpl() override;
+
+  Status Put(std::string_view key, std::string_view value, const WriteOptions& wo) override;
+  Status PutStream(std::string_view key, ValueSource* src, const WriteOptions& wo) override;
+  Result<std::string> Get(std::string_view key) override;
+  Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key) override;
+  Result<ObjectInfo> Head(std::string_view key) override;
+  Status Delete(std::string_view key, const WriteOptions& wo) override;
+  Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
+                          size_t limit) override;
+  Result<StoreStats> Stats() override;
+  const RecoveryReport& recovery_report() const override { return report_; }
+  Status Sync() override;
+  Status Close() override;
+
+  // store_open.cc
+  Status OpenStore();
+
+  // store_read.cc: reads and validates the record `e` points at (key must match). On success
+  // *value views into *buf.
+  Status ReadRecord(uint32_t volume, uint64_t offset, uint64_t len, std::string_view key,
+                    RecordType type, uint64_t sequence, std::string* buf,
+                    std::string_view* value);
+  uint64_t chunk_bytes() const { return chunk_bytes_; }
+
+ private:
+  // One pending write; lives on the writing thread's stack until committed.
+  struct Writer {
+    RecordType type = RecordType::kValue;
+    std::string_view key;
+    bool sync = false;
+    uint64_t object_size = 0;
+    uint32_t object_crc = 0;
+    uint64_t timestamp_us = 0;
+    const Manifest* manifest = nullptr;
+    // Set by Reserve().
+    std::shared_ptr<Volume> vol;
+    uint64_t offset = 0;
+    uint64_t len = 0;
+    uint64_t seq = 0;
+    // Guarded by mu_.
+    bool done = false;
+    Status write_status;
+    bool committed = false;
+    Status result;
+    std::condition_variable cv;
+  };
+
+  // Per-batch view of keys changed earlier in the same batch (nullopt = deleted).
+  using Overlay = std::unordered_map<std::string, std::optional<format::IndexEntry>>;
+
+  // ---- store_write.cc
+  Status ValidateKey(std::string_view key) const;
+  bool WantsSync(const WriteOptions& wo) const;
+  Status Reserve(Writer* w, uint64_t len);
+  Status SwitchVolumeLocked(std::unique_lock<std::mutex>& l);
+  // Encodes the record for w with `value` into buf (which may already hold the value at the
+  // right place when `value_in_place`), pwrites it, then waits for its commit.
+  Status WriteRecord(Writer* w, std::string_view value, std::string* buf);
+  void FinishAndWait(Writer* w, Status write_status);
+  void LeadCommit(std::unique_lock<std::mutex>& l);
+  Status CommitGroup(const std::vector<Writer*>& group);
+  Status SyncVolumes(std::vector<std::shared_ptr<Volume>> extra);
+  void SetBgError(const Status& cause);
+  void Log(const std::string& msg);
+  void PreparerLoop();
+  void IntervalLoop();
+
+  // Shared by commit and recovery: updates the index batch, the volume accounts and the object
+  // counts for one record. With `replay`, skips records older than the key's current entry.
+  Status ApplyRecord(RecordType type, std::string_view key, uint32_t volume, uint64_t offset,
+                     uint64_t len, uint64_t seq, uint64_t ts, uint64_t object_size,
+                     uint32_t object_crc, const Manifest* manifest, bool replay,
+                     IndexBatch* batch, Overlay* overlay);
+  Result<std::optional<format::IndexEntry>> LookupForCommit(std::string_view key,
+                                                            const Overlay& overlay);
+  void AccountLiveLocked(const format::IndexEntry& e, std::string_view key, int sign);
+  void WriteDirtyAccounts(IndexBatch* batch);
+
+  // ---- store_open.cc
+  Status Recover(const std::optional<format::Checkpoint>& ckpt);
+
+  std::shared_ptr<Volume> VolumeFor(uint32_t id);
+
+  const std::string dir_;
+  const std::string vol_dir_;
+  StoreOptions options_;
+  Env* env_;
+  uint64_t store_id_ = 0;
+  uint64_t capacity_ = 0;
+  uint64_t chunk_bytes_ = 0;
+  std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<Index> index_;
+  RecoveryReport report_;
+
+  // All open volumes, for readers.
+  std::shared_mutex vol_mu_;
+  std::map<uint32_t, std::shared_ptr<Volume>> volumes_;
+
+  // Reservation, commit queue, volume switching. Guarded by mu_.
+  std::mutex mu_;
+  std::shared_ptr<Volume> active_;
+  uint64_t tail_ = 0;
+  uint64_t next_seq_ = 1;
+  std::deque<Writer*> queue_;
+  uint64_t unfinished_bytes_ = 0;
+  bool leader_active_ = false;
+  std::condition_variable space_cv_;   // unfinished_bytes_ dropped, or queue_ drained
+  std::deque<std::shared_ptr<Volume>> prepared_;
+  uint32_t next_volume_id_ = 1;
+  Status prep_error_;
+  std::condition_variable prep_cv_;    // wakes the preparer
+  std::condition_variable prepared_cv_;  // a volume was prepared, or preparing failed
+  Status bg_error_;
+  bool closing_ = false;
+  bool stop_ = false;
+
+  // Volumes with writes that no fdatasync has covered yet. Guarded by sync_mu_.
+  std::mutex sync_mu_;
+  std::map<uint32_t, std::shared_ptr<Volume>> dirty_;
+  bool interval_pending_ = false;
+
+  // Accounting; changed by the commit leader and recovery. Guarded by acct_mu_.
+  mutable std::mutex acct_mu_;
+  std::map<uint32_t, format::VolumeAccount> accounts_;
+  std::set<uint32_t> dirty_accounts_;
+  uint64_t objects_ = 0;
+  uint64_t logical_bytes_ = 0;
+  uint64_t bytes_since_flush_ = 0;  // leader only
+
+  std::thread preparer_;
+  std::thread interval_;
+  std::mutex interval_mu_;
+  std::condition_variable interval_cv_;
+  bool opened_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace cairn

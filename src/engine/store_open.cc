@@ -1,0 +1,455 @@
+// Opening (and creating) a store, recovery, and closing.
+//
+// Recovery rules (docs/design.md, "Recovery"):
+//  - Replay starts at the index checkpoint and applies every valid record after it, in log
+//    order, exactly as the commit path would. Records the index already holds (by sequence) are
+//    skipped, so replaying twice gives the same index.
+//  - Invalid bytes between two valid records are reported (volume, offset, length, zero or not)
+//    and skipped: the scanner resynchronises at the next valid record.
+//  - Bytes after the last valid record are the torn tail: reported with their count and
+//    logically truncated. After an unclean shutdown the tail volume is sealed at the last valid
+//    record, so nothing beyond it is ever read again, and appending resumes in a volume that
+//    holds no record (re-salted, so stale bytes can never validate).
+//  - Recovery writes nothing to a volume that holds records. Its result becomes durable in one
+//    index write and flush at the end; a crash before that just means recovery runs again from
+//    the same checkpoint, with the same result.
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "engine/log_scanner.h"
+#include "engine/store_impl.h"
+#include "util/check.h"
+#include "util/crc32c.h"
+
+namespace cairn {
+
+const char* DurabilityName(Durability d) {
+  switch (d) {
+    case Durability::kSync: return "sync";
+    case Durability::kInterval: return "interval";
+    case Durability::kNone: return "none";
+  }
+  return "?";
+}
+
+bool ParseDurability(std::string_view t, Durability* mode, uint32_t* interval_ms) {
+  if (t == "sync") {
+    *mode = Durability::kSync;
+    return true;
+  }
+  if (t == "none") {
+    *mode = Durability::kNone;
+    return true;
+  }
+  if (t == "interval") {
+    *mode = Durability::kInterval;
+    return true;
+  }
+  if (t.substr(0, 9) == "interval=" && t.size() > 9 && t.size() < 16) {
+    uint64_t v = 0;
+    for (char c : t.substr(9)) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (v == 0 || v > 3600000) return false;
+    *mode = Durability::kInterval;
+    *interval_ms = static_cast<uint32_t>(v);
+    return true;
+  }
+  return false;
+}
+
+std::string RecoveryReport::ToString() const {
+  char buf[256];
+  std::snprintf(buf, sizeof(buf),
+                "%s shutdown; replayed %" PRIu64 " records (%" PRIu64
+                " bytes) in %.1f ms; %zu bad regions; torn tail %" PRIu64
+                " bytes; appending at volume %u offset %" PRIu64,
+                clean_shutdown ? "clean" : "unclean", records_replayed, bytes_replayed,
+                static_cast<double>(micros) / 1000.0, bad_regions.size(), torn_tail_bytes,
+                tail_volume, tail_offset);
+  std::string s = buf;
+  for (const Region& r : bad_regions) {
+    std::snprintf(buf, sizeof(buf), "\n  %s region at volumes/%08x.vol offset %" PRIu64
+                  " length %" PRIu64,
+                  r.zero ? "unwritten (zero)" : "corrupt or torn", r.volume, r.offset, r.length);
+    s += buf;
+  }
+  return s;
+}
+
+StoreImpl::StoreImpl(std::string dir, const StoreOptions& options)
+    : dir_(std::move(dir)),
+      vol_dir_(dir_ + "/volumes"),
+      options_(options),
+      env_(options.env != nullptr ? options.env : Env::Default()) {}
+
+StoreImpl::~StoreImpl() { (void)Close(); }
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOptions& options) {
+  if (dir.empty()) return Status::InvalidArgument("store directory is empty");
+  auto s = std::make_unique<StoreImpl>(dir, options);
+  CAIRN_RETURN_IF_ERROR(s->OpenStore());
+  return std::unique_ptr<Store>(std::move(s));
+}
+
+Status StoreImpl::OpenStore() {
+  const std::string marker_path = dir_ + "/CAIRN";
+  if (options_.volume_capacity < kMinVolumeCapacity ||
+      options_.volume_capacity > kMaxVolumeCapacity)
+    return Status::InvalidArgument("volume_capacity " + std::to_string(options_.volume_capacity) +
+                                   " is outside 1 MiB..64 GiB");
+  if (options_.max_unfinished_bytes < (uint64_t{8} << 20))
+    return Status::InvalidArgument("max_unfinished_bytes must be at least 8 MiB");
+  bool exists = env_->Exists(dir_);
+  if (!exists) {
+    if (!options_.create_if_missing)
+      return Status::NotFound("no store at " + dir_ + " (create_if_missing is off)");
+    CAIRN_RETURN_IF_ERROR(env_->CreateDir(dir_));
+  }
+  bool fresh = !env_->Exists(marker_path);
+  if (fresh) {
+    CAIRN_ASSIGN_OR_RETURN(auto names, env_->ListDir(dir_));
+    // A non-empty directory without a marker is somebody else's: never write into it.
+    if (!names.empty())
+      return Status::InvalidArgument(dir_ + " is not a Cairn store (no CAIRN marker) and is not "
+                                     "empty; refusing to touch it: pass an empty or new directory");
+    if (!options_.create_if_missing)
+      return Status::NotFound("no store at " + dir_ + " (create_if_missing is off)");
+  }
+  CAIRN_ASSIGN_OR_RETURN(lock_, env_->LockFile(dir_ + "/LOCK"));
+  format::StoreMarker marker;
+  if (fresh) {
+    marker.store_id = RandomU64();
+    marker.volume_capacity = options_.volume_capacity;
+    marker.created_us = env_->NowMicros();
+    const std::string tmp = marker_path + ".tmp";
+    CAIRN_ASSIGN_OR_RETURN(auto f, env_->OpenFile(tmp, Env::OpenMode::kCreate));
+    CAIRN_RETURN_IF_ERROR(f->PWrite(0, format::EncodeMarker(marker)));
+    CAIRN_RETURN_IF_ERROR(f->DataSync());
+    f.reset();
+    CAIRN_RETURN_IF_ERROR(env_->Rename(tmp, marker_path));
+    CAIRN_RETURN_IF_ERROR(env_->SyncDir(dir_));
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(auto f, env_->OpenFile(marker_path, Env::OpenMode::kExisting));
+    std::string b(format::kMarkerSize + 1, '\0');
+    size_t got = 0;
+    CAIRN_RETURN_IF_ERROR(f->PRead(0, b.size(), b.data(), &got));
+    b.resize(got);
+    Status s = format::DecodeMarker(b, &marker);
+    if (!s.ok()) {
+      if (s.IsNotSupported()) return s.WithContext(marker_path);
+      return Status::Corruption(marker_path + " is damaged (" + s.message() +
+                                "); refusing to open the store");
+    }
+  }
+  store_id_ = marker.store_id;
+  capacity_ = marker.volume_capacity;
+  // A record must fit in a volume with room to spare: chunks are at most a quarter of the data
+  // area, and 4 MiB (format::kMaxChunkBytes).
+  chunk_bytes_ = std::min<uint64_t>(format::kMaxChunkBytes,
+                                    (capacity_ - format::kVolumeHeaderSize) / 4 / 8 * 8);
+  CAIRN_RETURN_IF_ERROR(env_->CreateDir(vol_dir_));
+
+  Result<std::unique_ptr<Index>> idx =
+      Index::Open(dir_ + "/index", options_, [this] { (void)SyncVolumes({}); });
+  if (!idx.ok())
+    return Status::Corruption("the index in " + dir_ + "/index cannot be opened (" +
+                              idx.status().ToString() + "); the volumes are untouched");
+  index_ = std::move(*idx);
+
+  // Volumes on disk. A half-written one (.tmp) was never used: remove it.
+  CAIRN_ASSIGN_OR_RETURN(auto names, env_->ListDir(vol_dir_));
+  std::vector<uint32_t> ids;
+  for (const std::string& n : names) {
+    uint32_t id;
+    bool tmp;
+    if (!Volume::ParseFileName(n, &id, &tmp)) continue;
+    if (tmp) {
+      CAIRN_RETURN_IF_ERROR(env_->RemoveFile(vol_dir_ + "/" + n));
+      continue;
+    }
+    ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  for (uint32_t id : ids) {
+    Result<std::shared_ptr<Volume>> v = Volume::Open(env_, vol_dir_, id, store_id_);
+    if (!v.ok())
+      return Status::Corruption("cannot open volume: " + v.status().message() +
+                                "; refusing to open the store rather than lose its records");
+    volumes_[id] = *v;
+  }
+  next_volume_id_ = ids.empty() ? 1 : ids.back() + 1;
+
+  std::optional<format::Checkpoint> ckpt;
+  Result<format::Checkpoint> c = index_->ReadCheckpoint();
+  if (c.ok()) {
+    ckpt = *c;
+  } else if (!c.status().IsNotFound()) {
+    return Status::Corruption("index checkpoint is damaged: " + c.status().message());
+  } else if (!ids.empty()) {
+    // The index has never been flushed (it has no WAL), or it was removed: it has absorbed
+    // nothing, so replay the whole log.
+    format::Checkpoint from_start;
+    from_start.volume = ids.front();
+    from_start.offset = format::kVolumeHeaderSize;
+    ckpt = from_start;
+    Log("the index has no checkpoint; rebuilding it from the volumes");
+  }
+  CAIRN_ASSIGN_OR_RETURN(accounts_, index_->ReadVolumes());
+  for (const auto& [id, a] : accounts_) {
+    if (volumes_.count(id) == 0 && a.live_bytes > 0)
+      return Status::Corruption("volume " + Volume::FileName(id) +
+                                " holds live objects but its file is missing");
+  }
+  CAIRN_RETURN_IF_ERROR(Recover(ckpt));
+  opened_ = true;
+  preparer_ = std::thread([this] { PreparerLoop(); });
+  interval_ = std::thread([this] { IntervalLoop(); });
+  return Status::OK();
+}
+
+Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
+  const uint64_t t0 = env_->NowMicros();
+  report_ = RecoveryReport();
+  if (!ckpt.has_value()) {
+    // A new store: its first volume is written now, so the first put does not wait for it.
+    CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, next_volume_id_++, capacity_,
+                                                  store_id_));
+    volumes_[v->id()] = v;
+    prepared_.push_back(v);
+    report_.clean_shutdown = true;
+    report_.micros = env_->NowMicros() - t0;
+    return Status::OK();
+  }
+  next_seq_ = ckpt->next_sequence;
+  objects_ = ckpt->objects;
+  logical_bytes_ = ckpt->logical_bytes;
+
+  if (ckpt->clean) {
+    // Nothing was written after the checkpoint: resume exactly there.
+    report_.clean_shutdown = true;
+    auto it = volumes_.find(ckpt->volume);
+    if (it == volumes_.end() || accounts_[ckpt->volume].sealed) {
+      // The last volume was full: the next write switches to a prepared one.
+      active_ = nullptr;
+    } else {
+      active_ = it->second;
+      tail_ = ckpt->offset;
+    }
+    for (const auto& [id, v] : volumes_)
+      if (id > ckpt->volume && accounts_.count(id) == 0) prepared_.push_back(v);
+    report_.tail_volume = ckpt->volume;
+    report_.tail_offset = ckpt->offset;
+    // The index has no WAL: if the clean flag stayed on disk, a crash before the next index
+    // flush would make the next open skip the replay of acknowledged writes. Clear it durably
+    // before accepting any.
+    format::Checkpoint unclean = *ckpt;
+    unclean.clean = false;
+    IndexBatch b;
+    b.PutCheckpoint(unclean);
+    CAIRN_RETURN_IF_ERROR(index_->Write(&b));
+    CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
+    report_.micros = env_->NowMicros() - t0;
+    return Status::OK();
+  }
+
+  // Unclean shutdown: replay the log after the checkpoint.
+  IndexBatch batch;
+  Overlay overlay;
+  uint32_t tail_vol = ckpt->volume;
+  uint64_t tail_end = ckpt->offset;
+  uint64_t last_seq = ckpt->next_sequence - 1;
+  struct Seen {
+    bool any_record = false;
+    uint64_t last_valid_end = 0;
+    uint64_t garbage = 0;  // non-zero bytes after the last valid record
+  };
+  std::map<uint32_t, Seen> seen;
+  auto flush_batch = [&](uint32_t vol, uint64_t end) -> Status {
+    format::Checkpoint c = *ckpt;
+    c.clean = false;
+    c.volume = vol;
+    c.offset = end;
+    c.next_sequence = last_seq + 1;
+    c.objects = objects_;
+    c.logical_bytes = logical_bytes_;
+    WriteDirtyAccounts(&batch);
+    batch.PutCheckpoint(c);
+    CAIRN_RETURN_IF_ERROR(index_->Write(&batch));
+    batch.Clear();
+    overlay.clear();
+    return Status::OK();
+  };
+  for (const auto& [id, vol] : volumes_) {
+    if (id < ckpt->volume) continue;
+    auto acct = accounts_.find(id);
+    bool sealed = acct != accounts_.end() && acct->second.sealed;
+    uint64_t start = id == ckpt->volume ? ckpt->offset : vol->data_offset();
+    uint64_t limit = sealed ? acct->second.end : vol->capacity();
+    if (start < vol->data_offset()) start = vol->data_offset();
+    LogScanner scanner(vol->file(), vol->salt(), start, limit,
+                       sealed ? LogScanner::kNoGapLimit : options_.max_unfinished_bytes);
+    Seen& sn = seen[id];
+    ScanEvent ev;
+    for (;;) {
+      CAIRN_ASSIGN_OR_RETURN(bool more, scanner.Next(&ev));
+      if (!more) break;
+      if (ev.kind == ScanEvent::Kind::kBadRegion) {
+        report_.bad_regions.push_back({id, ev.offset, ev.length, ev.zero});
+        continue;
+      }
+      Manifest m;
+      const Manifest* mp = nullptr;
+      uint64_t object_size = ev.header.value_len;
+      uint32_t object_crc = ev.header.value_crc;
+      if (ev.header.type == RecordType::kManifest) {
+        Status ms = DecodeManifest(ev.value, &m);
+        if (!ms.ok()) {
+          // Checksums passed, so this was written this way: a bug, not a disk fault.
+          report_.bad_regions.push_back({id, ev.offset, ev.length, false});
+          continue;
+        }
+        mp = &m;
+        object_size = m.object_size;
+        object_crc = m.object_crc;
+      }
+      CAIRN_RETURN_IF_ERROR(ApplyRecord(ev.header.type, ev.key, id, ev.offset, ev.length,
+                                        ev.header.sequence, ev.header.timestamp_us, object_size,
+                                        object_crc, mp, /*replay=*/true, &batch, &overlay));
+      report_.records_replayed++;
+      report_.bytes_replayed += ev.length;
+      last_seq = std::max(last_seq, ev.header.sequence);
+      sn.any_record = true;
+      tail_vol = id;
+      tail_end = ev.offset + ev.length;
+      if (batch.count() >= 4096) CAIRN_RETURN_IF_ERROR(flush_batch(tail_vol, tail_end));
+    }
+    sn.last_valid_end = scanner.last_valid_end();
+    sn.garbage = scanner.tail_garbage_bytes();
+  }
+  // Garbage after the last valid record of a volume is the torn tail if no later volume holds
+  // a record, otherwise a bad region in the middle of the log.
+  for (const auto& [id, sn] : seen) {
+    if (sn.garbage == 0) continue;
+    if (id < tail_vol) {
+      report_.bad_regions.push_back({id, sn.last_valid_end, sn.garbage, false});
+    } else {
+      report_.torn_tail_bytes += sn.garbage;
+    }
+  }
+
+  // Seal the tail volume at its last valid record; every volume after it holds no record.
+  {
+    std::lock_guard<std::mutex> al(acct_mu_);
+    format::VolumeAccount& ta = accounts_[tail_vol];
+    ta.sealed = true;
+    ta.end = std::max(ta.end, tail_end);
+    dirty_accounts_.insert(tail_vol);
+    for (auto& [id, a] : accounts_) {
+      if (id < tail_vol && !a.sealed) {
+        a.sealed = true;
+        dirty_accounts_.insert(id);
+      }
+    }
+  }
+  for (const auto& [id, vol] : volumes_) {
+    if (id <= tail_vol) continue;
+    const Seen& sn = seen[id];
+    CAIRN_CHECK(!sn.any_record);
+    if (sn.garbage == 0) {
+      // Unused as far as any write could have reached. A new salt makes sure no stale byte
+      // in it can ever pass for a record.
+      CAIRN_RETURN_IF_ERROR(vol->Resalt());
+      std::lock_guard<std::mutex> al(acct_mu_);
+      if (accounts_.erase(id) > 0) batch.PutVolume(id, format::VolumeAccount());  // reset
+      prepared_.push_back(vol);
+    } else {
+      // Torn bytes of writes that never committed: retire the volume, all of it dead space.
+      std::lock_guard<std::mutex> al(acct_mu_);
+      format::VolumeAccount& a = accounts_[id];
+      a = format::VolumeAccount();
+      a.sealed = true;
+      a.end = sn.last_valid_end + sn.garbage;
+      dirty_accounts_.insert(id);
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(flush_batch(tail_vol, tail_end));
+  // Make the recovered state durable before anything new is appended.
+  CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
+  next_seq_ = last_seq + 1;
+  active_ = nullptr;  // the first write takes a prepared volume
+  report_.tail_volume = tail_vol;
+  report_.tail_offset = tail_end;
+  report_.micros = env_->NowMicros() - t0;
+  if (report_.records_replayed > 0 || !report_.bad_regions.empty() ||
+      report_.torn_tail_bytes > 0)
+    Log("recovery: " + report_.ToString());
+  return Status::OK();
+}
+
+Status StoreImpl::Close() {
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    if (closed_) return Status::OK();
+    closing_ = true;
+    // Writers already admitted finish and commit.
+    while (!queue_.empty()) space_cv_.wait(l);
+    stop_ = true;
+    prep_cv_.notify_all();
+    prepared_cv_.notify_all();
+  }
+  {
+    std::lock_guard<std::mutex> l(interval_mu_);
+    interval_cv_.notify_all();
+  }
+  if (preparer_.joinable()) preparer_.join();
+  if (interval_.joinable()) interval_.join();
+  Status result;
+  if (index_ != nullptr) {
+    bool healthy;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      healthy = bg_error_.ok();
+    }
+    // A clean checkpoint is written only by a store that opened and stayed healthy.
+    if (healthy && opened_) {
+      result = SyncVolumes({});
+      if (result.ok()) {
+        format::Checkpoint c;
+        c.clean = true;
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          c.volume = active_ != nullptr ? active_->id() : 0;
+          c.offset = active_ != nullptr ? tail_ : 0;
+          c.next_sequence = next_seq_;
+        }
+        if (c.volume == 0) {
+          // No active volume: resume at the end of the last sealed one.
+          std::lock_guard<std::mutex> al(acct_mu_);
+          if (!accounts_.empty()) {
+            c.volume = accounts_.rbegin()->first;
+            c.offset = accounts_.rbegin()->second.end;
+          }
+        }
+        {
+          std::lock_guard<std::mutex> al(acct_mu_);
+          c.objects = objects_;
+          c.logical_bytes = logical_bytes_;
+        }
+        IndexBatch batch;
+        WriteDirtyAccounts(&batch);
+        if (c.volume != 0) batch.PutCheckpoint(c);
+        result = index_->Write(&batch);
+        if (result.ok()) result = index_->Flush(/*wait=*/true);
+      }
+    }
+    index_.reset();
+  }
+  lock_.reset();
+  closed_ = true;
+  return result;
+}
+
+}  // namespace cairn

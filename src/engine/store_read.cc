@@ -1,0 +1,220 @@
+// Reads, scans and statistics. Every byte handed out has passed its record's checksum.
+#include <algorithm>
+#include <cstring>
+
+#include "engine/store_impl.h"
+#include "util/crc32c.h"
+
+namespace cairn {
+namespace {
+
+std::string Where(uint32_t volume, uint64_t offset) {
+  return "volumes/" + Volume::FileName(volume) + " offset " + std::to_string(offset);
+}
+
+ObjectInfo InfoOf(std::string key, const format::IndexEntry& e) {
+  ObjectInfo i;
+  i.key = std::move(key);
+  i.size = e.object_size;
+  i.crc32c = e.object_crc;
+  i.sequence = e.sequence;
+  i.mtime_us = e.timestamp_us;
+  return i;
+}
+
+}  // namespace
+
+std::shared_ptr<Volume> StoreImpl::VolumeFor(uint32_t id) {
+  std::shared_lock<std::shared_mutex> l(vol_mu_);
+  auto it = volumes_.find(id);
+  return it == volumes_.end() ? nullptr : it->second;
+}
+
+Status StoreImpl::ReadRecord(uint32_t volume, uint64_t offset, uint64_t len,
+                             std::string_view key, RecordType type, uint64_t sequence,
+                             std::string* buf, std::string_view* value) {
+  std::shared_ptr<Volume> vol = VolumeFor(volume);
+  if (vol == nullptr)
+    return Status::Corruption("index points into missing volume " + Volume::FileName(volume));
+  if (offset < vol->data_offset() || offset + len > vol->capacity() ||
+      len < format::kRecordHeaderSize)
+    return Status::Corruption("index points outside the volume: " + Where(volume, offset));
+  buf->resize(len);
+  size_t got = 0;
+  // One positioned read of the whole record.
+  CAIRN_RETURN_IF_ERROR(vol->file()->PRead(offset, len, buf->data(), &got));
+  if (got != len) return Status::Corruption("record cut short at " + Where(volume, offset));
+  RecordHeader h;
+  std::string_view k;
+  Status s = ParseRecord(*buf, vol->salt(), offset, &h, &k, value);
+  if (!s.ok()) return Status::Corruption(s.message() + " at " + Where(volume, offset));
+  if (k != key || h.type != type || (sequence != 0 && h.sequence != sequence) ||
+      RecordLength(h.key_len, h.value_len) != len)
+    return Status::Corruption("the record at " + Where(volume, offset) +
+                              " is not the one the index expects");
+  return Status::OK();
+}
+
+namespace {
+
+// Streams an object, one verified record at a time.
+class ObjectReaderImpl final : public ObjectReader {
+ public:
+  ObjectReaderImpl(StoreImpl* store, ObjectInfo info, format::IndexEntry e)
+      : store_(store), info_(std::move(info)), entry_(e) {}
+
+  Status Init() {
+    std::string_view payload;
+    CAIRN_RETURN_IF_ERROR(store_->ReadRecord(entry_.volume, entry_.offset, entry_.record_len,
+                                             info_.key, static_cast<RecordType>(entry_.type),
+                                             entry_.sequence, &buf_, &payload));
+    if (entry_.type == static_cast<uint8_t>(RecordType::kValue)) {
+      cur_ = payload;
+      next_chunk_ = 0;
+      return Status::OK();
+    }
+    CAIRN_RETURN_IF_ERROR(DecodeManifest(payload, &manifest_));
+    if (manifest_.object_size != entry_.object_size)
+      return Status::Corruption("manifest of " + info_.key + " disagrees with the index");
+    chunked_ = true;
+    return Status::OK();
+  }
+
+  const ObjectInfo& info() const override { return info_; }
+
+  Result<size_t> Read(char* out, size_t n) override {
+    while (cur_.empty()) {
+      if (!chunked_ || next_chunk_ >= manifest_.chunks.size()) return size_t{0};
+      const ChunkRef& c = manifest_.chunks[next_chunk_++];
+      CAIRN_RETURN_IF_ERROR(store_->ReadRecord(c.volume, c.offset,
+                                               RecordLength(info_.key.size(), c.value_len),
+                                               info_.key, RecordType::kChunk, 0, &buf_, &cur_));
+      if (cur_.size() != c.value_len) return Status::Corruption("chunk length mismatch");
+      crc_ = crc32c::Extend(crc_, cur_.data(), cur_.size());
+      if (next_chunk_ == manifest_.chunks.size() && crc_ != manifest_.object_crc)
+        return Status::Corruption("object checksum mismatch for " + info_.key);
+    }
+    size_t k = std::min(n, cur_.size());
+    std::memcpy(out, cur_.data(), k);
+    cur_.remove_prefix(k);
+    return k;
+  }
+
+ private:
+  StoreImpl* store_;
+  ObjectInfo info_;
+  format::IndexEntry entry_;
+  std::string buf_;
+  std::string_view cur_;
+  bool chunked_ = false;
+  Manifest manifest_;
+  size_t next_chunk_ = 0;
+  uint32_t crc_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ObjectReader>> StoreImpl::OpenReader(std::string_view key) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  Result<format::IndexEntry> e = index_->Get(key);
+  if (!e.ok()) return e.status().IsNotFound() ? Status::NotFound("no such key") : e.status();
+  auto r = std::make_unique<ObjectReaderImpl>(this, InfoOf(std::string(key), *e), *e);
+  CAIRN_RETURN_IF_ERROR(r->Init());
+  return std::unique_ptr<ObjectReader>(std::move(r));
+}
+
+Result<std::string> StoreImpl::Get(std::string_view key) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  Result<format::IndexEntry> e = index_->Get(key);
+  if (!e.ok()) return e.status().IsNotFound() ? Status::NotFound("no such key") : e.status();
+  if (e->type == static_cast<uint8_t>(RecordType::kValue)) {
+    std::string buf;
+    std::string_view value;
+    CAIRN_RETURN_IF_ERROR(ReadRecord(e->volume, e->offset, e->record_len, key, RecordType::kValue,
+                                     e->sequence, &buf, &value));
+    // Move the value to the front of the record buffer instead of copying it out.
+    size_t at = static_cast<size_t>(value.data() - buf.data());
+    std::memmove(buf.data(), buf.data() + at, value.size());
+    buf.resize(value.size());
+    return buf;
+  }
+  ObjectReaderImpl r(this, InfoOf(std::string(key), *e), *e);
+  CAIRN_RETURN_IF_ERROR(r.Init());
+  std::string out;
+  out.resize(e->object_size);
+  size_t done = 0;
+  while (done < out.size()) {
+    CAIRN_ASSIGN_OR_RETURN(size_t got, r.Read(out.data() + done, out.size() - done));
+    if (got == 0) return Status::Corruption("object " + std::string(key) + " ended early");
+    done += got;
+  }
+  return out;
+}
+
+Result<ObjectInfo> StoreImpl::Head(std::string_view key) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  Result<format::IndexEntry> e = index_->Get(key);
+  if (!e.ok()) return e.status().IsNotFound() ? Status::NotFound("no such key") : e.status();
+  return InfoOf(std::string(key), *e);
+}
+
+Result<ScanResult> StoreImpl::Scan(std::string_view prefix, std::string_view start_after,
+                                   size_t limit) {
+  if (prefix.size() > kMaxKeyBytes || start_after.size() > kMaxKeyBytes)
+    return Status::InvalidArgument("prefix or start-after is longer than max_key_bytes (1024)");
+  std::vector<std::pair<std::string, format::IndexEntry>> rows;
+  ScanResult r;
+  CAIRN_RETURN_IF_ERROR(index_->Scan(prefix, start_after, limit, &rows, &r.truncated));
+  r.objects.reserve(rows.size());
+  for (auto& [k, e] : rows) r.objects.push_back(InfoOf(std::move(k), e));
+  return r;
+}
+
+Result<StoreStats> StoreImpl::Stats() {
+  StoreStats st;
+  std::vector<uint32_t> prepared;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    st.next_sequence = next_seq_;
+    st.read_only = !bg_error_.ok();
+    st.read_only_reason = bg_error_.ok() ? "" : bg_error_.message();
+    for (const auto& v : prepared_) prepared.push_back(v->id());
+  }
+  st.volume_capacity = capacity_;
+  {
+    std::lock_guard<std::mutex> l(acct_mu_);
+    st.objects = objects_;
+    st.logical_bytes = logical_bytes_;
+    for (const auto& [id, a] : accounts_) {
+      VolumeStats v;
+      v.id = id;
+      v.state = a.sealed ? "sealed" : "active";
+      v.capacity = capacity_;
+      v.end = a.end;
+      v.live_bytes = a.live_bytes;
+      v.live_records = a.live_records;
+      uint64_t used = a.end > format::kVolumeHeaderSize ? a.end - format::kVolumeHeaderSize : 0;
+      v.dead_bytes = used - std::min(used, a.live_bytes);
+      st.live_bytes += v.live_bytes;
+      st.dead_bytes += v.dead_bytes;
+      st.volume_list.push_back(v);
+    }
+  }
+  for (uint32_t id : prepared) {
+    VolumeStats v;
+    v.id = id;
+    v.state = "prepared";
+    v.capacity = capacity_;
+    v.end = format::kVolumeHeaderSize;
+    st.volume_list.push_back(v);
+  }
+  std::sort(st.volume_list.begin(), st.volume_list.end(),
+            [](const VolumeStats& a, const VolumeStats& b) { return a.id < b.id; });
+  st.volumes = st.volume_list.size();
+  CAIRN_ASSIGN_OR_RETURN(st.allocated_bytes, env_->AllocatedBytesUnder(dir_));
+  CAIRN_ASSIGN_OR_RETURN(st.index_allocated_bytes, env_->AllocatedBytesUnder(dir_ + "/index"));
+  st.index_memory_bytes = index_->MemoryBytes();
+  return st;
+}
+
+}  // namespace cairn

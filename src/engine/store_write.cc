@@ -1,0 +1,558 @@
+// The write path: reservation, record writes and group commit (see store_impl.h).
+#include <algorithm>
+#include <cstring>
+
+#include "engine/store_impl.h"
+#include "util/check.h"
+#include "util/crc32c.h"
+
+namespace cairn {
+namespace {
+
+// Named bound: writers one commit takes. Larger groups only delay the first writer's ack.
+constexpr size_t kMaxGroupWriters = 1024;
+
+}  // namespace
+
+Status StoreImpl::ValidateKey(std::string_view key) const {
+  if (key.empty()) return Status::InvalidArgument("key is empty; keys are 1 to 1024 bytes");
+  if (key.size() > kMaxKeyBytes)
+    return Status::InvalidArgument("key is " + std::to_string(key.size()) +
+                                   " bytes; the limit max_key_bytes is 1024");
+  return Status::OK();
+}
+
+bool StoreImpl::WantsSync(const WriteOptions& wo) const {
+  return wo.durability.value_or(options_.durability) == Durability::kSync;
+}
+
+void StoreImpl::Log(const std::string& msg) {
+  if (options_.info_log) {
+    options_.info_log(msg);
+  } else {
+    std::fprintf(stderr, "cairn: %s\n", msg.c_str());
+  }
+}
+
+void StoreImpl::SetBgError(const Status& cause) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!bg_error_.ok()) return;
+    bg_error_ = Status::ReadOnly(
+        "the store turned read-only after an I/O error (" + cause.ToString() +
+        "); writes since the last successful sync may be lost, so none will be acknowledged; "
+        "reopen the store to recover");
+    // Seal every volume: nothing is appended after a failed sync.
+    space_cv_.notify_all();
+    prepared_cv_.notify_all();
+  }
+  {
+    std::lock_guard<std::mutex> l(acct_mu_);
+    for (auto& [id, a] : accounts_) {
+      if (!a.sealed) {
+        a.sealed = true;
+        dirty_accounts_.insert(id);
+      }
+    }
+  }
+  Log("ERROR: " + cause.ToString() + "; store is now read-only");
+}
+
+Status StoreImpl::Reserve(Writer* w, uint64_t len) {
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    if (!bg_error_.ok()) return bg_error_;
+    if (closing_) return Status::ReadOnly("the store is closing");
+    // Named bound max_unfinished_bytes: reserved-but-uncommitted log. Always admit one writer.
+    if (unfinished_bytes_ > 0 && unfinished_bytes_ + len > options_.max_unfinished_bytes) {
+      space_cv_.wait(l);
+      continue;
+    }
+    if (active_ == nullptr || tail_ + len > active_->capacity()) {
+      CAIRN_RETURN_IF_ERROR(SwitchVolumeLocked(l));
+      continue;
+    }
+    break;
+  }
+  w->vol = active_;
+  w->offset = tail_;
+  w->len = len;
+  w->seq = next_seq_++;
+  tail_ += len;
+  unfinished_bytes_ += len;
+  queue_.push_back(w);
+  return Status::OK();
+}
+
+// Makes the next prepared volume the active one, sealing the current one. Waits for the
+// preparer if no volume is ready; fails with its error (e.g. NoSpace) if preparing failed.
+Status StoreImpl::SwitchVolumeLocked(std::unique_lock<std::mutex>& l) {
+  while (prepared_.empty()) {
+    if (!bg_error_.ok()) return bg_error_;
+    if (!prep_error_.ok()) {
+      Status e = prep_error_;
+      prep_cv_.notify_one();  // ask for another attempt
+      return e.WithContext("no volume to append to");
+    }
+    prep_cv_.notify_one();
+    prepared_cv_.wait(l);
+  }
+  std::shared_ptr<Volume> next = prepared_.front();
+  prepared_.pop_front();
+  {
+    std::lock_guard<std::mutex> al(acct_mu_);
+    if (active_ != nullptr) {
+      format::VolumeAccount& old = accounts_[active_->id()];
+      old.sealed = true;
+      old.end = std::max(old.end, tail_);
+      dirty_accounts_.insert(active_->id());
+    }
+    format::VolumeAccount& fresh = accounts_[next->id()];
+    fresh = format::VolumeAccount();
+    fresh.end = next->data_offset();
+    dirty_accounts_.insert(next->id());
+  }
+  active_ = std::move(next);
+  tail_ = active_->data_offset();
+  prep_cv_.notify_one();  // keep one volume prepared ahead
+  return Status::OK();
+}
+
+Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* buf) {
+  uint32_t vcrc = crc32c::Value(value);
+  uint64_t len = RecordLength(w->key.size(), value.size());
+  CAIRN_CHECK(len <= capacity_ - format::kVolumeHeaderSize);
+  CAIRN_RETURN_IF_ERROR(Reserve(w, len));
+  // No lock held from here until FinishAndWait: the copy and the pwrite run in parallel with
+  // other writers.
+  RecordHeader h;
+  h.type = w->type;
+  h.key_len = static_cast<uint16_t>(w->key.size());
+  h.value_len = value.size();
+  h.sequence = w->seq;
+  h.timestamp_us = w->timestamp_us;
+  h.value_crc = vcrc;
+  const size_t hk = format::kRecordHeaderSize + w->key.size();
+  // The value may already sit in *buf at offset hk (streaming puts read it there).
+  bool in_place = buf->size() >= hk + value.size() && value.data() == buf->data() + hk;
+  if (!in_place) {
+    buf->resize(hk + value.size());
+    if (!value.empty()) std::memcpy(buf->data() + hk, value.data(), value.size());
+  }
+  buf->resize(len);
+  std::memset(buf->data() + hk + value.size(), 0, len - hk - value.size());
+  EncodeRecordHeader(h, w->key, w->vol->salt(), w->offset, buf->data());
+  std::memcpy(buf->data() + format::kRecordHeaderSize, w->key.data(), w->key.size());
+  Status ws = w->vol->file()->PWrite(w->offset, *buf);
+  if (ws.ok()) {
+    std::lock_guard<std::mutex> l(sync_mu_);
+    dirty_.emplace(w->vol->id(), w->vol);
+    if (!w->sync && w->type != RecordType::kChunk &&
+        options_.durability == Durability::kInterval)
+      interval_pending_ = true;
+  }
+  FinishAndWait(w, ws);
+  return w->result;
+}
+
+void StoreImpl::FinishAndWait(Writer* w, Status write_status) {
+  std::unique_lock<std::mutex> l(mu_);
+  w->done = true;
+  w->write_status = std::move(write_status);
+  while (!w->committed) {
+    if (!leader_active_ && !queue_.empty() && queue_.front()->done) {
+      LeadCommit(l);
+      continue;
+    }
+    w->cv.wait(l);
+  }
+}
+
+void StoreImpl::LeadCommit(std::unique_lock<std::mutex>& l) {
+  leader_active_ = true;
+  std::vector<Writer*> group;
+  for (Writer* w : queue_) {
+    if (!w->done || group.size() == kMaxGroupWriters) break;
+    group.push_back(w);
+  }
+  l.unlock();
+  Status s = CommitGroup(group);
+  l.lock();
+  for (Writer* w : group) {
+    CAIRN_CHECK(queue_.front() == w);
+    queue_.pop_front();
+    unfinished_bytes_ -= w->len;
+    w->result = !w->write_status.ok() ? w->write_status : s;
+    w->committed = true;
+    w->cv.notify_one();
+  }
+  leader_active_ = false;
+  space_cv_.notify_all();
+  if (!queue_.empty() && queue_.front()->done) queue_.front()->cv.notify_one();
+}
+
+Status StoreImpl::SyncVolumes(std::vector<std::shared_ptr<Volume>> vols) {
+  {
+    std::lock_guard<std::mutex> l(sync_mu_);
+    for (auto& [id, v] : dirty_) vols.push_back(v);
+    dirty_.clear();
+    interval_pending_ = false;
+  }
+  std::sort(vols.begin(), vols.end(),
+            [](const auto& a, const auto& b) { return a->id() < b->id(); });
+  vols.erase(std::unique(vols.begin(), vols.end()), vols.end());
+  for (const auto& v : vols) {
+    Status s = v->file()->DataSync();
+    if (!s.ok()) {
+      // Never retried (docs/reliability.md): the pages may already be gone.
+      SetBgError(s);
+      return Status::IOError("fdatasync failed; the write is not durable: " + s.message());
+    }
+  }
+  return Status::OK();
+}
+
+Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
+  bool need_sync = false;
+  std::vector<std::shared_ptr<Volume>> touched;
+  for (Writer* w : group) {
+    if (!w->write_status.ok()) {
+      // A failed pwrite leaves a gap that recovery reports. EIO means the device is failing:
+      // trust nothing more. ENOSPC on a pre-written volume fails just this write.
+      if (!w->write_status.IsNoSpace()) SetBgError(w->write_status);
+      continue;
+    }
+    need_sync |= w->sync;
+    if (touched.empty() || touched.back() != w->vol) touched.push_back(w->vol);
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!bg_error_.ok()) return bg_error_;
+  }
+  if (need_sync) CAIRN_RETURN_IF_ERROR(SyncVolumes(touched));
+
+  IndexBatch batch;
+  Overlay overlay;
+  uint64_t bytes = 0;
+  for (Writer* w : group) {
+    bytes += w->len;
+    if (!w->write_status.ok()) {
+      std::lock_guard<std::mutex> al(acct_mu_);
+      format::VolumeAccount& a = accounts_[w->vol->id()];
+      a.end = std::max(a.end, w->offset + w->len);
+      dirty_accounts_.insert(w->vol->id());
+      continue;
+    }
+    CAIRN_RETURN_IF_ERROR(ApplyRecord(w->type, w->key, w->vol->id(), w->offset, w->len, w->seq,
+                                      w->timestamp_us, w->object_size, w->object_crc,
+                                      w->manifest, /*replay=*/false, &batch, &overlay));
+  }
+  const Writer* last = group.back();
+  format::Checkpoint ckpt;
+  ckpt.volume = last->vol->id();
+  ckpt.offset = last->offset + last->len;
+  ckpt.next_sequence = last->seq + 1;
+  {
+    std::lock_guard<std::mutex> al(acct_mu_);
+    ckpt.objects = objects_;
+    ckpt.logical_bytes = logical_bytes_;
+  }
+  WriteDirtyAccounts(&batch);
+  batch.PutCheckpoint(ckpt);
+  Status s = index_->Write(&batch);
+  if (!s.ok()) {
+    SetBgError(s);
+    return s;
+  }
+  bytes_since_flush_ += bytes;
+  if (bytes_since_flush_ >= options_.checkpoint_bytes) {
+    // Bounds how much log the next open after a crash replays. Asynchronous: RocksDB's flush
+    // thread first syncs the volumes (Index's before_flush), then writes the memtable.
+    bytes_since_flush_ = 0;
+    (void)index_->Flush(/*wait=*/false);
+  }
+  return Status::OK();
+}
+
+void StoreImpl::WriteDirtyAccounts(IndexBatch* batch) {
+  std::lock_guard<std::mutex> al(acct_mu_);
+  for (uint32_t id : dirty_accounts_) batch->PutVolume(id, accounts_[id]);
+  dirty_accounts_.clear();
+}
+
+Result<std::optional<format::IndexEntry>> StoreImpl::LookupForCommit(std::string_view key,
+                                                                     const Overlay& overlay) {
+  auto it = overlay.find(std::string(key));
+  if (it != overlay.end()) return it->second;
+  Result<format::IndexEntry> e = index_->Get(key);
+  if (e.ok()) return std::optional<format::IndexEntry>(*e);
+  if (e.status().IsNotFound()) return std::optional<format::IndexEntry>();
+  return e.status();
+}
+
+// Adds (sign=+1) or removes (sign=-1) the bytes of the version `e` from the live counts of the
+// volumes holding it. REQUIRES: acct_mu_ held.
+void StoreImpl::AccountLiveLocked(const format::IndexEntry& e, std::string_view key, int sign) {
+  auto apply = [&](uint32_t vol, uint64_t bytes) {
+    format::VolumeAccount& a = accounts_[vol];
+    if (sign > 0) {
+      a.live_bytes += bytes;
+      a.live_records++;
+    } else {
+      a.live_bytes -= std::min(a.live_bytes, bytes);
+      a.live_records -= std::min<uint64_t>(a.live_records, 1);
+    }
+    dirty_accounts_.insert(vol);
+  };
+  apply(e.volume, e.record_len);
+  if (e.type != static_cast<uint8_t>(RecordType::kManifest)) return;
+  // The chunks of a large object are live with its manifest. Read it back to find them.
+  std::string buf;
+  std::string_view payload;
+  Manifest m;
+  Status s = ReadRecord(e.volume, e.offset, e.record_len, key, RecordType::kManifest,
+                        e.sequence, &buf, &payload);
+  if (s.ok()) s = DecodeManifest(payload, &m);
+  if (!s.ok()) {
+    Log("WARNING: cannot account the chunks of a large object: " + s.ToString());
+    return;
+  }
+  for (const ChunkRef& c : m.chunks) apply(c.volume, RecordLength(key.size(), c.value_len));
+}
+
+Status StoreImpl::ApplyRecord(RecordType type, std::string_view key, uint32_t volume,
+                              uint64_t offset, uint64_t len, uint64_t seq, uint64_t ts,
+                              uint64_t object_size, uint32_t object_crc,
+                              const Manifest* manifest, bool replay, IndexBatch* batch,
+                              Overlay* overlay) {
+  {
+    std::lock_guard<std::mutex> al(acct_mu_);
+    format::VolumeAccount& a = accounts_[volume];
+    a.end = std::max(a.end, offset + len);
+    dirty_accounts_.insert(volume);
+  }
+  if (type == RecordType::kChunk) return Status::OK();  // live once its manifest commits
+  CAIRN_ASSIGN_OR_RETURN(std::optional<format::IndexEntry> old, LookupForCommit(key, *overlay));
+  if (replay && old.has_value() && old->sequence >= seq) return Status::OK();  // already absorbed
+  std::lock_guard<std::mutex> al(acct_mu_);
+  if (old.has_value()) {
+    AccountLiveLocked(*old, key, -1);
+    objects_--;
+    logical_bytes_ -= std::min(logical_bytes_, old->object_size);
+  }
+  if (type == RecordType::kTombstone) {
+    batch->DeleteEntry(key);
+    (*overlay)[std::string(key)] = std::nullopt;
+    return Status::OK();
+  }
+  format::IndexEntry e;
+  e.type = static_cast<uint8_t>(type);
+  e.volume = volume;
+  e.offset = offset;
+  e.record_len = len;
+  e.sequence = seq;
+  e.object_size = object_size;
+  e.object_crc = object_crc;
+  e.timestamp_us = ts;
+  // Live accounting of a new manifest's chunks uses the manifest in hand, not a disk read.
+  format::VolumeAccount& a = accounts_[volume];
+  a.live_bytes += len;
+  a.live_records++;
+  if (manifest != nullptr) {
+    for (const ChunkRef& c : manifest->chunks) {
+      format::VolumeAccount& ca = accounts_[c.volume];
+      ca.live_bytes += RecordLength(key.size(), c.value_len);
+      ca.live_records++;
+      dirty_accounts_.insert(c.volume);
+    }
+  }
+  objects_++;
+  logical_bytes_ += object_size;
+  batch->PutEntry(key, e);
+  (*overlay)[std::string(key)] = e;
+  return Status::OK();
+}
+
+Status StoreImpl::Put(std::string_view key, std::string_view value, const WriteOptions& wo) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  if (value.size() > chunk_bytes_) {
+    // Large values are chunked exactly as a stream would be.
+    struct ViewSource : ValueSource {
+      std::string_view rest;
+      Result<size_t> Read(char* buf, size_t n) override {
+        size_t k = std::min(n, rest.size());
+        std::memcpy(buf, rest.data(), k);
+        rest.remove_prefix(k);
+        return k;
+      }
+    } src;
+    src.rest = value;
+    return PutStream(key, &src, wo);
+  }
+  Writer w;
+  w.type = RecordType::kValue;
+  w.key = key;
+  w.sync = WantsSync(wo);
+  w.object_size = value.size();
+  w.object_crc = crc32c::Value(value);
+  w.timestamp_us = env_->NowMicros();
+  thread_local std::string buf;
+  Status s = WriteRecord(&w, value, &buf);
+  if (buf.capacity() > (size_t{1} << 20)) std::string().swap(buf);  // keep the cache small
+  return s;
+}
+
+Status StoreImpl::Delete(std::string_view key, const WriteOptions& wo) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  Result<format::IndexEntry> cur = index_->Get(key);
+  if (!cur.ok()) return cur.status().IsNotFound() ? Status::NotFound("no such key") : cur.status();
+  Writer w;
+  w.type = RecordType::kTombstone;
+  w.key = key;
+  w.sync = WantsSync(wo);
+  w.timestamp_us = env_->NowMicros();
+  std::string buf;
+  return WriteRecord(&w, std::string_view(), &buf);
+}
+
+Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteOptions& wo) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  const size_t hk = format::kRecordHeaderSize + key.size();
+  // One chunk buffer, laid out as a record: the source reads straight into the value area.
+  std::string buf(hk + chunk_bytes_ + format::kRecordAlign, '\0');
+  auto fill = [&](size_t* n) -> Status {
+    *n = 0;
+    while (*n < chunk_bytes_) {
+      CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(buf.data() + hk + *n, chunk_bytes_ - *n));
+      if (got == 0) break;
+      *n += got;
+    }
+    return Status::OK();
+  };
+  const bool sync = WantsSync(wo);
+  const uint64_t ts = env_->NowMicros();
+  size_t n = 0;
+  CAIRN_RETURN_IF_ERROR(fill(&n));
+  char probe = 0;
+  bool more = false;
+  if (n == chunk_bytes_) {
+    // A full first chunk may be the whole value: look one byte ahead.
+    CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(&probe, 1));
+    more = got == 1;
+  }
+  if (!more) {
+    Writer w;
+    w.type = RecordType::kValue;
+    w.key = key;
+    w.sync = sync;
+    w.object_size = n;
+    w.object_crc = crc32c::Value(buf.data() + hk, n);
+    w.timestamp_us = ts;
+    return WriteRecord(&w, std::string_view(buf.data() + hk, n), &buf);
+  }
+  Manifest m;
+  uint32_t crc = 0;
+  for (;;) {
+    // Chunks are committed (not synced) one by one; until the manifest commits they are dead
+    // space, so an interrupted stream leaves nothing visible.
+    Writer cw;
+    cw.type = RecordType::kChunk;
+    cw.key = key;
+    cw.timestamp_us = ts;
+    crc = crc32c::Extend(crc, buf.data() + hk, n);
+    CAIRN_RETURN_IF_ERROR(WriteRecord(&cw, std::string_view(buf.data() + hk, n), &buf));
+    m.chunks.push_back(ChunkRef{cw.vol->id(), static_cast<uint32_t>(n), cw.offset});
+    m.object_size += n;
+    if (m.chunks.size() * format::kManifestEntrySize + format::kManifestHeaderSize +
+            format::kManifestEntrySize >
+        chunk_bytes_)
+      return Status::InvalidArgument("object exceeds the limit max_object_bytes (" +
+                                     std::to_string(m.object_size) + " bytes read so far)");
+    if (!more) break;
+    buf.resize(hk + chunk_bytes_ + format::kRecordAlign);
+    buf[hk] = probe;
+    size_t rest = 0;
+    {
+      // Fill after the probe byte.
+      size_t k = 1;
+      while (k < chunk_bytes_) {
+        CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(buf.data() + hk + k, chunk_bytes_ - k));
+        if (got == 0) break;
+        k += got;
+      }
+      rest = k;
+    }
+    n = rest;
+    more = false;
+    if (n == chunk_bytes_) {
+      CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(&probe, 1));
+      more = got == 1;
+    }
+  }
+  m.object_crc = crc;
+  std::string payload = EncodeManifest(m);
+  Writer w;
+  w.type = RecordType::kManifest;
+  w.key = key;
+  w.sync = sync;
+  w.object_size = m.object_size;
+  w.object_crc = m.object_crc;
+  w.timestamp_us = ts;
+  w.manifest = &m;
+  std::string mbuf;
+  return WriteRecord(&w, payload, &mbuf);
+}
+
+void StoreImpl::PreparerLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stop_) {
+    if (!prepared_.empty() || !bg_error_.ok()) {
+      prep_cv_.wait(l);
+      continue;
+    }
+    uint32_t id = next_volume_id_++;
+    l.unlock();
+    Result<std::shared_ptr<Volume>> v = Volume::Create(env_, vol_dir_, id, capacity_, store_id_);
+    l.lock();
+    if (v.ok()) {
+      {
+        std::unique_lock<std::shared_mutex> vl(vol_mu_);
+        volumes_[id] = *v;
+      }
+      prepared_.push_back(*v);
+      prep_error_ = Status::OK();
+      prepared_cv_.notify_all();
+      continue;
+    }
+    next_volume_id_ = id;  // reuse the id; the temporary file was removed
+    if (prep_error_.ok()) Log("WARNING: " + v.status().ToString());
+    prep_error_ = v.status();
+    prepared_cv_.notify_all();
+    // Back off, then retry: writes resume by themselves once space is freed.
+    prep_cv_.wait_for(l, std::chrono::milliseconds(200));
+  }
+}
+
+void StoreImpl::IntervalLoop() {
+  std::unique_lock<std::mutex> l(interval_mu_);
+  while (!stop_) {
+    interval_cv_.wait_for(l, std::chrono::milliseconds(options_.sync_interval_ms));
+    if (stop_) break;
+    bool pending;
+    {
+      std::lock_guard<std::mutex> sl(sync_mu_);
+      pending = interval_pending_;
+    }
+    if (pending) (void)SyncVolumes({});
+  }
+}
+
+Status StoreImpl::Sync() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!bg_error_.ok()) return bg_error_;
+  }
+  return SyncVolumes({});
+}
+
+}  // namespace cairn
