@@ -375,6 +375,14 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       dirty_accounts_.insert(id);
     }
   }
+  // Replayed records may exist only in the page cache (a process crash in kNone mode, or a
+  // failed writeback before the crash). Make them durable before the index, flushed next,
+  // points at them for good. A failure here fails the open: nothing is trusted.
+  for (const auto& [id, sn] : seen) {
+    if (!sn.any_record) continue;
+    Status s = volumes_[id]->file()->DataSync();
+    if (!s.ok()) return s.WithContext("recovery could not sync the replayed volume");
+  }
   CAIRN_RETURN_IF_ERROR(flush_batch(tail_vol, tail_end));
   // Make the recovered state durable before anything new is appended.
   CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));

@@ -1,0 +1,231 @@
+// Faults and bad input: fdatasync and pwrite errors, a full disk, what a read sees while a write
+// commits, directories that are not stores, a locked store, damaged metadata.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "cairn/store.h"
+#include "io/fault_env.h"
+#include "test_util.h"
+
+namespace cairn {
+namespace {
+
+using test::TempDir;
+using test::ValueFor;
+
+StoreOptions Opts(Env* env = nullptr) {
+  StoreOptions o;
+  o.env = env;
+  o.volume_capacity = 2 << 20;
+  o.max_unfinished_bytes = 8 << 20;
+  o.info_log = [](const std::string&) {};
+  return o;
+}
+
+std::unique_ptr<Store> Open(const std::string& dir, StoreOptions o) {
+  auto s = Store::Open(dir, o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+TEST(Fault, FdatasyncErrorFailsTheGroupAndTurnsTheStoreReadOnly) {
+  TempDir d;
+  FaultEnv env(Env::Default());
+  {
+    auto s = Open(d.path(), Opts(&env));
+    ASSERT_TRUE(s->Put("acked", "v1").ok());
+    env.Inject(FaultEnv::Op::kSync, "volumes/", 0, 1, Status::IOError("EIO"));
+    Status e = s->Put("acked", "v2");
+    EXPECT_TRUE(e.IsIOError()) << e.ToString();
+    // Never visible: the index was not told.
+    EXPECT_EQ("v1", *s->Get("acked"));
+    // Sealed: no later write is acknowledged, even though fdatasync would now succeed.
+    EXPECT_TRUE(s->Put("other", "x").IsReadOnly());
+    EXPECT_TRUE(s->Delete("acked").IsReadOnly());
+    EXPECT_EQ(1u, env.injected(FaultEnv::Op::kSync));  // no retry
+    auto st = s->Stats();
+    ASSERT_TRUE(st.ok());
+    EXPECT_TRUE(st->read_only);
+    EXPECT_NE(std::string::npos, st->read_only_reason.find("EIO"));
+    for (const VolumeStats& v : st->volume_list) EXPECT_NE("active", v.state);
+    // Reads go on.
+    EXPECT_TRUE(s->Head("acked").ok());
+  }
+  env.ClearFaults();
+  // After reopening, the acknowledged write is intact. The failed one is indeterminate, like a
+  // timeout: it may have reached the disk whole, or not at all, never partly.
+  auto s = Open(d.path(), Opts());
+  auto v = s->Get("acked");
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(*v == "v1" || *v == "v2");
+  EXPECT_TRUE(s->Get("other").status().IsNotFound());
+  EXPECT_TRUE(s->Put("other", "x").ok());
+}
+
+TEST(Fault, PwriteEioFailsTheWriteAndSealsTheStore) {
+  TempDir d;
+  FaultEnv env(Env::Default());
+  auto s = Open(d.path(), Opts(&env));
+  ASSERT_TRUE(s->Put("a", "1").ok());
+  env.Inject(FaultEnv::Op::kWrite, ".vol", 0, 1, Status::IOError("EIO"));
+  EXPECT_TRUE(s->Put("b", "2").IsIOError());
+  EXPECT_TRUE(s->Get("b").status().IsNotFound());
+  EXPECT_TRUE(s->Put("c", "3").IsReadOnly());
+  EXPECT_EQ("1", *s->Get("a"));
+}
+
+TEST(Fault, FullDiskGivesCleanErrorsReadsGoOnAndWritesResume) {
+  TempDir d;
+  FaultEnv env(Env::Default());
+  auto s = Open(d.path(), Opts(&env));
+  // No new volume can be created: the disk is full.
+  env.Inject(FaultEnv::Op::kCreateFile, ".vol.tmp", 0, FaultEnv::kForever,
+             Status::NoSpace("ENOSPC"));
+  // The first volume is written; a prepared second may exist. Fill until writes fail.
+  int acked = 0;
+  Status e;
+  for (int i = 0; i < 2000; i++) {
+    std::string k = "k" + std::to_string(i);
+    e = s->Put(k, ValueFor(k, 1, 8000));
+    if (!e.ok()) break;
+    acked++;
+  }
+  ASSERT_TRUE(e.IsNoSpace()) << e.ToString();
+  EXPECT_GT(acked, 100);
+  EXPECT_NE(std::string::npos, e.message().find("no volume to append to"));
+  // Reads continue; nothing acknowledged is lost.
+  for (int i = 0; i < acked; i++) {
+    std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(ValueFor(k, 1, 8000), *s->Get(k));
+  }
+  EXPECT_FALSE(s->Stats()->read_only);  // a full disk is not an I/O error
+  // Space is freed: writes resume by themselves (the preparer retries).
+  env.ClearFaults();
+  Status ok;
+  for (int attempt = 0; attempt < 50; attempt++) {
+    ok = s->Put("after", "space");
+    if (ok.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(ok.ok()) << ok.ToString();
+  EXPECT_EQ("space", *s->Get("after"));
+}
+
+TEST(Fault, ReadOfAKeyWhoseWriteIsCommittingReturnsThePreviousVersion) {
+  TempDir d;
+  FaultEnv env(Env::Default());
+  auto s = Open(d.path(), Opts(&env));
+  ASSERT_TRUE(s->Put("k", "old").ok());
+  ASSERT_TRUE(s->Put("other", "x").ok());
+  // Hold the next fdatasync until the reader has looked.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool in_sync = false, release = false;
+  env.SetHook(FaultEnv::Op::kSync, [&](const std::string&) {
+    std::unique_lock<std::mutex> l(mu);
+    in_sync = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+  });
+  std::thread writer([&] { EXPECT_TRUE(s->Put("k", "new").ok()); });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(10), [&] { return in_sync; }));
+  }
+  // The new record is written but not committed: readers see the committed version.
+  EXPECT_EQ("old", *s->Get("k"));
+  EXPECT_EQ(3u, s->Head("k")->size);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+    cv.notify_all();
+  }
+  writer.join();
+  env.SetHook(FaultEnv::Op::kSync, nullptr);
+  EXPECT_EQ("new", *s->Get("k"));
+}
+
+TEST(Fault, NonStoreDirectoryIsRefusedAndUntouched) {
+  TempDir d;
+  ASSERT_EQ(0, std::system(("echo precious > " + d.sub("file.txt")).c_str()));
+  auto s = Store::Open(d.path(), Opts());
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.status().IsInvalidArgument());
+  EXPECT_NE(std::string::npos, s.status().message().find("not a Cairn store"));
+  auto names = Env::Default()->ListDir(d.path());
+  ASSERT_EQ(1u, names->size());  // nothing was created
+  EXPECT_EQ("file.txt", (*names)[0]);
+}
+
+TEST(Fault, SecondOpenerIsToldTheHolderPid) {
+  TempDir d;
+  auto s = Open(d.path(), Opts());
+  ASSERT_TRUE(s->Put("k", "v").ok());
+  pid_t child = ::fork();
+  if (child == 0) {
+    auto again = Store::Open(d.path(), Opts());
+    bool ok = !again.ok() && again.status().IsBusy() &&
+              again.status().message().find(std::to_string(::getppid())) != std::string::npos;
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ("v", *s->Get("k"));
+}
+
+TEST(Fault, DamagedVolumeHeaderRefusesToOpen) {
+  TempDir d;
+  {
+    auto s = Open(d.path(), Opts());
+    ASSERT_TRUE(s->Put("k", "v").ok());
+  }
+  auto f = Env::Default()->OpenFile(d.sub("volumes/00000001.vol"), Env::OpenMode::kExisting);
+  ASSERT_TRUE((*f)->PWrite(20, "garbage").ok());
+  auto s = Store::Open(d.path(), Opts());
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.status().IsCorruption());
+  EXPECT_NE(std::string::npos, s.status().message().find("00000001.vol"));
+}
+
+TEST(Fault, DamagedIndexRefusesToOpenWithAClearError) {
+  TempDir d;
+  {
+    auto s = Open(d.path(), Opts());
+    ASSERT_TRUE(s->Put("k", "v").ok());
+  }
+  ASSERT_EQ(0, std::system(("printf 'MANIFEST-999999\\n' > " + d.sub("index/CURRENT")).c_str()));
+  auto s = Store::Open(d.path(), Opts());
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(s.status().IsCorruption()) << s.status().ToString();
+  EXPECT_NE(std::string::npos, s.status().message().find("index"));
+}
+
+TEST(Fault, DamagedMarkerRefusesToOpen) {
+  TempDir d;
+  { auto s = Open(d.path(), Opts()); }
+  auto f = Env::Default()->OpenFile(d.sub("CAIRN"), Env::OpenMode::kExisting);
+  ASSERT_TRUE((*f)->PWrite(17, "\x01").ok());
+  auto s = Store::Open(d.path(), Opts());
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(std::string::npos, s.status().message().find("damaged"));
+}
+
+TEST(Fault, OptionsOutOfRangeAreNamed) {
+  TempDir d;
+  StoreOptions o = Opts();
+  o.volume_capacity = 1000;
+  auto s = Store::Open(d.path(), o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(std::string::npos, s.status().message().find("volume_capacity"));
+}
+
+}  // namespace
+}  // namespace cairn

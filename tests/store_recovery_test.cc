@@ -1,0 +1,341 @@
+// Recovery rules, one test each (docs/design.md "Recovery"): a zero-filled preallocated tail,
+// a torn header, a torn body, a bad CRC in mid-volume, a crash during recovery, a lost index.
+//
+// An unclean shutdown is made by a forked child that writes and then _exit()s without closing
+// the store: exactly what SIGKILL leaves (the page cache keeps what was written).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <functional>
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "cairn/store.h"
+#include "engine/log_scanner.h"
+#include "engine/volume.h"
+#include "io/fault_env.h"
+#include "test_util.h"
+
+namespace cairn {
+namespace {
+
+using test::TempDir;
+using test::ValueFor;
+
+StoreOptions Opts() {
+  StoreOptions o;
+  o.volume_capacity = 4 << 20;
+  o.max_unfinished_bytes = 8 << 20;
+  o.info_log = [](const std::string&) {};
+  return o;
+}
+
+// Child bodies, run in a separate process that exits without closing the store. The child
+// re-executes this binary (fork alone is not enough: RocksDB's thread pool does not survive a
+// fork, so a forked child would wait forever for its first flush).
+using ChildFn = void (*)(Store*);
+std::map<std::string, ChildFn>& Children() {
+  static std::map<std::string, ChildFn> m;
+  return m;
+}
+struct RegisterChild {
+  RegisterChild(const char* name, ChildFn fn) { Children()[name] = fn; }
+};
+#define CRASH_CHILD(name)                                   \
+  void name(Store* s);                                      \
+  RegisterChild register_##name(#name, name);               \
+  void name(Store* s)
+
+void CrashAfter(const std::string& dir, const std::string& child) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/proc/self/exe", "store_recovery_test", "--crash-child", child.c_str(), dir.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(pid, ::waitpid(pid, &status, 0));
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child failed: " << status;
+}
+
+std::unique_ptr<Store> Open(const std::string& dir, StoreOptions o = Opts()) {
+  auto s = Store::Open(dir, o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+// Puts "k0".."k{n-1}" with ValueFor(key, 1, size).
+void PutKeys(Store* s, int n, size_t size) {
+  for (int i = 0; i < n; i++) {
+    std::string k = "k" + std::to_string(i);
+    if (!s->Put(k, ValueFor(k, 1, size)).ok()) ::_exit(3);
+  }
+}
+
+CRASH_CHILD(Put50) { PutKeys(s, 50, 3000); }
+CRASH_CHILD(Put20) { PutKeys(s, 20, 500); }
+CRASH_CHILD(Put30) { PutKeys(s, 30, 1000); }
+CRASH_CHILD(Put10ThenOverwriteK5) {
+  PutKeys(s, 10, 100);
+  if (!s->Put("k5", ValueFor("k5", 2, 6000)).ok()) ::_exit(3);  // overwrite, then torn
+}
+CRASH_CHILD(PutDeleteOverwrite) {
+  PutKeys(s, 40, 2500);
+  for (int i = 0; i < 40; i += 3) (void)s->Delete("k" + std::to_string(i));
+  PutKeys(s, 5, 9000);  // overwrites
+}
+void PutRound(Store* s, int round) {
+  std::string k = "r" + std::to_string(round);
+  if (!s->Put(k, ValueFor(k, 1, 700)).ok()) ::_exit(3);
+}
+CRASH_CHILD(PutRound0) { PutRound(s, 0); }
+CRASH_CHILD(PutRound1) { PutRound(s, 1); }
+CRASH_CHILD(PutRound2) { PutRound(s, 2); }
+CRASH_CHILD(PutRound3) { PutRound(s, 3); }
+CRASH_CHILD(PutRound4) { PutRound(s, 4); }
+CRASH_CHILD(SmallThenAbandonedStream) {
+  if (!s->Put("small", "x").ok()) ::_exit(3);
+  // A stream whose source dies after two chunks: no manifest is written.
+  struct Failing : ValueSource {
+    size_t left = 2 << 20;
+    Result<size_t> Read(char* buf, size_t n) override {
+      if (left == 0) return Status::IOError("source vanished");
+      size_t k = std::min(n, left);
+      std::memset(buf, 'c', k);
+      left -= k;
+      return k;
+    }
+  } src;
+  if (s->PutStream("partial", &src).ok()) ::_exit(4);
+}
+
+// The volume that holds key's record, and where the valid records of that volume end.
+struct Place {
+  std::shared_ptr<Volume> vol;
+  uint64_t offset = 0, len = 0;
+  uint64_t valid_end = 0;
+};
+
+uint64_t StoreIdOf(const std::string& dir) {
+  auto f = Env::Default()->OpenFile(dir + "/CAIRN", Env::OpenMode::kExisting);
+  char b[48];
+  size_t got;
+  EXPECT_TRUE((*f)->PRead(0, 48, b, &got).ok());
+  uint64_t id = 0;
+  for (int i = 7; i >= 0; i--) id = (id << 8) | static_cast<unsigned char>(b[16 + i]);
+  return id;
+}
+
+Place Find(const std::string& dir, const std::string& key) {
+  Place p;
+  uint64_t store_id = StoreIdOf(dir);
+  for (uint32_t id = 1; id < 64; id++) {
+    auto v = Volume::Open(Env::Default(), dir + "/volumes", id, store_id);
+    if (!v.ok()) continue;
+    LogScanner sc((*v)->file(), (*v)->salt(), (*v)->data_offset(), (*v)->capacity(), 8 << 20);
+    ScanEvent ev;
+    bool found = false;
+    while (*sc.Next(&ev)) {
+      if (ev.kind == ScanEvent::Kind::kRecord && ev.key == key) {
+        p.vol = *v;
+        p.offset = ev.offset;
+        p.len = ev.length;
+        found = true;
+      }
+    }
+    if (found) p.valid_end = sc.last_valid_end();
+  }
+  return p;
+}
+
+void Overwrite(const Place& p, uint64_t off, const std::string& bytes) {
+  ASSERT_TRUE(p.vol->file()->PWrite(off, bytes).ok());
+}
+
+TEST(Recovery, ZeroFilledPreallocatedTailIsNotTorn) {
+  TempDir d;
+  CrashAfter(d.path(), "Put50");
+  auto s = Open(d.path());
+  const RecoveryReport& r = s->recovery_report();
+  EXPECT_FALSE(r.clean_shutdown);
+  EXPECT_EQ(50u, r.records_replayed);
+  EXPECT_EQ(0u, r.torn_tail_bytes);
+  EXPECT_TRUE(r.bad_regions.empty());
+  for (int i = 0; i < 50; i++) {
+    std::string k = "k" + std::to_string(i);
+    EXPECT_EQ(ValueFor(k, 1, 3000), *s->Get(k));
+  }
+}
+
+TEST(Recovery, TornHeaderAtTailIsTruncatedAndCounted) {
+  TempDir d;
+  CrashAfter(d.path(), "Put20");
+  Place last = Find(d.path(), "k19");
+  ASSERT_NE(nullptr, last.vol);
+  // The first 20 bytes of a header that never finished.
+  Overwrite(last, last.valid_end, std::string("\xc3\xa1\x52\x4e\x01\x01\x05\x00\x10\x27\x00\x00", 12) +
+                                      std::string(8, '\x7f'));
+  {
+    auto s = Open(d.path());
+    const RecoveryReport& r = s->recovery_report();
+    EXPECT_EQ(20u, r.records_replayed);
+    EXPECT_EQ(24u, r.torn_tail_bytes);  // three 8-byte steps held non-zero bytes
+    EXPECT_EQ(last.valid_end, r.tail_offset);
+    for (int i = 0; i < 20; i++) EXPECT_TRUE(s->Get("k" + std::to_string(i)).ok());
+    // Appending resumes in another volume: the torn bytes are never read again.
+    ASSERT_TRUE(s->Put("after", "x").ok());
+  }
+  auto s = Open(d.path());
+  EXPECT_EQ("x", *s->Get("after"));
+  EXPECT_EQ(21u, s->Stats()->objects);
+}
+
+TEST(Recovery, TornBodyAtTailLosesOnlyThatRecord) {
+  TempDir d;
+  CrashAfter(d.path(), "Put10ThenOverwriteK5");
+  Place torn = Find(d.path(), "k5");
+  ASSERT_EQ(torn.offset + torn.len, torn.valid_end);
+  // The last 2 KiB of the record never reached the disk.
+  Overwrite(torn, torn.offset + torn.len - 2048, std::string(2048, '\0'));
+  auto s = Open(d.path());
+  const RecoveryReport& r = s->recovery_report();
+  EXPECT_EQ(10u, r.records_replayed);
+  EXPECT_GT(r.torn_tail_bytes, 0u);
+  EXPECT_EQ(torn.offset, r.tail_offset);
+  // The torn overwrite is not visible; the version before it is.
+  EXPECT_EQ(ValueFor("k5", 1, 100), *s->Get("k5"));
+}
+
+TEST(Recovery, BadCrcInMidVolumeIsReportedAndSkipped) {
+  TempDir d;
+  CrashAfter(d.path(), "Put30");
+  Place mid = Find(d.path(), "k10");
+  Overwrite(mid, mid.offset + 200, "\x55\xaa");
+  auto s = Open(d.path());
+  const RecoveryReport& r = s->recovery_report();
+  EXPECT_EQ(29u, r.records_replayed);
+  ASSERT_EQ(1u, r.bad_regions.size());
+  EXPECT_EQ(mid.vol->id(), r.bad_regions[0].volume);
+  EXPECT_EQ(mid.offset, r.bad_regions[0].offset);
+  EXPECT_EQ(mid.len, r.bad_regions[0].length);
+  EXPECT_FALSE(r.bad_regions[0].zero);
+  EXPECT_EQ(0u, r.torn_tail_bytes);
+  // Everything after the bad record was recovered: the scanner resynchronised.
+  EXPECT_TRUE(s->Get("k10").status().IsNotFound());
+  for (int i = 11; i < 30; i++) EXPECT_TRUE(s->Get("k" + std::to_string(i)).ok()) << i;
+}
+
+TEST(Recovery, CorruptionOfAnIndexedRecordIsACorruptionErrorNeverWrongBytes) {
+  TempDir d;
+  {
+    auto s = Open(d.path());
+    PutKeys(s.get(), 5, 4000);
+  }
+  Place p = Find(d.path(), "k2");
+  Overwrite(p, p.offset + 1000, "X");
+  auto s = Open(d.path());
+  auto v = s->Get("k2");
+  EXPECT_TRUE(v.status().IsCorruption()) << v.status().ToString();
+  EXPECT_NE(std::string::npos, v.status().message().find("offset"));
+  auto r = s->OpenReader("k2");
+  EXPECT_TRUE(r.status().IsCorruption());
+  EXPECT_EQ(ValueFor("k3", 1, 4000), *s->Get("k3"));
+}
+
+// Everything a store serves, for comparing two stores.
+std::map<std::string, std::string> Dump(Store* s) {
+  std::map<std::string, std::string> out;
+  auto r = s->Scan("", "", 1000000);
+  EXPECT_TRUE(r.ok());
+  for (const ObjectInfo& o : r->objects) out[o.key] = *s->Get(o.key);
+  auto st = s->Stats();
+  out["#objects"] = std::to_string(st->objects);
+  out["#live"] = std::to_string(st->live_bytes);
+  out["#logical"] = std::to_string(st->logical_bytes);
+  return out;
+}
+
+TEST(Recovery, CrashDuringRecoveryThenRecoveryAgainGivesTheSameStore) {
+  TempDir a;
+  CrashAfter(a.path(), "PutDeleteOverwrite");
+  TempDir b;
+  ASSERT_EQ(0, std::system(("cp -a " + a.path() + "/. " + b.path()).c_str()));
+  // b: recovery fails part-way (the sync of a replayed volume returns EIO), then runs again.
+  FaultEnv fenv(Env::Default());
+  fenv.Inject(FaultEnv::Op::kSync, "volumes/", 0, 1, Status::IOError("EIO"));
+  StoreOptions fo = Opts();
+  fo.env = &fenv;
+  auto failed = Store::Open(b.path(), fo);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(1u, fenv.injected(FaultEnv::Op::kSync));
+  auto sb = Open(b.path());
+  auto sa = Open(a.path());
+  EXPECT_EQ(Dump(sa.get()), Dump(sb.get()));
+  EXPECT_EQ(sa->recovery_report().records_replayed, sb->recovery_report().records_replayed);
+  // And recovering an already recovered store changes nothing.
+  auto before = Dump(sa.get());
+  sa.reset();
+  sa = Open(a.path());
+  EXPECT_EQ(before, Dump(sa.get()));
+}
+
+TEST(Recovery, RepeatedCrashesNeverResurrectTornBytes) {
+  TempDir d;
+  for (int round = 0; round < 5; round++) {
+    CrashAfter(d.path(), "PutRound" + std::to_string(round));
+    Place p = Find(d.path(), "r" + std::to_string(round));
+    ASSERT_NE(nullptr, p.vol);
+    Overwrite(p, p.valid_end, std::string(64, '\x33'));  // garbage after the tail, every round
+  }
+  auto s = Open(d.path());
+  for (int round = 0; round < 5; round++) {
+    std::string k = "r" + std::to_string(round);
+    EXPECT_EQ(ValueFor(k, 1, 700), *s->Get(k));
+  }
+  EXPECT_EQ(5u, s->Stats()->objects);
+}
+
+TEST(Recovery, LostIndexIsRebuiltFromTheVolumes) {
+  TempDir d;
+  std::map<std::string, std::string> before;
+  {
+    auto s = Open(d.path());
+    PutKeys(s.get(), 60, 50000);  // spans several 4 MiB volumes
+    for (int i = 0; i < 60; i += 4) ASSERT_TRUE(s->Delete("k" + std::to_string(i)).ok());
+    ASSERT_TRUE(s->Put("big", ValueFor("big", 1, 6 << 20)).ok());  // chunked
+    before = Dump(s.get());
+  }
+  ASSERT_EQ(0, std::system(("rm -rf " + d.path() + "/index").c_str()));
+  auto s = Open(d.path());
+  EXPECT_FALSE(s->recovery_report().clean_shutdown);
+  EXPECT_EQ(before, Dump(s.get()));
+}
+
+TEST(Recovery, ChunkedObjectWithoutManifestStaysInvisible) {
+  TempDir d;
+  CrashAfter(d.path(), "SmallThenAbandonedStream");
+  auto s = Open(d.path());
+  EXPECT_TRUE(s->Get("partial").status().IsNotFound());
+  EXPECT_EQ("x", *s->Get("small"));
+  auto st = s->Stats();
+  EXPECT_EQ(1u, st->objects);
+  EXPECT_GT(st->dead_bytes, uint64_t{1} << 20);  // the orphan chunks are dead space
+}
+
+}  // namespace
+}  // namespace cairn
+
+int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--crash-child") {
+    auto it = cairn::Children().find(argv[2]);
+    if (it == cairn::Children().end()) return 126;
+    auto s = cairn::Store::Open(argv[3], cairn::Opts());
+    if (!s.ok()) return 2;
+    it->second(s->get());
+    ::_exit(0);  // no Close: an unclean shutdown
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
