@@ -95,6 +95,9 @@ CRASH_CHILD(PutRound1) { PutRound(s, 1); }
 CRASH_CHILD(PutRound2) { PutRound(s, 2); }
 CRASH_CHILD(PutRound3) { PutRound(s, 3); }
 CRASH_CHILD(PutRound4) { PutRound(s, 4); }
+CRASH_CHILD(ReadOnly) {
+  if (!s->Get("k0").ok() || !s->Scan("", "", 10).ok() || !s->Stats().ok()) ::_exit(3);
+}
 CRASH_CHILD(SmallThenAbandonedStream) {
   if (!s->Put("small", "x").ok()) ::_exit(3);
   // A stream whose source dies after two chunks: no manifest is written.
@@ -322,6 +325,43 @@ TEST(Recovery, ChunkedObjectWithoutManifestStaysInvisible) {
   auto st = s->Stats();
   EXPECT_EQ(1u, st->objects);
   EXPECT_GT(st->dead_bytes, uint64_t{1} << 20);  // the orphan chunks are dead space
+}
+
+TEST(Recovery, AReaderThatDiesLeavesTheStoreClean) {
+  TempDir d;
+  {
+    auto s = Open(d.path());
+    PutKeys(s.get(), 3, 100);
+  }
+  CrashAfter(d.path(), "ReadOnly");
+  auto s = Open(d.path());
+  EXPECT_TRUE(s->recovery_report().clean_shutdown);
+  auto st = s->Stats();
+  for (const VolumeStats& v : st->volume_list) EXPECT_NE("sealed", v.state) << v.id;
+}
+
+TEST(Recovery, UncleanShutdownSealsTheTailAndCountsTheRestAsDead) {
+  TempDir d;
+  CrashAfter(d.path(), "Put20");
+  auto s = Open(d.path());
+  EXPECT_FALSE(s->recovery_report().clean_shutdown);
+  auto st = s->Stats();
+  ASSERT_TRUE(st.ok());
+  const VolumeStats& first = st->volume_list.front();
+  EXPECT_EQ("sealed", first.state);
+  // Everything in the sealed volume that is not a live record is dead, its unused rest too.
+  EXPECT_EQ(first.capacity - 4096 - first.live_bytes, first.dead_bytes);
+  ASSERT_TRUE(s->Put("next", "v").ok());
+  EXPECT_EQ("v", *s->Get("next"));
+}
+
+TEST(Recovery, InterruptedCreationLeavesADirectoryThatCanStillBeUsed) {
+  TempDir d;
+  // What a creator killed between taking the lock and writing the marker leaves behind.
+  ASSERT_EQ(0, std::system(("echo 123 > " + d.sub("LOCK") + " && touch " + d.sub("CAIRN.tmp")).c_str()));
+  auto s = Open(d.path());
+  ASSERT_NE(nullptr, s);
+  ASSERT_TRUE(s->Put("k", "v").ok());
 }
 
 }  // namespace

@@ -27,7 +27,8 @@ enum class Durability : uint8_t {
   kNone = 2,
 };
 
-// Parses "sync", "none", "interval" or "interval=N" (N in ms). Returns false if malformed.
+// Parses "sync", "none", "interval" or "interval=N" (N in ms, 1..3600000). Returns false if
+// malformed. *interval_ms is written only for "interval=N".
 bool ParseDurability(std::string_view text, Durability* mode, uint32_t* interval_ms);
 const char* DurabilityName(Durability d);
 

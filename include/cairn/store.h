@@ -32,6 +32,11 @@ namespace cairn {
 inline constexpr size_t kMaxKeyBytes = 1024;                          // max_key_bytes
 inline constexpr uint64_t kMinVolumeCapacity = uint64_t{1} << 20;    // 1 MiB
 inline constexpr uint64_t kMaxVolumeCapacity = uint64_t{64} << 30;   // 64 GiB
+// max_object_bytes with volumes of 16 MiB or more (4 MiB chunks, a manifest of at most one
+// chunk): about 1 TiB. Smaller volumes use smaller chunks and allow proportionally less. A
+// stream is only known to exceed it once that much has been read; the put then fails with
+// InvalidArgument and nothing becomes visible.
+inline constexpr uint64_t kMaxObjectBytes = ((uint64_t{4} << 20) - 16) / 16 * (uint64_t{4} << 20);
 
 struct ObjectInfo {
   std::string key;

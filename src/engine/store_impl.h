@@ -124,6 +124,11 @@ class StoreImpl final : public Store {
 
   // ---- store_open.cc
   Status Recover(const std::optional<format::Checkpoint>& ckpt);
+  // Before the first write of a session: durably replace the clean checkpoint the store was
+  // opened with by an unclean one, so that a crash after that write makes the next open
+  // replay the log. A session that never writes leaves the store clean, so a reader that
+  // dies never costs a recovery.
+  Status MarkUncleanOnce();
 
   std::shared_ptr<Volume> VolumeFor(uint32_t id);
 
@@ -158,7 +163,9 @@ class StoreImpl final : public Store {
   std::condition_variable prepared_cv_;  // a volume was prepared, or preparing failed
   Status bg_error_;
   bool closing_ = false;
-  bool stop_ = false;
+  // Set by Reserve once the active volume is half full, and whenever a volume is needed now.
+  bool prep_wanted_ = false;
+  std::atomic<bool> stop_{false};
 
   // Volumes with writes that no fdatasync has covered yet. Guarded by sync_mu_.
   std::mutex sync_mu_;
@@ -179,6 +186,9 @@ class StoreImpl final : public Store {
   std::condition_variable interval_cv_;
   bool opened_ = false;
   bool closed_ = false;
+  std::mutex mark_mu_;
+  std::atomic<bool> clean_on_disk_{false};
+  format::Checkpoint open_checkpoint_;  // the clean checkpoint found at open
 };
 
 }  // namespace cairn

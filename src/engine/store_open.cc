@@ -111,7 +111,9 @@ Status StoreImpl::OpenStore() {
   bool fresh = !env_->Exists(marker_path);
   if (fresh) {
     CAIRN_ASSIGN_OR_RETURN(auto names, env_->ListDir(dir_));
-    // A non-empty directory without a marker is somebody else's: never write into it.
+    // A non-empty directory without a marker is somebody else's: never write into it. LOCK and
+    // CAIRN.tmp alone are what an interrupted (or concurrent) creation of a store leaves.
+    std::erase_if(names, [](const std::string& n) { return n == "LOCK" || n == "CAIRN.tmp"; });
     if (!names.empty())
       return Status::InvalidArgument(dir_ + " is not a Cairn store (no CAIRN marker) and is not "
                                      "empty; refusing to touch it: pass an empty or new directory");
@@ -119,6 +121,7 @@ Status StoreImpl::OpenStore() {
       return Status::NotFound("no store at " + dir_ + " (create_if_missing is off)");
   }
   CAIRN_ASSIGN_OR_RETURN(lock_, env_->LockFile(dir_ + "/LOCK"));
+  fresh = !env_->Exists(marker_path);
   format::StoreMarker marker;
   if (fresh) {
     marker.store_id = RandomU64();
@@ -214,12 +217,28 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   const uint64_t t0 = env_->NowMicros();
   report_ = RecoveryReport();
   if (!ckpt.has_value()) {
-    // A new store: its first volume is written now, so the first put does not wait for it.
+    // A new store: its first volume is written now, so the first put does not wait for it,
+    // and the store starts clean, appending at the start of that volume.
     CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, next_volume_id_++, capacity_,
                                                   store_id_));
     volumes_[v->id()] = v;
-    prepared_.push_back(v);
+    active_ = v;
+    tail_ = v->data_offset();
+    format::Checkpoint c;
+    c.clean = true;
+    c.volume = v->id();
+    c.offset = tail_;
+    accounts_[v->id()] = format::VolumeAccount();
+    IndexBatch b;
+    b.PutVolume(v->id(), accounts_[v->id()]);
+    b.PutCheckpoint(c);
+    CAIRN_RETURN_IF_ERROR(index_->Write(&b));
+    CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
+    open_checkpoint_ = c;
+    clean_on_disk_ = true;
     report_.clean_shutdown = true;
+    report_.tail_volume = c.volume;
+    report_.tail_offset = c.offset;
     report_.micros = env_->NowMicros() - t0;
     return Status::OK();
   }
@@ -234,6 +253,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     if (it == volumes_.end() || accounts_[ckpt->volume].sealed) {
       // The last volume was full: the next write switches to a prepared one.
       active_ = nullptr;
+      prep_wanted_ = true;
     } else {
       active_ = it->second;
       tail_ = ckpt->offset;
@@ -242,15 +262,9 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       if (id > ckpt->volume && accounts_.count(id) == 0) prepared_.push_back(v);
     report_.tail_volume = ckpt->volume;
     report_.tail_offset = ckpt->offset;
-    // The index has no WAL: if the clean flag stayed on disk, a crash before the next index
-    // flush would make the next open skip the replay of acknowledged writes. Clear it durably
-    // before accepting any.
-    format::Checkpoint unclean = *ckpt;
-    unclean.clean = false;
-    IndexBatch b;
-    b.PutCheckpoint(unclean);
-    CAIRN_RETURN_IF_ERROR(index_->Write(&b));
-    CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
+    // The clean flag stays on disk until the first write (MarkUncleanOnce).
+    open_checkpoint_ = *ckpt;
+    clean_on_disk_ = true;
     report_.micros = env_->NowMicros() - t0;
     return Status::OK();
   }
@@ -388,12 +402,29 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
   next_seq_ = last_seq + 1;
   active_ = nullptr;  // the first write takes a prepared volume
+  prep_wanted_ = prepared_.empty();
   report_.tail_volume = tail_vol;
   report_.tail_offset = tail_end;
   report_.micros = env_->NowMicros() - t0;
   if (report_.records_replayed > 0 || !report_.bad_regions.empty() ||
       report_.torn_tail_bytes > 0)
     Log("recovery: " + report_.ToString());
+  return Status::OK();
+}
+
+Status StoreImpl::MarkUncleanOnce() {
+  if (!clean_on_disk_.load()) return Status::OK();
+  std::lock_guard<std::mutex> l(mark_mu_);
+  if (!clean_on_disk_.load()) return Status::OK();
+  // The index has no WAL: if the clean flag stayed on disk, a crash before the next index flush
+  // would make the next open skip the replay of acknowledged writes.
+  format::Checkpoint unclean = open_checkpoint_;
+  unclean.clean = false;
+  IndexBatch b;
+  b.PutCheckpoint(unclean);
+  CAIRN_RETURN_IF_ERROR(index_->Write(&b));
+  CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
+  clean_on_disk_ = false;
   return Status::OK();
 }
 
@@ -421,8 +452,9 @@ Status StoreImpl::Close() {
       std::lock_guard<std::mutex> l(mu_);
       healthy = bg_error_.ok();
     }
-    // A clean checkpoint is written only by a store that opened and stayed healthy.
-    if (healthy && opened_) {
+    // A clean checkpoint is written only by a store that opened and stayed healthy, and only if
+    // this session wrote (otherwise the one on disk is still true).
+    if (healthy && opened_ && !clean_on_disk_.load()) {
       result = SyncVolumes({});
       if (result.ok()) {
         format::Checkpoint c;

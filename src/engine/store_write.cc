@@ -81,6 +81,14 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
   tail_ += len;
   unfinished_bytes_ += len;
   queue_.push_back(w);
+  // Prepare the next volume once this one is half full: early enough that it is ready when
+  // needed (writing 1 GiB of zeros takes about a second here), late enough that a short-lived
+  // process does not write a volume it will never use.
+  if (!prep_wanted_ && prepared_.empty() && tail_ - active_->data_offset() >
+                                                (active_->capacity() - active_->data_offset()) / 2) {
+    prep_wanted_ = true;
+    prep_cv_.notify_one();
+  }
   return Status::OK();
 }
 
@@ -88,6 +96,7 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
 // preparer if no volume is ready; fails with its error (e.g. NoSpace) if preparing failed.
 Status StoreImpl::SwitchVolumeLocked(std::unique_lock<std::mutex>& l) {
   while (prepared_.empty()) {
+    prep_wanted_ = true;
     if (!bg_error_.ok()) return bg_error_;
     if (!prep_error_.ok()) {
       Status e = prep_error_;
@@ -114,7 +123,6 @@ Status StoreImpl::SwitchVolumeLocked(std::unique_lock<std::mutex>& l) {
   }
   active_ = std::move(next);
   tail_ = active_->data_offset();
-  prep_cv_.notify_one();  // keep one volume prepared ahead
   return Status::OK();
 }
 
@@ -122,6 +130,7 @@ Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* bu
   uint32_t vcrc = crc32c::Value(value);
   uint64_t len = RecordLength(w->key.size(), value.size());
   CAIRN_CHECK(len <= capacity_ - format::kVolumeHeaderSize);
+  CAIRN_RETURN_IF_ERROR(MarkUncleanOnce());
   CAIRN_RETURN_IF_ERROR(Reserve(w, len));
   // No lock held from here until FinishAndWait: the copy and the pwrite run in parallel with
   // other writers.
@@ -506,15 +515,18 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
 void StoreImpl::PreparerLoop() {
   std::unique_lock<std::mutex> l(mu_);
   while (!stop_) {
-    if (!prepared_.empty() || !bg_error_.ok()) {
+    if (!prep_wanted_ || !prepared_.empty() || !bg_error_.ok()) {
       prep_cv_.wait(l);
       continue;
     }
     uint32_t id = next_volume_id_++;
     l.unlock();
-    Result<std::shared_ptr<Volume>> v = Volume::Create(env_, vol_dir_, id, capacity_, store_id_);
+    Result<std::shared_ptr<Volume>> v =
+        Volume::Create(env_, vol_dir_, id, capacity_, store_id_, &stop_);
     l.lock();
+    if (stop_) break;
     if (v.ok()) {
+      prep_wanted_ = false;
       {
         std::unique_lock<std::shared_mutex> vl(vol_mu_);
         volumes_[id] = *v;

@@ -39,7 +39,8 @@ bool Volume::ParseFileName(const std::string& name, uint32_t* id, bool* tmp) {
 }
 
 Result<std::shared_ptr<Volume>> Volume::Create(Env* env, const std::string& dir, uint32_t id,
-                                               uint64_t capacity, uint64_t store_id) {
+                                               uint64_t capacity, uint64_t store_id,
+                                               const std::atomic<bool>* cancel) {
   format::VolumeHeader h;
   h.volume_id = id;
   h.capacity = capacity;
@@ -54,6 +55,10 @@ Result<std::shared_ptr<Volume>> Volume::Create(Env* env, const std::string& dir,
   // that are already allocated and written (bench/engine measures why: ~2x cheaper fdatasync).
   static const std::string kZeros(1 << 20, '\0');
   for (uint64_t off = h.data_offset; s.ok() && off < capacity; off += kZeros.size()) {
+    if (cancel != nullptr && cancel->load()) {
+      s = Status::IOError("cancelled: the store is closing");
+      break;
+    }
     uint64_t n = std::min<uint64_t>(kZeros.size(), capacity - off);
     s = file->PWrite(off, std::string_view(kZeros.data(), n));
   }

@@ -8,6 +8,7 @@
 // called before the volume is shared.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,8 +27,11 @@ class Volume {
   static bool ParseFileName(const std::string& name, uint32_t* id, bool* tmp);
 
   // Pre-writes a new volume in `dir`: header plus zeros to `capacity`, synced and renamed.
+  // If *cancel becomes true meanwhile, stops, removes the temporary file and returns an
+  // IOError saying so: closing a store never waits for a whole volume to be written.
   static Result<std::shared_ptr<Volume>> Create(Env* env, const std::string& dir, uint32_t id,
-                                                uint64_t capacity, uint64_t store_id);
+                                                uint64_t capacity, uint64_t store_id,
+                                                const std::atomic<bool>* cancel = nullptr);
   // Opens an existing volume and validates its header against `id` and `store_id`.
   static Result<std::shared_ptr<Volume>> Open(Env* env, const std::string& dir, uint32_t id,
                                               uint64_t store_id);

@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -176,8 +177,11 @@ class PosixEnv final : public Env {
       }
       return Status::FromErrno(err, "flock " + path);
     }
-    std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // One fixed-width write, no truncate: a concurrent opener never reads an empty file after
+    // the first holder.
+    char pid[24];
+    std::snprintf(pid, sizeof(pid), "%-22d\n", static_cast<int>(::getpid()));
+    if (::pwrite(fd, pid, 23, 0) != 23) {
       int err = errno;
       ::close(fd);
       return Status::FromErrno(err, "write " + path);
