@@ -1,0 +1,36 @@
+// The bodies of the cairn commands. Each opens the store, does one thing, closes the store, and
+// returns an Outcome; main() prints the failure line and turns it into the exit code.
+//
+// Output goes to stdout (values as raw bytes, everything else as text or one JSON document per
+// command); nothing but the failure line goes to stderr.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "cli/context.h"
+#include "cli/outcome.h"
+
+namespace cairn::cli {
+
+// Value from `file`; from stdin if `file` is empty or "-". Streams, never loads it whole.
+Outcome RunPut(const Context& ctx, const std::string& key, const std::string& file);
+
+// Value to stdout, or to `out_file` (written as out_file.cairn-tmp, renamed when complete).
+Outcome RunGet(const Context& ctx, const std::string& key, const std::string& out_file);
+
+Outcome RunHead(const Context& ctx, const std::string& key);
+
+Outcome RunRm(const Context& ctx, const std::string& key);
+
+struct ListArgs {
+  std::string prefix;
+  std::string start_after;
+  std::optional<uint64_t> limit;  // nullopt: list everything
+};
+Outcome RunLs(const Context& ctx, const ListArgs& args);
+
+Outcome RunStat(const Context& ctx);
+
+}  // namespace cairn::cli

@@ -1,0 +1,42 @@
+// Context: what every cairn command needs, resolved from the global flags.
+//
+// Flag values are kept as text by the parser and validated here, so that a bad value becomes a
+// one-line usage error (exit 2) with a hint, rather than a parser message.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cairn/options.h"
+#include "cli/outcome.h"
+
+namespace cairn::cli {
+
+inline constexpr char kDefaultStoreDir[] = "./cairn-data";
+
+// The global flags as typed (empty string: not given).
+struct GlobalFlags {
+  std::string store = kDefaultStoreDir;  // --store, else $CAIRN_STORE, else the default
+  bool json = false;
+  std::string durability;
+  std::string volume_size;
+};
+
+struct Context {
+  std::string command;  // "put", "ls"...: names the command in error messages
+  std::string store_dir;
+  bool json = false;
+  // Durability, volume capacity and info_log are set; create_if_missing is chosen per command.
+  StoreOptions options;
+};
+
+// Validates `flags` and fills `*ctx`. Usage outcome if a value is malformed or out of range.
+Outcome MakeContext(const GlobalFlags& flags, std::string command, Context* ctx);
+
+// Parses a byte count with an optional binary suffix: "1048576", "8K", "8M", "1G" (also "8MiB",
+// case-insensitive). nullopt if malformed or if it overflows 64 bits.
+std::optional<uint64_t> ParseByteSize(std::string_view text);
+
+}  // namespace cairn::cli

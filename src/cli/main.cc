@@ -1,0 +1,203 @@
+// cairn: the command-line tool for a local (embedded) Cairn store.
+//
+//   cairn [--store DIR] [--json] [--durability MODE] [--volume-size SIZE] COMMAND ARGS...
+//
+// Global flags may also follow the command. This file only wires arguments to the command
+// bodies (commands.h) and turns their Outcome into output and an exit code.
+//
+// Exit codes (part of the interface: scripts branch on them; tests/cli_test.sh checks them):
+//   0  success (also --help and --version)
+//   1  error: I/O, corruption, locked store, not a store, read-only store, unreadable input
+//   2  usage: bad flags or arguments (unknown command, bad --durability/--volume-size/--limit
+//      value, empty key, key longer than max_key_bytes)
+//   3  not found: get, head or rm of a key that has no live version
+// Every failure prints exactly one line to stderr: "cairn: <command>: <message>".
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/context.h"
+#include "cli/escape.h"
+#include "cli/outcome.h"
+#include "cli/signals.h"
+#include "cli/stream_io.h"
+
+#ifndef CAIRN_VERSION
+#define CAIRN_VERSION "unknown"
+#endif
+
+namespace cairn::cli {
+namespace {
+
+constexpr char kCommandList[] = "put, get, head, rm, ls, stat";
+
+void PrintFailure(const std::string& command, const std::string& message) {
+  std::fflush(stdout);  // what was printed before the failure comes first
+  if (command.empty()) {
+    std::fprintf(stderr, "cairn: %s\n", OneLine(message).c_str());
+  } else {
+    std::fprintf(stderr, "cairn: %s: %s\n", OneLine(command).c_str(), OneLine(message).c_str());
+  }
+}
+
+int Finish(const std::string& command, const Outcome& outcome) {
+  // stdout is buffered: a full disk or a closed pipe may show up only now.
+  const int stdout_errno = FlushStdout();
+  if (int sig = PendingSignal(); sig != 0) {
+    // The store is closed by now (each command closes it before returning). A reader that went
+    // away (`cairn ls | head`) is not worth a message, as with the default SIGPIPE.
+    if (sig != SIGPIPE && !outcome.ok()) PrintFailure(command, "interrupted by " + SignalName(sig));
+    DieOfSignal(sig);
+  }
+  if (!outcome.ok()) {
+    PrintFailure(command, outcome.message());
+    return static_cast<int>(outcome.code());
+  }
+  if (stdout_errno != 0) {
+    PrintFailure(command, std::string("writing to stdout failed: ") + std::strerror(stdout_errno));
+    return static_cast<int>(ExitCode::kError);
+  }
+  return static_cast<int>(ExitCode::kOk);
+}
+
+// CLI11 reports problems with its own wording and exit codes; every one of them is a usage
+// error here, and is printed as one line with a pointer to the help.
+int UsageFailure(CLI::App& app, const CLI::ParseError& e) {
+  std::vector<CLI::App*> parsed = app.get_subcommands();
+  if (parsed.empty()) {
+    // No command matched. CLI11 reports that as a missing subcommand (or, for flags it does not
+    // know, as extras); the first leftover word, if any, is the command the user meant.
+    std::vector<std::string> extras = app.remaining();
+    if (!extras.empty() && !extras.front().starts_with("-")) {
+      PrintFailure(extras.front(), std::string("unknown command; the commands are ") +
+                                       kCommandList + " (see cairn --help)");
+    } else if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && extras.empty()) {
+      PrintFailure("", std::string("missing command; the commands are ") + kCommandList +
+                           " (see cairn --help)");
+    } else {
+      PrintFailure("", std::string(e.what()) + " (see cairn --help)");
+    }
+  } else {
+    const std::string& name = parsed.back()->get_name();
+    PrintFailure(name, std::string(e.what()) + " (see cairn " + name + " --help)");
+  }
+  return static_cast<int>(ExitCode::kUsage);
+}
+
+bool ParseCount(const std::string& text, uint64_t* out) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+  return !text.empty() && ec == std::errc() && ptr == end;
+}
+
+int Run(int argc, char** argv) {
+  InstallSignalHandlers();
+  CLI::App app{"Cairn object store: command-line tool for a local store.", "cairn"};
+  app.set_version_flag("--version", std::string("cairn ") + CAIRN_VERSION);
+  app.footer(
+      "Exit codes: 0 success, 1 error, 2 usage error, 3 key not found.\n"
+      "A key that starts with '-' must follow '--', e.g. cairn get -- -key.");
+  // One command per invocation; later words are its arguments even if they name a command
+  // (cairn put ls FILE stores the key "ls").
+  app.require_subcommand(1);
+
+  GlobalFlags flags;
+  app.add_option("--store", flags.store, "Store directory; default $CAIRN_STORE, else ./cairn-data")
+      ->envname("CAIRN_STORE");
+  app.add_flag("--json", flags.json, "Print results as one JSON object");
+  app.add_option("--durability", flags.durability,
+                 "When writes are acknowledged: sync (default), none, interval, interval=MS");
+  app.add_option("--volume-size", flags.volume_size,
+                 "Volume file size when the store is created, e.g. 64M (1M..64G; default 1G)");
+
+  std::string key;
+  std::string file;
+  std::string out;
+  std::string limit_text;
+  ListArgs list;
+
+  CLI::App* put = app.add_subcommand("put", "Store FILE (or stdin) under KEY");
+  put->add_option("KEY", key, "Object key (1..1024 bytes)")->required();
+  put->add_option("FILE", file, "Input file; '-' or absent means stdin");
+
+  CLI::App* get = app.add_subcommand("get", "Write the value of KEY to stdout or to a file");
+  get->add_option("KEY", key, "Object key")->required();
+  get->add_option("-o,--output", out, "Write to FILE (complete or not at all) instead of stdout");
+
+  CLI::App* head = app.add_subcommand("head", "Show the size, checksum and time of KEY");
+  head->add_option("KEY", key, "Object key")->required();
+
+  CLI::App* rm = app.add_subcommand("rm", "Delete KEY");
+  rm->add_option("KEY", key, "Object key")->required();
+
+  CLI::App* ls = app.add_subcommand("ls", "List keys in key order");
+  ls->add_option("--prefix", list.prefix, "Only keys that start with P");
+  CLI::Option* limit = ls->add_option("--limit", limit_text, "Print at most N keys");
+  ls->add_option("--start-after", list.start_after, "Only keys that sort after K");
+
+  CLI::App* stat = app.add_subcommand("stat", "Show store statistics");
+
+  for (CLI::App* sub : {put, get, head, rm, ls, stat}) sub->fallthrough();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version arrive as "errors" with exit code 0.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return UsageFailure(app, e);
+  }
+
+  CLI::App* chosen = app.get_subcommands().front();
+  Context ctx;
+  if (Outcome o = MakeContext(flags, chosen->get_name(), &ctx); !o.ok())
+    return Finish(chosen->get_name(), o);
+
+  Outcome outcome = Outcome::Ok();
+  if (chosen == put) {
+    outcome = RunPut(ctx, key, file);
+  } else if (chosen == get) {
+    outcome = RunGet(ctx, key, out);
+  } else if (chosen == head) {
+    outcome = RunHead(ctx, key);
+  } else if (chosen == rm) {
+    outcome = RunRm(ctx, key);
+  } else if (chosen == ls) {
+    if (limit->count() > 0) {
+      uint64_t n = 0;
+      if (!ParseCount(limit_text, &n))
+        return Finish("ls", Outcome::Usage("bad --limit value '" + limit_text +
+                                           "'; use a whole number, 0 or more"));
+      list.limit = n;
+    }
+    outcome = RunLs(ctx, list);
+  } else {
+    outcome = RunStat(ctx);
+  }
+  return Finish(chosen->get_name(), outcome);
+}
+
+}  // namespace
+}  // namespace cairn::cli
+
+int main(int argc, char** argv) {
+  // Nothing may escape main: an uncaught exception would abort with a multi-line message and a
+  // core dump instead of the one-line failure scripts expect.
+  try {
+    return cairn::cli::Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "cairn: internal error: %s\n", cairn::cli::OneLine(e.what()).c_str());
+  } catch (...) {
+    std::fflush(stdout);
+    std::fputs("cairn: internal error: unknown exception\n", stderr);
+  }
+  return static_cast<int>(cairn::cli::ExitCode::kError);
+}

@@ -1,0 +1,48 @@
+#include "cli/open_store.h"
+
+#include <fmt/format.h>
+
+#include "cli/escape.h"
+
+namespace cairn::cli {
+
+Outcome OpenStore(const Context& ctx, OpenMode mode, std::unique_ptr<Store>* store) {
+  StoreOptions options = ctx.options;
+  options.create_if_missing = mode == OpenMode::kCreate;
+  Result<std::unique_ptr<Store>> r = Store::Open(ctx.store_dir, options);
+  if (r.ok()) {
+    *store = std::move(*r);
+    return Outcome::Ok();
+  }
+  const Status& s = r.status();
+  const std::string dir = OneLine(ctx.store_dir);
+  // With create_if_missing off, NotFound can only mean a missing or empty directory.
+  if (s.IsNotFound() && mode == OpenMode::kExisting)
+    return Outcome::Error(
+        fmt::format("no store at {} (put an object first, or pass --store DIR)", dir));
+  if (s.IsBusy()) return Outcome::Error(fmt::format("{}; retry when it has finished", s.message()));
+  // The engine's other messages (not a store, damaged marker, bad index) name the directory
+  // and say what to do already.
+  if (s.IsInvalidArgument() || s.IsCorruption() || s.IsNotSupported())
+    return Outcome::Error(s.message());
+  return Outcome::Error(fmt::format("cannot open the store at {}: {}", dir, s.message()));
+}
+
+Outcome CloseStore(const Context& ctx, Store* store) {
+  Status s = store->Close();
+  if (s.ok()) return Outcome::Ok();
+  return Outcome::Error(
+      fmt::format("closing the store at {}: {}", OneLine(ctx.store_dir), s.message()));
+}
+
+Outcome CheckKey(std::string_view key) {
+  if (key.empty()) return Outcome::Usage("the key is empty; keys are 1 to 1024 bytes");
+  if (key.size() > kMaxKeyBytes)
+    return Outcome::Usage(fmt::format("the key is {} bytes; the limit max_key_bytes is {}",
+                                      key.size(), kMaxKeyBytes));
+  return Outcome::Ok();
+}
+
+Outcome Failure(const Status& s) { return Outcome::Error(s.message()); }
+
+}  // namespace cairn::cli

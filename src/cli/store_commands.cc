@@ -1,0 +1,124 @@
+// ls and stat: the commands that look at the whole store.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/escape.h"
+#include "cli/open_store.h"
+#include "cli/output.h"
+#include "cli/signals.h"
+#include "cli/stream_io.h"
+#include "util/check.h"
+
+namespace cairn::cli {
+namespace {
+
+// Named bound: keys fetched per Scan, so a listing of any size needs memory for one page only.
+constexpr size_t kListPageKeys = 1000;
+
+Outcome CheckScanBound(std::string_view what, std::string_view value) {
+  if (value.size() > kMaxKeyBytes)
+    return Outcome::Usage(fmt::format("{} is {} bytes; the limit max_key_bytes is {}", what,
+                                      value.size(), kMaxKeyBytes));
+  return Outcome::Ok();
+}
+
+void PrintVolumeTable(const std::vector<VolumeStats>& volumes) {
+  using Row = std::array<std::string, 5>;
+  std::vector<Row> rows;
+  rows.push_back({"volume", "state", "end", "live", "dead"});
+  for (const VolumeStats& v : volumes)
+    rows.push_back({std::to_string(v.id), v.state, ExactAndHuman(v.end),
+                    ExactAndHuman(v.live_bytes), ExactAndHuman(v.dead_bytes)});
+  Row::size_type ncols = rows[0].size();
+  std::array<size_t, 5> width{};
+  for (const Row& r : rows)
+    for (size_t c = 0; c < ncols; c++) width[c] = std::max(width[c], r[c].size());
+  for (const Row& r : rows) {
+    // Numbers right-aligned, words left-aligned.
+    PrintOut(fmt::format("  {:>{}}  {:<{}}  {:>{}}  {:>{}}  {:>{}}\n", r[0], width[0], r[1],
+                         width[1], r[2], width[2], r[3], width[3], r[4], width[4]));
+  }
+}
+
+}  // namespace
+
+Outcome RunLs(const Context& ctx, const ListArgs& args) {
+  if (Outcome o = CheckScanBound("--prefix", args.prefix); !o.ok()) return o;
+  if (Outcome o = CheckScanBound("--start-after", args.start_after); !o.ok()) return o;
+  std::unique_ptr<Store> store;
+  if (Outcome o = OpenStore(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
+  // JSON is streamed too: the document is opened before the first page and closed after the
+  // last, so it stays one object however many keys there are.
+  if (ctx.json) PrintOut("{\"objects\":[");
+  std::string after = args.start_after;
+  uint64_t printed = 0;
+  bool truncated = false;
+  for (;;) {
+    // Stop early when nobody can see the rest: the reader went away, or we were told to stop.
+    if (PendingSignal() != 0 || std::ferror(stdout)) break;
+    size_t page = kListPageKeys;
+    if (args.limit.has_value())
+      page = static_cast<size_t>(std::min<uint64_t>(page, *args.limit - printed));
+    Result<ScanResult> r = store->Scan(args.prefix, after, page);
+    if (!r.ok()) return Failure(r.status().WithContext("listing keys"));
+    for (const ObjectInfo& o : r->objects) {
+      if (ctx.json) {
+        PrintOut(fmt::format("{}{}", printed == 0 ? "" : ",",
+                             ObjectJson(o, /*mtime_text=*/false).dump()));
+      } else {
+        PrintOut(fmt::format("{}\n", EscapeKey(o.key)));
+      }
+      printed++;
+    }
+    if (!r->truncated) break;
+    if (args.limit.has_value() && printed == *args.limit) {
+      truncated = true;  // more keys match, but the caller asked for no more
+      break;
+    }
+    // Invariant: a truncated page of a non-zero size is not empty (else this would not end).
+    CAIRN_CHECK(!r->objects.empty());
+    after = r->objects.back().key;
+  }
+  if (ctx.json) PrintOut(fmt::format("],\"truncated\":{}}}\n", truncated));
+  return CloseStore(ctx, store.get());
+}
+
+Outcome RunStat(const Context& ctx) {
+  std::unique_ptr<Store> store;
+  if (Outcome o = OpenStore(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
+  Result<StoreStats> r = store->Stats();
+  if (!r.ok()) return Failure(r.status().WithContext("reading statistics"));
+  const StoreStats& s = *r;
+  if (ctx.json) {
+    PrintOut(fmt::format("{}\n", StatsJson(s).dump()));
+    return CloseStore(ctx, store.get());
+  }
+  PrintOut(fmt::format("store:           {}\n", OneLine(ctx.store_dir)));
+  PrintOut(fmt::format("objects:         {}\n", s.objects));
+  PrintOut(fmt::format("logical bytes:   {}\n", ExactAndHuman(s.logical_bytes)));
+  PrintOut(fmt::format("live bytes:      {}\n", ExactAndHuman(s.live_bytes)));
+  PrintOut(fmt::format("dead bytes:      {}\n", ExactAndHuman(s.dead_bytes)));
+  PrintOut(
+      fmt::format("volumes:         {} of {} each\n", s.volumes, ExactAndHuman(s.volume_capacity)));
+  PrintOut(fmt::format("allocated bytes: {}, of which index {}\n", ExactAndHuman(s.allocated_bytes),
+                       ExactAndHuman(s.index_allocated_bytes)));
+  PrintOut(fmt::format("index memory:    {}\n", ExactAndHuman(s.index_memory_bytes)));
+  PrintOut(fmt::format("next sequence:   {}\n", s.next_sequence));
+  if (s.read_only) {
+    PrintOut(fmt::format("read-only:       yes ({})\n", OneLine(s.read_only_reason)));
+  } else {
+    PrintOut("read-only:       no\n");
+  }
+  if (!s.volume_list.empty()) {
+    PrintOut("\n");
+    PrintVolumeTable(s.volume_list);
+  }
+  return CloseStore(ctx, store.get());
+}
+
+}  // namespace cairn::cli
