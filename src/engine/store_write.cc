@@ -424,79 +424,80 @@ Status StoreImpl::Delete(std::string_view key, const WriteOptions& wo) {
   return WriteRecord(&w, std::string_view(), &buf);
 }
 
+namespace {
+
+// Reads from src until n bytes or the end of the value; returns the bytes read.
+Result<size_t> ReadFull(ValueSource* src, char* dst, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(dst + done, n - done));
+    if (got == 0) break;
+    done += got;
+  }
+  return done;
+}
+
+}  // namespace
+
 Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteOptions& wo) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
   const size_t hk = format::kRecordHeaderSize + key.size();
   // One chunk buffer, laid out as a record: the source reads straight into the value area.
   std::string buf(hk + chunk_bytes_ + format::kRecordAlign, '\0');
-  auto fill = [&](size_t* n) -> Status {
-    *n = 0;
-    while (*n < chunk_bytes_) {
-      CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(buf.data() + hk + *n, chunk_bytes_ - *n));
-      if (got == 0) break;
-      *n += got;
+  char* data = buf.data() + hk;
+  // Reads the next chunk into `data`. A full chunk may be the last one: peek one byte ahead,
+  // and carry it over as the first byte of the next chunk.
+  char carry = 0;
+  bool has_carry = false;
+  auto next_chunk = [&](size_t* n, bool* more) -> Status {
+    size_t start = 0;
+    if (has_carry) data[start++] = carry;
+    CAIRN_ASSIGN_OR_RETURN(size_t got, ReadFull(src, data + start, chunk_bytes_ - start));
+    *n = start + got;
+    has_carry = false;
+    if (*n == chunk_bytes_) {
+      CAIRN_ASSIGN_OR_RETURN(size_t peeked, src->Read(&carry, 1));
+      has_carry = peeked == 1;
     }
+    *more = has_carry;
     return Status::OK();
   };
   const bool sync = WantsSync(wo);
   const uint64_t ts = env_->NowMicros();
   size_t n = 0;
-  CAIRN_RETURN_IF_ERROR(fill(&n));
-  char probe = 0;
   bool more = false;
-  if (n == chunk_bytes_) {
-    // A full first chunk may be the whole value: look one byte ahead.
-    CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(&probe, 1));
-    more = got == 1;
-  }
+  CAIRN_RETURN_IF_ERROR(next_chunk(&n, &more));
   if (!more) {
     Writer w;
     w.type = RecordType::kValue;
     w.key = key;
     w.sync = sync;
     w.object_size = n;
-    w.object_crc = crc32c::Value(buf.data() + hk, n);
+    w.object_crc = crc32c::Value(data, n);
     w.timestamp_us = ts;
-    return WriteRecord(&w, std::string_view(buf.data() + hk, n), &buf);
+    return WriteRecord(&w, std::string_view(data, n), &buf);
   }
   Manifest m;
   uint32_t crc = 0;
   for (;;) {
     // Chunks are committed (not synced) one by one; until the manifest commits they are dead
     // space, so an interrupted stream leaves nothing visible.
+    if ((m.chunks.size() + 1) * format::kManifestEntrySize + format::kManifestHeaderSize >
+        chunk_bytes_)
+      return Status::InvalidArgument("object exceeds the limit max_object_bytes (" +
+                                     std::to_string(m.object_size) + " bytes read so far)");
     Writer cw;
     cw.type = RecordType::kChunk;
     cw.key = key;
     cw.timestamp_us = ts;
-    crc = crc32c::Extend(crc, buf.data() + hk, n);
-    CAIRN_RETURN_IF_ERROR(WriteRecord(&cw, std::string_view(buf.data() + hk, n), &buf));
+    crc = crc32c::Extend(crc, data, n);
+    CAIRN_RETURN_IF_ERROR(WriteRecord(&cw, std::string_view(data, n), &buf));
     m.chunks.push_back(ChunkRef{cw.vol->id(), static_cast<uint32_t>(n), cw.offset});
     m.object_size += n;
-    if (m.chunks.size() * format::kManifestEntrySize + format::kManifestHeaderSize +
-            format::kManifestEntrySize >
-        chunk_bytes_)
-      return Status::InvalidArgument("object exceeds the limit max_object_bytes (" +
-                                     std::to_string(m.object_size) + " bytes read so far)");
     if (!more) break;
-    buf.resize(hk + chunk_bytes_ + format::kRecordAlign);
-    buf[hk] = probe;
-    size_t rest = 0;
-    {
-      // Fill after the probe byte.
-      size_t k = 1;
-      while (k < chunk_bytes_) {
-        CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(buf.data() + hk + k, chunk_bytes_ - k));
-        if (got == 0) break;
-        k += got;
-      }
-      rest = k;
-    }
-    n = rest;
-    more = false;
-    if (n == chunk_bytes_) {
-      CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(&probe, 1));
-      more = got == 1;
-    }
+    buf.resize(hk + chunk_bytes_ + format::kRecordAlign);  // WriteRecord trimmed it
+    data = buf.data() + hk;
+    CAIRN_RETURN_IF_ERROR(next_chunk(&n, &more));
   }
   m.object_crc = crc;
   std::string payload = EncodeManifest(m);
