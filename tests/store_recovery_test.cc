@@ -353,6 +353,12 @@ TEST(Recovery, AccountingIsExactAcrossCleanAndUncleanRestarts) {
   StoreStats after = *reopened->Stats();
   EXPECT_EQ(before.objects, after.objects);
   EXPECT_EQ(before.logical_bytes, after.logical_bytes);
+  // Prepared (empty) volumes come and go with the background preparer: compare the others.
+  auto used = [](std::vector<VolumeStats>* v) {
+    std::erase_if(*v, [](const VolumeStats& x) { return x.state == "prepared"; });
+  };
+  used(&before.volume_list);
+  used(&after.volume_list);
   ASSERT_EQ(before.volume_list.size(), after.volume_list.size());
   for (size_t i = 0; i < before.volume_list.size(); i++) {
     EXPECT_EQ(before.volume_list[i].live_bytes, after.volume_list[i].live_bytes) << i;

@@ -85,7 +85,10 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOp
   // Bounded table-reader memory: files are opened on demand, their index and filter blocks
   // live in (and are evicted from) the block cache.
   opts.max_open_files = 512;
-  opts.avoid_flush_during_shutdown = false;
+  // Never flush implicitly when closing: the store flushes explicitly when it closes healthy.
+  // A store that failed to open, or turned read-only, must drop its memtable like a crash
+  // would, rather than make state that points at unsynced log bytes durable.
+  opts.avoid_flush_during_shutdown = true;
   opts.compression = rocksdb::kLZ4Compression;
   opts.info_log_level = rocksdb::WARN_LEVEL;
   opts.keep_log_file_num = 2;
@@ -111,6 +114,28 @@ Result<format::IndexEntry> Index::Get(std::string_view key) {
   format::IndexEntry e;
   CAIRN_RETURN_IF_ERROR(format::DecodeIndexEntry(v, &e));
   return e;
+}
+
+Status Index::MultiGet(const std::vector<std::string>& keys,
+                       std::vector<std::optional<format::IndexEntry>>* out) {
+  std::vector<std::string> ek;
+  ek.reserve(keys.size());
+  for (const std::string& k : keys) ek.push_back(EntryKey(k));
+  std::vector<rocksdb::Slice> slices(ek.begin(), ek.end());
+  std::vector<rocksdb::PinnableSlice> values(ek.size());
+  std::vector<rocksdb::Status> statuses(ek.size());
+  db_->MultiGet(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), slices.size(), slices.data(),
+                values.data(), statuses.data(), /*sorted_input=*/false);
+  out->assign(keys.size(), std::nullopt);
+  for (size_t i = 0; i < keys.size(); i++) {
+    if (statuses[i].IsNotFound()) continue;
+    CAIRN_RETURN_IF_ERROR(FromRocks(statuses[i], "multiget"));
+    format::IndexEntry e;
+    CAIRN_RETURN_IF_ERROR(
+        format::DecodeIndexEntry(std::string_view(values[i].data(), values[i].size()), &e));
+    (*out)[i] = e;
+  }
+  return Status::OK();
 }
 
 Status Index::Write(IndexBatch* batch) {

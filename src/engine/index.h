@@ -59,6 +59,10 @@ class Index {
 
   // NotFound if the key has no entry.
   Result<format::IndexEntry> Get(std::string_view key);
+  // Looks up many keys in one batched call (sorted, so RocksDB reads each block once);
+  // (*out)[i] is empty where keys[i] has no entry.
+  Status MultiGet(const std::vector<std::string>& keys,
+                  std::vector<std::optional<format::IndexEntry>>* out);
   Status Write(IndexBatch* batch);
   // NotFound when the index is new.
   Result<format::Checkpoint> ReadCheckpoint();

@@ -178,7 +178,10 @@ class StoreImpl final : public Store {
   std::set<uint32_t> dirty_accounts_;
   uint64_t objects_ = 0;
   uint64_t logical_bytes_ = 0;
-  uint64_t bytes_since_flush_ = 0;  // leader only
+  uint64_t bytes_since_flush_ = 0;    // leader only
+  uint64_t records_since_flush_ = 0;  // leader only
+  // During recovery: the index entries, before the current batch, of the keys it touches.
+  const Overlay* replay_prefetch_ = nullptr;
 
   std::thread preparer_;
   std::thread interval_;

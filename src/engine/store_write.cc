@@ -11,6 +11,9 @@ namespace {
 
 // Named bound: writers one commit takes. Larger groups only delay the first writer's ack.
 constexpr size_t kMaxGroupWriters = 1024;
+// Named bound: records between index checkpoints. Replaying a record after a crash costs a
+// lookup of the key's previous version, so this, with checkpoint_bytes, bounds restart time.
+constexpr uint64_t kCheckpointRecords = 65536;
 
 }  // namespace
 
@@ -274,10 +277,14 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
     return s;
   }
   bytes_since_flush_ += bytes;
-  if (bytes_since_flush_ >= options_.checkpoint_bytes) {
-    // Bounds how much log the next open after a crash replays. Asynchronous: RocksDB's flush
-    // thread first syncs the volumes (Index's before_flush), then writes the memtable.
+  records_since_flush_ += group.size();
+  if (bytes_since_flush_ >= options_.checkpoint_bytes ||
+      records_since_flush_ >= kCheckpointRecords) {
+    // Bounds how much log (in bytes and in records) the next open after a crash replays.
+    // Asynchronous: RocksDB's flush thread first syncs the volumes (Index's before_flush), then
+    // writes the memtable.
     bytes_since_flush_ = 0;
+    records_since_flush_ = 0;
     (void)index_->Flush(/*wait=*/false);
   }
   return Status::OK();
@@ -293,6 +300,10 @@ Result<std::optional<format::IndexEntry>> StoreImpl::LookupForCommit(std::string
                                                                      const Overlay& overlay) {
   auto it = overlay.find(std::string(key));
   if (it != overlay.end()) return it->second;
+  if (replay_prefetch_ != nullptr) {
+    auto p = replay_prefetch_->find(std::string(key));
+    if (p != replay_prefetch_->end()) return p->second;
+  }
   Result<format::IndexEntry> e = index_->Get(key);
   if (e.ok()) return std::optional<format::IndexEntry>(*e);
   if (e.status().IsNotFound()) return std::optional<format::IndexEntry>();
