@@ -30,6 +30,9 @@ class File {
   virtual Result<uint64_t> Size() = 0;
   // Bytes actually allocated on the device (st_blocks * 512).
   virtual Result<uint64_t> AllocatedBytes() = 0;
+  // Releases the blocks of [offset, offset+len) to the file system, keeping the file size:
+  // fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE). The range then reads as zeros.
+  virtual Status PunchHole(uint64_t offset, uint64_t len) = 0;
   // The OS descriptor, for zero-copy transfers; -1 when the file is not backed by one.
   virtual int fd() const { return -1; }
   virtual const std::string& path() const = 0;

@@ -20,6 +20,7 @@
 #include "engine/log_scanner.h"
 #include "engine/store_impl.h"
 #include "util/check.h"
+#include "util/coding.h"
 #include "util/crc32c.h"
 
 namespace cairn {
@@ -419,6 +420,13 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       }
     }
   }
+  // The sealed tail's unused remainder goes back to the file system now: a crash must not cost
+  // a volume's worth of disk, and whatever stale bytes lay there become zeros.
+  if (auto tv = volumes_.find(tail_vol); tv != volumes_.end()) {
+    uint64_t from = std::max<uint64_t>(AlignUp(tail_end, 4096), tv->second->data_offset());
+    Status ps = tv->second->file()->PunchHole(from, tv->second->capacity() - from);
+    if (!ps.ok()) Log("WARNING: could not release the sealed tail: " + ps.ToString());
+  }
   for (const auto& [id, vol] : volumes_) {
     if (id <= tail_vol) continue;
     const Seen& sn = seen[id];
@@ -438,6 +446,8 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       a.sealed = true;
       a.end = sn.last_valid_end + sn.garbage;
       dirty_accounts_.insert(id);
+      Status ps = vol->file()->PunchHole(vol->data_offset(), vol->capacity() - vol->data_offset());
+      if (!ps.ok()) Log("WARNING: could not release a retired volume: " + ps.ToString());
     }
   }
   CAIRN_RETURN_IF_ERROR(flush_batch(tail_vol, tail_end));

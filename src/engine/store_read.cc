@@ -193,10 +193,9 @@ Result<StoreStats> StoreImpl::Stats() {
       v.end = a.end;
       v.live_bytes = a.live_bytes;
       v.live_records = a.live_records;
-      // A sealed volume will never be appended to again: its unused remainder is as dead as a
-      // superseded record (both are reclaimed by hole punching).
-      uint64_t end = a.sealed ? capacity_ : a.end;
-      uint64_t used = end > format::kVolumeHeaderSize ? end - format::kVolumeHeaderSize : 0;
+      // The unused remainder of a sealed volume is not counted: it is never appended to, and
+      // recovery already returned it to the file system (a punched hole).
+      uint64_t used = a.end > format::kVolumeHeaderSize ? a.end - format::kVolumeHeaderSize : 0;
       v.dead_bytes = used - std::min(used, a.live_bytes);
       st.live_bytes += v.live_bytes;
       st.dead_bytes += v.dead_bytes;

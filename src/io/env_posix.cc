@@ -75,6 +75,14 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_blocks) * 512;
   }
 
+  Status PunchHole(uint64_t offset, uint64_t len) override {
+    if (len == 0) return Status::OK();
+    if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                    static_cast<off_t>(len)) != 0)
+      return Status::FromErrno(errno, "fallocate(PUNCH_HOLE) " + path_);
+    return Status::OK();
+  }
+
   int fd() const override { return fd_; }
   const std::string& path() const override { return path_; }
 
