@@ -486,7 +486,10 @@ Status StoreImpl::Close() {
     std::unique_lock<std::mutex> l(mu_);
     if (closed_) return Status::OK();
     closing_ = true;
-    // Writers already admitted finish and commit.
+    // Writers waiting for a volume or for room give up; writers already admitted finish and
+    // commit.
+    prepared_cv_.notify_all();
+    space_cv_.notify_all();
     while (!queue_.empty()) space_cv_.wait(l);
     stop_ = true;
     prep_cv_.notify_all();

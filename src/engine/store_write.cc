@@ -101,6 +101,8 @@ Status StoreImpl::SwitchVolumeLocked(std::unique_lock<std::mutex>& l) {
   while (prepared_.empty()) {
     prep_wanted_ = true;
     if (!bg_error_.ok()) return bg_error_;
+    // Close stops the preparer: a writer still waiting for a volume then would wait forever.
+    if (closing_) return Status::ReadOnly("the store is closing");
     if (!prep_error_.ok()) {
       Status e = prep_error_;
       prep_cv_.notify_one();  // ask for another attempt
