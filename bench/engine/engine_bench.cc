@@ -1,5 +1,5 @@
-// engine_bench: measures one engine workload and prints one JSON line (bench/engine/README in
-// RESULTS.md; run.sh drives the whole matrix and the peers).
+// engine_bench: measures one engine workload and prints one JSON line. run.sh drives the whole
+// matrix with the peers; RESULTS.md explains the method and shows the results.
 //
 //   --op put|get        a timed load on cairn, rocksdb (BlobDB) or lmdb at equal durability
 //   --op append_cost    the in-process cost of one non-durable Cairn put call
