@@ -73,10 +73,10 @@ struct Flags {
   // would take most of an hour. Only the opens are measured, with --index-cache-mib.
   uint64_t build_index_cache_mib = 1024;
   uint64_t heads = 1'000'000;
-  // Puts before the SIGKILL. The index persists its checkpoint with each memtable flush
-  // (about every 180k small puts here), so 170k puts after an open is close to the most a
-  // crash can leave to replay.
-  uint64_t crash_ops = 170'000;
+  // Puts before the SIGKILL. The index persists its checkpoint with each memtable flush: a
+  // 32 MiB memtable holds about 130k puts of 100 B (entry, checkpoint and volume account, ~250
+  // bytes each), so 125k puts after an open is about the most a crash can leave to replay.
+  uint64_t crash_ops = 125'000;
   bool no_crash = false;
   bool rebuild = false;
   // prewrite
