@@ -62,6 +62,22 @@ struct StoreOptions {
   // a store after a crash replays at most about this much log.
   uint64_t checkpoint_bytes = uint64_t{64} << 20;
 
+  // Reclamation (docs/design.md, "Reclamation").
+  // A background thread releases dead records' blocks (hole punching) and copy-compacts
+  // volumes that meet a threshold below. Off: only Store::Reclaim does it.
+  bool background_reclaim = true;
+  // How often the background reclaimer looks for work.
+  uint32_t reclaim_interval_ms = 1000;
+  // I/O budget of compaction's copying, in MB/s (bytes read plus bytes written); 0 = unlimited.
+  uint32_t reclaim_mbps = 32;
+  // A sealed volume is compacted when its live bytes are below this fraction of the bytes it
+  // still occupies on disk (dead bytes that hole punching could not release: small records,
+  // tombstones, the heads of punched records)...
+  double compact_live_ratio = 0.5;
+  // ...or when it holds fewer live bytes than this (a volume sealed early, by a crash or a
+  // restart, is merged into the active one and its file removed). 0 = volume_capacity / 16.
+  uint64_t compact_min_live_bytes = 0;
+
   // Receives the engine's warnings (an fsync failure, what recovery found). Default: stderr.
   std::function<void(const std::string&)> info_log;
 };

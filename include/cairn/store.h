@@ -61,6 +61,8 @@ struct VolumeStats {
   uint64_t live_bytes = 0;
   uint64_t dead_bytes = 0;
   uint64_t live_records = 0;
+  uint64_t reclaimed_bytes = 0;     // released to the file system by hole punching
+  uint64_t reclaimable_bytes = 0;   // dead bytes hole punching would release now
 };
 
 struct StoreStats {
@@ -76,6 +78,12 @@ struct StoreStats {
   uint64_t next_sequence = 0;
   bool read_only = false;              // set after an fdatasync/pwrite error
   std::string read_only_reason;
+  // Reclamation (docs/design.md, "Reclamation"). Bytes released so far by hole punching and by
+  // retiring compacted volumes (kept across restarts), and dead bytes that hole punching and
+  // compaction would release now.
+  uint64_t reclaimed_bytes = 0;
+  uint64_t reclaimable_bytes = 0;
+  uint64_t compactions = 0;            // volumes compacted and retired, ever
   std::vector<VolumeStats> volume_list;
 };
 
@@ -96,6 +104,55 @@ struct RecoveryReport {
   uint64_t tail_offset = 0;          // where appending resumes (logically truncated here)
   uint64_t micros = 0;
   std::string ToString() const;
+};
+
+// One live object, as the physical-order iterator gives it: where its first record lies.
+struct PhysicalEntry {
+  ObjectInfo info;
+  uint32_t volume = 0;
+  uint64_t offset = 0;
+};
+
+// Visits live objects in on-disk order (volume id, then offset of the object's record; for a
+// large object, its manifest). It lists the objects from the index when created, so it sees
+// that moment's objects, and holds one entry per object (key + about 64 bytes) in memory; the
+// objects themselves are read with OpenReader, which may find one deleted or replaced since.
+class PhysicalIterator {
+ public:
+  virtual ~PhysicalIterator() = default;
+  // Sets *out to the next object; false at the end.
+  virtual Result<bool> Next(PhysicalEntry* out) = 0;
+  // Objects in all (the iterator's size).
+  virtual size_t size() const = 0;
+};
+
+struct ReclaimOptions {
+  bool dry_run = false;   // plan and report only; change nothing
+  bool punch = true;      // release dead records' blocks with fallocate(PUNCH_HOLE)
+  bool compact = true;    // copy-compact volumes that meet the thresholds in StoreOptions
+  bool throttle = true;   // honour StoreOptions::reclaim_mbps; false for on-demand runs
+};
+
+struct ReclaimReport {
+  // What each volume looked like and what happened (or, with dry_run, would happen) to it.
+  struct VolumePlan {
+    uint32_t id = 0;
+    uint64_t live_bytes = 0;
+    uint64_t dead_bytes = 0;
+    uint64_t punchable_bytes = 0;   // whole 4 KiB blocks inside dead records, not yet released
+    bool compact = false;           // meets a compaction threshold
+    std::string reason;             // why it is (or is not) compacted
+  };
+  std::vector<VolumePlan> volumes;
+  uint64_t punched_records = 0;
+  uint64_t punched_bytes = 0;        // released by hole punching
+  uint64_t compacted_volumes = 0;
+  uint64_t copied_records = 0;
+  uint64_t copied_bytes = 0;         // live bytes rewritten by compaction
+  uint64_t retired_bytes = 0;        // allocated bytes of retired volume files
+  uint64_t tombstones_dropped = 0;
+  uint64_t tombstones_kept = 0;      // copied forward: an older version could come back
+  uint64_t micros = 0;
 };
 
 // Where the bytes of a value come from in a streaming put.
@@ -143,6 +200,13 @@ class Store {
   // Up to `limit` objects whose key starts with `prefix` and sorts after `start_after`.
   virtual Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
                                   size_t limit) = 0;
+
+  // Live objects whose key starts with `prefix`, in on-disk order (bulk export, verify).
+  virtual Result<std::unique_ptr<PhysicalIterator>> IteratePhysical(std::string_view prefix) = 0;
+
+  // Runs one reclamation pass now (the background reclaimer runs the same pass on its own when
+  // StoreOptions::background_reclaim is set). Returns what it found and did.
+  virtual Result<ReclaimReport> Reclaim(const ReclaimOptions& ro) = 0;
 
   virtual Result<StoreStats> Stats() = 0;
   // What this open's recovery found.

@@ -53,6 +53,8 @@ class StoreImpl final : public Store {
   Status Delete(std::string_view key, const WriteOptions& wo) override;
   Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
                           size_t limit) override;
+  Result<std::unique_ptr<PhysicalIterator>> IteratePhysical(std::string_view prefix) override;
+  Result<ReclaimReport> Reclaim(const ReclaimOptions& ro) override;
   Result<StoreStats> Stats() override;
   const RecoveryReport& recovery_report() const override { return report_; }
   Status Sync() override;

@@ -170,6 +170,51 @@ Result<ScanResult> StoreImpl::Scan(std::string_view prefix, std::string_view sta
   return r;
 }
 
+namespace {
+
+class PhysicalIteratorImpl final : public PhysicalIterator {
+ public:
+  explicit PhysicalIteratorImpl(std::vector<PhysicalEntry> v) : entries_(std::move(v)) {}
+  Result<bool> Next(PhysicalEntry* out) override {
+    if (next_ >= entries_.size()) return false;
+    *out = std::move(entries_[next_++]);
+    return true;
+  }
+  size_t size() const override { return entries_.size(); }
+
+ private:
+  std::vector<PhysicalEntry> entries_;
+  size_t next_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PhysicalIterator>> StoreImpl::IteratePhysical(std::string_view prefix) {
+  if (prefix.size() > kMaxKeyBytes)
+    return Status::InvalidArgument("prefix is longer than max_key_bytes (1024)");
+  // The index is in key order; sorting its entries by position gives the disk's order.
+  std::vector<PhysicalEntry> all;
+  std::string after;
+  for (;;) {
+    std::vector<std::pair<std::string, format::IndexEntry>> rows;
+    bool truncated = false;
+    CAIRN_RETURN_IF_ERROR(index_->Scan(prefix, after, 65536, &rows, &truncated));
+    for (auto& [k, e] : rows) {
+      PhysicalEntry pe;
+      pe.volume = e.volume;
+      pe.offset = e.offset;
+      pe.info = InfoOf(std::move(k), e);
+      all.push_back(std::move(pe));
+    }
+    if (!truncated || rows.empty()) break;
+    after = all.back().info.key;
+  }
+  std::sort(all.begin(), all.end(), [](const PhysicalEntry& a, const PhysicalEntry& b) {
+    return a.volume != b.volume ? a.volume < b.volume : a.offset < b.offset;
+  });
+  return std::unique_ptr<PhysicalIterator>(std::make_unique<PhysicalIteratorImpl>(std::move(all)));
+}
+
 Result<StoreStats> StoreImpl::Stats() {
   StoreStats st;
   std::vector<uint32_t> prepared;
