@@ -33,6 +33,9 @@ class File {
   // Releases the blocks of [offset, offset+len) to the file system, keeping the file size:
   // fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE). The range then reads as zeros.
   virtual Status PunchHole(uint64_t offset, uint64_t len) = 0;
+  // Whether `offset` lies in a hole: a range released by PunchHole that holds no data (lseek
+  // SEEK_DATA). Pre-written zeros are data, not a hole. False where holes cannot be told.
+  virtual Result<bool> InHole(uint64_t offset) { (void)offset; return false; }
   // The OS descriptor, for zero-copy transfers; -1 when the file is not backed by one.
   virtual int fd() const { return -1; }
   virtual const std::string& path() const = 0;

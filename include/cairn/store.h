@@ -100,6 +100,7 @@ struct RecoveryReport {
   uint64_t bytes_replayed = 0;
   std::vector<Region> bad_regions;   // invalid bytes between valid records: reported, skipped
   uint64_t torn_tail_bytes = 0;      // non-zero bytes after the last valid record, truncated
+  uint64_t punched_records = 0;      // dead records met with their bodies released (expected)
   uint32_t tail_volume = 0;
   uint64_t tail_offset = 0;          // where appending resumes (logically truncated here)
   uint64_t micros = 0;

@@ -42,6 +42,21 @@ void LogScanner::NoteInvalid(uint64_t off, uint64_t n, bool zero) {
   }
 }
 
+// A record whose header and key check but whose value does not is a punched dead record if the
+// first block hole punching would release is a hole (pre-written zeros, torn writes and bit flips
+// never make holes). REQUIRES: the whole record is in buf_ at pos_.
+Result<bool> LogScanner::IsPunched(const RecordHeader& plausible, RecordHeader* h,
+                                   std::string_view* key) {
+  std::string_view k(At(pos_) + format::kRecordHeaderSize, plausible.key_len);
+  if (DecodeRecordHeader(At(pos_), k, salt_, pos_, h) != HeaderCheck::kValid) return false;
+  PunchRange r =
+      PunchableRange(pos_, h->key_len, RecordLength(h->key_len, h->value_len));
+  if (r.bytes() == 0) return false;
+  CAIRN_ASSIGN_OR_RETURN(bool hole, file_->InHole(r.begin));
+  if (hole) *key = k;
+  return hole;
+}
+
 Result<bool> LogScanner::Next(ScanEvent* ev) {
   constexpr uint64_t kHdr = format::kRecordHeaderSize;
   while (pos_ + kHdr <= limit_) {
@@ -77,9 +92,17 @@ Result<bool> LogScanner::Next(ScanEvent* ev) {
       if (pos_ + need <= limit_) {
         CAIRN_ASSIGN_OR_RETURN(size_t got, Fill(pos_, need));
         std::string_view key, value;
-        if (got == need &&
-            ParseRecord(std::string_view(At(pos_), need), salt_, pos_, &ev->header, &key, &value)
-                .ok()) {
+        ScanEvent::Kind kind = ScanEvent::Kind::kBadRegion;
+        if (got == need) {
+          if (ParseRecord(std::string_view(At(pos_), need), salt_, pos_, &ev->header, &key, &value)
+                  .ok()) {
+            kind = ScanEvent::Kind::kRecord;
+          } else {
+            CAIRN_ASSIGN_OR_RETURN(bool punched, IsPunched(h, &ev->header, &key));
+            if (punched) kind = ScanEvent::Kind::kPunched;
+          }
+        }
+        if (kind != ScanEvent::Kind::kBadRegion) {
           if (in_region_) {
             // Report the bad bytes first; the record is returned by the next call.
             ev->kind = ScanEvent::Kind::kBadRegion;
@@ -89,7 +112,7 @@ Result<bool> LogScanner::Next(ScanEvent* ev) {
             in_region_ = false;
             return true;
           }
-          ev->kind = ScanEvent::Kind::kRecord;
+          ev->kind = kind;
           ev->offset = pos_;
           ev->length = RecordLength(h.key_len, h.value_len);
           ev->key = key;

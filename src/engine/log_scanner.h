@@ -19,7 +19,9 @@
 namespace cairn {
 
 struct ScanEvent {
-  enum class Kind { kRecord, kBadRegion };
+  // kPunched: a record whose header and key are valid but whose body blocks were released by
+  // hole punching (it was dead). Its value is gone; header, key, offset and length are set.
+  enum class Kind { kRecord, kBadRegion, kPunched };
   Kind kind = Kind::kRecord;
   uint64_t offset = 0;
   uint64_t length = 0;        // record_len, or the region's length
@@ -57,6 +59,7 @@ class LogScanner {
   Result<size_t> Fill(uint64_t off, size_t n);
   const char* At(uint64_t off) const { return buf_.data() + (off - buf_off_); }
   void NoteInvalid(uint64_t off, uint64_t n, bool zero);
+  Result<bool> IsPunched(const RecordHeader& plausible, RecordHeader* h, std::string_view* key);
 
   File* const file_;
   const uint64_t salt_, limit_, gap_limit_;

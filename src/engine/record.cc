@@ -25,7 +25,8 @@ void EncodeRecordHeader(const RecordHeader& h, std::string_view key, uint64_t sa
                         uint64_t offset, char* out) {
   EncodeFixed32(out + format::kOffMagic, format::kRecordMagic);
   out[format::kOffVersion] = static_cast<char>(format::kRecordVersion);
-  out[format::kOffType] = static_cast<char>(h.type);
+  out[format::kOffType] =
+      static_cast<char>(static_cast<uint8_t>(h.type) | (h.relocated ? format::kRelocatedFlag : 0));
   EncodeFixed16(out + format::kOffKeyLen, h.key_len);
   EncodeFixed64(out + format::kOffValueLen, h.value_len);
   EncodeFixed64(out + format::kOffSequence, h.sequence);
@@ -57,7 +58,8 @@ HeaderCheck DecodeRecordHeader(const char* buf, std::string_view key, uint64_t s
   if (DecodeFixed32(buf + format::kOffMagic) != format::kRecordMagic) return HeaderCheck::kInvalid;
   if (static_cast<uint8_t>(buf[format::kOffVersion]) != format::kRecordVersion)
     return HeaderCheck::kInvalid;
-  uint8_t type = static_cast<uint8_t>(buf[format::kOffType]);
+  const uint8_t type_byte = static_cast<uint8_t>(buf[format::kOffType]);
+  const uint8_t type = type_byte & static_cast<uint8_t>(~format::kRelocatedFlag);
   uint16_t key_len = DecodeFixed16(buf + format::kOffKeyLen);
   uint64_t value_len = DecodeFixed64(buf + format::kOffValueLen);
   if (!KnownType(type) || key_len == 0 || key_len > format::kMaxKeyBytes) return HeaderCheck::kInvalid;
@@ -70,6 +72,7 @@ HeaderCheck DecodeRecordHeader(const char* buf, std::string_view key, uint64_t s
       return HeaderCheck::kInvalid;
   }
   h->type = static_cast<RecordType>(type);
+  h->relocated = (type_byte & format::kRelocatedFlag) != 0;
   h->key_len = key_len;
   h->value_len = value_len;
   h->sequence = DecodeFixed64(buf + format::kOffSequence);

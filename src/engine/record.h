@@ -23,12 +23,29 @@ struct RecordHeader {
   uint64_t sequence = 0;
   uint64_t timestamp_us = 0;
   uint32_t value_crc = 0;
+  bool relocated = false;  // a copy written by compaction (format::kRelocatedFlag)
 };
 
 // Bytes a record with this key and value length occupies, padding included.
 inline uint64_t RecordLength(uint64_t key_len, uint64_t value_len) {
   return (format::kRecordHeaderSize + key_len + value_len + format::kRecordAlign - 1) /
          format::kRecordAlign * format::kRecordAlign;
+}
+
+// The blocks hole punching may release in a dead record at `offset` of `record_len` bytes: the
+// whole 4 KiB blocks after its header and key, so that what a scanner needs to step over the
+// record stays readable. Empty (begin >= end) when the record spans no such block.
+struct PunchRange {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  uint64_t bytes() const { return end > begin ? end - begin : 0; }
+};
+inline constexpr uint64_t kPunchBlock = 4096;
+inline PunchRange PunchableRange(uint64_t offset, uint64_t key_len, uint64_t record_len) {
+  uint64_t b = (offset + format::kRecordHeaderSize + key_len + kPunchBlock - 1) / kPunchBlock *
+               kPunchBlock;
+  uint64_t e = (offset + record_len) / kPunchBlock * kPunchBlock;
+  return PunchRange{b, e > b ? e : b};
 }
 
 // Writes the 40-byte header for `h` and `key` into out[0..39], computing the header CRC with

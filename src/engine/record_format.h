@@ -29,6 +29,11 @@ enum class RecordType : uint8_t {
   kManifest = 4,   // lists the chunks of a large object
 };
 
+// Bit 7 of the type byte: the record is a copy made by compaction (docs/format.md 3.2). It keeps
+// the original's sequence number, timestamp and value; only its place (and so its header CRC)
+// differs.
+inline constexpr uint8_t kRelocatedFlag = 0x80;
+
 inline constexpr size_t kMaxKeyBytes = 1024;
 inline constexpr uint64_t kMaxChunkBytes = uint64_t{4} << 20;
 // A manifest entry: volume_id u32, value_len u32, offset u64.

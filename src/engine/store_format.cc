@@ -133,23 +133,42 @@ Status DecodeCheckpoint(std::string_view b, Checkpoint* c) {
 
 std::string EncodeVolumeAccount(const VolumeAccount& v) {
   std::string b(kVolumeStatsSize, '\0');
-  b[0] = 1;
-  b[1] = v.sealed ? 2 : 1;
+  b[0] = 2;
+  b[1] = v.retired ? 3 : v.sealed ? 2 : 1;
   EncodeFixed64(b.data() + 8, v.end);
   EncodeFixed64(b.data() + 16, v.live_bytes);
   EncodeFixed64(b.data() + 24, v.live_records);
-  SealCrc(&b, 36);
+  EncodeFixed64(b.data() + 32, v.punched_bytes);
+  EncodeFixed64(b.data() + 40, v.punchable_bytes);
+  EncodeFixed64(b.data() + 48, v.min_seq);
+  SealCrc(&b, 60);
   return b;
 }
 
 Status DecodeVolumeAccount(std::string_view b, VolumeAccount* v) {
-  if (b.size() != kVolumeStatsSize || b[0] != 1 || (b[1] != 1 && b[1] != 2))
+  *v = VolumeAccount();
+  if (b.size() == kVolumeStatsSizeV1 && b[0] == 1 && (b[1] == 1 || b[1] == 2)) {
+    // Version 1 had no reclamation fields; the oldest sequence is unknown, so assume the
+    // oldest possible (which only keeps tombstones longer).
+    CAIRN_RETURN_IF_ERROR(CheckCrc(b, 36, "volume stats"));
+    v->sealed = b[1] == 2;
+    v->end = DecodeFixed64(b.data() + 8);
+    v->live_bytes = DecodeFixed64(b.data() + 16);
+    v->live_records = DecodeFixed64(b.data() + 24);
+    v->min_seq = v->end > kVolumeHeaderSize ? 1 : 0;
+    return Status::OK();
+  }
+  if (b.size() != kVolumeStatsSize || b[0] != 2 || b[1] < 1 || b[1] > 3)
     return Status::Corruption("volume stats entry is malformed");
-  CAIRN_RETURN_IF_ERROR(CheckCrc(b, 36, "volume stats"));
-  v->sealed = b[1] == 2;
+  CAIRN_RETURN_IF_ERROR(CheckCrc(b, 60, "volume stats"));
+  v->sealed = b[1] >= 2;
+  v->retired = b[1] == 3;
   v->end = DecodeFixed64(b.data() + 8);
   v->live_bytes = DecodeFixed64(b.data() + 16);
   v->live_records = DecodeFixed64(b.data() + 24);
+  v->punched_bytes = DecodeFixed64(b.data() + 32);
+  v->punchable_bytes = DecodeFixed64(b.data() + 40);
+  v->min_seq = DecodeFixed64(b.data() + 48);
   return Status::OK();
 }
 

@@ -17,7 +17,8 @@ inline constexpr size_t kMarkerSize = 48;
 inline constexpr uint64_t kVolumeHeaderSize = 4096;  // == data_offset
 inline constexpr size_t kIndexEntrySize = 56;
 inline constexpr size_t kCheckpointSize = 48;
-inline constexpr size_t kVolumeStatsSize = 40;
+inline constexpr size_t kVolumeStatsSizeV1 = 40;
+inline constexpr size_t kVolumeStatsSize = 64;
 
 struct StoreMarker {
   uint64_t store_id = 0;
@@ -65,9 +66,19 @@ Status DecodeCheckpoint(std::string_view b, Checkpoint* c);
 
 struct VolumeAccount {
   bool sealed = false;
+  // Compacted: its live records were copied out, and its file is (being) removed.
+  bool retired = false;
   uint64_t end = kVolumeHeaderSize;
   uint64_t live_bytes = 0;
   uint64_t live_records = 0;
+  uint64_t punched_bytes = 0;    // released by hole punching so far
+  uint64_t punchable_bytes = 0;  // in dead records listed for punching, not yet released
+  // Smallest sequence number of any record in the volume (relocated copies keep old ones);
+  // 0 while it holds none. Decides when a tombstone may be dropped.
+  uint64_t min_seq = 0;
+  void NoteSeq(uint64_t seq) {
+    if (min_seq == 0 || seq < min_seq) min_seq = seq;
+  }
 };
 std::string EncodeVolumeAccount(const VolumeAccount& v);
 Status DecodeVolumeAccount(std::string_view b, VolumeAccount* v);

@@ -363,6 +363,15 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
         report_.bad_regions.push_back({id, ev.offset, ev.length, ev.zero});
         continue;
       }
+      if (ev.kind == ScanEvent::Kind::kPunched) {
+        // A dead record whose body the reclaimer released: nothing to apply (the record that
+        // killed it is durable and later in the log), but it marks how far the log reached.
+        report_.punched_records++;
+        sn.any_record = true;
+        tail_vol = id;
+        tail_end = ev.offset + ev.length;
+        continue;
+      }
       Pending p{ev.header.type, std::string(ev.key), id, ev.offset, ev.length,
                 ev.header.sequence, ev.header.timestamp_us, ev.header.value_len,
                 ev.header.value_crc, std::nullopt};

@@ -83,6 +83,16 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
+  Result<bool> InHole(uint64_t offset) override {
+    off_t next = ::lseek(fd_, static_cast<off_t>(offset), SEEK_DATA);
+    if (next < 0) {
+      if (errno == ENXIO) return true;  // no data at or after offset
+      if (errno == EINVAL) return false;  // the file system cannot tell
+      return Status::FromErrno(errno, "lseek(SEEK_DATA) " + path_);
+    }
+    return static_cast<uint64_t>(next) > offset;
+  }
+
   int fd() const override { return fd_; }
   const std::string& path() const override { return path_; }
 
