@@ -78,6 +78,10 @@ struct StoreOptions {
   // restart, is merged into the active one and its file removed). 0 = volume_capacity / 16.
   uint64_t compact_min_live_bytes = 0;
 
+  // Tests only: called at named points of recovery and reclamation ("compact:mid-copy"...;
+  // docs/reliability.md lists them), so a crash test can kill the process exactly there.
+  std::function<void(const char* point)> test_point;
+
   // Receives the engine's warnings (an fsync failure, what recovery found). Default: stderr.
   std::function<void(const std::string&)> info_log;
 };

@@ -101,6 +101,7 @@ struct RecoveryReport {
   std::vector<Region> bad_regions;   // invalid bytes between valid records: reported, skipped
   uint64_t torn_tail_bytes = 0;      // non-zero bytes after the last valid record, truncated
   uint64_t punched_records = 0;      // dead records met with their bodies released (expected)
+  uint64_t negative_entries_purged = 0;  // a rebuild's deletion markers, removed at its end
   uint32_t tail_volume = 0;
   uint64_t tail_offset = 0;          // where appending resumes (logically truncated here)
   uint64_t micros = 0;

@@ -17,7 +17,19 @@ namespace {
 constexpr char kEntryPrefix = 'k';
 constexpr char kMetaPrefix = 'm';
 constexpr char kVolumePrefix = 'v';
+constexpr char kDeadPrefix = 'd';
 const std::string kCheckpointKey = std::string(1, kMetaPrefix) + "checkpoint";
+const std::string kRebuildingKey = std::string(1, kMetaPrefix) + "rebuilding";
+const std::string kReclaimKey = std::string(1, kMetaPrefix) + "reclaimed";
+
+constexpr uint8_t kNegativeType = 2;  // RecordType::kTombstone
+
+std::string DeadKey(uint32_t volume, uint64_t offset) {
+  std::string k(13, kDeadPrefix);
+  EncodeBigEndian32(k.data() + 1, volume);
+  EncodeBigEndian64(k.data() + 5, offset);
+  return k;
+}
 
 std::string EntryKey(std::string_view key) {
   std::string k;
@@ -68,6 +80,32 @@ void IndexBatch::PutVolume(uint32_t id, const format::VolumeAccount& v) {
 void IndexBatch::PutCheckpoint(const format::Checkpoint& c) {
   (void)rep_->Put(kCheckpointKey, format::EncodeCheckpoint(c));
 }
+void IndexBatch::PutDead(const DeadRecord& d) {
+  char v[16];
+  EncodeFixed64(v, d.punch_begin);
+  EncodeFixed64(v + 8, d.punch_end);
+  (void)rep_->Put(DeadKey(d.volume, d.offset), rocksdb::Slice(v, sizeof(v)));
+}
+void IndexBatch::DeleteDead(uint32_t volume, uint64_t offset) {
+  (void)rep_->Delete(DeadKey(volume, offset));
+}
+void IndexBatch::DeleteDeadInVolume(uint32_t volume) {
+  (void)rep_->DeleteRange(DeadKey(volume, 0), DeadKey(volume + 1, 0));
+}
+void IndexBatch::DeleteVolume(uint32_t id) { (void)rep_->Delete(VolumeKey(id)); }
+void IndexBatch::SetRebuilding(bool on) {
+  if (on) {
+    (void)rep_->Put(kRebuildingKey, "1");
+  } else {
+    (void)rep_->Delete(kRebuildingKey);
+  }
+}
+void IndexBatch::PutReclaimTotals(uint64_t reclaimed_bytes, uint64_t compactions) {
+  char v[16];
+  EncodeFixed64(v, reclaimed_bytes);
+  EncodeFixed64(v + 8, compactions);
+  (void)rep_->Put(kReclaimKey, rocksdb::Slice(v, sizeof(v)));
+}
 void IndexBatch::Clear() { rep_->Clear(); }
 size_t IndexBatch::count() const { return static_cast<size_t>(rep_->Count()); }
 
@@ -108,14 +146,78 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOp
   return idx;
 }
 
-Result<format::IndexEntry> Index::Get(std::string_view key) {
+Result<format::IndexEntry> Index::Get(std::string_view key, bool with_negative) {
   std::string v;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), EntryKey(key), &v);
   if (s.IsNotFound()) return Status::NotFound("no such key");
   CAIRN_RETURN_IF_ERROR(FromRocks(s, "get"));
   format::IndexEntry e;
   CAIRN_RETURN_IF_ERROR(format::DecodeIndexEntry(v, &e));
+  if (!with_negative && e.type == kNegativeType) return Status::NotFound("no such key");
   return e;
+}
+
+Status Index::FlushAndListDead(size_t limit, std::vector<DeadRecord>* out) {
+  out->clear();
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  Status s = Flush(/*wait=*/true);
+  if (s.ok()) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snap;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    for (it->Seek(std::string(1, kDeadPrefix)); it->Valid() && out->size() < limit; it->Next()) {
+      rocksdb::Slice k = it->key();
+      if (k.size() != 13 || k[0] != kDeadPrefix) break;
+      if (it->value().size() != 16) {
+        s = Status::Corruption("index: malformed dead-record entry");
+        break;
+      }
+      DeadRecord d;
+      d.volume = DecodeBigEndian32(k.data() + 1);
+      d.offset = DecodeBigEndian64(k.data() + 5);
+      d.punch_begin = DecodeFixed64(it->value().data());
+      d.punch_end = DecodeFixed64(it->value().data() + 8);
+      out->push_back(d);
+    }
+    if (s.ok()) s = FromRocks(it->status(), "scan dead records");
+  }
+  db_->ReleaseSnapshot(snap);
+  return s;
+}
+
+Result<std::pair<uint64_t, uint64_t>> Index::ReadReclaimTotals() {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kReclaimKey, &v);
+  if (s.IsNotFound()) return std::pair<uint64_t, uint64_t>(0, 0);
+  CAIRN_RETURN_IF_ERROR(FromRocks(s, "get reclaim totals"));
+  if (v.size() != 16) return Status::Corruption("index: malformed reclaim totals");
+  return std::pair<uint64_t, uint64_t>(DecodeFixed64(v.data()), DecodeFixed64(v.data() + 8));
+}
+
+Result<bool> Index::Rebuilding() {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kRebuildingKey, &v);
+  if (s.IsNotFound()) return false;
+  CAIRN_RETURN_IF_ERROR(FromRocks(s, "get rebuilding flag"));
+  return true;
+}
+
+Status Index::PurgeNegative(uint64_t* purged) {
+  *purged = 0;
+  rocksdb::WriteBatch b;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(std::string(1, kEntryPrefix)); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.empty() || k[0] != kEntryPrefix) break;
+    if (it->value().size() > 1 && static_cast<uint8_t>(it->value()[1]) == kNegativeType) {
+      (void)b.Delete(k);
+      ++*purged;
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "scan for negative entries"));
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  return FromRocks(db_->Write(wo, &b), "purge negative entries");
 }
 
 Status Index::MultiGet(const std::vector<std::string>& keys,
@@ -211,6 +313,7 @@ Status Index::Scan(std::string_view prefix, std::string_view start_after, size_t
     format::IndexEntry e;
     CAIRN_RETURN_IF_ERROR(
         format::DecodeIndexEntry(std::string_view(it->value().data(), it->value().size()), &e));
+    if (e.type == kNegativeType) continue;
     out->emplace_back(std::string(user), e);
   }
   return FromRocks(it->status(), "scan");

@@ -35,6 +35,14 @@ class WriteBatch;
 
 namespace cairn {
 
+// A dead record listed for hole punching ('d' entries, docs/format.md 6.4).
+struct DeadRecord {
+  uint32_t volume = 0;
+  uint64_t offset = 0;
+  uint64_t punch_begin = 0;
+  uint64_t punch_end = 0;
+};
+
 class IndexBatch {
  public:
   IndexBatch();
@@ -43,6 +51,13 @@ class IndexBatch {
   void DeleteEntry(std::string_view key);
   void PutVolume(uint32_t id, const format::VolumeAccount& v);
   void PutCheckpoint(const format::Checkpoint& c);
+  void PutDead(const DeadRecord& d);
+  void DeleteDead(uint32_t volume, uint64_t offset);
+  void DeleteDeadInVolume(uint32_t volume);
+  void DeleteVolume(uint32_t id);
+  // Marks (or unmarks) a rebuild of the index from the volumes in progress.
+  void SetRebuilding(bool on);
+  void PutReclaimTotals(uint64_t reclaimed_bytes, uint64_t compactions);
   void Clear();
   size_t count() const;
   rocksdb::WriteBatch* rep() { return rep_.get(); }
@@ -57,8 +72,9 @@ class Index {
   static Result<std::unique_ptr<Index>> Open(const std::string& dir, const StoreOptions& options,
                                              std::function<void()> before_flush);
 
-  // NotFound if the key has no entry.
-  Result<format::IndexEntry> Get(std::string_view key);
+  // NotFound if the key has no entry. Negative entries (type kTombstone, only during a
+  // rebuild) count as no entry unless `with_negative`.
+  Result<format::IndexEntry> Get(std::string_view key, bool with_negative = false);
   // Looks up many keys in one batched call (sorted, so RocksDB reads each block once);
   // (*out)[i] is empty where keys[i] has no entry.
   Status MultiGet(const std::vector<std::string>& keys,
@@ -73,6 +89,15 @@ class Index {
               std::vector<std::pair<std::string, format::IndexEntry>>* out, bool* truncated);
   // Writes the memtables to disk. With wait, returns once they are durable.
   Status Flush(bool wait);
+  // Makes everything written so far durable, then lists up to `limit` dead records that were
+  // part of it (in volume and offset order). Entries written meanwhile are not listed: the
+  // records that killed them may not be durable yet.
+  Status FlushAndListDead(size_t limit, std::vector<DeadRecord>* out);
+  Result<bool> Rebuilding();
+  // Totals kept across restarts: bytes reclaimed, volumes compacted.
+  Result<std::pair<uint64_t, uint64_t>> ReadReclaimTotals();
+  // Deletes every negative entry (the end of a rebuild).
+  Status PurgeNegative(uint64_t* purged);
   uint64_t MemoryBytes();
 
  private:

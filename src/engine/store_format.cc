@@ -93,7 +93,7 @@ std::string EncodeIndexEntry(const IndexEntry& e) {
 }
 
 Status DecodeIndexEntry(std::string_view b, IndexEntry* e) {
-  if (b.size() != kIndexEntrySize || b[0] != 1 || (b[1] != 1 && b[1] != 4))
+  if (b.size() != kIndexEntrySize || b[0] != 1 || (b[1] != 1 && b[1] != 2 && b[1] != 4))
     return Status::Corruption("index entry is malformed");
   e->type = static_cast<uint8_t>(b[1]);
   e->volume = DecodeFixed32(b.data() + 4);

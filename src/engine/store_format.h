@@ -41,7 +41,9 @@ std::string EncodeVolumeHeader(const VolumeHeader& h);
 Status DecodeVolumeHeader(std::string_view b, VolumeHeader* h);
 
 struct IndexEntry {
-  uint8_t type = 1;  // RecordType::kValue or kManifest
+  // RecordType::kValue or kManifest. kTombstone only while the index is being rebuilt from the
+  // volumes: a "negative" entry remembering the deletion's sequence (docs/format.md 6.1).
+  uint8_t type = 1;
   uint32_t volume = 0;
   uint64_t offset = 0;
   uint64_t record_len = 0;

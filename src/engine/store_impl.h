@@ -18,9 +18,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -80,11 +82,16 @@ class StoreImpl final : public Store {
     uint32_t object_crc = 0;
     uint64_t timestamp_us = 0;
     const Manifest* manifest = nullptr;
+    // A copy made by compaction: keeps `seq` (set by the caller) and commits only if the key's
+    // index entry is still `expect`.
+    bool relocated = false;
+    format::IndexEntry expect;
     // Set by Reserve().
     std::shared_ptr<Volume> vol;
     uint64_t offset = 0;
     uint64_t len = 0;
     uint64_t seq = 0;
+    uint64_t seq_after = 0;  // next_seq_ once this write was reserved
     // Guarded by mu_.
     bool done = false;
     Status write_status;
@@ -95,6 +102,24 @@ class StoreImpl final : public Store {
 
   // Per-batch view of keys changed earlier in the same batch (nullopt = deleted).
   using Overlay = std::unordered_map<std::string, std::optional<format::IndexEntry>>;
+
+  // How a record is applied to the index (ApplyRecord).
+  enum class ApplyMode {
+    kCommit,   // a write committing now: it is the newest version of its key
+    kReplay,   // recovery after the index checkpoint: the index holds everything before it
+    kRebuild,  // rebuilding the index from every volume: tombstones become negative entries
+  };
+  // One record as the commit path or recovery applies it.
+  struct Applied {
+    RecordType type = RecordType::kValue;
+    bool relocated = false;
+    std::string_view key;
+    uint32_t volume = 0;
+    uint64_t offset = 0, len = 0, seq = 0, ts = 0, object_size = 0;
+    uint32_t object_crc = 0;
+    const Manifest* manifest = nullptr;      // for a manifest: its decoded payload
+    const format::IndexEntry* expect = nullptr;  // kCommit of a relocated copy
+  };
 
   // ---- store_write.cc
   Status ValidateKey(std::string_view key) const;
@@ -113,15 +138,45 @@ class StoreImpl final : public Store {
   void PreparerLoop();
   void IntervalLoop();
 
-  // Shared by commit and recovery: updates the index batch, the volume accounts and the object
-  // counts for one record. With `replay`, skips records older than the key's current entry.
-  Status ApplyRecord(RecordType type, std::string_view key, uint32_t volume, uint64_t offset,
-                     uint64_t len, uint64_t seq, uint64_t ts, uint64_t object_size,
-                     uint32_t object_crc, const Manifest* manifest, bool replay,
-                     IndexBatch* batch, Overlay* overlay);
+  // ---- store_reclaim.cc
+  void ReclaimLoop();
+  std::vector<ReclaimReport::VolumePlan> PlanVolumes();
+  Status PunchDead(bool throttle, ReclaimReport* r);
+  Status CompactVolume(uint32_t id, bool throttle, ReclaimReport* r);
+  // Removes the files of volumes marked retired, once no reader can still be in them.
+  Status RemoveRetired(ReclaimReport* r);
+  // Waits until every ObjectReader opened before now has finished (bounded); false if some
+  // reader is still open after the wait.
+  bool WaitForOlderReaders();
+  void Throttle(uint64_t bytes, bool throttle);
+  void TestPoint(const char* name) {
+    if (options_.test_point) options_.test_point(name);
+  }
+  Result<format::IndexEntry> LookupLive(std::string_view key);
+
+ public:
+  // Readers register while they may read records (ObjectReader): reclamation never releases
+  // or removes what an open reader may still read.
+  uint64_t RegisterReader();
+  void UnregisterReader(uint64_t epoch);
+
+ private:
+
+  // Shared by commit and recovery: updates the index batch, the volume accounts, the object
+  // counts and the dead-record list for one record (docs/design.md, "Applying a record").
+  Status ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch, Overlay* overlay);
+  // The key's current entry, negative entries included.
   Result<std::optional<format::IndexEntry>> LookupForCommit(std::string_view key,
                                                             const Overlay& overlay);
-  void AccountLiveLocked(const format::IndexEntry& e, std::string_view key, int sign);
+  // The version `e` of `key` stops being live: its bytes leave the live counts, and its records
+  // (a manifest's chunks too, except those in `keep`) are listed for hole punching.
+  // REQUIRES: acct_mu_ held.
+  void RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
+                           const Manifest* keep, IndexBatch* batch);
+  // Lists one dead record for hole punching, if it spans a whole block. REQUIRES: acct_mu_.
+  void ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t key_len, uint64_t record_len,
+                      IndexBatch* batch);
+  void AddLiveLocked(uint32_t volume, uint64_t bytes);
   void WriteDirtyAccounts(IndexBatch* batch);
 
   // ---- store_open.cc
@@ -184,12 +239,30 @@ class StoreImpl final : public Store {
   uint64_t records_since_flush_ = 0;  // leader only
   // During recovery: the index entries, before the current batch, of the keys it touches.
   const Overlay* replay_prefetch_ = nullptr;
+  uint64_t reclaimed_total_ = 0;  // punched + retired bytes, this session (acct_mu_)
+  uint64_t compactions_total_ = 0;
+
+  // Reclamation. One pass at a time (reclaim_mu_); commits and reclamation's own index writes
+  // are serialised by index_write_mu_ so that account changes land in the batch that causes them.
+  std::mutex reclaim_mu_;
+  std::mutex index_write_mu_;
+  std::thread reclaimer_;
+  std::mutex reclaim_wait_mu_;
+  std::condition_variable reclaim_cv_;
+  std::atomic<uint64_t> foreground_ops_{0};
+  std::chrono::steady_clock::time_point budget_start_ = std::chrono::steady_clock::now();
+  double budget_bytes_ = 0;
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::multiset<uint64_t> reader_epochs_;
+  uint64_t reader_epoch_ = 0;
 
   std::thread preparer_;
   std::thread interval_;
   std::mutex interval_mu_;
   std::condition_variable interval_cv_;
   bool opened_ = false;
+  bool rebuild_from_start_ = false;  // the index had no checkpoint at open
   bool closed_ = false;
   std::mutex mark_mu_;
   std::atomic<bool> clean_on_disk_{false};

@@ -199,9 +199,29 @@ Status StoreImpl::OpenStore() {
     from_start.volume = ids.front();
     from_start.offset = format::kVolumeHeaderSize;
     ckpt = from_start;
+    rebuild_from_start_ = true;
     Log("the index has no checkpoint; rebuilding it from the volumes");
   }
   CAIRN_ASSIGN_OR_RETURN(accounts_, index_->ReadVolumes());
+  // A compaction that crashed after retiring a volume but before removing its file: finish it.
+  // (The index no longer points into it, and its dead-record entries are gone.)
+  for (auto it = accounts_.begin(); it != accounts_.end();) {
+    if (!it->second.retired) {
+      ++it;
+      continue;
+    }
+    const uint32_t id = it->first;
+    if (volumes_.erase(id) > 0) {
+      CAIRN_RETURN_IF_ERROR(env_->RemoveFile(vol_dir_ + "/" + Volume::FileName(id)));
+      CAIRN_RETURN_IF_ERROR(env_->SyncDir(vol_dir_));
+      Log("removed retired volume " + Volume::FileName(id) + " left by an interrupted compaction");
+    }
+    IndexBatch b;
+    b.DeleteVolume(id);
+    CAIRN_RETURN_IF_ERROR(index_->Write(&b));
+    it = accounts_.erase(it);
+    std::erase(ids, id);
+  }
   for (const auto& [id, a] : accounts_) {
     if (volumes_.count(id) == 0 && a.live_bytes > 0)
       return Status::Corruption("volume " + Volume::FileName(id) +
@@ -209,7 +229,11 @@ Status StoreImpl::OpenStore() {
   }
   CAIRN_RETURN_IF_ERROR(Recover(ckpt));
   opened_ = true;
+  CAIRN_ASSIGN_OR_RETURN(auto totals, index_->ReadReclaimTotals());
+  reclaimed_total_ = totals.first;
+  compactions_total_ = totals.second;
   preparer_ = std::thread([this] { PreparerLoop(); });
+  if (options_.background_reclaim) reclaimer_ = std::thread([this] { ReclaimLoop(); });
   interval_ = std::thread([this] { IntervalLoop(); });
   return Status::OK();
 }
@@ -270,8 +294,12 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     return Status::OK();
   }
 
-  // Unclean shutdown: replay the log after the checkpoint.
+  // Unclean shutdown: replay the log after the checkpoint. A rebuild (no checkpoint, or one
+  // that was interrupted) replays everything with tombstones kept as negative entries.
+  CAIRN_ASSIGN_OR_RETURN(bool rebuild, index_->Rebuilding());
+  rebuild = rebuild || rebuild_from_start_;
   IndexBatch batch;
+  if (rebuild) batch.SetRebuilding(true);
   Overlay overlay;
   uint32_t tail_vol = ckpt->volume;
   uint64_t tail_end = ckpt->offset;
@@ -285,6 +313,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   // Records waiting to be applied: their previous versions are looked up together.
   struct Pending {
     RecordType type;
+    bool relocated;
     std::string key;
     uint32_t volume;
     uint64_t offset, len, seq, ts, object_size;
@@ -321,6 +350,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       Status s = volumes_[v]->file()->DataSync();
       if (!s.ok()) return s.WithContext("recovery could not sync a replayed volume");
     }
+    std::lock_guard<std::mutex> iwl(index_write_mu_);
     std::vector<std::string> keys;
     keys.reserve(pending.size());
     for (const Pending& p : pending)
@@ -334,9 +364,19 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     replay_prefetch_ = &prefetch;
     Status s;
     for (const Pending& p : pending) {
-      s = ApplyRecord(p.type, p.key, p.volume, p.offset, p.len, p.seq, p.ts, p.object_size,
-                      p.object_crc, p.manifest ? &*p.manifest : nullptr, /*replay=*/true,
-                      &batch, &overlay);
+      Applied a;
+      a.type = p.type;
+      a.relocated = p.relocated;
+      a.key = p.key;
+      a.volume = p.volume;
+      a.offset = p.offset;
+      a.len = p.len;
+      a.seq = p.seq;
+      a.ts = p.ts;
+      a.object_size = p.object_size;
+      a.object_crc = p.object_crc;
+      a.manifest = p.manifest ? &*p.manifest : nullptr;
+      s = ApplyRecord(a, rebuild ? ApplyMode::kRebuild : ApplyMode::kReplay, &batch, &overlay);
       if (!s.ok()) break;
     }
     replay_prefetch_ = nullptr;
@@ -372,7 +412,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
         tail_end = ev.offset + ev.length;
         continue;
       }
-      Pending p{ev.header.type, std::string(ev.key), id, ev.offset, ev.length,
+      Pending p{ev.header.type, ev.header.relocated, std::string(ev.key), id, ev.offset, ev.length,
                 ev.header.sequence, ev.header.timestamp_us, ev.header.value_len,
                 ev.header.value_crc, std::nullopt};
       if (ev.header.type == RecordType::kManifest) {
@@ -460,6 +500,12 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     }
   }
   CAIRN_RETURN_IF_ERROR(flush_batch(tail_vol, tail_end));
+  if (rebuild) {
+    // Every record has been seen: the negative entries have done their work.
+    CAIRN_RETURN_IF_ERROR(index_->PurgeNegative(&report_.negative_entries_purged));
+    batch.SetRebuilding(false);
+    CAIRN_RETURN_IF_ERROR(flush_batch(tail_vol, tail_end));
+  }
   // Make the recovered state durable before anything new is appended.
   CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
   next_seq_ = last_seq + 1;
@@ -508,6 +554,13 @@ Status StoreImpl::Close() {
     std::lock_guard<std::mutex> l(interval_mu_);
     interval_cv_.notify_all();
   }
+  {
+    std::lock_guard<std::mutex> l(reclaim_wait_mu_);
+    reclaim_cv_.notify_all();
+  }
+  if (reclaimer_.joinable()) reclaimer_.join();
+  // A pass started by Reclaim() on another thread finishes (it stops early on stop_).
+  { std::lock_guard<std::mutex> rl(reclaim_mu_); }
   if (preparer_.joinable()) preparer_.join();
   if (interval_.joinable()) interval_.join();
   Status result;

@@ -60,8 +60,11 @@ namespace {
 // Streams an object, one verified record at a time.
 class ObjectReaderImpl final : public ObjectReader {
  public:
+  // Registered with the store for its lifetime: reclamation does not release or remove the
+  // records of the version it reads until it is gone.
   ObjectReaderImpl(StoreImpl* store, ObjectInfo info, format::IndexEntry e)
-      : store_(store), info_(std::move(info)), entry_(e) {}
+      : store_(store), info_(std::move(info)), entry_(e), epoch_(store->RegisterReader()) {}
+  ~ObjectReaderImpl() override { store_->UnregisterReader(epoch_); }
 
   Status Init() {
     std::string_view payload;
@@ -110,41 +113,73 @@ class ObjectReaderImpl final : public ObjectReader {
   Manifest manifest_;
   size_t next_chunk_ = 0;
   uint32_t crc_ = 0;
+  const uint64_t epoch_;
 };
+
+}  // namespace
+
+Result<format::IndexEntry> StoreImpl::LookupLive(std::string_view key) {
+  Result<format::IndexEntry> e = index_->Get(key);
+  if (!e.ok()) return e.status().IsNotFound() ? Status::NotFound("no such key") : e.status();
+  return e;
+}
+
+namespace {
+
+bool SameVersion(const format::IndexEntry& a, const format::IndexEntry& b) {
+  return a.volume == b.volume && a.offset == b.offset && a.sequence == b.sequence;
+}
+
+// Named bound: how many times a read follows an object that moved under it.
+constexpr int kMaxReadAttempts = 4;
 
 }  // namespace
 
 Result<std::unique_ptr<ObjectReader>> StoreImpl::OpenReader(std::string_view key) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
-  Result<format::IndexEntry> e = index_->Get(key);
-  if (!e.ok()) return e.status().IsNotFound() ? Status::NotFound("no such key") : e.status();
-  auto r = std::make_unique<ObjectReaderImpl>(this, InfoOf(std::string(key), *e), *e);
-  CAIRN_RETURN_IF_ERROR(r->Init());
-  return std::unique_ptr<ObjectReader>(std::move(r));
+  foreground_ops_.fetch_add(1, std::memory_order_relaxed);
+  for (int attempt = 1;; attempt++) {
+    CAIRN_ASSIGN_OR_RETURN(format::IndexEntry e, LookupLive(key));
+    auto r = std::make_unique<ObjectReaderImpl>(this, InfoOf(std::string(key), e), e);
+    Status s = r->Init();
+    if (s.ok()) return std::unique_ptr<ObjectReader>(std::move(r));
+    // The version may have been replaced, and its record released or moved, between the
+    // lookup and the read: look again before calling it corruption.
+    Result<format::IndexEntry> now = LookupLive(key);
+    if (!s.IsCorruption() || attempt == kMaxReadAttempts || !now.ok() || SameVersion(*now, e))
+      return now.ok() || !now.status().IsNotFound() ? s : now.status();
+  }
 }
 
 Result<std::string> StoreImpl::Get(std::string_view key) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
-  Result<format::IndexEntry> e = index_->Get(key);
-  if (!e.ok()) return e.status().IsNotFound() ? Status::NotFound("no such key") : e.status();
-  if (e->type == static_cast<uint8_t>(RecordType::kValue)) {
-    std::string buf;
-    std::string_view value;
-    CAIRN_RETURN_IF_ERROR(ReadRecord(e->volume, e->offset, e->record_len, key, RecordType::kValue,
-                                     e->sequence, &buf, &value));
-    // Move the value to the front of the record buffer instead of copying it out.
-    size_t at = static_cast<size_t>(value.data() - buf.data());
-    std::memmove(buf.data(), buf.data() + at, value.size());
-    buf.resize(value.size());
-    return buf;
+  foreground_ops_.fetch_add(1, std::memory_order_relaxed);
+  CAIRN_ASSIGN_OR_RETURN(format::IndexEntry e, LookupLive(key));
+  std::string buf;
+  std::string_view value;
+  for (int attempt = 1; e.type == static_cast<uint8_t>(RecordType::kValue); attempt++) {
+    Status s = ReadRecord(e.volume, e.offset, e.record_len, key, RecordType::kValue, e.sequence,
+                          &buf, &value);
+    if (s.ok()) {
+      // Move the value to the front of the record buffer instead of copying it out.
+      size_t at = static_cast<size_t>(value.data() - buf.data());
+      std::memmove(buf.data(), buf.data() + at, value.size());
+      buf.resize(value.size());
+      return buf;
+    }
+    // Replaced (and released, or moved by compaction) since the lookup? Follow it.
+    Result<format::IndexEntry> now = LookupLive(key);
+    if (!s.IsCorruption() || attempt == kMaxReadAttempts || !now.ok() || SameVersion(*now, e))
+      return now.ok() || !now.status().IsNotFound() ? s : now.status();
+    e = *now;
   }
-  ObjectReaderImpl r(this, InfoOf(std::string(key), *e), *e);
-  CAIRN_RETURN_IF_ERROR(r.Init());
+  // A large object: stream its chunks.
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<ObjectReader> r, OpenReader(key));
   std::string out;
-  out.resize(e->object_size);
+  out.resize(r->info().size);
   size_t done = 0;
   while (done < out.size()) {
-    CAIRN_ASSIGN_OR_RETURN(size_t got, r.Read(out.data() + done, out.size() - done));
+    CAIRN_ASSIGN_OR_RETURN(size_t got, r->Read(out.data() + done, out.size() - done));
     if (got == 0) return Status::Corruption("object " + std::string(key) + " ended early");
     done += got;
   }
@@ -226,10 +261,17 @@ Result<StoreStats> StoreImpl::Stats() {
     for (const auto& v : prepared_) prepared.push_back(v->id());
   }
   st.volume_capacity = capacity_;
+  for (const auto& p : PlanVolumes()) {
+    st.reclaimable_bytes += p.punchable_bytes;
+    // Compaction releases what a volume still occupies beyond its live bytes.
+    if (p.compact) st.reclaimable_bytes += p.dead_bytes - std::min(p.dead_bytes, p.punchable_bytes);
+  }
   {
     std::lock_guard<std::mutex> l(acct_mu_);
     st.objects = objects_;
     st.logical_bytes = logical_bytes_;
+    st.reclaimed_bytes = reclaimed_total_;
+    st.compactions = compactions_total_;
     for (const auto& [id, a] : accounts_) {
       VolumeStats v;
       v.id = id;
@@ -242,6 +284,9 @@ Result<StoreStats> StoreImpl::Stats() {
       // recovery already returned it to the file system (a punched hole).
       uint64_t used = a.end > format::kVolumeHeaderSize ? a.end - format::kVolumeHeaderSize : 0;
       v.dead_bytes = used - std::min(used, a.live_bytes);
+      v.reclaimed_bytes = a.punched_bytes;
+      v.reclaimable_bytes = a.punchable_bytes;
+      if (a.retired) v.state = "retired";
       st.live_bytes += v.live_bytes;
       st.dead_bytes += v.dead_bytes;
       st.volume_list.push_back(v);

@@ -1,10 +1,484 @@
-// Reclamation: hole punching and copying compaction (docs/design.md, "Reclamation").
+// Reclamation: hole punching first, copying compaction only when needed (docs/design.md,
+// "Reclamation").
+//
+// Hole punching. When a version stops being live (overwritten, deleted, or moved by compaction),
+// the commit that kills it lists its records in the index ('d' entries, in the same batch). A
+// pass makes the index durable (so the killing records are durable and the replay after a crash
+// starts past them), then releases the whole 4 KiB blocks inside each listed record with
+// fallocate(PUNCH_HOLE), keeping each record's header and key readable so scanners can step over
+// it. Punching is idempotent: a crash before the entries are deleted only repeats it.
+//
+// Compaction. A sealed volume whose live bytes are a small part of what it still occupies, or
+// that holds very little, has its live records copied into the active volume through the normal
+// write path (group commit), as relocated copies that keep their sequence numbers and commit
+// only if the key still points at the original. Once none of its records is live and the copies
+// and the index are durable, the volume is marked retired and its file removed. Each step is
+// safe to crash at; tests kill the process at the named points (TestPoint).
+#include <algorithm>
+#include <thread>
+
+#include "engine/log_scanner.h"
 #include "engine/store_impl.h"
+#include "util/check.h"
 
 namespace cairn {
+namespace {
 
-Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions&) {
-  return Status::NotSupported("reclamation is being built");
+// Named bounds of one pass.
+constexpr size_t kDeadPerRound = 4096;       // dead records listed per index flush
+constexpr size_t kCompactBatchRecords = 1024;  // records looked up together while compacting
+constexpr uint64_t kCompactBatchBytes = 8u << 20;
+// Yielding: while foreground operations keep arriving, reclamation waits this long per step,
+// at most kMaxYieldSteps times, so it still progresses under constant load.
+constexpr auto kYieldStep = std::chrono::milliseconds(1);
+constexpr int kMaxYieldSteps = 20;
+
+}  // namespace
+
+uint64_t StoreImpl::RegisterReader() {
+  std::lock_guard<std::mutex> l(readers_mu_);
+  reader_epochs_.insert(reader_epoch_);
+  return reader_epoch_;
+}
+
+void StoreImpl::UnregisterReader(uint64_t epoch) {
+  std::lock_guard<std::mutex> l(readers_mu_);
+  reader_epochs_.erase(reader_epochs_.find(epoch));
+  readers_cv_.notify_all();
+}
+
+bool StoreImpl::WaitForOlderReaders() {
+  std::unique_lock<std::mutex> l(readers_mu_);
+  const uint64_t now = ++reader_epoch_;
+  return readers_cv_.wait_for(l, std::chrono::seconds(5), [&] {
+    return reader_epochs_.empty() || *reader_epochs_.begin() >= now;
+  });
+}
+
+void StoreImpl::Throttle(uint64_t bytes, bool throttle) {
+  if (!throttle) return;
+  // Yield to foreground work first.
+  for (int i = 0; i < kMaxYieldSteps && !stop_; i++) {
+    uint64_t before = foreground_ops_.load(std::memory_order_relaxed);
+    std::this_thread::sleep_for(kYieldStep);
+    if (foreground_ops_.load(std::memory_order_relaxed) == before) break;
+  }
+  if (options_.reclaim_mbps == 0) return;
+  // Then the I/O budget: a token bucket holding at most one second of credit.
+  const double rate = options_.reclaim_mbps * 1e6;  // bytes per second
+  auto now = std::chrono::steady_clock::now();
+  double elapsed = std::chrono::duration<double>(now - budget_start_).count();
+  budget_bytes_ = std::max(0.0, budget_bytes_ - elapsed * rate) + static_cast<double>(bytes);
+  budget_start_ = now;
+  if (budget_bytes_ > rate) {
+    double wait = (budget_bytes_ - rate) / rate;
+    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+  }
+}
+
+std::vector<ReclaimReport::VolumePlan> StoreImpl::PlanVolumes() {
+  const uint64_t min_live =
+      options_.compact_min_live_bytes != 0 ? options_.compact_min_live_bytes : capacity_ / 16;
+  std::vector<ReclaimReport::VolumePlan> plans;
+  std::lock_guard<std::mutex> al(acct_mu_);
+  for (const auto& [id, a] : accounts_) {
+    if (a.retired) continue;
+    ReclaimReport::VolumePlan p;
+    p.id = id;
+    p.live_bytes = a.live_bytes;
+    const uint64_t used = a.end > format::kVolumeHeaderSize ? a.end - format::kVolumeHeaderSize : 0;
+    p.dead_bytes = used - std::min(used, a.live_bytes);
+    p.punchable_bytes = a.punchable_bytes;
+    // What the volume will still occupy once the listed punches are done.
+    const uint64_t released = a.punched_bytes + a.punchable_bytes;
+    const uint64_t occupied = used - std::min(used, released);
+    if (!a.sealed) {
+      p.reason = "active: appended to, never compacted";
+    } else if (a.live_bytes < min_live) {
+      p.compact = true;
+      p.reason = "holds " + std::to_string(a.live_bytes) + " live bytes, below compact_min_live_bytes (" +
+                 std::to_string(min_live) + ")";
+    } else if (static_cast<double>(a.live_bytes) <
+               options_.compact_live_ratio * static_cast<double>(occupied)) {
+      p.compact = true;
+      p.reason = "live bytes are " + std::to_string(a.live_bytes) + " of the " +
+                 std::to_string(occupied) + " it occupies, below compact_live_ratio";
+    } else {
+      p.reason = "live enough to keep";
+    }
+    plans.push_back(std::move(p));
+  }
+  return plans;
+}
+
+Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
+  std::lock_guard<std::mutex> rl(reclaim_mu_);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (closing_) return Status::ReadOnly("the store is closing");
+    if (!bg_error_.ok()) return bg_error_;
+  }
+  const uint64_t t0 = env_->NowMicros();
+  ReclaimReport r;
+  r.volumes = PlanVolumes();
+  if (ro.dry_run) {
+    for (const auto& p : r.volumes) {
+      r.punched_bytes += p.punchable_bytes;
+      if (p.compact) {
+        r.compacted_volumes++;
+        r.copied_bytes += p.live_bytes;
+      }
+    }
+    r.micros = env_->NowMicros() - t0;
+    return r;
+  }
+  CAIRN_RETURN_IF_ERROR(RemoveRetired(&r));
+  if (ro.punch) CAIRN_RETURN_IF_ERROR(PunchDead(ro.throttle, &r));
+  if (ro.compact) {
+    for (const auto& p : r.volumes) {
+      if (!p.compact || stop_) continue;
+      CAIRN_RETURN_IF_ERROR(CompactVolume(p.id, ro.throttle, &r));
+    }
+    // Compaction listed the originals' records in other volumes (a moved manifest's old
+    // record, say); release them too.
+    if (ro.punch && r.compacted_volumes > 0)
+      CAIRN_RETURN_IF_ERROR(PunchDead(ro.throttle, &r));
+  }
+  r.micros = env_->NowMicros() - t0;
+  return r;
+}
+
+Status StoreImpl::PunchDead(bool throttle, ReclaimReport* r) {
+  for (int round = 0; round < 1024 && !stop_; round++) {  // named bound: rounds per pass
+    std::vector<DeadRecord> dead;
+    CAIRN_RETURN_IF_ERROR(index_->FlushAndListDead(kDeadPerRound, &dead));
+    if (dead.empty()) return Status::OK();
+    // An open reader may still be reading a version that died after it started.
+    if (!WaitForOlderReaders()) {
+      Log("reclaim: a reader has been open for a long time; hole punching waits for it");
+      return Status::OK();
+    }
+    uint64_t bytes = 0;
+    std::map<uint32_t, uint64_t> per_volume;
+    size_t done = 0;
+    for (const DeadRecord& d : dead) {
+      std::shared_ptr<Volume> v = VolumeFor(d.volume);
+      if (v != nullptr && d.punch_end > d.punch_begin) {
+        Status s = v->file()->PunchHole(d.punch_begin, d.punch_end - d.punch_begin);
+        if (!s.ok()) {
+          // Nothing is lost: the entries stay listed and the next pass tries again.
+          Log("WARNING: reclaim: " + s.ToString());
+          break;
+        }
+        Throttle(kPunchBlock, throttle);
+      }
+      per_volume[d.volume] += d.punch_end - d.punch_begin;
+      bytes += d.punch_end - d.punch_begin;
+      done++;
+    }
+    TestPoint("punch:after-punch");
+    IndexBatch batch;
+    {
+      std::lock_guard<std::mutex> iwl(index_write_mu_);
+      for (size_t i = 0; i < done; i++) batch.DeleteDead(dead[i].volume, dead[i].offset);
+      {
+        std::lock_guard<std::mutex> al(acct_mu_);
+        for (const auto& [vol, b] : per_volume) {
+          auto it = accounts_.find(vol);
+          if (it == accounts_.end() || it->second.retired) continue;
+          it->second.punchable_bytes -= std::min(it->second.punchable_bytes, b);
+          it->second.punched_bytes += b;
+          dirty_accounts_.insert(vol);
+        }
+        reclaimed_total_ += bytes;
+        batch.PutReclaimTotals(reclaimed_total_, compactions_total_);
+      }
+      WriteDirtyAccounts(&batch);
+      CAIRN_RETURN_IF_ERROR(index_->Write(&batch));
+    }
+    r->punched_records += done;
+    r->punched_bytes += bytes;
+    if (done < dead.size() || dead.size() < kDeadPerRound) return Status::OK();
+  }
+  return Status::OK();
+}
+
+namespace {
+
+// A record of the volume being compacted, held until its key's entry has been looked up.
+struct Candidate {
+  RecordType type;
+  std::string key;
+  uint64_t offset, len, seq, ts;
+  std::string value;
+};
+
+}  // namespace
+
+Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
+  std::shared_ptr<Volume> vol = VolumeFor(id);
+  format::VolumeAccount acct;
+  {
+    std::lock_guard<std::mutex> al(acct_mu_);
+    auto it = accounts_.find(id);
+    if (vol == nullptr || it == accounts_.end() || !it->second.sealed || it->second.retired)
+      return Status::OK();
+    acct = it->second;
+  }
+  TestPoint("compact:before-copy");
+  // Tombstones must be kept while any other volume may hold an older version of their key.
+  auto older_volume_exists = [&](uint64_t seq) {
+    std::lock_guard<std::mutex> al(acct_mu_);
+    for (const auto& [vid, a] : accounts_)
+      if (vid != id && !a.retired && a.min_seq != 0 && a.min_seq < seq) return true;
+    return false;
+  };
+  // Large objects whose manifest or chunks live here: chunk moves, by key.
+  struct Rewrite {
+    format::IndexEntry entry;
+    std::map<uint64_t, ChunkRef> moved;  // old offset in this volume -> new place
+  };
+  std::map<std::string, Rewrite> rewrites;
+  std::map<std::string, std::optional<Manifest>> manifests;  // current manifest, by key
+  bool mid_copy_reported = false;
+  std::string buf;
+
+  auto write_copy = [&](RecordType type, std::string_view key, uint64_t seq, uint64_t ts,
+                        const format::IndexEntry* expect, const Manifest* manifest,
+                        std::string_view value, ChunkRef* placed) -> Status {
+    Writer w;
+    w.type = type;
+    w.key = key;
+    w.relocated = true;
+    w.seq = seq;
+    w.timestamp_us = ts;
+    w.manifest = manifest;
+    if (expect != nullptr) {
+      w.expect = *expect;
+      w.object_size = expect->object_size;
+      w.object_crc = expect->object_crc;
+    }
+    CAIRN_RETURN_IF_ERROR(WriteRecord(&w, value, &buf));
+    if (placed != nullptr) *placed = ChunkRef{w.vol->id(), static_cast<uint32_t>(value.size()), w.offset};
+    r->copied_records++;
+    r->copied_bytes += w.len;
+    Throttle(2 * w.len, throttle);
+    if (!mid_copy_reported) {
+      mid_copy_reported = true;
+      TestPoint("compact:mid-copy");
+    }
+    return Status::OK();
+  };
+
+  auto process = [&](std::vector<Candidate>* batch) -> Status {
+    std::vector<std::string> keys;
+    for (const Candidate& c : *batch) keys.push_back(c.key);
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    std::vector<std::optional<format::IndexEntry>> found;
+    CAIRN_RETURN_IF_ERROR(index_->MultiGet(keys, &found));
+    auto entry_of = [&](const std::string& k) -> std::optional<format::IndexEntry> {
+      size_t i = static_cast<size_t>(std::lower_bound(keys.begin(), keys.end(), k) - keys.begin());
+      auto e = found[i];
+      if (e && e->type == static_cast<uint8_t>(RecordType::kTombstone)) return std::nullopt;
+      return e;
+    };
+    for (const Candidate& c : *batch) {
+      std::optional<format::IndexEntry> e = entry_of(c.key);
+      const bool here = e && e->volume == id && e->offset == c.offset && e->sequence == c.seq;
+      switch (c.type) {
+        case RecordType::kValue:
+          if (here)
+            CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kValue, c.key, c.seq, c.ts, &*e, nullptr,
+                                             c.value, nullptr));
+          break;
+        case RecordType::kManifest:
+          if (here) rewrites[c.key].entry = *e;
+          break;
+        case RecordType::kChunk: {
+          if (!e || e->type != static_cast<uint8_t>(RecordType::kManifest)) break;
+          auto m = manifests.find(c.key);
+          if (m == manifests.end()) {
+            std::string mb;
+            std::string_view payload;
+            Manifest man;
+            Status s = ReadRecord(e->volume, e->offset, e->record_len, c.key,
+                                  RecordType::kManifest, e->sequence, &mb, &payload);
+            if (s.ok()) s = DecodeManifest(payload, &man);
+            m = manifests.emplace(c.key, s.ok() ? std::optional<Manifest>(man) : std::nullopt).first;
+          }
+          if (!m->second) break;
+          bool referenced = std::any_of(m->second->chunks.begin(), m->second->chunks.end(),
+                                        [&](const ChunkRef& ref) {
+                                          return ref.volume == id && ref.offset == c.offset;
+                                        });
+          if (!referenced) break;
+          ChunkRef placed;
+          CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kChunk, c.key, c.seq, c.ts, nullptr,
+                                           nullptr, c.value, &placed));
+          Rewrite& rw = rewrites[c.key];
+          rw.entry = *e;
+          rw.moved[c.offset] = placed;
+          break;
+        }
+        case RecordType::kTombstone:
+          // Dropped if the key was written again since (nothing older can win over that), or
+          // if no other volume holds anything older than it.
+          if ((e && e->sequence > c.seq) || !older_volume_exists(c.seq)) {
+            r->tombstones_dropped++;
+          } else {
+            CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kTombstone, c.key, c.seq, c.ts, nullptr,
+                                             nullptr, std::string_view(), nullptr));
+            r->tombstones_kept++;
+          }
+          break;
+      }
+    }
+    batch->clear();
+    return Status::OK();
+  };
+
+  LogScanner scanner(vol->file(), vol->salt(), vol->data_offset(), acct.end,
+                     LogScanner::kNoGapLimit);
+  std::vector<Candidate> batch;
+  uint64_t batch_bytes = 0;
+  ScanEvent ev;
+  for (;;) {
+    if (stop_) return Status::OK();  // closing: the next pass starts over
+    CAIRN_ASSIGN_OR_RETURN(bool more, scanner.Next(&ev));
+    if (!more) break;
+    if (ev.kind != ScanEvent::Kind::kRecord) continue;  // punched, or unreadable: not live
+    Throttle(ev.length, throttle);
+    batch.push_back(Candidate{ev.header.type, std::string(ev.key), ev.offset, ev.length,
+                              ev.header.sequence, ev.header.timestamp_us,
+                              ev.header.type == RecordType::kTombstone ? std::string()
+                                                                       : std::string(ev.value)});
+    batch_bytes += ev.length;
+    if (batch.size() >= kCompactBatchRecords || batch_bytes >= kCompactBatchBytes) {
+      CAIRN_RETURN_IF_ERROR(process(&batch));
+      batch_bytes = 0;
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(process(&batch));
+  // Large objects: a relocated manifest that lists the moved chunks (and replaces a manifest
+  // that lived here). It commits only if the object is still the one whose chunks were copied.
+  for (auto& [key, rw] : rewrites) {
+    Result<format::IndexEntry> cur = LookupLive(key);
+    if (!cur.ok() || !(cur->volume == rw.entry.volume && cur->offset == rw.entry.offset &&
+                       cur->sequence == rw.entry.sequence))
+      continue;  // replaced meanwhile: the copied chunks are dead
+    std::string mb;
+    std::string_view payload;
+    Manifest m;
+    CAIRN_RETURN_IF_ERROR(ReadRecord(cur->volume, cur->offset, cur->record_len, key,
+                                     RecordType::kManifest, cur->sequence, &mb, &payload));
+    CAIRN_RETURN_IF_ERROR(DecodeManifest(payload, &m));
+    for (ChunkRef& c : m.chunks) {
+      if (c.volume != id) continue;
+      auto it = rw.moved.find(c.offset);
+      if (it != rw.moved.end()) c = it->second;
+    }
+    std::string np = EncodeManifest(m);
+    CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kManifest, key, cur->sequence,
+                                     cur->timestamp_us, &*cur, &m, np, nullptr));
+  }
+  TestPoint("compact:after-copy");
+  {
+    std::lock_guard<std::mutex> al(acct_mu_);
+    const format::VolumeAccount& a = accounts_[id];
+    if (a.live_records != 0) {
+      Log("reclaim: volume " + Volume::FileName(id) + " still holds " +
+          std::to_string(a.live_records) +
+          " live records after compaction (written meanwhile, or unreadable); keeping it");
+      return Status::OK();
+    }
+  }
+  // The copies and the index that points at them become durable before the volume is retired.
+  CAIRN_RETURN_IF_ERROR(SyncVolumes({}));
+  CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
+  {
+    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    IndexBatch b;
+    {
+      std::lock_guard<std::mutex> al(acct_mu_);
+      format::VolumeAccount& a = accounts_[id];
+      a.retired = true;
+      a.sealed = true;
+      dirty_accounts_.insert(id);
+    }
+    b.DeleteDeadInVolume(id);
+    WriteDirtyAccounts(&b);
+    CAIRN_RETURN_IF_ERROR(index_->Write(&b));
+  }
+  CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
+  TestPoint("compact:after-switch");
+  r->compacted_volumes++;
+  return RemoveRetired(r);
+}
+
+Status StoreImpl::RemoveRetired(ReclaimReport* r) {
+  std::vector<uint32_t> retired;
+  {
+    std::lock_guard<std::mutex> al(acct_mu_);
+    for (const auto& [id, a] : accounts_)
+      if (a.retired) retired.push_back(id);
+  }
+  if (retired.empty()) return Status::OK();
+  // Readers opened before the index stopped pointing into these volumes may still be in them.
+  if (!WaitForOlderReaders()) return Status::OK();
+  for (uint32_t id : retired) {
+    std::shared_ptr<Volume> v;
+    {
+      std::unique_lock<std::shared_mutex> vl(vol_mu_);
+      auto it = volumes_.find(id);
+      if (it != volumes_.end()) {
+        v = it->second;
+        volumes_.erase(it);
+      }
+    }
+    uint64_t allocated = 0;
+    if (v != nullptr) {
+      Result<uint64_t> ab = v->file()->AllocatedBytes();
+      allocated = ab.ok() ? *ab : 0;
+      v.reset();  // readers that fetched it earlier keep their own reference
+      CAIRN_RETURN_IF_ERROR(env_->RemoveFile(vol_dir_ + "/" + Volume::FileName(id)));
+      CAIRN_RETURN_IF_ERROR(env_->SyncDir(vol_dir_));
+    }
+    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    IndexBatch b;
+    {
+      std::lock_guard<std::mutex> al(acct_mu_);
+      accounts_.erase(id);
+      dirty_accounts_.erase(id);
+      reclaimed_total_ += allocated;
+      compactions_total_++;
+      b.PutReclaimTotals(reclaimed_total_, compactions_total_);
+    }
+    b.DeleteVolume(id);
+    CAIRN_RETURN_IF_ERROR(index_->Write(&b));
+    r->retired_bytes += allocated;
+  }
+  return Status::OK();
+}
+
+void StoreImpl::ReclaimLoop() {
+  std::unique_lock<std::mutex> l(reclaim_wait_mu_);
+  bool warned = false;
+  while (!stop_) {
+    reclaim_cv_.wait_for(l, std::chrono::milliseconds(options_.reclaim_interval_ms));
+    if (stop_) break;
+    // Only when there is work: dead records to punch, or a volume to compact.
+    bool work = false;
+    for (const auto& p : PlanVolumes()) work |= p.punchable_bytes > 0 || p.compact;
+    if (!work) continue;
+    l.unlock();
+    Result<ReclaimReport> r = Reclaim(ReclaimOptions());
+    l.lock();
+    if (!r.ok() && !warned && !stop_) {
+      Log("WARNING: background reclamation failed: " + r.status().ToString());
+      warned = true;
+    }
+  }
 }
 
 }  // namespace cairn

@@ -80,7 +80,8 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
   w->vol = active_;
   w->offset = tail_;
   w->len = len;
-  w->seq = next_seq_++;
+  if (!w->relocated) w->seq = next_seq_++;  // a copy keeps its original's sequence
+  w->seq_after = next_seq_;
   tail_ += len;
   unfinished_bytes_ += len;
   queue_.push_back(w);
@@ -146,6 +147,7 @@ Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* bu
   h.sequence = w->seq;
   h.timestamp_us = w->timestamp_us;
   h.value_crc = vcrc;
+  h.relocated = w->relocated;
   const size_t hk = format::kRecordHeaderSize + w->key.size();
   // The value may already sit in *buf at offset hk (streaming puts read it there).
   bool in_place = buf->size() >= hk + value.size() && value.data() == buf->data() + hk;
@@ -248,6 +250,7 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
   IndexBatch batch;
   Overlay overlay;
   uint64_t bytes = 0;
+  std::lock_guard<std::mutex> iwl(index_write_mu_);
   for (Writer* w : group) {
     bytes += w->len;
     if (!w->write_status.ok()) {
@@ -257,15 +260,26 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
       dirty_accounts_.insert(w->vol->id());
       continue;
     }
-    CAIRN_RETURN_IF_ERROR(ApplyRecord(w->type, w->key, w->vol->id(), w->offset, w->len, w->seq,
-                                      w->timestamp_us, w->object_size, w->object_crc,
-                                      w->manifest, /*replay=*/false, &batch, &overlay));
+    Applied a;
+    a.type = w->type;
+    a.relocated = w->relocated;
+    a.key = w->key;
+    a.volume = w->vol->id();
+    a.offset = w->offset;
+    a.len = w->len;
+    a.seq = w->seq;
+    a.ts = w->timestamp_us;
+    a.object_size = w->object_size;
+    a.object_crc = w->object_crc;
+    a.manifest = w->manifest;
+    a.expect = w->relocated ? &w->expect : nullptr;
+    CAIRN_RETURN_IF_ERROR(ApplyRecord(a, ApplyMode::kCommit, &batch, &overlay));
   }
   const Writer* last = group.back();
   format::Checkpoint ckpt;
   ckpt.volume = last->vol->id();
   ckpt.offset = last->offset + last->len;
-  ckpt.next_sequence = last->seq + 1;
+  ckpt.next_sequence = last->seq_after;
   {
     std::lock_guard<std::mutex> al(acct_mu_);
     ckpt.objects = objects_;
@@ -306,27 +320,40 @@ Result<std::optional<format::IndexEntry>> StoreImpl::LookupForCommit(std::string
     auto p = replay_prefetch_->find(std::string(key));
     if (p != replay_prefetch_->end()) return p->second;
   }
-  Result<format::IndexEntry> e = index_->Get(key);
+  Result<format::IndexEntry> e = index_->Get(key, /*with_negative=*/true);
   if (e.ok()) return std::optional<format::IndexEntry>(*e);
   if (e.status().IsNotFound()) return std::optional<format::IndexEntry>();
   return e.status();
 }
 
-// Adds (sign=+1) or removes (sign=-1) the bytes of the version `e` from the live counts of the
-// volumes holding it. REQUIRES: acct_mu_ held.
-void StoreImpl::AccountLiveLocked(const format::IndexEntry& e, std::string_view key, int sign) {
-  auto apply = [&](uint32_t vol, uint64_t bytes) {
+void StoreImpl::AddLiveLocked(uint32_t volume, uint64_t bytes) {
+  format::VolumeAccount& a = accounts_[volume];
+  a.live_bytes += bytes;
+  a.live_records++;
+  dirty_accounts_.insert(volume);
+}
+
+void StoreImpl::ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t key_len,
+                               uint64_t record_len, IndexBatch* batch) {
+  PunchRange r = PunchableRange(offset, key_len, record_len);
+  if (r.bytes() == 0) return;  // no whole block to release: left to compaction
+  batch->PutDead(DeadRecord{volume, offset, r.begin, r.end});
+  accounts_[volume].punchable_bytes += r.bytes();
+  dirty_accounts_.insert(volume);
+}
+
+void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
+                                    const Manifest* keep, IndexBatch* batch) {
+  auto drop = [&](uint32_t vol, uint64_t offset, uint64_t bytes) {
     format::VolumeAccount& a = accounts_[vol];
-    if (sign > 0) {
-      a.live_bytes += bytes;
-      a.live_records++;
-    } else {
-      a.live_bytes -= std::min(a.live_bytes, bytes);
-      a.live_records -= std::min<uint64_t>(a.live_records, 1);
-    }
+    a.live_bytes -= std::min(a.live_bytes, bytes);
+    a.live_records -= std::min<uint64_t>(a.live_records, 1);
     dirty_accounts_.insert(vol);
+    ListDeadLocked(vol, offset, key.size(), bytes, batch);
   };
-  apply(e.volume, e.record_len);
+  drop(e.volume, e.offset, e.record_len);
+  objects_--;
+  logical_bytes_ -= std::min(logical_bytes_, e.object_size);
   if (e.type != static_cast<uint8_t>(RecordType::kManifest)) return;
   // The chunks of a large object are live with its manifest. Read it back to find them.
   std::string buf;
@@ -339,64 +366,125 @@ void StoreImpl::AccountLiveLocked(const format::IndexEntry& e, std::string_view 
     Log("WARNING: cannot account the chunks of a large object: " + s.ToString());
     return;
   }
-  for (const ChunkRef& c : m.chunks) apply(c.volume, RecordLength(key.size(), c.value_len));
+  for (const ChunkRef& c : m.chunks) {
+    // A relocated manifest still uses the chunks compaction did not move.
+    bool kept = keep != nullptr &&
+                std::any_of(keep->chunks.begin(), keep->chunks.end(), [&](const ChunkRef& k) {
+                  return k.volume == c.volume && k.offset == c.offset;
+                });
+    if (kept) {
+      format::VolumeAccount& a = accounts_[c.volume];
+      a.live_bytes -= std::min(a.live_bytes, RecordLength(key.size(), c.value_len));
+      a.live_records -= std::min<uint64_t>(a.live_records, 1);
+      dirty_accounts_.insert(c.volume);
+      continue;
+    }
+    drop(c.volume, c.offset, RecordLength(key.size(), c.value_len));
+  }
 }
 
-Status StoreImpl::ApplyRecord(RecordType type, std::string_view key, uint32_t volume,
-                              uint64_t offset, uint64_t len, uint64_t seq, uint64_t ts,
-                              uint64_t object_size, uint32_t object_crc,
-                              const Manifest* manifest, bool replay, IndexBatch* batch,
+// The rules (docs/design.md, "Applying a record"):
+//  - A write (kCommit) is the newest version of its key, except a relocated copy, which takes
+//    effect only if the key's entry is still the record it copied (compare-and-swap).
+//  - Recovery applies a record only if it is newer (by sequence) than the key's entry; a
+//    relocated copy with the entry's own sequence moves the entry (the original came first in
+//    the log). During kReplay a relocated copy of a key with no entry is dead: the key was
+//    deleted. During kRebuild it may be the only copy left, so it applies unless a negative
+//    entry (a tombstone seen earlier in the rebuild) is newer.
+//  - Whatever stops being live is listed for hole punching in the same batch.
+Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch,
                               Overlay* overlay) {
   {
     std::lock_guard<std::mutex> al(acct_mu_);
-    format::VolumeAccount& a = accounts_[volume];
-    a.end = std::max(a.end, offset + len);
-    dirty_accounts_.insert(volume);
+    format::VolumeAccount& a = accounts_[r.volume];
+    a.end = std::max(a.end, r.offset + r.len);
+    a.NoteSeq(r.seq);
+    dirty_accounts_.insert(r.volume);
   }
-  if (type == RecordType::kChunk) return Status::OK();  // live once its manifest commits
-  CAIRN_ASSIGN_OR_RETURN(std::optional<format::IndexEntry> old, LookupForCommit(key, *overlay));
-  if (replay && old.has_value() && old->sequence >= seq) return Status::OK();  // already absorbed
+  if (r.type == RecordType::kChunk) return Status::OK();  // live once its manifest commits
+  const bool tombstone = r.type == RecordType::kTombstone;
+  if (tombstone && r.relocated && mode != ApplyMode::kRebuild)
+    return Status::OK();  // a kept tombstone: the deletion it records was applied long ago
+  CAIRN_ASSIGN_OR_RETURN(std::optional<format::IndexEntry> old, LookupForCommit(r.key, *overlay));
+  const bool old_live = old.has_value() && old->type != static_cast<uint8_t>(RecordType::kTombstone);
+  const bool same_place = old_live && old->volume == r.volume && old->offset == r.offset;
+  if (same_place && old->sequence == r.seq) return Status::OK();  // already absorbed
+  bool apply = false;
+  if (r.relocated) {
+    switch (mode) {
+      case ApplyMode::kCommit:
+        apply = old_live && r.expect != nullptr && old->volume == r.expect->volume &&
+                old->offset == r.expect->offset && old->sequence == r.seq;
+        break;
+      case ApplyMode::kReplay:
+        apply = old_live && old->sequence == r.seq;
+        break;
+      case ApplyMode::kRebuild:
+        apply = !old.has_value() || old->sequence <= r.seq;
+        break;
+    }
+  } else {
+    apply = mode == ApplyMode::kCommit || !old.has_value() || old->sequence < r.seq;
+  }
   std::lock_guard<std::mutex> al(acct_mu_);
-  if (old.has_value()) {
-    AccountLiveLocked(*old, key, -1);
-    objects_--;
-    logical_bytes_ -= std::min(logical_bytes_, old->object_size);
+  if (!apply) {
+    // Dead on arrival: a copy that lost a race with a newer write, or a version recovery found
+    // superseded. Its bytes are dead; list them for punching.
+    if (!tombstone) {
+      ListDeadLocked(r.volume, r.offset, r.key.size(), r.len, batch);
+      if (r.manifest != nullptr && r.relocated)
+        for (const ChunkRef& c : r.manifest->chunks) {
+          bool shared = old_live && old->sequence == r.seq;  // same object: chunks may be live
+          if (!shared)
+            ListDeadLocked(c.volume, c.offset, r.key.size(),
+                           RecordLength(r.key.size(), c.value_len), batch);
+        }
+    }
+    return Status::OK();
   }
-  if (type == RecordType::kTombstone) {
-    batch->DeleteEntry(key);
-    (*overlay)[std::string(key)] = std::nullopt;
+  if (old_live) RetireVersionLocked(*old, r.key, r.relocated ? r.manifest : nullptr, batch);
+  if (tombstone) {
+    if (mode == ApplyMode::kRebuild) {
+      // A negative entry: later (older) records of this key must not come back.
+      format::IndexEntry neg;
+      neg.type = static_cast<uint8_t>(RecordType::kTombstone);
+      neg.volume = r.volume;
+      neg.offset = r.offset;
+      neg.record_len = r.len;
+      neg.sequence = r.seq;
+      neg.timestamp_us = r.ts;
+      batch->PutEntry(r.key, neg);
+      (*overlay)[std::string(r.key)] = neg;
+    } else {
+      batch->DeleteEntry(r.key);
+      (*overlay)[std::string(r.key)] = std::nullopt;
+    }
     return Status::OK();
   }
   format::IndexEntry e;
-  e.type = static_cast<uint8_t>(type);
-  e.volume = volume;
-  e.offset = offset;
-  e.record_len = len;
-  e.sequence = seq;
-  e.object_size = object_size;
-  e.object_crc = object_crc;
-  e.timestamp_us = ts;
+  e.type = static_cast<uint8_t>(r.type);
+  e.volume = r.volume;
+  e.offset = r.offset;
+  e.record_len = r.len;
+  e.sequence = r.seq;
+  e.object_size = r.object_size;
+  e.object_crc = r.object_crc;
+  e.timestamp_us = r.ts;
   // Live accounting of a new manifest's chunks uses the manifest in hand, not a disk read.
-  format::VolumeAccount& a = accounts_[volume];
-  a.live_bytes += len;
-  a.live_records++;
-  if (manifest != nullptr) {
-    for (const ChunkRef& c : manifest->chunks) {
-      format::VolumeAccount& ca = accounts_[c.volume];
-      ca.live_bytes += RecordLength(key.size(), c.value_len);
-      ca.live_records++;
-      dirty_accounts_.insert(c.volume);
-    }
-  }
+  AddLiveLocked(r.volume, r.len);
+  if (r.manifest != nullptr)
+    for (const ChunkRef& c : r.manifest->chunks)
+      AddLiveLocked(c.volume, RecordLength(r.key.size(), c.value_len));
   objects_++;
-  logical_bytes_ += object_size;
-  batch->PutEntry(key, e);
-  (*overlay)[std::string(key)] = e;
+  logical_bytes_ += r.object_size;
+  batch->PutEntry(r.key, e);
+  (*overlay)[std::string(r.key)] = e;
   return Status::OK();
 }
 
 Status StoreImpl::Put(std::string_view key, std::string_view value, const WriteOptions& wo) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  foreground_ops_.fetch_add(1, std::memory_order_relaxed);
   if (value.size() > chunk_bytes_) {
     // Large values are chunked exactly as a stream would be.
     struct ViewSource : ValueSource {
@@ -426,6 +514,7 @@ Status StoreImpl::Put(std::string_view key, std::string_view value, const WriteO
 
 Status StoreImpl::Delete(std::string_view key, const WriteOptions& wo) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  foreground_ops_.fetch_add(1, std::memory_order_relaxed);
   Result<format::IndexEntry> cur = index_->Get(key);
   if (!cur.ok()) return cur.status().IsNotFound() ? Status::NotFound("no such key") : cur.status();
   Writer w;

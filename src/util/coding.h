@@ -21,6 +21,9 @@ inline void EncodeFixed64(char* p, uint64_t v) {
 inline void EncodeBigEndian32(char* p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = static_cast<char>(v >> (8 * (3 - i)));
 }
+inline void EncodeBigEndian64(char* p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = static_cast<char>(v >> (8 * (7 - i)));
+}
 inline uint16_t DecodeFixed16(const char* p) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
   return static_cast<uint16_t>(u[0] | (u[1] << 8));
@@ -40,6 +43,12 @@ inline uint64_t DecodeFixed64(const char* p) {
 inline uint32_t DecodeBigEndian32(const char* p) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
   return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | u[3];
+}
+inline uint64_t DecodeBigEndian64(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | u[i];
+  return v;
 }
 inline void PutFixed32(std::string* dst, uint32_t v) {
   char b[4];
