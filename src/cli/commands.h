@@ -33,4 +33,7 @@ Outcome RunLs(const Context& ctx, const ListArgs& args);
 
 Outcome RunStat(const Context& ctx);
 
+// Runs one reclamation pass now, unthrottled (with dry_run: only reports what it would do).
+Outcome RunReclaim(const Context& ctx, bool dry_run);
+
 }  // namespace cairn::cli

@@ -37,7 +37,7 @@
 namespace cairn::cli {
 namespace {
 
-constexpr char kCommandList[] = "put, get, head, rm, ls, stat";
+constexpr char kCommandList[] = "put, get, head, rm, ls, stat, reclaim";
 
 void PrintFailure(const std::string& command, const std::string& message) {
   std::fflush(stdout);  // what was printed before the failure comes first
@@ -145,7 +145,12 @@ int Run(int argc, char** argv) {
 
   CLI::App* stat = app.add_subcommand("stat", "Show store statistics");
 
-  for (CLI::App* sub : {put, get, head, rm, ls, stat}) sub->fallthrough();
+  bool dry_run = false;
+  CLI::App* reclaim = app.add_subcommand(
+      "reclaim", "Release dead space now: punch holes, compact sparse volumes");
+  reclaim->add_flag("--dry-run", dry_run, "Only show what would be released");
+
+  for (CLI::App* sub : {put, get, head, rm, ls, stat, reclaim}) sub->fallthrough();
 
   try {
     app.parse(argc, argv);
@@ -178,6 +183,8 @@ int Run(int argc, char** argv) {
       list.limit = n;
     }
     outcome = RunLs(ctx, list);
+  } else if (chosen == reclaim) {
+    outcome = RunReclaim(ctx, dry_run);
   } else {
     outcome = RunStat(ctx);
   }

@@ -57,6 +57,9 @@ Json StatsJson(const StoreStats& s) {
   j["next_sequence"] = s.next_sequence;
   j["read_only"] = s.read_only;
   j["read_only_reason"] = OneLine(s.read_only_reason);
+  j["reclaimable_bytes"] = s.reclaimable_bytes;
+  j["reclaimed_bytes"] = s.reclaimed_bytes;
+  j["compactions"] = s.compactions;
   Json vols = Json::array();
   for (const VolumeStats& v : s.volume_list) {
     Json jv;
@@ -67,6 +70,8 @@ Json StatsJson(const StoreStats& s) {
     jv["live_bytes"] = v.live_bytes;
     jv["dead_bytes"] = v.dead_bytes;
     jv["live_records"] = v.live_records;
+    jv["reclaimable_bytes"] = v.reclaimable_bytes;
+    jv["reclaimed_bytes"] = v.reclaimed_bytes;
     vols.push_back(std::move(jv));
   }
   j["volume_list"] = std::move(vols);

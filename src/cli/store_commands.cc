@@ -107,6 +107,9 @@ Outcome RunStat(const Context& ctx) {
       fmt::format("volumes:         {} of {} each\n", s.volumes, ExactAndHuman(s.volume_capacity)));
   PrintOut(fmt::format("allocated bytes: {}, of which index {}\n", ExactAndHuman(s.allocated_bytes),
                        ExactAndHuman(s.index_allocated_bytes)));
+  PrintOut(fmt::format("reclaimable:     {}\n", ExactAndHuman(s.reclaimable_bytes)));
+  PrintOut(fmt::format("reclaimed:       {} ({} volumes compacted)\n",
+                       ExactAndHuman(s.reclaimed_bytes), s.compactions));
   PrintOut(fmt::format("index memory:    {}\n", ExactAndHuman(s.index_memory_bytes)));
   PrintOut(fmt::format("next sequence:   {}\n", s.next_sequence));
   if (s.read_only) {
@@ -118,6 +121,64 @@ Outcome RunStat(const Context& ctx) {
     PrintOut("\n");
     PrintVolumeTable(s.volume_list);
   }
+  return CloseStore(ctx, store.get());
+}
+
+Outcome RunReclaim(const Context& ctx, bool dry_run) {
+  std::unique_ptr<Store> store;
+  if (Outcome o = OpenStore(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
+  ReclaimOptions ro;
+  ro.dry_run = dry_run;
+  ro.throttle = false;  // asked for now: run at full speed
+  Result<ReclaimReport> r = store->Reclaim(ro);
+  if (!r.ok()) return Failure(r.status().WithContext("reclaiming space"));
+  const ReclaimReport& rep = *r;
+  if (ctx.json) {
+    Json j;
+    j["dry_run"] = dry_run;
+    j["punched_records"] = rep.punched_records;
+    j["punched_bytes"] = rep.punched_bytes;
+    j["compacted_volumes"] = rep.compacted_volumes;
+    j["copied_records"] = rep.copied_records;
+    j["copied_bytes"] = rep.copied_bytes;
+    j["retired_bytes"] = rep.retired_bytes;
+    j["tombstones_dropped"] = rep.tombstones_dropped;
+    j["tombstones_kept"] = rep.tombstones_kept;
+    j["micros"] = rep.micros;
+    Json vols = Json::array();
+    for (const auto& v : rep.volumes) {
+      Json jv;
+      jv["id"] = v.id;
+      jv["live_bytes"] = v.live_bytes;
+      jv["dead_bytes"] = v.dead_bytes;
+      jv["punchable_bytes"] = v.punchable_bytes;
+      jv["compact"] = v.compact;
+      jv["reason"] = v.reason;
+      vols.push_back(std::move(jv));
+    }
+    j["volumes"] = std::move(vols);
+    PrintOut(fmt::format("{}\n", j.dump()));
+    return CloseStore(ctx, store.get());
+  }
+  for (const auto& v : rep.volumes)
+    PrintOut(fmt::format("volume {:08x}: live {}, dead {}, punchable {}: {}{}\n", v.id,
+                         ExactAndHuman(v.live_bytes), ExactAndHuman(v.dead_bytes),
+                         ExactAndHuman(v.punchable_bytes), v.compact ? "compact, " : "",
+                         v.reason));
+  if (dry_run) {
+    PrintOut(fmt::format("hole punching would release {}\n", ExactAndHuman(rep.punched_bytes)));
+    PrintOut(fmt::format("compaction would copy {} live bytes out of {} volumes\n",
+                         ExactAndHuman(rep.copied_bytes), rep.compacted_volumes));
+  } else {
+    PrintOut(fmt::format("hole punching released {} in {} dead records\n",
+                         ExactAndHuman(rep.punched_bytes), rep.punched_records));
+    PrintOut(fmt::format(
+        "compaction copied {} records ({}) out of {} volumes and removed {} of volume files; "
+        "tombstones: {} dropped, {} kept\n",
+        rep.copied_records, ExactAndHuman(rep.copied_bytes), rep.compacted_volumes,
+        ExactAndHuman(rep.retired_bytes), rep.tombstones_dropped, rep.tombstones_kept));
+  }
+  PrintOut(fmt::format("took {:.3f} s\n", static_cast<double>(rep.micros) / 1e6));
   return CloseStore(ctx, store.get());
 }
 

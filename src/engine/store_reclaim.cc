@@ -132,6 +132,9 @@ Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
     r.micros = env_->NowMicros() - t0;
     return r;
   }
+  // Reclamation writes to the index: like a write, it makes the session's close checkpoint (and
+  // a crash's replay) necessary, or its accounts would be dropped with the memtable.
+  CAIRN_RETURN_IF_ERROR(MarkUncleanOnce());
   CAIRN_RETURN_IF_ERROR(RemoveRetired(&r));
   if (ro.punch) CAIRN_RETURN_IF_ERROR(PunchDead(ro.throttle, &r));
   if (ro.compact) {
