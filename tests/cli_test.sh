@@ -254,13 +254,14 @@ run --store "$ST" put b nuls
 expect 0 "$CAIRN" --store "$ST" --json stat
 check_json "$T/out"
 for f in objects logical_bytes live_bytes dead_bytes volumes volume_capacity allocated_bytes \
-  index_allocated_bytes index_memory_bytes next_sequence read_only read_only_reason volume_list; do
+  index_allocated_bytes index_memory_bytes next_sequence read_only read_only_reason volume_list \
+  reclaimable_bytes reclaimed_bytes compactions; do
   [[ $(jq_py "$T/out" "'$f' in j") == True ]] || fail "stat --json lacks $f"
 done
 [[ $(jq_py "$T/out" '(j["objects"], j["logical_bytes"], j["dead_bytes"], j["read_only"])') == \
    "(2, $((5 + $(stat -c %s nuls))), 0, False)" ]] || fail "stat --json before overwrite: $(cat "$T/out")"
 [[ $(jq_py "$T/out" 'sorted(j["volume_list"][0])') == \
-   "['capacity', 'dead_bytes', 'end', 'id', 'live_bytes', 'live_records', 'state']" ]] ||
+   "['capacity', 'dead_bytes', 'end', 'id', 'live_bytes', 'live_records', 'reclaimable_bytes', 'reclaimed_bytes', 'state']" ]] ||
   fail "stat --json volume fields: $(cat "$T/out")"
 run --store "$ST" put a one  # overwrite: the first "a" becomes dead
 expect 0 "$CAIRN" --store "$ST" --json stat
