@@ -33,4 +33,9 @@ Outcome RunLs(const Context& ctx, const ListArgs& args);
 
 Outcome RunStat(const Context& ctx);
 
+// Checks the store offline (it need not open: no recovery runs); with `repair`, first rebuilds
+// its index from the volumes. Problems are printed to stdout, and found problems are an Error
+// (exit 1): after a repair, those the verify that follows it still finds.
+Outcome RunVerify(const Context& ctx, bool repair);
+
 }  // namespace cairn::cli
