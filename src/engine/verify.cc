@@ -15,6 +15,9 @@
 //       - there is no entry: a candidate "unindexed" record, kept (newest per key) until the
 //         end, when it is dropped if a newer tombstone of its key was seen.
 //     Memory: one batch, plus the candidates and the tombstones of keys absent from the index.
+//     Valid chunk records are remembered (position, key, length, CRC; at most kChunkMemoryBytes)
+//     until their manifest is met, so an object's CRC is folded from its chunks' CRCs
+//     (crc32c::Combine) instead of reading every chunk twice; a chunk not remembered is read.
 //  2. Only if pass 1 confirmed fewer entries than the index holds (a damaged store), every
 //     entry is read and checked at the place it points to, and each failure is reported as a
 //     "dangling-entry". On a healthy store, equal counts prove every entry was confirmed (an
@@ -55,6 +58,10 @@ namespace {
 constexpr size_t kBatchRecords = 4096;            // named bound: records per index lookup
 constexpr size_t kBatchBytes = size_t{16} << 20;  // named bound: key and manifest bytes per batch
 constexpr size_t kEntryPage = 65536;              // named bound: index entries per Scan page
+// Named bound: memory for chunks waiting for their manifest. Past it the memory is dropped and
+// those manifests' chunks are read again instead.
+constexpr size_t kChunkMemoryBytes = size_t{64} << 20;
+constexpr size_t kChunkOverheadBytes = 96;  // a remembered chunk's hash node and bucket, roughly
 // Type of a "negative" index entry, which only exists while an index is being rebuilt: it
 // remembers a deletion and is not a live entry.
 constexpr uint8_t kNegativeEntry = static_cast<uint8_t>(RecordType::kTombstone);
@@ -83,6 +90,12 @@ struct Position {
   uint32_t volume = 0;
   uint64_t offset = 0;
   auto operator<=>(const Position&) const = default;
+};
+
+struct PositionHash {
+  size_t operator()(const Position& p) const {
+    return std::hash<uint64_t>()(p.offset * 0x9E3779B97F4A7C15ull ^ p.volume);
+  }
 };
 
 class Verifier {
@@ -121,6 +134,12 @@ class Verifier {
     bool after_checkpoint;
     std::string manifest;  // a manifest's payload
   };
+  // A valid chunk record met by the scan, until a manifest claims it.
+  struct ChunkSeen {
+    std::string key;
+    uint64_t value_len = 0;
+    uint32_t value_crc = 0;
+  };
   // The newest version seen of a key the index has no entry for.
   struct Candidate {
     uint64_t seq = 0;
@@ -139,6 +158,7 @@ class Verifier {
   void JudgeTailGarbage();
   bool AfterCheckpoint(Position p) const;
   Status AddPending(const Vol& v, const ScanEvent& ev);
+  void RememberChunk(Position pos, const ScanEvent& ev);
   Status FlushPending();
   void Classify(const Pending& p, const std::optional<format::IndexEntry>& e);
   void ReportUnindexed();
@@ -165,7 +185,9 @@ class Verifier {
   uint64_t confirmed_ = 0;
   std::unordered_map<std::string, Candidate> candidates_;
   std::unordered_map<std::string, uint64_t> tombstones_;  // newest tombstone of absent keys
-  std::string buf_;                                       // one record being checked
+  std::unordered_map<Position, ChunkSeen, PositionHash> chunks_;
+  size_t chunk_bytes_ = 0;  // memory charged to chunks_
+  std::string buf_;         // one record being checked
 };
 
 void Verifier::AddProblem(std::string kind, uint32_t volume, uint64_t offset, uint64_t length,
@@ -377,8 +399,11 @@ Status Verifier::AddPending(const Vol& v, const ScanEvent& ev) {
   const Position pos{v.probe.id, ev.offset};
   const bool after = AfterCheckpoint(pos);
   if (after && index_ != nullptr) report_.unreplayed_records++;
-  if (ev.header.type == RecordType::kChunk) return Status::OK();  // checked through manifests
   if (index_ == nullptr) return Status::OK();
+  if (ev.header.type == RecordType::kChunk) {  // checked through its manifest
+    RememberChunk(pos, ev);
+    return Status::OK();
+  }
   Pending p{ev.header.type,      std::string(ev.key), pos,   ev.length,    ev.header.sequence,
             ev.header.value_len, ev.header.value_crc, after, std::string()};
   if (p.type == RecordType::kManifest) p.manifest.assign(ev.value);
@@ -386,6 +411,17 @@ Status Verifier::AddPending(const Vol& v, const ScanEvent& ev) {
   pending_.push_back(std::move(p));
   if (pending_.size() >= kBatchRecords || pending_bytes_ >= kBatchBytes) return FlushPending();
   return Status::OK();
+}
+
+void Verifier::RememberChunk(Position pos, const ScanEvent& ev) {
+  const size_t cost = ev.key.size() + kChunkOverheadBytes;
+  if (chunk_bytes_ + cost > kChunkMemoryBytes) {
+    // Mostly dead chunks (replaced or abandoned objects) by now: forget them all.
+    chunks_.clear();
+    chunk_bytes_ = 0;
+  }
+  chunks_[pos] = ChunkSeen{std::string(ev.key), ev.header.value_len, ev.header.value_crc};
+  chunk_bytes_ += cost;
 }
 
 Status Verifier::FlushPending() {
@@ -539,6 +575,14 @@ void Verifier::CheckManifest(std::string_view key, std::string_view payload,
   uint32_t crc = 0;
   bool whole = true;
   for (const ChunkRef& c : m.chunks) {
+    // A chunk the scan found valid: its CRC was checked then, so fold it in without a read.
+    auto seen = chunks_.find(Position{c.volume, c.offset});
+    if (seen != chunks_.end() && seen->second.key == key && seen->second.value_len == c.value_len) {
+      crc = crc32c::Combine(crc, seen->second.value_crc, c.value_len);
+      chunk_bytes_ -= std::min(chunk_bytes_, seen->second.key.size() + kChunkOverheadBytes);
+      chunks_.erase(seen);  // a chunk belongs to one object
+      continue;
+    }
     RecordHeader h;
     std::string_view k, value;
     const uint64_t len = RecordLength(key.size(), c.value_len);
