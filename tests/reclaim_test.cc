@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "cairn/store.h"
+#include "cairn/verify.h"
 #include "test_util.h"
 
 namespace cairn {
@@ -195,6 +196,11 @@ TEST(Reclaim, CompactionMovesLiveRecordsAndRemovesSparseVolumes) {
   s = Open(d.path());
   Check(s.get(), m);
   ASSERT_TRUE(s->Close().ok());
+  // Verify understands punched records and relocated copies: nothing to report.
+  auto v = VerifyStore(d.path(), Opts());
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  for (const auto& p : v->problems) ADD_FAILURE() << p.ToString();
+  EXPECT_GT(v->punched_records, 0u);
   // The volumes alone still give the same objects, deletions included (kept tombstones).
   std::filesystem::remove_all(d.sub("index"));
   s = Open(d.path());

@@ -36,4 +36,9 @@ Outcome RunStat(const Context& ctx);
 // Runs one reclamation pass now, unthrottled (with dry_run: only reports what it would do).
 Outcome RunReclaim(const Context& ctx, bool dry_run);
 
+// Checks the store offline (it need not open: no recovery runs); with `repair`, first rebuilds
+// its index from the volumes. Problems are printed to stdout, and found problems are an Error
+// (exit 1): after a repair, those the verify that follows it still finds.
+Outcome RunVerify(const Context& ctx, bool repair);
+
 }  // namespace cairn::cli

@@ -7,7 +7,8 @@
 //
 // Exit codes (part of the interface: scripts branch on them; tests/cli_test.sh checks them):
 //   0  success (also --help and --version)
-//   1  error: I/O, corruption, locked store, not a store, read-only store, unreadable input
+//   1  error: I/O, corruption, locked store, not a store, read-only store, unreadable input;
+//      verify found problems
 //   2  usage: bad flags or arguments (unknown command, bad --durability/--volume-size/--limit
 //      value, empty key, key longer than max_key_bytes)
 //   3  not found: get, head or rm of a key that has no live version
@@ -37,7 +38,7 @@
 namespace cairn::cli {
 namespace {
 
-constexpr char kCommandList[] = "put, get, head, rm, ls, stat, reclaim";
+constexpr char kCommandList[] = "put, get, head, rm, ls, stat, reclaim, verify";
 
 void PrintFailure(const std::string& command, const std::string& message) {
   std::fflush(stdout);  // what was printed before the failure comes first
@@ -103,7 +104,8 @@ int Run(int argc, char** argv) {
   CLI::App app{"Cairn object store: command-line tool for a local store.", "cairn"};
   app.set_version_flag("--version", std::string("cairn ") + CAIRN_VERSION);
   app.footer(
-      "Exit codes: 0 success, 1 error, 2 usage error, 3 key not found.\n"
+      "Exit codes: 0 success, 1 error (for verify: problems found), 2 usage error, 3 key not "
+      "found.\n"
       "A key that starts with '-' must follow '--', e.g. cairn get -- -key.");
   // One command per invocation; later words are its arguments even if they name a command
   // (cairn put ls FILE stores the key "ls").
@@ -150,7 +152,13 @@ int Run(int argc, char** argv) {
       "reclaim", "Release dead space now: punch holes, compact sparse volumes");
   reclaim->add_flag("--dry-run", dry_run, "Only show what would be released");
 
-  for (CLI::App* sub : {put, get, head, rm, ls, stat, reclaim}) sub->fallthrough();
+  bool repair = false;
+  CLI::App* verify = app.add_subcommand(
+      "verify", "Check every record, index entry and live object, without opening the store");
+  verify->add_flag("--repair", repair,
+                   "First rebuild the index from the volumes (the old one is kept aside)");
+
+  for (CLI::App* sub : {put, get, head, rm, ls, stat, reclaim, verify}) sub->fallthrough();
 
   try {
     app.parse(argc, argv);
@@ -185,6 +193,8 @@ int Run(int argc, char** argv) {
     outcome = RunLs(ctx, list);
   } else if (chosen == reclaim) {
     outcome = RunReclaim(ctx, dry_run);
+  } else if (chosen == verify) {
+    outcome = RunVerify(ctx, repair);
   } else {
     outcome = RunStat(ctx);
   }

@@ -322,6 +322,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   };
   std::vector<Pending> pending;
   size_t pending_bytes = 0;
+  std::set<std::pair<uint32_t, uint64_t>> chunks_seen;  // rebuild: every valid chunk record
   auto flush_batch = [&](uint32_t vol, uint64_t end) -> Status {
     format::Checkpoint c = *ckpt;
     c.clean = false;
@@ -423,11 +424,22 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
           report_.bad_regions.push_back({id, ev.offset, ev.length, false});
           continue;
         }
+        // A rebuild has seen every chunk there is: a manifest whose chunks did not survive
+        // (a cut or damaged volume) would index an object that cannot be read. The key keeps
+        // its previous version instead.
+        if (rebuild && std::any_of(m.chunks.begin(), m.chunks.end(), [&](const ChunkRef& c) {
+              return chunks_seen.count({c.volume, c.offset}) == 0;
+            })) {
+          report_.bad_regions.push_back({id, ev.offset, ev.length, false});
+          Log("recovery: a manifest of \"" + p.key + "\" lists chunks that are gone; ignored");
+          continue;
+        }
         p.object_size = m.object_size;
         p.object_crc = m.object_crc;
         pending_bytes += ev.value.size();
         p.manifest = std::move(m);
       }
+      if (rebuild && ev.header.type == RecordType::kChunk) chunks_seen.insert({id, ev.offset});
       pending_bytes += p.key.size();
       pending.push_back(std::move(p));
       report_.records_replayed++;

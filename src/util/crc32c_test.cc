@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 namespace cairn {
@@ -24,6 +25,23 @@ TEST(Crc32c, ExtendEqualsWhole) {
     uint32_t a = crc32c::Value(s.data(), cut);
     EXPECT_EQ(crc32c::Value(s), crc32c::Extend(a, s.data() + cut, s.size() - cut)) << cut;
   }
+}
+
+TEST(Crc32c, CombineEqualsWhole) {
+  std::string s(70000, 'x');
+  for (size_t i = 0; i < s.size(); i++) s[i] = static_cast<char>(i * 131 + (i >> 9));
+  for (size_t cut : {0ul, 1ul, 3ul, 8ul, 4095ul, 4096ul, 65537ul, 69999ul, 70000ul}) {
+    uint32_t a = crc32c::Value(s.data(), cut);
+    uint32_t b = crc32c::Value(s.data() + cut, s.size() - cut);
+    EXPECT_EQ(crc32c::Value(s), crc32c::Combine(a, b, s.size() - cut)) << cut;
+  }
+  // Three pieces, folded left to right, as verify folds a large object's chunks.
+  uint32_t crc = 0;
+  for (size_t at : {0ul, 30000ul, 60000ul}) {
+    size_t n = std::min<size_t>(30000, s.size() - at);
+    crc = crc32c::Combine(crc, crc32c::Value(s.data() + at, n), n);
+  }
+  EXPECT_EQ(crc32c::Value(s), crc);
 }
 
 }  // namespace cairn
