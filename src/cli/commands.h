@@ -33,4 +33,17 @@ Outcome RunLs(const Context& ctx, const ListArgs& args);
 
 Outcome RunStat(const Context& ctx);
 
+// import and export (src/cli/bulk_commands.cc; rules in docs/design.md, "Bulk import and
+// export"). Each file or object that fails is reported on its own stderr line and skipped; the
+// outcome is an error if any failed. Progress goes to stderr, the summary to stdout.
+struct BulkArgs {
+  std::string dir;
+  std::string prefix;
+  int jobs = 16;  // worker threads, 1..kMaxJobs (ordered_pool.h)
+};
+// Stores every regular file under args.dir as prefix + relative path.
+Outcome RunImport(const Context& ctx, const BulkArgs& args);
+// Writes every object whose key starts with args.prefix to args.dir / (key without prefix).
+Outcome RunExport(const Context& ctx, const BulkArgs& args);
+
 }  // namespace cairn::cli
