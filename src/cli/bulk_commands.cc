@@ -3,9 +3,9 @@
 // The rules (ordering, concurrency, what "finished" means for resume, what an interruption or a
 // crash can cost) are in docs/design.md, "Bulk import and export". In short:
 //   import: walk DIR, skip files already stored (same size, object not older than the file),
-//           sort the rest by the disk position of their first extent, read and Put them on
-//           --jobs threads with durability none, Store::Sync every kCheckpointBytes and at the
-//           end.
+//           sort the rest by the disk position of their first extent, read them (O_DIRECT) and
+//           Put them on --jobs threads with durability none, Store::Sync every
+//           kCheckpointBytes and at the end.
 //   export: list the objects in volume order (Store::IteratePhysical), skip files already
 //           written (same size, mtime equal to the object's), write the rest on --jobs threads
 //           through a temporary name: write, check the CRC-32C, set the mtime, fdatasync,
@@ -53,7 +53,7 @@ constexpr uint64_t kWholeFileMaxBytes = uint64_t{4} << 20;
 constexpr uint64_t kMaxBytesInFlight = uint64_t{64} << 20;
 // Named bound: import bytes stored between two Store::Sync checkpoints; what a machine crash
 // can make an import redo, beyond what was in flight.
-constexpr uint64_t kCheckpointBytes = uint64_t{1} << 30;
+constexpr uint64_t kCheckpointBytes = uint64_t{256} << 20;
 // Buffer and length alignment for O_DIRECT reads (the page size; a multiple of every block
 // size in use).
 constexpr size_t kDirectIoAlign = 4096;
