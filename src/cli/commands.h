@@ -41,4 +41,17 @@ Outcome RunReclaim(const Context& ctx, bool dry_run);
 // (exit 1): after a repair, those the verify that follows it still finds.
 Outcome RunVerify(const Context& ctx, bool repair);
 
+// import and export (src/cli/bulk_commands.cc; rules in docs/design.md, "Bulk import and
+// export"). Each file or object that fails is reported on its own stderr line and skipped; the
+// outcome is an error if any failed. Progress goes to stderr, the summary to stdout.
+struct BulkArgs {
+  std::string dir;
+  std::string prefix;
+  int jobs = 16;  // worker threads, 1..kMaxJobs (ordered_pool.h)
+};
+// Stores every regular file under args.dir as prefix + relative path.
+Outcome RunImport(const Context& ctx, const BulkArgs& args);
+// Writes every object whose key starts with args.prefix to args.dir / (key without prefix).
+Outcome RunExport(const Context& ctx, const BulkArgs& args);
+
 }  // namespace cairn::cli

@@ -12,7 +12,8 @@
 //   2  usage: bad flags or arguments (unknown command, bad --durability/--volume-size/--limit
 //      value, empty key, key longer than max_key_bytes)
 //   3  not found: get, head or rm of a key that has no live version
-// Every failure prints exactly one line to stderr: "cairn: <command>: <message>".
+// Every failure prints exactly one line to stderr: "cairn: <command>: <message>". import and
+// export also print one line per file they skip, before it, and exit 1 if they skipped any.
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <charconv>
@@ -38,7 +39,7 @@
 namespace cairn::cli {
 namespace {
 
-constexpr char kCommandList[] = "put, get, head, rm, ls, stat, reclaim, verify";
+constexpr char kCommandList[] = "put, get, head, rm, ls, stat, reclaim, verify, import, export";
 
 void PrintFailure(const std::string& command, const std::string& message) {
   std::fflush(stdout);  // what was printed before the failure comes first
@@ -158,7 +159,18 @@ int Run(int argc, char** argv) {
   verify->add_flag("--repair", repair,
                    "First rebuild the index from the volumes (the old one is kept aside)");
 
-  for (CLI::App* sub : {put, get, head, rm, ls, stat, reclaim, verify}) sub->fallthrough();
+  BulkArgs bulk;
+  CLI::App* import = app.add_subcommand(
+      "import", "Store every regular file under DIR, keyed by PREFIX + its relative path");
+  CLI::App* exp = app.add_subcommand(
+      "export", "Write the objects under PREFIX as files under DIR (key minus PREFIX)");
+  for (CLI::App* sub : {import, exp}) {
+    sub->add_option("DIR", bulk.dir, "Directory")->required();
+    sub->add_option("--prefix", bulk.prefix, "Key prefix, e.g. backup/ (default: none)");
+    sub->add_option("--jobs", bulk.jobs, "Files in flight at once, 1..64 (default 16)");
+  }
+
+  for (CLI::App* sub : {put, get, head, rm, ls, stat, reclaim, verify, import, exp}) sub->fallthrough();
 
   try {
     app.parse(argc, argv);
@@ -195,6 +207,10 @@ int Run(int argc, char** argv) {
     outcome = RunReclaim(ctx, dry_run);
   } else if (chosen == verify) {
     outcome = RunVerify(ctx, repair);
+  } else if (chosen == import) {
+    outcome = RunImport(ctx, bulk);
+  } else if (chosen == exp) {
+    outcome = RunExport(ctx, bulk);
   } else {
     outcome = RunStat(ctx);
   }
