@@ -1,0 +1,96 @@
+// Frames of the wire protocol (docs/protocol.md): the 40-byte header, the status codes, and
+// how they map to cairn::Status. Pure encode/decode: no I/O, no allocation beyond the output
+// strings. Every decoder accepts arbitrary bytes and fails with a WireError, never a crash
+// (fuzzed by fuzz/wire_fuzz.cc).
+//
+// Thread safety: free functions with no shared state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "cairn/status.h"
+#include "proto/wire_format.h"
+
+namespace cairn::proto {
+
+enum class Op : uint8_t {
+  kPing = 1,
+  kPut = 2,
+  kGet = 3,
+  kHead = 4,
+  kDelete = 5,
+  kList = 6,
+  kStat = 7,
+};
+inline constexpr uint8_t kMaxOp = 7;
+const char* OpName(Op op);
+
+// docs/protocol.md section 5. Codes below 64 are cairn::Status codes one for one.
+enum class WireStatus : uint16_t {
+  kOk = 0,
+  kNotFound = 1,
+  kInvalidArgument = 2,
+  kCorruption = 3,
+  kIOError = 4,
+  kNoSpace = 5,
+  kBusy = 6,
+  kReadOnly = 7,
+  kNotSupported = 8,
+  kProtocolError = 64,
+  kUnsupportedVersion = 65,
+  kLimitExceeded = 66,
+  kChecksumMismatch = 67,
+  kShuttingDown = 68,
+  kTimeout = 69,
+};
+const char* WireStatusName(WireStatus s);
+// Whether a status known on the wire (a receiver treats an unknown one as ProtocolError).
+bool IsKnownWireStatus(uint16_t s);
+// Whether the server closes the connection after replying with this status.
+bool ClosesConnection(WireStatus s);
+
+WireStatus ToWireStatus(const Status& s);
+// The cairn::Status a client returns for a reply: wire-only codes map to the nearest code
+// (ChecksumMismatch -> Corruption, ShuttingDown -> Busy, Timeout -> IOError,
+// LimitExceeded -> InvalidArgument, UnsupportedVersion -> NotSupported,
+// ProtocolError -> IOError) with the wire name kept in the message.
+Status FromWireStatus(WireStatus s, std::string_view message);
+
+// Why a frame or a meta section was refused, and what to reply.
+struct WireError {
+  WireStatus status = WireStatus::kOk;
+  std::string message;
+};
+
+struct FrameHeader {
+  Op op = Op::kPing;
+  bool reply = false;
+  WireStatus status = WireStatus::kOk;
+  uint64_t request_id = 0;
+  uint32_t meta_len = 0;
+  uint32_t flags = 0;
+  uint64_t body_len = 0;
+  uint32_t body_crc = 0;
+  uint32_t header_crc = 0;  // filled in by EncodeHeader / DecodeHeader
+
+  bool chunked() const { return (flags & kFlagChunked) != 0; }
+};
+
+// Writes the 40 header bytes for `h` followed by `meta` to *out (appending), computing
+// header_crc. REQUIRES: meta.size() == h.meta_len.
+void AppendFrame(const FrameHeader& h, std::string_view meta, std::string* out);
+std::string EncodeFrame(const FrameHeader& h, std::string_view meta);
+
+// Decodes the fixed header at p[0..kHeaderSize). Checks magic, version, kind, status (in a
+// reply), flags, meta_len <= max_meta_bytes and chunked/body_len consistency, in that order.
+// Does not check header_crc: that needs the meta (CheckHeaderCrc). On failure returns false and
+// fills *err; err->status is ProtocolError, UnsupportedVersion or LimitExceeded. Even then
+// out->request_id holds the frame's id when the magic was right, so the error reply can name it.
+bool DecodeHeader(const char* p, uint32_t max_meta_bytes, FrameHeader* out, WireError* err);
+
+// Checks header_crc over the 36 header bytes and the meta.
+bool CheckHeaderCrc(const char* header, std::string_view meta, WireError* err);
+
+}  // namespace cairn::proto

@@ -1,0 +1,143 @@
+// The meta sections of each operation and the bodies with a structure (LIST, chunked PUT),
+// per docs/protocol.md section 4. Pure encode/decode; decoders accept arbitrary bytes, are
+// strict (trailing bytes are an error) and fail with a WireError naming the field.
+//
+// Thread safety: free functions; ChunkedBodyDecoder is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/frame.h"
+
+namespace cairn::proto {
+
+// 0 = the server's default; otherwise cairn::Durability + 1 (1 sync, 2 interval, 3 none).
+inline constexpr uint8_t kDurabilityDefault = 0;
+inline constexpr uint8_t kMaxDurability = 3;
+
+struct ObjectMeta {
+  uint64_t size = 0;
+  uint32_t crc32c = 0;
+  uint64_t sequence = 0;
+  uint64_t mtime_us = 0;
+};
+
+struct PingReply {
+  uint8_t max_version = kVersion;
+  std::string server;
+};
+struct PutRequest {
+  uint8_t durability = kDurabilityDefault;
+  std::string key;
+};
+struct PutReply {
+  uint64_t sequence = 0;
+  uint64_t size = 0;
+  uint32_t crc32c = 0;
+};
+struct GetRequest {
+  std::string key;
+  uint64_t offset = 0;
+  uint64_t length = kToEnd;
+};
+struct GetReply {
+  ObjectMeta info;
+  uint64_t range_offset = 0;
+};
+struct KeyRequest {  // HEAD
+  std::string key;
+};
+struct DeleteRequest {
+  uint8_t durability = kDurabilityDefault;
+  std::string key;
+};
+struct ListRequest {
+  std::string prefix;
+  std::string start_after;
+  uint32_t limit = 0;  // 0: the server's default
+};
+struct ListReply {
+  bool truncated = false;
+  uint32_t count = 0;
+};
+struct ListEntry {
+  std::string key;
+  ObjectMeta info;
+};
+struct ErrorReply {
+  std::string message;
+};
+
+// Encoders append to *out.
+void EncodeMeta(const PingReply& m, std::string* out);
+void EncodeMeta(const PutRequest& m, std::string* out);
+void EncodeMeta(const PutReply& m, std::string* out);
+void EncodeMeta(const GetRequest& m, std::string* out);
+void EncodeMeta(const GetReply& m, std::string* out);
+void EncodeMeta(const KeyRequest& m, std::string* out);
+void EncodeMeta(const ObjectMeta& m, std::string* out);  // HEAD reply
+void EncodeMeta(const DeleteRequest& m, std::string* out);
+void EncodeMeta(const ListRequest& m, std::string* out);
+void EncodeMeta(const ListReply& m, std::string* out);
+void EncodeMeta(const ErrorReply& m, std::string* out);
+void EncodeListEntry(const ListEntry& e, std::string* out);
+
+bool DecodeMeta(std::string_view in, PingReply* m, WireError* err);
+bool DecodeMeta(std::string_view in, PutRequest* m, WireError* err);
+bool DecodeMeta(std::string_view in, PutReply* m, WireError* err);
+bool DecodeMeta(std::string_view in, GetRequest* m, WireError* err);
+bool DecodeMeta(std::string_view in, GetReply* m, WireError* err);
+bool DecodeMeta(std::string_view in, KeyRequest* m, WireError* err);
+bool DecodeMeta(std::string_view in, ObjectMeta* m, WireError* err);
+bool DecodeMeta(std::string_view in, DeleteRequest* m, WireError* err);
+bool DecodeMeta(std::string_view in, ListRequest* m, WireError* err);
+bool DecodeMeta(std::string_view in, ListReply* m, WireError* err);
+bool DecodeMeta(std::string_view in, ErrorReply* m, WireError* err);
+// Decodes exactly `count` entries filling the whole body.
+bool DecodeListBody(std::string_view body, uint32_t count, std::vector<ListEntry>* out,
+                    WireError* err);
+
+// Checks a request's meta for its op without keeping it (used to reject a malformed request
+// before its body is read). Empty meta for PING and STAT.
+bool ValidateRequestMeta(Op op, std::string_view meta, WireError* err);
+
+// Frames a chunk of a chunked body: appends the u32 length then the bytes. REQUIRES:
+// 1 <= data.size() <= kMaxChunkBytes.
+void AppendChunk(std::string_view data, std::string* out);
+// Appends the end of a chunked body: a zero length and the CRC-32C of all chunk bytes.
+void AppendChunkTrailer(uint32_t crc, std::string* out);
+
+// Incremental decoder of a chunked body (docs/protocol.md section 3). Feed it bytes as they
+// arrive; it hands back the body bytes and checks lengths and the trailing CRC.
+class ChunkedBodyDecoder {
+ public:
+  explicit ChunkedBodyDecoder(uint32_t max_chunk_bytes = kMaxChunkBytes)
+      : max_chunk_(max_chunk_bytes) {}
+
+  // Consumes a prefix of in[0..n) and returns its length (> 0 unless n == 0 or done()). Body
+  // bytes found in it are returned through *data (at most one contiguous piece per call;
+  // empty if the call consumed framing only). Returns 0 and fills *err on a bad length
+  // (LimitExceeded naming max_chunk_bytes), or on a CRC mismatch at the end
+  // (ChecksumMismatch).
+  size_t Consume(const char* in, size_t n, std::string_view* data, WireError* err);
+
+  bool done() const { return state_ == State::kDone; }
+  bool failed() const { return state_ == State::kFailed; }
+  uint64_t body_bytes() const { return total_; }
+  uint32_t crc() const { return crc_; }
+
+ private:
+  enum class State { kLength, kData, kTrailer, kDone, kFailed };
+  State state_ = State::kLength;
+  uint32_t max_chunk_;
+  char word_[4] = {};
+  size_t word_have_ = 0;
+  uint32_t remaining_ = 0;
+  uint64_t total_ = 0;
+  uint32_t crc_ = 0;
+};
+
+}  // namespace cairn::proto

@@ -1,0 +1,40 @@
+// Wire-protocol constants. The specification is docs/protocol.md; keep them in step.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cairn::proto {
+
+inline constexpr uint32_t kMagic = 0x4E524143;  // bytes 43 41 52 4E, "CARN"
+inline constexpr uint8_t kVersion = 1;
+inline constexpr size_t kHeaderSize = 40;
+
+// Offsets within the frame header (docs/protocol.md section 2).
+inline constexpr size_t kOffMagic = 0;
+inline constexpr size_t kOffVersion = 4;
+inline constexpr size_t kOffKind = 5;
+inline constexpr size_t kOffStatus = 6;
+inline constexpr size_t kOffRequestId = 8;
+inline constexpr size_t kOffMetaLen = 16;
+inline constexpr size_t kOffFlags = 20;
+inline constexpr size_t kOffBodyLen = 24;
+inline constexpr size_t kOffBodyCrc = 32;
+inline constexpr size_t kOffHeaderCrc = 36;
+
+inline constexpr uint8_t kReplyBit = 0x80;
+inline constexpr uint32_t kFlagChunked = 1u << 0;
+inline constexpr uint32_t kKnownFlags = kFlagChunked;
+inline constexpr uint64_t kChunkedBodyLen = ~uint64_t{0};
+inline constexpr uint64_t kToEnd = ~uint64_t{0};  // GET length: to the end of the object
+
+// Default limits (docs/protocol.md section 6). The server's config may change them.
+inline constexpr uint32_t kDefaultMaxMetaBytes = 64 << 10;
+inline constexpr uint32_t kMaxChunkBytes = 4 << 20;
+inline constexpr uint32_t kDefaultListLimit = 1000;
+inline constexpr uint32_t kDefaultMaxListLimit = 10000;
+
+// Sizes of fixed meta layouts.
+inline constexpr size_t kObjectInfoSize = 8 + 4 + 8 + 8;
+
+}  // namespace cairn::proto
