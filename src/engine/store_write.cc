@@ -625,7 +625,7 @@ void StoreImpl::PreparerLoop() {
     uint32_t id = next_volume_id_++;
     l.unlock();
     Result<std::shared_ptr<Volume>> v =
-        Volume::Create(env_, vol_dir_, id, capacity_, store_id_, &stop_);
+        Volume::Create(env_, vol_dir_, id, capacity_, store_id_, options_.volume_preparation, &stop_);
     l.lock();
     if (stop_) break;
     if (v.ok()) {
