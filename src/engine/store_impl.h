@@ -237,6 +237,10 @@ class StoreImpl final : public Store {
   mutable std::mutex acct_mu_;
   std::map<uint32_t, format::VolumeAccount> accounts_;
   std::set<uint32_t> dirty_accounts_;
+  // For each chunked write in flight, the first volume its chunks may be in. Its chunks are not
+  // live until the manifest commits, so compaction must leave these volumes alone, or it would
+  // find them empty and remove them under the manifest (LargeObject.MoreThanFourGiB... did).
+  std::multiset<uint32_t> stream_pins_;
   uint64_t objects_ = 0;
   uint64_t logical_bytes_ = 0;
   uint64_t bytes_since_flush_ = 0;    // leader only

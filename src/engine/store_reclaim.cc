@@ -119,6 +119,8 @@ std::vector<ReclaimReport::VolumePlan> StoreImpl::PlanVolumes() {
     const uint64_t occupied = used - std::min(used, released);
     if (!a.sealed) {
       p.reason = "active: appended to, never compacted";
+    } else if (!stream_pins_.empty() && id >= *stream_pins_.begin()) {
+      p.reason = "may hold chunks of an object still being written";
     } else if (a.live_bytes < min_live) {
       p.compact = true;
       p.reason = "holds " + std::to_string(a.live_bytes) + " live bytes, below compact_min_live_bytes (" +

@@ -579,6 +579,26 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
     w.timestamp_us = ts;
     return WriteRecord(&w, std::string_view(data, n), &buf);
   }
+  // Pin the volumes this object's chunks may land in (the active one and later) against
+  // compaction until the manifest has committed or the stream failed.
+  uint32_t pin = 0;  // no active volume yet: pin every volume
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (active_ != nullptr) pin = active_->id();
+  }
+  std::multiset<uint32_t>::iterator pin_it;
+  {
+    std::lock_guard<std::mutex> al(acct_mu_);
+    pin_it = stream_pins_.insert(pin);
+  }
+  struct Unpin {
+    StoreImpl* s;
+    std::multiset<uint32_t>::iterator it;
+    ~Unpin() {
+      std::lock_guard<std::mutex> al(s->acct_mu_);
+      s->stream_pins_.erase(it);
+    }
+  } unpin{this, pin_it};
   Manifest m;
   uint32_t crc = 0;
   for (;;) {
