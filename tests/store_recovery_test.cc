@@ -3,6 +3,7 @@
 //
 // An unclean shutdown is made by a forked child that writes and then _exit()s without closing
 // the store: exactly what SIGKILL leaves (the page cache keeps what was written).
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +81,10 @@ CRASH_CHILD(Put30) { PutKeys(s, 30, 1000); }
 CRASH_CHILD(Put10ThenOverwriteK5) {
   PutKeys(s, 10, 100);
   if (!s->Put("k5", ValueFor("k5", 2, 6000)).ok()) ::_exit(3);  // overwrite, then torn
+}
+CRASH_CHILD(Put10ThenOverwriteK5Large) {
+  PutKeys(s, 10, 100);
+  if (!s->Put("k5", ValueFor("k5", 2, 20000)).ok()) ::_exit(3);  // blocks of its own
 }
 CRASH_CHILD(PutDeleteOverwrite) {
   PutKeys(s, 40, 2500);
@@ -220,6 +225,41 @@ TEST(Recovery, TornBodyAtTailLosesOnlyThatRecord) {
   EXPECT_GT(r.torn_tail_bytes, 0u);
   EXPECT_EQ(torn.offset, r.tail_offset);
   // The torn overwrite is not visible; the version before it is.
+  EXPECT_EQ(ValueFor("k5", 1, 100), *s->Get("k5"));
+}
+
+// Issue 3: in a volume prepared with VolumePreparation::kAllocate, a record whose value never
+// reached the disk leaves unwritten extents (zeros) behind its header. lseek(SEEK_DATA) calls
+// those a hole once they are out of the page cache, which would pass the torn record off as a
+// punched one and hide the torn tail; recovery must report it exactly as in a zeroed volume.
+TEST(Recovery, Issue3TornBodyInAnAllocatedVolumeIsATornTailNotAPunchedRecord) {
+  TempDir d;
+  {
+    StoreOptions o = Opts();
+    o.volume_preparation = VolumePreparation::kAllocate;
+    auto s = Open(d.path(), o);  // creates the store and its first volume, allocated
+    ASSERT_TRUE(s->Close().ok());
+  }
+  CrashAfter(d.path(), "Put10ThenOverwriteK5Large");
+  Place torn = Find(d.path(), "k5");
+  ASSERT_EQ(torn.offset + torn.len, torn.valid_end);
+  // The value's whole blocks go back to unwritten extents, as if their write never happened.
+  const uint64_t begin = (torn.offset + format::kRecordHeaderSize + 2 + 4095) / 4096 * 4096;
+  const uint64_t end = (torn.offset + torn.len) / 4096 * 4096;
+  ASSERT_GT(end, begin);
+  if (::fallocate(torn.vol->file()->fd(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+                  static_cast<off_t>(begin), static_cast<off_t>(end - begin)) != 0)
+    GTEST_SKIP() << "the file system under /tmp cannot make unwritten extents";
+  auto unwritten = torn.vol->file()->InHole(begin);
+  ASSERT_TRUE(unwritten.ok());
+  EXPECT_FALSE(*unwritten) << "an unwritten extent is not a hole";
+  torn.vol.reset();
+  auto s = Open(d.path());
+  const RecoveryReport& r = s->recovery_report();
+  EXPECT_EQ(10u, r.records_replayed);
+  EXPECT_EQ(0u, r.punched_records);
+  EXPECT_GT(r.torn_tail_bytes, 0u);
+  EXPECT_EQ(torn.offset, r.tail_offset);
   EXPECT_EQ(ValueFor("k5", 1, 100), *s->Get("k5"));
 }
 

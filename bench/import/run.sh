@@ -8,6 +8,8 @@
 #   tar cf - SRC | cat > /dev/null      (tar skips reading when it sees /dev/null itself)
 #   fio sequential read of one file of the same total size (1 MiB blocks, O_DIRECT, QD 16):
 #                                        the device's read bandwidth, the ceiling for any reader
+#   fio reading that file while writing as much to another (O_DIRECT, then fsync): the floor for
+#                                        any tool that reads the set and writes it durably
 #   cairn import SRC into a new store   (includes creating the store and pre-writing its
 #                                        volumes, and the final Store::Sync: it ends durable)
 #   cairn export of that store          (each file fdatasync'ed before its rename, then syncfs)
@@ -56,7 +58,7 @@ command -v fio >/dev/null || { echo "run.sh: fio is not installed" >&2; exit 1; 
 ((FILES >= 1 && FILES <= 1000000 && SIZE >= 4096)) || { echo "run.sh: bad --files/--size" >&2; exit 2; }
 
 TOTAL=$((FILES * SIZE))
-# Source, cp copy, store (data plus up to 2 pre-written volumes), export, fio file: at most
+# Source, cp copy, store (data plus up to 2 prepared volumes), export, fio files: at most
 # about 4 copies at once (the cp copy and the fio file are removed before the next step).
 NEED_KIB=$((TOTAL * 4 / 1024 + (3 << 20)))
 mkdir -p "$WORK"
@@ -137,7 +139,13 @@ FIO_MBPS=$(fio --name=seqread --filename="$WORK/fio.dat" --rw=read --bs=1M --siz
   python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["jobs"][0]["read"]["bw_bytes"] / 1e6))')
 SECS["fio seq read (1 MiB, QD16)"]=$(echo "$TOTAL / ($FIO_MBPS * 1000000)" | bc -l)
 printf '  %-28s %8.2f s\n' "fio seq read" "${SECS["fio seq read (1 MiB, QD16)"]}" >&2
-rm -f "$WORK/fio.dat"
+# The floor for any tool that reads the set and writes it durably: read the same bytes and
+# write as many, at once, O_DIRECT (cp -r, tar and cairn import all do both on one device).
+timed "fio read + write at once" fio --name=rd --filename="$WORK/fio.dat" --rw=read --bs=1M \
+  --size="$TOTAL" --direct=1 --ioengine=libaio --iodepth=16 \
+  --name=wr --filename="$WORK/fio.wr" --rw=write --bs=1M --size="$TOTAL" --direct=1 \
+  --ioengine=libaio --iodepth=8 --end_fsync=1 >/dev/null
+rm -f "$WORK/fio.dat" "$WORK/fio.wr"
 fi
 want import && timed "cairn import" "$CAIRN" --store "$WORK/store" import "$SRC" --jobs "$JOBS"
 want export && timed "cairn export" "$CAIRN" --store "$WORK/store" export "$WORK/export" --jobs "$JOBS"
@@ -158,7 +166,7 @@ echo
 echo "| what | seconds | MB/s | speed vs cp -r |"
 echo "|---|---:|---:|---:|"
 for label in "cp -r" "cp -r + sync" "tar cf - \| cat >/dev/null" "fio seq read (1 MiB, QD16)" \
-  "cairn import" "cairn export"; do
+  "fio read + write at once" "cairn import" "cairn export"; do
   s=${SECS[$label]:-}
   [[ -n $s ]] || continue
   ratio=-

@@ -33,8 +33,19 @@ class File {
   // Releases the blocks of [offset, offset+len) to the file system, keeping the file size:
   // fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE). The range then reads as zeros.
   virtual Status PunchHole(uint64_t offset, uint64_t len) = 0;
-  // Whether `offset` lies in a hole: a range released by PunchHole that holds no data (lseek
-  // SEEK_DATA). Pre-written zeros are data, not a hole. False where holes cannot be told.
+  // Allocates [offset, offset+len) without writing it (fallocate(2) mode 0): unwritten extents
+  // that read as zeros, extending the file if needed. NotSupported where the file system
+  // cannot; then write zeros instead.
+  virtual Status Allocate(uint64_t offset, uint64_t len) {
+    (void)offset;
+    (void)len;
+    return Status::NotSupported("allocating without writing");
+  }
+  // Whether `offset` lies in a hole: a range released by PunchHole, with no block behind it.
+  // Pre-written zeros and allocated-but-unwritten space (Allocate) are not holes: the POSIX
+  // file asks FIEMAP, which tells an unwritten extent from a hole, because lseek(SEEK_DATA)
+  // reports an unwritten extent with nothing in the page cache as a hole on ext4 and XFS.
+  // False where holes cannot be told.
   virtual Result<bool> InHole(uint64_t offset) { (void)offset; return false; }
   // The OS descriptor, for zero-copy transfers; -1 when the file is not backed by one.
   virtual int fd() const { return -1; }

@@ -151,6 +151,10 @@ class StoreImpl final : public Store {
   // Waits until every ObjectReader opened before now has finished (bounded); false if some
   // reader is still open after the wait.
   bool WaitForOlderReaders();
+  // Starts a throttled stretch of work: what came before it is not reclamation's work.
+  void StartThrottle();
+  // Called after each step of reclamation (`bytes` read plus written): yields to foreground
+  // work in proportion to the work done, then waits for the reclaim_mbps budget.
   void Throttle(uint64_t bytes, bool throttle);
   void TestPoint(const char* name) {
     if (options_.test_point) options_.test_point(name);
@@ -234,6 +238,10 @@ class StoreImpl final : public Store {
   mutable std::mutex acct_mu_;
   std::map<uint32_t, format::VolumeAccount> accounts_;
   std::set<uint32_t> dirty_accounts_;
+  // For each chunked write in flight, the first volume its chunks may be in. Its chunks are not
+  // live until the manifest commits, so compaction must leave these volumes alone, or it would
+  // find them empty and remove them under the manifest (LargeObject.MoreThanFourGiB... did).
+  std::multiset<uint32_t> stream_pins_;
   uint64_t objects_ = 0;
   uint64_t logical_bytes_ = 0;
   uint64_t bytes_since_flush_ = 0;    // leader only
@@ -253,6 +261,10 @@ class StoreImpl final : public Store {
   std::atomic<uint64_t> foreground_ops_{0};
   std::chrono::steady_clock::time_point budget_start_ = std::chrono::steady_clock::now();
   double budget_bytes_ = 0;
+  // Yielding state of the pass in progress (reclaim_mu_).
+  std::chrono::steady_clock::time_point yield_last_;
+  std::chrono::steady_clock::duration yield_owed_{};
+  uint64_t yield_ops_seen_ = 0;
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;
   std::multiset<uint64_t> reader_epochs_;

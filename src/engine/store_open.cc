@@ -245,7 +245,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     // A new store: its first volume is written now, so the first put does not wait for it,
     // and the store starts clean, appending at the start of that volume.
     CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, next_volume_id_++, capacity_,
-                                                  store_id_));
+                                                  store_id_, options_.volume_preparation));
     volumes_[v->id()] = v;
     active_ = v;
     tail_ = v->data_offset();

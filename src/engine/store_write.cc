@@ -584,6 +584,26 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
     if (s.ok() && wo.sequence_out != nullptr) *wo.sequence_out = w.seq;
     return s;
   }
+  // Pin the volumes this object's chunks may land in (the active one and later) against
+  // compaction until the manifest has committed or the stream failed.
+  uint32_t pin = 0;  // no active volume yet: pin every volume
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (active_ != nullptr) pin = active_->id();
+  }
+  std::multiset<uint32_t>::iterator pin_it;
+  {
+    std::lock_guard<std::mutex> al(acct_mu_);
+    pin_it = stream_pins_.insert(pin);
+  }
+  struct Unpin {
+    StoreImpl* s;
+    std::multiset<uint32_t>::iterator it;
+    ~Unpin() {
+      std::lock_guard<std::mutex> al(s->acct_mu_);
+      s->stream_pins_.erase(it);
+    }
+  } unpin{this, pin_it};
   Manifest m;
   uint32_t crc = 0;
   for (;;) {
@@ -632,7 +652,7 @@ void StoreImpl::PreparerLoop() {
     uint32_t id = next_volume_id_++;
     l.unlock();
     Result<std::shared_ptr<Volume>> v =
-        Volume::Create(env_, vol_dir_, id, capacity_, store_id_, &stop_);
+        Volume::Create(env_, vol_dir_, id, capacity_, store_id_, options_.volume_preparation, &stop_);
     l.lock();
     if (stop_) break;
     if (v.ok()) {

@@ -1,7 +1,8 @@
 // Volume: one volume file of a store (docs/format.md 3): its validated header and file handle.
 //
-// A volume is created fully written (header, then zeros up to its capacity) under a temporary
-// name and renamed into place only once synced, so a volume that exists under its final name is
+// A volume is created whole (header, then its data area written with zeros or, with
+// VolumePreparation::kAllocate, allocated unwritten, up to its capacity) under a temporary name
+// and renamed into place only once synced, so a volume that exists under its final name is
 // always whole, and appends never extend the file.
 //
 // Thread safety: all const methods and file() may be used concurrently. Resalt() may only be
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "cairn/env.h"
+#include "cairn/options.h"
 #include "cairn/status.h"
 #include "engine/store_format.h"
 
@@ -26,11 +28,13 @@ class Volume {
   // Parses a volume file name; *tmp is set for names ending ".vol.tmp".
   static bool ParseFileName(const std::string& name, uint32_t* id, bool* tmp);
 
-  // Pre-writes a new volume in `dir`: header plus zeros to `capacity`, synced and renamed.
+  // Prepares a new volume in `dir`: header, then the data area to `capacity` written with
+  // zeros or, with kAllocate, allocated unwritten (falling back to zeros); synced and renamed.
   // If *cancel becomes true meanwhile, stops, removes the temporary file and returns an
   // IOError saying so: closing a store never waits for a whole volume to be written.
   static Result<std::shared_ptr<Volume>> Create(Env* env, const std::string& dir, uint32_t id,
                                                 uint64_t capacity, uint64_t store_id,
+                                                VolumePreparation prep,
                                                 const std::atomic<bool>* cancel = nullptr);
   // Opens an existing volume and validates its header against `id` and `store_id`.
   static Result<std::shared_ptr<Volume>> Open(Env* env, const std::string& dir, uint32_t id,

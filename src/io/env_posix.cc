@@ -7,7 +7,10 @@
 // there.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,7 +86,28 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
+  Status Allocate(uint64_t offset, uint64_t len) override {
+    if (len == 0) return Status::OK();
+    if (::fallocate(fd_, 0, static_cast<off_t>(offset), static_cast<off_t>(len)) != 0) {
+      if (errno == EOPNOTSUPP) return Status::NotSupported("fallocate " + path_);
+      return Status::FromErrno(errno, "fallocate " + path_);
+    }
+    return Status::OK();
+  }
+
   Result<bool> InHole(uint64_t offset) override {
+    // FIEMAP first: the extent covering `offset`, if any. An unwritten (allocated) extent is
+    // not a hole; SEEK_DATA would call it one once its pages left the cache.
+    alignas(struct fiemap) char qbuf[sizeof(struct fiemap) + sizeof(struct fiemap_extent)] = {};
+    auto* fm = reinterpret_cast<struct fiemap*>(qbuf);
+    fm->fm_start = offset;
+    fm->fm_length = 1;
+    fm->fm_extent_count = 1;
+    if (::ioctl(fd_, FS_IOC_FIEMAP, fm) == 0) {
+      if (fm->fm_mapped_extents == 0) return true;
+      const struct fiemap_extent& e = fm->fm_extents[0];
+      return !(e.fe_logical <= offset && offset < e.fe_logical + e.fe_length);
+    }
     off_t next = ::lseek(fd_, static_cast<off_t>(offset), SEEK_DATA);
     if (next < 0) {
       if (errno == ENXIO) return true;  // no data at or after offset

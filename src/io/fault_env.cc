@@ -23,6 +23,10 @@ class FaultFile final : public File {
     CAIRN_RETURN_IF_ERROR(env_->Check(FaultEnv::Op::kWrite, base_->path()));
     return base_->PunchHole(offset, len);
   }
+  Status Allocate(uint64_t offset, uint64_t len) override {
+    CAIRN_RETURN_IF_ERROR(env_->Check(FaultEnv::Op::kWrite, base_->path()));
+    return base_->Allocate(offset, len);
+  }
   Result<bool> InHole(uint64_t offset) override { return base_->InHole(offset); }
   int fd() const override { return base_->fd(); }
   const std::string& path() const override { return base_->path(); }
