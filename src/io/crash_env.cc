@@ -131,8 +131,9 @@ bool CrashModel::Adopt(DirState& d, const std::string& path, const std::string& 
 }
 
 Status CrashModel::SaveOriginals(FileState& f, uint64_t begin, uint64_t end) {
+  // Whole blocks: a write just past the durable size still shares its first block (and
+  // sector) with durable bytes, which the crash must be able to put back.
   const uint64_t synced_end = std::min(end, f.synced_size);
-  if (begin >= synced_end) return Status::OK();  // beyond the durable size: zeros
   for (uint64_t b = begin / kBlock; b * kBlock < synced_end; b++) {
     if (f.originals.count(b) > 0) continue;
     if (f.rfd < 0) {
@@ -323,6 +324,18 @@ Status CrashModel::SyncDir(const std::string& dir) {
 
 Status CrashModel::CrashContent(FileState& f, std::mt19937_64& rng, int style) {
   const size_t n = f.ops.size();
+  // The file's size after the crash is its size after a prefix ops[0..k) of its changes, and
+  // every byte the file grew by up to that size holds that moment's data: file systems that
+  // order data before metadata (ext4 data=ordered, XFS) expose a new size only once the data
+  // under it is written. Overwrites inside the durable size are torn at sector granularity.
+  const size_t k = style == 0 ? n : style == 1 ? 0 : static_cast<size_t>(rng() % (n + 1));
+  uint64_t size = f.synced_size;
+  for (size_t i = 0; i < k; i++) {
+    const Op& op = f.ops[i];
+    if (op.kind == Op::kWrite) size = std::max(size, op.offset + op.len);
+    if (op.kind == Op::kTruncate) size = op.offset;
+  }
+  auto in_growth = [&](uint64_t s) { return s * kSector + kSector > f.synced_size; };
   // Decide each op: 0 applied, 1 dropped, 2 torn (its sectors, or a punch's blocks, persist
   // independently).
   std::vector<int> how(n);
@@ -330,19 +343,22 @@ Status CrashModel::CrashContent(FileState& f, std::mt19937_64& rng, int style) {
   for (size_t i = 0; i < n; i++) {
     const Op& op = f.ops[i];
     int h = style == 0 ? 0 : style == 1 ? 1 : static_cast<int>(rng() % 10 < 4 ? 0 : rng() % 2 + 1);
-    if (op.kind == Op::kTruncate && h == 2) h = rng() % 2;
+    if (op.kind == Op::kTruncate && h == 2) h = static_cast<int>(rng() % 2);
     how[i] = h;
     if (h == 2) {
       const uint64_t unit = op.kind == Op::kPunch ? kBlock : kSector;
       const uint64_t first = op.offset / unit, last = (op.offset + op.len - 1) / unit;
       torn[i].resize(last - first + 1);
-      for (size_t k = 0; k < torn[i].size(); k++) torn[i][k] = rng() & 1;
+      for (size_t j = 0; j < torn[i].size(); j++) torn[i][j] = rng() & 1;
     }
+    // What is counted: appends by the prefix, everything else by its own decision.
+    const bool append = op.kind == Op::kWrite && op.offset >= f.synced_size;
+    const int counted = append ? (i < k ? 0 : 1) : h;
     uint64_t* counter[3][3] = {
         {&stats_.writes_applied, &stats_.writes_dropped, &stats_.writes_torn},
         {&stats_.punches_applied, &stats_.punches_dropped, &stats_.punches_torn},
         {&stats_.truncates_applied, &stats_.truncates_dropped, &stats_.truncates_dropped}};
-    ++*counter[op.kind][h];
+    ++*counter[op.kind][counted];
   }
   auto touches = [&](size_t i, uint64_t s) {
     const Op& op = f.ops[i];
@@ -352,6 +368,7 @@ Status CrashModel::CrashContent(FileState& f, std::mt19937_64& rng, int style) {
     return op.offset < e && op.offset + op.len > b;
   };
   auto persisted = [&](size_t i, uint64_t s) {
+    if (in_growth(s)) return i < k;
     if (how[i] != 2) return how[i] == 0;
     const Op& op = f.ops[i];
     const uint64_t unit = op.kind == Op::kPunch ? kBlock : kSector;
@@ -360,27 +377,6 @@ Status CrashModel::CrashContent(FileState& f, std::mt19937_64& rng, int style) {
     if (idx < first) return static_cast<bool>(torn[i][0]);
     return static_cast<bool>(torn[i][std::min<uint64_t>(idx - first, torn[i].size() - 1)]);
   };
-
-  // The size the file is left with: the last size change that persisted.
-  uint64_t size = f.synced_size;
-  for (size_t i = 0; i < n; i++) {
-    const Op& op = f.ops[i];
-    if (op.kind == Op::kTruncate) {
-      if (how[i] == 0) size = op.offset;
-    } else if (op.kind == Op::kWrite) {
-      const uint64_t end = op.offset + op.len;
-      if (end <= size) continue;
-      // The highest sector of the write that persisted sets the size (data past the size
-      // is invisible; a size past the persisted data reads as zeros, which this also allows
-      // through the sectors below it that did not persist).
-      for (uint64_t s = (end - 1) / kSector + 1; s-- > op.offset / kSector;) {
-        if (persisted(i, s)) {
-          size = std::max(size, std::min(end, s * kSector + kSector));
-          break;
-        }
-      }
-    }
-  }
 
   // Every sector some op touched.
   std::vector<uint64_t> sectors;
@@ -401,6 +397,8 @@ Status CrashModel::CrashContent(FileState& f, std::mt19937_64& rng, int style) {
   std::vector<Out> out;
   for (uint64_t s : sectors) {
     if (s * kSector >= size) continue;
+    // A sector persists with the page-cache state of the moment it was written back: every
+    // change to it up to the last one that persisted.
     int64_t last_touch = -1, last_kept = -1;
     for (size_t i = 0; i < n; i++) {
       if (!touches(i, s)) continue;

@@ -6,12 +6,17 @@
 // crash (Crash(seed)) it rewrites the real files on disk into a state a machine could be left in
 // after losing power:
 //   - synced data and synced directory entries stay as they are;
-//   - each unsynced write is applied, dropped, or torn (each 512-byte sector of it, chosen
-//     independently, persists or not); a sector that persists holds the page-cache content of
-//     the moment it was written back, i.e. every earlier write to it as well;
+//   - each unsynced write inside the file's durable size is applied, dropped, or torn (each
+//     512-byte sector of it, chosen independently, persists or not); a sector that persists
+//     holds the page-cache content of the moment it was written back, i.e. every earlier write
+//     to it as well;
+//   - a file that grew or shrank since its last sync ends with the size it had after a seeded
+//     prefix of its changes, and the bytes it grew by up to that size hold that moment's data:
+//     file systems that order data before metadata (ext4 data=ordered, XFS) expose a new size
+//     only once the data under it is on disk, so appends are cut, not torn in the middle;
 //   - each unsynced hole punch is applied, dropped or torn at 4 KiB block granularity (an
 //     applied punch is a real hole, so SEEK_DATA sees it); an unsynced truncation is applied or
-//     dropped; a file's size follows the last size change that persisted;
+//     dropped;
 //   - the directory operations (create, rename, remove, mkdir) of each directory since its last
 //     fsync are kept up to a seeded point and dropped after it (a rename is never half done);
 //     a file whose entry is dropped disappears, a removed file whose removal is dropped comes back

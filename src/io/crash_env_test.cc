@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 namespace cairn {
@@ -161,6 +162,42 @@ TEST_F(CrashEnvTest, FrozenModelFailsEveryOperation) {
   char c;
   size_t got;
   EXPECT_FALSE((*f)->PRead(0, 1, &c, &got).ok());
+}
+
+}  // namespace
+}  // namespace cairn
+
+namespace cairn {
+namespace {
+
+// Appends are cut, never torn in the middle: the file is a prefix of what was written, at least
+// as long as what was synced.
+TEST_F(CrashEnvTest, AppendsLeaveAPrefixAtLeastAsLongAsTheSyncedPart) {
+  const std::string p = dir_ + "/log";
+  for (uint64_t seed = 1; seed <= 80; seed++) {
+    std::filesystem::remove(p);
+    ASSERT_TRUE(env_->SyncDir(dir_).ok());
+    std::string all;
+    auto f = env_->OpenFile(p, Env::OpenMode::kCreateNew);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(env_->SyncDir(dir_).ok());
+    std::mt19937_64 rng(seed);
+    uint64_t synced = 0;
+    for (int i = 0; i < 12; i++) {
+      std::string piece(1 + rng() % 700, static_cast<char>('a' + i));
+      ASSERT_TRUE((*f)->PWrite(all.size(), piece).ok());
+      all += piece;
+      if (rng() % 4 == 0) {
+        ASSERT_TRUE((*f)->DataSync().ok());
+        synced = all.size();
+      }
+    }
+    f = Status::OK();
+    Crash(CrashModel::Style::kSeeded, seed);
+    std::string got = Read(p);
+    ASSERT_GE(got.size(), synced) << seed;
+    ASSERT_EQ(got, all.substr(0, got.size())) << seed;
+  }
 }
 
 }  // namespace
