@@ -157,7 +157,10 @@ Status StoreImpl::OpenStore() {
   CAIRN_RETURN_IF_ERROR(env_->CreateDir(vol_dir_));
 
   Result<std::unique_ptr<Index>> idx =
-      Index::Open(dir_ + "/index", options_, [this] { (void)SyncVolumes({}); });
+      Index::Open(dir_ + "/index", options_, [this] {
+        (void)SyncVolumes({});
+        TestPoint("index:flush-begin");
+      });
   if (!idx.ok())
     return Status::Corruption("the index in " + dir_ + "/index cannot be opened (" +
                               idx.status().ToString() + "); the volumes are untouched");
@@ -245,7 +248,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     // A new store: its first volume is written now, so the first put does not wait for it,
     // and the store starts clean, appending at the start of that volume.
     CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, next_volume_id_++, capacity_,
-                                                  store_id_));
+                                                  store_id_, nullptr, &options_.test_point));
     volumes_[v->id()] = v;
     active_ = v;
     tail_ = v->data_offset();

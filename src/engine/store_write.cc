@@ -245,7 +245,11 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
     std::lock_guard<std::mutex> l(mu_);
     if (!bg_error_.ok()) return bg_error_;
   }
-  if (need_sync) CAIRN_RETURN_IF_ERROR(SyncVolumes(touched));
+  if (need_sync) {
+    TestPoint("commit:before-sync");
+    CAIRN_RETURN_IF_ERROR(SyncVolumes(touched));
+    TestPoint("commit:after-sync");
+  }
 
   IndexBatch batch;
   Overlay overlay;
@@ -292,6 +296,7 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
     SetBgError(s);
     return s;
   }
+  TestPoint("commit:after-index");
   bytes_since_flush_ += bytes;
   records_since_flush_ += group.size();
   if (bytes_since_flush_ >= options_.checkpoint_bytes ||
@@ -625,7 +630,7 @@ void StoreImpl::PreparerLoop() {
     uint32_t id = next_volume_id_++;
     l.unlock();
     Result<std::shared_ptr<Volume>> v =
-        Volume::Create(env_, vol_dir_, id, capacity_, store_id_, &stop_);
+        Volume::Create(env_, vol_dir_, id, capacity_, store_id_, &stop_, &options_.test_point);
     l.lock();
     if (stop_) break;
     if (v.ok()) {
