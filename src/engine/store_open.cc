@@ -108,6 +108,12 @@ Status StoreImpl::OpenStore() {
     if (!options_.create_if_missing)
       return Status::NotFound("no store at " + dir_ + " (create_if_missing is off)");
     CAIRN_RETURN_IF_ERROR(env_->CreateDir(dir_));
+    // The new directory's entry in its parent must be durable before anything in it is: a
+    // power loss would otherwise take the whole store with it (issue 5, power-loss test).
+    const size_t slash = dir_.find_last_of('/');
+    const std::string parent =
+        slash == std::string::npos ? "." : slash == 0 ? "/" : dir_.substr(0, slash);
+    CAIRN_RETURN_IF_ERROR(env_->SyncDir(parent));
   }
   bool fresh = !env_->Exists(marker_path);
   if (fresh) {
@@ -165,6 +171,11 @@ Status StoreImpl::OpenStore() {
     return Status::Corruption("the index in " + dir_ + "/index cannot be opened (" +
                               idx.status().ToString() + "); the volumes are untouched");
   index_ = std::move(*idx);
+  // volumes/ and index/ are entries of the store directory: make them durable before the first
+  // record or index flush relies on them. RocksDB syncs its own directory's entries, never its
+  // parent's; without this a power loss after a fresh store's first acknowledged writes could
+  // drop both directories (issue 5, power-loss test: acknowledged writes lost).
+  CAIRN_RETURN_IF_ERROR(env_->SyncDir(dir_));
 
   // Volumes on disk. A half-written one (.tmp) was never used: remove it.
   CAIRN_ASSIGN_OR_RETURN(auto names, env_->ListDir(vol_dir_));
