@@ -64,5 +64,51 @@ TEST(PowerLossRegression, AcknowledgedPutInAFreshStoreSurvivesLosingUnsyncedDire
   EXPECT_EQ(*v, "durable");
 }
 
+// Bug: SyncVolumes took the set of dirty volumes and then synced it; a caller arriving in
+// between (Store::Sync, or the index's before-flush hook) found the set empty and returned
+// before those volumes were synced.
+TEST(PowerLossRegression, SyncWaitsForASyncPassAlreadyInProgress) {
+  test::TempDir tmp;
+  FaultEnv env(Env::Default());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool block = false, blocked = false, release = false;
+  env.SetHook(FaultEnv::Op::kSync, [&](const std::string& path) {
+    if (path.find(".vol") == std::string::npos) return;
+    std::unique_lock<std::mutex> l(mu);
+    if (!block) return;
+    block = false;
+    blocked = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+  });
+  StoreOptions o;
+  o.env = &env;
+  o.volume_capacity = 1u << 20;
+  o.durability = Durability::kInterval;
+  o.sync_interval_ms = 1;
+  o.background_reclaim = false;
+  auto s = Store::Open(tmp.sub("store"), o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    block = true;
+  }
+  ASSERT_TRUE((*s)->Put("k", "v").ok());  // the interval thread syncs it, and blocks
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(10), [&] { return blocked; }));
+  }
+  auto sync = std::async(std::launch::async, [&] { return (*s)->Sync(); });
+  EXPECT_EQ(sync.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "Sync() returned while the volume's fdatasync had not been issued";
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(sync.get().ok());
+}
+
 }  // namespace
 }  // namespace cairn
