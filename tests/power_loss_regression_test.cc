@@ -142,5 +142,32 @@ TEST(PowerLossRegression, SyncWaitsForASyncPassAlreadyInProgress) {
   EXPECT_TRUE(sync.get().ok());
 }
 
+// Bug: a write whose own WriteOptions asked for kInterval, in a store whose default is sync or
+// none, was never synced by the interval thread.
+TEST(PowerLossRegression, PerWriteIntervalIsSyncedByTheIntervalThread) {
+  test::TempDir tmp;
+  FaultEnv env(Env::Default());
+  std::atomic<int> vol_syncs{0};
+  env.SetHook(FaultEnv::Op::kSync, [&](const std::string& path) {
+    if (path.find(".vol") != std::string::npos && path.find(".tmp") == std::string::npos)
+      vol_syncs++;
+  });
+  StoreOptions o;
+  o.env = &env;
+  o.volume_capacity = 1u << 20;
+  o.durability = Durability::kNone;
+  o.sync_interval_ms = 5;
+  o.background_reclaim = false;
+  auto s = Store::Open(tmp.sub("store"), o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  WriteOptions interval;
+  interval.durability = Durability::kInterval;
+  const int before = vol_syncs.load();
+  ASSERT_TRUE((*s)->Put("k", "v", interval).ok());
+  for (int i = 0; i < 200 && vol_syncs.load() == before; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GT(vol_syncs.load(), before);
+}
+
 }  // namespace
 }  // namespace cairn

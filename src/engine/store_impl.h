@@ -78,6 +78,7 @@ class StoreImpl final : public Store {
     RecordType type = RecordType::kValue;
     std::string_view key;
     bool sync = false;
+    bool interval = false;  // Durability::kInterval: the interval thread must sync it
     uint64_t object_size = 0;
     uint32_t object_crc = 0;
     uint64_t timestamp_us = 0;
@@ -124,6 +125,7 @@ class StoreImpl final : public Store {
   // ---- store_write.cc
   Status ValidateKey(std::string_view key) const;
   bool WantsSync(const WriteOptions& wo) const;
+  bool WantsInterval(const WriteOptions& wo) const;
   Status Reserve(Writer* w, uint64_t len);
   Status SwitchVolumeLocked(std::unique_lock<std::mutex>& l);
   // Encodes the record for w with `value` into buf (which may already hold the value at the
