@@ -10,6 +10,10 @@
 #include <string>
 #include <string_view>
 
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
 namespace cairn {
 
 class Env;
@@ -97,8 +101,14 @@ struct StoreOptions {
   // restart, is merged into the active one and its file removed). 0 = volume_capacity / 16.
   uint64_t compact_min_live_bytes = 0;
 
-  // Tests only: called at named points of recovery and reclamation ("compact:mid-copy"...;
-  // docs/reliability.md lists them), so a crash test can kill the process exactly there.
+  // Tests only: the RocksDB Env the key index uses (nullptr: RocksDB's default). The power-loss
+  // test passes one whose files a CrashModel tracks (engine/crash_index_fs.h), so a simulated
+  // crash drops the index's unsynced data too.
+  rocksdb::Env* index_env = nullptr;
+
+  // Tests only: called at named points of the group commit, the index flush, volume creation
+  // and reclamation ("commit:after-sync", "compact:mid-copy"...; docs/reliability.md lists
+  // them), so a crash test can crash exactly there. It may run on any engine thread.
   std::function<void(const char* point)> test_point;
 
   // Receives the engine's warnings (an fsync failure, what recovery found). Default: stderr.

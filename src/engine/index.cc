@@ -132,6 +132,7 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOp
   opts.compression = rocksdb::kLZ4Compression;
   opts.info_log_level = rocksdb::WARN_LEVEL;
   opts.keep_log_file_num = 2;
+  if (o.index_env != nullptr) opts.env = o.index_env;
   opts.listeners.push_back(std::make_shared<FlushListener>(std::move(before_flush)));
   idx->cache_ = rocksdb::NewLRUCache(o.index_cache_bytes);
   rocksdb::BlockBasedTableOptions t;

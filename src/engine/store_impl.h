@@ -81,6 +81,7 @@ class StoreImpl final : public Store {
     RecordType type = RecordType::kValue;
     std::string_view key;
     bool sync = false;
+    bool interval = false;  // Durability::kInterval: the interval thread must sync it
     uint64_t object_size = 0;
     uint32_t object_crc = 0;
     uint64_t timestamp_us = 0;
@@ -127,6 +128,7 @@ class StoreImpl final : public Store {
   // ---- store_write.cc
   Status ValidateKey(std::string_view key) const;
   bool WantsSync(const WriteOptions& wo) const;
+  bool WantsInterval(const WriteOptions& wo) const;
   Status Reserve(Writer* w, uint64_t len);
   Status SwitchVolumeLocked(std::unique_lock<std::mutex>& l);
   // Encodes the record for w with `value` into buf (which may already hold the value at the
@@ -230,6 +232,8 @@ class StoreImpl final : public Store {
   std::atomic<bool> stop_{false};
 
   // Volumes with writes that no fdatasync has covered yet. Guarded by sync_mu_.
+  // sync_run_mu_ is held for a whole SyncVolumes pass (see there).
+  std::mutex sync_run_mu_;
   std::mutex sync_mu_;
   std::map<uint32_t, std::shared_ptr<Volume>> dirty_;
   bool interval_pending_ = false;

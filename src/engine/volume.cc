@@ -41,7 +41,12 @@ bool Volume::ParseFileName(const std::string& name, uint32_t* id, bool* tmp) {
 Result<std::shared_ptr<Volume>> Volume::Create(Env* env, const std::string& dir, uint32_t id,
                                                uint64_t capacity, uint64_t store_id,
                                                VolumePreparation prep,
-                                               const std::atomic<bool>* cancel) {
+                                               const std::atomic<bool>* cancel,
+                                               const std::function<void(const char*)>* test_point) {
+  auto point = [test_point](const char* name) {
+    if (test_point != nullptr && *test_point) (*test_point)(name);
+  };
+  point("volume:create-begin");
   format::VolumeHeader h;
   h.volume_id = id;
   h.capacity = capacity;
@@ -73,7 +78,9 @@ Result<std::shared_ptr<Volume>> Volume::Create(Env* env, const std::string& dir,
     s = file->PWrite(off, std::string_view(kZeros.data(), n));
   }
   if (s.ok()) s = file->DataSync();
+  if (s.ok()) point("volume:before-rename");
   if (s.ok()) s = env->Rename(tmp_path, final_path);
+  if (s.ok()) point("volume:before-dir-sync");
   if (s.ok()) s = env->SyncDir(dir);
   if (!s.ok()) {
     file.reset();

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,10 +33,12 @@ class Volume {
   // zeros or, with kAllocate, allocated unwritten (falling back to zeros); synced and renamed.
   // If *cancel becomes true meanwhile, stops, removes the temporary file and returns an
   // IOError saying so: closing a store never waits for a whole volume to be written.
-  static Result<std::shared_ptr<Volume>> Create(Env* env, const std::string& dir, uint32_t id,
-                                                uint64_t capacity, uint64_t store_id,
-                                                VolumePreparation prep,
-                                                const std::atomic<bool>* cancel = nullptr);
+  // `test_point` (tests only) is called at "volume:create-begin", "volume:before-rename" and
+  // "volume:before-dir-sync".
+  static Result<std::shared_ptr<Volume>> Create(
+      Env* env, const std::string& dir, uint32_t id, uint64_t capacity, uint64_t store_id,
+      VolumePreparation prep, const std::atomic<bool>* cancel = nullptr,
+      const std::function<void(const char*)>* test_point = nullptr);
   // Opens an existing volume and validates its header against `id` and `store_id`.
   static Result<std::shared_ptr<Volume>> Open(Env* env, const std::string& dir, uint32_t id,
                                               uint64_t store_id);
