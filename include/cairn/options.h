@@ -89,6 +89,9 @@ struct StoreOptions {
 struct WriteOptions {
   // When unset, the store's default durability applies.
   std::optional<Durability> durability;
+  // When set, receives the sequence number of the write once it has committed (the server's
+  // PUT reply carries it).
+  uint64_t* sequence_out = nullptr;
 };
 
 }  // namespace cairn

@@ -175,6 +175,34 @@ class ObjectReader {
   virtual Result<size_t> Read(char* buf, size_t n) = 0;
 };
 
+// Where one piece of a committed value lies: `length` bytes at `offset` of the open volume file
+// `fd`. For zero-copy sends (sendfile/splice) by the server.
+struct ValueExtent {
+  int fd = -1;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+// A committed version of an object, pinned: while it exists, reclamation neither releases
+// (punches) nor removes the records its extents point at, and the volume files stay open, even
+// if the key is overwritten or deleted meanwhile. Bytes read through the extents are NOT
+// checksum-verified by the engine: the caller sends info().crc32c with them so the receiver
+// verifies end to end, or calls RangeCrc, which reads and verifies.
+//
+// Thread safety: const methods from any thread; RangeCrc from one thread at a time. Release
+// it promptly: a pin held for long delays reclamation (it waits, then skips a pass).
+class PinnedObject {
+ public:
+  virtual ~PinnedObject() = default;
+  virtual const ObjectInfo& info() const = 0;
+  // In value order; their lengths sum to info().size (empty for a 0-byte object).
+  virtual const std::vector<ValueExtent>& extents() const = 0;
+  // Reads the records holding [offset, offset + length) of the value, verifies each one's
+  // checksum (Corruption if one fails), and returns the CRC-32C of exactly those bytes.
+  // REQUIRES: offset + length <= info().size.
+  virtual Result<uint32_t> RangeCrc(uint64_t offset, uint64_t length) = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -193,6 +221,10 @@ class Store {
   // Returns the whole value. For large objects prefer OpenReader.
   virtual Result<std::string> Get(std::string_view key) = 0;
   virtual Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key) = 0;
+  // Pins the key's current version and returns where its value lies (server zero-copy GET).
+  // Costs no disk read for an object of one record; reads (and verifies) the manifest of a
+  // large object.
+  virtual Result<std::unique_ptr<PinnedObject>> PinObject(std::string_view key) = 0;
   // Metadata only; costs no disk read.
   virtual Result<ObjectInfo> Head(std::string_view key) = 0;
 

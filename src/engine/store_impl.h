@@ -2,6 +2,7 @@
 //   store_open.cc   opening, creating, recovery and closing
 //   store_write.cc  reservation, the write path and group commit
 //   store_read.cc   reads, scans and statistics
+//   store_pin.cc    pinned value extents for zero-copy sends (the server's GET)
 //
 // The write path (docs/design.md has the full tour):
 //   1. Reserve: under mu_, a writer takes the next `len` bytes of the active volume and the next
@@ -52,6 +53,7 @@ class StoreImpl final : public Store {
   Result<std::string> Get(std::string_view key) override;
   Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key) override;
   Result<ObjectInfo> Head(std::string_view key) override;
+  Result<std::unique_ptr<PinnedObject>> PinObject(std::string_view key) override;
   Status Delete(std::string_view key, const WriteOptions& wo) override;
   Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
                           size_t limit) override;
@@ -71,6 +73,7 @@ class StoreImpl final : public Store {
                     RecordType type, uint64_t sequence, std::string* buf,
                     std::string_view* value);
   uint64_t chunk_bytes() const { return chunk_bytes_; }
+  std::shared_ptr<Volume> VolumeFor(uint32_t id);
 
  private:
   // One pending write; lives on the writing thread's stack until committed.
@@ -186,8 +189,6 @@ class StoreImpl final : public Store {
   // replay the log. A session that never writes leaves the store clean, so a reader that
   // dies never costs a recovery.
   Status MarkUncleanOnce();
-
-  std::shared_ptr<Volume> VolumeFor(uint32_t id);
 
   const std::string dir_;
   const std::string vol_dir_;

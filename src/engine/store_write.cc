@@ -508,6 +508,7 @@ Status StoreImpl::Put(std::string_view key, std::string_view value, const WriteO
   w.timestamp_us = env_->NowMicros();
   thread_local std::string buf;
   Status s = WriteRecord(&w, value, &buf);
+  if (s.ok() && wo.sequence_out != nullptr) *wo.sequence_out = w.seq;
   if (buf.capacity() > (size_t{1} << 20)) std::string().swap(buf);  // keep the cache small
   return s;
 }
@@ -523,7 +524,9 @@ Status StoreImpl::Delete(std::string_view key, const WriteOptions& wo) {
   w.sync = WantsSync(wo);
   w.timestamp_us = env_->NowMicros();
   std::string buf;
-  return WriteRecord(&w, std::string_view(), &buf);
+  Status s = WriteRecord(&w, std::string_view(), &buf);
+  if (s.ok() && wo.sequence_out != nullptr) *wo.sequence_out = w.seq;
+  return s;
 }
 
 namespace {
@@ -577,7 +580,9 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
     w.object_size = n;
     w.object_crc = crc32c::Value(data, n);
     w.timestamp_us = ts;
-    return WriteRecord(&w, std::string_view(data, n), &buf);
+    Status s = WriteRecord(&w, std::string_view(data, n), &buf);
+    if (s.ok() && wo.sequence_out != nullptr) *wo.sequence_out = w.seq;
+    return s;
   }
   Manifest m;
   uint32_t crc = 0;
@@ -612,7 +617,9 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
   w.timestamp_us = ts;
   w.manifest = &m;
   std::string mbuf;
-  return WriteRecord(&w, payload, &mbuf);
+  Status s = WriteRecord(&w, payload, &mbuf);
+  if (s.ok() && wo.sequence_out != nullptr) *wo.sequence_out = w.seq;
+  return s;
 }
 
 void StoreImpl::PreparerLoop() {

@@ -1,0 +1,22 @@
+// Zero-copy sends: file bytes to a socket with sendfile(2), never through user space.
+//
+// Thread safety: one coroutine per socket at a time (the connection's writer).
+#pragma once
+
+#include <cstdint>
+
+#include "cairn/status.h"
+#include "net/asio.h"
+
+namespace cairn::net {
+
+// Sends `len` bytes of `fd` from `offset` to `sock` (put in non-blocking mode), waiting for the
+// socket to drain when it is full. The pages should already be in the page cache
+// (WarmFileRange on a pool thread): sendfile reads cold pages synchronously, on the loop.
+asio::awaitable<Status> SendFile(tcp::socket& sock, int fd, uint64_t offset, uint64_t len);
+
+// Blocking: brings [offset, offset+len) of `fd` into the page cache (readahead, then waits for
+// the window's last page). Run it on a pool thread before SendFile.
+void WarmFileRange(int fd, uint64_t offset, uint64_t len);
+
+}  // namespace cairn::net

@@ -1,0 +1,204 @@
+#include "server/config.h"
+
+#include <charconv>
+#include <functional>
+#include <limits>
+
+// No exceptions from the parser: errors come back as values (STYLE.md habit 9).
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
+
+#include "cairn/store.h"
+
+namespace cairn::server {
+namespace {
+
+enum class Kind { kString, kUint, kSize, kDurability };
+
+struct Key {
+  const char* name;
+  Kind kind;
+  uint64_t min;
+  uint64_t max;
+  // Applies a parsed value. Strings arrive in `s`, numbers in `n`.
+  std::function<void(ServerConfig*, const std::string& s, uint64_t n)> set;
+};
+
+constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
+
+const std::vector<Key>& Keys() {
+  static const std::vector<Key> keys = {
+      {"data", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->data = s; }},
+      {"listen", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->listen = s; }},
+      {"threads", Kind::kUint, 0, 1024, [](ServerConfig* c, const std::string&, uint64_t n) { c->threads = n; }},
+      {"io_threads", Kind::kUint, 1, 4096, [](ServerConfig* c, const std::string&, uint64_t n) { c->io_threads = n; }},
+      {"durability", Kind::kDurability, 0, 0, nullptr},
+      {"volume_size", Kind::kSize, kMinVolumeCapacity, kMaxVolumeCapacity,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->volume_size = n; }},
+      {"log_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_file = s; }},
+      {"log_level", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_level = s; }},
+      {"port_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->port_file = s; }},
+      {"max_meta_bytes", Kind::kSize, 64, kU32,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_meta_bytes = n; }},
+      {"max_key_bytes", Kind::kUint, 1, kMaxKeyBytes,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_key_bytes = n; }},
+      {"max_chunk_bytes", Kind::kSize, 1, uint64_t{1} << 30,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_chunk_bytes = n; }},
+      {"max_list_limit", Kind::kUint, 1, 1000000,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_list_limit = n; }},
+      {"max_object_bytes", Kind::kSize, 0, kMaxObjectBytes,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_object_bytes = n; }},
+      {"max_inflight_per_connection", Kind::kUint, 1, 65536,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_inflight_per_connection = n; }},
+      {"max_connections", Kind::kUint, 1, 10000000,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_connections = n; }},
+      {"max_buffered_body_bytes", Kind::kSize, 4096, uint64_t{1} << 30,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_buffered_body_bytes = n; }},
+      {"header_timeout_ms", Kind::kUint, 1, kU32,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.header_timeout_ms = n; }},
+      {"idle_timeout_ms", Kind::kUint, 1, kU32,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.idle_timeout_ms = n; }},
+  };
+  return keys;
+}
+
+bool ParseUint(std::string_view s, uint64_t* out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// "4096", "64K", "1M", "1G", "2T" (powers of 1024; an optional trailing "B" or "iB").
+bool ParseSize(std::string_view s, uint64_t* out) {
+  if (s.size() >= 2 && s.substr(s.size() - 2) == "iB") s.remove_suffix(2);
+  else if (!s.empty() && (s.back() == 'B' || s.back() == 'b')) s.remove_suffix(1);
+  int shift = 0;
+  if (!s.empty()) {
+    switch (s.back()) {
+      case 'k': case 'K': shift = 10; break;
+      case 'm': case 'M': shift = 20; break;
+      case 'g': case 'G': shift = 30; break;
+      case 't': case 'T': shift = 40; break;
+      default: break;
+    }
+    if (shift != 0) s.remove_suffix(1);
+  }
+  uint64_t n = 0;
+  if (!ParseUint(s, &n)) return false;
+  if (n > (std::numeric_limits<uint64_t>::max() >> shift)) return false;
+  *out = n << shift;
+  return true;
+}
+
+const Key* FindKey(std::string_view name) {
+  for (const Key& k : Keys())
+    if (name == k.name) return &k;
+  return nullptr;
+}
+
+// Applies one key from text (a flag, or a TOML string).
+Status ApplyText(ServerConfig* c, const Key& k, const std::string& text, std::string_view from) {
+  auto bad = [&](std::string_view what) {
+    return Status::InvalidArgument(std::string(from) + ": " + k.name + ": " + std::string(what));
+  };
+  switch (k.kind) {
+    case Kind::kString:
+      if (text.find('\0') != std::string::npos) return bad("contains a NUL byte");
+      k.set(c, text, 0);
+      return Status::OK();
+    case Kind::kDurability: {
+      uint32_t ms = c->sync_interval_ms;
+      if (!ParseDurability(text, &c->durability, &ms))
+        return bad("expected sync, interval, interval=MS or none, got '" + text.substr(0, 64) + "'");
+      c->sync_interval_ms = ms;
+      return Status::OK();
+    }
+    case Kind::kUint:
+    case Kind::kSize: {
+      uint64_t n = 0;
+      bool ok = k.kind == Kind::kUint ? ParseUint(text, &n) : ParseSize(text, &n);
+      if (!ok) return bad("expected a " + std::string(k.kind == Kind::kUint ? "number" : "size") +
+                          ", got '" + text.substr(0, 64) + "'");
+      if (n < k.min || n > k.max)
+        return bad(std::to_string(n) + " is out of range " + std::to_string(k.min) + ".." +
+                   std::to_string(k.max));
+      k.set(c, text, n);
+      return Status::OK();
+    }
+  }
+  return bad("unhandled");
+}
+
+Status ApplyToml(ServerConfig* c, const Key& k, const toml::node& node) {
+  if (const auto* s = node.as_string()) return ApplyText(c, k, s->get(), "config");
+  if (const auto* i = node.as_integer()) {
+    if (k.kind == Kind::kUint || k.kind == Kind::kSize) {
+      if (i->get() < 0)
+        return Status::InvalidArgument(std::string("config: ") + k.name + ": negative");
+      return ApplyText(c, k, std::to_string(i->get()), "config");
+    }
+  }
+  return Status::InvalidArgument(std::string("config: ") + k.name + ": wrong type (expected " +
+                                 (k.kind == Kind::kString || k.kind == Kind::kDurability
+                                      ? "a string)"
+                                      : "an integer or a size string)"));
+}
+
+}  // namespace
+
+std::vector<std::string> ConfigKeys() {
+  std::vector<std::string> v;
+  for (const Key& k : Keys()) v.push_back(k.name);
+  return v;
+}
+
+Result<ServerConfig> ParseConfig(
+    std::string_view toml_text,
+    const std::vector<std::pair<std::string, std::string>>& overrides) {
+  ServerConfig c;
+  toml::parse_result parsed = toml::parse(toml_text);
+  if (!parsed) {
+    const auto& e = parsed.error();
+    return Status::InvalidArgument("config: line " + std::to_string(e.source().begin.line) +
+                                   ": " + std::string(e.description()));
+  }
+  const toml::table& t = parsed.table();
+  for (const auto& [name, node] : t) {
+    const Key* k = FindKey(name.str());
+    if (k == nullptr)
+      return Status::InvalidArgument("config: unknown key '" + std::string(name.str()).substr(0, 64) +
+                                     "'");
+    CAIRN_RETURN_IF_ERROR(ApplyToml(&c, *k, node));
+  }
+  for (const auto& [name, text] : overrides) {
+    const Key* k = FindKey(name);
+    if (k == nullptr) return Status::InvalidArgument("unknown option --" + name);
+    CAIRN_RETURN_IF_ERROR(ApplyText(&c, *k, text, "flag"));
+  }
+  std::string host;
+  uint16_t port = 0;
+  CAIRN_RETURN_IF_ERROR(SplitHostPort(c.listen, &host, &port));
+  if (c.data.empty()) return Status::InvalidArgument("data: the store directory is empty");
+  return c;
+}
+
+Status SplitHostPort(std::string_view listen, std::string* host, uint16_t* port) {
+  auto bad = [&] {
+    return Status::InvalidArgument("listen: expected HOST:PORT (e.g. 127.0.0.1:7700), got '" +
+                                   std::string(listen.substr(0, 64)) + "'");
+  };
+  size_t colon = listen.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return bad();
+  std::string_view h = listen.substr(0, colon);
+  if (h.front() == '[') {
+    if (h.size() < 3 || h.back() != ']') return bad();
+    h = h.substr(1, h.size() - 2);
+  }
+  uint64_t p = 0;
+  if (!ParseUint(listen.substr(colon + 1), &p) || p > 65535) return bad();
+  *host = std::string(h);
+  *port = static_cast<uint16_t>(p);
+  return Status::OK();
+}
+
+}  // namespace cairn::server

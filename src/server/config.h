@@ -1,0 +1,64 @@
+// ServerConfig: everything cairnd can be told, from a TOML file (cairnd.toml) and flags.
+//
+// ParseConfig is a pure function (text in, config or error out; no I/O), so it is fuzzed
+// (fuzz/config_fuzz.cc). Every key may appear in the TOML file and as a flag `--key value`
+// (flags win); the limits are the named limits of docs/protocol.md section 6.
+//
+// Thread safety: a value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cairn/options.h"
+#include "cairn/status.h"
+
+namespace cairn::server {
+
+struct Limits {
+  uint32_t max_meta_bytes = 64 << 10;         // "max frame header": LimitExceeded, closed
+  uint32_t max_key_bytes = 1024;              // LimitExceeded, open
+  uint32_t max_chunk_bytes = 4 << 20;         // chunked PUT bodies: LimitExceeded, closed
+  uint32_t max_list_limit = 10000;            // LimitExceeded, open
+  uint64_t max_object_bytes = 0;              // 0: the engine's (kMaxObjectBytes)
+  uint32_t max_inflight_per_connection = 64;  // stop reading the connection at this many
+  uint32_t max_connections = 4096;            // more are accepted and closed at once
+  uint64_t max_buffered_body_bytes = 1 << 20; // larger PUT bodies are streamed, never held
+  uint32_t header_timeout_ms = 10000;         // slow-loris: a header must arrive in this
+  uint32_t idle_timeout_ms = 300000;          // nothing in flight, nothing received
+};
+
+struct ServerConfig {
+  std::string data = "./cairn-data";
+  std::string listen = "127.0.0.1:7700";
+  // Event loops (one thread each); 0 = one per core.
+  uint32_t threads = 0;
+  // Threads that run engine calls (disk reads, writes waiting for their group commit), so no
+  // loop ever blocks on the disk. Sync writers each hold one while their commit runs; more of
+  // them means larger group commits.
+  uint32_t io_threads = 64;
+  Durability durability = Durability::kSync;
+  uint32_t sync_interval_ms = 100;
+  uint64_t volume_size = uint64_t{1} << 30;  // only when the store is created
+  std::string log_file;                      // empty: stderr
+  std::string log_level = "info";            // trace, debug, info, warn, error, off
+  std::string port_file;                     // written with the bound port once listening
+  Limits limits;
+};
+
+// The keys, in the order `cairnd --help` lists them.
+std::vector<std::string> ConfigKeys();
+
+// Parses `toml_text` (may be empty), then applies `overrides` (key, value-as-text; for flags)
+// in order. Unknown keys, wrong types and out-of-range values are InvalidArgument naming the
+// key. Sizes accept an integer or a string with a K/M/G/T suffix (powers of 1024).
+Result<ServerConfig> ParseConfig(std::string_view toml_text,
+                                 const std::vector<std::pair<std::string, std::string>>& overrides);
+
+// Splits "HOST:PORT" ("[::1]:7700" for IPv6). Port 0 means "pick one".
+Status SplitHostPort(std::string_view listen, std::string* host, uint16_t* port);
+
+}  // namespace cairn::server

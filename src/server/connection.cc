@@ -1,0 +1,532 @@
+#include "server/connection.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "net/blocking.h"
+#include "net/send_file.h"
+#include "server/body_source.h"
+#include "server/handlers.h"
+#include "server/server.h"
+#include "util/crc32c.h"
+
+namespace cairn::server {
+
+using namespace cairn::proto;
+using net::asio::awaitable;
+namespace asio = net::asio;
+
+namespace {
+
+// Named bound: the input buffer a connection starts with (and shrinks back to when idle). It
+// grows, for one frame at a time, to a header plus max_meta_bytes.
+constexpr size_t kInitialInputBytes = 16 << 10;
+// Named bound: small replies coalesced into one write.
+constexpr size_t kMaxWriteBatchBytes = 256 << 10;
+// Named bound: bytes of a GET body brought into the page cache (on a pool thread) ahead of
+// each sendfile burst, so a cold read never blocks the loop.
+constexpr uint64_t kWarmSliceBytes = 8 << 20;
+
+int64_t NowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
+}  // namespace
+
+Connection::Connection(Server* server, net::tcp::socket sock)
+    : server_(server),
+      sock_(std::move(sock)),
+      writer_wake_(sock_.get_executor()),
+      reader_wake_(sock_.get_executor()),
+      watchdog_(sock_.get_executor()) {
+  in_.resize(kInitialInputBytes);
+  Touch();
+}
+
+Connection::~Connection() = default;
+
+void Connection::Start() {
+  auto self = shared_from_this();
+  boost::system::error_code ec;
+  sock_.set_option(net::tcp::no_delay(true), ec);  // replies are whole frames; never delay them
+  asio::co_spawn(sock_.get_executor(), ReadLoop(self), asio::detached);
+  asio::co_spawn(sock_.get_executor(), WriteLoop(self), asio::detached);
+  asio::co_spawn(sock_.get_executor(), Watchdog(self), asio::detached);
+}
+
+void Connection::Drain() {
+  asio::post(sock_.get_executor(), [self = shared_from_this()] {
+    self->draining_ = true;
+    // Between requests: nothing has been started, so stop reading now. In the middle of a
+    // request, the reader finishes it and then stops.
+    if (self->state_ == ReadState::kIdle || self->state_ == ReadState::kHeader)
+      self->ShutdownRead();
+    self->WakeReader();
+    self->WakeWriter();
+  });
+}
+
+void Connection::Abort() {
+  asio::post(sock_.get_executor(), [self = shared_from_this()] {
+    self->dead_ = true;
+    boost::system::error_code ec;
+    self->sock_.shutdown(net::tcp::socket::shutdown_both, ec);
+    self->WakeReader();
+    self->WakeWriter();
+  });
+}
+
+void Connection::Touch() { last_activity_ns_.store(NowNs(), std::memory_order_relaxed); }
+
+void Connection::ShutdownRead() {
+  // A pending read then completes with end of file.
+  boost::system::error_code ec;
+  sock_.shutdown(net::tcp::socket::shutdown_receive, ec);
+}
+
+void Connection::WakeWriter() { writer_wake_.cancel(); }
+void Connection::WakeReader() { reader_wake_.cancel(); }
+
+void Connection::Enqueue(Reply r) {
+  replies_.push_back(std::move(r));
+  WakeWriter();
+}
+
+namespace {
+
+Connection::Reply ErrorReply_(uint64_t id, Op op, WireStatus s, std::string message) {
+  Connection::Reply r;
+  r.request_id = id;
+  r.status = s;
+  FrameHeader h;
+  h.op = op;
+  h.reply = true;
+  h.status = s;
+  h.request_id = id;
+  std::string meta;
+  if (message.size() > 4000) message.resize(4000);
+  EncodeMeta(proto::ErrorReply{std::move(message)}, &meta);
+  h.meta_len = static_cast<uint32_t>(meta.size());
+  AppendFrame(h, meta, &r.head);
+  return r;
+}
+
+}  // namespace
+
+void Connection::ReplyError(const FrameHeader& h, WireStatus s, std::string message) {
+  Enqueue(ErrorReply_(h.request_id, h.op, s, std::move(message)));
+}
+
+void Connection::FinalError(uint64_t request_id, Op op, WireStatus s, std::string message) {
+  if (final_.has_value()) return;
+  spdlog::info("event=close_with_error peer_status={} message=\"{}\"", WireStatusName(s),
+               message);
+  final_ = ErrorReply_(request_id, op, s, std::move(message));
+  WakeWriter();
+}
+
+awaitable<bool> Connection::Fill(size_t n) {
+  while (avail() < n) {
+    if (in_.size() - in_begin_ < n) {
+      // Make room: move the unparsed bytes to the front, and grow for this frame if needed.
+      std::memmove(in_.data(), in_.data() + in_begin_, avail());
+      in_end_ -= in_begin_;
+      in_begin_ = 0;
+      if (in_.size() < n) in_.resize(n);
+    }
+    boost::system::error_code ec;
+    size_t k = co_await sock_.async_read_some(
+        asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+        asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || k == 0) co_return false;
+    if (state_ == ReadState::kIdle) {
+      state_ = ReadState::kHeader;
+      header_start_ = std::chrono::steady_clock::now();
+    }
+    in_end_ += k;
+    Touch();
+    server_->counters().bytes_in.fetch_add(k, std::memory_order_relaxed);
+  }
+  co_return true;
+}
+
+awaitable<bool> Connection::ReadBody(uint64_t n, std::string* out) {
+  out->resize(n);
+  size_t have = std::min<uint64_t>(n, avail());
+  std::memcpy(out->data(), in_data(), have);
+  Consume(have);
+  while (have < n) {
+    boost::system::error_code ec;
+    size_t k = co_await sock_.async_read_some(asio::buffer(out->data() + have, n - have),
+                                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || k == 0) co_return false;
+    have += k;
+    Touch();
+    server_->counters().bytes_in.fetch_add(k, std::memory_order_relaxed);
+  }
+  co_return true;
+}
+
+awaitable<bool> Connection::SkipBody(uint64_t n) {
+  while (n > 0) {
+    if (avail() == 0 && !co_await Fill(1)) co_return false;
+    size_t k = std::min<uint64_t>(n, avail());
+    Consume(k);
+    n -= k;
+  }
+  co_return true;
+}
+
+awaitable<void> Connection::ReadLoop(std::shared_ptr<Connection> self) {
+  const Limits& lim = self->server_->config().limits;
+  for (;;) {
+    while (self->inflight_ >= lim.max_inflight_per_connection && !self->dead_ &&
+           !self->draining_) {
+      // Back-pressure: stop reading until a reply has been sent.
+      self->state_ = ReadState::kBlocked;
+      self->reader_wake_.expires_at(std::chrono::steady_clock::time_point::max());
+      boost::system::error_code ec;
+      co_await self->reader_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (self->dead_ || self->draining_ || self->final_.has_value()) break;
+    if (self->avail() == 0) {
+      self->in_begin_ = self->in_end_ = 0;
+      if (self->in_.size() > kInitialInputBytes) {
+        self->in_.resize(kInitialInputBytes);
+        self->in_.shrink_to_fit();
+      }
+      self->state_ = ReadState::kIdle;
+    } else {
+      self->state_ = ReadState::kHeader;
+      self->header_start_ = std::chrono::steady_clock::now();
+    }
+    self->partial_id_ = 0;
+    bool go = co_await self->ReadOneRequest();
+    if (!go) break;
+  }
+  if (self->timed_out_ && !self->final_.has_value()) {
+    self->FinalError(self->partial_id_, Op::kPing, WireStatus::kTimeout,
+                     "header_timeout_ms: a frame header did not arrive in time");
+  }
+  self->reader_done_ = true;
+  self->WakeWriter();
+}
+
+awaitable<bool> Connection::ReadOneRequest() {
+  const Limits& lim = server_->config().limits;
+  if (!co_await Fill(kHeaderSize)) co_return false;
+  FrameHeader h;
+  WireError err;
+  if (!DecodeHeader(in_data(), lim.max_meta_bytes, &h, &err)) {
+    FinalError(h.request_id, h.op, err.status, err.message);
+    co_return false;
+  }
+  partial_id_ = h.request_id;
+  if (h.reply) {
+    FinalError(h.request_id, h.op, WireStatus::kProtocolError,
+               "a reply frame (kind bit 7 set) was sent to the server");
+    co_return false;
+  }
+  if (!co_await Fill(kHeaderSize + h.meta_len)) co_return false;
+  std::string_view meta(in_data() + kHeaderSize, h.meta_len);
+  if (!CheckHeaderCrc(in_data(), meta, &err)) {
+    FinalError(h.request_id, h.op, err.status, err.message);
+    co_return false;
+  }
+  Request r;
+  r.h = h;
+  r.meta.assign(meta);
+  Consume(kHeaderSize + h.meta_len);
+  state_ = ReadState::kBody;
+  server_->counters().requests.fetch_add(1, std::memory_order_relaxed);
+  if (ids_.count(h.request_id) != 0) {
+    FinalError(h.request_id, h.op, WireStatus::kProtocolError,
+               "request id " + std::to_string(h.request_id) + " is already in flight");
+    co_return false;
+  }
+  if (!ValidateRequestMeta(h.op, r.meta, &err)) {
+    FinalError(h.request_id, h.op, err.status, err.message);
+    co_return false;
+  }
+  if (h.op != Op::kPut && (h.body_len != 0 || h.chunked())) {
+    FinalError(h.request_id, h.op, WireStatus::kProtocolError,
+               std::string(OpName(h.op)) + " requests carry no body");
+    co_return false;
+  }
+  ids_.insert(h.request_id);
+  inflight_++;
+  server_->counters().inflight.fetch_add(1, std::memory_order_relaxed);
+  if (h.op != Op::kPut) {
+    asio::co_spawn(sock_.get_executor(), Handle(shared_from_this(), std::move(r)),
+                   asio::detached);
+    co_return true;
+  }
+  PutRequest m;
+  (void)DecodeMeta(r.meta, &m, &err);  // validated above
+  // A refused key: the frame is fine, so skip its body and carry on (section 6).
+  std::string key_problem;
+  WireStatus key_status = WireStatus::kOk;
+  if (m.key.empty()) {
+    key_status = WireStatus::kInvalidArgument;
+    key_problem = "key is empty; keys are 1 to " + std::to_string(lim.max_key_bytes) + " bytes";
+  } else if (m.key.size() > lim.max_key_bytes) {
+    key_status = WireStatus::kLimitExceeded;
+    key_problem = "max_key_bytes: key is " + std::to_string(m.key.size()) + " bytes, limit " +
+                  std::to_string(lim.max_key_bytes);
+  }
+  const uint64_t max_obj = server_->max_object_bytes();
+  if (!h.chunked() && h.body_len > max_obj) {
+    ids_.erase(h.request_id);
+    inflight_--;
+    server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
+    FinalError(h.request_id, h.op, WireStatus::kLimitExceeded,
+               "max_object_bytes: body is " + std::to_string(h.body_len) + " bytes, limit " +
+                   std::to_string(max_obj));
+    co_return false;
+  }
+  if (key_status != WireStatus::kOk) {
+    if (h.chunked()) {
+      ids_.erase(h.request_id);
+      inflight_--;
+      server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
+      FinalError(h.request_id, h.op, key_status, key_problem + " (chunked body not skipped)");
+      co_return false;
+    }
+    if (!co_await SkipBody(h.body_len)) co_return false;
+    ReplyError(h, key_status, key_problem);
+    co_return true;
+  }
+  if (!h.chunked() && h.body_len <= lim.max_buffered_body_bytes) {
+    if (!co_await ReadBody(h.body_len, &r.body)) co_return false;
+    if (crc32c::Value(r.body) != h.body_crc) {
+      ReplyError(h, WireStatus::kChecksumMismatch,
+                 "body CRC-32C mismatch; nothing was stored");
+      co_return true;
+    }
+    asio::co_spawn(sock_.get_executor(), Handle(shared_from_this(), std::move(r)),
+                   asio::detached);
+    co_return true;
+  }
+  bool fatal = false;
+  co_await StreamPut(std::move(r), std::move(m), &fatal);
+  co_return !fatal;
+}
+
+awaitable<void> Connection::StreamPut(Request r, PutRequest m, bool* fatal) {
+  const Limits& lim = server_->config().limits;
+  // The pool thread owns the input buffer and the socket's read side until it returns.
+  if (in_.size() < (64 << 10)) in_.resize(64 << 10);
+  SocketBodySource src(sock_.native_handle(), &in_, &in_begin_, &in_end_, r.h.body_len,
+                       r.h.body_crc, lim.max_chunk_bytes, server_->max_object_bytes(),
+                       lim.idle_timeout_ms, &last_activity_ns_, &server_->counters().bytes_in);
+  Store* store = server_->store();
+  uint64_t seq = 0;
+  WriteOptions wo = WriteOptionsFor(m.durability);
+  wo.sequence_out = &seq;
+  bool drained = true;
+  Status s = co_await net::RunBlocking(server_->io_pool(), [&]() -> Status {
+    Status st = store->PutStream(m.key, &src, wo);
+    if (!st.ok() && src.failure() == SocketBodySource::Failure::kNone) drained = src.DrainRest();
+    return st;
+  });
+  using F = SocketBodySource::Failure;
+  switch (src.failure()) {
+    case F::kNone:
+      if (!drained) {
+        *fatal = true;
+        dead_ = true;
+        co_return;
+      }
+      if (s.ok()) {
+        Enqueue(PutOkReply(r.h, seq, src.bytes(), src.crc()));
+      } else {
+        ReplyError(r.h, ToWireStatus(s), s.message());
+      }
+      co_return;
+    case F::kChecksum:
+      ReplyError(r.h, WireStatus::kChecksumMismatch,
+                 src.failure_message() + "; nothing was stored");
+      co_return;
+    case F::kTimeout:
+      timed_out_ = true;
+      FinalError(r.h.request_id, r.h.op, WireStatus::kTimeout,
+                 "idle_timeout_ms: the body stopped arriving; nothing was stored");
+      break;
+    case F::kFraming:
+      FinalError(r.h.request_id, r.h.op, WireStatus::kProtocolError, src.failure_message());
+      break;
+    case F::kTooLarge:
+      FinalError(r.h.request_id, r.h.op, WireStatus::kLimitExceeded, src.failure_message());
+      break;
+    case F::kPeerGone:
+      spdlog::info("event=client_vanished_mid_body bytes={} key_len={}", src.bytes(),
+                   m.key.size());
+      dead_ = true;
+      break;
+  }
+  // The request ends without a normal reply: release its slot.
+  ids_.erase(r.h.request_id);
+  inflight_--;
+  server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
+  *fatal = true;
+}
+
+awaitable<void> Connection::Handle(std::shared_ptr<Connection> self, Request r) {
+  Reply reply = co_await HandleRequest(self->server_, r.h, r.meta, std::move(r.body));
+  self->Enqueue(std::move(reply));
+}
+
+awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
+  std::string batch;
+  auto complete = [&](const Reply& r) {
+    if (self->ids_.erase(r.request_id) == 1) {
+      self->inflight_--;
+      self->server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
+    }
+    self->server_->counters()
+        .replies_by_status[static_cast<size_t>(r.status) & 127]
+        .fetch_add(1, std::memory_order_relaxed);
+    self->WakeReader();
+  };
+  for (;;) {
+    while (self->replies_.empty() && !self->dead_ &&
+           !(self->reader_done_ && self->inflight_ == 0)) {
+      self->writer_wake_.expires_at(std::chrono::steady_clock::time_point::max());
+      boost::system::error_code ec;
+      co_await self->writer_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (self->dead_) break;
+    if (self->replies_.empty()) break;  // reader done, nothing in flight
+    boost::system::error_code ec;
+    if (self->replies_.front().pin == nullptr) {
+      // Coalesce the ready small replies into one write.
+      batch.clear();
+      std::vector<Reply> sent;
+      while (!self->replies_.empty() && self->replies_.front().pin == nullptr &&
+             (batch.empty() || batch.size() < kMaxWriteBatchBytes)) {
+        Reply& f = self->replies_.front();
+        batch += f.head;
+        batch += f.body;
+        sent.push_back(std::move(f));
+        self->replies_.pop_front();
+      }
+      co_await asio::async_write(self->sock_, asio::buffer(batch),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        self->dead_ = true;
+        break;
+      }
+      self->server_->counters().bytes_out.fetch_add(batch.size(), std::memory_order_relaxed);
+      for (const Reply& r : sent) complete(r);
+      if (batch.capacity() > (1 << 20)) std::string().swap(batch);
+      continue;
+    }
+    // A GET body from the volume files: header and meta, then sendfile per extent.
+    Reply r = std::move(self->replies_.front());
+    self->replies_.pop_front();
+    co_await asio::async_write(self->sock_, asio::buffer(r.head),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      self->dead_ = true;
+      break;
+    }
+    uint64_t pos = 0;  // value offset at the start of the current extent
+    uint64_t want_from = r.pin_offset;
+    uint64_t left = r.pin_length;
+    bool first = true;
+    Status st;
+    for (const ValueExtent& e : r.pin->extents()) {
+      if (left == 0) break;
+      if (want_from < pos + e.length) {
+        uint64_t off = e.offset + (want_from - pos);
+        uint64_t n = std::min(left, pos + e.length - want_from);
+        while (n > 0 && st.ok()) {
+          uint64_t slice = std::min(n, kWarmSliceBytes);
+          if (!(first && r.pin_warm_first)) {
+            const int fd = e.fd;
+            co_await net::RunBlocking(self->server_->io_pool(), [fd, off, slice]() {
+              net::WarmFileRange(fd, off, slice);
+              return 0;
+            });
+          }
+          first = false;
+          st = co_await net::SendFile(self->sock_, e.fd, off, slice);
+          off += slice;
+          n -= slice;
+          left -= slice;
+          want_from += slice;
+          self->server_->counters().bytes_out.fetch_add(slice, std::memory_order_relaxed);
+        }
+        if (!st.ok()) break;
+      }
+      pos += e.length;
+    }
+    if (!st.ok()) {
+      // The header promised bytes we could not send: the client sees a short body (and a CRC
+      // mismatch); the only honest thing left is to close.
+      spdlog::warn("event=sendfile_failed error=\"{}\"", st.ToString());
+      self->dead_ = true;
+      break;
+    }
+    self->server_->counters().bytes_out.fetch_add(r.head.size(), std::memory_order_relaxed);
+    r.pin.reset();  // unpin before waking anyone
+    complete(r);
+  }
+  if (!self->dead_ && self->final_.has_value()) {
+    boost::system::error_code ec;
+    co_await asio::async_write(self->sock_, asio::buffer(self->final_->head),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    self->server_->counters()
+        .replies_by_status[static_cast<size_t>(self->final_->status) & 127]
+        .fetch_add(1, std::memory_order_relaxed);
+  }
+  self->writer_done_ = true;
+  // Close only once the reader is done too (a streaming pool thread may still use the fd).
+  while (!self->reader_done_) {
+    self->dead_ = true;
+    self->ShutdownRead();
+    self->writer_wake_.expires_at(std::chrono::steady_clock::time_point::max());
+    boost::system::error_code ec;
+    self->WakeReader();
+    co_await self->writer_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  // Replies still queued (or requests still running) are dropped with the connection; their
+  // handlers enqueue into a dead connection harmlessly.
+  boost::system::error_code ec;
+  self->sock_.shutdown(net::tcp::socket::shutdown_send, ec);
+  self->sock_.close(ec);
+  self->watchdog_.cancel();
+  self->server_->Forget(self.get());
+}
+
+awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
+  const Limits& lim = self->server_->config().limits;
+  // Named bound: how often timeouts are checked; a quarter of the shorter timeout, at most 1 s.
+  auto tick = std::chrono::milliseconds(
+      std::clamp<uint32_t>(std::min(lim.header_timeout_ms, lim.idle_timeout_ms) / 4, 5, 1000));
+  while (!self->writer_done_) {
+    self->watchdog_.expires_after(tick);
+    boost::system::error_code ec;
+    co_await self->watchdog_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (self->writer_done_ || self->reader_done_) continue;
+    auto now = std::chrono::steady_clock::now();
+    if (self->state_ == ReadState::kHeader &&
+        now - self->header_start_ > std::chrono::milliseconds(lim.header_timeout_ms)) {
+      self->timed_out_ = true;
+      self->ShutdownRead();
+      continue;
+    }
+    int64_t idle_ns = NowNs() - self->last_activity_ns_.load(std::memory_order_relaxed);
+    bool idle = idle_ns > int64_t{lim.idle_timeout_ms} * 1000000;
+    if (idle && self->state_ == ReadState::kIdle && self->inflight_ == 0) {
+      spdlog::debug("event=idle_close");
+      self->ShutdownRead();
+    } else if (idle && self->state_ == ReadState::kBody) {
+      // A small body that stopped arriving (streamed bodies time out on their pool thread).
+      self->timed_out_ = true;
+      self->ShutdownRead();
+    }
+  }
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,121 @@
+// Connection: one client connection, served by three coroutines on the connection's loop:
+//   - the reader parses request frames and starts each request; it never waits for a reply
+//     to be sent, only for an in-flight slot (max_inflight_per_connection, back-pressure);
+//   - the writer sends replies as they complete (out of order, matched by request id), body
+//     bytes of GETs straight from the volume file with sendfile;
+//   - the watchdog enforces header_timeout_ms (slow-loris) and idle_timeout_ms.
+// Engine calls run on the server's I/O pool (RunBlocking), so the loop never waits on a disk.
+//
+// Thread safety: every member is touched only on the connection's loop thread, except while
+// the reader is suspended in a streamed PUT: then the pool thread running it owns the input
+// buffer and the socket's read side (and nothing on the loop touches them).
+// Ownership: kept alive by its coroutines (shared_from_this); the Server holds a weak_ptr.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+#include "cairn/store.h"
+#include "net/asio.h"
+#include "proto/frame.h"
+#include "proto/messages.h"
+
+namespace cairn::server {
+
+class Server;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server* server, net::tcp::socket sock);
+  ~Connection();
+
+  // Spawns the coroutines. REQUIRES: called once, on any thread.
+  void Start();
+  // Graceful shutdown (posted to the connection's loop): stop reading new requests, finish
+  // the in-flight ones, send their replies, close.
+  void Drain();
+  // Closes the socket at once (posted to the loop).
+  void Abort();
+
+  struct Reply {
+    uint64_t request_id = 0;
+    proto::WireStatus status = proto::WireStatus::kOk;
+    std::string head;  // encoded header + meta
+    std::string body;  // an in-memory body, or:
+    std::unique_ptr<PinnedObject> pin;  // a body sent from the pinned value's extents
+    uint64_t pin_offset = 0;  // value offset of the first byte to send
+    uint64_t pin_length = 0;
+    bool pin_warm_first = false;  // the first slice was already brought into the page cache
+  };
+
+ private:
+  enum class ReadState { kIdle, kHeader, kBody, kBlocked };
+  struct Request {
+    proto::FrameHeader h;
+    std::string meta;
+    std::string body;
+  };
+
+  static net::asio::awaitable<void> ReadLoop(std::shared_ptr<Connection> self);
+  static net::asio::awaitable<void> WriteLoop(std::shared_ptr<Connection> self);
+  static net::asio::awaitable<void> Watchdog(std::shared_ptr<Connection> self);
+  static net::asio::awaitable<void> Handle(std::shared_ptr<Connection> self, Request r);
+
+  // Reads until at least n bytes are buffered. False on EOF, error or timeout.
+  net::asio::awaitable<bool> Fill(size_t n);
+  // Reads a fixed-length body of n bytes into *out (buffered bytes first).
+  net::asio::awaitable<bool> ReadBody(uint64_t n, std::string* out);
+  // Reads and drops n body bytes (a request refused before its body was read).
+  net::asio::awaitable<bool> SkipBody(uint64_t n);
+  // A PUT body too large to buffer: streamed into the engine on a pool thread.
+  net::asio::awaitable<void> StreamPut(Request r, proto::PutRequest m, bool* fatal);
+  // Handles one frame whose header is in the buffer; false ends the reader.
+  net::asio::awaitable<bool> ReadOneRequest();
+
+  size_t avail() const { return in_end_ - in_begin_; }
+  const char* in_data() const { return in_.data() + in_begin_; }
+  void Consume(size_t n) { in_begin_ += n; }
+
+  void Enqueue(Reply r);
+  // Replies with an error and keeps the connection open.
+  void ReplyError(const proto::FrameHeader& h, proto::WireStatus s, std::string message);
+  // The connection is closed after this reply, once in-flight replies have been sent.
+  void FinalError(uint64_t request_id, proto::Op op, proto::WireStatus s, std::string message);
+  void WakeWriter();
+  void WakeReader();
+  void Touch();
+  void ShutdownRead();
+
+  Server* server_;
+  net::tcp::socket sock_;
+  net::asio::steady_timer writer_wake_;
+  net::asio::steady_timer reader_wake_;
+  net::asio::steady_timer watchdog_;
+
+  // Input buffer: [in_begin_, in_end_) holds received, unparsed bytes.
+  std::string in_;
+  size_t in_begin_ = 0;
+  size_t in_end_ = 0;
+
+  std::deque<Reply> replies_;
+  std::unordered_set<uint64_t> ids_;  // request ids in flight (their reply not yet sent)
+  uint32_t inflight_ = 0;
+  std::optional<Reply> final_;  // sent last, then the connection closes
+  ReadState state_ = ReadState::kIdle;
+  std::chrono::steady_clock::time_point header_start_;
+  std::atomic<int64_t> last_activity_ns_{0};  // touched by a streaming pool thread too
+  uint64_t partial_id_ = 0;  // the id of a frame being read, for a Timeout reply
+  bool reader_done_ = false;
+  bool writer_done_ = false;
+  bool draining_ = false;
+  bool timed_out_ = false;
+  bool dead_ = false;  // the socket failed; nothing more is sent
+  bool registered_ = false;
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,247 @@
+#include "server/handlers.h"
+
+#include <nlohmann/json.hpp>
+
+#include "cli/output.h"
+#include "net/blocking.h"
+#include "net/send_file.h"
+#include "server/server.h"
+#include "util/crc32c.h"
+
+namespace cairn::server {
+
+using namespace cairn::proto;
+using net::asio::awaitable;
+
+namespace {
+
+// GET bodies warmed into the page cache in the same pool job as the lookup (the writer warms
+// later slices itself).
+constexpr uint64_t kFirstWarmBytes = 8 << 20;
+
+Connection::Reply OkReply(const FrameHeader& req, std::string_view meta, std::string body) {
+  Connection::Reply r;
+  r.request_id = req.request_id;
+  FrameHeader h;
+  h.op = req.op;
+  h.reply = true;
+  h.request_id = req.request_id;
+  h.meta_len = static_cast<uint32_t>(meta.size());
+  h.body_len = body.size();
+  h.body_crc = body.empty() ? 0 : crc32c::Value(body);
+  AppendFrame(h, meta, &r.head);
+  r.body = std::move(body);
+  return r;
+}
+
+Connection::Reply Error(const FrameHeader& req, WireStatus s, std::string message) {
+  Connection::Reply r;
+  r.request_id = req.request_id;
+  r.status = s;
+  FrameHeader h;
+  h.op = req.op;
+  h.reply = true;
+  h.status = s;
+  h.request_id = req.request_id;
+  std::string meta;
+  if (message.size() > 4000) message.resize(4000);
+  EncodeMeta(proto::ErrorReply{std::move(message)}, &meta);
+  h.meta_len = static_cast<uint32_t>(meta.size());
+  AppendFrame(h, meta, &r.head);
+  return r;
+}
+
+Connection::Reply FromStatus(const FrameHeader& req, const Status& s) {
+  return Error(req, ToWireStatus(s), s.message());
+}
+
+ObjectMeta MetaOf(const ObjectInfo& i) {
+  return ObjectMeta{i.size, i.crc32c, i.sequence, i.mtime_us};
+}
+
+// Returns an error reply for a key the server refuses, or nothing.
+std::optional<Connection::Reply> CheckKey(Server* server, const FrameHeader& req,
+                                          const std::string& key) {
+  const uint32_t max = server->config().limits.max_key_bytes;
+  if (key.empty())
+    return Error(req, WireStatus::kInvalidArgument,
+                 "key is empty; keys are 1 to " + std::to_string(max) + " bytes");
+  if (key.size() > max)
+    return Error(req, WireStatus::kLimitExceeded,
+                 "max_key_bytes: key is " + std::to_string(key.size()) + " bytes, limit " +
+                     std::to_string(max));
+  return std::nullopt;
+}
+
+awaitable<Connection::Reply> HandleGet(Server* server, const FrameHeader& req,
+                                       const GetRequest& m) {
+  if (auto e = CheckKey(server, req, m.key)) co_return std::move(*e);
+  Store* store = server->store();
+  struct Out {
+    Status status;
+    std::unique_ptr<PinnedObject> pin;
+    uint64_t offset = 0, length = 0;
+    uint32_t crc = 0;
+  };
+  Out o = co_await net::RunBlocking(server->io_pool(), [&]() {
+    Out out;
+    Result<std::unique_ptr<PinnedObject>> pin = store->PinObject(m.key);
+    if (!pin.ok()) {
+      out.status = pin.status();
+      return out;
+    }
+    const ObjectInfo& info = (*pin)->info();
+    if (m.offset > info.size) {
+      out.status = Status::InvalidArgument("range starts past the end (offset " +
+                                           std::to_string(m.offset) + ", size " +
+                                           std::to_string(info.size) + ")");
+      return out;
+    }
+    out.offset = m.offset;
+    out.length = std::min<uint64_t>(m.length, info.size - m.offset);
+    if (out.offset == 0 && out.length == info.size) {
+      // A whole object: its stored CRC travels with it, the client verifies end to end.
+      out.crc = info.crc32c;
+    } else if (out.length > 0) {
+      // A range: read and verify the records holding it; its fresh CRC travels with it.
+      Result<uint32_t> crc = (*pin)->RangeCrc(out.offset, out.length);
+      if (!crc.ok()) {
+        out.status = crc.status();
+        return out;
+      }
+      out.crc = *crc;
+    }
+    // Bring the first slice into the page cache here, so the loop's sendfile never waits.
+    uint64_t pos = 0, want = out.offset, left = std::min(out.length, kFirstWarmBytes);
+    for (const ValueExtent& e : (*pin)->extents()) {
+      if (left == 0) break;
+      if (want < pos + e.length) {
+        uint64_t n = std::min(left, pos + e.length - want);
+        net::WarmFileRange(e.fd, e.offset + (want - pos), n);
+        want += n;
+        left -= n;
+      }
+      pos += e.length;
+    }
+    out.pin = std::move(*pin);
+    return out;
+  });
+  if (!o.status.ok()) co_return FromStatus(req, o.status);
+  GetReply g;
+  g.info = MetaOf(o.pin->info());
+  g.range_offset = o.offset;
+  std::string meta;
+  EncodeMeta(g, &meta);
+  Connection::Reply r;
+  r.request_id = req.request_id;
+  FrameHeader h;
+  h.op = req.op;
+  h.reply = true;
+  h.request_id = req.request_id;
+  h.meta_len = static_cast<uint32_t>(meta.size());
+  h.body_len = o.length;
+  h.body_crc = o.crc;
+  AppendFrame(h, meta, &r.head);
+  r.pin = std::move(o.pin);
+  r.pin_offset = o.offset;
+  r.pin_length = o.length;
+  r.pin_warm_first = true;
+  co_return r;
+}
+
+}  // namespace
+
+WriteOptions WriteOptionsFor(uint8_t durability) {
+  WriteOptions wo;
+  if (durability != kDurabilityDefault) wo.durability = static_cast<Durability>(durability - 1);
+  return wo;
+}
+
+Connection::Reply PutOkReply(const FrameHeader& req, uint64_t sequence, uint64_t size,
+                             uint32_t crc) {
+  std::string meta;
+  EncodeMeta(PutReply{sequence, size, crc}, &meta);
+  return OkReply(req, meta, "");
+}
+
+awaitable<Connection::Reply> HandleRequest(Server* server, FrameHeader h, std::string meta,
+                                           std::string body) {
+  WireError err;
+  Store* store = server->store();
+  net::asio::thread_pool& pool = server->io_pool();
+  switch (h.op) {
+    case Op::kPing: {
+      std::string m;
+      EncodeMeta(PingReply{kVersion, std::string("cairnd ") + CAIRN_VERSION}, &m);
+      co_return OkReply(h, m, "");
+    }
+    case Op::kPut: {
+      PutRequest m;
+      (void)DecodeMeta(meta, &m, &err);
+      uint64_t seq = 0;
+      WriteOptions wo = WriteOptionsFor(m.durability);
+      wo.sequence_out = &seq;
+      // In sync mode Put returns only after the group commit covering it succeeded, so this
+      // reply is a durable acknowledgement. Writers from every connection share commits.
+      Status s = co_await net::RunBlocking(pool, [&]() { return store->Put(m.key, body, wo); });
+      if (!s.ok()) co_return FromStatus(h, s);
+      co_return PutOkReply(h, seq, body.size(), h.body_crc);
+    }
+    case Op::kGet: {
+      GetRequest m;
+      (void)DecodeMeta(meta, &m, &err);
+      co_return co_await HandleGet(server, h, m);
+    }
+    case Op::kHead: {
+      KeyRequest m;
+      (void)DecodeMeta(meta, &m, &err);
+      if (auto e = CheckKey(server, h, m.key)) co_return std::move(*e);
+      Result<ObjectInfo> info =
+          co_await net::RunBlocking(pool, [&]() { return store->Head(m.key); });
+      if (!info.ok()) co_return FromStatus(h, info.status());
+      std::string out;
+      EncodeMeta(MetaOf(*info), &out);
+      co_return OkReply(h, out, "");
+    }
+    case Op::kDelete: {
+      DeleteRequest m;
+      (void)DecodeMeta(meta, &m, &err);
+      if (auto e = CheckKey(server, h, m.key)) co_return std::move(*e);
+      WriteOptions wo = WriteOptionsFor(m.durability);
+      Status s = co_await net::RunBlocking(pool, [&]() { return store->Delete(m.key, wo); });
+      if (!s.ok()) co_return FromStatus(h, s);
+      co_return OkReply(h, "", "");
+    }
+    case Op::kList: {
+      ListRequest m;
+      (void)DecodeMeta(meta, &m, &err);
+      const uint32_t max = server->config().limits.max_list_limit;
+      if (m.limit > max)
+        co_return Error(h, WireStatus::kLimitExceeded,
+                        "max_list_limit: limit " + std::to_string(m.limit) + " is over " +
+                            std::to_string(max));
+      if (m.prefix.size() > kMaxKeyBytes || m.start_after.size() > kMaxKeyBytes)
+        co_return Error(h, WireStatus::kLimitExceeded,
+                        "max_key_bytes: prefix or start_after is longer than 1024 bytes");
+      size_t limit = m.limit == 0 ? std::min(kDefaultListLimit, max) : m.limit;
+      Result<ScanResult> scan = co_await net::RunBlocking(
+          pool, [&]() { return store->Scan(m.prefix, m.start_after, limit); });
+      if (!scan.ok()) co_return FromStatus(h, scan.status());
+      std::string body_out;
+      for (const ObjectInfo& o : scan->objects) EncodeListEntry(ListEntry{o.key, MetaOf(o)}, &body_out);
+      std::string out;
+      EncodeMeta(ListReply{scan->truncated, static_cast<uint32_t>(scan->objects.size())}, &out);
+      co_return OkReply(h, out, std::move(body_out));
+    }
+    case Op::kStat: {
+      Result<StoreStats> st = co_await net::RunBlocking(pool, [&]() { return store->Stats(); });
+      if (!st.ok()) co_return FromStatus(h, st.status());
+      cli::Json j = cli::StatsJson(*st);
+      j["server"] = cli::Json::parse(server->ServerStatsJson());
+      co_return OkReply(h, "", j.dump());
+    }
+  }
+  co_return Error(h, WireStatus::kProtocolError, "unknown operation");
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,24 @@
+// Request handlers: one wire request in, one reply out. Engine calls run on the server's I/O
+// pool; the coroutine resumes on the connection's loop.
+#pragma once
+
+#include <string>
+
+#include "net/asio.h"
+#include "server/connection.h"
+
+namespace cairn::server {
+
+class Server;
+
+// REQUIRES: meta passed ValidateRequestMeta for h.op. `body` is a PUT's whole, CRC-checked body.
+net::asio::awaitable<Connection::Reply> HandleRequest(Server* server, proto::FrameHeader h,
+                                                      std::string meta, std::string body);
+
+// WriteOptions for a wire durability byte (0 = the server's default).
+WriteOptions WriteOptionsFor(uint8_t durability);
+
+Connection::Reply PutOkReply(const proto::FrameHeader& req, uint64_t sequence, uint64_t size,
+                             uint32_t crc);
+
+}  // namespace cairn::server

@@ -1,0 +1,164 @@
+// cairnd: the Cairn server. `cairnd --help` lists every option; each is also a key of the TOML
+// file given with --config (flags win). docs/design.md, "Server", explains the design.
+#include <signal.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "net/asio.h"
+#include "server/config.h"
+#include "server/server.h"
+
+namespace {
+
+using cairn::server::ServerConfig;
+
+std::shared_ptr<spdlog::logger> MakeLogger(const ServerConfig& c) {
+  std::shared_ptr<spdlog::logger> log;
+  if (c.log_file.empty()) {
+    log = std::make_shared<spdlog::logger>("cairnd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  } else {
+    log = std::make_shared<spdlog::logger>(
+        "cairnd", std::make_shared<spdlog::sinks::basic_file_sink_mt>(c.log_file, /*truncate=*/false));
+  }
+  // Structured: a timestamp, a level, then key=value pairs.
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ level=%l %v", spdlog::pattern_time_type::utc);
+  log->set_level(spdlog::level::from_str(c.log_level));
+  log->flush_on(spdlog::level::info);
+  return log;
+}
+
+bool WritePortFile(const std::string& path, uint16_t port) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!(f << port << "\n")) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cairnd: the Cairn object store server (protocol: docs/protocol.md)"};
+  app.set_version_flag("--version", std::string("cairnd ") + CAIRN_VERSION);
+  std::string config_file;
+  app.add_option("--config", config_file, "TOML file with any of the keys below (flags win)");
+  std::vector<std::string> keys = cairn::server::ConfigKeys();
+  std::map<std::string, std::string> values;
+  std::map<std::string, CLI::Option*> opts;
+  for (const std::string& k : keys) {
+    std::string dashed = k;
+    for (char& ch : dashed)
+      if (ch == '_') ch = '-';
+    std::string names = "--" + dashed;
+    if (dashed != k) names += ",--" + k;
+    opts[k] = app.add_option(names, values[k], "config key " + k);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  std::string text;
+  if (!config_file.empty()) {
+    std::ifstream f(config_file);
+    if (!f) {
+      std::fprintf(stderr, "cairnd: cannot read config file %s\n", config_file.c_str());
+      return 2;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    text = ss.str();
+  }
+  std::vector<std::pair<std::string, std::string>> overrides;
+  for (const std::string& k : keys)
+    if (opts[k]->count() > 0) overrides.emplace_back(k, values[k]);
+  cairn::Result<ServerConfig> cfg = cairn::server::ParseConfig(text, overrides);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "cairnd: %s\n", cfg.status().message().c_str());
+    return 2;
+  }
+  const ServerConfig& c = *cfg;
+
+  // SIGTERM, SIGINT and SIGHUP are handled by a signal_set on the main thread (below).
+  signal(SIGPIPE, SIG_IGN);  // a vanished client is an error code, not a dead server
+
+  spdlog::set_default_logger(MakeLogger(c));
+
+  cairn::StoreOptions so;
+  so.durability = c.durability;
+  so.sync_interval_ms = c.sync_interval_ms;
+  so.volume_capacity = c.volume_size;
+  so.info_log = [](const std::string& m) { spdlog::warn("event=engine message=\"{}\"", m); };
+  auto store = cairn::Store::Open(c.data, so);
+  if (!store.ok()) {
+    std::fprintf(stderr, "cairnd: cannot open the store in %s: %s\n", c.data.c_str(),
+                 store.status().ToString().c_str());
+    return 1;
+  }
+  spdlog::info("event=store_open data={} recovery=\"{}\"", c.data,
+               (*store)->recovery_report().ToString());
+
+  cairn::server::Server server(c, store->get());
+  cairn::Result<uint16_t> port = server.Start();
+  if (!port.ok()) {
+    std::fprintf(stderr, "cairnd: %s\n", port.status().ToString().c_str());
+    return 1;
+  }
+  std::string host;
+  uint16_t ignored;
+  (void)cairn::server::SplitHostPort(c.listen, &host, &ignored);
+  std::string addr = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                     std::to_string(*port);
+  if (!c.port_file.empty() && !WritePortFile(c.port_file, *port)) {
+    std::fprintf(stderr, "cairnd: cannot write --port-file %s\n", c.port_file.c_str());
+    return 1;
+  }
+  spdlog::info("event=listening addr={} data={} durability={} pid={}", addr, c.data,
+               cairn::DurabilityName(c.durability), getpid());
+  std::printf("cairnd listening on %s, data %s (durability %s); try: cairn --server %s put k FILE"
+              "; stop with Ctrl-C or SIGTERM\n",
+              addr.c_str(), c.data.c_str(), cairn::DurabilityName(c.durability), addr.c_str());
+  std::fflush(stdout);
+
+  namespace asio = cairn::net::asio;
+  asio::io_context main_loop(1);
+  asio::signal_set signals(main_loop, SIGTERM, SIGINT, SIGHUP);
+  int stop_signal = 0;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          // Log rotation: reopen the log file (a new file under the configured name).
+          spdlog::set_default_logger(MakeLogger(c));
+          spdlog::info("event=log_reopened");
+          signals.async_wait(on_signal);
+          return;
+        }
+        stop_signal = sig;
+      };
+  signals.async_wait(on_signal);
+  while (stop_signal == 0) main_loop.run_one();
+
+  spdlog::info("event=draining signal={}", stop_signal);
+  // Stop accepting, finish every request already read and send its reply (bounded).
+  server.Drain(/*deadline_ms=*/30000);
+  server.Stop();
+  // Commit, checkpoint the index, release the store: no acknowledged write is lost, and the
+  // next start has nothing to replay.
+  cairn::Status s = (*store)->Close();
+  if (!s.ok()) {
+    spdlog::error("event=close_failed error=\"{}\"", s.ToString());
+    return 1;
+  }
+  spdlog::info("event=stopped");
+  return 0;
+}

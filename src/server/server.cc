@@ -1,0 +1,164 @@
+#include "server/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <future>
+#include <thread>
+
+#include "server/connection.h"
+
+namespace cairn::server {
+
+namespace asio = net::asio;
+
+namespace {
+
+size_t LoopCount(uint32_t threads) {
+  if (threads != 0) return threads;
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+}  // namespace
+
+Server::Server(const ServerConfig& config, Store* store)
+    : config_(config),
+      store_(store),
+      loops_(LoopCount(config.threads)),
+      io_pool_(config.io_threads) {}
+
+Server::~Server() {
+  Stop();
+}
+
+uint64_t Server::max_object_bytes() const {
+  return config_.limits.max_object_bytes == 0 ? kMaxObjectBytes : config_.limits.max_object_bytes;
+}
+
+Result<uint16_t> Server::Start() {
+  std::string host;
+  uint16_t port = 0;
+  CAIRN_RETURN_IF_ERROR(SplitHostPort(config_.listen, &host, &port));
+  boost::system::error_code ec;
+  asio::ip::address addr = asio::ip::make_address(host, ec);
+  if (ec) {
+    // A name ("localhost"): resolve it once.
+    asio::ip::tcp::resolver res(loops_.loop(0));
+    auto it = res.resolve(host, std::to_string(port), ec);
+    if (ec || it.empty())
+      return Status::InvalidArgument("listen: cannot resolve '" + host + "': " + ec.message());
+    addr = it.begin()->endpoint().address();
+  }
+  net::tcp::endpoint ep(addr, port);
+  acceptor_ = std::make_unique<net::tcp::acceptor>(loops_.loop(0));
+  acceptor_->open(ep.protocol(), ec);
+  if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(ep, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::IOError("listen on " + config_.listen + ": " + ec.message());
+  uint16_t bound = acceptor_->local_endpoint(ec).port();
+  asio::co_spawn(loops_.loop(0), AcceptLoop(), asio::detached);
+  loops_.Start();
+  return bound;
+}
+
+asio::awaitable<void> Server::AcceptLoop() {
+  for (;;) {
+    boost::system::error_code ec;
+    net::tcp::socket sock = co_await acceptor_->async_accept(
+        loops_.Next(), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
+      // EMFILE and friends: log, back off briefly, keep serving the connections we have.
+      spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      t.expires_after(std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    if (counters_.connections.load() >= config_.limits.max_connections || draining()) {
+      // max_connections: accepted and closed at once.
+      counters_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+      sock.close(ec);
+      continue;
+    }
+    counters_.connections.fetch_add(1, std::memory_order_relaxed);
+    counters_.connections_total.fetch_add(1, std::memory_order_relaxed);
+    auto c = std::make_shared<Connection>(this, std::move(sock));
+    {
+      std::lock_guard<std::mutex> l(conns_mu_);
+      conns_.emplace(c.get(), c);
+    }
+    c->Start();
+  }
+}
+
+void Server::Forget(Connection* c) {
+  std::lock_guard<std::mutex> l(conns_mu_);
+  if (conns_.erase(c) == 1) counters_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Server::Drain(uint32_t deadline_ms) {
+  draining_.store(true, std::memory_order_release);
+  if (acceptor_ != nullptr) {
+    // Closed on its own loop: the acceptor is not thread-safe.
+    std::promise<void> done;
+    asio::post(loops_.loop(0), [&] {
+      boost::system::error_code ec;
+      acceptor_->close(ec);
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  auto each = [&](auto fn) {
+    std::vector<std::shared_ptr<Connection>> live;
+    {
+      std::lock_guard<std::mutex> l(conns_mu_);
+      for (auto& [p, w] : conns_)
+        if (auto s = w.lock()) live.push_back(std::move(s));
+    }
+    for (auto& c : live) fn(*c);
+    return live.size();
+  };
+  each([](Connection& c) { c.Drain(); });
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+  while (std::chrono::steady_clock::now() < until) {
+    {
+      std::lock_guard<std::mutex> l(conns_mu_);
+      if (conns_.empty()) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  size_t n = each([](Connection& c) { c.Abort(); });
+  spdlog::warn("event=drain_deadline connections_aborted={}", n);
+}
+
+void Server::Stop() {
+  loops_.Stop();
+  for (size_t i = 0; i < loops_.size(); i++) loops_.loop(i).stop();
+  loops_.Join();
+  io_pool_.join();
+}
+
+std::string Server::ServerStatsJson() {
+  nlohmann::ordered_json j;
+  j["connections"] = counters_.connections.load();
+  j["connections_total"] = counters_.connections_total.load();
+  j["connections_refused"] = counters_.connections_refused.load();
+  j["requests"] = counters_.requests.load();
+  j["inflight"] = counters_.inflight.load();
+  j["bytes_in"] = counters_.bytes_in.load();
+  j["bytes_out"] = counters_.bytes_out.load();
+  j["loops"] = loops_.size();
+  j["io_threads"] = config_.io_threads;
+  nlohmann::ordered_json errors = nlohmann::ordered_json::object();
+  for (size_t s = 1; s < counters_.replies_by_status.size(); s++) {
+    uint64_t n = counters_.replies_by_status[s].load();
+    if (n != 0) errors[proto::WireStatusName(static_cast<proto::WireStatus>(s))] = n;
+  }
+  j["errors"] = std::move(errors);
+  return j.dump();
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,80 @@
+// Server: cairnd's core. Accepts connections on one loop, spreads them over the LoopGroup (one
+// io_context per core), and serves the wire protocol (docs/protocol.md) against one Store.
+// docs/design.md, "Server", is the tour.
+//
+// Thread safety: Start/Drain/Stop are called from the main thread. Each Connection lives on one
+// loop and is only touched by that loop's thread; engine calls run on the I/O pool.
+// Ownership: the Server borrows the Store, which must outlive it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "cairn/store.h"
+#include "net/asio.h"
+#include "net/loop_group.h"
+#include "proto/frame.h"
+#include "server/config.h"
+
+namespace cairn::server {
+
+class Connection;
+
+// Counters STAT reports in its "server" object. Relaxed atomics: statistics, not control.
+struct ServerCounters {
+  std::atomic<uint64_t> connections{0};        // open now
+  std::atomic<uint64_t> connections_total{0};  // accepted, ever
+  std::atomic<uint64_t> connections_refused{0};  // over max_connections
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> bytes_in{0};
+  std::atomic<uint64_t> bytes_out{0};
+  std::atomic<uint64_t> inflight{0};
+  // Replies by wire status (index = status code; codes are below 128).
+  std::array<std::atomic<uint64_t>, 128> replies_by_status{};
+};
+
+class Server {
+ public:
+  Server(const ServerConfig& config, Store* store);
+  ~Server();
+
+  // Binds and starts listening and serving. Returns the bound address's port.
+  Result<uint16_t> Start();
+  // Graceful stop: stop accepting, let every request already read finish and its reply be
+  // sent, close idle connections. Returns when all connections are gone or `deadline_ms`
+  // passed (then the rest are closed). The store is untouched: the caller closes it.
+  void Drain(uint32_t deadline_ms);
+  // Stops the loops and joins their threads (after Drain).
+  void Stop();
+
+  const ServerConfig& config() const { return config_; }
+  Store* store() const { return store_; }
+  net::asio::thread_pool& io_pool() { return io_pool_; }
+  ServerCounters& counters() { return counters_; }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+  uint64_t max_object_bytes() const;
+  // The "server" member of STAT's JSON, as text.
+  std::string ServerStatsJson();
+
+  // Called by a Connection on its own loop when it ends.
+  void Forget(Connection* c);
+
+ private:
+  net::asio::awaitable<void> AcceptLoop();
+
+  ServerConfig config_;
+  Store* store_;
+  net::LoopGroup loops_;
+  net::asio::thread_pool io_pool_;
+  std::unique_ptr<net::tcp::acceptor> acceptor_;
+  ServerCounters counters_;
+  std::atomic<bool> draining_{false};
+  std::mutex conns_mu_;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> conns_;
+};
+
+}  // namespace cairn::server
