@@ -58,6 +58,7 @@ Outcome MakeContext(const GlobalFlags& flags, std::string command, Context* ctx)
   ctx->command = std::move(command);
   ctx->store_dir = flags.store;
   ctx->json = flags.json;
+  ctx->server = flags.server;
   if (ctx->store_dir.empty())
     return Outcome::Usage("the store directory is empty; pass --store DIR");
   ctx->options.info_log = LogToStderr;
@@ -70,6 +71,7 @@ Outcome MakeContext(const GlobalFlags& flags, std::string command, Context* ctx)
           OneLine(flags.durability)));
     ctx->options.durability = mode;
     ctx->options.sync_interval_ms = interval_ms;
+    ctx->remote_durability = mode;
   }
   if (!flags.volume_size.empty()) {
     std::optional<uint64_t> size = ParseByteSize(flags.volume_size);

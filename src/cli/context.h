@@ -22,6 +22,7 @@ struct GlobalFlags {
   bool json = false;
   std::string durability;
   std::string volume_size;
+  std::string server;  // --server, else $CAIRN_SERVER: HOST:PORT of a cairnd (remote mode)
 };
 
 struct Context {
@@ -30,6 +31,10 @@ struct Context {
   bool json = false;
   // Durability, volume capacity and info_log are set; create_if_missing is chosen per command.
   StoreOptions options;
+  // Remote mode when not empty: the commands talk to the cairnd at this HOST:PORT.
+  std::string server;
+  // The --durability asked for each remote write (unset: the server's default).
+  std::optional<Durability> remote_durability;
 };
 
 // Validates `flags` and fills `*ctx`. Usage outcome if a value is malformed or out of range.

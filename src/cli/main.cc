@@ -1,6 +1,11 @@
-// cairn: the command-line tool for a local (embedded) Cairn store.
+// cairn: the command-line tool for a local (embedded) Cairn store, or for a cairnd server.
 //
 //   cairn [--store DIR] [--json] [--durability MODE] [--volume-size SIZE] COMMAND ARGS...
+//   cairn --server HOST:PORT [--json] [--durability MODE] COMMAND ARGS...
+//
+// With --server (or $CAIRN_SERVER) put, get, head, rm, ls and stat talk to cairnd through the
+// client library, with the same output and exit codes as on a local store (cli/backend.h);
+// bench needs a server; reclaim, verify, import and export work on a local store only.
 //
 // Global flags may also follow the command. This file only wires arguments to the command
 // bodies (commands.h) and turns their Outcome into output and an exit code.
@@ -25,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench.h"
 #include "cli/commands.h"
 #include "cli/context.h"
 #include "cli/escape.h"
@@ -39,7 +45,8 @@
 namespace cairn::cli {
 namespace {
 
-constexpr char kCommandList[] = "put, get, head, rm, ls, stat, reclaim, verify, import, export";
+constexpr char kCommandList[] =
+    "put, get, head, rm, ls, stat, reclaim, verify, import, export, bench";
 
 void PrintFailure(const std::string& command, const std::string& message) {
   std::fflush(stdout);  // what was printed before the failure comes first
@@ -102,7 +109,8 @@ bool ParseCount(const std::string& text, uint64_t* out) {
 
 int Run(int argc, char** argv) {
   InstallSignalHandlers();
-  CLI::App app{"Cairn object store: command-line tool for a local store.", "cairn"};
+  CLI::App app{"Cairn object store: command-line tool for a local store or a cairnd server.",
+               "cairn"};
   app.set_version_flag("--version", std::string("cairn ") + CAIRN_VERSION);
   app.footer(
       "Exit codes: 0 success, 1 error (for verify: problems found), 2 usage error, 3 key not "
@@ -115,6 +123,9 @@ int Run(int argc, char** argv) {
   GlobalFlags flags;
   app.add_option("--store", flags.store, "Store directory; default $CAIRN_STORE, else ./cairn-data")
       ->envname("CAIRN_STORE");
+  app.add_option("--server", flags.server,
+                 "Talk to the cairnd at HOST:PORT instead of a local store; default $CAIRN_SERVER")
+      ->envname("CAIRN_SERVER");
   app.add_flag("--json", flags.json, "Print results as one JSON object");
   app.add_option("--durability", flags.durability,
                  "When writes are acknowledged: sync (default), none, interval, interval=MS");
@@ -170,7 +181,29 @@ int Run(int argc, char** argv) {
     sub->add_option("--jobs", bulk.jobs, "Files in flight at once, 1..64 (default 16)");
   }
 
-  for (CLI::App* sub : {put, get, head, rm, ls, stat, reclaim, verify, import, exp}) sub->fallthrough();
+  BenchArgs bench_args;
+  CLI::App* bench = app.add_subcommand(
+      "bench", "Load a cairnd server (--server) with a mix of verified requests; print ops/s, MB/s, "
+               "latency");
+  bench->add_option("--connections", bench_args.connections, "Connections (default 16)");
+  bench->add_option("--inflight", bench_args.inflight,
+                    "Requests in flight per connection (default 8)");
+  bench->add_option("--size", bench_args.size, "Value size, e.g. 10K, 1G (default 10K)");
+  bench->add_option("--mix", bench_args.mix,
+                    "Operation weights, e.g. get=90,put=10,delete=0 (default get=100)");
+  bench->add_option("--keys", bench_args.keys, "Distinct keys (default 1000)");
+  bench->add_option("--dist", bench_args.dist, "Key distribution: uniform (default) or zipf");
+  bench->add_option("--zipf-theta", bench_args.zipf_theta, "Skew of --dist zipf (default 0.99)");
+  bench->add_option("--duration", bench_args.duration_s,
+                    "Seconds to run (default 10 when --count is not given)");
+  bench->add_option("--count", bench_args.count, "Requests to complete, then stop");
+  bench->add_flag("--no-preload", bench_args.no_preload,
+                  "Do not write every key once before measuring");
+  bench->add_option("--key-prefix", bench_args.key_prefix, "Key prefix (default bench/)");
+  bench->add_option("--timeout-ms", bench_args.timeout_ms, "Per-request timeout (default 10000)");
+
+  for (CLI::App* sub : {put, get, head, rm, ls, stat, reclaim, verify, import, exp, bench})
+    sub->fallthrough();
 
   try {
     app.parse(argc, argv);
@@ -185,8 +218,16 @@ int Run(int argc, char** argv) {
   if (Outcome o = MakeContext(flags, chosen->get_name(), &ctx); !o.ok())
     return Finish(chosen->get_name(), o);
 
+  if (!ctx.server.empty() &&
+      (chosen == reclaim || chosen == verify || chosen == import || chosen == exp))
+    return Finish(chosen->get_name(),
+                  Outcome::Usage("works on a local store only; drop --server (and unset "
+                                 "CAIRN_SERVER) and pass --store DIR"));
+
   Outcome outcome = Outcome::Ok();
-  if (chosen == put) {
+  if (chosen == bench) {
+    outcome = RunBench(ctx, bench_args);
+  } else if (chosen == put) {
     outcome = RunPut(ctx, key, file);
   } else if (chosen == get) {
     outcome = RunGet(ctx, key, out);

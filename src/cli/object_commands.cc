@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cli/backend.h"
 #include "cli/commands.h"
 #include "cli/escape.h"
 #include "cli/open_store.h"
@@ -67,27 +68,25 @@ Outcome RunPut(const Context& ctx, const std::string& key, const std::string& fi
   }
   // The store is opened, and its lock taken, before stdin is read: a put waiting on a pipe
   // holds the store like any other writer.
-  std::unique_ptr<Store> store;
-  if (Outcome o = OpenStore(ctx, OpenMode::kCreate, &store); !o.ok()) return o;
+  std::unique_ptr<Backend> store;
+  if (Outcome o = OpenBackend(ctx, OpenMode::kCreate, &store); !o.ok()) return o;
   if (from_stdin && ::isatty(STDIN_FILENO))
     std::fputs("cairn: put: reading the value from the terminal; end it with Ctrl-D\n", stderr);
   FdSource src(from_stdin ? STDIN_FILENO : input.get(), from_stdin ? "stdin" : file);
-  Status s = store->PutStream(key, &src);
-  if (!s.ok()) return Failure(s);
+  Result<ObjectInfo> info = store->Put(key, &src);
+  if (!info.ok()) return Failure(info.status());
   if (ctx.json) {
-    Result<ObjectInfo> info = store->Head(key);
-    if (!info.ok()) return Failure(info.status().WithContext("head after put"));
     Json j = ObjectJson(*info, /*mtime_text=*/false);
     j.erase("mtime_us");
     PrintOut(fmt::format("{}\n", j.dump()));
   }
-  return CloseStore(ctx, store.get());
+  return store->Close();
 }
 
 Outcome RunGet(const Context& ctx, const std::string& key, const std::string& out_file) {
   if (Outcome o = CheckKey(key); !o.ok()) return o;
-  std::unique_ptr<Store> store;
-  if (Outcome o = OpenStore(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
+  std::unique_ptr<Backend> store;
+  if (Outcome o = OpenBackend(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
   // The reader is opened before any output file is created: a missing key leaves no file.
   Result<std::unique_ptr<ObjectReader>> reader = store->OpenReader(key);
   if (!reader.ok()) {
@@ -104,13 +103,13 @@ Outcome RunGet(const Context& ctx, const std::string& key, const std::string& ou
     return Outcome::Error(fmt::format("object \"{}\" is damaged: {}; restore it from a copy",
                                       EscapeKey(key), s.message()));
   if (!s.ok()) return Failure(s);
-  return CloseStore(ctx, store.get());
+  return store->Close();
 }
 
 Outcome RunHead(const Context& ctx, const std::string& key) {
   if (Outcome o = CheckKey(key); !o.ok()) return o;
-  std::unique_ptr<Store> store;
-  if (Outcome o = OpenStore(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
+  std::unique_ptr<Backend> store;
+  if (Outcome o = OpenBackend(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
   Result<ObjectInfo> info = store->Head(key);
   if (!info.ok()) {
     if (info.status().IsNotFound()) return KeyNotFound(key);
@@ -123,17 +122,17 @@ Outcome RunHead(const Context& ctx, const std::string& key) {
                          EscapeKey(info->key), info->size, Crc32cHex(info->crc32c), info->sequence,
                          FormatUtcMicros(info->mtime_us)));
   }
-  return CloseStore(ctx, store.get());
+  return store->Close();
 }
 
 Outcome RunRm(const Context& ctx, const std::string& key) {
   if (Outcome o = CheckKey(key); !o.ok()) return o;
-  std::unique_ptr<Store> store;
-  if (Outcome o = OpenStore(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
+  std::unique_ptr<Backend> store;
+  if (Outcome o = OpenBackend(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
   Status s = store->Delete(key);
   if (s.IsNotFound()) return KeyNotFound(key);
   if (!s.ok()) return Failure(s);
-  return CloseStore(ctx, store.get());
+  return store->Close();
 }
 
 }  // namespace cairn::cli

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "cli/backend.h"
 #include "cli/commands.h"
 #include "cli/escape.h"
 #include "cli/open_store.h"
@@ -50,8 +51,8 @@ void PrintVolumeTable(const std::vector<VolumeStats>& volumes) {
 Outcome RunLs(const Context& ctx, const ListArgs& args) {
   if (Outcome o = CheckScanBound("--prefix", args.prefix); !o.ok()) return o;
   if (Outcome o = CheckScanBound("--start-after", args.start_after); !o.ok()) return o;
-  std::unique_ptr<Store> store;
-  if (Outcome o = OpenStore(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
+  std::unique_ptr<Backend> store;
+  if (Outcome o = OpenBackend(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
   // JSON is streamed too: the document is opened before the first page and closed after the
   // last, so it stays one object however many keys there are.
   if (ctx.json) PrintOut("{\"objects\":[");
@@ -85,20 +86,23 @@ Outcome RunLs(const Context& ctx, const ListArgs& args) {
     after = r->objects.back().key;
   }
   if (ctx.json) PrintOut(fmt::format("],\"truncated\":{}}}\n", truncated));
-  return CloseStore(ctx, store.get());
+  return store->Close();
 }
 
 Outcome RunStat(const Context& ctx) {
-  std::unique_ptr<Store> store;
-  if (Outcome o = OpenStore(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
-  Result<StoreStats> r = store->Stats();
+  std::unique_ptr<Backend> store;
+  if (Outcome o = OpenBackend(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
+  Json extra;
+  Result<StoreStats> r = store->Stats(&extra);
   if (!r.ok()) return Failure(r.status().WithContext("reading statistics"));
   const StoreStats& s = *r;
   if (ctx.json) {
-    PrintOut(fmt::format("{}\n", StatsJson(s).dump()));
-    return CloseStore(ctx, store.get());
+    Json j = StatsJson(s);
+    if (!extra.is_null()) j["server"] = std::move(extra);  // remote mode: the server's counters
+    PrintOut(fmt::format("{}\n", j.dump()));
+    return store->Close();
   }
-  PrintOut(fmt::format("store:           {}\n", OneLine(ctx.store_dir)));
+  PrintOut(store->Where() + "\n");
   PrintOut(fmt::format("objects:         {}\n", s.objects));
   PrintOut(fmt::format("logical bytes:   {}\n", ExactAndHuman(s.logical_bytes)));
   PrintOut(fmt::format("live bytes:      {}\n", ExactAndHuman(s.live_bytes)));
@@ -121,7 +125,7 @@ Outcome RunStat(const Context& ctx) {
     PrintOut("\n");
     PrintVolumeTable(s.volume_list);
   }
-  return CloseStore(ctx, store.get());
+  return store->Close();
 }
 
 Outcome RunReclaim(const Context& ctx, bool dry_run) {

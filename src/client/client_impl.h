@@ -1,0 +1,106 @@
+// ClientImpl: the Client of include/cairn/client.h. client.cc holds the pooled, pipelined calls
+// and their retry policy; client_stream.cc holds PutStream and OpenReader.
+//
+// Thread safety: public methods from any thread. Everything that touches conns_, waiting_,
+// timers_ or closing_ runs on the I/O thread (posted there).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "cairn/client.h"
+#include "client/blocking_socket.h"
+#include "client/connection.h"
+#include "proto/messages.h"
+
+namespace cairn::client {
+
+// Whether a reply (or a failure) may be retried under docs/protocol.md section 7, for a call
+// that is safe to repeat.
+bool IsRetryable(const Reply& r);
+// The Status of a reply: a transport failure, or the server's error (status + error meta).
+Status ReplyStatus(const Reply& r);
+Status ReplyStatus(const proto::FrameHeader& h, std::string_view meta);
+uint8_t WireDurability(const WriteOptions& wo);
+
+// One pooled call, kept until it completes so that it can be resent.
+struct Call {
+  proto::Op op = proto::Op::kPing;
+  std::string meta;
+  std::string body;  // a PUT's value
+  uint32_t body_crc = 0;
+  int attempt = 0;
+  // Turns the final reply (or failure) into the caller's result and calls back.
+  std::function<void(Reply&, int attempt)> finish;
+};
+
+class ClientImpl final : public Client {
+ public:
+  ClientImpl(const ClientOptions& options, boost::asio::ip::tcp::endpoint endpoint);
+  ~ClientImpl() override;
+
+  Result<std::string> Ping() override;
+  Result<PutResult> Put(std::string_view key, std::string_view value,
+                        const WriteOptions& wo) override;
+  Result<GetResult> Get(std::string_view key, const ReadRange& range) override;
+  Result<ObjectInfo> Head(std::string_view key) override;
+  Status Delete(std::string_view key, const WriteOptions& wo) override;
+  Result<ScanResult> List(const ListOptions& lo) override;
+  Result<std::string> Stat() override;
+
+  void PutAsync(std::string key, std::string value, const WriteOptions& wo,
+                Callback<PutResult> done) override;
+  void GetAsync(std::string key, const ReadRange& range, Callback<GetResult> done) override;
+  void HeadAsync(std::string key, Callback<ObjectInfo> done) override;
+  void DeleteAsync(std::string key, const WriteOptions& wo, StatusCallback done) override;
+  void ListAsync(const ListOptions& lo, Callback<ScanResult> done) override;
+  void PingAsync(Callback<std::string> done);
+  void StatAsync(Callback<std::string> done);
+
+  Result<PutResult> PutStream(std::string_view key, ValueSource* src,
+                              const WriteOptions& wo) override;
+  Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key,
+                                                   const ReadRange& range) override;
+
+  const ClientOptions& options() const override { return options_; }
+
+  // Streaming connections: an idle one, or a new one.
+  Result<std::unique_ptr<BlockingSocket>> TakeStreamSocket();
+  void ReturnStreamSocket(std::unique_ptr<BlockingSocket> s);
+  std::string ServerName() const;
+
+ private:
+  void Start(std::shared_ptr<Call> call);
+  void Dispatch(std::shared_ptr<Call> call);
+  void Send(Connection* conn, std::shared_ptr<Call> call);
+  void OnReply(const std::shared_ptr<Call>& call, Reply& r);
+  void DrainWaiting();
+  void Shutdown();
+  void CheckNotIoThread() const;
+
+  ClientOptions options_;
+  boost::asio::ip::tcp::endpoint endpoint_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::vector<std::unique_ptr<Connection>> conns_;
+  std::deque<std::shared_ptr<Call>> waiting_;
+  std::set<std::shared_ptr<boost::asio::steady_timer>> timers_;  // retries waiting out a backoff
+  bool closing_ = false;
+  std::atomic<size_t> pending_{0};  // calls started and not finished (bounded)
+  std::thread thread_;
+  std::thread::id io_thread_id_;
+
+  std::mutex idle_mu_;
+  std::vector<std::unique_ptr<BlockingSocket>> idle_streams_;
+};
+
+}  // namespace cairn::client

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# CLI parity (issue 4, item 8): one session of object commands runs in local mode (--store)
+# and in remote mode (--server, against a real cairnd); the exit codes, stdout and stderr of
+# every command must be the same in both, apart from what names the store or server and the
+# times. Then the remote-only checks: cairn bench, and the errors of remote mode.
+#
+# Usage: cli_parity_test.sh /path/to/cairn /path/to/cairnd
+set -euo pipefail
+
+CAIRN=$(realpath "${1:?usage: cli_parity_test.sh CAIRN CAIRND}")
+CAIRND=$(realpath "${2:?usage: cli_parity_test.sh CAIRN CAIRND}")
+T=$(mktemp -d)
+SERVER_PID=""
+cleanup() {
+  if [[ -n $SERVER_PID ]]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+unset CAIRN_STORE CAIRN_SERVER
+export LC_ALL=C
+cd "$T"
+LIMIT=60  # every command is bounded
+
+fail() {
+  echo "FAIL (line ${BASH_LINENO[0]}): $*" >&2
+  exit 1
+}
+
+start_server() {
+  rm -f "$T/port"
+  "$CAIRND" --data "$T/server-data" --listen 127.0.0.1:0 --port-file "$T/port" \
+    --log-file "$T/cairnd.log" --volume-size 64M >/dev/null 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 300); do
+    [[ -s $T/port ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "cairnd exited: $(tail -5 "$T/cairnd.log")"
+    sleep 0.1
+  done
+  [[ -s $T/port ]] || fail "cairnd did not write its port within 30 s"
+  PORT=$(cat "$T/port")
+}
+
+# Test inputs.
+head -c 10240 /dev/urandom >ten_k
+: >empty
+printf x >one
+head -c 1048576 /dev/urandom >one_mib
+head -c 3000000 /dev/urandom >three_mb  # longer than one 1 MiB buffer: a chunked remote PUT
+
+# session MODE_ARGS...: runs the commands, logging "$ cmd", the exit code, stdout and stderr.
+session() {
+  local log=$T/session.$1
+  shift
+  local -a mode=("$@")
+  : >"$log"
+  c() {
+    local rc=0
+    printf '$ cairn %s\n' "$*" >>"$log"
+    timeout "$LIMIT" "$CAIRN" "${mode[@]}" "$@" >"$T/o" 2>"$T/e" </dev/null || rc=$?
+    { echo "rc=$rc"; cat "$T/o" "$T/e"; } >>"$log"
+  }
+  c_in() {  # like c, with stdin from a file
+    local in=$1 rc=0
+    shift
+    printf '$ cairn %s < %s\n' "$*" "$in" >>"$log"
+    timeout "$LIMIT" "$CAIRN" "${mode[@]}" "$@" <"$in" >"$T/o" 2>"$T/e" || rc=$?
+    { echo "rc=$rc"; cat "$T/o" "$T/e"; } >>"$log"
+  }
+  # (No command before the first put: a local store that does not exist yet is its own error.)
+  c put photos/a ten_k
+  c get photos/missing
+  c head photos/missing
+  c --json put photos/empty empty
+  c put photos/one one
+  c_in one_mib put docs/mib
+  c_in three_mb --json put docs/three
+  c put 'odd key with spaces' one
+  c get photos/a -o got_a
+  cmp -s got_a ten_k || echo "get -o differs" >>"$log"
+  for k in photos/a photos/empty photos/one docs/mib docs/three; do
+    timeout "$LIMIT" "$CAIRN" "${mode[@]}" get "$k" >"$T/got" || echo "get $k failed" >>"$log"
+    sha256sum <"$T/got" >>"$log"
+  done
+  c head photos/a
+  c --json head photos/one
+  c ls
+  c --json ls
+  c ls --prefix photos/
+  c ls --prefix photos/ --limit 1
+  c ls --start-after photos/a
+  c ls --limit x
+  c --json ls --prefix nothing/
+  c rm photos/one
+  c rm photos/one
+  c get photos/one
+  c head photos/one
+  c put '' one
+  c put "$(printf 'k%.0s' $(seq 1025))" one
+  c put photos/b missing-file
+  c get
+  c --json stat
+}
+
+normalize() {
+  # Times and the first line of stat name when and where, not what.
+  sed -E -e 's/"mtime_us":[0-9]+/"mtime_us":T/g' -e 's/"mtime":"[^"]*"/"mtime":"T"/g' \
+    -e 's/^mtime: .*/mtime: T/' "$1" |
+    python3 -c '
+import json, sys
+out = []
+for line in sys.stdin:
+    # stat --json: keep the counts that depend only on the session, not on volume layout.
+    if line.startswith("{\"objects\":") and "\"logical_bytes\"" in line:
+        j = json.loads(line)
+        line = json.dumps({"objects": j["objects"], "logical_bytes": j["logical_bytes"]}) + "\n"
+    out.append(line)
+sys.stdout.write("".join(out))'
+}
+
+session local --store "$T/local-store"
+start_server
+session remote --server "127.0.0.1:$PORT"
+normalize "$T/session.local" >"$T/local.norm"
+normalize "$T/session.remote" >"$T/remote.norm"
+if ! diff -u "$T/local.norm" "$T/remote.norm" >"$T/diff"; then
+  cat "$T/diff" >&2
+  fail "local and remote sessions differ (above)"
+fi
+grep -q 'rc=3' "$T/local.norm" || fail "the session never hit a missing key"
+echo "parity: $(grep -c '^\$ cairn' "$T/local.norm") commands identical in both modes"
+
+# CAIRN_SERVER works like --server.
+CAIRN_SERVER=127.0.0.1:$PORT timeout "$LIMIT" "$CAIRN" head photos/a >/dev/null ||
+  fail "CAIRN_SERVER was not used"
+
+# Remote-only: bench checks what it reads and reports errors separately.
+timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" --json bench --count 3000 --size 4K \
+  --mix get=60,put=30,delete=10 --keys 50 --connections 4 --inflight 4 >"$T/bench.json" ||
+  fail "bench failed: $(cat "$T/bench.json")"
+python3 - "$T/bench.json" <<'PY' || fail "bad bench JSON: $(cat "$T/bench.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["errors"] == 0 and j["ops"] == 3000, j
+for k in ("ops_per_sec", "mb_per_sec", "latency_us", "per_op"):
+    assert k in j, k
+for q in ("p50", "p99", "p999", "max"):
+    assert q in j["latency_us"], q
+PY
+rc=0
+timeout "$LIMIT" "$CAIRN" --store "$T/local-store" bench --count 10 2>"$T/e" || rc=$?
+[[ $rc == 2 ]] || fail "bench without a server exited $rc, want 2"
+rc=0
+timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" verify 2>"$T/e" || rc=$?
+[[ $rc == 2 ]] || fail "verify with --server exited $rc, want 2"
+rc=0
+timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" bench --count 10 --mix get=1,bogus=2 2>"$T/e" || rc=$?
+[[ $rc == 2 ]] || fail "a bad --mix exited $rc, want 2"
+
+# A server that is gone: exit 1, one line that names the address.
+kill "$SERVER_PID"
+wait "$SERVER_PID" || true
+SERVER_PID=""
+rc=0
+timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" get photos/a >/dev/null 2>"$T/e" || rc=$?
+[[ $rc == 1 ]] || fail "get from a stopped server exited $rc, want 1"
+[[ $(wc -l <"$T/e") == 1 ]] && grep -q "cannot connect to 127.0.0.1:$PORT" "$T/e" ||
+  fail "unexpected message: $(cat "$T/e")"
+echo "PASS"
