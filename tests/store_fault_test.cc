@@ -118,6 +118,65 @@ TEST(Fault, FullDiskGivesCleanErrorsReadsGoOnAndWritesResume) {
   EXPECT_EQ("space", *s->Get("after"));
 }
 
+// ENOSPC from a pwrite into a pre-written volume (possible on copy-on-write file systems) fails
+// that write only: the store does not turn read-only, and the next write succeeds (issue 5).
+TEST(Fault, PwriteNoSpaceFailsOnlyThatWrite) {
+  TempDir d;
+  FaultEnv env(Env::Default());
+  auto s = Open(d.path(), Opts(&env));
+  ASSERT_TRUE(s->Put("a", "1").ok());
+  env.Inject(FaultEnv::Op::kWrite, ".vol", 0, 1, Status::NoSpace("ENOSPC"));
+  Status e = s->Put("b", "2");
+  EXPECT_TRUE(e.IsNoSpace()) << e.ToString();
+  EXPECT_TRUE(s->Get("b").status().IsNotFound());
+  EXPECT_FALSE(s->Stats()->read_only);
+  ASSERT_TRUE(s->Put("c", "3").ok());
+  EXPECT_EQ("1", *s->Get("a"));
+  EXPECT_EQ("3", *s->Get("c"));
+  s.reset();
+  auto again = Open(d.path(), Opts());
+  EXPECT_EQ("1", *again->Get("a"));
+  EXPECT_EQ("3", *again->Get("c"));
+}
+
+// ENOSPC from fallocate(PUNCH_HOLE) (ext4 may need a block to split an extent): the pass
+// releases nothing, loses nothing, keeps its work listed, and the next pass does it (issue 5).
+TEST(Fault, PunchHoleNoSpaceLosesNothingAndTheNextPassReleases) {
+  TempDir d;
+  FaultEnv env(Env::Default());
+  StoreOptions o = Opts(&env);
+  o.background_reclaim = false;
+  auto s = Open(d.path(), o);
+  for (int i = 0; i < 8; i++) {
+    std::string k = "k" + std::to_string(i);
+    ASSERT_TRUE(s->Put(k, ValueFor(k, 1, 60000)).ok());
+  }
+  for (int i = 0; i < 8; i++) {
+    std::string k = "k" + std::to_string(i);
+    ASSERT_TRUE(s->Put(k, ValueFor(k, 2, 60000)).ok());
+  }
+  env.Inject(FaultEnv::Op::kPunchHole, ".vol", 0, FaultEnv::kForever, Status::NoSpace("ENOSPC"));
+  ReclaimOptions ro;
+  ro.compact = false;
+  auto r = s->Reclaim(ro);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(0u, r->punched_bytes);
+  EXPECT_GE(env.injected(FaultEnv::Op::kPunchHole), 1u);
+  EXPECT_FALSE(s->Stats()->read_only);
+  for (int i = 0; i < 8; i++) {
+    std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(ValueFor(k, 2, 60000), *s->Get(k));
+  }
+  env.ClearFaults();
+  r = s->Reclaim(ro);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(r->punched_bytes, 0u);
+  for (int i = 0; i < 8; i++) {
+    std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(ValueFor(k, 2, 60000), *s->Get(k));
+  }
+}
+
 // Writers waiting for the next volume when the store closes get an error, not a hang (found by
 // bench/engine: 64 writers of 1 MiB outran the preparer, and Close never returned).
 TEST(Fault, CloseWhileWritersWaitForAVolumeDoesNotHang) {

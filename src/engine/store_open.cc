@@ -80,6 +80,20 @@ std::string RecoveryReport::ToString() const {
   return s;
 }
 
+namespace {
+
+// The directory holding `path` ("." for a bare name).
+std::string ParentDir(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return p.substr(0, slash);
+}
+
+}  // namespace
+
 StoreImpl::StoreImpl(std::string dir, const StoreOptions& options)
     : dir_(std::move(dir)),
       vol_dir_(dir_ + "/volumes"),
@@ -108,12 +122,9 @@ Status StoreImpl::OpenStore() {
     if (!options_.create_if_missing)
       return Status::NotFound("no store at " + dir_ + " (create_if_missing is off)");
     CAIRN_RETURN_IF_ERROR(env_->CreateDir(dir_));
-    // The new directory's entry in its parent must be durable before anything in it is: a
-    // power loss would otherwise take the whole store with it (issue 5, power-loss test).
-    const size_t slash = dir_.find_last_of('/');
-    const std::string parent =
-        slash == std::string::npos ? "." : slash == 0 ? "/" : dir_.substr(0, slash);
-    CAIRN_RETURN_IF_ERROR(env_->SyncDir(parent));
+    // The new directory's name must be durable before anything in it is acknowledged: after a
+    // power loss an unsynced mkdir takes the whole store with it (found by powerloss_test).
+    CAIRN_RETURN_IF_ERROR(env_->SyncDir(ParentDir(dir_)));
   }
   bool fresh = !env_->Exists(marker_path);
   if (fresh) {
@@ -171,10 +182,9 @@ Status StoreImpl::OpenStore() {
     return Status::Corruption("the index in " + dir_ + "/index cannot be opened (" +
                               idx.status().ToString() + "); the volumes are untouched");
   index_ = std::move(*idx);
-  // volumes/ and index/ are entries of the store directory: make them durable before the first
-  // record or index flush relies on them. RocksDB syncs its own directory's entries, never its
-  // parent's; without this a power loss after a fresh store's first acknowledged writes could
-  // drop both directories (issue 5, power-loss test: acknowledged writes lost).
+  // volumes/ and index/ may have just been created (here, or by a session that crashed before
+  // making them durable): their names go to disk before any write is acknowledged. Cheap when
+  // nothing changed.
   CAIRN_RETURN_IF_ERROR(env_->SyncDir(dir_));
 
   // Volumes on disk. A half-written one (.tmp) was never used: remove it.

@@ -17,7 +17,10 @@ namespace cairn {
 
 class FaultEnv final : public Env {
  public:
-  enum class Op { kWrite = 0, kSync = 1, kCreateFile = 2, kRename = 3, kSyncDir = 4 };
+  // kPunchHole: File::PunchHole (fallocate), which ext4 can fail with ENOSPC when it has to
+  // split an extent.
+  enum class Op { kWrite = 0, kSync = 1, kCreateFile = 2, kRename = 3, kSyncDir = 4, kPunchHole = 5 };
+  static constexpr int kOps = 6;
   static constexpr int kForever = -1;
 
   explicit FaultEnv(Env* base) : base_(base) {}
@@ -62,8 +65,8 @@ class FaultEnv final : public Env {
   Env* const base_;
   std::mutex mu_;
   std::vector<Rule> rules_;
-  std::function<void(const std::string&)> hooks_[5];
-  std::atomic<uint64_t> injected_[5] = {};
+  std::function<void(const std::string&)> hooks_[kOps];
+  std::atomic<uint64_t> injected_[kOps] = {};
 };
 
 }  // namespace cairn
