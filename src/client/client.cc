@@ -85,11 +85,17 @@ uint8_t WireDurability(const WriteOptions& wo) {
   return static_cast<uint8_t>(static_cast<uint8_t>(*wo.durability) + 1);
 }
 
-namespace {
-
 Status MetaError(const proto::WireError& err) {
   return Status::IOError("protocol error from the server: " + err.message);
 }
+
+Status CheckKey(std::string_view key) {
+  if (!key.empty() && key.size() <= kMaxKeyBytes) return Status::OK();
+  return Status::InvalidArgument(
+      fmt::format("key is {} bytes; keys are 1 to {} bytes", key.size(), kMaxKeyBytes));
+}
+
+namespace {
 
 ObjectInfo ToInfo(std::string_view key, const proto::ObjectMeta& m) {
   ObjectInfo info;
@@ -248,11 +254,8 @@ void ClientImpl::PingAsync(Callback<std::string> done) {
   auto call = std::make_shared<Call>();
   call->op = proto::Op::kPing;
   call->finish = [done = std::move(done)](Reply& r, int) {
-    Status s = ReplyStatus(r);
-    if (!s.ok()) return done(s);
     proto::PingReply m;
-    proto::WireError err;
-    if (!proto::DecodeMeta(r.meta, &m, &err)) return done(MetaError(err));
+    if (Status s = DecodeReply(r, &m); !s.ok()) return done(s);
     done(std::move(m.server));
   };
   Start(std::move(call));
@@ -265,20 +268,13 @@ void ClientImpl::PutAsync(std::string key, std::string value, const WriteOptions
   proto::PutRequest req;
   req.durability = WireDurability(wo);
   req.key = std::move(key);
-  if (req.key.empty() || req.key.size() > kMaxKeyBytes) {
-    done(Status::InvalidArgument(fmt::format("key is {} bytes; keys are 1 to {} bytes",
-                                             req.key.size(), kMaxKeyBytes)));
-    return;
-  }
+  if (Status ks = CheckKey(req.key); !ks.ok()) return done(ks);
   proto::EncodeMeta(req, &call->meta);
   call->body_crc = crc32c::Value(value);  // end to end: the server checks it before commit
   call->body = std::move(value);
   call->finish = [done = std::move(done)](Reply& r, int) {
-    Status s = ReplyStatus(r);
-    if (!s.ok()) return done(s);
     proto::PutReply m;
-    proto::WireError err;
-    if (!proto::DecodeMeta(r.meta, &m, &err)) return done(MetaError(err));
+    if (Status s = DecodeReply(r, &m); !s.ok()) return done(s);
     done(PutResult{m.sequence, m.size, m.crc32c});
   };
   Start(std::move(call));
@@ -291,18 +287,11 @@ void ClientImpl::GetAsync(std::string key, const ReadRange& range, Callback<GetR
   req.key = key;
   req.offset = range.offset;
   req.length = range.length;
-  if (req.key.empty() || req.key.size() > kMaxKeyBytes) {
-    done(Status::InvalidArgument(fmt::format("key is {} bytes; keys are 1 to {} bytes",
-                                             req.key.size(), kMaxKeyBytes)));
-    return;
-  }
+  if (Status ks = CheckKey(req.key); !ks.ok()) return done(ks);
   proto::EncodeMeta(req, &call->meta);
   call->finish = [done = std::move(done), key = std::move(key)](Reply& r, int) {
-    Status s = ReplyStatus(r);
-    if (!s.ok()) return done(s);
     proto::GetReply m;
-    proto::WireError err;
-    if (!proto::DecodeMeta(r.meta, &m, &err)) return done(MetaError(err));
+    if (Status s = DecodeReply(r, &m); !s.ok()) return done(s);
     GetResult g;
     g.info = ToInfo(key, m.info);
     g.range_offset = m.range_offset;
@@ -317,18 +306,11 @@ void ClientImpl::HeadAsync(std::string key, Callback<ObjectInfo> done) {
   call->op = proto::Op::kHead;
   proto::KeyRequest req;
   req.key = key;
-  if (req.key.empty() || req.key.size() > kMaxKeyBytes) {
-    done(Status::InvalidArgument(fmt::format("key is {} bytes; keys are 1 to {} bytes",
-                                             req.key.size(), kMaxKeyBytes)));
-    return;
-  }
+  if (Status ks = CheckKey(req.key); !ks.ok()) return done(ks);
   proto::EncodeMeta(req, &call->meta);
   call->finish = [done = std::move(done), key = std::move(key)](Reply& r, int) {
-    Status s = ReplyStatus(r);
-    if (!s.ok()) return done(s);
     proto::ObjectMeta m;
-    proto::WireError err;
-    if (!proto::DecodeMeta(r.meta, &m, &err)) return done(MetaError(err));
+    if (Status s = DecodeReply(r, &m); !s.ok()) return done(s);
     done(ToInfo(key, m));
   };
   Start(std::move(call));
@@ -340,11 +322,7 @@ void ClientImpl::DeleteAsync(std::string key, const WriteOptions& wo, StatusCall
   proto::DeleteRequest req;
   req.durability = WireDurability(wo);
   req.key = std::move(key);
-  if (req.key.empty() || req.key.size() > kMaxKeyBytes) {
-    done(Status::InvalidArgument(fmt::format("key is {} bytes; keys are 1 to {} bytes",
-                                             req.key.size(), kMaxKeyBytes)));
-    return;
-  }
+  if (Status ks = CheckKey(req.key); !ks.ok()) return done(ks);
   proto::EncodeMeta(req, &call->meta);
   call->finish = [done = std::move(done)](Reply& r, int attempt) {
     Status s = ReplyStatus(r);
@@ -369,12 +347,10 @@ void ClientImpl::ListAsync(const ListOptions& lo, Callback<ScanResult> done) {
   }
   proto::EncodeMeta(req, &call->meta);
   call->finish = [done = std::move(done)](Reply& r, int) {
-    Status s = ReplyStatus(r);
-    if (!s.ok()) return done(s);
     proto::ListReply m;
-    proto::WireError err;
-    if (!proto::DecodeMeta(r.meta, &m, &err)) return done(MetaError(err));
+    if (Status s = DecodeReply(r, &m); !s.ok()) return done(s);
     std::vector<proto::ListEntry> entries;
+    proto::WireError err;
     if (!proto::DecodeListBody(r.body, m.count, &entries, &err)) return done(MetaError(err));
     ScanResult out;
     out.truncated = m.truncated;

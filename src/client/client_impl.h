@@ -31,6 +31,18 @@ bool IsRetryable(const Reply& r);
 Status ReplyStatus(const Reply& r);
 Status ReplyStatus(const proto::FrameHeader& h, std::string_view meta);
 uint8_t WireDurability(const WriteOptions& wo);
+// InvalidArgument unless 1 <= key.size() <= kMaxKeyBytes (checked before anything is sent).
+Status CheckKey(std::string_view key);
+// A reply's outcome, then its meta decoded into *m: the reply's error, an IOError naming a
+// meta the server should never have sent, or OK.
+Status MetaError(const proto::WireError& err);
+template <typename M>
+Status DecodeReply(const Reply& r, M* m) {
+  CAIRN_RETURN_IF_ERROR(ReplyStatus(r));
+  proto::WireError err;
+  if (!proto::DecodeMeta(r.meta, m, &err)) return MetaError(err);
+  return Status::OK();
+}
 
 // One pooled call, kept until it completes so that it can be resent.
 struct Call {

@@ -117,9 +117,7 @@ void ClientImpl::ReturnStreamSocket(std::unique_ptr<BlockingSocket> s) {
 Result<PutResult> ClientImpl::PutStream(std::string_view key, ValueSource* src,
                                         const WriteOptions& wo) {
   CheckNotIoThread();
-  if (key.empty() || key.size() > kMaxKeyBytes)
-    return Status::InvalidArgument(
-        fmt::format("key is {} bytes; keys are 1 to {} bytes", key.size(), kMaxKeyBytes));
+  CAIRN_RETURN_IF_ERROR(CheckKey(key));
   std::string buf(kStreamChunkBytes, '\0');
   CAIRN_ASSIGN_OR_RETURN(size_t have, FillFrom(src, buf.data(), buf.size()));
   if (have < buf.size()) {
@@ -183,9 +181,7 @@ Result<PutResult> ClientImpl::PutStream(std::string_view key, ValueSource* src,
 Result<std::unique_ptr<ObjectReader>> ClientImpl::OpenReader(std::string_view key,
                                                              const ReadRange& range) {
   CheckNotIoThread();
-  if (key.empty() || key.size() > kMaxKeyBytes)
-    return Status::InvalidArgument(
-        fmt::format("key is {} bytes; keys are 1 to {} bytes", key.size(), kMaxKeyBytes));
+  CAIRN_RETURN_IF_ERROR(CheckKey(key));
   const int timeout = static_cast<int>(options_.timeout_ms);
   proto::GetRequest req;
   req.key.assign(key);
