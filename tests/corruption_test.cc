@@ -21,6 +21,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -258,6 +259,8 @@ TEST(Corruption, FlippedBytesAreFoundByVerifyAndNeverReadBack) {
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   cairn::g_seed = static_cast<uint64_t>(std::random_device()()) % 1000000;
+  // scripts/test sets CAIRN_TEST_ROUNDS for every `slow` suite (fewer rounds under ASan).
+  if (const char* r = std::getenv("CAIRN_TEST_ROUNDS")) cairn::g_rounds = std::stoull(r);
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc) cairn::g_rounds = std::stoull(argv[++i]);

@@ -31,7 +31,12 @@
 //
 // Replay: the base seed is printed at start; CAIRN_CRASH_SEED=<seed> CAIRN_CRASH_ROUNDS=<n>
 // repeats the same op choices and sleep times (thread interleaving and kill points still vary).
-// On failure the store directory and the ack log are kept for a post-mortem.
+// On failure the store directory and the ack log are kept for a post-mortem. Without
+// CAIRN_CRASH_ROUNDS, CAIRN_TEST_ROUNDS (scripts/test --rounds) sets the rounds.
+//
+// Each test ends with one line for scripts/torture, printed whether it passed or not:
+//   CRASH-SUMMARY test=<name> seed=<base> crashes=<processes killed> checks=<full checks>
+//   acked_checked=<acknowledged writes checked> losses=<contract violations> failures=<n>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -523,6 +528,7 @@ class CrashHarness {
            std::to_string(kReapTimeoutMs) + " ms of SIGKILL");
       return false;
     }
+    crashes_++;
     if (DropTornLine(log_) > 0) torn_lines_++;
     AppendLine(log_, "K " + std::to_string(round) + "\n");
     std::string err = model_.Consume(log_);
@@ -554,6 +560,7 @@ class CrashHarness {
       Fail("a recovery did not die within " + std::to_string(kReapTimeoutMs) + " ms of SIGKILL");
       return false;
     }
+    if (!*finished) crashes_++;
     AppendLine(log_, std::string("X ") + (*finished ? "finished" : "killed") + " after " +
                          std::to_string(sleep_ms) + " ms\n");
     std::string err = model_.Consume(log_);
@@ -606,7 +613,9 @@ class CrashHarness {
                  std::to_string(stats->allocated_bytes >> 20) + " MiB";
     Status cs = store->Close();
     if (!cs.ok()) bad.push_back("Close failed: " + cs.ToString());
+    checks_++;
     if (!bad.empty()) {
+      violations_ += bad.size();
       std::string msg = what + ": " + std::to_string(bad.size()) + " violation(s):";
       for (size_t i = 0; i < bad.size() && i < kMaxFailuresShown; i++) msg += "\n  " + bad[i];
       msg += "\n  recovery: " + *report;
@@ -641,8 +650,17 @@ class CrashHarness {
   }
   const AckModel& model() const { return model_; }
 
+  // The machine-readable summary (see the top of this file).
+  void PrintSummary() const {
+    std::printf("CRASH-SUMMARY test=%s seed=%" PRIu64 " crashes=%" PRIu64 " checks=%" PRIu64
+                " acked_checked=%" PRIu64 " losses=%" PRIu64 " failures=%" PRIu64 "\n",
+                test_name_, base_seed_, crashes_, checks_, model_.acked, violations_, failures_);
+    std::fflush(stdout);
+  }
+
   // Records a failure with everything needed to reproduce it; keeps the directory.
   void Fail(const std::string& msg) {
+    failures_++;
     ::setenv("CAIRN_KEEP_TEST_DIRS", "1", 1);
     ADD_FAILURE() << msg << "\n\nbase seed " << base_seed_
                   << "; replay with:\n  CAIRN_CRASH_SEED=" << base_seed_
@@ -728,6 +746,7 @@ class CrashHarness {
   TempDir tmp_;
   std::string dir_, log_, out_;
   AckModel model_;
+  uint64_t crashes_ = 0, checks_ = 0, violations_ = 0, failures_ = 0;
   size_t torn_lines_ = 0;
   uint64_t in_flight_seen_ = 0;
 };
@@ -740,14 +759,23 @@ uint64_t BaseSeed() {
   return EnvU64("CAIRN_CRASH_SEED", def);
 }
 
+uint64_t Rounds() { return EnvU64("CAIRN_CRASH_ROUNDS", EnvU64("CAIRN_TEST_ROUNDS", 100)); }
+
+// Prints the harness's CRASH-SUMMARY line however the test ends.
+struct SummaryAtExit {
+  const CrashHarness& h;
+  ~SummaryAtExit() { h.PrintSummary(); }
+};
+
 // Each round: run the writer, SIGKILL it, recover in-process, check every key.
 TEST(CrashTest, SigkillWriter) {
   const uint64_t base = BaseSeed();
-  const uint64_t rounds = EnvU64("CAIRN_CRASH_ROUNDS", 100);
+  const uint64_t rounds = Rounds();
   std::printf("CrashTest.SigkillWriter: base seed %" PRIu64 ", %" PRIu64
               " rounds (CAIRN_CRASH_SEED, CAIRN_CRASH_ROUNDS)\n",
               base, rounds);
   CrashHarness h("CrashTest.SigkillWriter", base, rounds);
+  SummaryAtExit summary{h};
   const auto t0 = std::chrono::steady_clock::now();
   for (uint64_t round = 1; round <= rounds; round++) {
     std::mt19937_64 rng(SplitMix(base * 1000003 + round));
@@ -778,12 +806,13 @@ TEST(CrashTest, SigkillWriter) {
 // state, which satisfies the contract.
 TEST(CrashTest, SigkillDuringRecovery) {
   const uint64_t base = BaseSeed();
-  const uint64_t cycles = std::max<uint64_t>(1, EnvU64("CAIRN_CRASH_ROUNDS", 100) / 10);
+  const uint64_t cycles = std::max<uint64_t>(1, Rounds() / 10);
   constexpr int kKilledRecoveries = 6;
   std::printf("CrashTest.SigkillDuringRecovery: base seed %" PRIu64 ", %" PRIu64
               " cycles (CAIRN_CRASH_SEED, CAIRN_CRASH_ROUNDS / 10)\n",
               base, cycles);
   CrashHarness h("CrashTest.SigkillDuringRecovery", base, cycles * 10);
+  SummaryAtExit summary{h};
   for (uint64_t cycle = 1; cycle <= cycles; cycle++) {
     std::mt19937_64 rng(SplitMix(SplitMix(base ^ 0x5EC0) + cycle));
     int ran_ms = 0;

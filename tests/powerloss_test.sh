@@ -20,7 +20,7 @@ set -euo pipefail
 CAIRN=$(realpath "${1:?usage: powerloss_test.sh CAIRN POWERFS [--rounds N] [--seed S]}")
 POWERFS=$(realpath "${2:?usage: powerloss_test.sh CAIRN POWERFS [--rounds N] [--seed S]}")
 shift 2
-ROUNDS=10
+ROUNDS=${CAIRN_TEST_ROUNDS:-10}   # scripts/test --rounds sets CAIRN_TEST_ROUNDS
 PFS_ARGS=()
 SEED=$(( $(date +%s%N) % 1000000 ))
 KEEP=0

@@ -90,4 +90,16 @@ struct Manifest {
 std::string EncodeManifest(const Manifest& m);
 Status DecodeManifest(std::string_view payload, Manifest* m);
 
+#ifdef CAIRN_FUZZING
+// Fuzz builds only (CAIRN_FUZZ=ON defines CAIRN_FUZZING): makes DecodeRecordHeader and
+// ParseRecord (and so LogScanner) accept a wrong header CRC and/or value CRC, so that a fuzzer
+// can reach what lies behind the checksums. Other builds have no such switch: there the checks
+// cost nothing extra and cannot be turned off. Not thread-safe; set it before decoding.
+struct RecordCrcBypass {
+  bool header = false;
+  bool value = false;
+};
+void SetRecordCrcBypassForFuzzing(RecordCrcBypass bypass);
+#endif
+
 }  // namespace cairn
