@@ -1,6 +1,8 @@
 // Functional tests of the engine's public API (include/cairn/store.h).
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "cairn/store.h"
@@ -164,6 +166,26 @@ TEST(Store, ConcurrentWritersShareCommits) {
       ASSERT_EQ(ValueFor(k, 1, 4096), *v);
     }
   EXPECT_EQ(3200u, s->Stats()->objects);
+}
+
+// Issue 4: the server's event loop pins cached objects without I/O, and falls back otherwise.
+TEST(Store, TryPinObjectNeverReadsTheDiskAndFallsBackForLargeObjects) {
+  TempDir d;
+  auto s = OpenOrDie(d.path());
+  ASSERT_TRUE(s->Put("small", "hello").ok());
+  auto p = s->TryPinObject("small");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_NE(nullptr, *p);  // just written: in the memtable
+  EXPECT_EQ(5u, (*p)->info().size);
+  EXPECT_EQ(0x9A71BB4Cu, (*p)->info().crc32c);
+  ASSERT_EQ(1u, (*p)->extents().size());
+  EXPECT_TRUE(s->TryPinObject("missing").status().IsNotFound());
+  // A chunked object's manifest would be read: no pin, and no error.
+  ASSERT_TRUE(s->Put("big", ValueFor("big", 1, 5 << 20)).ok());
+  auto big = s->TryPinObject("big");
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(nullptr, *big);
+  ASSERT_TRUE(s->PinObject("big").ok());
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -225,6 +226,11 @@ class Store {
   // Costs no disk read for an object of one record; reads (and verifies) the manifest of a
   // large object.
   virtual Result<std::unique_ptr<PinnedObject>> PinObject(std::string_view key) = 0;
+  // PinObject that never touches the disk, for a caller that must not block (the server's
+  // event loop): answers from the index's memtables and block cache only. Returns a null pin
+  // (status OK) when that is not enough: the index entry is not in memory, or the object is
+  // large (its manifest would be read). NotFound is returned only when it is certain.
+  virtual Result<std::unique_ptr<PinnedObject>> TryPinObject(std::string_view key) = 0;
   // Metadata only; costs no disk read.
   virtual Result<ObjectInfo> Head(std::string_view key) = 0;
 

@@ -54,6 +54,7 @@ class StoreImpl final : public Store {
   Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key) override;
   Result<ObjectInfo> Head(std::string_view key) override;
   Result<std::unique_ptr<PinnedObject>> PinObject(std::string_view key) override;
+  Result<std::unique_ptr<PinnedObject>> TryPinObject(std::string_view key) override;
   Status Delete(std::string_view key, const WriteOptions& wo) override;
   Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
                           size_t limit) override;
@@ -156,6 +157,9 @@ class StoreImpl final : public Store {
     if (options_.test_point) options_.test_point(name);
   }
   Result<format::IndexEntry> LookupLive(std::string_view key);
+  // store_pin.cc: PinObject (may_block) and TryPinObject (a null pin where a disk read would
+  // be needed).
+  Result<std::unique_ptr<PinnedObject>> Pin(std::string_view key, bool may_block);
 
  public:
   // Readers register while they may read records (ObjectReader): reclamation never releases
