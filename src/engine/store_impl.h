@@ -50,6 +50,9 @@ class StoreImpl final : public Store {
 
   Status Put(std::string_view key, std::string_view value, const WriteOptions& wo) override;
   Status PutStream(std::string_view key, ValueSource* src, const WriteOptions& wo) override;
+  Status PutAsync(std::string_view key, std::string_view value, const WriteOptions& wo,
+                  PutDone done) override;
+  void StartCommit() override;
   Result<std::string> Get(std::string_view key) override;
   Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key) override;
   Result<ObjectInfo> Head(std::string_view key) override;
@@ -102,6 +105,11 @@ class StoreImpl final : public Store {
     bool committed = false;
     Status result;
     std::condition_variable cv;
+    // PutAsync: Reserve returns Busy instead of waiting; the commit leader calls `done` (with
+    // mu_ released) and deletes the writer, which owns its key.
+    bool no_wait = false;
+    Store::PutDone done_cb;
+    std::string owned_key;
   };
 
   // Per-batch view of keys changed earlier in the same batch (nullopt = deleted).
@@ -140,6 +148,10 @@ class StoreImpl final : public Store {
   void SetBgError(const Status& cause);
   void Log(const std::string& msg);
   void PreparerLoop();
+  // store_write.cc: leads the commits of PutAsync writers (no thread of theirs waits).
+  void CommitterLoop();
+  // PutAsync's FinishAndWait: marks the write done (StartCommit wakes the committer).
+  void FinishAsync(Writer* w, Status write_status);
   void IntervalLoop();
 
   // ---- store_reclaim.cc
@@ -263,6 +275,8 @@ class StoreImpl final : public Store {
   uint64_t reader_epoch_ = 0;
 
   std::thread preparer_;
+  std::thread committer_;
+  std::condition_variable commit_cv_;  // with mu_: the queue's front may be ready to commit
   std::thread interval_;
   std::mutex interval_mu_;
   std::condition_variable interval_cv_;

@@ -311,6 +311,7 @@ awaitable<bool> Connection::ReadOneRequest() {
                  "body CRC-32C mismatch; nothing was stored");
       co_return true;
     }
+    if (StartPutAsync(r.h, m, r.body)) co_return true;
     asio::co_spawn(sock_.get_executor(), Handle(shared_from_this(), std::move(r)),
                    asio::detached);
     co_return true;
@@ -377,6 +378,40 @@ awaitable<void> Connection::StreamPut(Request r, PutRequest m, bool* fatal) {
   inflight_--;
   server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
   *fatal = true;
+}
+
+bool Connection::StartPutAsync(const FrameHeader& h, const PutRequest& m,
+                               const std::string& body) {
+  uint64_t size = body.size();
+  auto done = [self = shared_from_this(), h, size](Status s, uint64_t seq) {
+    // On the commit leader's thread: the reply is built and queued on the connection's loop.
+    asio::post(self->sock_.get_executor(), [self, h, size, s = std::move(s), seq] {
+      if (s.ok()) {
+        self->Enqueue(PutOkReply(h, seq, size, h.body_crc));
+      } else {
+        self->ReplyError(h, ToWireStatus(s), s.message());
+      }
+    });
+  };
+  // Writes the record on this (loop) thread and returns; no thread waits for the commit.
+  Status s = server_->store()->PutAsync(m.key, body, WriteOptionsFor(m.durability),
+                                        std::move(done));
+  if (s.IsBusy()) return false;  // it would have to wait: the pool path (Store::Put)
+  if (!s.ok()) {
+    ReplyError(h, ToWireStatus(s), s.message());
+    return true;
+  }
+  // One commit per loop turn: the kick is posted behind the handlers already queued (the other
+  // connections' reads that are ready now), so their PUTs join the same group commit.
+  thread_local bool kick_posted = false;  // one loop per thread
+  if (!kick_posted) {
+    kick_posted = true;
+    asio::post(sock_.get_executor(), [store = server_->store()] {
+      kick_posted = false;
+      store->StartCommit();
+    });
+  }
+  return true;
 }
 
 awaitable<void> Connection::Handle(std::shared_ptr<Connection> self, Request r) {

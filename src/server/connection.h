@@ -74,6 +74,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::asio::awaitable<bool> SkipBody(uint64_t n);
   // A PUT body too large to buffer: streamed into the engine on a pool thread.
   net::asio::awaitable<void> StreamPut(Request r, proto::PutRequest m, bool* fatal);
+  // A buffered PUT written on the loop (Store::PutAsync); its reply is queued by the commit's
+  // callback. False when the engine would have to wait: use the pool instead.
+  bool StartPutAsync(const proto::FrameHeader& h, const proto::PutRequest& m,
+                     const std::string& body);
   // Handles one frame whose header is in the buffer; false ends the reader.
   net::asio::awaitable<bool> ReadOneRequest();
 
