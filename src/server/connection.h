@@ -4,7 +4,9 @@
 //   - the writer sends replies as they complete (out of order, matched by request id), body
 //     bytes of GETs straight from the volume file with sendfile;
 //   - the watchdog enforces header_timeout_ms (slow-loris) and idle_timeout_ms.
-// Engine calls run on the server's I/O pool (RunBlocking), so the loop never waits on a disk.
+// Engine calls that may block run on the server's I/O pool (RunBlocking), so the loop never
+// waits on a disk; a GET of a cached object (TryGetFast) and a buffered PUT (Store::PutAsync,
+// acknowledged from the commit's callback) run on the loop without waiting.
 //
 // Thread safety: every member is touched only on the connection's loop thread, except while
 // the reader is suspended in a streamed PUT: then the pool thread running it owns the input

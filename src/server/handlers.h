@@ -1,5 +1,5 @@
 // Request handlers: one wire request in, one reply out. Engine calls run on the server's I/O
-// pool; the coroutine resumes on the connection's loop.
+// pool; the coroutine resumes on the connection's loop. TryGetFast runs on the loop itself.
 #pragma once
 
 #include <optional>
