@@ -254,7 +254,8 @@ class StoreImpl final : public Store {
   uint64_t logical_bytes_ = 0;
   uint64_t bytes_since_flush_ = 0;    // leader only
   uint64_t records_since_flush_ = 0;  // leader only
-  // During recovery: the index entries, before the current batch, of the keys it touches.
+  // During recovery and a group commit (index_write_mu_ held): the index entries, before the
+  // current batch, of the keys it touches.
   const Overlay* replay_prefetch_ = nullptr;
   uint64_t reclaimed_total_ = 0;  // punched + retired bytes, this session (acct_mu_)
   uint64_t compactions_total_ = 0;

@@ -300,6 +300,28 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
   Overlay overlay;
   uint64_t bytes = 0;
   std::lock_guard<std::mutex> iwl(index_write_mu_);
+  // The previous versions of the group's keys (to count their bytes dead), with one sorted
+  // MultiGet instead of one Get per write: those Gets were 13% of cairnd's CPU in the 10 KiB
+  // PUT bench (issue 4). Nothing else writes the index while we hold index_write_mu_.
+  Overlay prefetch;
+  struct ClearPrefetch {
+    const Overlay** p;
+    ~ClearPrefetch() { *p = nullptr; }
+  } clear_prefetch{&replay_prefetch_};
+  if (group.size() > 1) {
+    std::vector<std::string> keys;
+    keys.reserve(group.size());
+    for (const Writer* w : group)
+      if (w->write_status.ok() && w->type != RecordType::kChunk) keys.emplace_back(w->key);
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    if (keys.size() > 1) {
+      std::vector<std::optional<format::IndexEntry>> found;
+      CAIRN_RETURN_IF_ERROR(index_->MultiGet(keys, &found));
+      for (size_t i = 0; i < keys.size(); i++) prefetch.emplace(std::move(keys[i]), found[i]);
+      replay_prefetch_ = &prefetch;
+    }
+  }
   for (Writer* w : group) {
     bytes += w->len;
     if (!w->write_status.ok()) {
