@@ -1,6 +1,8 @@
 // Functional tests of the engine's public API (include/cairn/store.h).
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "cairn/store.h"
@@ -164,6 +166,73 @@ TEST(Store, ConcurrentWritersShareCommits) {
       ASSERT_EQ(ValueFor(k, 1, 4096), *v);
     }
   EXPECT_EQ(3200u, s->Stats()->objects);
+}
+
+// Issue 4: the server's event loop pins cached objects without I/O, and falls back otherwise.
+TEST(Store, TryPinObjectNeverReadsTheDiskAndFallsBackForLargeObjects) {
+  TempDir d;
+  auto s = OpenOrDie(d.path());
+  ASSERT_TRUE(s->Put("small", "hello").ok());
+  auto p = s->TryPinObject("small");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_NE(nullptr, *p);  // just written: in the memtable
+  EXPECT_EQ(5u, (*p)->info().size);
+  EXPECT_EQ(0x9A71BB4Cu, (*p)->info().crc32c);
+  ASSERT_EQ(1u, (*p)->extents().size());
+  EXPECT_TRUE(s->TryPinObject("missing").status().IsNotFound());
+  // A chunked object's manifest would be read: no pin, and no error.
+  ASSERT_TRUE(s->Put("big", ValueFor("big", 1, 5 << 20)).ok());
+  auto big = s->TryPinObject("big");
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(nullptr, *big);
+  ASSERT_TRUE(s->PinObject("big").ok());
+}
+
+// Issue 4: PutAsync acknowledges through its callback, after the commit, once per write.
+TEST(Store, PutAsyncCallsBackAfterCommitOnce) {
+  TempDir d;
+  auto s = OpenOrDie(d.path());
+  constexpr int kWrites = 200;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0, ok = 0, busy = 0;
+  for (int i = 0; i < kWrites; i++) {
+    std::string key = "k" + std::to_string(i);
+    std::string value = ValueFor(key, 1, 10 << 10);
+    WriteOptions wo;
+    if (i % 2 == 1) wo.durability = Durability::kNone;
+    Status st = s->PutAsync(key, value, wo, [&, key](Status r, uint64_t seq) {
+      std::lock_guard<std::mutex> l(mu);
+      EXPECT_TRUE(r.ok()) << r.ToString();
+      EXPECT_GT(seq, 0u);
+      ok += r.ok();
+      done++;
+      cv.notify_all();
+    });
+    if (st.IsBusy()) {  // it would have waited: the caller falls back to Put
+      busy++;
+      ASSERT_TRUE(s->Put(key, value, wo).ok());
+      continue;
+    }
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    if (i % 10 == 9) s->StartCommit();  // groups of up to 10, as a server's loop turn would
+  }
+  s->StartCommit();
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(30), [&] { return done + busy == kWrites; }));
+  }
+  EXPECT_EQ(kWrites - busy, ok);
+  EXPECT_LT(busy, kWrites);  // the first write after a clean open is the only expected one
+  for (int i = 0; i < kWrites; i++) {
+    std::string key = "k" + std::to_string(i);
+    auto v = s->Get(key);
+    ASSERT_TRUE(v.ok()) << key;
+    EXPECT_EQ(ValueFor(key, 1, 10 << 10), *v);
+  }
+  ASSERT_TRUE(s->Close().ok());
+  auto again = OpenOrDie(d.path());
+  EXPECT_EQ(ValueFor("k7", 1, 10 << 10), *again->Get("k7"));
 }
 
 }  // namespace

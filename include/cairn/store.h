@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -218,6 +219,27 @@ class Store {
   virtual Status PutStream(std::string_view key, ValueSource* src,
                            const WriteOptions& wo = WriteOptions()) = 0;
 
+  // The outcome of a PutAsync and, on success, the write's sequence.
+  using PutDone = std::function<void(Status status, uint64_t sequence)>;
+  // Put for a caller that must not block (the server's event loop, issue 4): reserves log
+  // space, writes the record into the volume (pre-written, so a page-cache copy) and returns
+  // OK without waiting for the commit. `done` then runs exactly once, on the thread leading
+  // the group commit that covers the write, after that commit: in kSync mode only after its
+  // fdatasync succeeded, and only after the index points at the new version. Keep `done` short:
+  // it delays the acknowledgements of the rest of its group.
+  // Returns Busy (nothing written, `done` never called) where the call would have to wait:
+  // log space (max_unfinished_bytes) is full, the next volume is not prepared yet, the first
+  // write after a clean open must mark the store unclean, or the value is larger than a chunk.
+  // The caller then uses Put on a thread that may block. Other errors are returned directly
+  // too (`done` not called).
+  // The commit starts at the next StartCommit (or with another writer's commit), so a caller
+  // can gather several writes, e.g. one event-loop turn's, into one group commit.
+  // REQUIRES: StartCommit is called soon after every PutAsync that returned OK.
+  virtual Status PutAsync(std::string_view key, std::string_view value, const WriteOptions& wo,
+                          PutDone done) = 0;
+  // Starts the group commit of the PutAsync writes made so far (wakes the committer thread).
+  virtual void StartCommit() = 0;
+
   // Returns the whole value. For large objects prefer OpenReader.
   virtual Result<std::string> Get(std::string_view key) = 0;
   virtual Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key) = 0;
@@ -225,6 +247,11 @@ class Store {
   // Costs no disk read for an object of one record; reads (and verifies) the manifest of a
   // large object.
   virtual Result<std::unique_ptr<PinnedObject>> PinObject(std::string_view key) = 0;
+  // PinObject that never touches the disk, for a caller that must not block (the server's
+  // event loop): answers from the index's memtables and block cache only. Returns a null pin
+  // (status OK) when that is not enough: the index entry is not in memory, or the object is
+  // large (its manifest would be read). NotFound is returned only when it is certain.
+  virtual Result<std::unique_ptr<PinnedObject>> TryPinObject(std::string_view key) = 0;
   // Metadata only; costs no disk read.
   virtual Result<ObjectInfo> Head(std::string_view key) = 0;
 

@@ -158,6 +158,20 @@ Result<format::IndexEntry> Index::Get(std::string_view key, bool with_negative) 
   return e;
 }
 
+Result<format::IndexEntry> Index::GetCached(std::string_view key, bool* in_memory) {
+  std::string v;
+  rocksdb::ReadOptions ro;
+  ro.read_tier = rocksdb::kBlockCacheTier;  // Incomplete instead of a disk read
+  rocksdb::Status s = db_->Get(ro, EntryKey(key), &v);
+  *in_memory = !s.IsIncomplete();
+  if (s.IsIncomplete() || s.IsNotFound()) return Status::NotFound("no such key");
+  CAIRN_RETURN_IF_ERROR(FromRocks(s, "get"));
+  format::IndexEntry e;
+  CAIRN_RETURN_IF_ERROR(format::DecodeIndexEntry(v, &e));
+  if (e.type == kNegativeType) return Status::NotFound("no such key");
+  return e;
+}
+
 Status Index::FlushAndListDead(size_t limit, std::vector<DeadRecord>* out) {
   out->clear();
   const rocksdb::Snapshot* snap = db_->GetSnapshot();

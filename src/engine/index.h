@@ -75,6 +75,10 @@ class Index {
   // NotFound if the key has no entry. Negative entries (type kTombstone, only during a
   // rebuild) count as no entry unless `with_negative`.
   Result<format::IndexEntry> Get(std::string_view key, bool with_negative = false);
+  // Like Get, but never reads the disk: answers only from the memtables and the block cache
+  // (RocksDB's kBlockCacheTier). *in_memory is false (and the result NotFound) when the answer
+  // needs a disk read. Used on the server's event loop (issue 4).
+  Result<format::IndexEntry> GetCached(std::string_view key, bool* in_memory);
   // Looks up many keys in one batched call (sorted, so RocksDB reads each block once);
   // (*out)[i] is empty where keys[i] has no entry.
   Status MultiGet(const std::vector<std::string>& keys,

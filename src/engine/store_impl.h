@@ -50,10 +50,14 @@ class StoreImpl final : public Store {
 
   Status Put(std::string_view key, std::string_view value, const WriteOptions& wo) override;
   Status PutStream(std::string_view key, ValueSource* src, const WriteOptions& wo) override;
+  Status PutAsync(std::string_view key, std::string_view value, const WriteOptions& wo,
+                  PutDone done) override;
+  void StartCommit() override;
   Result<std::string> Get(std::string_view key) override;
   Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key) override;
   Result<ObjectInfo> Head(std::string_view key) override;
   Result<std::unique_ptr<PinnedObject>> PinObject(std::string_view key) override;
+  Result<std::unique_ptr<PinnedObject>> TryPinObject(std::string_view key) override;
   Status Delete(std::string_view key, const WriteOptions& wo) override;
   Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
                           size_t limit) override;
@@ -102,6 +106,11 @@ class StoreImpl final : public Store {
     bool committed = false;
     Status result;
     std::condition_variable cv;
+    // PutAsync: Reserve returns Busy instead of waiting; the commit leader calls `done` (with
+    // mu_ released) and deletes the writer, which owns its key.
+    bool no_wait = false;
+    Store::PutDone done_cb;
+    std::string owned_key;
   };
 
   // Per-batch view of keys changed earlier in the same batch (nullopt = deleted).
@@ -141,6 +150,10 @@ class StoreImpl final : public Store {
   void SetBgError(const Status& cause);
   void Log(const std::string& msg);
   void PreparerLoop();
+  // store_write.cc: leads the commits of PutAsync writers (no thread of theirs waits).
+  void CommitterLoop();
+  // PutAsync's FinishAndWait: marks the write done (StartCommit wakes the committer).
+  void FinishAsync(Writer* w, Status write_status);
   void IntervalLoop();
 
   // ---- store_reclaim.cc
@@ -162,6 +175,9 @@ class StoreImpl final : public Store {
     if (options_.test_point) options_.test_point(name);
   }
   Result<format::IndexEntry> LookupLive(std::string_view key);
+  // store_pin.cc: PinObject (may_block) and TryPinObject (a null pin where a disk read would
+  // be needed).
+  Result<std::unique_ptr<PinnedObject>> Pin(std::string_view key, bool may_block);
 
  public:
   // Readers register while they may read records (ObjectReader): reclamation never releases
@@ -250,7 +266,8 @@ class StoreImpl final : public Store {
   uint64_t logical_bytes_ = 0;
   uint64_t bytes_since_flush_ = 0;    // leader only
   uint64_t records_since_flush_ = 0;  // leader only
-  // During recovery: the index entries, before the current batch, of the keys it touches.
+  // During recovery and a group commit (index_write_mu_ held): the index entries, before the
+  // current batch, of the keys it touches.
   const Overlay* replay_prefetch_ = nullptr;
   uint64_t reclaimed_total_ = 0;  // punched + retired bytes, this session (acct_mu_)
   uint64_t compactions_total_ = 0;
@@ -275,6 +292,8 @@ class StoreImpl final : public Store {
   uint64_t reader_epoch_ = 0;
 
   std::thread preparer_;
+  std::thread committer_;
+  std::condition_variable commit_cv_;  // with mu_: the queue's front may be ready to commit
   std::thread interval_;
   std::mutex interval_mu_;
   std::condition_variable interval_cv_;

@@ -257,6 +257,7 @@ Status StoreImpl::OpenStore() {
   reclaimed_total_ = totals.first;
   compactions_total_ = totals.second;
   preparer_ = std::thread([this] { PreparerLoop(); });
+  committer_ = std::thread([this] { CommitterLoop(); });
   if (options_.background_reclaim) reclaimer_ = std::thread([this] { ReclaimLoop(); });
   interval_ = std::thread([this] { IntervalLoop(); });
   return Status::OK();
@@ -590,11 +591,14 @@ Status StoreImpl::Close() {
     // commit.
     prepared_cv_.notify_all();
     space_cv_.notify_all();
+    commit_cv_.notify_one();  // PutAsync writes not yet started by a StartCommit
     while (!queue_.empty()) space_cv_.wait(l);
     stop_ = true;
     prep_cv_.notify_all();
     prepared_cv_.notify_all();
+    commit_cv_.notify_all();
   }
+  if (committer_.joinable()) committer_.join();
   {
     std::lock_guard<std::mutex> l(interval_mu_);
     interval_cv_.notify_all();

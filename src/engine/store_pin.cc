@@ -71,17 +71,39 @@ class PinnedObjectImpl final : public PinnedObject {
 }  // namespace
 
 Result<std::unique_ptr<PinnedObject>> StoreImpl::PinObject(std::string_view key) {
+  return Pin(key, /*may_block=*/true);
+}
+
+Result<std::unique_ptr<PinnedObject>> StoreImpl::TryPinObject(std::string_view key) {
+  return Pin(key, /*may_block=*/false);
+}
+
+Result<std::unique_ptr<PinnedObject>> StoreImpl::Pin(std::string_view key, bool may_block) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
-  foreground_ops_.fetch_add(1, std::memory_order_relaxed);
   // Register first, then look up: any version the lookup finds died (if at all) after our
   // epoch was taken, so reclamation's WaitForOlderReaders waits for this pin.
   const uint64_t epoch = RegisterReader();
-  Result<format::IndexEntry> found = LookupLive(key);
+  Result<format::IndexEntry> found = Status::OK();
+  if (may_block) {
+    found = LookupLive(key);
+  } else {
+    bool in_memory = true;
+    found = index_->GetCached(key, &in_memory);
+    if (!in_memory) {
+      UnregisterReader(epoch);
+      return std::unique_ptr<PinnedObject>();
+    }
+  }
   if (!found.ok()) {
     UnregisterReader(epoch);
-    return found.status();
+    return found.status().IsNotFound() ? Status::NotFound("no such key") : found.status();
   }
   const format::IndexEntry e = *found;
+  if (!may_block && e.type != static_cast<uint8_t>(RecordType::kValue)) {
+    UnregisterReader(epoch);  // a large object: its manifest would be read
+    return std::unique_ptr<PinnedObject>();
+  }
+  foreground_ops_.fetch_add(1, std::memory_order_relaxed);
   ObjectInfo info;
   info.key = std::string(key);
   info.size = e.object_size;

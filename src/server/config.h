@@ -36,9 +36,9 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:7700";
   // Event loops (one thread each); 0 = one per core.
   uint32_t threads = 0;
-  // Threads that run engine calls (disk reads, writes waiting for their group commit), so no
-  // loop ever blocks on the disk. Sync writers each hold one while their commit runs; more of
-  // them means larger group commits.
+  // Threads that run engine calls that may block (cold GETs, streamed PUTs, DELETEs, PUTs that
+  // PutAsync refused, LIST, STAT), so no loop ever blocks on the disk. Hot GETs and buffered
+  // PUTs do not use them. 64 keeps cold random reads at a useful queue depth (docs/design.md).
   uint32_t io_threads = 64;
   Durability durability = Durability::kSync;
   uint32_t sync_interval_ms = 100;

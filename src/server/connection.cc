@@ -256,6 +256,14 @@ awaitable<bool> Connection::ReadOneRequest() {
   ids_.insert(h.request_id);
   inflight_++;
   server_->counters().inflight.fetch_add(1, std::memory_order_relaxed);
+  if (h.op == Op::kGet) {
+    // The hot path: a cached object is pinned and queued right here, on the loop, with no
+    // pool hand-off (two context switches) and no coroutine of its own.
+    if (std::optional<Reply> fast = TryGetFast(server_, h, r.meta)) {
+      Enqueue(std::move(*fast));
+      co_return true;
+    }
+  }
   if (h.op != Op::kPut) {
     asio::co_spawn(sock_.get_executor(), Handle(shared_from_this(), std::move(r)),
                    asio::detached);
@@ -303,6 +311,7 @@ awaitable<bool> Connection::ReadOneRequest() {
                  "body CRC-32C mismatch; nothing was stored");
       co_return true;
     }
+    if (StartPutAsync(r.h, m, r.body)) co_return true;
     asio::co_spawn(sock_.get_executor(), Handle(shared_from_this(), std::move(r)),
                    asio::detached);
     co_return true;
@@ -371,6 +380,40 @@ awaitable<void> Connection::StreamPut(Request r, PutRequest m, bool* fatal) {
   *fatal = true;
 }
 
+bool Connection::StartPutAsync(const FrameHeader& h, const PutRequest& m,
+                               const std::string& body) {
+  uint64_t size = body.size();
+  auto done = [self = shared_from_this(), h, size](Status s, uint64_t seq) {
+    // On the commit leader's thread: the reply is built and queued on the connection's loop.
+    asio::post(self->sock_.get_executor(), [self, h, size, s = std::move(s), seq] {
+      if (s.ok()) {
+        self->Enqueue(PutOkReply(h, seq, size, h.body_crc));
+      } else {
+        self->ReplyError(h, ToWireStatus(s), s.message());
+      }
+    });
+  };
+  // Writes the record on this (loop) thread and returns; no thread waits for the commit.
+  Status s = server_->store()->PutAsync(m.key, body, WriteOptionsFor(m.durability),
+                                        std::move(done));
+  if (s.IsBusy()) return false;  // it would have to wait: the pool path (Store::Put)
+  if (!s.ok()) {
+    ReplyError(h, ToWireStatus(s), s.message());
+    return true;
+  }
+  // One commit per loop turn: the kick is posted behind the handlers already queued (the other
+  // connections' reads that are ready now), so their PUTs join the same group commit.
+  thread_local bool kick_posted = false;  // one loop per thread
+  if (!kick_posted) {
+    kick_posted = true;
+    asio::post(sock_.get_executor(), [store = server_->store()] {
+      kick_posted = false;
+      store->StartCommit();
+    });
+  }
+  return true;
+}
+
 awaitable<void> Connection::Handle(std::shared_ptr<Connection> self, Request r) {
   Reply reply = co_await HandleRequest(self->server_, r.h, r.meta, std::move(r.body));
   self->Enqueue(std::move(reply));
@@ -398,38 +441,41 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
     if (self->dead_) break;
     if (self->replies_.empty()) break;  // reader done, nothing in flight
     boost::system::error_code ec;
-    if (self->replies_.front().pin == nullptr) {
-      // Coalesce the ready small replies into one write.
-      batch.clear();
-      std::vector<Reply> sent;
-      while (!self->replies_.empty() && self->replies_.front().pin == nullptr &&
-             (batch.empty() || batch.size() < kMaxWriteBatchBytes)) {
-        Reply& f = self->replies_.front();
-        batch += f.head;
-        batch += f.body;
-        sent.push_back(std::move(f));
-        self->replies_.pop_front();
-      }
+    // Coalesce the ready small replies into one write, with the header of a GET whose body
+    // follows (sent with MSG_MORE, so header and body share segments).
+    batch.clear();
+    std::vector<Reply> sent;
+    while (!self->replies_.empty() && self->replies_.front().pin == nullptr &&
+           (batch.empty() || batch.size() < kMaxWriteBatchBytes)) {
+      Reply& f = self->replies_.front();
+      batch += f.head;
+      batch += f.body;
+      sent.push_back(std::move(f));
+      self->replies_.pop_front();
+    }
+    std::optional<Reply> with_body;
+    if (!self->replies_.empty() && batch.size() < kMaxWriteBatchBytes) {
+      with_body = std::move(self->replies_.front());
+      self->replies_.pop_front();
+      batch += with_body->head;
+    }
+    if (with_body.has_value() && with_body->pin_length > 0) {
+      Status st = co_await net::SendMore(self->sock_, batch);
+      if (!st.ok()) ec = asio::error::broken_pipe;
+    } else {
       co_await asio::async_write(self->sock_, asio::buffer(batch),
                                  asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        self->dead_ = true;
-        break;
-      }
-      self->server_->counters().bytes_out.fetch_add(batch.size(), std::memory_order_relaxed);
-      for (const Reply& r : sent) complete(r);
-      if (batch.capacity() > (1 << 20)) std::string().swap(batch);
-      continue;
     }
-    // A GET body from the volume files: header and meta, then sendfile per extent.
-    Reply r = std::move(self->replies_.front());
-    self->replies_.pop_front();
-    co_await asio::async_write(self->sock_, asio::buffer(r.head),
-                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       self->dead_ = true;
       break;
     }
+    self->server_->counters().bytes_out.fetch_add(batch.size(), std::memory_order_relaxed);
+    for (const Reply& r : sent) complete(r);
+    if (batch.capacity() > (1 << 20)) std::string().swap(batch);
+    if (!with_body.has_value()) continue;
+    // A GET body from the volume files: sendfile per extent.
+    Reply r = std::move(*with_body);
     uint64_t pos = 0;  // value offset at the start of the current extent
     uint64_t want_from = r.pin_offset;
     uint64_t left = r.pin_length;
@@ -442,7 +488,7 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
         uint64_t n = std::min(left, pos + e.length - want_from);
         while (n > 0 && st.ok()) {
           uint64_t slice = std::min(n, kWarmSliceBytes);
-          if (!(first && r.pin_warm_first)) {
+          if (!(first && r.pin_warm_first) && !net::RangeCached(e.fd, off, slice)) {
             const int fd = e.fd;
             co_await net::RunBlocking(self->server_->io_pool(), [fd, off, slice]() {
               net::WarmFileRange(fd, off, slice);
@@ -468,7 +514,6 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
       self->dead_ = true;
       break;
     }
-    self->server_->counters().bytes_out.fetch_add(r.head.size(), std::memory_order_relaxed);
     r.pin.reset();  // unpin before waking anyone
     complete(r);
   }

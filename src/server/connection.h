@@ -4,7 +4,9 @@
 //   - the writer sends replies as they complete (out of order, matched by request id), body
 //     bytes of GETs straight from the volume file with sendfile;
 //   - the watchdog enforces header_timeout_ms (slow-loris) and idle_timeout_ms.
-// Engine calls run on the server's I/O pool (RunBlocking), so the loop never waits on a disk.
+// Engine calls that may block run on the server's I/O pool (RunBlocking), so the loop never
+// waits on a disk; a GET of a cached object (TryGetFast) and a buffered PUT (Store::PutAsync,
+// acknowledged from the commit's callback) run on the loop without waiting.
 //
 // Thread safety: every member is touched only on the connection's loop thread, except while
 // the reader is suspended in a streamed PUT: then the pool thread running it owns the input
@@ -74,6 +76,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::asio::awaitable<bool> SkipBody(uint64_t n);
   // A PUT body too large to buffer: streamed into the engine on a pool thread.
   net::asio::awaitable<void> StreamPut(Request r, proto::PutRequest m, bool* fatal);
+  // A buffered PUT written on the loop (Store::PutAsync); its reply is queued by the commit's
+  // callback. False when the engine would have to wait: use the pool instead.
+  bool StartPutAsync(const proto::FrameHeader& h, const proto::PutRequest& m,
+                     const std::string& body);
   // Handles one frame whose header is in the buffer; false ends the reader.
   net::asio::awaitable<bool> ReadOneRequest();
 

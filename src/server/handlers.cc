@@ -73,6 +73,49 @@ std::optional<Connection::Reply> CheckKey(Server* server, const FrameHeader& req
   return std::nullopt;
 }
 
+// The reply to a GET whose body is sent from the pinned extents; the first slice is in the
+// page cache.
+Connection::Reply GetOkReply(const FrameHeader& req, std::unique_ptr<PinnedObject> pin,
+                             uint64_t offset, uint64_t length, uint32_t crc) {
+  GetReply g;
+  g.info = MetaOf(pin->info());
+  g.range_offset = offset;
+  std::string meta;
+  EncodeMeta(g, &meta);
+  Connection::Reply r;
+  r.request_id = req.request_id;
+  FrameHeader h;
+  h.op = req.op;
+  h.reply = true;
+  h.request_id = req.request_id;
+  h.meta_len = static_cast<uint32_t>(meta.size());
+  h.body_len = length;
+  h.body_crc = crc;
+  AppendFrame(h, meta, &r.head);
+  r.pin = std::move(pin);
+  r.pin_offset = offset;
+  r.pin_length = length;
+  r.pin_warm_first = true;
+  return r;
+}
+
+// True if the first min(length, kFirstWarmBytes) bytes of the value from `offset` are in the
+// page cache.
+bool FirstSliceCached(const PinnedObject& pin, uint64_t offset, uint64_t length) {
+  uint64_t pos = 0, want = offset, left = std::min(length, kFirstWarmBytes);
+  for (const ValueExtent& e : pin.extents()) {
+    if (left == 0) break;
+    if (want < pos + e.length) {
+      uint64_t n = std::min(left, pos + e.length - want);
+      if (!net::RangeCached(e.fd, e.offset + (want - pos), n)) return false;
+      want += n;
+      left -= n;
+    }
+    pos += e.length;
+  }
+  return true;
+}
+
 awaitable<Connection::Reply> HandleGet(Server* server, const FrameHeader& req,
                                        const GetRequest& m) {
   if (auto e = CheckKey(server, req, m.key)) co_return std::move(*e);
@@ -112,6 +155,10 @@ awaitable<Connection::Reply> HandleGet(Server* server, const FrameHeader& req,
       out.crc = *crc;
     }
     // Bring the first slice into the page cache here, so the loop's sendfile never waits.
+    if (FirstSliceCached(**pin, out.offset, out.length)) {
+      out.pin = std::move(*pin);
+      return out;
+    }
     uint64_t pos = 0, want = out.offset, left = std::min(out.length, kFirstWarmBytes);
     for (const ValueExtent& e : (*pin)->extents()) {
       if (left == 0) break;
@@ -127,29 +174,30 @@ awaitable<Connection::Reply> HandleGet(Server* server, const FrameHeader& req,
     return out;
   });
   if (!o.status.ok()) co_return FromStatus(req, o.status);
-  GetReply g;
-  g.info = MetaOf(o.pin->info());
-  g.range_offset = o.offset;
-  std::string meta;
-  EncodeMeta(g, &meta);
-  Connection::Reply r;
-  r.request_id = req.request_id;
-  FrameHeader h;
-  h.op = req.op;
-  h.reply = true;
-  h.request_id = req.request_id;
-  h.meta_len = static_cast<uint32_t>(meta.size());
-  h.body_len = o.length;
-  h.body_crc = o.crc;
-  AppendFrame(h, meta, &r.head);
-  r.pin = std::move(o.pin);
-  r.pin_offset = o.offset;
-  r.pin_length = o.length;
-  r.pin_warm_first = true;
-  co_return r;
+  co_return GetOkReply(req, std::move(o.pin), o.offset, o.length, o.crc);
 }
 
 }  // namespace
+
+std::optional<Connection::Reply> TryGetFast(Server* server, const FrameHeader& h,
+                                            const std::string& meta) {
+  GetRequest m;
+  WireError err;
+  if (!DecodeMeta(meta, &m, &err) || m.offset != 0) return std::nullopt;
+  if (m.key.empty() || m.key.size() > server->config().limits.max_key_bytes) return std::nullopt;
+  Result<std::unique_ptr<PinnedObject>> pin = server->store()->TryPinObject(m.key);
+  if (!pin.ok()) {
+    if (pin.status().IsNotFound()) return FromStatus(h, pin.status());
+    return std::nullopt;  // the pool path reports other errors
+  }
+  if (*pin == nullptr) return std::nullopt;  // would read the disk
+  const uint64_t size = (*pin)->info().size;
+  // A range needs its records read for a fresh CRC: the pool path does that.
+  if (m.length < size) return std::nullopt;
+  if (!FirstSliceCached(**pin, 0, size)) return std::nullopt;
+  const uint32_t crc = (*pin)->info().crc32c;
+  return GetOkReply(h, std::move(*pin), 0, size, crc);
+}
 
 WriteOptions WriteOptionsFor(uint8_t durability) {
   WriteOptions wo;
