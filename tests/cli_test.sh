@@ -6,28 +6,8 @@
 # Exit codes under test (src/cli/main.cc): 0 ok, 1 error, 2 usage, 3 key not found.
 set -euo pipefail
 
-CAIRN=$(realpath "${1:?usage: cli_test.sh /path/to/cairn}")
-T=$(mktemp -d)
-BG_PID=""
-cleanup() {
-  exec 3>&- 2>/dev/null || true
-  if [[ -n $BG_PID ]]; then kill "$BG_PID" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-unset CAIRN_STORE
-export LC_ALL=C
-cd "$T"
-
-# Every command is bounded: a hang fails the test instead of reaching the ctest timeout.
-LIMIT=60
-PASSED=0
-
-fail() {
-  echo "FAIL (line ${BASH_LINENO[0]}): $*" >&2
-  exit 1
-}
-ok() { PASSED=$((PASSED + 1)); }
+CLI_TEST_NAME=cli_test.sh
+source "$(dirname "$0")/cli_lib.sh" "$@"
 
 # run ARGS...: runs cairn; it must succeed and print nothing to stderr.
 run() {
@@ -52,8 +32,6 @@ expect() {
   fi
 }
 
-# err_has TEXT: the last expect's stderr contains TEXT.
-err_has() { grep -qF -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"; }
 
 # check_json FILE: FILE holds exactly one JSON value, strictly UTF-8.
 check_json() {
@@ -61,10 +39,6 @@ check_json() {
     fail "invalid JSON in $1: $(head -c 300 "$1")"
 }
 
-# jq_py FILE EXPR: evaluates a Python expression over the JSON document `j` in FILE.
-jq_py() {
-  python3 -c 'import json,sys; j=json.load(open(sys.argv[1],encoding="utf-8")); print(eval(sys.argv[2]))' "$1" "$2"
-}
 
 # volumes STORE: id, state and end of each volume. A process that dies without closing the
 # store makes the next open seal the active volume, which changes this.

@@ -7,27 +7,8 @@
 # Usage: verify_cli_test.sh /path/to/cairn
 set -euo pipefail
 
-CAIRN=$(realpath "${1:?usage: verify_cli_test.sh /path/to/cairn}")
-T=$(mktemp -d)
-BG_PID=""
-cleanup() {
-  exec 3>&- 2>/dev/null || true
-  if [[ -n $BG_PID ]]; then kill "$BG_PID" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-unset CAIRN_STORE
-export LC_ALL=C
-cd "$T"
-
-LIMIT=60
-PASSED=0
-
-fail() {
-  echo "FAIL (line ${BASH_LINENO[0]}): $*" >&2
-  exit 1
-}
-ok() { PASSED=$((PASSED + 1)); }
+CLI_TEST_NAME=verify_cli_test.sh
+source "$(dirname "$0")/cli_lib.sh" "$@"
 
 # run ARGS...: runs cairn; it must succeed and print nothing to stderr.
 run() {
@@ -53,11 +34,7 @@ expect() {
 }
 
 out_has() { grep -qE -- "$1" "$T/out" || fail "stdout lacks /$1/: $(cat "$T/out")"; }
-err_has() { grep -qF -- "$1" "$T/err" || fail "stderr lacks '$1': $(cat "$T/err")"; }
 
-jq_py() {
-  python3 -c 'import json,sys; j=json.load(open(sys.argv[1],encoding="utf-8")); print(eval(sys.argv[2]))' "$1" "$2"
-}
 
 # flip FILE OFFSET: inverts the bits of one byte.
 flip() {
