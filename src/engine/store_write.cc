@@ -610,6 +610,7 @@ Status StoreImpl::PutAsync(std::string_view key, std::string_view value, const W
   w->type = RecordType::kValue;
   w->key = w->owned_key;
   w->sync = WantsSync(wo);
+  w->interval = WantsInterval(wo);
   w->object_size = value.size();
   w->object_crc = crc32c::Value(value);
   w->timestamp_us = env_->NowMicros();
