@@ -74,6 +74,10 @@ struct StoreOptions {
   // RocksDB block cache for the index, charged with index and filter blocks too: the index's
   // read memory is bounded by this, not by the number of objects.
   size_t index_cache_bytes = size_t{64} << 20;
+  // Named bound: the hot-entry cache kept in front of the RocksDB index, charged as key bytes
+  // plus 160 per entry (so about 50,000 entries of short keys per 8 MiB); recently read keys
+  // are found there without a RocksDB lookup (docs/design.md, "Hot entries"). 0 turns it off.
+  size_t index_hot_bytes = size_t{16} << 20;
   // RocksDB memtable size; at most two are kept, so index write memory is at most twice this.
   size_t index_write_buffer_bytes = size_t{32} << 20;
 

@@ -72,8 +72,12 @@ IndexBatch::IndexBatch() : rep_(new rocksdb::WriteBatch()) {}
 IndexBatch::~IndexBatch() = default;
 void IndexBatch::PutEntry(std::string_view key, const format::IndexEntry& e) {
   (void)rep_->Put(EntryKey(key), format::EncodeIndexEntry(e));
+  entry_keys_.emplace_back(key);
 }
-void IndexBatch::DeleteEntry(std::string_view key) { (void)rep_->Delete(EntryKey(key)); }
+void IndexBatch::DeleteEntry(std::string_view key) {
+  (void)rep_->Delete(EntryKey(key));
+  entry_keys_.emplace_back(key);
+}
 void IndexBatch::PutVolume(uint32_t id, const format::VolumeAccount& v) {
   (void)rep_->Put(VolumeKey(id), format::EncodeVolumeAccount(v));
 }
@@ -106,7 +110,10 @@ void IndexBatch::PutReclaimTotals(uint64_t reclaimed_bytes, uint64_t compactions
   EncodeFixed64(v + 8, compactions);
   (void)rep_->Put(kReclaimKey, rocksdb::Slice(v, sizeof(v)));
 }
-void IndexBatch::Clear() { rep_->Clear(); }
+void IndexBatch::Clear() {
+  rep_->Clear();
+  entry_keys_.clear();
+}
 size_t IndexBatch::count() const { return static_cast<size_t>(rep_->Count()); }
 
 Index::~Index() {
@@ -135,6 +142,7 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOp
   if (o.index_env != nullptr) opts.env = o.index_env;
   opts.listeners.push_back(std::make_shared<FlushListener>(std::move(before_flush)));
   idx->cache_ = rocksdb::NewLRUCache(o.index_cache_bytes);
+  idx->hot_ = std::make_unique<EntryCache>(o.index_hot_bytes);
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = idx->cache_;
   t.cache_index_and_filter_blocks = true;
@@ -148,27 +156,37 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOp
 }
 
 Result<format::IndexEntry> Index::Get(std::string_view key, bool with_negative) {
+  bool in_memory = true;
+  return Lookup(key, with_negative, /*cached_only=*/false, &in_memory);
+}
+
+Result<format::IndexEntry> Index::GetCached(std::string_view key, bool* in_memory) {
+  return Lookup(key, /*with_negative=*/false, /*cached_only=*/true, in_memory);
+}
+
+Result<format::IndexEntry> Index::Lookup(std::string_view key, bool with_negative,
+                                         bool cached_only, bool* in_memory) {
+  *in_memory = true;
+  // A hit is never a negative entry: only positive ones are cached.
+  if (std::optional<format::IndexEntry> hit = hot_->Lookup(key)) return *hit;
+  const uint64_t ticket = hot_->Ticket(key);
   std::string v;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), EntryKey(key), &v);
+  rocksdb::ReadOptions ro;
+  if (cached_only) ro.read_tier = rocksdb::kBlockCacheTier;  // Incomplete instead of a disk read
+  rocksdb::Status s = db_->Get(ro, EntryKey(key), &v);
+  if (s.IsIncomplete()) {
+    *in_memory = false;
+    return Status::NotFound("no such key");
+  }
   if (s.IsNotFound()) return Status::NotFound("no such key");
   CAIRN_RETURN_IF_ERROR(FromRocks(s, "get"));
   format::IndexEntry e;
   CAIRN_RETURN_IF_ERROR(format::DecodeIndexEntry(v, &e));
-  if (!with_negative && e.type == kNegativeType) return Status::NotFound("no such key");
-  return e;
-}
-
-Result<format::IndexEntry> Index::GetCached(std::string_view key, bool* in_memory) {
-  std::string v;
-  rocksdb::ReadOptions ro;
-  ro.read_tier = rocksdb::kBlockCacheTier;  // Incomplete instead of a disk read
-  rocksdb::Status s = db_->Get(ro, EntryKey(key), &v);
-  *in_memory = !s.IsIncomplete();
-  if (s.IsIncomplete() || s.IsNotFound()) return Status::NotFound("no such key");
-  CAIRN_RETURN_IF_ERROR(FromRocks(s, "get"));
-  format::IndexEntry e;
-  CAIRN_RETURN_IF_ERROR(format::DecodeIndexEntry(v, &e));
-  if (e.type == kNegativeType) return Status::NotFound("no such key");
+  if (e.type == kNegativeType) {
+    if (with_negative) return e;
+    return Status::NotFound("no such key");
+  }
+  hot_->Fill(key, e, ticket);
   return e;
 }
 
@@ -280,7 +298,12 @@ Status Index::MultiGet(const std::vector<std::string>& keys,
 Status Index::Write(IndexBatch* batch) {
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;  // the volume log is the write-ahead log
-  return FromRocks(db_->Write(wo, batch->rep()), "write");
+  // Before: no lookup hits an entry this write replaces once RocksDB may hold the new one.
+  // After: drops entries filled from the old state meanwhile (engine/entry_cache.h).
+  for (const std::string& k : batch->entry_keys()) hot_->Invalidate(k);
+  Status s = FromRocks(db_->Write(wo, batch->rep()), "write");
+  for (const std::string& k : batch->entry_keys()) hot_->Invalidate(k);
+  return s;
 }
 
 Result<format::Checkpoint> Index::ReadCheckpoint() {
@@ -343,7 +366,7 @@ Status Index::Flush(bool wait) {
 uint64_t Index::MemoryBytes() {
   uint64_t mem = 0;
   db_->GetIntProperty("rocksdb.cur-size-all-mem-tables", &mem);
-  return mem + cache_->GetUsage();
+  return mem + cache_->GetUsage() + hot_->bytes();
 }
 
 }  // namespace cairn

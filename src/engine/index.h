@@ -25,6 +25,7 @@
 
 #include "cairn/options.h"
 #include "cairn/status.h"
+#include "engine/entry_cache.h"
 #include "engine/store_format.h"
 
 namespace rocksdb {
@@ -61,9 +62,12 @@ class IndexBatch {
   void Clear();
   size_t count() const;
   rocksdb::WriteBatch* rep() { return rep_.get(); }
+  // The keys of the object entries this batch puts or deletes (the hot cache drops them).
+  const std::vector<std::string>& entry_keys() const { return entry_keys_; }
 
  private:
   std::unique_ptr<rocksdb::WriteBatch> rep_;
+  std::vector<std::string> entry_keys_;
 };
 
 class Index {
@@ -72,6 +76,8 @@ class Index {
   static Result<std::unique_ptr<Index>> Open(const std::string& dir, const StoreOptions& options,
                                              std::function<void()> before_flush);
 
+  // Lookups of object entries (Get, GetCached) answer from the hot-entry cache when they can
+  // (engine/entry_cache.h); Write keeps it coherent.
   // NotFound if the key has no entry. Negative entries (type kTombstone, only during a
   // rebuild) count as no entry unless `with_negative`.
   Result<format::IndexEntry> Get(std::string_view key, bool with_negative = false);
@@ -106,8 +112,12 @@ class Index {
 
  private:
   Index() = default;
+  // The entry's RocksDB lookup behind Get and GetCached (the hot cache is filled here).
+  Result<format::IndexEntry> Lookup(std::string_view key, bool with_negative, bool cached_only,
+                                    bool* in_memory);
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<rocksdb::Cache> cache_;
+  std::unique_ptr<EntryCache> hot_;
 };
 
 }  // namespace cairn

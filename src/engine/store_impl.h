@@ -288,7 +288,9 @@ class StoreImpl final : public Store {
   uint64_t yield_ops_seen_ = 0;
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;
-  std::multiset<uint64_t> reader_epochs_;
+  // Readers registered per epoch. A map of counts, not a multiset: registering in the current
+  // epoch allocates nothing (a hot GET registers once per request).
+  std::map<uint64_t, uint64_t> reader_epochs_;
   uint64_t reader_epoch_ = 0;
 
   std::thread preparer_;

@@ -44,13 +44,15 @@ constexpr auto kMaxYield = std::chrono::milliseconds(10);
 
 uint64_t StoreImpl::RegisterReader() {
   std::lock_guard<std::mutex> l(readers_mu_);
-  reader_epochs_.insert(reader_epoch_);
+  reader_epochs_[reader_epoch_]++;
   return reader_epoch_;
 }
 
 void StoreImpl::UnregisterReader(uint64_t epoch) {
   std::lock_guard<std::mutex> l(readers_mu_);
-  reader_epochs_.erase(reader_epochs_.find(epoch));
+  auto it = reader_epochs_.find(epoch);
+  // The current epoch's entry stays at zero, so the next reader reuses it.
+  if (--it->second == 0 && epoch != reader_epoch_) reader_epochs_.erase(it);
   readers_cv_.notify_all();
 }
 
@@ -58,7 +60,9 @@ bool StoreImpl::WaitForOlderReaders() {
   std::unique_lock<std::mutex> l(readers_mu_);
   const uint64_t now = ++reader_epoch_;
   return readers_cv_.wait_for(l, std::chrono::seconds(5), [&] {
-    return reader_epochs_.empty() || *reader_epochs_.begin() >= now;
+    while (!reader_epochs_.empty() && reader_epochs_.begin()->second == 0)
+      reader_epochs_.erase(reader_epochs_.begin());
+    return reader_epochs_.empty() || reader_epochs_.begin()->first >= now;
   });
 }
 

@@ -34,7 +34,7 @@ struct Limits {
 struct ServerConfig {
   std::string data = "./cairn-data";
   std::string listen = "127.0.0.1:7700";
-  // Event loops (one thread each); 0 = one per core.
+  // Event loops (one thread each); 0 = one per core the process may run on (its affinity).
   uint32_t threads = 0;
   // Threads that run engine calls that may block (cold GETs, streamed PUTs, DELETEs, PUTs that
   // PutAsync refused, LIST, STAT), so no loop ever blocks on the disk. Hot GETs and buffered

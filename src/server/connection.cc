@@ -2,7 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "net/blocking.h"
@@ -28,6 +33,8 @@ constexpr size_t kMaxWriteBatchBytes = 256 << 10;
 // Named bound: bytes of a GET body brought into the page cache (on a pool thread) ahead of
 // each sendfile burst, so a cold read never blocks the loop.
 constexpr uint64_t kWarmSliceBytes = 8 << 20;
+// Named bound: the largest pinned body a reply sends inline (Enqueue), without the writer.
+constexpr uint64_t kInlineBodyBytes = 256 << 10;
 
 int64_t NowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 
@@ -84,12 +91,81 @@ void Connection::ShutdownRead() {
   sock_.shutdown(net::tcp::socket::shutdown_receive, ec);
 }
 
-void Connection::WakeWriter() { writer_wake_.cancel(); }
-void Connection::WakeReader() { reader_wake_.cancel(); }
+// Each side waits on its timer only in one state; waking it otherwise would cost a timer
+// cancellation for nothing.
+void Connection::WakeWriter() {
+  if (writer_waiting_) writer_wake_.cancel();
+}
+void Connection::WakeReader() {
+  if (state_ == ReadState::kBlocked) reader_wake_.cancel();
+}
+
+void Connection::Completed(const Reply& r) {
+  if (ids_.erase(r.request_id) == 1) {
+    inflight_--;
+    server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
+  }
+  server_->counters()
+      .replies_by_status[static_cast<size_t>(r.status) & 127]
+      .fetch_add(1, std::memory_order_relaxed);
+  WakeReader();
+}
 
 void Connection::Enqueue(Reply r) {
+  // The writer idle and nothing queued: this reply is next in line, so it may go out now, from
+  // whichever coroutine produced it, without waking the writer (a timer cancellation and a
+  // coroutine switch per reply). Only non-blocking calls are made; the rest goes to the writer.
+  if (writer_waiting_ && replies_.empty() && !dead_ && !final_.has_value() &&
+      r.pin_length <= kInlineBodyBytes) {
+    if (TrySendNow(&r)) {
+      r.pin.reset();  // unpin before waking anyone
+      Completed(r);
+      return;
+    }
+  }
   replies_.push_back(std::move(r));
   WakeWriter();
+}
+
+bool Connection::TrySendNow(Reply* r) {
+  const int fd = sock_.native_handle();
+  // Head and in-memory body in one call; MSG_MORE when body bytes from the file follow, so
+  // header and body share segments.
+  const bool more = r->pin_length > 0;
+  while (!r->head.empty() || !r->body.empty()) {
+    iovec iov[2] = {{r->head.data(), r->head.size()}, {r->body.data(), r->body.size()}};
+    msghdr msg{};
+    msg.msg_iov = r->head.empty() ? iov + 1 : iov;
+    msg.msg_iovlen = r->head.empty() ? 1 : 2;
+    ssize_t n = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;  // EAGAIN, or an error the writer meets again and reports
+    server_->counters().bytes_out.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    size_t k = static_cast<size_t>(n);
+    const size_t from_head = std::min(k, r->head.size());
+    r->head.erase(0, from_head);
+    r->body.erase(0, k - from_head);
+  }
+  if (r->pin_length == 0) return true;
+  // Pinned bytes: only the first extent's, and only if they are known to be in the page cache
+  // (TryGetFast checked), so sendfile cannot wait on the disk.
+  if (!r->pin_warm_first || r->pin->extents().size() != 1) return false;
+  if (!sock_.native_non_blocking()) {
+    boost::system::error_code ec;
+    sock_.native_non_blocking(true, ec);
+    if (ec) return false;
+  }
+  const ValueExtent& e = r->pin->extents()[0];
+  while (r->pin_length > 0) {
+    off_t off = static_cast<off_t>(e.offset + r->pin_offset);
+    ssize_t n = ::sendfile(fd, e.fd, &off, r->pin_length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    server_->counters().bytes_out.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    r->pin_offset += static_cast<uint64_t>(n);
+    r->pin_length -= static_cast<uint64_t>(n);
+  }
+  return true;
 }
 
 namespace {
@@ -421,22 +497,15 @@ awaitable<void> Connection::Handle(std::shared_ptr<Connection> self, Request r) 
 
 awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
   std::string batch;
-  auto complete = [&](const Reply& r) {
-    if (self->ids_.erase(r.request_id) == 1) {
-      self->inflight_--;
-      self->server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
-    }
-    self->server_->counters()
-        .replies_by_status[static_cast<size_t>(r.status) & 127]
-        .fetch_add(1, std::memory_order_relaxed);
-    self->WakeReader();
-  };
+  auto complete = [&](const Reply& r) { self->Completed(r); };
   for (;;) {
     while (self->replies_.empty() && !self->dead_ &&
            !(self->reader_done_ && self->inflight_ == 0)) {
       self->writer_wake_.expires_at(std::chrono::steady_clock::time_point::max());
       boost::system::error_code ec;
+      self->writer_waiting_ = true;
       co_await self->writer_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      self->writer_waiting_ = false;
     }
     if (self->dead_) break;
     if (self->replies_.empty()) break;  // reader done, nothing in flight
@@ -533,7 +602,9 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
     self->writer_wake_.expires_at(std::chrono::steady_clock::time_point::max());
     boost::system::error_code ec;
     self->WakeReader();
+    self->writer_waiting_ = true;
     co_await self->writer_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    self->writer_waiting_ = false;
   }
   // Replies still queued (or requests still running) are dropped with the connection; their
   // handlers enqueue into a dead connection harmlessly.

@@ -87,7 +87,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const char* in_data() const { return in_.data() + in_begin_; }
   void Consume(size_t n) { in_begin_ += n; }
 
+  // Sends r now if the writer is idle and the socket takes it all without waiting (the common
+  // case of a small reply), else queues it (or its unsent rest) for the writer.
   void Enqueue(Reply r);
+  // Non-blocking send of r's head, body and pinned bytes; true if all were sent. Otherwise r is
+  // trimmed to what is left (the writer sends it). Never waits.
+  bool TrySendNow(Reply* r);
+  // A reply was sent: releases its request's slot.
+  void Completed(const Reply& r);
   // Replies with an error and keeps the connection open.
   void ReplyError(const proto::FrameHeader& h, proto::WireStatus s, std::string message);
   // The connection is closed after this reply, once in-flight replies have been sent.
@@ -118,6 +125,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t partial_id_ = 0;  // the id of a frame being read, for a Timeout reply
   bool reader_done_ = false;
   bool writer_done_ = false;
+  bool writer_waiting_ = false;  // the writer is suspended on writer_wake_
   bool draining_ = false;
   bool timed_out_ = false;
   bool dead_ = false;  // the socket failed; nothing more is sent

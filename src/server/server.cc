@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <sched.h>
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -14,8 +15,14 @@ namespace asio = net::asio;
 
 namespace {
 
+// One loop per core this process may run on: its CPU affinity, not the machine's core count
+// (under `taskset -c 0`, two loops would only take turns on one core, switching between them).
 size_t LoopCount(uint32_t threads) {
   if (threads != 0) return threads;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+    return static_cast<size_t>(CPU_COUNT(&set));
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : n;
 }
