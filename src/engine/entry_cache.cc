@@ -50,6 +50,11 @@ void EntryCache::Fill(std::string_view key, const format::IndexEntry& e, uint64_
   s.bytes += charge;
 }
 
+void EntryCache::Replace(std::string_view key, const format::IndexEntry& e) {
+  Invalidate(key);
+  Fill(key, e, Ticket(key));
+}
+
 void EntryCache::Invalidate(std::string_view key) {
   Shard& s = ShardFor(key);
   std::lock_guard<std::mutex> l(s.mu);

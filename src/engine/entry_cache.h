@@ -9,7 +9,9 @@
 //   - after, to drop anything a reader filled meanwhile from the old state.
 // A reader takes a Ticket before its RocksDB lookup and Fills only if no invalidation of that
 // key's shard happened since, so a fill can never resurrect an entry that a write replaced.
-// Only positive entries are cached; NotFound always goes to RocksDB.
+// Only positive entries are cached; NotFound always goes to RocksDB. The writer also caches
+// what it has just written (Replace, after the RocksDB write), so the next overwrite of a key
+// finds its previous version here (the commit looks every written key's previous version up).
 //
 // Memory: named bound StoreOptions::index_hot_bytes, charged per entry as key bytes plus a
 // fixed overhead (kEntryOverhead); least recently used entries are evicted, per shard.
@@ -44,6 +46,8 @@ class EntryCache {
   // Caches e for key unless the key's shard was invalidated since `ticket` was taken.
   void Fill(std::string_view key, const format::IndexEntry& e, uint64_t ticket);
   void Invalidate(std::string_view key);
+  // Invalidate, then cache e: for the index's single writer, right after it wrote e.
+  void Replace(std::string_view key, const format::IndexEntry& e);
 
   size_t bytes() const;
   size_t entries() const;

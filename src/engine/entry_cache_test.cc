@@ -40,6 +40,16 @@ TEST(EntryCache, AFillStartedBeforeAnInvalidationIsRefused) {
   EXPECT_EQ(c.Lookup("k")->sequence, 2u);
 }
 
+TEST(EntryCache, ReplaceCachesTheWrittenEntryAndRefusesOlderFills) {
+  EntryCache c(1 << 20);
+  c.Fill("k", Entry(1), c.Ticket("k"));
+  const uint64_t t = c.Ticket("k");  // a reader looked version 1 up in RocksDB...
+  c.Replace("k", Entry(2));          // ...then the writer wrote version 2
+  c.Fill("k", Entry(1), t);          // the reader's late fill must not undo it
+  ASSERT_TRUE(c.Lookup("k").has_value());
+  EXPECT_EQ(c.Lookup("k")->sequence, 2u);
+}
+
 TEST(EntryCache, EvictsLeastRecentlyUsedWithinItsBound) {
   // One shard's share of the bound holds a handful of entries; fill far more than fit.
   const size_t bound = 16 * 4 * (EntryCache::kEntryOverhead + 8);
@@ -74,7 +84,7 @@ TEST(EntryCache, ConcurrentReadersNeverSeeAReplacedVersion) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> violations{0}, hits{0};
   std::thread writer([&] {
-    for (uint64_t v = 1; v <= 20000; v++) {
+    for (uint64_t v = 1; v <= 50000; v++) {
       const int i = static_cast<int>(v % kKeys);
       const std::string k = "k" + std::to_string(i);
       c.Invalidate(k);
@@ -84,6 +94,7 @@ TEST(EntryCache, ConcurrentReadersNeverSeeAReplacedVersion) {
       }
       c.Invalidate(k);
       done[i] = v;
+      if (v % 16 == 0) std::this_thread::yield();
     }
     stop = true;
   });
@@ -91,7 +102,9 @@ TEST(EntryCache, ConcurrentReadersNeverSeeAReplacedVersion) {
   for (int r = 0; r < 3; r++) {
     readers.emplace_back([&, r] {
       uint64_t n = 0;
-      while (!stop && n < 2000000) {
+      // Bounded: until the writer is done and at least 100,000 lookups (so some run after the
+      // last write and must hit), at most 5,000,000.
+      while ((!stop || n < 100000) && n < 5000000) {
         const int i = static_cast<int>((n++ + r) % kKeys);
         const std::string k = "k" + std::to_string(i);
         const uint64_t floor = done[i];

@@ -72,11 +72,11 @@ IndexBatch::IndexBatch() : rep_(new rocksdb::WriteBatch()) {}
 IndexBatch::~IndexBatch() = default;
 void IndexBatch::PutEntry(std::string_view key, const format::IndexEntry& e) {
   (void)rep_->Put(EntryKey(key), format::EncodeIndexEntry(e));
-  entry_keys_.emplace_back(key);
+  entries_.emplace_back(std::string(key), e);
 }
 void IndexBatch::DeleteEntry(std::string_view key) {
   (void)rep_->Delete(EntryKey(key));
-  entry_keys_.emplace_back(key);
+  entries_.emplace_back(std::string(key), std::nullopt);
 }
 void IndexBatch::PutVolume(uint32_t id, const format::VolumeAccount& v) {
   (void)rep_->Put(VolumeKey(id), format::EncodeVolumeAccount(v));
@@ -112,7 +112,7 @@ void IndexBatch::PutReclaimTotals(uint64_t reclaimed_bytes, uint64_t compactions
 }
 void IndexBatch::Clear() {
   rep_->Clear();
-  entry_keys_.clear();
+  entries_.clear();
 }
 size_t IndexBatch::count() const { return static_cast<size_t>(rep_->Count()); }
 
@@ -256,11 +256,21 @@ Status Index::PurgeNegative(uint64_t* purged) {
 Status Index::MultiGet(const std::vector<std::string>& keys,
                        std::vector<std::optional<format::IndexEntry>>* out) {
   out->assign(keys.size(), std::nullopt);
-  // Looks up keys[begin, end) with one RocksDB MultiGet.
+  // Keys found in the hot cache are answered from it; the others (misses[]) go to RocksDB.
+  std::vector<size_t> misses;
+  misses.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); i++) {
+    if (std::optional<format::IndexEntry> hit = hot_->Lookup(keys[i])) {
+      (*out)[i] = *hit;
+    } else {
+      misses.push_back(i);
+    }
+  }
+  // Looks up keys[misses[begin, end)] with one RocksDB MultiGet.
   auto lookup = [&](size_t begin, size_t end) -> Status {
     std::vector<std::string> ek;
     ek.reserve(end - begin);
-    for (size_t i = begin; i < end; i++) ek.push_back(EntryKey(keys[i]));
+    for (size_t i = begin; i < end; i++) ek.push_back(EntryKey(keys[misses[i]]));
     std::vector<rocksdb::Slice> slices(ek.begin(), ek.end());
     std::vector<rocksdb::PinnableSlice> values(ek.size());
     std::vector<rocksdb::Status> statuses(ek.size());
@@ -272,7 +282,7 @@ Status Index::MultiGet(const std::vector<std::string>& keys,
       format::IndexEntry e;
       CAIRN_RETURN_IF_ERROR(
           format::DecodeIndexEntry(std::string_view(values[i].data(), values[i].size()), &e));
-      (*out)[begin + i] = e;
+      (*out)[misses[begin + i]] = e;
     }
     return Status::OK();
   };
@@ -282,12 +292,13 @@ Status Index::MultiGet(const std::vector<std::string>& keys,
   // of a large, cold store is bound by these reads (bench/engine open_time).
   constexpr size_t kMinPerThread = 256;
   constexpr size_t kMaxThreads = 8;  // named bound: lookup threads
-  size_t parts = std::min(kMaxThreads, keys.size() / kMinPerThread);
-  if (parts <= 1) return lookup(0, keys.size());
+  size_t parts = std::min(kMaxThreads, misses.size() / kMinPerThread);
+  if (misses.empty()) return Status::OK();
+  if (parts <= 1) return lookup(0, misses.size());
   std::vector<Status> results(parts);
   std::vector<std::thread> threads;
   for (size_t p = 0; p < parts; p++) {
-    size_t b = keys.size() * p / parts, e = keys.size() * (p + 1) / parts;
+    size_t b = misses.size() * p / parts, e = misses.size() * (p + 1) / parts;
     threads.emplace_back([&, p, b, e] { results[p] = lookup(b, e); });
   }
   for (auto& t : threads) t.join();
@@ -300,9 +311,17 @@ Status Index::Write(IndexBatch* batch) {
   wo.disableWAL = true;  // the volume log is the write-ahead log
   // Before: no lookup hits an entry this write replaces once RocksDB may hold the new one.
   // After: drops entries filled from the old state meanwhile (engine/entry_cache.h).
-  for (const std::string& k : batch->entry_keys()) hot_->Invalidate(k);
+  // After a successful write, what was just written is cached (Replace), negative entries
+  // excepted: the next overwrite of the key finds its previous version without RocksDB.
+  for (const auto& [k, e] : batch->entries()) hot_->Invalidate(k);
   Status s = FromRocks(db_->Write(wo, batch->rep()), "write");
-  for (const std::string& k : batch->entry_keys()) hot_->Invalidate(k);
+  for (const auto& [k, e] : batch->entries()) {
+    if (s.ok() && e.has_value() && e->type != kNegativeType) {
+      hot_->Replace(k, *e);
+    } else {
+      hot_->Invalidate(k);
+    }
+  }
   return s;
 }
 

@@ -62,12 +62,15 @@ class IndexBatch {
   void Clear();
   size_t count() const;
   rocksdb::WriteBatch* rep() { return rep_.get(); }
-  // The keys of the object entries this batch puts or deletes (the hot cache drops them).
-  const std::vector<std::string>& entry_keys() const { return entry_keys_; }
+  // The object entries this batch puts (with the entry) or deletes (without): Index::Write
+  // keeps the hot cache coherent with them.
+  const std::vector<std::pair<std::string, std::optional<format::IndexEntry>>>& entries() const {
+    return entries_;
+  }
 
  private:
   std::unique_ptr<rocksdb::WriteBatch> rep_;
-  std::vector<std::string> entry_keys_;
+  std::vector<std::pair<std::string, std::optional<format::IndexEntry>>> entries_;
 };
 
 class Index {
@@ -86,7 +89,7 @@ class Index {
   // needs a disk read. Used on the server's event loop (issue 4).
   Result<format::IndexEntry> GetCached(std::string_view key, bool* in_memory);
   // Looks up many keys in one batched call (sorted, so RocksDB reads each block once);
-  // (*out)[i] is empty where keys[i] has no entry.
+  // (*out)[i] is empty where keys[i] has no entry. Keys in the hot cache skip RocksDB.
   Status MultiGet(const std::vector<std::string>& keys,
                   std::vector<std::optional<format::IndexEntry>>* out);
   Status Write(IndexBatch* batch);
