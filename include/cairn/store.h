@@ -134,6 +134,11 @@ struct ReclaimOptions {
   bool punch = true;      // release dead records' blocks with fallocate(PUNCH_HOLE)
   bool compact = true;    // copy-compact volumes that meet the thresholds in StoreOptions
   bool throttle = true;   // honour StoreOptions::reclaim_mbps; false for on-demand runs
+  // Also punch dead records in the volume being appended to. A punch holds the file's inode
+  // lock (and, on a file system mounted with `discard`, waits for the device meanwhile), which
+  // stalls every append to that volume; the background reclaimer therefore leaves the active
+  // volume alone until it is sealed.
+  bool punch_active = true;
 };
 
 struct ReclaimReport {

@@ -190,7 +190,8 @@ Result<format::IndexEntry> Index::Lookup(std::string_view key, bool with_negativ
   return e;
 }
 
-Status Index::FlushAndListDead(size_t limit, std::vector<DeadRecord>* out) {
+Status Index::FlushAndListDead(size_t limit, uint32_t before_volume,
+                               std::vector<DeadRecord>* out) {
   out->clear();
   const rocksdb::Snapshot* snap = db_->GetSnapshot();
   Status s = Flush(/*wait=*/true);
@@ -207,6 +208,7 @@ Status Index::FlushAndListDead(size_t limit, std::vector<DeadRecord>* out) {
       }
       DeadRecord d;
       d.volume = DecodeBigEndian32(k.data() + 1);
+      if (d.volume >= before_volume) break;  // keys sort by volume
       d.offset = DecodeBigEndian64(k.data() + 5);
       d.punch_begin = DecodeFixed64(it->value().data());
       d.punch_end = DecodeFixed64(it->value().data() + 8);

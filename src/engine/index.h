@@ -105,7 +105,8 @@ class Index {
   // Makes everything written so far durable, then lists up to `limit` dead records that were
   // part of it (in volume and offset order). Entries written meanwhile are not listed: the
   // records that killed them may not be durable yet.
-  Status FlushAndListDead(size_t limit, std::vector<DeadRecord>* out);
+  // Only records in volumes below `before_volume` are listed.
+  Status FlushAndListDead(size_t limit, uint32_t before_volume, std::vector<DeadRecord>* out);
   Result<bool> Rebuilding();
   // Totals kept across restarts: bytes reclaimed, volumes compacted.
   Result<std::pair<uint64_t, uint64_t>> ReadReclaimTotals();

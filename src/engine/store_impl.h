@@ -159,7 +159,9 @@ class StoreImpl final : public Store {
   // ---- store_reclaim.cc
   void ReclaimLoop();
   std::vector<ReclaimReport::VolumePlan> PlanVolumes();
-  Status PunchDead(bool throttle, ReclaimReport* r);
+  Status PunchDead(bool throttle, bool punch_active, ReclaimReport* r);
+  // The id of the volume being appended to, or UINT32_MAX when there is none.
+  uint32_t ActiveVolumeId();
   Status CompactVolume(uint32_t id, bool throttle, ReclaimReport* r);
   // Removes the files of volumes marked retired, once no reader can still be in them.
   Status RemoveRetired(ReclaimReport* r);

@@ -168,7 +168,7 @@ Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
   CAIRN_RETURN_IF_ERROR(MarkUncleanOnce());
   StartThrottle();
   CAIRN_RETURN_IF_ERROR(RemoveRetired(&r));
-  if (ro.punch) CAIRN_RETURN_IF_ERROR(PunchDead(ro.throttle, &r));
+  if (ro.punch) CAIRN_RETURN_IF_ERROR(PunchDead(ro.throttle, ro.punch_active, &r));
   if (ro.compact) {
     for (const auto& p : r.volumes) {
       if (!p.compact || stop_) continue;
@@ -177,16 +177,23 @@ Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
     // Compaction listed the originals' records in other volumes (a moved manifest's old
     // record, say); release them too.
     if (ro.punch && r.compacted_volumes > 0)
-      CAIRN_RETURN_IF_ERROR(PunchDead(ro.throttle, &r));
+      CAIRN_RETURN_IF_ERROR(PunchDead(ro.throttle, ro.punch_active, &r));
   }
   r.micros = env_->NowMicros() - t0;
   return r;
 }
 
-Status StoreImpl::PunchDead(bool throttle, ReclaimReport* r) {
+uint32_t StoreImpl::ActiveVolumeId() {
+  std::lock_guard<std::mutex> l(mu_);
+  return active_ != nullptr ? active_->id() : UINT32_MAX;
+}
+
+Status StoreImpl::PunchDead(bool throttle, bool punch_active, ReclaimReport* r) {
   for (int round = 0; round < 1024 && !stop_; round++) {  // named bound: rounds per pass
     std::vector<DeadRecord> dead;
-    CAIRN_RETURN_IF_ERROR(index_->FlushAndListDead(kDeadPerRound, &dead));
+    // Volumes only grow in id: everything below the active one is sealed.
+    const uint32_t before = punch_active ? UINT32_MAX : ActiveVolumeId();
+    CAIRN_RETURN_IF_ERROR(index_->FlushAndListDead(kDeadPerRound, before, &dead));
     if (dead.empty()) return Status::OK();
     // An open reader may still be reading a version that died after it started.
     if (!WaitForOlderReaders()) {
@@ -502,12 +509,17 @@ void StoreImpl::ReclaimLoop() {
   while (!stop_) {
     reclaim_cv_.wait_for(l, std::chrono::milliseconds(options_.reclaim_interval_ms));
     if (stop_) break;
-    // Only when there is work: dead records to punch, or a volume to compact.
+    // Only when there is work: dead records to punch outside the active volume, or a volume
+    // to compact.
     bool work = false;
-    for (const auto& p : PlanVolumes()) work |= p.punchable_bytes > 0 || p.compact;
+    const uint32_t active = ActiveVolumeId();
+    for (const auto& p : PlanVolumes())
+      work |= (p.punchable_bytes > 0 && p.id < active) || p.compact;
     if (!work) continue;
     l.unlock();
-    Result<ReclaimReport> r = Reclaim(ReclaimOptions());
+    ReclaimOptions ro;
+    ro.punch_active = false;  // appends to the active volume must never wait on a punch
+    Result<ReclaimReport> r = Reclaim(ro);
     l.lock();
     if (!r.ok() && !warned && !stop_) {
       Log("WARNING: background reclamation failed: " + r.status().ToString());

@@ -279,6 +279,13 @@ awaitable<void> Connection::ReadLoop(std::shared_ptr<Connection> self) {
     self->partial_id_ = 0;
     bool go = co_await self->ReadOneRequest();
     if (!go) break;
+    if (self->avail() == 0) {
+      // Nothing buffered: yield to the loop's other ready work before reading again. A client
+      // that was waiting for this reply has usually sent its next request by then, so the read
+      // finds it; reading at once would find the socket empty (a recv that returns EAGAIN,
+      // then an epoll round trip). Costs one handler dispatch when the loop is idle.
+      co_await asio::post(self->sock_.get_executor(), asio::use_awaitable);
+    }
   }
   if (self->timed_out_ && !self->final_.has_value()) {
     self->FinalError(self->partial_id_, Op::kPing, WireStatus::kTimeout,
