@@ -4,8 +4,15 @@
 # generator to CPU 1 (PEERS.md). Every server lives in a temp dir on an ephemeral port and is
 # stopped by this script; every loop and wait is bounded.
 #
+# The machine is shared and noisy: a peer's own rate moves 20-40% between runs minutes apart.
+# So the whole set is measured ROUNDS times, each round measuring cairnd and then its peers
+# back to back, and the table gives the median ratio with every round's ratio beside it. It
+# also gives each server's CPU time per operation (from /proc/PID/stat), which noise from
+# other tenants moves less than throughput.
+#
 # Usage: bench/server/run.sh [BUILD_DIR]      (default build/release; needs cairn and cairnd)
-# Env:   DURATION=10 (s per cairn bench)  N=100000 (redis-benchmark requests)  BIG=1G (GET size)
+# Env:   ROUNDS=3  DURATION=5 (s per cairn bench)  N=100000 (redis-benchmark requests)
+#        BIG=1G (GET size)
 # Output: a markdown table on stdout and in bench/results/DATE-server.md, raw JSON lines in
 #         bench/results/DATE-server.jsonl.
 set -euo pipefail
@@ -14,7 +21,8 @@ ROOT=$PWD
 B=$(realpath "${1:-build/release}")
 CAIRN=$B/src/cli/cairn
 CAIRND=$B/src/server/cairnd
-DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
 N=${N:-100000}
 BIG=${BIG:-1G}
 for x in "$CAIRN" "$CAIRND"; do [[ -x $x ]] || { echo "missing $x (build it first)" >&2; exit 1; }; done
@@ -42,7 +50,14 @@ wait_for() {
   return 1
 }
 log() { echo "[$(date +%T)] $*" >&2; }
-record() { echo "$1" >>"$OUT.jsonl"; }
+# record NAME ROUND JSON: one raw result line.
+record() { echo "{\"name\":\"$1\",\"round\":$2,\"result\":$3}" >>"$OUT.jsonl"; }
+# cpu_ticks PID: user + system clock ticks the process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+
+head -c "$BIG" /dev/urandom >"$T/big"
+BIG_BYTES=$(stat -c %s "$T/big")
 
 # ---- cairnd ----
 start_cairnd() {
@@ -56,82 +71,54 @@ start_cairnd() {
 }
 stop_cairnd() { kill "$CAIRND_PID"; wait "$CAIRND_PID" || true; }
 
-cairn_bench() {  # NAME ARGS...: one JSON line from cairn bench, recorded under NAME
-  local name=$1
-  shift
-  local j
+cairn_bench() {  # NAME ROUND ARGS...: records cairn bench's JSON plus the server's CPU per op
+  local name=$1 round=$2
+  shift 2
+  local j c0 c1
+  c0=$(cpu_ticks "$CAIRND_PID")
   j=$(timeout $((DURATION + 120)) taskset -c 1 "$CAIRN" --server "127.0.0.1:$CPORT" --json bench \
     --duration "$DURATION" "$@") || { echo "cairn bench $name failed: $j" >&2; return 1; }
-  record "{\"name\":\"$name\",\"tool\":\"cairn bench\",\"result\":$j}"
-  python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["errors"]==0, j; print(j["ops_per_sec"])' "$j"
+  c1=$(cpu_ticks "$CAIRND_PID")
+  python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["errors"]==0, j' "$j"
+  record "$name" "$round" "{\"tool\":\"cairn bench\",\"server_cpu_s\":$(python3 -c "print(($c1-$c0)/$TICK)"),\"bench\":$j}"
 }
 
-log "cairnd: GET 10 KiB, 50 connections x 1 in flight, then x 8"
-start_cairnd
-C_GET=$(cairn_bench get_10k --connections 50 --inflight 1 --size 10K --mix get=100 --keys 1000)
-C_GET8=$(cairn_bench get_10k_inflight8 --connections 50 --inflight 8 --size 10K --mix get=100 --keys 1000)
-log "cairnd: durable PUT 10 KiB (sync), 50 x 1"
-C_PUT_SYNC=$(cairn_bench put_10k_sync --connections 50 --inflight 1 --size 10K --mix put=100 --keys 100000 --durability sync)
-log "cairnd: non-durable PUT 10 KiB (none), 50 x 1"
-C_PUT_NONE=$(cairn_bench put_10k_none --connections 50 --inflight 1 --size 10K --mix put=100 --keys 100000 --durability none)
-
-log "cairnd: GET of a $BIG object with cairn get > /dev/null (3 runs, median)"
-head -c "$BIG" /dev/urandom >"$T/big"
-BIG_BYTES=$(stat -c %s "$T/big")
-timeout 600 "$CAIRN" --server "127.0.0.1:$CPORT" put big "$T/big"
-C_BIG=()
-for i in 1 2 3; do
-  s=$(date +%s.%N)
-  timeout 600 taskset -c 1 "$CAIRN" --server "127.0.0.1:$CPORT" get big >/dev/null
-  e=$(date +%s.%N)
-  C_BIG+=("$(python3 -c "print($BIG_BYTES/($e-$s)/1e9)")")
-done
-C_BIG_MED=$(printf '%s\n' "${C_BIG[@]}" | sort -g | sed -n 2p)
-record "{\"name\":\"get_big\",\"tool\":\"cairn get\",\"bytes\":$BIG_BYTES,\"gb_per_sec\":[$(IFS=,; echo "${C_BIG[*]}")]}"
-stop_cairnd
-
 # ---- Redis (PEERS.md config) ----
-redis_run() {  # NAME TEST EXTRA_CONFIG...: prints requests/s of redis-benchmark -t TEST
-  local name=$1 test=$2
-  shift 2
+redis_run() {  # NAME ROUND TEST EXTRA_CONFIG...: records requests/s of redis-benchmark -t TEST
+  local name=$1 round=$2 test=$3
+  shift 3
   local port dir
   port=$(free_port)
   dir=$T/redis-$name
+  rm -rf "$dir"
   mkdir -p "$dir"
   taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save "" --io-threads 1 \
     --dir "$dir" --daemonize no --logfile "$dir/log" "$@" &
   local pid=$!
   PIDS+=("$pid")
   wait_for redis-cli -p "$port" ping
-  local csv
+  if [[ $test == get ]]; then  # the values to get, written first and not measured
+    timeout 600 taskset -c 1 redis-benchmark -h 127.0.0.1 -p "$port" -t set -d 10240 -c 50 \
+      -P 1 -n "$N" -r 100000 -q >/dev/null
+  fi
+  local c0 c1 csv
+  c0=$(cpu_ticks "$pid")
   csv=$(timeout 600 taskset -c 1 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -d 10240 -c 50 \
     -P 1 -n "$N" -r 100000 --csv)
+  c1=$(cpu_ticks "$pid")
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
   wait "$pid" 2>/dev/null || true
   local rps
   rps=$(python3 -c 'import csv,sys; rows=[r for r in csv.reader(sys.stdin.read().splitlines()) if r and r[0] not in ("test",)]; print(rows[-1][1])' <<<"$csv")
-  record "{\"name\":\"$name\",\"tool\":\"redis-benchmark\",\"rps\":$rps}"
-  echo "$rps"
+  record "$name" "$round" "{\"tool\":\"redis-benchmark\",\"rps\":$rps,\"ops\":$N,\"server_cpu_s\":$(python3 -c "print(($c1-$c0)/$TICK)")}"
 }
-log "redis: GET 10 KiB (no persistence)"
-R_GET=$(redis_run get_10k set,get --appendonly no)
-log "redis: SET 10 KiB, appendfsync always"
-R_SET_ALWAYS=$(redis_run set_10k_always set --appendonly yes --appendfsync always)
-log "redis: SET 10 KiB, no persistence"
-R_SET_NONE=$(redis_run set_10k_none set --appendonly no)
-# Equal durability to cairn's `none`: Redis writes its AOF to the page cache and never fsyncs,
-# so, like `none`, it survives a crash of the process but not of the machine. "No
-# persistence" (the issue's peer) loses everything at a process crash.
-log "redis: SET 10 KiB, appendonly yes, appendfsync no"
-R_SET_AOFNO=$(redis_run set_10k_aof_no set --appendonly yes --appendfsync no)
 
 # ---- nginx, sendfile on (PEERS.md config) ----
-log "nginx: GET of the same $BIG bytes with curl (3 runs, median)"
 NPORT=$(free_port)
 mkdir -p "$T/nginx/www" "$T/nginx/tmp"
-mv "$T/big" "$T/nginx/www/big"
 # nginx's worker drops root for an unprivileged user: it must be able to read the file.
 chmod 755 "$T" "$T/nginx" "$T/nginx/www"
+cp "$T/big" "$T/nginx/www/big"
 chmod 644 "$T/nginx/www/big"
 cat >"$T/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -149,39 +136,83 @@ http {
   server { listen 127.0.0.1:$NPORT; root $T/nginx/www; }
 }
 CONF
-taskset -c 0 nginx -c "$T/nginx/nginx.conf" -p "$T/nginx" 2>/dev/null &
-NGINX_PID=$!
-PIDS+=("$NGINX_PID")
-wait_for curl -sf -o /dev/null -r 0-0 "http://127.0.0.1:$NPORT/big"
-N_BIG=()
-for i in 1 2 3; do
+# The 2 GiB just written must not be written back during the measurements.
+sync
+
+for round in $(seq "$ROUNDS"); do
+  log "round $round/$ROUNDS: cairnd (GET 10 KiB x1 and x8 in flight, PUT sync, PUT none, GET $BIG)"
+  start_cairnd
+  cairn_bench get_10k "$round" --connections 50 --inflight 1 --size 10K --mix get=100 --keys 1000
+  cairn_bench get_10k_inflight8 "$round" --connections 50 --inflight 8 --size 10K --mix get=100 --keys 1000
+  cairn_bench put_10k_sync "$round" --connections 50 --inflight 1 --size 10K --mix put=100 --keys 100000 --durability sync
+  cairn_bench put_10k_none "$round" --connections 50 --inflight 1 --size 10K --mix put=100 --keys 100000 --durability none
+  timeout 600 "$CAIRN" --server "127.0.0.1:$CPORT" put big "$T/big"
+  s=$(date +%s.%N)
+  timeout 600 taskset -c 1 "$CAIRN" --server "127.0.0.1:$CPORT" get big >/dev/null
+  e=$(date +%s.%N)
+  record get_big "$round" "{\"tool\":\"cairn get\",\"gb_per_sec\":$(python3 -c "print($BIG_BYTES/($e-$s)/1e9)")}"
+  stop_cairnd
+
+  log "round $round/$ROUNDS: redis (GET; SET always, no persistence, AOF appendfsync no)"
+  redis_run get_10k "$round" get --appendonly no
+  redis_run put_10k_sync "$round" set --appendonly yes --appendfsync always
+  redis_run put_10k_none "$round" set --appendonly no
+  # Equal durability to cairn's `none`: Redis writes its AOF to the page cache and never
+  # fsyncs, so, like `none`, it survives a crash of the process but not of the machine. "No
+  # persistence" (the issue's peer) loses everything at a process crash.
+  redis_run put_10k_aof_no "$round" set --appendonly yes --appendfsync no
+
+  log "round $round/$ROUNDS: nginx (GET of the same $BIG bytes with curl)"
+  taskset -c 0 nginx -c "$T/nginx/nginx.conf" -p "$T/nginx" 2>/dev/null &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  wait_for curl -sf -o /dev/null -r 0-0 "http://127.0.0.1:$NPORT/big"
   bps=$(timeout 600 taskset -c 1 curl -s -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$NPORT/big")
-  N_BIG+=("$(python3 -c "print($bps/1e9)")")
+  record get_big "$round" "{\"tool\":\"nginx+curl\",\"gb_per_sec\":$(python3 -c "print($bps/1e9)")}"
+  kill "$NGINX_PID"
+  wait "$NGINX_PID" 2>/dev/null || true
 done
-kill "$NGINX_PID"
-wait "$NGINX_PID" 2>/dev/null || true
-N_BIG_MED=$(printf '%s\n' "${N_BIG[@]}" | sort -g | sed -n 2p)
-record "{\"name\":\"get_big\",\"tool\":\"nginx+curl\",\"bytes\":$BIG_BYTES,\"gb_per_sec\":[$(IFS=,; echo "${N_BIG[*]}")]}"
 
 # ---- table ----
-python3 - "$C_GET" "$C_GET8" "$R_GET" "$C_PUT_SYNC" "$R_SET_ALWAYS" "$C_PUT_NONE" "$R_SET_NONE" \
-  "$C_BIG_MED" "$N_BIG_MED" "$BIG" "$R_SET_AOFNO" >"$OUT.md" <<'PY'
-import sys
-cg, cg8, rg, cps, rsa, cpn, rsn, cb, nb, big, rsaof = sys.argv[1:]
-f = lambda x: float(x)
-rows = [
-  ("GET 10 KiB, 50 conns, 1 in flight each", f"{f(cg):,.0f}/s", f"{f(rg):,.0f}/s (redis GET)", f(cg)/f(rg), "> 1"),
-  ("GET 10 KiB, 50 conns, 8 in flight each", f"{f(cg8):,.0f}/s", f"{f(rg):,.0f}/s (redis GET, -P 1)", f(cg8)/f(rg), "(info)"),
-  ("durable PUT 10 KiB (sync / appendfsync always)", f"{f(cps):,.0f}/s", f"{f(rsa):,.0f}/s", f(cps)/f(rsa), "> 1"),
-  ("non-durable PUT 10 KiB (none / no persistence)", f"{f(cpn):,.0f}/s", f"{f(rsn):,.0f}/s", f(cpn)/f(rsn), "> 1"),
-  ("non-durable PUT 10 KiB (none / AOF, appendfsync no: equal durability)", f"{f(cpn):,.0f}/s", f"{f(rsaof):,.0f}/s", f(cpn)/f(rsaof), "> 1"),
-  (f"GET of a {big} object (cairn get / nginx sendfile + curl)", f"{f(cb):.2f} GB/s", f"{f(nb):.2f} GB/s", f(cb)/f(nb), ">= 0.9"),
-]
-print("| load | cairnd | peer | ratio | target |")
-print("|---|---:|---:|---:|---|")
-for name, c, p, r, t in rows:
-    ok = "" if t == "(info)" else (" ✓" if (r >= 0.9 if t.startswith(">=") else r > 1) else " ✗")
-    print(f"| {name} | {c} | {p} | {r:.2f}{ok} | {t} |")
+python3 - "$OUT.jsonl" "$BIG" >"$OUT.md" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+big = sys.argv[2]
+def get(name, tool_prefix):
+    return {r["round"]: r["result"] for r in rows
+            if r["name"] == name and r["result"]["tool"].startswith(tool_prefix)}
+def rate(res):
+    return res["bench"]["ops_per_sec"] if "bench" in res else float(res["rps"])
+def cpu_us(res):
+    ops = res["bench"]["ops"] if "bench" in res else res["ops"]
+    return res["server_cpu_s"] * 1e6 / ops
+def row(label, cname, pname, target, pred=None, peer_label=""):
+    c, p = get(cname, "cairn"), get(pname, pred or "redis")
+    rounds = sorted(set(c) & set(p))
+    ratios = [rate(c[k]) / rate(p[k]) for k in rounds]
+    med = statistics.median(ratios)
+    ok = "" if target == "(info)" else (" ✓" if med > 1 else " ✗")
+    cc = statistics.median(cpu_us(c[k]) for k in rounds)
+    pc = statistics.median(cpu_us(p[k]) for k in rounds)
+    print(f"| {label} | {statistics.median(rate(c[k]) for k in rounds):,.0f}/s | "
+          f"{statistics.median(rate(p[k]) for k in rounds):,.0f}/s{peer_label} | "
+          f"**{med:.2f}**{ok} ({', '.join(f'{r:.2f}' for r in ratios)}) | {target} | "
+          f"{cc:.1f} / {pc:.1f} |")
+print("| load | cairnd (median) | peer (median) | ratio: median (each round) | target | server CPU µs/op, cairnd / peer |")
+print("|---|---:|---:|---|---|---:|")
+row("GET 10 KiB, 50 conns, 1 in flight each", "get_10k", "get_10k", "> 1", peer_label=" redis GET")
+row("GET 10 KiB, 50 conns, 8 in flight each", "get_10k_inflight8", "get_10k", "(info)", peer_label=" redis GET, -P 1")
+row("durable PUT 10 KiB (sync / appendfsync always)", "put_10k_sync", "put_10k_sync", "> 1")
+row("non-durable PUT 10 KiB (none / AOF, appendfsync no: equal durability)", "put_10k_none", "put_10k_aof_no", "> 1")
+row("non-durable PUT 10 KiB (none / no persistence)", "put_10k_none", "put_10k_none", "(info)")
+c, n = get("get_big", "cairn"), get("get_big", "nginx")
+rounds = sorted(set(c) & set(n))
+ratios = [c[k]["gb_per_sec"] / n[k]["gb_per_sec"] for k in rounds]
+med = statistics.median(ratios)
+print(f"| GET of a {big} object (cairn get / nginx sendfile + curl) | "
+      f"{statistics.median(c[k]['gb_per_sec'] for k in rounds):.2f} GB/s | "
+      f"{statistics.median(n[k]['gb_per_sec'] for k in rounds):.2f} GB/s | "
+      f"**{med:.2f}**{' ✓' if med >= 0.9 else ' ✗'} ({', '.join(f'{r:.2f}' for r in ratios)}) | >= 0.9 | |")
 PY
 cat "$OUT.md"
 log "results: $OUT.md, $OUT.jsonl"
