@@ -320,6 +320,28 @@ TEST_F(ServerTest, SigkillUnderLoadKeepsEveryAcknowledgedWrite) {
   CheckAllPresent(server_.port(), w);
 }
 
+// A client that sends its last request and shuts its sending side gets the reply and then the
+// end of the connection. The reply of a durable PUT arrives after the reader has met the end of
+// file; when it was sent inline (the writer idle), nothing woke the writer to close, and the
+// connection stayed open with nothing in flight.
+TEST_F(ServerTest, HalfClosedClientGetsItsLastReplyThenEndOfFile) {
+  StartServer({"--durability", "sync"});
+  for (int i = 0; i < 3; i++) {
+    RawConn c = Connect();
+    const std::string key = "half-closed-" + std::to_string(i);
+    const std::string value = ValueFor(key, 1, 10000);
+    ASSERT_TRUE(c.SendAll(RawConn::Frame(Op::kPut, 7, RawConn::PutMeta(key, /*sync=*/1), value)));
+    ASSERT_EQ(::shutdown(c.fd(), SHUT_WR), 0);
+    RawConn::Reply r;
+    ASSERT_TRUE(c.ReadReply(&r));
+    ExpectOk(r);
+    EXPECT_EQ(r.h.request_id, 7u);
+    EXPECT_TRUE(c.SeesEof()) << "the server kept a drained, half-closed connection open";
+  }
+  RawConn c = Connect();
+  PutGet(c, "after", "still serving", 100);
+}
+
 // ---- bad input: each case on its own connection; the server stays up and serves others.
 
 TEST_F(ServerTest, BadInputIsRefusedAndOthersAreServed) {

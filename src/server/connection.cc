@@ -109,6 +109,9 @@ void Connection::Completed(const Reply& r) {
       .replies_by_status[static_cast<size_t>(r.status) & 127]
       .fetch_add(1, std::memory_order_relaxed);
   WakeReader();
+  // The last reply of a connection whose reader has ended: the writer closes it. (A reply sent
+  // inline did not pass through the writer, which may be waiting.)
+  if (reader_done_ && inflight_ == 0) WakeWriter();
 }
 
 void Connection::Enqueue(Reply r) {
