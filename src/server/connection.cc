@@ -171,36 +171,18 @@ bool Connection::TrySendNow(Reply* r) {
   return true;
 }
 
-namespace {
-
-Connection::Reply ErrorReply_(uint64_t id, Op op, WireStatus s, std::string message) {
-  Connection::Reply r;
-  r.request_id = id;
-  r.status = s;
-  FrameHeader h;
-  h.op = op;
-  h.reply = true;
-  h.status = s;
-  h.request_id = id;
-  std::string meta;
-  if (message.size() > 4000) message.resize(4000);
-  EncodeMeta(proto::ErrorReply{std::move(message)}, &meta);
-  h.meta_len = static_cast<uint32_t>(meta.size());
-  AppendFrame(h, meta, &r.head);
-  return r;
-}
-
-}  // namespace
-
 void Connection::ReplyError(const FrameHeader& h, WireStatus s, std::string message) {
-  Enqueue(ErrorReply_(h.request_id, h.op, s, std::move(message)));
+  Enqueue(ErrorReply(h, s, std::move(message)));
 }
 
 void Connection::FinalError(uint64_t request_id, Op op, WireStatus s, std::string message) {
   if (final_.has_value()) return;
   spdlog::info("event=close_with_error peer_status={} message=\"{}\"", WireStatusName(s),
                message);
-  final_ = ErrorReply_(request_id, op, s, std::move(message));
+  FrameHeader req;
+  req.op = op;
+  req.request_id = request_id;
+  final_ = ErrorReply(req, s, std::move(message));
   WakeWriter();
 }
 

@@ -19,22 +19,9 @@ namespace {
 // later slices itself).
 constexpr uint64_t kFirstWarmBytes = 8 << 20;
 
-Connection::Reply OkReply(const FrameHeader& req, std::string_view meta, std::string body) {
-  Connection::Reply r;
-  r.request_id = req.request_id;
-  FrameHeader h;
-  h.op = req.op;
-  h.reply = true;
-  h.request_id = req.request_id;
-  h.meta_len = static_cast<uint32_t>(meta.size());
-  h.body_len = body.size();
-  h.body_crc = body.empty() ? 0 : crc32c::Value(body);
-  AppendFrame(h, meta, &r.head);
-  r.body = std::move(body);
-  return r;
-}
-
-Connection::Reply Error(const FrameHeader& req, WireStatus s, std::string message) {
+// A reply to `req` whose head (header + meta) is encoded; the caller attaches the body.
+Connection::Reply ReplyTo(const FrameHeader& req, WireStatus s, std::string_view meta,
+                          uint64_t body_len, uint32_t body_crc) {
   Connection::Reply r;
   r.request_id = req.request_id;
   r.status = s;
@@ -43,16 +30,23 @@ Connection::Reply Error(const FrameHeader& req, WireStatus s, std::string messag
   h.reply = true;
   h.status = s;
   h.request_id = req.request_id;
-  std::string meta;
-  if (message.size() > 4000) message.resize(4000);
-  EncodeMeta(proto::ErrorReply{std::move(message)}, &meta);
   h.meta_len = static_cast<uint32_t>(meta.size());
+  h.body_len = body_len;
+  h.body_crc = body_crc;
   AppendFrame(h, meta, &r.head);
   return r;
 }
 
+Connection::Reply OkReply(const FrameHeader& req, std::string_view meta, std::string body) {
+  Connection::Reply r = ReplyTo(req, WireStatus::kOk, meta, body.size(),
+                                body.empty() ? 0 : crc32c::Value(body));
+  r.body = std::move(body);
+  return r;
+}
+
+
 Connection::Reply FromStatus(const FrameHeader& req, const Status& s) {
-  return Error(req, ToWireStatus(s), s.message());
+  return ErrorReply(req, ToWireStatus(s), s.message());
 }
 
 ObjectMeta MetaOf(const ObjectInfo& i) {
@@ -64,10 +58,10 @@ std::optional<Connection::Reply> CheckKey(Server* server, const FrameHeader& req
                                           const std::string& key) {
   const uint32_t max = server->config().limits.max_key_bytes;
   if (key.empty())
-    return Error(req, WireStatus::kInvalidArgument,
+    return ErrorReply(req, WireStatus::kInvalidArgument,
                  "key is empty; keys are 1 to " + std::to_string(max) + " bytes");
   if (key.size() > max)
-    return Error(req, WireStatus::kLimitExceeded,
+    return ErrorReply(req, WireStatus::kLimitExceeded,
                  "max_key_bytes: key is " + std::to_string(key.size()) + " bytes, limit " +
                      std::to_string(max));
   return std::nullopt;
@@ -82,16 +76,7 @@ Connection::Reply GetOkReply(const FrameHeader& req, std::unique_ptr<PinnedObjec
   g.range_offset = offset;
   std::string meta;
   EncodeMeta(g, &meta);
-  Connection::Reply r;
-  r.request_id = req.request_id;
-  FrameHeader h;
-  h.op = req.op;
-  h.reply = true;
-  h.request_id = req.request_id;
-  h.meta_len = static_cast<uint32_t>(meta.size());
-  h.body_len = length;
-  h.body_crc = crc;
-  AppendFrame(h, meta, &r.head);
+  Connection::Reply r = ReplyTo(req, WireStatus::kOk, meta, length, crc);
   r.pin = std::move(pin);
   r.pin_offset = offset;
   r.pin_length = length;
@@ -179,6 +164,13 @@ awaitable<Connection::Reply> HandleGet(Server* server, const FrameHeader& req,
 
 }  // namespace
 
+Connection::Reply ErrorReply(const FrameHeader& req, WireStatus s, std::string message) {
+  std::string meta;
+  if (message.size() > 4000) message.resize(4000);
+  EncodeMeta(proto::ErrorReply{std::move(message)}, &meta);
+  return ReplyTo(req, s, meta, 0, 0);
+}
+
 std::optional<Connection::Reply> TryGetFast(Server* server, const FrameHeader& h,
                                             const std::string& meta) {
   GetRequest m;
@@ -265,11 +257,11 @@ awaitable<Connection::Reply> HandleRequest(Server* server, FrameHeader h, std::s
       (void)DecodeMeta(meta, &m, &err);
       const uint32_t max = server->config().limits.max_list_limit;
       if (m.limit > max)
-        co_return Error(h, WireStatus::kLimitExceeded,
+        co_return ErrorReply(h, WireStatus::kLimitExceeded,
                         "max_list_limit: limit " + std::to_string(m.limit) + " is over " +
                             std::to_string(max));
       if (m.prefix.size() > kMaxKeyBytes || m.start_after.size() > kMaxKeyBytes)
-        co_return Error(h, WireStatus::kLimitExceeded,
+        co_return ErrorReply(h, WireStatus::kLimitExceeded,
                         "max_key_bytes: prefix or start_after is longer than 1024 bytes");
       size_t limit = m.limit == 0 ? std::min(kDefaultListLimit, max) : m.limit;
       Result<ScanResult> scan = co_await net::RunBlocking(
@@ -289,7 +281,7 @@ awaitable<Connection::Reply> HandleRequest(Server* server, FrameHeader h, std::s
       co_return OkReply(h, "", j.dump());
     }
   }
-  co_return Error(h, WireStatus::kProtocolError, "unknown operation");
+  co_return ErrorReply(h, WireStatus::kProtocolError, "unknown operation");
 }
 
 }  // namespace cairn::server

@@ -28,4 +28,8 @@ WriteOptions WriteOptionsFor(uint8_t durability);
 Connection::Reply PutOkReply(const proto::FrameHeader& req, uint64_t sequence, uint64_t size,
                              uint32_t crc);
 
+// An error reply to `req` (its request id and op) carrying `message`, cut to 4000 bytes.
+Connection::Reply ErrorReply(const proto::FrameHeader& req, proto::WireStatus s,
+                             std::string message);
+
 }  // namespace cairn::server
