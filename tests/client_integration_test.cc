@@ -199,7 +199,7 @@ TEST_F(ClientIntegrationTest, ConcurrentMixedOperationsEveryByteChecked) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
-  Result<ScanResult> ls = c->List(ListOptions{"mix/0/", "", 0});
+  Result<ScanResult> ls = c->List(ListOptions{.prefix = "mix/0/"});
   ASSERT_TRUE(ls.ok()) << ls.status().ToString();
   for (const ObjectInfo& o : ls->objects) EXPECT_TRUE(o.key.starts_with("mix/0/"));
 }

@@ -60,7 +60,8 @@
 
 #include "cairn/options.h"
 #include "cairn/status.h"
-#include "cairn/store.h"  // ObjectInfo, ScanResult, ValueSource, ObjectReader (types only)
+#include "cairn/object_store.h"
+#include "cairn/store.h"  // ScanResult (types only)
 
 namespace cairn {
 
@@ -97,24 +98,8 @@ struct PutResult {
   uint32_t crc32c = 0;
 };
 
-// A byte range of an object; the default is the whole object. A range is clipped at the end;
-// an offset past the end is InvalidArgument.
-struct ReadRange {
-  uint64_t offset = 0;
-  uint64_t length = ~uint64_t{0};  // to the end
-};
-
-struct GetResult {
-  ObjectInfo info;            // of the whole object
-  uint64_t range_offset = 0;  // where `data` starts in the object
-  std::string data;           // verified against the CRC the server sent
-};
-
-struct ListOptions {
-  std::string prefix;
-  std::string start_after;
-  uint32_t limit = 0;  // 0: the server's default (1,000); at most 10,000
-};
+// The byte range of a read (cairn/object_store.h).
+using ReadRange = ByteRange;
 
 class Client {
  public:

@@ -119,12 +119,6 @@ struct StoreOptions {
   std::function<void(const std::string&)> info_log;
 };
 
-struct WriteOptions {
-  // When unset, the store's default durability applies.
-  std::optional<Durability> durability;
-  // When set, receives the sequence number of the write once it has committed (the server's
-  // PUT reply carries it).
-  uint64_t* sequence_out = nullptr;
-};
+// WriteOptions (per-write durability, conditions, versions, metadata) is in cairn/object_store.h.
 
 }  // namespace cairn

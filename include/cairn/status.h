@@ -12,6 +12,15 @@
 //   kBusy             another process holds it; retry later    store locked by pid N
 //   kReadOnly         reopen after fixing the cause            store sealed after an fsync error
 //   kNotSupported     use another feature                      unknown format version
+//   kUnavailable      try another replica or node now          a node is down, no quorum
+//   kDeadlineExceeded the outcome is unknown: read, then retry   no reply within the deadline
+//   kConflict         re-read the current version, then decide  if-match failed; a replica
+//                                                              holds a newer version
+//   kPermissionDenied fix the credentials; retrying won't help  wrong or missing key
+//   kLimitExceeded    fix the input; the message names the limit key over max_key_bytes
+//
+// One table (src/util/status_table.h) maps every code to the wire status, the HTTP status and
+// the S3 error code; a test walks every code.
 //
 // Thread safety: Status and Result are values; distinct objects may be used from any thread.
 #pragma once
@@ -36,7 +45,13 @@ class [[nodiscard]] Status {
     kBusy = 6,
     kReadOnly = 7,
     kNotSupported = 8,
+    kUnavailable = 9,
+    kDeadlineExceeded = 10,
+    kConflict = 11,
+    kPermissionDenied = 12,
+    kLimitExceeded = 13,
   };
+  static constexpr uint8_t kMaxCode = 13;
 
   Status() = default;
   static Status OK() { return Status(); }
@@ -48,6 +63,19 @@ class [[nodiscard]] Status {
   static Status Busy(std::string_view msg) { return Status(Code::kBusy, msg); }
   static Status ReadOnly(std::string_view msg) { return Status(Code::kReadOnly, msg); }
   static Status NotSupported(std::string_view msg) { return Status(Code::kNotSupported, msg); }
+  static Status Unavailable(std::string_view msg) { return Status(Code::kUnavailable, msg); }
+  static Status DeadlineExceeded(std::string_view msg) {
+    return Status(Code::kDeadlineExceeded, msg);
+  }
+  static Status Conflict(std::string_view msg) { return Status(Code::kConflict, msg); }
+  static Status PermissionDenied(std::string_view msg) {
+    return Status(Code::kPermissionDenied, msg);
+  }
+  static Status LimitExceeded(std::string_view msg) { return Status(Code::kLimitExceeded, msg); }
+  // A status with code `c` (any code; kOk gives OK and drops the message).
+  static Status FromCode(Code c, std::string_view msg) {
+    return c == Code::kOk ? Status() : Status(c, msg);
+  }
   // Maps an errno from a failed system call to the right code; `context` names the operation
   // and the file, e.g. "pwrite volumes/00000003.vol".
   static Status FromErrno(int err, std::string_view context);
@@ -62,6 +90,11 @@ class [[nodiscard]] Status {
   bool IsBusy() const { return code_ == Code::kBusy; }
   bool IsReadOnly() const { return code_ == Code::kReadOnly; }
   bool IsNotSupported() const { return code_ == Code::kNotSupported; }
+  bool IsUnavailable() const { return code_ == Code::kUnavailable; }
+  bool IsDeadlineExceeded() const { return code_ == Code::kDeadlineExceeded; }
+  bool IsConflict() const { return code_ == Code::kConflict; }
+  bool IsPermissionDenied() const { return code_ == Code::kPermissionDenied; }
+  bool IsLimitExceeded() const { return code_ == Code::kLimitExceeded; }
 
   const std::string& message() const { return msg_; }
   // "Corruption: value checksum mismatch at volumes/00000001.vol offset 4096"

@@ -24,13 +24,13 @@
 #include <string_view>
 #include <vector>
 
+#include "cairn/object_store.h"
 #include "cairn/options.h"
 #include "cairn/status.h"
 
 namespace cairn {
 
 // Limits (each one is named in the error that reports it).
-inline constexpr size_t kMaxKeyBytes = 1024;                          // max_key_bytes
 inline constexpr uint64_t kMinVolumeCapacity = uint64_t{1} << 20;    // 1 MiB
 inline constexpr uint64_t kMaxVolumeCapacity = uint64_t{64} << 30;   // 64 GiB
 // max_object_bytes with volumes of 16 MiB or more (4 MiB chunks, a manifest of at most one
@@ -39,53 +39,9 @@ inline constexpr uint64_t kMaxVolumeCapacity = uint64_t{64} << 30;   // 64 GiB
 // InvalidArgument and nothing becomes visible.
 inline constexpr uint64_t kMaxObjectBytes = ((uint64_t{4} << 20) - 16) / 16 * (uint64_t{4} << 20);
 
-struct ObjectInfo {
-  std::string key;
-  uint64_t size = 0;       // bytes
-  uint32_t crc32c = 0;     // CRC-32C of the whole object
-  uint64_t sequence = 0;
-  uint64_t mtime_us = 0;   // µs since the Unix epoch when it was written
-};
-
 struct ScanResult {
   std::vector<ObjectInfo> objects;  // in key order
   bool truncated = false;           // more keys match; continue with start_after = last key
-};
-
-struct VolumeStats {
-  uint32_t id = 0;
-  // "active" (being appended), "sealed" (full, or retired by recovery or an error), or
-  // "prepared" (pre-written, not used yet).
-  std::string state;
-  uint64_t capacity = 0;
-  uint64_t end = 0;          // offset past the last record
-  uint64_t live_bytes = 0;
-  uint64_t dead_bytes = 0;
-  uint64_t live_records = 0;
-  uint64_t reclaimed_bytes = 0;     // released to the file system by hole punching
-  uint64_t reclaimable_bytes = 0;   // dead bytes hole punching would release now
-};
-
-struct StoreStats {
-  uint64_t objects = 0;
-  uint64_t logical_bytes = 0;   // sum of object sizes
-  uint64_t live_bytes = 0;      // bytes of records the index references
-  uint64_t dead_bytes = 0;      // superseded, deleted, abandoned or padding bytes
-  uint64_t volumes = 0;
-  uint64_t volume_capacity = 0;
-  uint64_t allocated_bytes = 0;        // on the device, volumes + index
-  uint64_t index_allocated_bytes = 0;
-  uint64_t index_memory_bytes = 0;     // RocksDB memtables + block cache in use
-  uint64_t next_sequence = 0;
-  bool read_only = false;              // set after an fdatasync/pwrite error
-  std::string read_only_reason;
-  // Reclamation (docs/design.md, "Reclamation"). Bytes released so far by hole punching and by
-  // retiring compacted volumes (kept across restarts), and dead bytes that hole punching and
-  // compaction would release now.
-  uint64_t reclaimed_bytes = 0;
-  uint64_t reclaimable_bytes = 0;
-  uint64_t compactions = 0;            // volumes compacted and retired, ever
-  std::vector<VolumeStats> volume_list;
 };
 
 // What opening the store found and did. Nothing is dropped without being counted here.
@@ -161,52 +117,6 @@ struct ReclaimReport {
   uint64_t tombstones_dropped = 0;
   uint64_t tombstones_kept = 0;      // copied forward: an older version could come back
   uint64_t micros = 0;
-};
-
-// Where the bytes of a value come from in a streaming put.
-class ValueSource {
- public:
-  virtual ~ValueSource() = default;
-  // Fills up to n bytes; returns 0 at the end of the value.
-  virtual Result<size_t> Read(char* buf, size_t n) = 0;
-};
-
-// A streaming read of one object. Bytes are handed out only after the checksum of the record
-// holding them has been verified; at most one chunk (4 MiB) is buffered.
-class ObjectReader {
- public:
-  virtual ~ObjectReader() = default;
-  virtual const ObjectInfo& info() const = 0;
-  // Reads up to n bytes; returns 0 at the end. Corruption if a checksum fails.
-  virtual Result<size_t> Read(char* buf, size_t n) = 0;
-};
-
-// Where one piece of a committed value lies: `length` bytes at `offset` of the open volume file
-// `fd`. For zero-copy sends (sendfile/splice) by the server.
-struct ValueExtent {
-  int fd = -1;
-  uint64_t offset = 0;
-  uint64_t length = 0;
-};
-
-// A committed version of an object, pinned: while it exists, reclamation neither releases
-// (punches) nor removes the records its extents point at, and the volume files stay open, even
-// if the key is overwritten or deleted meanwhile. Bytes read through the extents are NOT
-// checksum-verified by the engine: the caller sends info().crc32c with them so the receiver
-// verifies end to end, or calls RangeCrc, which reads and verifies.
-//
-// Thread safety: const methods from any thread; RangeCrc from one thread at a time. Release
-// it promptly: a pin held for long delays reclamation (it waits, then skips a pass).
-class PinnedObject {
- public:
-  virtual ~PinnedObject() = default;
-  virtual const ObjectInfo& info() const = 0;
-  // In value order; their lengths sum to info().size (empty for a 0-byte object).
-  virtual const std::vector<ValueExtent>& extents() const = 0;
-  // Reads the records holding [offset, offset + length) of the value, verifies each one's
-  // checksum (Corruption if one fails), and returns the CRC-32C of exactly those bytes.
-  // REQUIRES: offset + length <= info().size.
-  virtual Result<uint32_t> RangeCrc(uint64_t offset, uint64_t length) = 0;
 };
 
 class Store {

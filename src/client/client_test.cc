@@ -104,7 +104,7 @@ TEST(ClientTest, RoundTripOfEveryCall) {
   EXPECT_EQ(h->key, "a");
   EXPECT_EQ(h->size, v.size());
 
-  Result<ScanResult> ls = c->List(ListOptions{"", "a", 1});
+  Result<ScanResult> ls = c->List(ListOptions{.prefix = "", .start_after = "a", .limit = 1});
   ASSERT_TRUE(ls.ok()) << ls.status().ToString();
   ASSERT_EQ(ls->objects.size(), 1u);
   EXPECT_EQ(ls->objects[0].key, "b");

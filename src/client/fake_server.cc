@@ -305,7 +305,7 @@ void FakeServer::Serve(int fd) {
       case proto::Op::kList: {
         proto::ListRequest req;
         CAIRN_CHECK(proto::DecodeMeta(meta, &req, &err));
-        const uint32_t limit = req.limit == 0 ? proto::kDefaultListLimit : req.limit;
+        const uint32_t limit = req.limit == 0 ? cairn::kDefaultListLimit : req.limit;
         proto::ListReply lr;
         std::lock_guard<std::mutex> lock(mu_);
         for (auto it = objects_.upper_bound(req.start_after); it != objects_.end(); ++it) {

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cairn/object_store.h"
+
 namespace cairn::proto {
 
 inline constexpr uint32_t kMagic = 0x4E524143;  // bytes 43 41 52 4E, "CARN"
@@ -31,8 +33,7 @@ inline constexpr uint64_t kToEnd = ~uint64_t{0};  // GET length: to the end of t
 // Default limits (docs/protocol.md section 6). The server's config may change them.
 inline constexpr uint32_t kDefaultMaxMetaBytes = 64 << 10;
 inline constexpr uint32_t kMaxChunkBytes = 4 << 20;
-inline constexpr uint32_t kDefaultListLimit = 1000;
-inline constexpr uint32_t kDefaultMaxListLimit = 10000;
+// List limits: cairn::kDefaultListLimit and cairn::kMaxListLimit (cairn/object_store.h).
 
 // Sizes of fixed meta layouts.
 inline constexpr size_t kObjectInfoSize = 8 + 4 + 8 + 8;

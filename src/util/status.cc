@@ -17,6 +17,11 @@ const char* Status::CodeName(Code c) {
     case Code::kBusy: return "Busy";
     case Code::kReadOnly: return "ReadOnly";
     case Code::kNotSupported: return "NotSupported";
+    case Code::kUnavailable: return "Unavailable";
+    case Code::kDeadlineExceeded: return "DeadlineExceeded";
+    case Code::kConflict: return "Conflict";
+    case Code::kPermissionDenied: return "PermissionDenied";
+    case Code::kLimitExceeded: return "LimitExceeded";
   }
   return "Unknown";
 }
