@@ -1,5 +1,6 @@
-// Writes the seed corpora of record_fuzz and scanner_fuzz: small valid inputs (and a few
-// near-valid ones) built with the real encoders, so that the fuzzer starts past the checksums.
+// Writes the seed corpora of record_fuzz, scanner_fuzz and wire_fuzz: small valid inputs (and a
+// few near-valid ones) built with the real encoders, so that the fuzzer starts past the
+// checksums.
 // Usage: make_fuzz_seeds <fuzz/corpus dir>. The output is committed; run this again only when
 // the formats change (fuzz/README.md).
 #include <cstdio>
@@ -10,6 +11,10 @@
 #include "engine/record.h"
 #include "engine/store_format.h"
 #include "fuzz_util.h"
+#include "proto/frame.h"
+#include "proto/messages.h"
+#include "proto/stat_body.h"
+#include "util/crc32c.h"
 
 using namespace cairn;
 
@@ -114,6 +119,113 @@ void ScannerSeeds(const std::string& dir) {
   Write(dir, "bypass", fuzz::kBypassHeaderCrc | fuzz::kBypassValueCrc, b);
 }
 
+// One frame: header, meta, then the body.
+std::string WireFrame(proto::Op op, bool reply, uint64_t id, const std::string& meta,
+                      const std::string& body = "",
+                      proto::WireStatus status = proto::WireStatus::kOk) {
+  proto::FrameHeader h;
+  h.op = op;
+  h.reply = reply;
+  h.status = status;
+  h.request_id = id;
+  h.body_len = body.size();
+  h.body_crc = body.empty() ? 0 : crc32c::Value(body);
+  return proto::EncodeFrame(h, meta) + body;
+}
+
+template <typename M>
+std::string Meta(const M& m) {
+  std::string out;
+  proto::EncodeMeta(m, &out);
+  return out;
+}
+
+ObjectInfo SampleInfo(const std::string& key) {
+  ObjectInfo i;
+  i.key = key;
+  i.size = 5;
+  i.crc32c = crc32c::Value("hello");
+  i.sequence = 7;
+  i.mtime_us = 1700000000000000ull;
+  i.version = Version::Make(1700000000000, 1, 0xCA1Eu);
+  i.metadata.content_type = "text/plain";
+  i.metadata.md5 = std::string(16, '\x11');
+  i.metadata.user["owner"] = "ada";
+  i.metadata.system["etag"] = "\"abc\"";
+  return i;
+}
+
+// Every input starts with the bypass byte (0: header CRCs are checked).
+void WireSeeds(const std::string& dir) {
+  using proto::Op;
+  proto::PutRequest put{.durability = 1, .key = "some/key"};
+  put.condition = WriteCondition::kIfMatch;
+  put.version = Version::Make(1700000000000, 2, 9);
+  put.metadata = SampleInfo("k").metadata;
+  Write(dir, "ping", 0, WireFrame(Op::kPing, false, 1, ""));
+  Write(dir, "put", 0, WireFrame(Op::kPut, false, 2, Meta(put), "hello"));
+  {
+    proto::FrameHeader h;
+    h.op = Op::kPut;
+    h.request_id = 3;
+    h.flags = proto::kFlagChunked;
+    h.body_len = proto::kChunkedBodyLen;
+    std::string f = proto::EncodeFrame(h, Meta(proto::PutRequest{.durability = 0, .key = "big"}));
+    proto::AppendChunk("hello ", &f);
+    proto::AppendChunk("world", &f);
+    proto::AppendChunkTrailer(crc32c::Value("hello world"), &f);
+    Write(dir, "put_chunked", 0, f);
+  }
+  Write(dir, "get_range", 0, WireFrame(Op::kGet, false, 4, Meta(proto::GetRequest{"k", 1, 3})));
+  Write(dir, "delete_if_newer", 0,
+        WireFrame(Op::kDelete, false, 5,
+                  Meta(proto::DeleteRequest{.durability = 3, .key = "k",
+                                            .condition = WriteCondition::kIfNewer,
+                                            .version = Version{99, 3}})));
+  Write(dir, "list", 0,
+        WireFrame(Op::kList, false, 6, Meta(proto::ListRequest{"p/", "/", "p/a", 100})));
+  proto::HelloRequest hello;
+  hello.key_id = "local";
+  for (size_t i = 0; i < hello.client_nonce.size(); i++) hello.client_nonce[i] = uint8_t(i);
+  proto::AuthRequest auth;
+  auth.client_proof[0] = 0xAB;
+  Write(dir, "handshake", 0,
+        WireFrame(Op::kHello, false, 0, Meta(hello)) + WireFrame(Op::kAuth, false, 0, Meta(auth)));
+  // Replies.
+  WriteResult w{.version = put.version, .sequence = 7, .size = 5, .crc32c = crc32c::Value("hello")};
+  Write(dir, "put_reply", 0, WireFrame(Op::kPut, true, 2, Meta(w)));
+  std::string gm;
+  proto::EncodeGetReply(SampleInfo("k"), 1, &gm);
+  Write(dir, "get_reply", 0, WireFrame(Op::kGet, true, 4, gm, "ell"));
+  Write(dir, "head_reply", 0, WireFrame(Op::kHead, true, 8, Meta(SampleInfo("k"))));
+  std::string lb;
+  proto::EncodeListEntry(SampleInfo("p/a"), &lb);
+  proto::EncodeListEntry(SampleInfo("p/b"), &lb);
+  proto::EncodeListPrefix("p/c/", &lb);
+  Write(dir, "list_reply", 0,
+        WireFrame(Op::kList, true, 6,
+                  Meta(proto::ListReply{.truncated = true, .count = 2, .prefix_count = 1,
+                                        .next_start_after = "p/c/"}),
+                  lb));
+  StoreStats st;
+  st.objects = 2;
+  st.volume_list.push_back(VolumeStats{.id = 1, .state = "active"});
+  st.server["connections"] = 1;
+  Write(dir, "stat_reply", 0, WireFrame(Op::kStat, true, 9, "", proto::EncodeStatBody(st)));
+  proto::HelloReply hr;
+  hr.server_nonce[5] = 5;
+  Write(dir, "hello_reply", 0, WireFrame(Op::kHello, true, 0, Meta(hr)));
+  Write(dir, "error_reply", 0,
+        WireFrame(Op::kPut, true, 2,
+                  Meta(proto::ErrorReply{.message = "if-match: another version is current",
+                                         .held = Version{42, 1}}),
+                  "", proto::WireStatus::kConflict));
+  // A frame of version 1, as an old client sends it.
+  std::string v1 = WireFrame(Op::kPing, false, 1, "");
+  v1[proto::kOffVersion] = 1;
+  Write(dir, "version1", 1, v1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,5 +236,6 @@ int main(int argc, char** argv) {
   const std::string root = argv[1];
   RecordSeeds(root + "/record");
   ScannerSeeds(root + "/scanner");
+  WireSeeds(root + "/wire");
   return 0;
 }

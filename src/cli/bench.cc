@@ -155,6 +155,11 @@ Outcome Bench::Setup() {
     durability_ = static_cast<uint8_t>(static_cast<uint8_t>(*ctx_.remote_durability) + 1);
   client::ConnectionOptions co;
   co.endpoint = results.begin()->endpoint();
+  co.name = ctx_.server;
+  Result<std::optional<ClientKey>> key = FindClientKey(ctx_.key_file);
+  if (!key.ok())
+    return Outcome::Error(key.status().message() + " (--key-file, CAIRN_KEY or CAIRN_KEY_FILE)");
+  co.key = std::move(*key);
   co.max_inflight = static_cast<uint32_t>(args_.inflight);
   co.max_reply_body_bytes = std::max<uint64_t>(size_, 1 << 20);
   for (int i = 0; i < args_.connections; i++)

@@ -4,7 +4,9 @@
 //   cairn --server HOST:PORT [--json] [--durability MODE] COMMAND ARGS...
 //
 // With --server (or $CAIRN_SERVER) put, get, head, rm, ls and stat talk to cairnd through the
-// client library, with the same output and exit codes as on a local store (cli/backend.h);
+// client library (a RemoteObjectStore, authenticated with --key-file, $CAIRN_KEY,
+// $CAIRN_KEY_FILE or the default key file), with the same output and exit codes as on a local
+// store (cli/session.h: every one of them prints what an ObjectStore answers);
 // bench needs a server; reclaim, verify, import and export work on a local store only.
 //
 // Global flags may also follow the command. This file only wires arguments to the command
@@ -126,6 +128,9 @@ int Run(int argc, char** argv) {
   app.add_option("--server", flags.server,
                  "Talk to the cairnd at HOST:PORT instead of a local store; default $CAIRN_SERVER")
       ->envname("CAIRN_SERVER");
+  app.add_option("--key-file", flags.key_file,
+                 "With --server: the file holding the key (ID:SECRET, mode 0600); default "
+                 "$CAIRN_KEY, then $CAIRN_KEY_FILE, then ~/.config/cairn/key");
   app.add_flag("--json", flags.json, "Print results as one JSON object");
   app.add_option("--durability", flags.durability,
                  "When writes are acknowledged: sync (default), none, interval, interval=MS");
@@ -138,15 +143,19 @@ int Run(int argc, char** argv) {
   std::string limit_text;
   ListArgs list;
 
+  PutArgs put_args;
   CLI::App* put = app.add_subcommand("put", "Store FILE (or stdin) under KEY");
   put->add_option("KEY", key, "Object key (1..1024 bytes)")->required();
   put->add_option("FILE", file, "Input file; '-' or absent means stdin");
+  put->add_option("--meta", put_args.meta, "User metadata NAME=VALUE (repeatable)");
+  put->add_option("--content-type", put_args.content_type, "The object's content type");
 
   CLI::App* get = app.add_subcommand("get", "Write the value of KEY to stdout or to a file");
   get->add_option("KEY", key, "Object key")->required();
   get->add_option("-o,--output", out, "Write to FILE (complete or not at all) instead of stdout");
 
-  CLI::App* head = app.add_subcommand("head", "Show the size, checksum and time of KEY");
+  CLI::App* head = app.add_subcommand(
+      "head", "Show the size, checksum, time, version and metadata of KEY");
   head->add_option("KEY", key, "Object key")->required();
 
   CLI::App* rm = app.add_subcommand("rm", "Delete KEY");
@@ -156,6 +165,8 @@ int Run(int argc, char** argv) {
   ls->add_option("--prefix", list.prefix, "Only keys that start with P");
   CLI::Option* limit = ls->add_option("--limit", limit_text, "Print at most N keys");
   ls->add_option("--start-after", list.start_after, "Only keys that sort after K");
+  ls->add_option("--delimiter", list.delimiter,
+                 "Roll keys that contain D after the prefix up into common prefixes, e.g. /");
 
   CLI::App* stat = app.add_subcommand("stat", "Show store statistics");
 
@@ -228,7 +239,7 @@ int Run(int argc, char** argv) {
   if (chosen == bench) {
     outcome = RunBench(ctx, bench_args);
   } else if (chosen == put) {
-    outcome = RunPut(ctx, key, file);
+    outcome = RunPut(ctx, key, file, put_args);
   } else if (chosen == get) {
     outcome = RunGet(ctx, key, out);
   } else if (chosen == head) {

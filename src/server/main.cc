@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "cairn/local_object_store.h"
 #include "net/asio.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -19,6 +20,18 @@
 namespace {
 
 using cairn::server::ServerConfig;
+
+// The engine's bound on an object's metadata follows the server's max_meta_bytes, so both
+// refuse the same objects (issue 15; StoreOptions::max_meta_bytes comes with the engine's
+// metadata support).
+template <typename O>
+void SetMaxMetaBytes(O* so, size_t n) {
+  if constexpr (requires { so->max_meta_bytes = n; }) {
+    so->max_meta_bytes = n;
+  } else {
+    (void)so, (void)n;
+  }
+}
 
 std::shared_ptr<spdlog::logger> MakeLogger(const ServerConfig& c) {
   std::shared_ptr<spdlog::logger> log;
@@ -67,21 +80,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  std::string text;
-  if (!config_file.empty()) {
-    std::ifstream f(config_file);
-    if (!f) {
-      std::fprintf(stderr, "cairnd: cannot read config file %s\n", config_file.c_str());
-      return 2;
-    }
-    std::stringstream ss;
-    ss << f.rdbuf();
-    text = ss.str();
-  }
   std::vector<std::pair<std::string, std::string>> overrides;
   for (const std::string& k : keys)
     if (opts[k]->count() > 0) overrides.emplace_back(k, values[k]);
-  cairn::Result<ServerConfig> cfg = cairn::server::ParseConfig(text, overrides);
+  // Reads the config file and the key file (refused if group or others may read them).
+  cairn::Result<ServerConfig> cfg = cairn::server::LoadConfig(config_file, overrides);
   if (!cfg.ok()) {
     std::fprintf(stderr, "cairnd: %s\n", cfg.status().message().c_str());
     return 2;
@@ -97,15 +100,18 @@ int main(int argc, char** argv) {
   so.durability = c.durability;
   so.sync_interval_ms = c.sync_interval_ms;
   so.volume_capacity = c.volume_size;
+  SetMaxMetaBytes(&so, c.limits.max_meta_bytes);
   so.info_log = [](const std::string& m) { spdlog::warn("event=engine message=\"{}\"", m); };
-  auto store = cairn::Store::Open(c.data, so);
+  auto store = cairn::LocalObjectStore::Open(c.data, so);
   if (!store.ok()) {
     std::fprintf(stderr, "cairnd: cannot open the store in %s: %s\n", c.data.c_str(),
                  store.status().ToString().c_str());
     return 1;
   }
   spdlog::info("event=store_open data={} recovery=\"{}\"", c.data,
-               (*store)->recovery_report().ToString());
+               (*store)->store()->recovery_report().ToString());
+  spdlog::info("event=auth keys={} allow_unauthenticated_loopback={}", c.auth.keys.size(),
+               c.auth.allow_unauthenticated_loopback);
 
   cairn::server::Server server(c, store->get());
   cairn::Result<uint16_t> port = server.Start();
