@@ -451,7 +451,8 @@ awaitable<void> Connection::StreamPut(Request r, PutRequest m, bool* fatal) {
 bool Connection::StartPutAsync(const FrameHeader& h, const PutRequest& m,
                                const std::string& body) {
   uint64_t size = body.size();
-  auto done = [self = shared_from_this(), h, size](Status s, uint64_t seq) {
+  auto done = [self = shared_from_this(), h, size](Status s, const WriteResult& result) {
+    const uint64_t seq = result.sequence;
     // On the commit leader's thread: the reply is built and queued on the connection's loop.
     asio::post(self->sock_.get_executor(), [self, h, size, s = std::move(s), seq] {
       if (s.ok()) {
