@@ -14,10 +14,11 @@
 //      the longest prefix of queue_ whose bytes are written, and without mu_ runs one fdatasync
 //      (if any writer in the group asked for kSync) and one index batch, then marks the group
 //      committed and wakes it. Only then are the writes visible and acknowledged.
-//   Conditions (issue 15) are judged in Reserve, under mu_, against the key's committed entry
-//   (looked up before, and still current: no group was committed since, commit_gen_) and no
-//   write of the key ahead in queue_ (else the writer waits for that commit and looks again). So
-//   every record in the log takes effect when its group commits, and replay needs no condition.
+//   Conditions (issue 15) are judged in Reserve, under mu_, against the key's last write ahead in
+//   queue_ (it takes effect when its group commits), or else its committed entry, looked up just
+//   before and still current (no group committed since: commit_gen_; or looked up under
+//   index_write_mu_, held until the reservation). So every record in the log takes effect when
+//   its group commits, and replay needs no condition. Lock order: index_write_mu_, then mu_.
 //   Invariant: the index only ever refers to records of a committed prefix of the log.
 //   Invariant: per key, the versions of the records that take effect increase in log order.
 //   Invariant: after an fdatasync or pwrite I/O error, bg_error_ is set and no later write is
@@ -102,6 +103,7 @@ class StoreImpl final : public Store {
     Version want;            // kIfMatch: the live version required; kIfNewer: the one written
     bool is_delete = false;
     bool may_wait = true;    // false for PutAsync: Busy instead of waiting for a commit
+    bool locked = false;     // looked up under index_write_mu_ (WriteDecided)
     // The key's committed entry (tombstones included), looked up when commit_gen_ was `gen`.
     uint64_t gen = 0;
     std::optional<format::IndexEntry> found;
@@ -121,6 +123,8 @@ class StoreImpl final : public Store {
     Version version;
     bool stamp = false;
     Decision* decision = nullptr;  // judged by Reserve when set
+    // Held by a decision made under index_write_mu_; Reserve releases it (WriteDecided).
+    std::unique_lock<std::mutex>* decision_lock = nullptr;
     bool sync = false;
     bool interval = false;  // Durability::kInterval: the interval thread must sync it
     uint64_t object_size = 0;

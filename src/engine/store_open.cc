@@ -267,7 +267,6 @@ Status StoreImpl::OpenStore() {
   // A format-1 index, or one rebuilt from the volumes, does not know which deletes were
   // forgotten: its horizon becomes now (docs/format.md section 7).
   if (format1 || rebuild_from_start_) CAIRN_RETURN_IF_ERROR(UpgradeIndex(ckpt ? &*ckpt : nullptr));
-  report_.upgraded_from_format1 = format1;
   CAIRN_ASSIGN_OR_RETURN(accounts_, index_->ReadVolumes());
   // A compaction that crashed after retiring a volume but before removing its file: finish it.
   // (The index no longer points into it, and its dead-record entries are gone.)
@@ -294,6 +293,7 @@ Status StoreImpl::OpenStore() {
                                 " holds live objects but its file is missing");
   }
   CAIRN_RETURN_IF_ERROR(Recover(ckpt));
+  report_.upgraded_from_format1 = format1;
   {
     std::lock_guard<std::mutex> iwl(index_write_mu_);
     last_ckpt_.clean = false;

@@ -168,7 +168,11 @@ Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
   CAIRN_RETURN_IF_ERROR(MarkUncleanOnce());
   StartThrottle();
   CAIRN_RETURN_IF_ERROR(RemoveRetired(&r));
+  // Tombstones the horizon has reached go first: their records become dead, which the plan
+  // then counts (a volume of expired tombstones is compacted away in this same pass).
+  const uint64_t dropped_before = r.tombstones_dropped;
   CAIRN_RETURN_IF_ERROR(DropExpiredTombstones(&r));
+  if (r.tombstones_dropped != dropped_before) r.volumes = PlanVolumes();
   if (ro.punch) CAIRN_RETURN_IF_ERROR(PunchDead(ro.throttle, ro.punch_active, &r));
   if (ro.compact) {
     for (const auto& p : r.volumes) {

@@ -12,10 +12,12 @@ namespace {
 
 // Named bound: writers one commit takes. Larger groups only delay the first writer's ack.
 constexpr size_t kMaxGroupWriters = 1024;
-// Named bound: lookups a conditional write makes before it gives up with Busy, each one made
-// stale by a group commit that landed between it and the write's reservation. After the first
-// lookup the key's entry is cached, so a retry costs about a microsecond: running out takes a
-// store committing a group every microsecond or so.
+// Named bounds: lookups a conditional write makes. The first kOptimisticDecisionAttempts take no
+// lock, and are made stale by a group commit landing between the lookup and the reservation;
+// the others hold index_write_mu_ over both and are retried only after waiting for log space, a
+// volume, or the commit of the same version. A PutAsync writer (which may not wait) makes only
+// optimistic attempts, then returns Busy.
+constexpr int kOptimisticDecisionAttempts = 2;
 constexpr int kMaxDecisionAttempts = 64;
 
 bool Live(const std::optional<format::IndexEntry>& e) { return e.has_value() && !e->tombstone(); }
@@ -73,6 +75,15 @@ void StoreImpl::SetBgError(const Status& cause) {
 }
 
 Status StoreImpl::Reserve(Writer* w, uint64_t len) {
+  // A decision made under index_write_mu_ (WriteDecided) holds it until the write has its place
+  // in the queue, and never while waiting: the commit that would end the wait needs it.
+  struct ReleaseDecisionLock {
+    std::unique_lock<std::mutex>* lock;
+    void operator()() {
+      if (lock != nullptr && lock->owns_lock()) lock->unlock();
+    }
+    ~ReleaseDecisionLock() { (*this)(); }
+  } release_decision{w->decision_lock};
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
     if (!bg_error_.ok()) return bg_error_;
@@ -80,11 +91,13 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
     // Named bound max_unfinished_bytes: reserved-but-uncommitted log. Always admit one writer.
     if (unfinished_bytes_ > 0 && unfinished_bytes_ + len > options_.max_unfinished_bytes) {
       if (w->no_wait) return Status::Busy("log space is full (max_unfinished_bytes)");
+      release_decision();
       space_cv_.wait(l);
       continue;
     }
     if (active_ == nullptr || tail_ + len > active_->capacity()) {
       if (w->no_wait && prepared_.empty()) return Status::Busy("no prepared volume yet");
+      if (prepared_.empty()) release_decision();
       CAIRN_RETURN_IF_ERROR(SwitchVolumeLocked(l));
       continue;
     }
@@ -248,31 +261,43 @@ Version StoreImpl::tombstone_horizon() const {
 
 Status StoreImpl::JudgeLocked(Writer* w, std::unique_lock<std::mutex>& l) {
   Decision& d = *w->decision;
-  // A group committed since the lookup: it may have written the key.
-  if (commit_gen_.load(std::memory_order_relaxed) != d.gen) {
+  // The lookup is current if it was made under index_write_mu_, still held (nothing reached the
+  // index since), or, made without it, if no group has committed since.
+  const bool current = d.locked ? w->decision_lock != nullptr && w->decision_lock->owns_lock()
+                                : commit_gen_.load(std::memory_order_relaxed) == d.gen;
+  if (!current) {
     d.outcome = Decision::Outcome::kRetry;
-    return Status::Busy("lookup is stale");
+    return Status::Busy("the lookup is stale: look again");
   }
-  // A write of the key ahead in the log, not committed yet: judge against its outcome, once it
-  // has one. (Compaction's copies change no version: they do not count.)
-  for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
+  // A write of the key ahead in the log, not committed yet, takes effect when its group commits
+  // (it was judged too, or needs no judging): this write is judged against it. Compaction's
+  // copies change no version: they do not count.
+  const Writer* ahead = nullptr;
+  for (auto it = queue_.rbegin(); it != queue_.rend() && ahead == nullptr; ++it) {
     const Writer* q = *it;
-    if (q->type == RecordType::kChunk || q->relocated || q->key != w->key) continue;
-    if (!d.may_wait) {
-      d.outcome = Decision::Outcome::kRefused;
-      return Status::Busy("a write of the same key is still committing (a condition waits)");
-    }
-    d.outcome = Decision::Outcome::kRetry;
-    const uint64_t gen = d.gen;
-    space_cv_.wait(l, [&] {
-      return commit_gen_.load(std::memory_order_relaxed) != gen || !bg_error_.ok() || closing_;
-    });
-    if (!bg_error_.ok() || closing_) d.outcome = Decision::Outcome::kRefused;
-    if (!bg_error_.ok()) return bg_error_;
-    if (closing_) return Status::ReadOnly("the store is closing");
-    return Status::Busy("looked up again after a commit");
+    if (q->type != RecordType::kChunk && !q->relocated && q->key == w->key) ahead = q;
   }
-  return Judge(&d, HorizonLocked(w->timestamp_us / 1000));
+  if (ahead == nullptr) return Judge(&d, HorizonLocked(w->timestamp_us / 1000));
+  std::optional<format::IndexEntry> committed = std::move(d.found);
+  d.found.emplace();
+  d.found->type = static_cast<uint8_t>(ahead->type);
+  d.found->version = ahead->version;
+  Status s = Judge(&d, HorizonLocked(w->timestamp_us / 1000));
+  if (d.outcome != Decision::Outcome::kNoop) return s;
+  // The same version as a write still committing: an idempotent retry may answer only once that
+  // write is acknowledged. Wait for the next commit, then look again.
+  if (!d.may_wait) {
+    d.outcome = Decision::Outcome::kRefused;
+    return Status::Busy("the same version of the key is still committing");
+  }
+  d.outcome = Decision::Outcome::kRetry;
+  if (w->decision_lock != nullptr && w->decision_lock->owns_lock()) w->decision_lock->unlock();
+  const uint64_t gen = commit_gen_.load(std::memory_order_relaxed);
+  space_cv_.wait(l, [&] {
+    return commit_gen_.load(std::memory_order_relaxed) != gen || !bg_error_.ok() || closing_;
+  });
+  (void)committed;
+  return Status::Busy("looked up again after a commit");
 }
 
 Status StoreImpl::Judge(Decision* dp, const Version& horizon) {
@@ -321,8 +346,18 @@ Status StoreImpl::Judge(Decision* dp, const Version& horizon) {
 
 Status StoreImpl::WriteDecided(Writer* w, std::string_view value, std::string* buf) {
   Decision& d = *w->decision;
+  // The lookup may look at the disk: the index's clean flag goes first, outside the lock.
+  if (d.may_wait) CAIRN_RETURN_IF_ERROR(MarkUncleanOnce());
   for (int attempt = 0; attempt < kMaxDecisionAttempts; attempt++) {
     d.outcome = Decision::Outcome::kWrite;
+    // The first attempts are optimistic (no lock: a commit in between only means trying again).
+    // Then, for a writer that may wait, the lookup and the reservation are made under
+    // index_write_mu_, so that no commit lands between them: under heavy writing of one key,
+    // the optimistic way might never succeed.
+    d.locked = d.may_wait && attempt >= kOptimisticDecisionAttempts;
+    std::unique_lock<std::mutex> decision_lock(index_write_mu_, std::defer_lock);
+    if (d.locked) decision_lock.lock();
+    w->decision_lock = d.locked ? &decision_lock : nullptr;
     d.gen = commit_gen_.load(std::memory_order_acquire);
     Result<format::IndexEntry> e = Status::OK();
     if (d.may_wait) {
@@ -339,12 +374,12 @@ Status StoreImpl::WriteDecided(Writer* w, std::string_view value, std::string* b
     } else {
       return e.status();
     }
-    Status s = WriteRecord(w, value, buf);
+    Status s = WriteRecord(w, value, buf);  // Reserve releases decision_lock
+    // A queued PutAsync writer may be gone already: only `d` (ours) is looked at.
     if (d.outcome != Decision::Outcome::kRetry) return s;
   }
-  return Status::Busy("a conditional write could not be ordered: the key's entry changed " +
-                      std::to_string(kMaxDecisionAttempts) +
-                      " times while it was looked up (kMaxDecisionAttempts)");
+  return Status::Busy("a conditional write could not be ordered: the log kept changing under it " +
+                      std::to_string(kMaxDecisionAttempts) + " times (kMaxDecisionAttempts)");
 }
 
 void StoreImpl::FinishAsync(Writer* w, Status write_status) {
