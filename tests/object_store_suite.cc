@@ -15,14 +15,6 @@
 namespace cairn::test {
 namespace {
 
-#define NEEDS_VERSIONS()                                                                     \
-  do {                                                                                       \
-    if (!has_versions())                                                                     \
-      GTEST_SKIP() << GetParam().name                                                        \
-                   << " does not keep versions, metadata and conditions yet (the engine of " \
-                      "issue 15, branch i15-engine)";                                        \
-  } while (0)
-
 std::string Bytes(size_t n, uint64_t seed) {
   std::string s(n, '\0');
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -289,10 +281,9 @@ TEST_P(ObjectStoreSuite, PutAsyncIsAcknowledgedOrRefusedAtOnce) {
   for (int i = 0; i < 20; i++) EXPECT_EQ(s().Get("async/" + std::to_string(i))->data, "value");
 }
 
-// ---- The engine's part of issue 15: versions, metadata, conditions.
+// ---- Versions, metadata, conditions.
 
 TEST_P(ObjectStoreSuite, EveryWriteHasAHigherVersion) {
-  NEEDS_VERSIONS();
   Result<WriteResult> w1 = s().Put("v", "1");
   ASSERT_TRUE(w1.ok());
   EXPECT_FALSE(w1->version.none());
@@ -310,7 +301,6 @@ TEST_P(ObjectStoreSuite, EveryWriteHasAHigherVersion) {
 }
 
 TEST_P(ObjectStoreSuite, MetadataIsKeptAndBounded) {
-  NEEDS_VERSIONS();
   WriteOptions wo;
   wo.metadata.content_type = "text/plain";
   wo.metadata.md5 = std::string(16, '\x42');
@@ -338,7 +328,6 @@ TEST_P(ObjectStoreSuite, MetadataIsKeptAndBounded) {
 }
 
 TEST_P(ObjectStoreSuite, IfMatchAndIfNoneMatch) {
-  NEEDS_VERSIONS();
   // if-none-match: create only.
   Result<WriteResult> created = s().Put("c", "1", If(WriteCondition::kIfNoneMatch));
   ASSERT_TRUE(created.ok()) << created.status().ToString();
@@ -377,7 +366,6 @@ TEST_P(ObjectStoreSuite, IfMatchAndIfNoneMatch) {
 }
 
 TEST_P(ObjectStoreSuite, IfNewerTheHighestVersionWins) {
-  NEEDS_VERSIONS();
   const uint64_t now_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch())

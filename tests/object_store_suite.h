@@ -3,9 +3,7 @@
 // tests/object_store_test.cc runs it against LocalObjectStore and RemoteObjectStore (a real
 // cairnd on 127.0.0.1, authenticated); the cluster will be one more instantiation:
 //
-//   ObjectStoreImpl ClusterImpl() {
-//     return {"Cluster", /*has_versions=*/true, [] { return StartClusterForTest(); }};
-//   }
+//   ObjectStoreImpl ClusterImpl() { return {"Cluster", [] { return StartClusterForTest(); }}; }
 //   INSTANTIATE_TEST_SUITE_P(Cluster, ObjectStoreSuite, ::testing::Values(ClusterImpl()),
 //                            ObjectStoreImplName);
 //
@@ -31,9 +29,6 @@ class StoreUnderTest {
 
 struct ObjectStoreImpl {
   std::string name;
-  // Whether the store stamps versions, keeps metadata and honours write conditions (the
-  // engine's part of issue 15). The tests of those skip, saying so, where it does not yet.
-  bool has_versions = true;
   // A fresh, empty store; nullptr (and a test failure) if it cannot be made.
   std::function<std::unique_ptr<StoreUnderTest>()> make;
 };
@@ -44,7 +39,6 @@ class ObjectStoreSuite : public ::testing::TestWithParam<ObjectStoreImpl> {
  protected:
   void SetUp() override;
   ObjectStore& s() { return *under_->store(); }
-  bool has_versions() const { return GetParam().has_versions; }
 
   std::unique_ptr<StoreUnderTest> under_;
 };

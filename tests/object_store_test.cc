@@ -1,8 +1,6 @@
 // The ObjectStore suite (object_store_suite.h) run against every implementation there is:
 // LocalObjectStore on a store directory, and RemoteObjectStore (the client library) against a
 // real cairnd on 127.0.0.1, authenticated with a key.
-#include <type_traits>
-
 #include "cairn/client.h"
 #include "cairn/local_object_store.h"
 #include "object_store_suite.h"
@@ -11,11 +9,6 @@
 
 namespace cairn::test {
 namespace {
-
-// The engine of issue 15 (branch i15-engine) keeps versions and metadata and honours
-// conditions; it reports what a write did through PutDone. Until it is merged those tests skip.
-constexpr bool kEngineHasVersions =
-    std::is_invocable_v<Store::PutDone, Status, const WriteResult&>;
 
 StoreOptions SmallStore() {
   StoreOptions so;
@@ -64,7 +57,7 @@ class RemoteUnderTest final : public StoreUnderTest {
 };
 
 ObjectStoreImpl Local() {
-  return {"Local", kEngineHasVersions, []() -> std::unique_ptr<StoreUnderTest> {
+  return {"Local", []() -> std::unique_ptr<StoreUnderTest> {
             auto s = std::make_unique<LocalUnderTest>();
             if (s->store() == nullptr) return nullptr;
             return s;
@@ -72,7 +65,7 @@ ObjectStoreImpl Local() {
 }
 
 ObjectStoreImpl Remote() {
-  return {"Remote", kEngineHasVersions, []() -> std::unique_ptr<StoreUnderTest> {
+  return {"Remote", []() -> std::unique_ptr<StoreUnderTest> {
             auto s = std::make_unique<RemoteUnderTest>();
             if (!s->Start()) return nullptr;
             return s;

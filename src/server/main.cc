@@ -21,18 +21,6 @@ namespace {
 
 using cairn::server::ServerConfig;
 
-// The engine's bound on an object's metadata follows the server's max_meta_bytes, so both
-// refuse the same objects (issue 15; StoreOptions::max_meta_bytes comes with the engine's
-// metadata support).
-template <typename O>
-void SetMaxMetaBytes(O* so, size_t n) {
-  if constexpr (requires { so->max_meta_bytes = n; }) {
-    so->max_meta_bytes = n;
-  } else {
-    (void)so, (void)n;
-  }
-}
-
 std::shared_ptr<spdlog::logger> MakeLogger(const ServerConfig& c) {
   std::shared_ptr<spdlog::logger> log;
   if (c.log_file.empty()) {
@@ -100,7 +88,8 @@ int main(int argc, char** argv) {
   so.durability = c.durability;
   so.sync_interval_ms = c.sync_interval_ms;
   so.volume_capacity = c.volume_size;
-  SetMaxMetaBytes(&so, c.limits.max_meta_bytes);
+  // The engine refuses the same metadata as the ObjectService: one max_meta_bytes.
+  so.max_meta_bytes = c.limits.max_meta_bytes;
   so.info_log = [](const std::string& m) { spdlog::warn("event=engine message=\"{}\"", m); };
   auto store = cairn::LocalObjectStore::Open(c.data, so);
   if (!store.ok()) {

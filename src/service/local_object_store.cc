@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <type_traits>
 
 #include "service/checks.h"
 #include "service/list_rollup.h"
@@ -14,23 +13,6 @@
 
 namespace cairn {
 namespace {
-
-// Issue 15: the engine reports what a write did (WriteOptions::result_out, PutDone with a
-// WriteResult). Until the engine branch that does so is merged, the few fields this file can
-// compute itself are filled in here; with that engine these branches compile away.
-constexpr bool kEngineReportsWrites =
-    std::is_invocable_v<Store::PutDone, Status, const WriteResult&>;
-
-// The change feed, where the engine has it (forwarded once Store::IterateLog exists).
-template <typename S>
-Result<LogBatch> IterateLogOf(S* store, LogPosition from, size_t limit) {
-  if constexpr (requires { store->IterateLog(from, limit); }) {
-    return store->IterateLog(from, limit);
-  } else {
-    (void)store, (void)from, (void)limit;
-    return Status::NotSupported("this engine has no change feed yet");
-  }
-}
 
 Status RangePastEnd(uint64_t offset, uint64_t size) {
   return Status::InvalidArgument("range starts past the end (offset " + std::to_string(offset) +
@@ -91,25 +73,6 @@ class RangeReader final : public ObjectReader {
   uint64_t left_;
 };
 
-// Counts and checksums what a streamed put reads (only while the engine does not report it).
-class CountingSource final : public ValueSource {
- public:
-  explicit CountingSource(ValueSource* inner) : inner_(inner) {}
-  Result<size_t> Read(char* buf, size_t n) override {
-    CAIRN_ASSIGN_OR_RETURN(size_t got, inner_->Read(buf, n));
-    crc_ = crc32c::Extend(crc_, buf, got);
-    bytes_ += got;
-    return got;
-  }
-  uint64_t bytes() const { return bytes_; }
-  uint32_t crc() const { return crc_; }
-
- private:
-  ValueSource* inner_;
-  uint64_t bytes_ = 0;
-  uint32_t crc_ = 0;
-};
-
 class LocalObjectStoreImpl final : public LocalObjectStore {
  public:
   LocalObjectStoreImpl(std::unique_ptr<Store> owned, Store* store)
@@ -122,16 +85,9 @@ class LocalObjectStoreImpl final : public LocalObjectStore {
                           const WriteOptions& wo) override {
     CAIRN_RETURN_IF_ERROR(CheckWrite(key, wo, /*is_delete=*/false));
     WriteResult r;
-    uint64_t seq = 0;
     WriteOptions w = wo;
     w.result_out = &r;
-    w.sequence_out = &seq;
     CAIRN_RETURN_IF_ERROR(store_->Put(key, value, w));
-    if constexpr (!kEngineReportsWrites) {
-      r.sequence = seq;
-      r.size = value.size();
-      r.crc32c = crc32c::Value(value);
-    }
     Report(wo, r);
     return r;
   }
@@ -140,19 +96,9 @@ class LocalObjectStoreImpl final : public LocalObjectStore {
                                 const WriteOptions& wo) override {
     CAIRN_RETURN_IF_ERROR(CheckWrite(key, wo, /*is_delete=*/false));
     WriteResult r;
-    uint64_t seq = 0;
     WriteOptions w = wo;
     w.result_out = &r;
-    w.sequence_out = &seq;
-    if constexpr (!kEngineReportsWrites) {
-      CountingSource counted(src);
-      CAIRN_RETURN_IF_ERROR(store_->PutStream(key, &counted, w));
-      r.sequence = seq;
-      r.size = counted.bytes();
-      r.crc32c = counted.crc();
-    } else {
-      CAIRN_RETURN_IF_ERROR(store_->PutStream(key, src, w));
-    }
+    CAIRN_RETURN_IF_ERROR(store_->PutStream(key, src, w));
     Report(wo, r);
     return r;
   }
@@ -161,21 +107,12 @@ class LocalObjectStoreImpl final : public LocalObjectStore {
                   WriteDone done) override {
     CAIRN_RETURN_IF_ERROR(CheckWrite(key, wo, /*is_delete=*/false));
     // The engine's callback type differs from ObjectStore's; this adapter is the only
-    // allocation the local path adds (the server saves one on each reply: see connection.cc).
-    const uint64_t size = value.size();
-    return store_->PutAsync(
-        key, value, wo, [done = std::move(done), size](Status s, const auto& result) {
-          if (!s.ok()) return done(std::move(s));
-          if constexpr (std::is_same_v<std::decay_t<decltype(result)>, WriteResult>) {
-            (void)size;
-            done(result);
-          } else {
-            WriteResult r;
-            r.sequence = result;
-            r.size = size;
-            done(r);
-          }
-        });
+    // allocation the local path adds (the server saves one on each reply head: replies.cc).
+    return store_->PutAsync(key, value, wo,
+                            [done = std::move(done)](Status s, const WriteResult& result) {
+                              if (!s.ok()) return done(std::move(s));
+                              done(result);
+                            });
   }
 
   void StartCommit() override { store_->StartCommit(); }
@@ -223,12 +160,9 @@ class LocalObjectStoreImpl final : public LocalObjectStore {
   Result<WriteResult> Delete(std::string_view key, const WriteOptions& wo) override {
     CAIRN_RETURN_IF_ERROR(CheckWrite(key, wo, /*is_delete=*/true));
     WriteResult r;
-    uint64_t seq = 0;
     WriteOptions w = wo;
     w.result_out = &r;
-    w.sequence_out = &seq;
     CAIRN_RETURN_IF_ERROR(store_->Delete(key, w));
-    if constexpr (!kEngineReportsWrites) r.sequence = seq;
     Report(wo, r);
     return r;
   }
@@ -255,7 +189,7 @@ class LocalObjectStoreImpl final : public LocalObjectStore {
     return store_->TryPinObject(key);
   }
   Result<LogBatch> IterateLog(LogPosition from, size_t limit) override {
-    return IterateLogOf(store_, from, limit);
+    return store_->IterateLog(from, limit);
   }
 
  private:
