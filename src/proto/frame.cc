@@ -57,7 +57,7 @@ bool IsKnownWireStatus(uint16_t s) {
 
 bool ClosesConnection(WireStatus s) {
   return s == WireStatus::kProtocolError || s == WireStatus::kUnsupportedVersion ||
-         s == WireStatus::kTimeout;
+         s == WireStatus::kTimeout || s == WireStatus::kPermissionDenied;
 }
 
 // The enum names the table's wire statuses; they must agree.

@@ -56,7 +56,8 @@ enum class WireStatus : uint16_t {
 const char* WireStatusName(WireStatus s);
 // Whether a status known on the wire (a receiver treats an unknown one as ProtocolError).
 bool IsKnownWireStatus(uint16_t s);
-// Whether the server closes the connection after replying with this status.
+// Whether the server closes the connection after replying with this status (PermissionDenied:
+// the handshake failed, docs/protocol.md section 8).
 bool ClosesConnection(WireStatus s);
 
 // Through the status table (util/status_table.h).

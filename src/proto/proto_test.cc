@@ -386,6 +386,7 @@ TEST(Status, MapsBothWays) {
   EXPECT_TRUE(FromWireStatus(WireStatus::kLimitExceeded, "max_key_bytes").IsLimitExceeded());
   EXPECT_FALSE(IsKnownWireStatus(66));  // LimitExceeded in version 1, unused since
   EXPECT_TRUE(ClosesConnection(WireStatus::kProtocolError));
+  EXPECT_TRUE(ClosesConnection(WireStatus::kPermissionDenied));
   EXPECT_FALSE(ClosesConnection(WireStatus::kChecksumMismatch));
 }
 

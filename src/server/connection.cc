@@ -355,7 +355,13 @@ awaitable<bool> Connection::ReadOneRequest() {
                std::string(OpName(h.op)) + " requests carry no body");
     co_return false;
   }
-  co_return co_await Dispatch(std::move(r));
+  bool handshake = false;
+  if (!CheckAuth(r, &handshake)) co_return false;
+  if (handshake) co_return true;
+  // Only a PUT waits here (for its body); every other request is started without a coroutine
+  // of its own on the hot path (a GET served from the loop is queued before this returns).
+  if (h.op == Op::kPut) co_return co_await DispatchPut(std::move(r));
+  co_return Dispatch(std::move(r));
 }
 
 awaitable<Status> Connection::SendReaderBody(Reply& r) {

@@ -77,14 +77,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::asio::awaitable<Status> SendReaderBody(Reply& r);
 
   // ---- connection_requests.cc: one request, through the ObjectService
-  // Starts a request whose header and meta are read and checked; false ends the reader.
-  net::asio::awaitable<bool> Dispatch(Request r);
+  // The handshake's gate: false ends the reader; *served when `r` was HELLO or AUTH.
+  bool CheckAuth(const Request& r, bool* served);
+  // Starts a request other than a PUT whose header and meta are read and checked; false ends
+  // the reader. Never waits.
+  bool Dispatch(Request r);
   // A PUT: checks it, then buffers or streams its body (ObjectService::ChoosePutPath).
   net::asio::awaitable<bool> DispatchPut(Request r);
   // A buffered PUT written on the loop; its reply is queued by the commit's callback. False
   // when the store would have to wait: use the pool instead.
   bool StartPutOnLoop(const proto::FrameHeader& h, const proto::PutRequest& m,
-                      const WriteOptions& wo, const std::string& body);
+                      WriteOptions& wo, const std::string& body);
   // A PUT body too large to buffer: streamed into the store on a pool thread.
   net::asio::awaitable<void> StreamPut(const proto::FrameHeader& h, proto::PutRequest m,
                                        WriteOptions wo, bool* fatal);

@@ -66,22 +66,29 @@ WriteOptions WriteOptionsOf(uint8_t durability, WriteCondition condition, const 
 
 }  // namespace
 
-awaitable<bool> Connection::Dispatch(Request r) {
+bool Connection::CheckAuth(const Request& r, bool* served) {
   const FrameHeader& h = r.h;
+  *served = false;
   if (auth_ != AuthState::kOpen) {
-    if (h.op == Op::kHello) co_return OnHello(r);
-    if (h.op == Op::kAuth) co_return OnAuth(r);
-    if (!AdmitUnauthenticated(r)) co_return false;
-  } else if (h.op == Op::kHello || h.op == Op::kAuth) {
+    if (h.op == Op::kHello || h.op == Op::kAuth) {
+      *served = true;
+      return h.op == Op::kHello ? OnHello(r) : OnAuth(r);
+    }
+    return AdmitUnauthenticated(r);
+  }
+  if (h.op == Op::kHello || h.op == Op::kAuth) {
     FinalError(h.request_id, h.op, WireStatus::kProtocolError,
                std::string(OpName(h.op)) + " after the handshake");
-    co_return false;
+    return false;
   }
+  return true;
+}
+
+bool Connection::Dispatch(Request r) {
+  const FrameHeader& h = r.h;
   service::ObjectService& svc = server_->service();
   WireError err;
   switch (h.op) {
-    case Op::kPut:
-      co_return co_await DispatchPut(std::move(r));
     case Op::kGet: {
       GetRequest m;
       if (!DecodeMeta(r.meta, &m, &err)) break;
@@ -92,33 +99,33 @@ awaitable<bool> Connection::Dispatch(Request r) {
       if (fast.has_value()) {
         if (!fast->status.ok()) {
           Enqueue(StatusReply(h, fast->status));
-          co_return true;
+          return true;
         }
         if (FirstSliceCached(*fast->pin, 0, fast->length)) {
           Reply rep = GetReply(h, std::move(*fast));
           rep.pin_warm_first = true;
           Enqueue(std::move(rep));
-          co_return true;
+          return true;
         }
       }
       asio::co_spawn(sock_.get_executor(), PoolGet(shared_from_this(), h, std::move(m)),
                      asio::detached);
-      co_return true;
+      return true;
     }
     case Op::kPing:
       if (!ValidateRequestMeta(h.op, r.meta, &err)) break;
       Admit(h.request_id);
       Enqueue(PingReply(h, server_->name()));
-      co_return true;
+      return true;
     default:
       if (!ValidateRequestMeta(h.op, r.meta, &err)) break;
       Admit(h.request_id);
       asio::co_spawn(sock_.get_executor(), PoolRequest(shared_from_this(), std::move(r)),
                      asio::detached);
-      co_return true;
+      return true;
   }
   FinalError(h.request_id, h.op, err.status, err.message);
-  co_return false;
+  return false;
 }
 
 awaitable<bool> Connection::DispatchPut(Request r) {
@@ -171,7 +178,7 @@ awaitable<bool> Connection::DispatchPut(Request r) {
   co_return true;
 }
 
-bool Connection::StartPutOnLoop(const FrameHeader& h, const PutRequest& m, const WriteOptions& wo,
+bool Connection::StartPutOnLoop(const FrameHeader& h, const PutRequest& m, WriteOptions& wo,
                                 const std::string& body) {
   const uint64_t id = h.request_id;
   const uint64_t size = body.size();
@@ -190,10 +197,10 @@ bool Connection::StartPutOnLoop(const FrameHeader& h, const PutRequest& m, const
     });
   };
   Version held;
-  WriteOptions w = wo;
-  w.held_version_out = &held;
+  wo.held_version_out = &held;  // set in place: the options (and metadata) are not copied
   // Writes the record on this (loop) thread and returns; no thread waits for the commit.
-  Status s = server_->service().PutOnLoop(m.key, body, w, std::move(done));
+  Status s = server_->service().PutOnLoop(m.key, body, wo, std::move(done));
+  wo.held_version_out = nullptr;
   if (s.IsBusy()) return false;  // it would have to wait: the pool path (Put)
   if (!s.ok()) {
     Enqueue(StatusReply(h, s, held));
