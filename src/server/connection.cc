@@ -10,8 +10,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "cli/escape.h"
 #include "net/blocking.h"
 #include "net/send_file.h"
+#include "ops/metrics.h"
 #include "server/body_source.h"
 #include "server/handlers.h"
 #include "server/server.h"
@@ -38,11 +40,27 @@ constexpr uint64_t kInlineBodyBytes = 256 << 10;
 
 int64_t NowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
 
+std::string PeerOf(const net::tcp::socket& s) {
+  boost::system::error_code ec;
+  net::tcp::endpoint ep = s.remote_endpoint(ec);
+  if (ec) return "?";
+  return (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) +
+         ":" + std::to_string(ep.port());
+}
+
+// A key for a log line: escaped to one line, and cut (keys are up to max_key_bytes).
+std::string LogKey(std::string_view key) {
+  std::string k = cli::EscapeKey(key.substr(0, 200));
+  if (key.size() > 200) k += "...";
+  return k;
+}
+
 }  // namespace
 
 Connection::Connection(Server* server, net::tcp::socket sock)
     : server_(server),
       sock_(std::move(sock)),
+      peer_(PeerOf(sock_)),
       writer_wake_(sock_.get_executor()),
       reader_wake_(sock_.get_executor()),
       watchdog_(sock_.get_executor()) {
@@ -101,7 +119,10 @@ void Connection::WakeReader() {
 }
 
 void Connection::Completed(const Reply& r) {
-  if (ids_.erase(r.request_id) == 1) {
+  if (auto it = ids_.find(r.request_id); it != ids_.end()) {
+    server_->counters().ops.Observe(static_cast<size_t>(it->second.op),
+                                    static_cast<size_t>(r.status), ops::NowNs() - it->second.start_ns);
+    ids_.erase(it);
     inflight_--;
     server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -177,8 +198,8 @@ void Connection::ReplyError(const FrameHeader& h, WireStatus s, std::string mess
 
 void Connection::FinalError(uint64_t request_id, Op op, WireStatus s, std::string message) {
   if (final_.has_value()) return;
-  spdlog::info("event=close_with_error peer_status={} message=\"{}\"", WireStatusName(s),
-               message);
+  spdlog::info("event=close_with_error peer={} request_id={} op={} status={} message=\"{}\"",
+               peer_, request_id, OpName(op), WireStatusName(s), message);
   FrameHeader req;
   req.op = op;
   req.request_id = request_id;
@@ -321,7 +342,7 @@ awaitable<bool> Connection::ReadOneRequest() {
                std::string(OpName(h.op)) + " requests carry no body");
     co_return false;
   }
-  ids_.insert(h.request_id);
+  ids_.emplace(h.request_id, InFlight{h.op, ops::NowNs()});
   inflight_++;
   server_->counters().inflight.fetch_add(1, std::memory_order_relaxed);
   if (h.op == Op::kGet) {
@@ -436,8 +457,8 @@ awaitable<void> Connection::StreamPut(Request r, PutRequest m, bool* fatal) {
       FinalError(r.h.request_id, r.h.op, WireStatus::kLimitExceeded, src.failure_message());
       break;
     case F::kPeerGone:
-      spdlog::info("event=client_vanished_mid_body bytes={} key_len={}", src.bytes(),
-                   m.key.size());
+      spdlog::info("event=client_vanished_mid_body peer={} request_id={} key=\"{}\" bytes={}",
+                   peer_, r.h.request_id, LogKey(m.key), src.bytes());
       dead_ = true;
       break;
   }
@@ -571,7 +592,10 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
     if (!st.ok()) {
       // The header promised bytes we could not send: the client sees a short body (and a CRC
       // mismatch); the only honest thing left is to close.
-      spdlog::warn("event=sendfile_failed error=\"{}\"", st.ToString());
+      spdlog::warn(
+          "event=sendfile_failed peer={} request_id={} key=\"{}\" value_offset={} "
+          "bytes_left={} error=\"{}\"",
+          self->peer_, r.request_id, LogKey(r.pin->info().key), want_from, left, st.ToString());
       self->dead_ = true;
       break;
     }
@@ -627,7 +651,7 @@ awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
     int64_t idle_ns = NowNs() - self->last_activity_ns_.load(std::memory_order_relaxed);
     bool idle = idle_ns > int64_t{lim.idle_timeout_ms} * 1000000;
     if (idle && self->state_ == ReadState::kIdle && self->inflight_ == 0) {
-      spdlog::debug("event=idle_close");
+      spdlog::debug("event=idle_close peer={}", self->peer_);
       self->ShutdownRead();
     } else if (idle && self->state_ == ReadState::kBody) {
       // A small body that stopped arriving (streamed bodies time out on their pool thread).

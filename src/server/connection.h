@@ -20,7 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "cairn/store.h"
 #include "net/asio.h"
@@ -106,6 +106,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Server* server_;
   net::tcp::socket sock_;
+  std::string peer_;  // "ADDRESS:PORT" of the client, for log lines
   net::asio::steady_timer writer_wake_;
   net::asio::steady_timer reader_wake_;
   net::asio::steady_timer watchdog_;
@@ -116,7 +117,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t in_end_ = 0;
 
   std::deque<Reply> replies_;
-  std::unordered_set<uint64_t> ids_;  // request ids in flight (their reply not yet sent)
+  struct InFlight {
+    proto::Op op;
+    uint64_t start_ns;  // ops::NowNs() when the request was read (for ServerCounters::ops)
+  };
+  std::unordered_map<uint64_t, InFlight> ids_;  // request ids in flight (reply not yet sent)
   uint32_t inflight_ = 0;
   std::optional<Reply> final_;  // sent last, then the connection closes
   ReadState state_ = ReadState::kIdle;
