@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
 #include "cli/progress.h"
 
 namespace cairn::cli {
@@ -73,6 +77,37 @@ TEST(ByteProgress, BarOnATerminalPlainOtherwise) {
   // More done than the estimate: the total grows with it, never over 100%.
   EXPECT_EQ(FormatByteProgress("verify", "read", 3000, 1000, 0, 4),
             "verify: [####] 100% 2.9 KiB/2.9 KiB read, 0.0 MB/s, ETA ?");
+}
+
+// Work that reports nothing itself (verify, reclaim) runs on another thread while this one
+// draws the bar from the sampled counters, then clears it.
+TEST(ByteProgress, RunWithByteProgressDrawsWhileTheWorkRuns) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  ProgressReporter r("verify", f, /*tty=*/true, ProgressReporter::Clock::now());
+  int samples = 0;
+  int result = RunWithByteProgress(
+      &r, "read",
+      [&]() -> std::pair<uint64_t, uint64_t> {
+        samples++;
+        return {50 << 20, 100 << 20};
+      },
+      [] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+        return 42;
+      });
+  EXPECT_EQ(result, 42);
+  EXPECT_GE(samples, 1);
+  EXPECT_LE(samples, 5);  // sampled only when a line is due (every 200 ms)
+  std::rewind(f);
+  char buf[4096];
+  const size_t n = std::fread(buf, 1, sizeof(buf), f);
+  std::fclose(f);
+  const std::string out(buf, n);
+  EXPECT_NE(out.find("\rverify: [############------------] 50% 50.0 MiB/100.0 MiB read"),
+            std::string::npos)
+      << out;
+  EXPECT_TRUE(out.ends_with("\r\033[K")) << out;
 }
 
 }  // namespace
