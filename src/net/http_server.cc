@@ -142,7 +142,7 @@ class Conn final : public ConnBase,
         lim_(sh_->options.limits),
         stream_(std::move(stream)),
         timer_(Lowest(stream_).get_executor()),
-        buf_(lim_.max_header_bytes + kFirstReadBytes),
+        buf_(std::max<size_t>(lim_.max_header_bytes, kBodyReadBytes) + kFirstReadBytes),
         peer_(std::move(peer)) {}
 
   void Start() {
@@ -220,6 +220,9 @@ class Conn final : public ConnBase,
       Status s = co_await SendContinue();
       if (!s.ok()) co_return s;
     }
+    // Beast reads as much as the buffer has room for; an idle connection's buffer was shrunk
+    // to kFirstReadBytes, which would cut a large body into 512-byte reads.
+    if (buf_.capacity() < kBodyReadBytes) buf_.reserve(kBodyReadBytes);
     for (;;) {
       parser_->get().body().data = out;
       parser_->get().body().size = cap;

@@ -192,6 +192,7 @@ struct HttpServerCounters {
 
 // Named bounds of a connection (besides HttpLimits).
 inline constexpr size_t kFirstReadBytes = 512;          // buffer while waiting for a request
+inline constexpr size_t kBodyReadBytes = 64 << 10;      // buffer while a body is read
 inline constexpr size_t kStreamPieceBytes = 64 << 10;   // SendStream and TLS file pieces
 inline constexpr uint64_t kSendFileSliceBytes = 1 << 20;  // per sendfile wait (idle timeout)
 inline constexpr uint64_t kWarmWindowBytes = 8 << 20;    // warmed on the pool ahead of sends
