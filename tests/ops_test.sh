@@ -230,8 +230,10 @@ stop_cairnd
 CASE="readyz read-only"
 # The store was closed cleanly above; reopened with every volume fdatasync failing, it opens
 # (nothing to replay), then the first durable PUT fails and the store turns read-only.
-start_cairnd LD_PRELOAD="$FAULTSHIM_SO" FAULTSHIM='call=fdatasync,errno=EIO,path=*/volumes/*.vol,count=-1' \
-  FAULTSHIM_LOG="$T/shim.log"
+# (An ASan build wants its runtime first in the library list; the shim has no instrumentation.)
+start_cairnd LD_PRELOAD="$FAULTSHIM_SO${LD_PRELOAD:+:$LD_PRELOAD}" \
+  FAULTSHIM='call=fdatasync,errno=EIO,path=*/volumes/*.vol,count=-1' FAULTSHIM_LOG="$T/shim.log" \
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 [[ $(get /readyz) == ready ]] || fail "ready before the fault"
 "$CAIRN" --server "127.0.0.1:$P" put after "$T/value" 2>/dev/null && fail "put succeeded under the fault"
 code=$(curl -s -o "$T/readyz" -w '%{http_code}' -m 10 "http://127.0.0.1:$H/readyz")
