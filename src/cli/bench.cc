@@ -9,7 +9,7 @@
 
 #include "cairn/client.h"
 #include "cairn/load_generator.h"
-#include "cli/escape.h"
+#include "util/escape.h"
 #include "cli/output.h"
 #include "cli/signals.h"
 #include "cli/stream_io.h"

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "cairn/store.h"
-#include "cli/escape.h"
+#include "util/escape.h"
 
 namespace cairn::cli {
 namespace {

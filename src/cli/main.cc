@@ -2,6 +2,7 @@
 //
 //   cairn [--store DIR] [--json] [--durability MODE] [--volume-size SIZE] COMMAND ARGS...
 //   cairn --server HOST:PORT [--json] [--durability MODE] COMMAND ARGS...
+//   cairn status|top --http HOST:PORT    (a running node's ops listener, cairnd --http-listen)
 //
 // With --server (or $CAIRN_SERVER) put, get, head, rm, ls and stat talk to cairnd through the
 // client library (a RemoteObjectStore, authenticated with --key-file, $CAIRN_KEY,
@@ -35,7 +36,8 @@
 #include "cli/bench.h"
 #include "cli/commands.h"
 #include "cli/context.h"
-#include "cli/escape.h"
+#include "util/escape.h"
+#include "cli/node_status.h"
 #include "cli/outcome.h"
 #include "cli/signals.h"
 #include "cli/stream_io.h"
@@ -48,7 +50,7 @@ namespace cairn::cli {
 namespace {
 
 constexpr char kCommandList[] =
-    "put, get, head, rm, ls, stat, reclaim, verify, import, export, bench";
+    "put, get, head, rm, ls, stat, reclaim, verify, import, export, bench, status, top";
 
 void PrintFailure(const std::string& command, const std::string& message) {
   std::fflush(stdout);  // what was printed before the failure comes first
@@ -213,7 +215,23 @@ int Run(int argc, char** argv) {
   bench->add_option("--key-prefix", bench_args.key_prefix, "Key prefix (default bench/)");
   bench->add_option("--timeout-ms", bench_args.timeout_ms, "Per-request timeout (default 10000)");
 
-  for (CLI::App* sub : {put, get, head, rm, ls, stat, reclaim, verify, import, exp, bench})
+  NodeArgs node;
+  TopArgs top_args;
+  CLI::App* status = app.add_subcommand(
+      "status", "Show a running node's state from its ops listener (cairnd --http-listen)");
+  CLI::App* top = app.add_subcommand(
+      "top", "Show a running node's request rates and latencies, refreshed live");
+  for (CLI::App* sub : {status, top}) {
+    sub->add_option("--http", node.http,
+                    "The node's ops listener HOST:PORT (cairnd --http-listen); default $CAIRN_HTTP")
+        ->envname("CAIRN_HTTP");
+    sub->add_option("--timeout-ms", node.timeout_ms, "Per-request timeout (default 5000)");
+  }
+  top->add_option("--interval", top_args.interval_s, "Seconds between refreshes (default 1)");
+  top->add_option("--count", top_args.count, "Refresh this many times, then exit (default: until Ctrl-C)");
+
+  for (CLI::App* sub :
+       {put, get, head, rm, ls, stat, reclaim, verify, import, exp, bench, status, top})
     sub->fallthrough();
 
   try {
@@ -236,7 +254,11 @@ int Run(int argc, char** argv) {
                                  "CAIRN_SERVER) and pass --store DIR"));
 
   Outcome outcome = Outcome::Ok();
-  if (chosen == bench) {
+  if (chosen == status) {
+    outcome = RunStatus(node, ctx.json);
+  } else if (chosen == top) {
+    outcome = RunTop(node, top_args, ctx.json);
+  } else if (chosen == bench) {
     outcome = RunBench(ctx, bench_args);
   } else if (chosen == put) {
     outcome = RunPut(ctx, key, file, put_args);
@@ -279,7 +301,7 @@ int main(int argc, char** argv) {
     return cairn::cli::Run(argc, argv);
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "cairn: internal error: %s\n", cairn::cli::OneLine(e.what()).c_str());
+    std::fprintf(stderr, "cairn: internal error: %s\n", cairn::OneLine(e.what()).c_str());
   } catch (...) {
     std::fflush(stdout);
     std::fputs("cairn: internal error: unknown exception\n", stderr);

@@ -8,7 +8,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
-#include "cli/escape.h"
+#include "util/escape.h"
 #include "cli/open_store.h"
 #include "cli/output.h"
 #include "cli/session.h"

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "cli/escape.h"
+#include "util/escape.h"
 
 namespace cairn::cli {
 

@@ -4,7 +4,7 @@
 
 #include <ctime>
 
-#include "cli/escape.h"
+#include "util/escape.h"
 
 namespace cairn::cli {
 

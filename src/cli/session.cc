@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "cairn/client.h"
-#include "cli/escape.h"
+#include "util/escape.h"
 
 namespace cairn::cli {
 

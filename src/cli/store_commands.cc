@@ -1,5 +1,6 @@
 // ls and stat: the commands that look at the whole store.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -7,10 +8,11 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/escape.h"
+#include "util/escape.h"
 #include "cli/open_store.h"
 #include "cli/output.h"
 #include "cli/session.h"
+#include "cli/progress.h"
 #include "cli/signals.h"
 #include "cli/stream_io.h"
 #include "util/check.h"
@@ -177,7 +179,37 @@ Outcome RunReclaim(const Context& ctx, bool dry_run) {
   ReclaimOptions ro;
   ro.dry_run = dry_run;
   ro.throttle = false;  // asked for now: run at full speed
-  Result<ReclaimReport> r = store->Reclaim(ro);
+  Store* s = store.get();
+  auto run = [&]() -> Result<ReclaimReport> {
+    if (dry_run) return s->Reclaim(ro);
+    // Progress: the plan (a dry run, which only reads the accounts) gives the bytes to punch
+    // and to copy; while the pass runs, the store's reclaimed bytes and this process's I/O
+    // (compaction reads and writes each copied byte once) say how far it has come.
+    ReclaimOptions plan_opts = ro;
+    plan_opts.dry_run = true;
+    Result<ReclaimReport> plan = s->Reclaim(plan_opts);
+    if (!plan.ok()) return plan.status();
+    const uint64_t copy_io = 2 * plan->copied_bytes;
+    const uint64_t total = plan->punched_bytes + copy_io;
+    Result<StoreStats> before = s->Stats();
+    const uint64_t reclaimed0 = before.ok() ? before->reclaimed_bytes : 0;
+    const ProcessIo io0 = ReadProcessIo();
+    ProgressReporter progress("reclaim", stderr, ::isatty(STDERR_FILENO) != 0,
+                              ProgressReporter::Clock::now());
+    return RunWithByteProgress(
+        &progress, "released or copied",
+        [&]() -> std::pair<uint64_t, uint64_t> {
+          Result<StoreStats> now = s->Stats();
+          const uint64_t released =
+              now.ok() && now->reclaimed_bytes > reclaimed0 ? now->reclaimed_bytes - reclaimed0 : 0;
+          const ProcessIo io = ReadProcessIo();
+          const uint64_t moved = (io.read_bytes - io0.read_bytes) +
+                                 (io.written_bytes - io0.written_bytes);
+          return {std::min(released, plan->punched_bytes) + std::min(moved, copy_io), total};
+        },
+        [&] { return s->Reclaim(ro); });
+  };
+  Result<ReclaimReport> r = run();
   if (!r.ok()) return Failure(r.status().WithContext("reclaiming space"));
   const ReclaimReport& rep = *r;
   if (ctx.json) {

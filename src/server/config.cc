@@ -43,6 +43,8 @@ const std::vector<Key>& Keys() {
       {"log_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_file = s; }},
       {"log_level", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_level = s; }},
       {"port_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->port_file = s; }},
+      {"http_listen", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->http_listen = s; }},
+      {"http_port_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->http_port_file = s; }},
       {"max_frame_meta_bytes", Kind::kSize, 4096, proto::kMaxFrameMetaBytesLimit,
        [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_frame_meta_bytes = n; }},
       // An object's metadata (at most 64 KiB, the record format's bound); in protocol version 1
@@ -248,6 +250,19 @@ Result<ServerConfig> ParseConfig(
   std::string host;
   uint16_t port = 0;
   CAIRN_RETURN_IF_ERROR(SplitHostPort(c.listen, &host, &port));
+  if (!c.http_listen.empty()) {
+    // A bare PORT means 127.0.0.1:PORT (net::ParseListenAddress does the same).
+    std::string_view hl = c.http_listen;
+    if (hl.find(':') == std::string_view::npos) {
+      uint64_t p = 0;
+      if (!ParseUint(hl, &p) || p > 65535)
+        return Status::InvalidArgument("http_listen: expected HOST:PORT or PORT, got '" +
+                                       c.http_listen.substr(0, 64) + "'");
+    } else {
+      Status s = SplitHostPort(hl, &host, &port);
+      if (!s.ok()) return Status::InvalidArgument("http_" + s.message());
+    }
+  }
   if (c.data.empty()) return Status::InvalidArgument("data: the store directory is empty");
   const Limits& l = c.limits;
   if (l.max_meta_bytes > kMaxMetaBytesLimit ||

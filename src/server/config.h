@@ -64,6 +64,11 @@ struct ServerConfig {
   std::string log_file;                      // empty: stderr
   std::string log_level = "info";            // trace, debug, info, warn, error, off
   std::string port_file;                     // written with the bound port once listening
+  // The ops listener (/metrics, /healthz, /readyz, the status page; src/server/ops_listener.h):
+  // HOST:PORT, or PORT for 127.0.0.1:PORT. Empty: off. It serves no writes and does not
+  // authenticate, so it binds to loopback unless told otherwise.
+  std::string http_listen;
+  std::string http_port_file;  // written with the ops listener's bound port
   Limits limits;
   AuthConfig auth;
 };

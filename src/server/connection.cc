@@ -10,8 +10,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/escape.h"
 #include "net/blocking.h"
 #include "net/send_file.h"
+#include "ops/metrics.h"
 #include "server/server.h"
 
 namespace cairn::server {
@@ -36,6 +38,14 @@ constexpr uint64_t kInlineBodyBytes = 256 << 10;
 constexpr size_t kReaderSliceBytes = 1 << 20;
 
 int64_t NowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
+
+// A key for a log line: escaped to one line, and cut (keys are up to max_key_bytes).
+std::string LogKey(std::string_view key) {
+  std::string k = EscapeKey(key.substr(0, 200));
+  if (key.size() > 200) k += "...";
+  return k;
+}
 
 }  // namespace
 
@@ -111,8 +121,8 @@ void Connection::WakeReader() {
   if (state_ == ReadState::kBlocked) reader_wake_.cancel();
 }
 
-void Connection::Admit(uint64_t request_id) {
-  ids_.insert(request_id);
+void Connection::Admit(uint64_t request_id, Op op) {
+  ids_.emplace(request_id, InFlight{op, ops::NowNs()});
   inflight_++;
   server_->counters().inflight.fetch_add(1, std::memory_order_relaxed);
 }
@@ -125,7 +135,10 @@ void Connection::Abandon(uint64_t request_id) {
 }
 
 void Connection::Completed(const Reply& r) {
-  if (ids_.erase(r.request_id) == 1) {
+  if (auto it = ids_.find(r.request_id); it != ids_.end()) {
+    server_->counters().ops.Observe(static_cast<size_t>(it->second.op),
+                                    static_cast<size_t>(r.status), ops::NowNs() - it->second.start_ns);
+    ids_.erase(it);
     inflight_--;
     server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -201,8 +214,8 @@ void Connection::ReplyError(const FrameHeader& h, WireStatus s, std::string_view
 
 void Connection::FinalError(uint64_t request_id, Op op, WireStatus s, std::string message) {
   if (final_.has_value()) return;
-  spdlog::info("event=close_with_error peer={} peer_status={} message=\"{}\"", peer_,
-               WireStatusName(s), message);
+  spdlog::info("event=close_with_error peer={} request_id={} op={} status={} message=\"{}\"",
+               peer_, request_id, OpName(op), WireStatusName(s), message);
   FrameHeader req;
   req.op = op;
   req.request_id = request_id;
@@ -488,7 +501,10 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
     if (!st.ok()) {
       // The header promised bytes we could not send: the client sees a short body (and a CRC
       // mismatch); the only honest thing left is to close.
-      spdlog::warn("event=sendfile_failed error=\"{}\"", st.ToString());
+      spdlog::warn(
+          "event=sendfile_failed peer={} request_id={} key=\"{}\" value_offset={} "
+          "bytes_left={} error=\"{}\"",
+          self->peer_, r.request_id, LogKey(r.pin->info().key), want_from, left, st.ToString());
       self->dead_ = true;
       break;
     }
@@ -550,7 +566,7 @@ awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
     int64_t idle_ns = NowNs() - self->last_activity_ns_.load(std::memory_order_relaxed);
     bool idle = idle_ns > int64_t{lim.idle_timeout_ms} * 1000000;
     if (idle && self->state_ == ReadState::kIdle && self->inflight_ == 0) {
-      spdlog::debug("event=idle_close");
+      spdlog::debug("event=idle_close peer={}", self->peer_);
       self->ShutdownRead();
     } else if (idle && self->state_ == ReadState::kBody) {
       // A small body that stopped arriving (streamed bodies time out on their pool thread).

@@ -26,7 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "net/asio.h"
 #include "proto/frame.h"
@@ -112,7 +112,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Consume(size_t n) { in_begin_ += n; }
 
   // Takes an in-flight slot for a request (released by Completed, or by Abandon).
-  void Admit(uint64_t request_id);
+  void Admit(uint64_t request_id, proto::Op op);
   // Releases the slot of a request that ends without a normal reply.
   void Abandon(uint64_t request_id);
   // Sends r now if the writer is idle and the socket takes it all without waiting (the common
@@ -146,7 +146,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t in_end_ = 0;
 
   std::deque<Reply> replies_;
-  std::unordered_set<uint64_t> ids_;  // request ids in flight (their reply not yet sent)
+  struct InFlight {
+    proto::Op op;
+    uint64_t start_ns;  // ops::NowNs() when the request was read (for ServerCounters::ops)
+  };
+  std::unordered_map<uint64_t, InFlight> ids_;  // request ids in flight (reply not yet sent)
   uint32_t inflight_ = 0;
   std::optional<Reply> final_;  // sent last, then the connection closes
   ReadState state_ = ReadState::kIdle;

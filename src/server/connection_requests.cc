@@ -92,7 +92,7 @@ bool Connection::Dispatch(Request r) {
     case Op::kGet: {
       GetRequest m;
       if (!DecodeMeta(r.meta, &m, &err)) break;
-      Admit(h.request_id);
+      Admit(h.request_id, h.op);
       // The hot path: a cached object is pinned and queued right here, on the loop, with no
       // pool hand-off (two context switches) and no coroutine of its own.
       std::optional<service::GetOutcome> fast = svc.TryGetOnLoop(m.key, {m.offset, m.length});
@@ -114,12 +114,12 @@ bool Connection::Dispatch(Request r) {
     }
     case Op::kPing:
       if (!ValidateRequestMeta(h.op, r.meta, &err)) break;
-      Admit(h.request_id);
+      Admit(h.request_id, h.op);
       Enqueue(PingReply(h, server_->name()));
       return true;
     default:
       if (!ValidateRequestMeta(h.op, r.meta, &err)) break;
-      Admit(h.request_id);
+      Admit(h.request_id, h.op);
       asio::co_spawn(sock_.get_executor(), PoolRequest(shared_from_this(), std::move(r)),
                      asio::detached);
       return true;
@@ -159,7 +159,7 @@ awaitable<bool> Connection::DispatchPut(Request r) {
     ReplyError(h, ToWireStatus(s), s.message());
     co_return true;
   }
-  Admit(h.request_id);
+  Admit(h.request_id, h.op);
   if (svc.ChoosePutPath(len) == service::PutPath::kStream) {
     bool fatal = false;
     co_await StreamPut(h, std::move(m), std::move(wo), &fatal);

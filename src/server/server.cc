@@ -90,7 +90,8 @@ asio::awaitable<void> Server::AcceptLoop() {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
       // EMFILE and friends: log, back off briefly, keep serving the connections we have.
-      spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
+      spdlog::warn("event=accept_failed listen={} connections={} error=\"{}\"", config_.listen,
+                   counters_.connections.load(), ec.message());
       asio::steady_timer t(co_await asio::this_coro::executor);
       t.expires_after(std::chrono::milliseconds(50));
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -150,7 +151,7 @@ void Server::Drain(uint32_t deadline_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   size_t n = each([](Connection& c) { c.Abort(); });
-  spdlog::warn("event=drain_deadline connections_aborted={}", n);
+  spdlog::warn("event=drain_deadline deadline_ms={} connections_aborted={}", deadline_ms, n);
 }
 
 void Server::Stop() {

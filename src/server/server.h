@@ -21,6 +21,7 @@
 #include "cairn/object_store.h"
 #include "net/asio.h"
 #include "net/loop_group.h"
+#include "ops/op_metrics.h"
 #include "proto/frame.h"
 #include "server/authenticator.h"
 #include "server/config.h"
@@ -41,6 +42,9 @@ struct ServerCounters {
   std::atomic<uint64_t> inflight{0};
   // Replies by wire status (index = status code; codes are below 128).
   std::array<std::atomic<uint64_t>, 128> replies_by_status{};
+  // Per operation (index = proto::Op): requests, errors by wire status, latency from the
+  // request read to its reply sent (issue 14; exported by the ops listener).
+  ops::OpMetrics ops;
 };
 
 class Server {
