@@ -768,40 +768,45 @@ class CrashHarness {
     }
     const std::string& v = *g;
     st->found = true;
-    const Op* match = nullptr;
-    for (const Op* op : allowed)
-      if (op->outcome.present && op->outcome.size == v.size() &&
-          ValueFor(key, op->outcome.version, op->outcome.size) == v)
-        match = op;
-    if (match == nullptr)
-      return key + ": Get returned " + std::to_string(v.size()) + " bytes that are no allowed " +
-             "state; " + Identify(i, v) + Allowed(i);
-    st->outcome = match->outcome;
-    st->from_in_flight = match->state == Op::State::kInFlight;
     if (!h.ok()) return key + ": Get finds it, Head says " + h.status().ToString();
     st->info = *h;
-    // The version and the metadata the value was written with, never another write's.
-    const ObjectMetadata want_meta = test::MetaFor(key, match->outcome.version);
-    if (h->metadata != want_meta)
-      return key + ": Head's metadata is not the one written with v" +
-             std::to_string(match->outcome.version);
-    Version want_version;
-    if (match->has_version) {
-      want_version = match->version;
-    } else if (match->cond == 'W') {
-      want_version = match->given;
-    } else if (match->state == Op::State::kObserved) {
-      want_version = match->version;  // what the last check read
-    }
-    if (!want_version.none() && h->version != want_version)
-      return key + ": Head's version " + h->version.ToString() + " is not " +
-             want_version.ToString() + ", the one written with v" +
-             std::to_string(match->outcome.version);
-    if (h->version.none()) return key + ": Head has no version";
     if (h->size != v.size() || h->crc32c != crc32c::Value(v))
       return key + ": Head says size " + std::to_string(h->size) + " crc " +
              std::to_string(h->crc32c) + ", the value has " + std::to_string(v.size()) +
              " bytes, crc " + std::to_string(crc32c::Value(v));
+    if (h->version.none()) return key + ": Head has no version";
+    // The allowed op these bytes are: with the version and the metadata it was written with,
+    // never another write's. Several ops can have the same bytes (every empty value, tiny
+    // values by chance): the bytes, metadata and version must all be one op's.
+    const Op* bytes_match = nullptr;
+    const Op* match = nullptr;
+    for (const Op* op : allowed) {
+      if (!op->outcome.present || op->outcome.size != v.size() ||
+          ValueFor(key, op->outcome.version, op->outcome.size) != v)
+        continue;
+      bytes_match = op;
+      if (h->metadata != test::MetaFor(key, op->outcome.version)) continue;
+      Version want_version;
+      if (op->has_version) {
+        want_version = op->version;
+      } else if (op->cond == 'W') {
+        want_version = op->given;
+      } else if (op->state == Op::State::kObserved) {
+        want_version = op->version;  // what the last check read
+      }
+      if (!want_version.none() && h->version != want_version) continue;
+      match = op;
+    }
+    if (bytes_match == nullptr)
+      return key + ": Get returned " + std::to_string(v.size()) + " bytes that are no allowed " +
+             "state; " + Identify(i, v) + Allowed(i);
+    if (match == nullptr)
+      return key + ": the bytes are v" + std::to_string(bytes_match->outcome.version) +
+             "'s, but Head's metadata (content type \"" + h->metadata.content_type +
+             "\") or version " + h->version.ToString() + " is not the one written with them" +
+             Allowed(i);
+    st->outcome = match->outcome;
+    st->from_in_flight = match->state == Op::State::kInFlight;
     // The streaming read path verifies chunk by chunk: it must agree.
     auto r = store->OpenReader(key);
     if (!r.ok()) return key + ": OpenReader failed: " + r.status().ToString();

@@ -210,7 +210,8 @@ TEST(Fault, Issue15AConditionalStreamCutShortByAFullDiskLeavesNothing) {
   WriteOptions wo;
   wo.condition = WriteCondition::kIfNoneMatch;
   wo.metadata.content_type = "application/x-test";
-  env.Inject(FaultEnv::Op::kWrite, ".vol", 1, 1, Status::NoSpace("ENOSPC"));  // the 2nd chunk
+  // The 2nd chunk (all three fit in volume 1; the preparer may be writing volume 2 meanwhile).
+  env.Inject(FaultEnv::Op::kWrite, "00000001.vol", 1, 1, Status::NoSpace("ENOSPC"));
   Status e = s->Put("big", value, wo);
   EXPECT_TRUE(e.IsNoSpace()) << e.ToString();
   EXPECT_TRUE(s->Head("big").status().IsNotFound());
