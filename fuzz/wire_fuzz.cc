@@ -56,7 +56,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         default: break;
       }
     } else if (h.status != WireStatus::kOk) {
-      RoundTrip<ErrorReply>(meta);
+      ErrorReply e;
+      // The encoder cuts a message at 4096 bytes (it never decides anything); shorter ones must
+      // come back byte for byte.
+      if (DecodeMeta(meta, &e, &err) && e.message.size() <= 4096) RoundTrip<ErrorReply>(meta);
     } else {
       switch (h.op) {
         case Op::kPing: { PingReply m; (void)DecodeMeta(meta, &m, &err); break; }

@@ -71,6 +71,7 @@ std::string RecoveryReport::ToString() const {
                 static_cast<double>(micros) / 1000.0, bad_regions.size(), torn_tail_bytes,
                 tail_volume, tail_offset);
   std::string s = buf;
+  if (upgraded_from_format1) s += "; upgraded from format 1";
   for (const Region& r : bad_regions) {
     std::snprintf(buf, sizeof(buf), "\n  %s region at volumes/%08x.vol offset %" PRIu64
                   " length %" PRIu64,

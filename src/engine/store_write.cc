@@ -278,7 +278,6 @@ Status StoreImpl::JudgeLocked(Writer* w, std::unique_lock<std::mutex>& l) {
     if (q->type != RecordType::kChunk && !q->relocated && q->key == w->key) ahead = q;
   }
   if (ahead == nullptr) return Judge(&d, HorizonLocked(w->timestamp_us / 1000));
-  std::optional<format::IndexEntry> committed = std::move(d.found);
   d.found.emplace();
   d.found->type = static_cast<uint8_t>(ahead->type);
   d.found->version = ahead->version;
@@ -296,7 +295,6 @@ Status StoreImpl::JudgeLocked(Writer* w, std::unique_lock<std::mutex>& l) {
   space_cv_.wait(l, [&] {
     return commit_gen_.load(std::memory_order_relaxed) != gen || !bg_error_.ok() || closing_;
   });
-  (void)committed;
   return Status::Busy("looked up again after a commit");
 }
 

@@ -13,8 +13,6 @@
 
 namespace cairn::proto {
 
-// The transcript's first bytes, including their terminating zero byte.
-inline constexpr std::string_view kAuthLabel{"cairn-auth-v2\0", 14};
 
 enum class AuthRole { kServer, kClient };
 

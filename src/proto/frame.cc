@@ -169,6 +169,9 @@ bool DecodeHeader(const char* p, uint32_t max_frame_meta_bytes, FrameHeader* out
   out->request_id = DecodeFixed64(p + kOffRequestId);
   out->version = static_cast<uint8_t>(p[kOffVersion]);
   if (out->version != kVersion) {
+    // The kind byte sits where it always did: the refusal can answer the same operation.
+    const uint8_t code = static_cast<uint8_t>(p[kOffKind]) & ~kReplyBit;
+    if (code >= 1 && code <= kMaxOp) out->op = static_cast<Op>(code);
     return Fail(err, WireStatus::kUnsupportedVersion,
                 fmt::format("protocol version {} is not supported; this side speaks version {}",
                             out->version, kVersion));

@@ -22,9 +22,7 @@ namespace cairn::proto {
 inline constexpr uint8_t kDurabilityDefault = 0;
 inline constexpr uint8_t kMaxDurability = 3;
 
-// Authentication (section 8): nonces and proofs are 32 raw bytes.
-inline constexpr size_t kNonceBytes = 32;
-inline constexpr size_t kProofBytes = 32;
+// Authentication (section 8): nonces and proofs (kNonceBytes, kProofBytes in wire_format.h).
 using Nonce = std::array<uint8_t, kNonceBytes>;
 using Proof = std::array<uint8_t, kProofBytes>;
 

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "cairn/object_store.h"
 
@@ -51,5 +52,11 @@ inline constexpr size_t kVersionSize = 8 + 4;  // u64 hlc, u32 writer
 inline constexpr size_t kObjectInfoSize = 8 + 4 + 8 + 8 + kVersionSize + 4;
 inline constexpr size_t kWriteResultSize = kVersionSize + 8 + 8 + 4;
 inline constexpr uint8_t kMaxCondition = 3;  // WriteCondition::kIfNewer
+
+// Authentication (section 8): raw bytes of a nonce and of a proof (HMAC-SHA256), and the first
+// bytes of every transcript (with their terminating zero byte).
+inline constexpr size_t kNonceBytes = 32;
+inline constexpr size_t kProofBytes = 32;
+inline constexpr std::string_view kAuthLabel{"cairn-auth-v2\0", 14};
 
 }  // namespace cairn::proto
