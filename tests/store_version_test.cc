@@ -368,7 +368,7 @@ TEST(Conditions, Issue15IfNewerDeleteOfAnUnknownKeyWritesATombstone) {
   EXPECT_EQ(1u, st->tombstones);
   EXPECT_TRUE(s->Scan("", "", 10)->objects.empty());
   Version held;
-  WriteOptions older = Cond(WriteCondition::kIfNewer, Replica(2000));
+  WriteOptions older = Cond(WriteCondition::kIfNewer, Version{del.hlc - 1, kReplica});
   older.held_version_out = &held;
   EXPECT_TRUE(s->Put("ghost", "late", older).IsConflict());
   EXPECT_EQ(del, held);
@@ -588,7 +588,8 @@ TEST(Tombstones, Issue15DeleteThenOlderIfNewerNeverResurrects) {
   auto expect_deleted = [&](Store* st, const std::string& when) {
     for (const std::string k : {"gone", "replica"}) {
       Version held;
-      WriteOptions older = Cond(WriteCondition::kIfNewer, Replica(3000));
+      // Ancient: older than the deletes however long the test has run (slow under TSan).
+      WriteOptions older = Cond(WriteCondition::kIfNewer, Version::Make(1000, 0, kReplica));
       older.held_version_out = &held;
       Status r = st->Put(k, "resurrected", older);
       EXPECT_TRUE(r.IsConflict()) << when << " " << k << ": " << r.ToString();
