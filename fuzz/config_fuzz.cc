@@ -31,8 +31,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (c.ok()) {
     const auto& l = c->limits;
     if (l.max_key_bytes < 1 || l.max_key_bytes > 1024 || l.max_inflight_per_connection < 1 ||
-        l.max_connections < 1 || l.header_timeout_ms < 1 || c->io_threads < 1 || c->data.empty())
+        l.max_connections < 1 || l.header_timeout_ms < 1 || c->io_threads < 1 || c->data.empty() ||
+        l.max_meta_bytes + 4096ull > l.max_frame_meta_bytes || l.auth_timeout_ms < 1)
       std::abort();
+    for (const auto& [id, secret] : c->auth.keys)
+      if (id.empty() || id.size() > 64 || secret.size() < 16) std::abort();
   }
   return 0;
 }

@@ -1,13 +1,16 @@
-// libFuzzer target: the record decoder (docs/format.md 3.2 and 3.4, src/engine/record.h).
+// libFuzzer target: the record decoder (docs/format.md 3.2, 3.4 and 3.7, src/engine/record.h).
 //
 // Input: one mode byte, then the bytes of a record written at offset fuzz::kRecordOffset of a
 // volume with salt fuzz::kSalt. Mode bit 0 bypasses the header CRC and bit 1 the value CRC
-// (CAIRN_FUZZING builds only), so the fuzzer can mutate what lies behind them.
+// (CAIRN_FUZZING builds only), so the fuzzer can mutate what lies behind them. Both record
+// formats are decoded (format 2, and format 1 as stores written before issue 15 hold).
 //
 // Beyond "no crash, no out-of-bounds read", it checks that decoding agrees with encoding:
 //   - a record ParseRecord accepts re-encodes (AppendRecord) to the same bytes (with checksums
 //     that were bypassed left out of the comparison);
-//   - ParseRecord accepts only what DecodeRecordHeader found plausible, with the same fields;
+//   - ParseRecord accepts only what PeekRecordHeader found plausible, with the same fields, and
+//     DecodeRecordHead accepts its head alone, with the same key and metadata;
+//   - metadata DecodeMetadata accepts re-encodes to the same bytes (one encoding per value);
 //   - a manifest DecodeManifest accepts re-encodes to the same bytes and its chunks add up.
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +20,7 @@
 
 #include "engine/record.h"
 #include "fuzz_util.h"
+#include "util/metadata_codec.h"
 
 using namespace cairn;
 
@@ -29,6 +33,13 @@ void CheckManifest(std::string_view payload) {
   for (const ChunkRef& c : m.chunks) total += c.value_len;
   FUZZ_CHECK(total == m.object_size);
   FUZZ_CHECK(EncodeManifest(m) == payload);
+}
+
+void CheckMetadata(std::string_view meta) {
+  ObjectMetadata m;
+  if (!DecodeMetadata(meta, &m).ok()) return;
+  FUZZ_CHECK(EncodeMetadata(m) == meta);
+  FUZZ_CHECK(m.EncodedSize() == meta.size());
 }
 
 }  // namespace
@@ -45,45 +56,71 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The fixed fields alone (what the scanner looks at first).
   RecordHeader plausible;
   HeaderCheck c = HeaderCheck::kInvalid;
-  if (rec.size() >= format::kRecordHeaderSize) {
-    c = DecodeRecordHeader(rec.data(), std::string_view(), fuzz::kSalt, fuzz::kRecordOffset,
-                           &plausible);
+  if (rec.size() >= format::kMinRecordHeaderSize) {
+    c = PeekRecordHeader(rec.data(), rec.size(), &plausible);
     if (c == HeaderCheck::kValid) {
       FUZZ_CHECK(plausible.key_len >= 1 && plausible.key_len <= format::kMaxKeyBytes);
       FUZZ_CHECK(plausible.value_len <= format::kMaxChunkBytes);
+      FUZZ_CHECK(plausible.meta_len <= format::kMaxRecordMetaBytes);
+      FUZZ_CHECK(plausible.header_size() <= rec.size());
+      FUZZ_CHECK(plausible.format == format::kRecordFormat1 ||
+                 plausible.format == format::kRecordFormat2);
     }
   }
 
   RecordHeader h;
-  std::string_view key, value;
-  Status s = ParseRecord(rec, fuzz::kSalt, fuzz::kRecordOffset, &h, &key, &value);
+  std::string_view key, meta, value;
+  Status s = ParseRecord(rec, fuzz::kSalt, fuzz::kRecordOffset, &h, &key, &meta, &value);
   if (!s.ok()) {
     FUZZ_CHECK(s.IsCorruption());
-    // The manifest decoder on its own: the value bytes of a record are arbitrary once the
-    // checksums are bypassed, so feed it the tail of the input too.
-    if (rec.size() > format::kRecordHeaderSize) CheckManifest(rec.substr(format::kRecordHeaderSize));
+    // The manifest and metadata decoders on their own: the bytes behind a header are arbitrary
+    // once the checksums are bypassed, so feed them the tail of the input too.
+    if (rec.size() > format::kMinRecordHeaderSize) {
+      CheckManifest(rec.substr(format::kMinRecordHeaderSize));
+      CheckMetadata(rec.substr(format::kMinRecordHeaderSize));
+    }
     return 0;
   }
   FUZZ_CHECK(c == HeaderCheck::kValid);
   FUZZ_CHECK(h.type == plausible.type && h.key_len == plausible.key_len &&
-             h.value_len == plausible.value_len && h.sequence == plausible.sequence);
-  FUZZ_CHECK(key.size() == h.key_len && value.size() == h.value_len);
-  FUZZ_CHECK(key.data() == rec.data() + format::kRecordHeaderSize);
+             h.meta_len == plausible.meta_len && h.value_len == plausible.value_len &&
+             h.sequence == plausible.sequence && h.version == plausible.version &&
+             h.format == plausible.format);
+  FUZZ_CHECK(key.size() == h.key_len && meta.size() == h.meta_len && value.size() == h.value_len);
+  FUZZ_CHECK(key.data() == rec.data() + h.header_size());
+  FUZZ_CHECK(meta.data() == key.data() + key.size());
+  FUZZ_CHECK(value.data() == meta.data() + meta.size());
   FUZZ_CHECK(value.data() + value.size() <= rec.data() + rec.size());
+  if (h.format == format::kRecordFormat1) {
+    FUZZ_CHECK(meta.empty() && h.version == DerivedVersion(h.timestamp_us));
+  } else {
+    FUZZ_CHECK((h.type == RecordType::kChunk) == h.version.none());
+  }
+
+  // The head alone validates, with the same fields.
+  RecordHeader head;
+  std::string_view hkey, hmeta;
+  FUZZ_CHECK(DecodeRecordHead(rec.data(), h.head_len(), fuzz::kSalt, fuzz::kRecordOffset, &head,
+                              &hkey, &hmeta) == HeaderCheck::kValid);
+  FUZZ_CHECK(hkey == key && hmeta == meta && head.value_crc == h.value_crc);
 
   // Re-encode and compare with what was decoded.
   std::string again;
-  AppendRecord(h, key, value, fuzz::kSalt, fuzz::kRecordOffset, &again);
-  FUZZ_CHECK(again.size() == RecordLength(h.key_len, h.value_len));
-  const size_t used = format::kRecordHeaderSize + key.size() + value.size();
+  AppendRecord(h, key, meta, value, fuzz::kSalt, fuzz::kRecordOffset, &again);
+  FUZZ_CHECK(again.size() == h.record_len());
+  const size_t used = h.head_len() + value.size();
   std::string want(rec.substr(0, used));
   // AppendRecord computes both checksums; a bypassed one may differ in the input.
-  if (bypass.value) std::memcpy(want.data() + format::kOffValueCrc, again.data() + format::kOffValueCrc, 4);
+  const bool v1 = h.format == format::kRecordFormat1;
+  const size_t value_crc_at = v1 ? format::kOffValueCrcV1 : format::kOffValueCrc;
+  const size_t header_crc_at = v1 ? format::kOffHeaderCrcV1 : format::kOffHeaderCrc;
+  if (bypass.value) std::memcpy(want.data() + value_crc_at, again.data() + value_crc_at, 4);
   if (bypass.header || bypass.value)
-    std::memcpy(want.data() + format::kOffHeaderCrc, again.data() + format::kOffHeaderCrc, 4);
+    std::memcpy(want.data() + header_crc_at, again.data() + header_crc_at, 4);
   FUZZ_CHECK(again.compare(0, used, want) == 0);
   for (size_t i = used; i < again.size(); i++) FUZZ_CHECK(again[i] == 0);
 
+  CheckMetadata(meta);
   if (h.type == RecordType::kManifest) CheckManifest(value);
   return 0;
 }

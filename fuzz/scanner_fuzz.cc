@@ -8,7 +8,9 @@
 //   0, 1  bypass the header CRC, the value CRC (CAIRN_FUZZING builds only);
 //   2     stop after a gap of (mode >> 4) * 512 + 64 bytes past the last valid record, as
 //         recovery does with max_unfinished_bytes; otherwise scan everything;
-//   3     the file is truncated (shorter than the header's capacity), as a damaged volume is.
+//   3     the file is truncated (shorter than the header's capacity), as a damaged volume is;
+//   4     (without bit 2) chunks are stepped over from their heads (LogScanner::SkipChunks, the
+//         change feed's scan).
 // Every all-zero 4 KiB block of the data region reads as a hole, so punched records (3.6) are
 // reachable.
 //
@@ -79,6 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   SetRecordCrcBypassForFuzzing(bypass);
   const bool gap = (mode & 4) != 0;
   const bool truncated = (mode & 8) != 0;
+  const bool skip_chunks = !gap && (mode & 16) != 0;
   std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
 
   format::VolumeHeader vh;
@@ -103,6 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint64_t start = got.data_offset, limit = got.capacity;
   const uint64_t gap_limit = gap ? (mode >> 4) * 512 + 64 : LogScanner::kNoGapLimit;
   LogScanner scanner(&file, got.salt, start, limit, gap_limit);
+  if (skip_chunks) scanner.SkipChunks();
 
   uint64_t prev_end = start;       // end of the previous event
   uint64_t last_record_end = start;
@@ -120,18 +124,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(ev.offset >= last_record_end);
     } else {
       FUZZ_CHECK(ev.offset % format::kRecordAlign == 0);
-      FUZZ_CHECK(ev.length == RecordLength(ev.header.key_len, ev.header.value_len));
-      FUZZ_CHECK(ev.key.size() == ev.header.key_len);
-      FUZZ_CHECK(std::string_view(image).substr(ev.offset + format::kRecordHeaderSize,
+      FUZZ_CHECK(ev.length == ev.header.record_len());
+      FUZZ_CHECK(ev.key.size() == ev.header.key_len && ev.meta.size() == ev.header.meta_len);
+      FUZZ_CHECK(std::string_view(image).substr(ev.offset + ev.header.header_size(),
                                                 ev.key.size()) == ev.key);
-      if (ev.kind == ScanEvent::Kind::kRecord) {
+      // The head checks on its own (what hole punching keeps and the change feed reads).
+      RecordHeader head;
+      FUZZ_CHECK(DecodeRecordHead(image.data() + ev.offset, ev.header.head_len(), got.salt,
+                                  ev.offset, &head) == HeaderCheck::kValid);
+      FUZZ_CHECK(head.version == ev.header.version && head.type == ev.header.type);
+      const bool skipped = skip_chunks && ev.header.type == RecordType::kChunk;
+      if (skipped) FUZZ_CHECK(ev.value.empty());
+      if (ev.kind == ScanEvent::Kind::kRecord && !skipped) {
         RecordHeader h;
-        std::string_view k, v;
-        const uint64_t n = format::kRecordHeaderSize + ev.header.key_len + ev.header.value_len;
+        std::string_view k, m, v;
+        const uint64_t n = ev.header.head_len() + ev.header.value_len;
         FUZZ_CHECK(ParseRecord(std::string_view(image).substr(ev.offset, n), got.salt, ev.offset,
-                               &h, &k, &v)
+                               &h, &k, &m, &v)
                        .ok());
-        FUZZ_CHECK(k == ev.key && v == ev.value && h.sequence == ev.header.sequence);
+        FUZZ_CHECK(k == ev.key && m == ev.meta && v == ev.value &&
+                   h.sequence == ev.header.sequence && h.version == ev.header.version);
         if (h.type == RecordType::kManifest) {
           Manifest m;
           (void)DecodeManifest(v, &m);

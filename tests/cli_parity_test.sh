@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# CLI parity (issue 4, item 8): one session of object commands runs in local mode (--store)
-# and in remote mode (--server, against a real cairnd); the exit codes, stdout and stderr of
-# every command must be the same in both, apart from what names the store or server and the
-# times. Then the remote-only checks: cairn bench, and the errors of remote mode.
+# CLI parity (issue 4, item 8; issue 15): one session of object commands runs in local mode
+# (--store) and in remote mode (--server, against a real cairnd, authenticated with a key); the
+# exit codes, stdout and stderr of every command must be the same in both, apart from what names
+# the store or server, the times, and the values of versions (two stores stamp different
+# versions: only their shape, 24 hex digits, is compared). Then the remote-only checks: cairn
+# bench, the key, and the errors of remote mode.
 #
 # Usage: cli_parity_test.sh /path/to/cairn /path/to/cairnd
 set -euo pipefail
@@ -19,9 +21,15 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-unset CAIRN_STORE CAIRN_SERVER
+unset CAIRN_STORE CAIRN_SERVER CAIRN_KEY CAIRN_KEY_FILE
 export LC_ALL=C
+# Never the developer's own key: the default key file is looked up under $HOME.
+export HOME=$T/home XDG_CONFIG_HOME=
+mkdir -p "$HOME"
 cd "$T"
+# The key the server and the CLI share (docs/protocol.md section 8).
+(umask 077 && printf 'parity:%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$T/key")
+export CAIRN_KEY_FILE=$T/key
 LIMIT=60  # every command is bounded
 
 fail() {
@@ -32,7 +40,7 @@ fail() {
 start_server() {
   rm -f "$T/port"
   "$CAIRND" --data "$T/server-data" --listen 127.0.0.1:0 --port-file "$T/port" \
-    --log-file "$T/cairnd.log" --volume-size 64M >/dev/null 2>&1 &
+    --log-file "$T/cairnd.log" --volume-size 64M --key-file "$T/key" >/dev/null 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 300); do
     [[ -s $T/port ]] && break
@@ -93,6 +101,18 @@ session() {
   c ls --start-after photos/a
   c ls --limit x
   c --json ls --prefix nothing/
+  # Issue 15: metadata, versions, listings with a delimiter.
+  c put --meta owner=ada --meta team=storage --content-type text/plain photos/meta one
+  c head photos/meta
+  c --json head photos/meta
+  c --json put --content-type application/x-bin docs/typed one
+  c put --meta novalue photos/bad one
+  c put --meta a=1 --meta a=2 photos/bad one
+  c ls --delimiter /
+  c --json ls --delimiter /
+  c ls --delimiter / --limit 2
+  c ls --prefix photos/ --delimiter /
+  c ls --delimiter / --start-after docs/
   c rm photos/one
   c rm photos/one
   c get photos/one
@@ -107,7 +127,8 @@ session() {
 normalize() {
   # Times and the first line of stat name when and where, not what.
   sed -E -e 's/"mtime_us":[0-9]+/"mtime_us":T/g' -e 's/"mtime":"[^"]*"/"mtime":"T"/g' \
-    -e 's/^mtime: .*/mtime: T/' "$1" |
+    -e 's/^mtime: .*/mtime: T/' -e 's/"version":"[0-9a-f]{24}"/"version":"V"/g' \
+    -e 's/^version: [0-9a-f]{24}$/version: V/' "$1" |
     python3 -c '
 import json, sys
 out = []
@@ -158,6 +179,31 @@ timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" verify 2>"$T/e" || rc=$?
 rc=0
 timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" bench --count 10 --mix get=1,bogus=2 2>"$T/e" || rc=$?
 [[ $rc == 2 ]] || fail "a bad --mix exited $rc, want 2"
+
+# Issue 15: the key. From $CAIRN_KEY too; a wrong one is refused (exit 1, one line that says
+# so); a key file others may read is refused before anything is sent.
+CAIRN_KEY_FILE= CAIRN_KEY=$(cat "$T/key") timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" \
+  head photos/a >/dev/null || fail "CAIRN_KEY was not used"
+rc=0
+CAIRN_KEY_FILE= CAIRN_KEY=parity:0000000000000000000000000000 timeout "$LIMIT" "$CAIRN" \
+  --server "127.0.0.1:$PORT" head photos/a >/dev/null 2>"$T/e" || rc=$?
+[[ $rc == 1 && $(wc -l <"$T/e") == 1 ]] || fail "a wrong key exited $rc: $(cat "$T/e")"
+grep -q "could not prove it holds key 'parity'" "$T/e" || fail "wrong key: $(cat "$T/e")"
+rc=0
+CAIRN_KEY_FILE= timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" head photos/a >/dev/null \
+  2>"$T/e" || rc=$?
+[[ $rc == 1 ]] && grep -q "authentication required" "$T/e" || fail "no key: rc $rc $(cat "$T/e")"
+cp "$T/key" "$T/key-open" && chmod 644 "$T/key-open"
+rc=0
+timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" --key-file "$T/key-open" head photos/a \
+  >/dev/null 2>"$T/e" || rc=$?
+[[ $rc == 1 ]] && grep -q "group or others" "$T/e" || fail "open key file: rc $rc $(cat "$T/e")"
+# The default key file (~/.config/cairn/key) is found with nothing set.
+mkdir -p "$HOME/.config/cairn" && cp "$T/key" "$HOME/.config/cairn/key"
+CAIRN_KEY_FILE= timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" head photos/a >/dev/null ||
+  fail "the default key file was not used"
+grep -q "event=auth_failed" "$T/cairnd.log" || fail "auth failures are not logged"
+if grep -q "$(cut -d: -f2 "$T/key")" "$T/cairnd.log"; then fail "the secret is in the log"; fi
 
 # A server that is gone: exit 1, one line that names the address.
 kill "$SERVER_PID"

@@ -131,10 +131,11 @@ grep -qx 'crc32c: 9a71bb4c' "$T/out" || fail "head: crc32c line"  # CRC-32C of "
 grep -qE '^sequence: [0-9]+$' "$T/out" || fail "head: sequence line"
 grep -qE '^mtime: [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$' "$T/out" ||
   fail "head: mtime line: $(cat "$T/out")"
-[[ $(wc -l <"$T/out") == 5 ]] || fail "head prints 5 lines"
+grep -qE '^version: [0-9a-f]{24}$' "$T/out" || fail "head: version line: $(cat "$T/out")"
+[[ $(wc -l <"$T/out") == 6 ]] || fail "head prints 6 lines (no metadata)"
 expect 0 "$CAIRN" --store "$S" --json head file/hello
 check_json "$T/out"
-[[ $(jq_py "$T/out" 'list(j)') == "['key', 'size', 'crc32c', 'sequence', 'mtime_us', 'mtime']" ]] ||
+[[ $(jq_py "$T/out" 'list(j)') == "['key', 'size', 'crc32c', 'sequence', 'mtime_us', 'mtime', 'version']" ]] ||
   fail "head --json fields: $(cat "$T/out")"
 [[ $(jq_py "$T/out" '(j["key"], j["size"], j["crc32c"])') == "('file/hello', 5, '9a71bb4c')" ]] ||
   fail "head --json values: $(cat "$T/out")"
@@ -145,7 +146,7 @@ ok
 echo "== put --json"
 expect 0 "$CAIRN" --store "$S" --json put json/k hello
 check_json "$T/out"
-[[ $(jq_py "$T/out" 'list(j)') == "['key', 'size', 'crc32c', 'sequence']" ]] ||
+[[ $(jq_py "$T/out" 'list(j)') == "['key', 'size', 'crc32c', 'sequence', 'version']" ]] ||
   fail "put --json fields: $(cat "$T/out")"
 [[ $(jq_py "$T/out" '(j["key"], j["size"], j["crc32c"])') == "('json/k', 5, '9a71bb4c')" ]] ||
   fail "put --json values: $(cat "$T/out")"
@@ -184,7 +185,7 @@ expect 0 "$CAIRN" --store "$L" --json ls --prefix b/ --limit 2
 check_json "$T/out"
 [[ $(jq_py "$T/out" '([o["key"] for o in j["objects"]], j["truncated"])') == "(['b/1', 'b/2'], True)" ]] ||
   fail "ls --json --limit 2: $(cat "$T/out")"
-[[ $(jq_py "$T/out" 'list(j["objects"][0])') == "['key', 'size', 'crc32c', 'sequence', 'mtime_us']" ]] ||
+[[ $(jq_py "$T/out" 'list(j["objects"][0])') == "['key', 'size', 'crc32c', 'sequence', 'mtime_us', 'version']" ]] ||
   fail "ls --json object fields: $(cat "$T/out")"
 expect 0 "$CAIRN" --store "$L" --json ls --prefix b/ --limit 3  # exactly all of them
 [[ $(jq_py "$T/out" '(len(j["objects"]), j["truncated"])') == "(3, False)" ]] ||

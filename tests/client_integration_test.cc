@@ -36,6 +36,9 @@ std::string Pattern(size_t n, uint64_t seed) {
   return s;
 }
 
+constexpr char kKeyId[] = "it";
+constexpr char kSecret[] = "integration-test-secret-0123456789";
+
 class Cairnd {
  public:
   Cairnd() {
@@ -46,11 +49,18 @@ class Cairnd {
     const std::string data = (dir_ / "data").string();
     const std::string port_file = (dir_ / "port").string();
     const std::string log = (dir_ / "log").string();
+    const std::string key_file = (dir_ / "key").string();
+    {
+      std::ofstream k(key_file);
+      k << kKeyId << ":" << kSecret << "\n";
+    }
+    std::filesystem::permissions(key_file, std::filesystem::perms::owner_read |
+                                               std::filesystem::perms::owner_write);
     pid_ = ::fork();
     if (pid_ == 0) {
       ::execl(CAIRND_PATH, CAIRND_PATH, "--data", data.c_str(), "--listen", "127.0.0.1:0",
               "--port-file", port_file.c_str(), "--log-file", log.c_str(), "--volume-size", "256M",
-              static_cast<char*>(nullptr));
+              "--key-file", key_file.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     for (int i = 0; i < 600 && port_ == 0; i++) {  // bounded: 60 s
@@ -88,6 +98,7 @@ class ClientIntegrationTest : public ::testing::Test {
     ClientOptions o;
     o.port = server_->port();
     o.connections = connections;
+    o.key = ClientKey{kKeyId, kSecret};
     auto c = Client::Create(o);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return std::move(c).value();
@@ -102,7 +113,7 @@ TEST_F(ClientIntegrationTest, EdgeSizesAndRanges) {
   for (size_t size : {size_t{0}, size_t{1}, size_t{1} << 20}) {
     const std::string key = "edge/" + std::to_string(size);
     const std::string v = Pattern(size, size);
-    Result<PutResult> p = c->Put(key, v);
+    Result<WriteResult> p = c->Put(key, v);
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     EXPECT_EQ(p->crc32c, crc32c::Value(v));
     Result<GetResult> g = c->Get(key);
@@ -116,12 +127,12 @@ TEST_F(ClientIntegrationTest, EdgeSizesAndRanges) {
   const std::string v = Pattern(1 << 20, 1 << 20);
   for (auto [off, len] : {std::pair<uint64_t, uint64_t>{0, 1}, {1000, 5000}, {(1 << 20) - 10, 100},
                           {12345, ~uint64_t{0}}, {1 << 20, 10}}) {
-    Result<GetResult> g = c->Get("edge/1048576", ReadRange{off, len});
+    Result<GetResult> g = c->Get("edge/1048576", ByteRange{off, len});
     ASSERT_TRUE(g.ok()) << off << " " << g.status().ToString();
     EXPECT_EQ(g->range_offset, off);
     EXPECT_TRUE(g->data == v.substr(off, len)) << off;
   }
-  EXPECT_TRUE(c->Get("edge/1048576", ReadRange{(1 << 20) + 1, 1}).status().IsInvalidArgument());
+  EXPECT_TRUE(c->Get("edge/1048576", ByteRange{(1 << 20) + 1, 1}).status().IsInvalidArgument());
   EXPECT_TRUE(c->Get("edge/missing").status().IsNotFound());
 }
 
@@ -132,13 +143,14 @@ TEST_F(ClientIntegrationTest, PipelinedAsyncCallsOnOneConnection) {
   std::condition_variable cv;
   int done = 0, bad = 0;
   for (int i = 0; i < kCalls; i++) {
-    c->PutAsync("pipe/" + std::to_string(i), Pattern(4096 + i, i), WriteOptions(),
-                [&](Result<PutResult> r) {
-                  std::lock_guard<std::mutex> lock(mu);
-                  if (!r.ok()) bad++;
-                  done++;
-                  cv.notify_all();
-                });
+    Status started = c->PutAsync("pipe/" + std::to_string(i), Pattern(4096 + i, i),
+                                 WriteOptions(), [&](Result<WriteResult> r) {
+                                   std::lock_guard<std::mutex> lock(mu);
+                                   if (!r.ok()) bad++;
+                                   done++;
+                                   cv.notify_all();
+                                 });
+    ASSERT_TRUE(started.ok()) << started.ToString();
   }
   {
     std::unique_lock<std::mutex> lock(mu);
@@ -146,7 +158,7 @@ TEST_F(ClientIntegrationTest, PipelinedAsyncCallsOnOneConnection) {
   }
   done = 0;
   for (int i = 0; i < kCalls; i++) {
-    c->GetAsync("pipe/" + std::to_string(i), ReadRange(), [&, i](Result<GetResult> r) {
+    c->GetAsync("pipe/" + std::to_string(i), ByteRange(), [&, i](Result<GetResult> r) {
       std::lock_guard<std::mutex> lock(mu);
       if (!r.ok() || r->data != Pattern(4096 + i, i)) bad++;
       done++;
@@ -179,7 +191,7 @@ TEST_F(ClientIntegrationTest, ConcurrentMixedOperationsEveryByteChecked) {
             break;
           }
           case 4: {
-            Status s = c->Delete(key);
+            Status s = c->Delete(key).status();
             if (mine.erase(key) ? !s.ok() : !s.IsNotFound()) bad++;
             break;
           }
@@ -199,10 +211,25 @@ TEST_F(ClientIntegrationTest, ConcurrentMixedOperationsEveryByteChecked) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
-  Result<ScanResult> ls = c->List(ListOptions{.prefix = "mix/0/"});
+  Result<ListResult> ls = c->List(ListOptions{.prefix = "mix/0/"});
   ASSERT_TRUE(ls.ok()) << ls.status().ToString();
   for (const ObjectInfo& o : ls->objects) EXPECT_TRUE(o.key.starts_with("mix/0/"));
 }
+
+class StringSourceForTest final : public ValueSource {
+ public:
+  explicit StringSourceForTest(std::string s) : s_(std::move(s)) {}
+  Result<size_t> Read(char* buf, size_t n) override {
+    n = std::min(n, s_.size() - pos_);
+    std::memcpy(buf, s_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string s_;
+  size_t pos_ = 0;
+};
 
 class Source final : public ValueSource {
  public:
@@ -222,7 +249,7 @@ TEST_F(ClientIntegrationTest, StreamingPutAndGetOfALargeObject) {
   auto c = Connect();
   const uint64_t size = (uint64_t{48} << 20) + 17;  // chunked: longer than one 1 MiB buffer
   Source src(size);
-  Result<PutResult> p = c->PutStream("stream/big", &src);
+  Result<WriteResult> p = c->PutStream("stream/big", &src);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->size, size);
   Result<std::unique_ptr<ObjectReader>> r = c->OpenReader("stream/big");
@@ -242,12 +269,52 @@ TEST_F(ClientIntegrationTest, StreamingPutAndGetOfALargeObject) {
   EXPECT_EQ(pos, size);
   EXPECT_TRUE(same);
   // A range through the streaming reader.
-  Result<std::unique_ptr<ObjectReader>> rr = c->OpenReader("stream/big", ReadRange{size - 5, 100});
+  Result<std::unique_ptr<ObjectReader>> rr = c->OpenReader("stream/big", ByteRange{size - 5, 100});
   ASSERT_TRUE(rr.ok());
   char tail[16];
   Result<size_t> n = (*rr)->Read(tail, sizeof(tail));
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 5u);
+}
+
+TEST_F(ClientIntegrationTest, Issue15AWrongKeyIsPermissionDeniedAndNothingIsSent) {
+  ClientOptions o;
+  o.port = server_->port();
+  o.key = ClientKey{kKeyId, "not-the-secret-at-all-0123456789"};
+  auto c = Client::Create(o);
+  ASSERT_TRUE(c.ok());
+  // The server's proof does not match this secret: the client refuses to send anything.
+  Result<WriteResult> p = (*c)->Put("wrong/key", "v");
+  EXPECT_TRUE(p.status().IsPermissionDenied()) << p.status().ToString();
+  StringSourceForTest src("v");
+  EXPECT_TRUE((*c)->PutStream("wrong/key2", &src).status().IsPermissionDenied());
+  EXPECT_TRUE((*c)->OpenReader("wrong/key").status().IsPermissionDenied());
+  // An unknown key id: the server refuses it.
+  o.key = ClientKey{"nobody", kSecret};
+  auto d = Client::Create(o);
+  ASSERT_TRUE(d.ok());
+  Result<ObjectInfo> h = (*d)->Head("x");
+  EXPECT_TRUE(h.status().IsPermissionDenied()) << h.status().ToString();
+  EXPECT_NE(h.status().message().find("unknown key id"), std::string::npos);
+  // No key: refused too (this server does not allow unauthenticated clients).
+  o.key.reset();
+  auto e = Client::Create(o);
+  ASSERT_TRUE(e.ok());
+  Result<std::string> ping = (*e)->Ping();
+  EXPECT_TRUE(ping.status().IsPermissionDenied()) << ping.status().ToString();
+  // And the right key still works.
+  EXPECT_TRUE(Connect()->Get("wrong/key").status().IsNotFound());
+}
+
+TEST_F(ClientIntegrationTest, Issue15StatsComeBackAsStoreStatsWithServerCounters) {
+  auto c = Connect();
+  ASSERT_TRUE(c->Put("stats/a", "xyz").ok());
+  Result<StoreStats> s = c->Stats();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_GE(s->objects, 1u);
+  EXPECT_GT(s->server.at("requests"), 0u);
+  EXPECT_GT(s->server.at("connections"), 0u);
+  EXPECT_FALSE(s->volume_list.empty());
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Corruption rounds (issue 5, item 5): seeded bit flips in volumes and index files, many
-// rounds. Each round builds a small store (puts, overwrites, deletes, a chunked object), closes
-// it, flips random bytes, then checks:
+// rounds. Each round builds a small store (puts with metadata, overwrites, deletes, a chunked
+// object, and issue 15's writes: if-newer puts and deletes with a replica's version, tombstones
+// of keys never seen, refused writes of ancient versions), closes it, flips random bytes, then
+// checks:
 //
 //  - VerifyStore finds every flip that lies in the log: for a flip in a volume's data area
 //    before the volume's log end (every record, live or dead, and the padding inside it), a
@@ -11,14 +13,17 @@
 //    before anything can point at them (format.md 3.1, 3.2).
 //  - For a flip in an index file (an .sst table, MANIFEST, CURRENT): verify reports a problem,
 //    or the index still reads the same (RocksDB's own checksums, paranoid_checks on).
-//  - Every read returns the bytes written or a Corruption error: never other bytes, never a
-//    lost or resurrected key, never a crash. A store may refuse to open, with Corruption.
+//  - Every read returns the bytes written (with the version and metadata they were written
+//    with) or a Corruption error: never other bytes, never a lost or resurrected key (a write of
+//    an ancient version is still refused for every deleted key), never a crash. A store may
+//    refuse to open, with Corruption.
 //
 // Usage: corruption_test [--rounds N] [--seed S] [gtest flags]   (default 60 rounds, about 25 s)
 // Prints: CORRUPT-SUMMARY rounds=.. flips=.. in_log=.. detected=.. as_torn_tail=.. missed=0 ..
 //         corruption_errors=.. wrong_bytes=0 refused_opens=..
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -93,26 +98,53 @@ void RunRound(uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto uniform = [&](uint64_t n) { return n == 0 ? 0 : rng() % n; };
   TempDir d;
-  // key -> version (0: deleted); a version's bytes are ValueFor(key, version, size).
-  std::map<std::string, std::pair<uint64_t, size_t>> expect;
+  // key -> version (0: deleted); a version's bytes are ValueFor(key, version, size), its
+  // metadata test::MetaFor(key, version); the store's Version it was written with.
+  struct Want {
+    uint64_t version = 0;
+    size_t size = 0;
+    Version stored;
+  };
+  std::map<std::string, Want> expect;
   std::map<uint32_t, uint64_t> log_end;
+  const uint64_t now_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
   {
     auto s = Store::Open(d.path(), Opts());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     const int ops = 20 + static_cast<int>(uniform(30));
     for (int i = 0; i < ops; i++) {
-      std::string key = "key" + std::to_string(uniform(12));
+      std::string key = "key" + std::to_string(uniform(14));
       uint64_t version = static_cast<uint64_t>(i) + 1;
+      WriteOptions wo;
+      WriteResult result;
+      wo.result_out = &result;
+      if (uniform(5) == 0) {  // a replica's write: its version, of about now
+        wo.condition = WriteCondition::kIfNewer;
+        wo.version = Version::Make(now_ms + static_cast<uint64_t>(i), 0, 77);
+      }
+      if (uniform(10) == 0) {  // an ancient version: refused, nothing written
+        WriteOptions ancient;
+        ancient.condition = WriteCondition::kIfNewer;
+        ancient.version = Version::Make(1 + uniform(1000), 0, 77);
+        Status st = uniform(2) ? (*s)->Delete(key, ancient) : (*s)->Put(key, "old", ancient);
+        ASSERT_TRUE(st.IsConflict()) << st.ToString();
+        continue;
+      }
       if (uniform(6) == 0) {
-        Status st = (*s)->Delete(key);
-        ASSERT_TRUE(st.ok() || st.IsNotFound()) << st.ToString();
-        expect[key] = {0, 0};
+        Status st = (*s)->Delete(key, wo);
+        ASSERT_TRUE(st.ok() || st.IsNotFound() || st.IsConflict()) << st.ToString();
+        if (!st.IsConflict()) expect[key] = Want{};  // a refused write wrote nothing
         continue;
       }
       size_t size = uniform(8) == 0 ? 300000 + uniform(400000)  // chunked: > a quarter volume
                                     : 1 + uniform(20000);
-      ASSERT_TRUE((*s)->Put(key, ValueFor(key, version, size)).ok());
-      expect[key] = {version, size};
+      wo.metadata = test::MetaFor(key, version);
+      Status st = (*s)->Put(key, ValueFor(key, version, size), wo);
+      ASSERT_TRUE(st.ok() || st.IsConflict()) << st.ToString();
+      if (st.ok()) expect[key] = Want{version, size, result.version};
     }
     auto st = (*s)->Stats();
     ASSERT_TRUE(st.ok());
@@ -219,16 +251,33 @@ void RunRound(uint64_t seed) {
       continue;
     }
     bool right;
-    if (want.first == 0) {
+    std::string what;
+    if (want.version == 0) {
       right = got.status().IsNotFound();
+      // Still deleted for a replica write of an ancient version (nothing written either way).
+      WriteOptions ancient;
+      ancient.condition = WriteCondition::kIfNewer;
+      ancient.version = Version::Make(3, 0, 78);
+      Status a = (*s)->Put(key, "resurrected", ancient);
+      if (a.ok()) {
+        right = false;
+        what = "; an ancient write brought it back";
+      }
     } else {
-      right = got.ok() && *got == ValueFor(key, want.first, want.second);
+      right = got.ok() && *got == ValueFor(key, want.version, want.size);
+      Result<ObjectInfo> h = (*s)->Head(key);
+      if (right && h.ok() &&
+          (h->metadata != test::MetaFor(key, want.version) || h->version != want.stored)) {
+        right = false;
+        what = "; Head's version or metadata is another write's";
+      }
     }
     if (!right) {
       g_totals.wrong_bytes++;
-      ADD_FAILURE() << "key " << key << ": wanted version " << want.first << ", got "
+      ADD_FAILURE() << "key " << key << ": wanted version " << want.version << ", got "
                     << (got.ok() ? std::to_string(got->size()) + " other bytes"
-                                 : got.status().ToString());
+                                 : got.status().ToString())
+                    << what;
     }
   }
   // A report that found nothing on an index flip is only fine if the index reads correctly,

@@ -1,11 +1,15 @@
 // SIGKILL crash tests of the sync-mode durability contract (docs/reliability.md).
 //
 // The contract, for Durability::kSync:
-//   - a Put/Delete that returned OK (acknowledged) survives a crash of the writer bit-exact;
+//   - a Put/Delete that returned OK (acknowledged) survives a crash of the writer bit-exact,
+//     with the version it was acknowledged with and its metadata;
 //   - an unacknowledged write may vanish or survive, but is never visible half-written;
 //   - a read returns the exact value of some version that was written, or NotFound, never other
-//     bytes and never an error;
-//   - a deleted key stays deleted unless a later put of it was at least started.
+//     bytes and never an error; Head and the streaming reader agree with it (version, metadata);
+//   - a deleted key stays deleted unless a later put of it was at least started; a write that
+//     carries an older version (if-newer, ancient) never brings it back: the writer checks every
+//     such write is refused, and every check probes every key with one after recovery;
+//   - a conditional write refused (Conflict, NotFound) wrote nothing.
 //
 // How: tests/crash_writer.cc hammers a store with puts, overwrites and deletes from 8 threads and
 // logs an intent line before and an ack line after every operation. This test starts it, kills
@@ -173,6 +177,10 @@ struct Op {
   enum class State { kPending, kAcked, kFailed, kInFlight, kObserved };
   State state = State::kPending;
   Outcome outcome;
+  char cond = 'N';        // the write's condition (crash_writer.cc)
+  Version given;          // W and A: the version the write carried
+  bool has_version = false;
+  Version version;        // acknowledged: the version written
   int64_t intent = 0;       // line number of the intent
   int64_t end = LLONG_MAX;  // ack/fail line, or the kill marker if it never returned
   uint64_t round = 0;
@@ -249,10 +257,11 @@ class AckModel {
   }
 
   // Records what a check read, as an acknowledged op at line `line` (the check's own marker).
-  void Observe(int i, const Outcome& o, int64_t line) {
+  void Observe(int i, const Outcome& o, const Version& v, int64_t line) {
     auto op = std::make_shared<Op>();
     op->state = Op::State::kObserved;
     op->outcome = o;
+    op->version = v;
     op->intent = op->end = line;
     keys_[i].ops.push_back(op);
     keys_[i].max_ack_intent = std::max(keys_[i].max_ack_intent, line);
@@ -270,8 +279,9 @@ class AckModel {
   const std::vector<Outcome>& History(int i) const { return keys_[i].history; }
 
   uint64_t acked = 0, failed = 0, in_flight = 0, in_flight_chunked = 0, noop_deletes = 0,
-           writer_opens = 0;
+           writer_opens = 0, conflicts = 0, conditional = 0, ancient = 0;
   std::string last_failure;
+  std::vector<std::string> violations;  // V lines: what the writer saw go wrong
 
  private:
   struct Key {
@@ -327,6 +337,10 @@ class AckModel {
     uint64_t tid, opid;
     if (t.size() < 3 || !U64(t[1], &tid) || !U64(t[2], &opid)) return "bad op id";
     const std::pair<uint64_t, uint64_t> id(tid, opid);
+    if (kind == "V") {
+      violations.push_back(std::string(line));
+      return "";
+    }
     if (kind == "I") {
       if (t.size() < 5) return "short intent";
       auto ki = key_index_.find(std::string(t[4]));
@@ -337,13 +351,30 @@ class AckModel {
       op->tid = tid;
       op->opid = opid;
       op->key = ki->second;
+      size_t c = 0;  // where the condition is
       if (t[3] == "P") {
         if (t.size() < 7 || !U64(t[5], &op->outcome.version) || !U64(t[6], &op->outcome.size))
           return "bad put intent";
         op->outcome.present = true;
         keys_[op->key].history.push_back(op->outcome);
-      } else if (t[3] != "D") {
+        c = 8;
+      } else if (t[3] == "D") {
+        c = 5;
+      } else {
         return "bad op kind";
+      }
+      if (t.size() > c) {
+        if (t[c].size() != 1 || std::string_view("NCMWA").find(t[c][0]) == std::string_view::npos)
+          return "bad condition";
+        op->cond = t[c][0];
+        if (op->cond == 'W' || op->cond == 'A') {
+          uint64_t hlc = 0, writer = 0;
+          if (t.size() < c + 3 || !U64(t[c + 1], &hlc) || !U64(t[c + 2], &writer))
+            return "bad if-newer version";
+          op->given = Version{hlc, static_cast<uint32_t>(writer)};
+        }
+        if (op->cond != 'N') conditional++;
+        if (op->cond == 'A') ancient++;
       }
       if (!pending_.emplace(id, op).second) return "duplicate op id";
       keys_[op->key].ops.push_back(op);
@@ -355,15 +386,25 @@ class AckModel {
     pending_.erase(it);
     Key& k = keys_[op->key];
     if (kind == "A") {
-      if (t.size() != 4) return "bad ack";
-      if (t[3] == "NF") {
-        // Delete of a missing key: "NotFound (and nothing written)" (store.h).
-        if (op->outcome.present) return "NotFound ack of a put";
+      if (t.size() < 4) return "bad ack";
+      if (t[3] == "NF" || t[3] == "CF") {
+        // NotFound (a delete of a missing key, an if-match of one) and Conflict: "nothing
+        // written" (store.h).
+        if (t[3] == "NF" && op->outcome.present && op->cond != 'M') return "NotFound ack of a put";
         std::erase(k.ops, op);
-        noop_deletes++;
+        (t[3] == "NF" ? noop_deletes : conflicts)++;
         return "";
       }
       if (t[3] != "OK") return "bad ack";
+      if (op->cond == 'A') return "an ancient if-newer write was acknowledged";
+      if (t.size() == 6) {
+        uint64_t hlc = 0, writer = 0;
+        if (!U64(t[4], &hlc) || !U64(t[5], &writer)) return "bad ack version";
+        op->has_version = true;
+        op->version = Version{hlc, static_cast<uint32_t>(writer)};
+        if ((op->cond == 'W') && op->version != op->given)
+          return "an if-newer write was acknowledged with another version";
+      }
       op->state = Op::State::kAcked;
       op->end = no;
       k.max_ack_intent = std::max(k.max_ack_intent, op->intent);
@@ -607,10 +648,22 @@ class CrashHarness {
         if (listed.count(k) == 0) bad.push_back("Scan does not list " + k + ", which Get finds");
       if (scan->truncated) bad.push_back("Scan of at most 100000 objects is truncated");
     }
+    // A write carrying an ancient version is refused for every key, present or not: nothing
+    // comes back, and nothing is written.
+    for (int i = 0; i < kKeys; i++) {
+      WriteOptions wo;
+      wo.condition = WriteCondition::kIfNewer;
+      wo.version = Version::Make(999, 0, 7);
+      Status p = i % 2 ? store->Put(KeyName(i), "ancient", wo) : store->Delete(KeyName(i), wo);
+      if (!p.IsConflict())
+        bad.push_back(KeyName(i) + ": a write of an ancient version returned " + p.ToString());
+    }
+    for (const std::string& v : model_.violations) bad.push_back("the writer saw: " + v);
     auto stats = store->Stats();
     if (stats.ok())
       *report += "; store: " + std::to_string(stats->volumes) + " volumes, " +
-                 std::to_string(stats->allocated_bytes >> 20) + " MiB";
+                 std::to_string(stats->allocated_bytes >> 20) + " MiB, " +
+                 std::to_string(stats->tombstones) + " tombstones";
     Status cs = store->Close();
     if (!cs.ok()) bad.push_back("Close failed: " + cs.ToString());
     checks_++;
@@ -629,7 +682,9 @@ class CrashHarness {
   void RecordCheck(uint64_t round, const std::vector<KeyState>& states) {
     const int64_t line = model_.next_line();
     for (int i = 0; i < kKeys; i++) {
-      model_.Observe(i, states[i].outcome, line);
+      model_.Observe(i, states[i].outcome, states[i].outcome.present ? states[i].info.version
+                                                                        : Version(),
+                     line);
       in_flight_seen_ += states[i].from_in_flight ? 1 : 0;
     }
     AppendLine(log_, "C " + std::to_string(round) + "\n");
@@ -639,13 +694,16 @@ class CrashHarness {
   }
 
   std::string Counts() const {
-    char b[256];
+    char b[512];
     std::snprintf(b, sizeof(b),
                   "acked %" PRIu64 ", in flight at a kill %" PRIu64 " (%" PRIu64
                   " chunked; %" PRIu64 " puts seen applied), failed %" PRIu64
-                  ", no-op deletes %" PRIu64 ", writer opens %" PRIu64 ", torn log lines %zu",
+                  ", no-op deletes %" PRIu64 ", conditional %" PRIu64 " (%" PRIu64
+                  " ancient) of which %" PRIu64 " refused, writer opens %" PRIu64
+                  ", torn log lines %zu",
                   model_.acked, model_.in_flight, model_.in_flight_chunked, in_flight_seen_,
-                  model_.failed, model_.noop_deletes, model_.writer_opens, torn_lines_);
+                  model_.failed, model_.noop_deletes, model_.conditional, model_.ancient,
+                  model_.conflicts, model_.writer_opens, torn_lines_);
     return b;
   }
   const AckModel& model() const { return model_; }
@@ -710,22 +768,45 @@ class CrashHarness {
     }
     const std::string& v = *g;
     st->found = true;
-    const Op* match = nullptr;
-    for (const Op* op : allowed)
-      if (op->outcome.present && op->outcome.size == v.size() &&
-          ValueFor(key, op->outcome.version, op->outcome.size) == v)
-        match = op;
-    if (match == nullptr)
-      return key + ": Get returned " + std::to_string(v.size()) + " bytes that are no allowed " +
-             "state; " + Identify(i, v) + Allowed(i);
-    st->outcome = match->outcome;
-    st->from_in_flight = match->state == Op::State::kInFlight;
     if (!h.ok()) return key + ": Get finds it, Head says " + h.status().ToString();
     st->info = *h;
     if (h->size != v.size() || h->crc32c != crc32c::Value(v))
       return key + ": Head says size " + std::to_string(h->size) + " crc " +
              std::to_string(h->crc32c) + ", the value has " + std::to_string(v.size()) +
              " bytes, crc " + std::to_string(crc32c::Value(v));
+    if (h->version.none()) return key + ": Head has no version";
+    // The allowed op these bytes are: with the version and the metadata it was written with,
+    // never another write's. Several ops can have the same bytes (every empty value, tiny
+    // values by chance): the bytes, metadata and version must all be one op's.
+    const Op* bytes_match = nullptr;
+    const Op* match = nullptr;
+    for (const Op* op : allowed) {
+      if (!op->outcome.present || op->outcome.size != v.size() ||
+          ValueFor(key, op->outcome.version, op->outcome.size) != v)
+        continue;
+      bytes_match = op;
+      if (h->metadata != test::MetaFor(key, op->outcome.version)) continue;
+      Version want_version;
+      if (op->has_version) {
+        want_version = op->version;
+      } else if (op->cond == 'W') {
+        want_version = op->given;
+      } else if (op->state == Op::State::kObserved) {
+        want_version = op->version;  // what the last check read
+      }
+      if (!want_version.none() && h->version != want_version) continue;
+      match = op;
+    }
+    if (bytes_match == nullptr)
+      return key + ": Get returned " + std::to_string(v.size()) + " bytes that are no allowed " +
+             "state; " + Identify(i, v) + Allowed(i);
+    if (match == nullptr)
+      return key + ": the bytes are v" + std::to_string(bytes_match->outcome.version) +
+             "'s, but Head's metadata (content type \"" + h->metadata.content_type +
+             "\") or version " + h->version.ToString() + " is not the one written with them" +
+             Allowed(i);
+    st->outcome = match->outcome;
+    st->from_in_flight = match->state == Op::State::kInFlight;
     // The streaming read path verifies chunk by chunk: it must agree.
     auto r = store->OpenReader(key);
     if (!r.ok()) return key + ": OpenReader failed: " + r.status().ToString();
@@ -738,6 +819,8 @@ class CrashHarness {
       streamed.append(buf.data(), *n);
     }
     if (streamed != v) return key + ": OpenReader returns other bytes than Get";
+    if ((*r)->info().version != h->version || (*r)->info().metadata != h->metadata)
+      return key + ": OpenReader's version or metadata differ from Head's";
     return "";
   }
 

@@ -1,31 +1,29 @@
 // crash_writer: the process that tests/crash_test.cc kills with SIGKILL.
 //
 // It opens a store in sync mode and runs N threads that put, overwrite and delete keys of a
-// small key space forever, recording every operation in an ack log that lives outside the
-// store:
+// small key space forever, with every kind of write (issue 15): unconditional puts (buffered or
+// streamed), if-none-match and if-match puts, if-newer puts and deletes carrying a replica's
+// version (now, or ancient: those must always be refused), plain and if-newer deletes, and
+// metadata on most puts. Every operation is recorded in an ack log outside the store:
 //
-//   I <tid> <opid> P <key> <version> <size> <B|S>   intent to put (B: Store::Put, S: PutStream)
-//   I <tid> <opid> D <key>                          intent to delete
-//   A <tid> <opid> OK                               the op returned OK (acknowledged)
-//   A <tid> <opid> NF                               a delete returned NotFound: nothing written
+//   I <tid> <opid> P <key> <testver> <size> <B|S> <cond> [<hlc> <writer>]   intent to put
+//   I <tid> <opid> D <key> <cond> [<hlc> <writer>]                          intent to delete
+//     cond: N none, C if-none-match, M if-match, W if-newer (the version follows), A if-newer
+//     with an ancient version (the version follows; must be refused)
+//   A <tid> <opid> OK <hlc> <writer>                the op returned OK: the version written
+//   A <tid> <opid> NF                               NotFound: nothing written
+//   A <tid> <opid> CF                               Conflict: nothing written
 //   F <tid> <opid> <status>                         the op returned an error
+//   V <tid> <opid> <what>                           a contract violation seen by the writer
 //   O <pid> <recovery report, one line>             the store opened; writing starts
 //
 // Each line is one write(2) on an O_APPEND descriptor: no user-space buffer, so every line whose
 // write returned is in the page cache and survives the kill. A line can still be cut short if the
 // kill lands inside write(2); the checker drops a partial last line. The value of a put is
-// test::ValueFor(key, version, size), so the checker can recompute it; versions are unique per
-// key across rounds: ((round + 1) << 44) | (tid << 36) | opid.
+// test::ValueFor(key, testver, size) and its metadata test::MetaFor(key, testver), so the checker
+// can recompute both; testvers are unique per key across rounds:
+// ((round + 1) << 44) | (tid << 36) | opid.
 //
-// Usage:
-//   crash_writer <dir> <ack_log> <seed> [--round R] [--threads N] [--keys K]
-//                [--volume-mib M] [--unfinished-mib U] [--pause-us P]
-//     Each thread pauses a random 0..P µs after each op (default 1000): nothing reclaims space,
-//     so the pause bounds what a round writes without emptying the pipeline at the kill.
-//   crash_writer --recover-only <dir> [--ready-fd F] [--volume-mib M] [--unfinished-mib U]
-//     Opens the store (running recovery) and exits at once without closing it, as a crash right
-//     after recovery would. Exit code 0 if the open succeeded. With --ready-fd, writes one byte
-//     to descriptor F just before calling Store::Open, so the parent can time its kill from there.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -35,6 +33,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <chrono>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -164,38 +164,87 @@ size_t PickSize(std::mt19937_64& rng, size_t chunk) {
   return 2 * chunk + rng() % chunk;
 }
 
+uint64_t NowMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::string VersionText(const Version& v) {
+  return std::to_string(v.hlc) + " " + std::to_string(v.writer);
+}
+
 void WriterThread(Store* store, int fd, const Args& a, uint64_t tid) {
   std::mt19937_64 rng(a.seed * 0x9E3779B97F4A7C15ull + tid * 0xBF58476D1CE4E5B9ull + 1);
   const uint64_t version_base = ((a.round + 1) << 44) | (tid << 36);
   // The engine's chunk size (store_open.cc): a quarter of the data area, at most 4 MiB.
   const size_t chunk = std::min<size_t>(size_t{4} << 20, ((a.volume_mib << 20) - 4096) / 4 / 8 * 8);
+  // The versions this thread saw acknowledged, per key: what its if-match writes name.
+  std::map<std::string, Version> seen;
   char key[32];
   for (uint64_t opid = 1;; opid++) {
     std::snprintf(key, sizeof(key), "key/%03d", static_cast<int>(rng() % a.keys));
     const std::string prefix = std::to_string(tid) + " " + std::to_string(opid);
     Status s;
+    WriteOptions wo;
+    WriteResult result;
+    wo.result_out = &result;
+    // The kind of write: conditions for a fifth of the puts and half of the deletes.
+    const uint64_t c = rng() % 100;
+    char cond = 'N';
+    if (c < 6) {
+      cond = 'W';  // a replica's version, of about now: newer, or refused
+      wo.condition = WriteCondition::kIfNewer;
+      wo.version = Version::Make(NowMs() + rng() % 3, static_cast<uint16_t>(opid),
+                                 static_cast<uint32_t>(1000 + tid));
+    } else if (c < 10) {
+      cond = 'A';  // an ancient replica version: always refused (lower, or below the horizon)
+      wo.condition = WriteCondition::kIfNewer;
+      wo.version = Version::Make(1000 + rng() % 1000, 0, static_cast<uint32_t>(1000 + tid));
+    } else if (c < 14) {
+      cond = 'C';
+      wo.condition = WriteCondition::kIfNoneMatch;
+    } else if (c < 18) {
+      cond = 'M';
+      wo.condition = WriteCondition::kIfMatch;
+      auto it = seen.find(key);
+      wo.version = it != seen.end() ? it->second : Version::Make(NowMs(), 0, 1);
+    }
+    std::string cond_text(1, cond);
+    if (cond == 'W' || cond == 'A') cond_text += " " + VersionText(wo.version);
     bool del = rng() % 100 < 25;
     if (del) {
-      AppendLine(fd, "I " + prefix + " D " + key + "\n");
-      s = store->Delete(key);
+      if (cond == 'C') cond = 'N', cond_text = "N", wo.condition = WriteCondition::kNone;
+      AppendLine(fd, "I " + prefix + " D " + key + " " + cond_text + "\n");
+      s = store->Delete(key, wo);
     } else {
       uint64_t version = version_base | opid;
       size_t size = PickSize(rng, chunk);
       bool stream = rng() % 100 < 30;
       std::string value = test::ValueFor(key, version, size);
+      wo.metadata = test::MetaFor(key, version);
       AppendLine(fd, "I " + prefix + " P " + key + " " + std::to_string(version) + " " +
-                         std::to_string(size) + (stream ? " S\n" : " B\n"));
+                         std::to_string(size) + (stream ? " S " : " B ") + cond_text + "\n");
       if (stream) {
         PieceSource src(value, &rng);
-        s = store->PutStream(key, &src);
+        s = store->PutStream(key, &src, wo);
       } else {
-        s = store->Put(key, value);
+        s = store->Put(key, value, wo);
       }
     }
+    if (cond == 'A' && !s.IsConflict()) {
+      // An ancient version must never win: not over a live key, not over a tombstone, not as
+      // the first write of a key (the tombstone horizon).
+      AppendLine(fd, "V " + prefix + " an if-newer write of an ancient version returned " +
+                         OneLine(s.ToString()) + "\n");
+    }
     if (s.ok()) {
-      AppendLine(fd, "A " + prefix + " OK\n");
-    } else if (del && s.IsNotFound()) {
+      seen[key] = result.version;
+      AppendLine(fd, "A " + prefix + " OK " + VersionText(result.version) + "\n");
+    } else if (s.IsNotFound() && cond != 'W' && cond != 'A') {
       AppendLine(fd, "A " + prefix + " NF\n");
+    } else if (s.IsConflict()) {
+      AppendLine(fd, "A " + prefix + " CF\n");
     } else {
       AppendLine(fd, "F " + prefix + " " + OneLine(s.ToString()) + "\n");
       // A failing store fails every write: don't flood the log.

@@ -173,7 +173,7 @@ TEST(PowerLossRegression, PerWriteIntervalIsSyncedByTheIntervalThread) {
   std::promise<Status> acked;
   const int before_async = vol_syncs.load();
   Status st = (*s)->PutAsync("k2", "v2", interval,
-                             [&](Status r, uint64_t) { acked.set_value(std::move(r)); });
+                             [&](Status r, const WriteResult&) { acked.set_value(std::move(r)); });
   ASSERT_TRUE(st.ok()) << st.ToString();
   (*s)->StartCommit();
   ASSERT_TRUE(acked.get_future().get().ok());

@@ -7,7 +7,9 @@
 //      tracked by one CrashModel (src/io/crash_env.h, src/engine/crash_index_fs.h);
 //   2. runs a workload from 3 threads: puts of 24 B..40 KiB, large puts and streamed puts of
 //      several chunks, overwrites, deletes, Sync() and Reclaim() calls; each put or delete picks
-//      sync, interval or none durability;
+//      sync, interval or none durability. Issue 15's kinds of writes are in it: puts carry
+//      metadata, some are if-none-match or if-newer (a replica's version), some deletes are
+//      if-newer, and writes carrying an ancient version, which must always be refused;
 //   3. crashes: the model freezes (every later I/O fails) either after a seeded number of I/O
 //      operations or a few operations after a named point of the engine is reached (mid group
 //      commit, mid index flush, mid volume creation, mid reclamation), or after the workload;
@@ -22,8 +24,10 @@
 // operation after it (an unacknowledged one included: absent or whole, never torn). An operation
 // is known durable when it was acknowledged in sync mode, or acknowledged before a Sync() call
 // that started after it and returned OK; before any, the key's state at the last recovery is
-// known durable. Values carry (key, version, size) and are regenerated bit for bit. No key the
-// workload never wrote may appear, and reads must not fail.
+// known durable. Values carry (key, version, size) and are regenerated bit for bit, and so is
+// their metadata (test::MetaFor). A write refused by its condition wrote nothing. No key the
+// workload never wrote may appear, reads must not fail, and after every recovery a write of an
+// ancient version is refused for every key (a deleted key never comes back).
 //
 // Usage: power_loss_test [--chains N] [--crashes-per-chain K] [--seed S] [--chain C]
 //                        [--point NAME] [--dir D] [--verbose]
@@ -124,6 +128,7 @@ struct KeyState {
 // The expected state of one chain's store.
 struct Oracle {
   std::mutex mu;
+  std::string violation;  // a worker saw an ancient write succeed
   std::map<std::string, KeyState> keys;
   std::atomic<uint64_t> clock{1};
   std::atomic<uint64_t> next_ver{1};
@@ -243,15 +248,41 @@ void Chain::Worker(int t, uint64_t seed, Store* store, CrashModel* model, int ma
     WriteOptions wo;
     const uint64_t dm = rng() % 4;
     wo.durability = dm < 2 ? Durability::kSync : dm == 2 ? Durability::kInterval : Durability::kNone;
+    // Issue 15's kinds of writes. An ancient if-newer write must be refused whatever the key
+    // holds: it writes nothing, so it is no op of the oracle.
+    const uint64_t kind = rng() % 100;
+    if (kind < 5) {
+      wo.condition = WriteCondition::kIfNewer;
+      wo.version = Version::Make(1 + rng() % 100000, 0, 900);
+      Status a = what < 22 ? store->Delete(key, wo) : store->Put(key, "ancient", wo);
+      if (a.ok()) {
+        std::lock_guard<std::mutex> l(oracle_.mu);
+        oracle_.violation = "an if-newer write of an ancient version of \"" + key + "\" succeeded";
+        break;
+      }
+      continue;
+    }
+    if (kind < 15) {
+      wo.condition = WriteCondition::kIfNewer;  // a replica's version: newer, or refused
+      wo.version = Version::Make(
+          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count()),
+          static_cast<uint16_t>(rng()), 500 + static_cast<uint32_t>(t));
+    } else if (kind < 22) {
+      wo.condition = WriteCondition::kIfNoneMatch;
+    }
     KeyOp op;
     op.sync = *wo.durability == Durability::kSync;
     const bool del = what < 22;
+    if (del && wo.condition == WriteCondition::kIfNoneMatch) wo.condition = WriteCondition::kNone;
     if (!del) {
       op.ver = oracle_.next_ver++;
       const uint64_t sz = rng() % 100;
       op.size = sz < 70   ? kHeader + rng() % 3000
                 : sz < 90 ? 8192 + rng() % (32 << 10)
                           : (300u << 10) + rng() % (900u << 10);  // several chunks
+      wo.metadata = test::MetaFor(key, op.ver);
     }
     size_t idx;
     {
@@ -288,7 +319,7 @@ void Chain::Worker(int t, uint64_t seed, Store* store, CrashModel* model, int ma
       ks.ops[idx].acked = true;
       ks.ops[idx].ack_clock = clock;
       c_->ops_acked++;
-    } else if (del && s.IsNotFound()) {
+    } else if ((del && s.IsNotFound()) || s.IsConflict()) {
       ks.ops.erase(ks.ops.begin() + static_cast<long>(idx));  // wrote nothing
     } else {
       c_->ops_failed++;
@@ -331,6 +362,13 @@ bool Chain::ReadAll(Store* store, std::map<std::string, uint64_t>* out) {
       c_->losses++;
       return Fail("\"" + key + "\" holds bytes no write wrote (" + std::to_string(b.size()) +
                   " bytes, header version " + std::to_string(ver) + ")");
+    }
+    Result<ObjectInfo> h = store->Head(key);
+    if (!h.ok() || h->metadata != test::MetaFor(key, ver) || h->version.none()) {
+      c_->losses++;
+      return Fail("\"" + key + "\" has v" + std::to_string(ver) +
+                  " but not the metadata and version it was written with (" +
+                  (h.ok() ? h->metadata.content_type : h.status().ToString()) + ")");
     }
     (*out)[key] = ver;
   }
@@ -459,6 +497,25 @@ bool Chain::Run() {
     std::map<std::string, uint64_t> first, second;
     if (!ReadAll(s.store.get(), &first)) return false;
     if (!Check(first)) return false;
+    {
+      std::lock_guard<std::mutex> l(oracle_.mu);
+      if (!oracle_.violation.empty()) {
+        c_->losses++;
+        return Fail(oracle_.violation);
+      }
+    }
+    // A deleted key never comes back: a write of an ancient version is refused for every key,
+    // present, deleted (a tombstone) or never written (the tombstone horizon).
+    for (const auto& [key, ks] : oracle_.keys) {
+      WriteOptions ancient;
+      ancient.condition = WriteCondition::kIfNewer;
+      ancient.version = Version::Make(5, 0, 901);
+      Status a = s.store->Put(key, "ancient", ancient);
+      if (!a.IsConflict()) {
+        c_->losses++;
+        return Fail("an ancient if-newer put of \"" + key + "\" returned " + a.ToString());
+      }
+    }
 
     // Recovery again, after one more crash with nothing written: the same store.
     if (!Crash(&s, rs ^ 3)) return false;

@@ -7,7 +7,12 @@
 # that nothing else changed, and that `cairn verify` finds the store clean. The index (RocksDB)
 # lives on powerfs too.
 #
-# Usage: powerloss_test.sh CAIRN POWERFS [--rounds N] [--seed S] [--keep] [--lying-fsync]
+# With STORE_OP (tests/store_op.cc), issue 15's writes join the workload: if-newer puts (with a
+# content type) and deletes carrying a replica's version, if-none-match puts, and writes of an
+# ancient version, which must always be refused. After each cut every key's content type is
+# checked, and every key must refuse an ancient write: a deleted key never comes back.
+#
+# Usage: powerloss_test.sh CAIRN POWERFS [STORE_OP] [--rounds N] [--seed S] [--keep] [--lying-fsync]
 #   --rounds      power cuts (default 10, about 20 s); each round continues on the same store
 #   --seed        makes the workload and the cut times repeatable (default: from the clock)
 #   --keep        keep the temporary directory (backing store, journal, logs)
@@ -20,6 +25,8 @@ set -euo pipefail
 CAIRN=$(realpath "${1:?usage: powerloss_test.sh CAIRN POWERFS [--rounds N] [--seed S]}")
 POWERFS=$(realpath "${2:?usage: powerloss_test.sh CAIRN POWERFS [--rounds N] [--seed S]}")
 shift 2
+STORE_OP=""
+if [[ $# -gt 0 && $1 != --* ]]; then STORE_OP=$(realpath "$1"); shift; fi
 ROUNDS=${CAIRN_TEST_ROUNDS:-10}   # scripts/test --rounds sets CAIRN_TEST_ROUNDS
 PFS_ARGS=()
 SEED=$(( $(date +%s%N) % 1000000 ))
@@ -56,7 +63,7 @@ unset CAIRN_STORE
 
 fail() {
   echo "FAIL (seed $SEED, round ${ROUND:-0}): $*" >&2
-  echo "replay: $0 $CAIRN $POWERFS --seed $SEED --rounds $ROUNDS --keep" >&2
+  echo "replay: $0 $CAIRN $POWERFS $STORE_OP --seed $SEED --rounds $ROUNDS --keep" >&2
   exit 1
 }
 
@@ -98,8 +105,11 @@ value_file() {  # TAG SIZE -> path
   echo "$f"
 }
 
-# The workload: one cairn process at a time (the CLI takes the store's lock), each durable.
+# The workload: one process at a time (it takes the store's lock), each durable.
 # Journal lines: "start OP KEY TAG SIZE", then "ack ..." on exit 0 or "fail ... RC".
+# Ops: put and rm by cairn; with STORE_OP, cput (if-newer put with content type TAG), crm
+# (if-newer delete), create (if-none-match put with content type TAG); exit 3 (not found) and 4
+# (conflict) wrote nothing. An ancient write is not journaled: it must exit 4, or the round fails.
 NKEYS=24
 worker() {
   local i=0 op key tag size rc
@@ -108,19 +118,40 @@ worker() {
     key=k$((RANDOM % NKEYS))
     tag=r${ROUND}o$i$key
     case $((RANDOM % 20)) in
-      0 | 1 | 2 | 3) op=rm size=0 ;;
+      0 | 1 | 2) op=rm size=0 ;;
+      3) op=crm size=0 ;;
       4) op=put size=$((1000000 + RANDOM * 64)) ;;            # chunked: spans volumes
       5 | 6) op=put size=$((100000 + RANDOM * 8)) ;;
+      7) op=cput size=$((1 + RANDOM % 200000)) ;;
+      8) op=create size=$((1 + RANDOM % 20000)) ;;
+      9) op=ancient size=1 ;;
       *) op=put size=$((1 + RANDOM % 20000)) ;;
     esac
+    if [[ -z $STORE_OP ]]; then
+      case $op in crm) op=rm ;; cput | create | ancient) op=put ;; esac
+    fi
+    if [[ $op == ancient ]]; then
+      rc=0
+      timeout 30 "$STORE_OP" "$STORE" put "$key" "$(value_file "$tag" "$size")" \
+        --if-newer-ancient 2>>"$T/worker.err" || rc=$?
+      # 4: refused. Anything but 0 may also be the cut; 0 is a deleted key coming back.
+      [[ $rc != 0 ]] || echo "an ancient write of $key was accepted" >>"$T/violations"
+      continue
+    fi
     echo "start $op $key $tag $size" >>"$T/journal"
     rc=0
-    if [[ $op == put ]]; then
-      timeout 30 "$CAIRN" --store "$STORE" --volume-size 2M --durability sync put "$key" \
-        "$(value_file "$tag" "$size")" 2>>"$T/worker.err" || rc=$?
-    else
-      timeout 30 "$CAIRN" --store "$STORE" --durability sync rm "$key" 2>>"$T/worker.err" || rc=$?
-    fi
+    case $op in
+      put) timeout 30 "$CAIRN" --store "$STORE" --volume-size 2M --durability sync put "$key" \
+             "$(value_file "$tag" "$size")" 2>>"$T/worker.err" || rc=$? ;;
+      rm) timeout 30 "$CAIRN" --store "$STORE" --durability sync rm "$key" 2>>"$T/worker.err" ||
+            rc=$? ;;
+      crm) timeout 30 "$STORE_OP" "$STORE" rm "$key" --if-newer-now 7 2>>"$T/worker.err" ||
+             rc=$? ;;
+      cput) timeout 30 "$STORE_OP" "$STORE" put "$key" "$(value_file "$tag" "$size")" \
+              --if-newer-now 7 --content-type "$tag" 2>>"$T/worker.err" || rc=$? ;;
+      create) timeout 30 "$STORE_OP" "$STORE" put "$key" "$(value_file "$tag" "$size")" \
+                --if-none-match --content-type "$tag" 2>>"$T/worker.err" || rc=$? ;;
+    esac
     if [[ $rc == 0 ]]; then
       echo "ack $op $key $tag $size" >>"$T/journal"
     else
@@ -131,7 +162,7 @@ worker() {
 
 # The model: per key, the acknowledged state (a tag, or "-" for absent) and the states an
 # unacknowledged operation after it may have left (it may or may not have happened, never half).
-declare -A ACKED POSSIBLE SIZE_OF
+declare -A ACKED POSSIBLE SIZE_OF META
 for ((k = 0; k < NKEYS; k++)); do ACKED[k$k]="-"; POSSIBLE[k$k]=""; done
 ACKED_CHECKED=0
 CUTS=0
@@ -144,15 +175,19 @@ apply_journal() {
   local what op key tag size rest state
   while read -r what op key tag size rest; do
     state=$tag
-    [[ $op == rm ]] && state="-"
+    [[ $op == rm || $op == crm ]] && state="-"
+    [[ $op == cput || $op == create ]] && META[$tag]=1
     SIZE_OF[$tag]=$size
     case $what in
       start) POSSIBLE[$key]="${POSSIBLE[$key]} $state" ;;
       ack) ACKED[$key]=$state; POSSIBLE[$key]=""; OPS_ACKED=$((OPS_ACKED + 1)) ;;
       fail)
         OPS_FAILED=$((OPS_FAILED + 1))
-        # A "not found" rm changed nothing; any other failure stays possible.
-        if [[ $op == rm && $rest == 3 ]]; then POSSIBLE[$key]=${POSSIBLE[$key]% -}; fi ;;
+        # A "not found" rm and a refused conditional write changed nothing; any other failure
+        # stays possible.
+        if [[ $op != put && ($rest == 3 || $rest == 4) ]]; then
+          POSSIBLE[$key]=${POSSIBLE[$key]% $state}
+        fi ;;
     esac
   done <"$T/journal"
   : >"$T/journal"
@@ -191,6 +226,25 @@ check_store() {
   rc=0
   timeout 120 "$CAIRN" --store "$STORE" verify >"$T/verify.out" 2>&1 || rc=$?
   [[ $rc == 0 ]] || fail "cairn verify after the power cut exited $rc: $(cat "$T/verify.out")"
+  if [[ -n $STORE_OP ]]; then
+    # Every key's content type is the one written with its value; every key refuses an ancient
+    # write (a deleted key never comes back).
+    local args=()
+    for ((k = 0; k < NKEYS; k++)); do
+      key=k$k
+      if [[ ${ACKED[$key]} == "-" ]]; then
+        args+=("$key" "-")
+      elif [[ -n ${META[${ACKED[$key]}]:-} ]]; then
+        args+=("$key" "ct:${ACKED[$key]}")
+      else
+        args+=("$key" "ct:")
+      fi
+    done
+    rc=0
+    timeout 120 "$STORE_OP" "$STORE" check "${args[@]}" >"$T/check.out" 2>&1 || rc=$?
+    [[ $rc == 0 ]] || fail "store_op check after the power cut: $(cat "$T/check.out")"
+  fi
+  if [[ -s $T/violations ]]; then fail "$(cat "$T/violations")"; fi
 }
 
 # The store exists before the first cut (a cut before any put would leave no store to check).

@@ -1,9 +1,10 @@
 // Helpers for the cairnd integration tests: start the real binary on an ephemeral loopback
-// port, and talk to it with raw proto frames (the client library lives on another branch).
+// port, with a test key (docs/protocol.md section 8), and talk to it with raw proto frames.
 #pragma once
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -20,16 +21,22 @@
 #include <thread>
 #include <vector>
 
+#include "proto/auth.h"
 #include "proto/frame.h"
 #include "proto/messages.h"
 #include "util/crc32c.h"
 
 namespace cairn::test {
 
+// The key every test server is started with (unless a test asks for none).
+inline constexpr char kTestKeyId[] = "test";
+inline constexpr char kTestSecret[] = "0123456789abcdef0123456789abcdef";
+
 class ServerProcess {
  public:
-  // Starts cairnd on 127.0.0.1:0 with its store in `dir`; waits for its port file.
-  bool Start(const std::string& dir, std::vector<std::string> extra = {}) {
+  // Starts cairnd on 127.0.0.1:0 with its store in `dir`; waits for its port file. With
+  // `with_key`, the server knows the test key (kTestKeyId, kTestSecret), from a key file.
+  bool Start(const std::string& dir, std::vector<std::string> extra = {}, bool with_key = true) {
     dir_ = dir;
     port_file_ = dir + ".port";
     std::filesystem::remove(port_file_);
@@ -37,6 +44,15 @@ class ServerProcess {
                                      "--port-file", port_file_, "--log-level", "warn"};
     if (std::find(extra.begin(), extra.end(), "--volume-size") == extra.end())
       extra.insert(extra.end(), {"--volume-size", "256M"});
+    if (with_key) {
+      const std::string key_file = dir + ".key";
+      {
+        std::ofstream f(key_file, std::ios::trunc);
+        f << kTestKeyId << ":" << kTestSecret << "\n";
+      }
+      ::chmod(key_file.c_str(), 0600);
+      extra.insert(extra.end(), {"--key-file", key_file});
+    }
     for (auto& e : extra) args.push_back(e);
     pid_ = fork();
     if (pid_ == 0) {
@@ -108,7 +124,12 @@ class ServerProcess {
 // A blocking client connection speaking raw frames.
 class RawConn {
  public:
-  bool Connect(uint16_t port) {
+  // Connects and, with `authenticate`, completes the handshake with the test key.
+  bool Connect(uint16_t port, bool authenticate = true) {
+    if (!ConnectOnly(port)) return false;
+    return !authenticate || Authenticate(kTestKeyId, kTestSecret);
+  }
+  bool ConnectOnly(uint16_t port) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -164,7 +185,7 @@ class RawConn {
   }
   static std::string PutMeta(std::string_view key, uint8_t durability = 0) {
     std::string m;
-    proto::EncodeMeta(proto::PutRequest{durability, std::string(key)}, &m);
+    proto::EncodeMeta(proto::PutRequest{.durability = durability, .key = std::string(key)}, &m);
     return m;
   }
   static std::string GetMeta(std::string_view key, uint64_t off = 0,
@@ -180,8 +201,44 @@ class RawConn {
   }
   static std::string DeleteMeta(std::string_view key) {
     std::string m;
-    proto::EncodeMeta(proto::DeleteRequest{0, std::string(key)}, &m);
+    proto::EncodeMeta(proto::DeleteRequest{.durability = 0, .key = std::string(key)}, &m);
     return m;
+  }
+
+  // The handshake, step by step (docs/protocol.md section 8).
+  static std::string HelloFrame(std::string_view key_id, const proto::Nonce& nc) {
+    proto::HelloRequest m;
+    m.key_id.assign(key_id);
+    m.client_nonce = nc;
+    std::string meta;
+    proto::EncodeMeta(m, &meta);
+    return Frame(proto::Op::kHello, 0, meta);
+  }
+  static std::string AuthFrame(const proto::Proof& p) {
+    proto::AuthRequest m;
+    m.client_proof = p;
+    std::string meta;
+    proto::EncodeMeta(m, &meta);
+    return Frame(proto::Op::kAuth, 0, meta);
+  }
+  // HELLO with `key_id`, checks the server's proof with `secret`, AUTH; true if the server
+  // accepted it. *server_nonce receives the server's nonce.
+  bool Authenticate(std::string_view key_id, std::string_view secret,
+                    proto::Nonce* server_nonce = nullptr, proto::Proof* sent = nullptr) {
+    const proto::Nonce nc = proto::RandomNonce();
+    Reply r;
+    if (!Call(HelloFrame(key_id, nc), &r) || r.h.status != proto::WireStatus::kOk) return false;
+    proto::HelloReply hr;
+    proto::WireError err;
+    if (!proto::DecodeMeta(r.meta, &hr, &err)) return false;
+    if (!proto::ProofsEqual(hr.server_proof, proto::ComputeProof(proto::AuthRole::kServer, secret,
+                                                                 key_id, nc, hr.server_nonce)))
+      return false;
+    const proto::Proof p =
+        proto::ComputeProof(proto::AuthRole::kClient, secret, key_id, nc, hr.server_nonce);
+    if (server_nonce != nullptr) *server_nonce = hr.server_nonce;
+    if (sent != nullptr) *sent = p;
+    return Call(AuthFrame(p), &r) && r.h.status == proto::WireStatus::kOk;
   }
 
   struct Reply {
@@ -200,7 +257,7 @@ class RawConn {
     char hdr[proto::kHeaderSize];
     if (!RecvAll(hdr, sizeof hdr)) return false;
     proto::WireError err;
-    if (!proto::DecodeHeader(hdr, 1 << 20, &r->h, &err)) return false;
+    if (!proto::DecodeHeader(hdr, proto::kMaxFrameMetaBytesLimit, &r->h, &err)) return false;
     r->meta.resize(r->h.meta_len);
     if (!RecvAll(r->meta.data(), r->meta.size())) return false;
     if (!proto::CheckHeaderCrc(hdr, r->meta, &err)) return false;

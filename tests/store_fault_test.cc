@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -137,6 +138,89 @@ TEST(Fault, PwriteNoSpaceFailsOnlyThatWrite) {
   auto again = Open(d.path(), Opts());
   EXPECT_EQ("1", *again->Get("a"));
   EXPECT_EQ("3", *again->Get("c"));
+}
+
+// Issue 15: a conditional write or a versioned delete whose sync fails is like a timeout: after a
+// restart it is there whole (with its version) or not at all; a write refused by its condition
+// meanwhile wrote nothing; metadata is never half there.
+TEST(Fault, Issue15AVersionedDeleteWhoseSyncFailsIsThereWholeOrNotAtAll) {
+  TempDir d;
+  FaultEnv env(Env::Default());
+  Version v1;
+  const Version del = Version::Make(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count()) + 10000,
+      0, 99);
+  ObjectMetadata meta;
+  meta.content_type = "text/plain";
+  {
+    auto s = Open(d.path(), Opts(&env));
+    WriteOptions wo;
+    WriteResult r;
+    wo.result_out = &r;
+    wo.metadata = meta;
+    ASSERT_TRUE(s->Put("k", "v1", wo).ok());
+    v1 = r.version;
+    WriteOptions conflict;
+    conflict.condition = WriteCondition::kIfNoneMatch;
+    EXPECT_TRUE(s->Put("k", "refused", conflict).IsConflict());
+    env.Inject(FaultEnv::Op::kSync, "volumes/", 0, 1, Status::IOError("EIO"));
+    WriteOptions newer;
+    newer.condition = WriteCondition::kIfNewer;
+    newer.version = del;
+    Status e = s->Delete("k", newer);
+    EXPECT_TRUE(e.IsIOError()) << e.ToString();
+    EXPECT_EQ("v1", *s->Get("k"));  // never visible
+    WriteOptions match;
+    match.condition = WriteCondition::kIfMatch;
+    match.version = v1;
+    EXPECT_TRUE(s->Put("k", "v2", match).IsReadOnly());
+  }
+  env.ClearFaults();
+  auto s = Open(d.path(), Opts());
+  auto g = s->Get("k");
+  WriteOptions same;
+  same.condition = WriteCondition::kIfNewer;
+  same.version = del;
+  if (g.ok()) {
+    EXPECT_EQ("v1", *g);
+    EXPECT_EQ(v1, s->Head("k")->version);
+    EXPECT_EQ(meta, s->Head("k")->metadata);
+  } else {
+    ASSERT_TRUE(g.status().IsNotFound()) << g.status().ToString();
+    // The delete is there whole: with its version (the same delete again is a retry).
+    ASSERT_TRUE(s->Delete("k", same).ok());
+    EXPECT_EQ(1u, s->Stats()->tombstones);
+  }
+  WriteOptions ancient;
+  ancient.condition = WriteCondition::kIfNewer;
+  ancient.version = Version::Make(10, 0, 99);
+  EXPECT_TRUE(s->Put("k", "old", ancient).IsConflict());
+}
+
+// Issue 15: a conditional streamed put cut short by ENOSPC leaves nothing visible, fails only
+// itself, and the same write succeeds once there is room.
+TEST(Fault, Issue15AConditionalStreamCutShortByAFullDiskLeavesNothing) {
+  TempDir d;
+  FaultEnv env(Env::Default());
+  auto s = Open(d.path(), Opts(&env));
+  ASSERT_TRUE(s->Put("other", "x").ok());
+  const std::string value = ValueFor("big", 1, 1500000);  // chunked: 2 MiB volumes
+  WriteOptions wo;
+  wo.condition = WriteCondition::kIfNoneMatch;
+  wo.metadata.content_type = "application/x-test";
+  // The 2nd chunk (all three fit in volume 1; the preparer may be writing volume 2 meanwhile).
+  env.Inject(FaultEnv::Op::kWrite, "00000001.vol", 1, 1, Status::NoSpace("ENOSPC"));
+  Status e = s->Put("big", value, wo);
+  EXPECT_TRUE(e.IsNoSpace()) << e.ToString();
+  EXPECT_TRUE(s->Head("big").status().IsNotFound());
+  EXPECT_FALSE(s->Stats()->read_only);
+  env.ClearFaults();
+  ASSERT_TRUE(s->Put("big", value, wo).ok());
+  EXPECT_EQ(value, *s->Get("big"));
+  EXPECT_EQ("application/x-test", s->Head("big")->metadata.content_type);
+  EXPECT_TRUE(s->Put("big", value, wo).IsConflict());
 }
 
 // ENOSPC from fallocate(PUNCH_HOLE) (ext4 may need a block to split an extent): the pass

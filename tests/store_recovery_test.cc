@@ -244,7 +244,7 @@ TEST(Recovery, Issue3TornBodyInAnAllocatedVolumeIsATornTailNotAPunchedRecord) {
   Place torn = Find(d.path(), "k5");
   ASSERT_EQ(torn.offset + torn.len, torn.valid_end);
   // The value's whole blocks go back to unwritten extents, as if their write never happened.
-  const uint64_t begin = (torn.offset + format::kRecordHeaderSize + 2 + 4095) / 4096 * 4096;
+  const uint64_t begin = (torn.offset + format::kRecordHeaderSizeV2 + 2 + 4095) / 4096 * 4096;
   const uint64_t end = (torn.offset + torn.len) / 4096 * 4096;
   ASSERT_GT(end, begin);
   if (::fallocate(torn.vol->file()->fd(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,

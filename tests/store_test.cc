@@ -68,7 +68,7 @@ TEST(Store, KeyLimits) {
   EXPECT_TRUE(e.IsInvalidArgument());
   std::string big(1025, 'k');
   e = s->Put(big, "v");
-  EXPECT_TRUE(e.IsInvalidArgument());
+  EXPECT_TRUE(e.IsLimitExceeded());  // the one key check, cairn::ValidateKey
   EXPECT_NE(std::string::npos, e.message().find("max_key_bytes"));
   std::string max(1024, '\xff');
   ASSERT_TRUE(s->Put(max, "v").ok());
@@ -201,10 +201,12 @@ TEST(Store, PutAsyncCallsBackAfterCommitOnce) {
     std::string value = ValueFor(key, 1, 10 << 10);
     WriteOptions wo;
     if (i % 2 == 1) wo.durability = Durability::kNone;
-    Status st = s->PutAsync(key, value, wo, [&, key](Status r, uint64_t seq) {
+    Status st = s->PutAsync(key, value, wo, [&, key](Status r, const WriteResult& w) {
       std::lock_guard<std::mutex> l(mu);
       EXPECT_TRUE(r.ok()) << r.ToString();
-      EXPECT_GT(seq, 0u);
+      EXPECT_GT(w.sequence, 0u);
+      EXPECT_FALSE(w.version.none());
+      EXPECT_EQ(10u << 10, w.size);
       ok += r.ok();
       done++;
       cv.notify_all();

@@ -7,6 +7,8 @@
 #include <random>
 #include <string>
 
+#include "cairn/object_store.h"
+
 namespace cairn::test {
 
 // A fresh directory under /tmp, removed when the object dies (kept if CAIRN_KEEP_TEST_DIRS is
@@ -37,6 +39,17 @@ inline std::string ValueFor(const std::string& key, uint64_t version, size_t siz
     for (size_t j = 0; j < 8 && i + j < size; j++) v[i + j] = static_cast<char>(r >> (8 * j));
   }
   return v;
+}
+
+// Deterministic metadata for (key, version), as ValueFor: a content type and a user pair, and
+// none at all for a quarter of the versions.
+inline ObjectMetadata MetaFor(const std::string& key, uint64_t version) {
+  ObjectMetadata m;
+  if (version % 4 == 0) return m;
+  m.content_type = "test/" + std::to_string(version % 1000);
+  m.user["key"] = key;
+  m.user["version"] = std::to_string(version);
+  return m;
 }
 
 }  // namespace cairn::test

@@ -88,7 +88,8 @@ expect 0 --store "$S" --json verify
 ok
 
 echo "== a flipped byte is reported with its volume file, offset and key"
-flip "$S/volumes/00000001.vol" $((4096 + 40 + 5 + 3))
+# A value byte of the first record: 56-byte header (format 2), 5-byte key "first", no metadata.
+flip "$S/volumes/00000001.vol" $((4096 + 56 + 5 + 3))
 expect 1 --store "$S" verify
 out_has '^problem: volumes/00000001\.vol offset 4096: bad-region \([0-9]+ bytes\) key "first": .*value checksum'
 out_has '^problem: volumes/00000001\.vol offset 4096: dangling-entry .* key "first"'

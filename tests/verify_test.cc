@@ -291,7 +291,7 @@ TEST(Verify, TruncatedVolumeIsReportedAndRepaired) {
   // Every object whose record lay before the cut (or in another volume) is back, intact.
   Contents kept;
   for (const auto& [k, e] : pos) {
-    bool lost = e.volume == 2 && e.offset + RecordLength(k.size(), 20000) > cut;
+    bool lost = e.volume == 2 && e.offset + RecordLength(format::kRecordFormat, k.size(), 0, 20000) > cut;
     if (lost) {
       kept.deleted.push_back(k);
     } else {

@@ -74,8 +74,9 @@ struct StoreOptions {
   // RocksDB block cache for the index, charged with index and filter blocks too: the index's
   // read memory is bounded by this, not by the number of objects.
   size_t index_cache_bytes = size_t{64} << 20;
-  // Named bound: the hot-entry cache kept in front of the RocksDB index, charged as key bytes
-  // plus 160 per entry (so about 50,000 entries of short keys per 8 MiB); recently read keys
+  // Named bound: the hot-entry cache kept in front of the RocksDB index, charged as key and
+  // metadata bytes plus 208 per entry (so about 40,000 entries of short keys without metadata
+  // per 8 MiB); recently read keys
   // are found there without a RocksDB lookup (docs/design.md, "Hot entries"). 0 turns it off.
   size_t index_hot_bytes = size_t{16} << 20;
   // RocksDB memtable size; at most two are kept, so index write memory is at most twice this.
@@ -104,6 +105,25 @@ struct StoreOptions {
   // ...or when it holds fewer live bytes than this (a volume sealed early, by a crash or a
   // restart, is merged into the active one and its file removed). 0 = volume_capacity / 16.
   uint64_t compact_min_live_bytes = 0;
+
+  // Versions (docs/format.md section 5). The writer id this store stamps its versions with; 0:
+  // the random id kept in the store's marker (chosen when the store was created or upgraded).
+  // Not written to the marker. Two stores that may hold the same key (replicas) need distinct ids.
+  uint32_t writer_id = 0;
+  // Named bound: a kIfNewer write (a replica's version) whose milliseconds are more than this
+  // ahead of this machine's clock is refused with InvalidArgument naming max_clock_skew_ms: the
+  // store's clock would jump ahead with it and stamp every later write in the future. At most
+  // one year.
+  uint64_t max_clock_skew_ms = 60000;
+  // Named bound: the encoded metadata of one object (cairn::kDefaultMaxMetaBytes, 8 KiB; at
+  // most 64 KiB, the record format's bound). More is refused with LimitExceeded naming
+  // max_meta_bytes, and nothing is written.
+  size_t max_meta_bytes = 8192;
+  // Tombstones (kept deletes, docs/design.md "Tombstones and the horizon") are dropped once their
+  // version is at or below the effective horizon: the higher of Store::SetTombstoneHorizon's and
+  // now minus this. 0: only the explicit horizon. Default 10 days: a replica that missed a delete
+  // must have caught up within it.
+  uint64_t tombstone_ttl_ms = uint64_t{10} * 24 * 3600 * 1000;
 
   // Tests only: the RocksDB Env the key index uses (nullptr: RocksDB's default). The power-loss
   // test passes one whose files a CrashModel tracks (engine/crash_index_fs.h), so a simulated

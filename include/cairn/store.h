@@ -15,6 +15,14 @@
 //
 // Ownership: one process owns a store directory; Open fails with Busy naming the pid of the
 // process that holds it.
+//
+// Versions, metadata and conditions (issue 15) follow cairn/object_store.h: every write of a key
+// carries a Version (stamped by the store, or the caller's with kIfNewer), puts carry metadata,
+// and a write may be conditional. A condition is checked atomically with the write's place in
+// the log: of two writers racing on one key, the second is judged against the first's outcome.
+// A write refused by its condition (Conflict, NotFound) or an idempotent kIfNewer retry writes
+// nothing. Deletes are kept as tombstones (with their version) until the tombstone horizon
+// allows dropping them; reads, listings and object counts never show them.
 #pragma once
 
 #include <cstdint>
@@ -58,7 +66,8 @@ struct RecoveryReport {
   std::vector<Region> bad_regions;   // invalid bytes between valid records: reported, skipped
   uint64_t torn_tail_bytes = 0;      // non-zero bytes after the last valid record, truncated
   uint64_t punched_records = 0;      // dead records met with their bodies released (expected)
-  uint64_t negative_entries_purged = 0;  // a rebuild's deletion markers, removed at its end
+  // The store was written in format 1 and this open upgraded it (docs/format.md section 7).
+  bool upgraded_from_format1 = false;
   uint32_t tail_volume = 0;
   uint64_t tail_offset = 0;          // where appending resumes (logically truncated here)
   uint64_t micros = 0;
@@ -114,10 +123,18 @@ struct ReclaimReport {
   uint64_t copied_records = 0;
   uint64_t copied_bytes = 0;         // live bytes rewritten by compaction
   uint64_t retired_bytes = 0;        // allocated bytes of retired volume files
+  // Tombstones dropped: their entry (at or below the effective tombstone horizon), or a record
+  // no entry refers to and no older write of the key can be behind.
   uint64_t tombstones_dropped = 0;
-  uint64_t tombstones_kept = 0;      // copied forward: an older version could come back
+  uint64_t tombstones_kept = 0;      // tombstone records copied forward by compaction
   uint64_t micros = 0;
 };
+
+// Named bounds of one IterateLog call.
+inline constexpr size_t kMaxLogBatchRecords = 10000;                 // max_log_batch_records
+inline constexpr size_t kDefaultLogBatchRecords = 1000;              // limit 0
+inline constexpr size_t kMaxLogBatchBytes = size_t{4} << 20;         // key bytes in one batch
+inline constexpr uint64_t kMaxLogScanBytes = uint64_t{64} << 20;     // log bytes read per call
 
 class Store {
  public:
@@ -126,27 +143,47 @@ class Store {
   // Opens (and, with create_if_missing, creates) the store in `dir`, running recovery.
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, const StoreOptions& options);
 
-  // Stores `value` under `key` (1..kMaxKeyBytes bytes), replacing any previous version.
+  // Stores `value` under `key` (1..kMaxKeyBytes bytes) with wo.metadata, subject to
+  // wo.condition (cairn/object_store.h):
+  //   kNone        replaces any previous version; the store stamps the version.
+  //   kIfMatch     only if the key's live version is wo.version: Conflict if another version is
+  //                live, NotFound if none is (wo.version must not be none: InvalidArgument).
+  //   kIfNoneMatch only if the key has no live version (create); Conflict otherwise.
+  //   kIfNewer     writes wo.version (required, not none; its milliseconds at most
+  //                max_clock_skew_ms ahead of this machine's clock, else InvalidArgument) if it
+  //                is above the key's current version, live or deleted; an equal version is an
+  //                idempotent retry: OK, nothing written, *wo.result_out the version held. A
+  //                lower one is Conflict. A version at or below the tombstone horizon, for a key
+  //                with no entry, is Conflict too (a forgotten delete may be newer).
+  // On Conflict, *wo.held_version_out (if set) receives the version held (none() if none). On
+  // OK, *wo.result_out and *wo.sequence_out (if set) receive what was written. Metadata over
+  // max_meta_bytes is LimitExceeded, and nothing is written.
   virtual Status Put(std::string_view key, std::string_view value,
                      const WriteOptions& wo = WriteOptions()) = 0;
   // Stores a value read from `src` until it reports the end. At most one chunk of it is held in
-  // memory. The object becomes visible only when all of it is committed.
+  // memory. The object becomes visible only when all of it is committed. The condition is
+  // checked once before reading (to fail early) and decides at the commit of the last record
+  // (the manifest): if it fails then, nothing becomes visible (the chunks are dead space).
   virtual Status PutStream(std::string_view key, ValueSource* src,
                            const WriteOptions& wo = WriteOptions()) = 0;
 
-  // The outcome of a PutAsync and, on success, the write's sequence.
-  using PutDone = std::function<void(Status status, uint64_t sequence)>;
+  // The outcome of a PutAsync and, on success, what was written (version, sequence, size, crc).
+  using PutDone = std::function<void(Status status, const WriteResult& result)>;
   // Put for a caller that must not block (the server's event loop, issue 4): reserves log
   // space, writes the record into the volume (pre-written, so a page-cache copy) and returns
   // OK without waiting for the commit. `done` then runs exactly once, on the thread leading
   // the group commit that covers the write, after that commit: in kSync mode only after its
   // fdatasync succeeded, and only after the index points at the new version. Keep `done` short:
-  // it delays the acknowledgements of the rest of its group.
+  // it delays the acknowledgements of the rest of its group. wo.result_out and wo.sequence_out
+  // are not used (`done` receives the result); wo.held_version_out is, for a Conflict returned
+  // directly.
   // Returns Busy (nothing written, `done` never called) where the call would have to wait:
   // log space (max_unfinished_bytes) is full, the next volume is not prepared yet, the first
-  // write after a clean open must mark the store unclean, or the value is larger than a chunk.
-  // The caller then uses Put on a thread that may block. Other errors are returned directly
-  // too (`done` not called).
+  // write after a clean open must mark the store unclean, the value is larger than a chunk, a
+  // condition needs an index lookup that is not in memory or a write of the same key still
+  // committing, or a kIfNewer retry is idempotent (Put answers it). The caller then uses Put on
+  // a thread that may block. Other errors (Conflict, NotFound, LimitExceeded...) are returned
+  // directly too (`done` not called).
   // The commit starts at the next StartCommit (or with another writer's commit), so a caller
   // can gather several writes, e.g. one event-loop turn's, into one group commit.
   // REQUIRES: StartCommit is called soon after every PutAsync that returned OK.
@@ -167,10 +204,14 @@ class Store {
   // (status OK) when that is not enough: the index entry is not in memory, or the object is
   // large (its manifest would be read). NotFound is returned only when it is certain.
   virtual Result<std::unique_ptr<PinnedObject>> TryPinObject(std::string_view key) = 0;
-  // Metadata only; costs no disk read.
+  // Size, checksum, version and metadata; costs no disk read (the index holds them all).
   virtual Result<ObjectInfo> Head(std::string_view key) = 0;
 
-  // Writes a tombstone. NotFound (and nothing written) if the key has no live version.
+  // Writes a tombstone (with a version, kept until the horizon), subject to wo.condition, as
+  // Put: kNone, kIfMatch and kIfNoneMatch need a live version (NotFound, nothing written, if
+  // there is none; kIfNoneMatch of a live key is Conflict); kIfNewer writes the tombstone with
+  // wo.version even for a key the store has never seen (a replica must remember a delete it
+  // never saw the object of), under the same rules as a kIfNewer put. wo.metadata is ignored.
   virtual Status Delete(std::string_view key, const WriteOptions& wo = WriteOptions()) = 0;
 
   // Up to `limit` objects whose key starts with `prefix` and sorts after `start_after`.
@@ -183,6 +224,30 @@ class Store {
   // Runs one reclamation pass now (the background reclaimer runs the same pass on its own when
   // StoreOptions::background_reclaim is set). Returns what it found and did.
   virtual Result<ReclaimReport> Reclaim(const ReclaimOptions& ro) = 0;
+
+  // The change feed (docs/design.md, "The change feed"): up to `limit` committed object-level
+  // records (values and manifests as kPut, tombstones as kDelete; never chunks) at or after
+  // `from`, in log order, each with its key, version, size, position and relocated flag. Resume
+  // with batch.next; batch.end says that nothing committed follows it for now. Never returns a
+  // record that is not committed (a write still committing, a write refused by its condition,
+  // a torn record after a crash). Positions stay valid across restarts and reclamation: a
+  // record whose body hole punching released is still listed from its head (the size of a
+  // punched large object's manifest is then 0); a position in a volume compaction removed
+  // resumes at the next volume, where its live records were copied (listed again, relocated).
+  // Bounds: limit 1..kMaxLogBatchRecords (0: kDefaultLogBatchRecords; more: LimitExceeded naming
+  // max_log_batch_records), at most kMaxLogBatchBytes of keys, and at most kMaxLogScanBytes of
+  // log read per call (a batch may then be empty with end false). Thread-safe; reads only.
+  virtual Result<LogBatch> IterateLog(LogPosition from, size_t limit) = 0;
+
+  // Moves the tombstone horizon forward to `horizon` (persisted; a lower value changes nothing).
+  // Tombstones at or below the effective horizon (this, or now - tombstone_ttl_ms, whichever
+  // is higher) are dropped by reclamation, and a kIfNewer write at or below it of a key with no
+  // entry is refused with Conflict. Durable when it returns OK.
+  virtual Status SetTombstoneHorizon(Version horizon) = 0;
+  // The effective tombstone horizon now.
+  virtual Version tombstone_horizon() const = 0;
+  // The writer id of the versions this store stamps (StoreOptions::writer_id, or the marker's).
+  virtual uint32_t writer_id() const = 0;
 
   virtual Result<StoreStats> Stats() = 0;
   // What this open's recovery found.

@@ -1,13 +1,6 @@
-// cairn bench: a load generator for cairnd (issue 4, item 9).
-//
-// One event loop on the calling thread drives `connections` pipelined connections with
-// `inflight` requests each (src/client/connection.h, no client-side copies of reply bodies),
-// so one core can drive well over 100k GET/s of 10 KiB. Every value is derived from its key
-// and a version number (a 32-byte header naming both, then bytes of a random pool at an
-// offset derived from them), so every GET is checked: body_crc end to end, then the length, the
-// key, a version no older than the last acknowledged PUT when the GET was sent, and every
-// byte. Failures are counted as errors, apart from the measurements; NotFound is an error
-// unless the mix deletes.
+// cairn bench: a load generator for cairnd (issue 4, item 9). The load itself is the client
+// library's (cairn/load_generator.h: pipelined connections, every value checked); this command
+// parses the flags and prints what it measured.
 //
 // Always bounded: by --duration (default 10 s when neither it nor --count is given) and/or
 // --count, and every request by --timeout-ms; the run ends at the first bound reached.

@@ -31,7 +31,7 @@
 
 #include "cli/bulk_paths.h"
 #include "cli/commands.h"
-#include "cli/escape.h"
+#include "util/escape.h"
 #include "cli/fiemap.h"
 #include "cli/open_store.h"
 #include "cli/ordered_pool.h"

@@ -8,14 +8,21 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/context.h"
 #include "cli/outcome.h"
 
 namespace cairn::cli {
 
+// What `put` stores with the value.
+struct PutArgs {
+  std::vector<std::string> meta;  // --meta NAME=VALUE, repeatable: user metadata pairs
+  std::string content_type;       // --content-type
+};
 // Value from `file`; from stdin if `file` is empty or "-". Streams, never loads it whole.
-Outcome RunPut(const Context& ctx, const std::string& key, const std::string& file);
+Outcome RunPut(const Context& ctx, const std::string& key, const std::string& file,
+               const PutArgs& args);
 
 // Value to stdout, or to `out_file` (written as out_file.cairn-tmp, renamed when complete).
 Outcome RunGet(const Context& ctx, const std::string& key, const std::string& out_file);
@@ -26,6 +33,7 @@ Outcome RunRm(const Context& ctx, const std::string& key);
 
 struct ListArgs {
   std::string prefix;
+  std::string delimiter;  // --delimiter: keys that hold it after the prefix roll up
   std::string start_after;
   std::optional<uint64_t> limit;  // nullopt: list everything
 };

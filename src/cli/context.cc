@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "cairn/store.h"
-#include "cli/escape.h"
+#include "util/escape.h"
 
 namespace cairn::cli {
 namespace {
@@ -59,6 +59,7 @@ Outcome MakeContext(const GlobalFlags& flags, std::string command, Context* ctx)
   ctx->store_dir = flags.store;
   ctx->json = flags.json;
   ctx->server = flags.server;
+  ctx->key_file = flags.key_file;
   if (ctx->store_dir.empty())
     return Outcome::Usage("the store directory is empty; pass --store DIR");
   ctx->options.info_log = LogToStderr;

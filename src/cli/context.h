@@ -23,6 +23,7 @@ struct GlobalFlags {
   std::string durability;
   std::string volume_size;
   std::string server;  // --server, else $CAIRN_SERVER: HOST:PORT of a cairnd (remote mode)
+  std::string key_file;  // --key-file: the key for the server (else FindClientKey's search)
 };
 
 struct Context {
@@ -35,6 +36,8 @@ struct Context {
   std::string server;
   // The --durability asked for each remote write (unset: the server's default).
   std::optional<Durability> remote_durability;
+  // --key-file (remote mode); empty: $CAIRN_KEY, $CAIRN_KEY_FILE, then the default key file.
+  std::string key_file;
 };
 
 // Validates `flags` and fills `*ctx`. Usage outcome if a value is malformed or out of range.

@@ -2,9 +2,12 @@
 //
 //   cairn [--store DIR] [--json] [--durability MODE] [--volume-size SIZE] COMMAND ARGS...
 //   cairn --server HOST:PORT [--json] [--durability MODE] COMMAND ARGS...
+//   cairn status|top --http HOST:PORT    (a running node's ops listener, cairnd --http-listen)
 //
 // With --server (or $CAIRN_SERVER) put, get, head, rm, ls and stat talk to cairnd through the
-// client library, with the same output and exit codes as on a local store (cli/backend.h);
+// client library (a RemoteObjectStore, authenticated with --key-file, $CAIRN_KEY,
+// $CAIRN_KEY_FILE or the default key file), with the same output and exit codes as on a local
+// store (cli/session.h: every one of them prints what an ObjectStore answers);
 // bench needs a server; reclaim, verify, import and export work on a local store only.
 //
 // Global flags may also follow the command. This file only wires arguments to the command
@@ -33,7 +36,8 @@
 #include "cli/bench.h"
 #include "cli/commands.h"
 #include "cli/context.h"
-#include "cli/escape.h"
+#include "util/escape.h"
+#include "cli/node_status.h"
 #include "cli/outcome.h"
 #include "cli/signals.h"
 #include "cli/stream_io.h"
@@ -46,7 +50,7 @@ namespace cairn::cli {
 namespace {
 
 constexpr char kCommandList[] =
-    "put, get, head, rm, ls, stat, reclaim, verify, import, export, bench";
+    "put, get, head, rm, ls, stat, reclaim, verify, import, export, bench, status, top";
 
 void PrintFailure(const std::string& command, const std::string& message) {
   std::fflush(stdout);  // what was printed before the failure comes first
@@ -126,6 +130,9 @@ int Run(int argc, char** argv) {
   app.add_option("--server", flags.server,
                  "Talk to the cairnd at HOST:PORT instead of a local store; default $CAIRN_SERVER")
       ->envname("CAIRN_SERVER");
+  app.add_option("--key-file", flags.key_file,
+                 "With --server: the file holding the key (ID:SECRET, mode 0600); default "
+                 "$CAIRN_KEY, then $CAIRN_KEY_FILE, then ~/.config/cairn/key");
   app.add_flag("--json", flags.json, "Print results as one JSON object");
   app.add_option("--durability", flags.durability,
                  "When writes are acknowledged: sync (default), none, interval, interval=MS");
@@ -138,15 +145,19 @@ int Run(int argc, char** argv) {
   std::string limit_text;
   ListArgs list;
 
+  PutArgs put_args;
   CLI::App* put = app.add_subcommand("put", "Store FILE (or stdin) under KEY");
   put->add_option("KEY", key, "Object key (1..1024 bytes)")->required();
   put->add_option("FILE", file, "Input file; '-' or absent means stdin");
+  put->add_option("--meta", put_args.meta, "User metadata NAME=VALUE (repeatable)");
+  put->add_option("--content-type", put_args.content_type, "The object's content type");
 
   CLI::App* get = app.add_subcommand("get", "Write the value of KEY to stdout or to a file");
   get->add_option("KEY", key, "Object key")->required();
   get->add_option("-o,--output", out, "Write to FILE (complete or not at all) instead of stdout");
 
-  CLI::App* head = app.add_subcommand("head", "Show the size, checksum and time of KEY");
+  CLI::App* head = app.add_subcommand(
+      "head", "Show the size, checksum, time, version and metadata of KEY");
   head->add_option("KEY", key, "Object key")->required();
 
   CLI::App* rm = app.add_subcommand("rm", "Delete KEY");
@@ -156,6 +167,8 @@ int Run(int argc, char** argv) {
   ls->add_option("--prefix", list.prefix, "Only keys that start with P");
   CLI::Option* limit = ls->add_option("--limit", limit_text, "Print at most N keys");
   ls->add_option("--start-after", list.start_after, "Only keys that sort after K");
+  ls->add_option("--delimiter", list.delimiter,
+                 "Roll keys that contain D after the prefix up into common prefixes, e.g. /");
 
   CLI::App* stat = app.add_subcommand("stat", "Show store statistics");
 
@@ -202,7 +215,23 @@ int Run(int argc, char** argv) {
   bench->add_option("--key-prefix", bench_args.key_prefix, "Key prefix (default bench/)");
   bench->add_option("--timeout-ms", bench_args.timeout_ms, "Per-request timeout (default 10000)");
 
-  for (CLI::App* sub : {put, get, head, rm, ls, stat, reclaim, verify, import, exp, bench})
+  NodeArgs node;
+  TopArgs top_args;
+  CLI::App* status = app.add_subcommand(
+      "status", "Show a running node's state from its ops listener (cairnd --http-listen)");
+  CLI::App* top = app.add_subcommand(
+      "top", "Show a running node's request rates and latencies, refreshed live");
+  for (CLI::App* sub : {status, top}) {
+    sub->add_option("--http", node.http,
+                    "The node's ops listener HOST:PORT (cairnd --http-listen); default $CAIRN_HTTP")
+        ->envname("CAIRN_HTTP");
+    sub->add_option("--timeout-ms", node.timeout_ms, "Per-request timeout (default 5000)");
+  }
+  top->add_option("--interval", top_args.interval_s, "Seconds between refreshes (default 1)");
+  top->add_option("--count", top_args.count, "Refresh this many times, then exit (default: until Ctrl-C)");
+
+  for (CLI::App* sub :
+       {put, get, head, rm, ls, stat, reclaim, verify, import, exp, bench, status, top})
     sub->fallthrough();
 
   try {
@@ -225,10 +254,14 @@ int Run(int argc, char** argv) {
                                  "CAIRN_SERVER) and pass --store DIR"));
 
   Outcome outcome = Outcome::Ok();
-  if (chosen == bench) {
+  if (chosen == status) {
+    outcome = RunStatus(node, ctx.json);
+  } else if (chosen == top) {
+    outcome = RunTop(node, top_args, ctx.json);
+  } else if (chosen == bench) {
     outcome = RunBench(ctx, bench_args);
   } else if (chosen == put) {
-    outcome = RunPut(ctx, key, file);
+    outcome = RunPut(ctx, key, file, put_args);
   } else if (chosen == get) {
     outcome = RunGet(ctx, key, out);
   } else if (chosen == head) {
@@ -268,7 +301,7 @@ int main(int argc, char** argv) {
     return cairn::cli::Run(argc, argv);
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "cairn: internal error: %s\n", cairn::cli::OneLine(e.what()).c_str());
+    std::fprintf(stderr, "cairn: internal error: %s\n", cairn::OneLine(e.what()).c_str());
   } catch (...) {
     std::fflush(stdout);
     std::fputs("cairn: internal error: unknown exception\n", stderr);

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "cli/escape.h"
+#include "util/escape.h"
 
 namespace cairn::cli {
 
@@ -36,11 +36,9 @@ Outcome CloseStore(const Context& ctx, Store* store) {
 }
 
 Outcome CheckKey(std::string_view key) {
-  if (key.empty()) return Outcome::Usage("the key is empty; keys are 1 to 1024 bytes");
-  if (key.size() > kMaxKeyBytes)
-    return Outcome::Usage(fmt::format("the key is {} bytes; the limit max_key_bytes is {}",
-                                      key.size(), kMaxKeyBytes));
-  return Outcome::Ok();
+  Status s = ValidateKey(key);
+  if (s.ok()) return Outcome::Ok();
+  return Outcome::Usage(s.message());
 }
 
 Outcome Failure(const Status& s) { return Outcome::Error(s.message()); }

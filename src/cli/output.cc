@@ -4,7 +4,7 @@
 
 #include <ctime>
 
-#include "cli/escape.h"
+#include "util/escape.h"
 
 namespace cairn::cli {
 
@@ -32,6 +32,13 @@ std::string FormatUtcMicros(uint64_t micros_since_epoch) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros_since_epoch % 1000000);
 }
 
+std::string HexBytes(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
+  return out;
+}
+
 Json ObjectJson(const ObjectInfo& info, bool mtime_text) {
   Json j;
   j["key"] = EscapeKeyForJson(info.key);
@@ -40,6 +47,17 @@ Json ObjectJson(const ObjectInfo& info, bool mtime_text) {
   j["sequence"] = info.sequence;
   j["mtime_us"] = info.mtime_us;
   if (mtime_text) j["mtime"] = FormatUtcMicros(info.mtime_us);
+  j["version"] = info.version.ToString();
+  const ObjectMetadata& m = info.metadata;
+  if (!m.content_type.empty()) j["content_type"] = EscapeKeyForJson(m.content_type);
+  if (!m.md5.empty()) j["md5"] = HexBytes(m.md5);
+  auto pairs = [](const std::map<std::string, std::string>& kv) {
+    Json o = Json::object();
+    for (const auto& [k, v] : kv) o[EscapeKeyForJson(k)] = EscapeKeyForJson(v);
+    return o;
+  };
+  if (!m.user.empty()) j["meta"] = pairs(m.user);
+  if (!m.system.empty()) j["system_meta"] = pairs(m.system);
   return j;
 }
 
@@ -49,6 +67,7 @@ Json StatsJson(const StoreStats& s) {
   j["logical_bytes"] = s.logical_bytes;
   j["live_bytes"] = s.live_bytes;
   j["dead_bytes"] = s.dead_bytes;
+  j["tombstones"] = s.tombstones;
   j["volumes"] = s.volumes;
   j["volume_capacity"] = s.volume_capacity;
   j["allocated_bytes"] = s.allocated_bytes;

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "cairn/store.h"
+#include "cairn/object_store.h"
 
 namespace cairn::cli {
 
@@ -25,7 +25,12 @@ std::string Crc32cHex(uint32_t crc);
 // ISO-8601 UTC with microseconds: "2026-11-21T22:54:39.123456Z".
 std::string FormatUtcMicros(uint64_t micros_since_epoch);
 
-// {"key","size","crc32c","sequence","mtime_us"}; with `mtime_text`, also "mtime" (ISO-8601).
+// Lowercase hex of any bytes (an MD5).
+std::string HexBytes(std::string_view bytes);
+
+// {"key","size","crc32c","sequence","mtime_us"}; with `mtime_text`, also "mtime" (ISO-8601);
+// then "version" (24 hex digits), and the metadata that is set: "content_type", "md5" (hex),
+// "meta" (user pairs), "system_meta" (system pairs). Keys, names and values are escaped.
 Json ObjectJson(const ObjectInfo& info, bool mtime_text);
 // Every StoreStats field, including volume_list, read_only and read_only_reason.
 Json StatsJson(const StoreStats& stats);

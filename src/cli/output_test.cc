@@ -35,9 +35,21 @@ TEST(ObjectJson, FieldsAndEscapedKey) {
   i.crc32c = 0x9A71BB4Cu;
   i.sequence = 7;
   i.mtime_us = 1000001;
-  EXPECT_EQ(R"({"key":"a\n\\xff","size":5,"crc32c":"9a71bb4c","sequence":7,"mtime_us":1000001})",
+  EXPECT_EQ(R"({"key":"a\n\\xff","size":5,"crc32c":"9a71bb4c","sequence":7,"mtime_us":1000001,)"
+            R"("version":"000000000000000000000000"})",
             ObjectJson(i, false).dump());
   EXPECT_EQ("1970-01-01T00:00:01.000001Z", ObjectJson(i, true)["mtime"]);
+  // Issue 15: the version, and the metadata that is set, escaped like keys.
+  i.version = Version{0x1234, 7};
+  i.metadata.content_type = "text/plain";
+  i.metadata.md5 = std::string("\x00\x01\xfe\xff", 4);
+  i.metadata.user["owner"] = "a\xff";
+  const Json j = ObjectJson(i, false);
+  EXPECT_EQ(j["version"], "000000000000123400000007");
+  EXPECT_EQ(j["content_type"], "text/plain");
+  EXPECT_EQ(j["md5"], "0001feff");
+  EXPECT_EQ(j["meta"]["owner"], "a\\xff");
+  EXPECT_FALSE(j.contains("system_meta"));
 }
 
 TEST(StatsJson, EveryField) {

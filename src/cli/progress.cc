@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 
 #include "cli/output.h"
 
@@ -28,17 +30,63 @@ std::string FormatProgress(std::string_view verb, const ProgressCounts& c, doubl
                      c.files_total, HumanBytes(c.bytes_done), HumanBytes(c.bytes_total), mbps, eta);
 }
 
+std::string FormatByteProgress(std::string_view verb, std::string_view what, uint64_t done,
+                               uint64_t total, double elapsed_s, int bar_width) {
+  const uint64_t shown_total = std::max(total, done);
+  const double frac =
+      shown_total > 0 ? static_cast<double>(done) / static_cast<double>(shown_total) : 0.0;
+  const double mbps = elapsed_s > 0 ? static_cast<double>(done) / 1e6 / elapsed_s : 0.0;
+  std::string eta = "?";
+  if (done > 0 && elapsed_s > 0)
+    eta = FormatDuration(static_cast<double>(shown_total - done) * elapsed_s /
+                         static_cast<double>(done));
+  std::string bar;
+  if (bar_width > 0) {
+    const int full = static_cast<int>(frac * bar_width);
+    bar = "[" + std::string(static_cast<size_t>(full), '#') +
+          std::string(static_cast<size_t>(bar_width - full), '-') + "] ";
+  }
+  return fmt::format("{}: {}{:.0f}% {}/{} {}, {:.1f} MB/s, ETA {}", verb, bar, 100 * frac,
+                     HumanBytes(done), HumanBytes(shown_total), what, mbps, eta);
+}
+
+ProcessIo ReadProcessIo() {
+  ProcessIo io;
+  std::ifstream f("/proc/self/io");
+  std::string key;
+  uint64_t v = 0;
+  while (f >> key >> v) {
+    if (key == "rchar:") io.read_bytes = v;
+    if (key == "wchar:") io.written_bytes = v;
+  }
+  return io;
+}
+
 ProgressReporter::ProgressReporter(std::string verb, std::FILE* out, bool tty,
                                    Clock::time_point start)
     : verb_(std::move(verb)), out_(out), tty_(tty), start_(start), last_(start) {}
 
-void ProgressReporter::Tick(const ProgressCounts& c, Clock::time_point now) {
+bool ProgressReporter::Due(Clock::time_point now) const {
   const int64_t since_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now - last_).count();
-  if (since_ms < (tty_ ? kTtyRedrawMs : kPlainLineMs)) return;
-  last_ = now;
+  return since_ms >= (tty_ ? kTtyRedrawMs : kPlainLineMs);
+}
+
+void ProgressReporter::Tick(const ProgressCounts& c, Clock::time_point now) {
+  if (!Due(now)) return;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
-  const std::string line = FormatProgress(verb_, c, elapsed);
+  Draw(FormatProgress(verb_, c, elapsed), now);
+}
+
+void ProgressReporter::TickBytes(std::string_view what, uint64_t done, uint64_t total,
+                                 Clock::time_point now) {
+  if (!Due(now)) return;
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  Draw(FormatByteProgress(verb_, what, done, total, elapsed, tty_ ? kProgressBarWidth : 0), now);
+}
+
+void ProgressReporter::Draw(const std::string& line, Clock::time_point now) {
+  last_ = now;
   if (tty_) {
     // Carriage return, the line, then erase whatever a longer previous line left behind.
     std::fprintf(out_, "\r%s\033[K", line.c_str());

@@ -1,16 +1,18 @@
 // ls and stat: the commands that look at the whole store.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
 #include <vector>
 
-#include "cli/backend.h"
 #include "cli/commands.h"
-#include "cli/escape.h"
+#include "util/escape.h"
 #include "cli/open_store.h"
 #include "cli/output.h"
+#include "cli/session.h"
+#include "cli/progress.h"
 #include "cli/signals.h"
 #include "cli/stream_io.h"
 #include "util/check.h"
@@ -51,28 +53,60 @@ void PrintVolumeTable(const std::vector<VolumeStats>& volumes) {
 Outcome RunLs(const Context& ctx, const ListArgs& args) {
   if (Outcome o = CheckScanBound("--prefix", args.prefix); !o.ok()) return o;
   if (Outcome o = CheckScanBound("--start-after", args.start_after); !o.ok()) return o;
-  std::unique_ptr<Backend> store;
-  if (Outcome o = OpenBackend(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
+  if (Outcome o = CheckScanBound("--delimiter", args.delimiter); !o.ok()) return o;
+  std::unique_ptr<Session> session;
+  if (Outcome o = Session::Open(ctx, OpenMode::kExisting, &session); !o.ok()) return o;
   // JSON is streamed too: the document is opened before the first page and closed after the
-  // last, so it stays one object however many keys there are.
+  // last, so it stays one object however many keys there are. Common prefixes (--delimiter)
+  // are kept until the end, in a second array.
   if (ctx.json) PrintOut("{\"objects\":[");
-  std::string after = args.start_after;
-  uint64_t printed = 0;
+  std::vector<std::string> prefixes;
+  ListOptions lo;
+  lo.prefix = args.prefix;
+  lo.delimiter = args.delimiter;
+  lo.start_after = args.start_after;
+  uint64_t printed = 0;   // objects and common prefixes
+  uint64_t objects = 0;
   bool truncated = false;
   for (;;) {
     // Stop early when nobody can see the rest: the reader went away, or we were told to stop.
     if (PendingSignal() != 0 || std::ferror(stdout)) break;
-    size_t page = kListPageKeys;
-    if (args.limit.has_value())
-      page = static_cast<size_t>(std::min<uint64_t>(page, *args.limit - printed));
-    Result<ScanResult> r = store->Scan(args.prefix, after, page);
-    if (!r.ok()) return Failure(r.status().WithContext("listing keys"));
-    for (const ObjectInfo& o : r->objects) {
-      if (ctx.json) {
-        PrintOut(fmt::format("{}{}", printed == 0 ? "" : ",",
-                             ObjectJson(o, /*mtime_text=*/false).dump()));
+    uint64_t page = kListPageKeys;
+    if (args.limit.has_value()) {
+      page = std::min<uint64_t>(page, *args.limit - printed);
+      if (page == 0) {
+        // --limit 0: nothing is printed; truncated says whether anything matches.
+        lo.limit = 1;
+        Result<ListResult> r = session->store().List(lo);
+        if (!r.ok()) return session->Fail(r.status().WithContext("listing keys"));
+        truncated = !r->objects.empty() || !r->common_prefixes.empty();
+        break;
+      }
+    }
+    lo.limit = static_cast<uint32_t>(page);
+    Result<ListResult> r = session->store().List(lo);
+    if (!r.ok()) return session->Fail(r.status().WithContext("listing keys"));
+    // Objects and common prefixes, merged in key order.
+    size_t oi = 0, pi = 0;
+    while (oi < r->objects.size() || pi < r->common_prefixes.size()) {
+      const bool obj = pi == r->common_prefixes.size() ||
+                       (oi < r->objects.size() && r->objects[oi].key < r->common_prefixes[pi]);
+      if (obj) {
+        const ObjectInfo& o = r->objects[oi++];
+        if (ctx.json) {
+          PrintOut(fmt::format("{}{}", objects == 0 ? "" : ",",
+                               ObjectJson(o, /*mtime_text=*/false).dump()));
+        } else {
+          PrintOut(fmt::format("{}\n", EscapeKey(o.key)));
+        }
+        objects++;
       } else {
-        PrintOut(fmt::format("{}\n", EscapeKey(o.key)));
+        const std::string& p = r->common_prefixes[pi++];
+        if (ctx.json) {
+          prefixes.push_back(p);
+        } else {
+          PrintOut(fmt::format("{}\n", EscapeKey(p)));
+        }
       }
       printed++;
     }
@@ -82,27 +116,38 @@ Outcome RunLs(const Context& ctx, const ListArgs& args) {
       break;
     }
     // Invariant: a truncated page of a non-zero size is not empty (else this would not end).
-    CAIRN_CHECK(!r->objects.empty());
-    after = r->objects.back().key;
+    CAIRN_CHECK(!r->next_start_after.empty());
+    lo.start_after = r->next_start_after;
   }
-  if (ctx.json) PrintOut(fmt::format("],\"truncated\":{}}}\n", truncated));
-  return store->Close();
+  if (ctx.json) {
+    if (!args.delimiter.empty()) {
+      Json p = Json::array();
+      for (const std::string& s : prefixes) p.push_back(EscapeKeyForJson(s));
+      PrintOut(fmt::format("],\"common_prefixes\":{},\"truncated\":{}}}\n", p.dump(), truncated));
+    } else {
+      PrintOut(fmt::format("],\"truncated\":{}}}\n", truncated));
+    }
+  }
+  return session->Close();
 }
 
 Outcome RunStat(const Context& ctx) {
-  std::unique_ptr<Backend> store;
-  if (Outcome o = OpenBackend(ctx, OpenMode::kExisting, &store); !o.ok()) return o;
-  Json extra;
-  Result<StoreStats> r = store->Stats(&extra);
-  if (!r.ok()) return Failure(r.status().WithContext("reading statistics"));
+  std::unique_ptr<Session> session;
+  if (Outcome o = Session::Open(ctx, OpenMode::kExisting, &session); !o.ok()) return o;
+  Result<StoreStats> r = session->store().Stats();
+  if (!r.ok()) return session->Fail(r.status().WithContext("reading statistics"));
   const StoreStats& s = *r;
   if (ctx.json) {
     Json j = StatsJson(s);
-    if (!extra.is_null()) j["server"] = std::move(extra);  // remote mode: the server's counters
+    if (!s.server.empty()) {  // remote mode: the server's counters
+      Json sv = Json::object();
+      for (const auto& [name, n] : s.server) sv[name] = n;
+      j["server"] = std::move(sv);
+    }
     PrintOut(fmt::format("{}\n", j.dump()));
-    return store->Close();
+    return session->Close();
   }
-  PrintOut(store->Where() + "\n");
+  PrintOut(session->Where() + "\n");
   PrintOut(fmt::format("objects:         {}\n", s.objects));
   PrintOut(fmt::format("logical bytes:   {}\n", ExactAndHuman(s.logical_bytes)));
   PrintOut(fmt::format("live bytes:      {}\n", ExactAndHuman(s.live_bytes)));
@@ -125,7 +170,7 @@ Outcome RunStat(const Context& ctx) {
     PrintOut("\n");
     PrintVolumeTable(s.volume_list);
   }
-  return store->Close();
+  return session->Close();
 }
 
 Outcome RunReclaim(const Context& ctx, bool dry_run) {
@@ -134,7 +179,37 @@ Outcome RunReclaim(const Context& ctx, bool dry_run) {
   ReclaimOptions ro;
   ro.dry_run = dry_run;
   ro.throttle = false;  // asked for now: run at full speed
-  Result<ReclaimReport> r = store->Reclaim(ro);
+  Store* s = store.get();
+  auto run = [&]() -> Result<ReclaimReport> {
+    if (dry_run) return s->Reclaim(ro);
+    // Progress: the plan (a dry run, which only reads the accounts) gives the bytes to punch
+    // and to copy; while the pass runs, the store's reclaimed bytes and this process's I/O
+    // (compaction reads and writes each copied byte once) say how far it has come.
+    ReclaimOptions plan_opts = ro;
+    plan_opts.dry_run = true;
+    Result<ReclaimReport> plan = s->Reclaim(plan_opts);
+    if (!plan.ok()) return plan.status();
+    const uint64_t copy_io = 2 * plan->copied_bytes;
+    const uint64_t total = plan->punched_bytes + copy_io;
+    Result<StoreStats> before = s->Stats();
+    const uint64_t reclaimed0 = before.ok() ? before->reclaimed_bytes : 0;
+    const ProcessIo io0 = ReadProcessIo();
+    ProgressReporter progress("reclaim", stderr, ::isatty(STDERR_FILENO) != 0,
+                              ProgressReporter::Clock::now());
+    return RunWithByteProgress(
+        &progress, "released or copied",
+        [&]() -> std::pair<uint64_t, uint64_t> {
+          Result<StoreStats> now = s->Stats();
+          const uint64_t released =
+              now.ok() && now->reclaimed_bytes > reclaimed0 ? now->reclaimed_bytes - reclaimed0 : 0;
+          const ProcessIo io = ReadProcessIo();
+          const uint64_t moved = (io.read_bytes - io0.read_bytes) +
+                                 (io.written_bytes - io0.written_bytes);
+          return {std::min(released, plan->punched_bytes) + std::min(moved, copy_io), total};
+        },
+        [&] { return s->Reclaim(ro); });
+  };
+  Result<ReclaimReport> r = run();
   if (!r.ok()) return Failure(r.status().WithContext("reclaiming space"));
   const ReclaimReport& rep = *r;
   if (ctx.json) {

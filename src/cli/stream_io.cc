@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <memory>
 
-#include "cli/escape.h"
+#include "util/escape.h"
 #include "cli/signals.h"
 
 namespace cairn::cli {

@@ -8,12 +8,16 @@
 // Finding problems is a failure (exit 1, one line on stderr); after --repair, the exit code is that
 // of the verify that follows it.
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "cairn/verify.h"
 #include "cli/commands.h"
-#include "cli/escape.h"
+#include "util/escape.h"
 #include "cli/open_store.h"
 #include "cli/output.h"
+#include "cli/progress.h"
 #include "cli/stream_io.h"
 
 namespace cairn::cli {
@@ -116,6 +120,35 @@ void PrintVerify(const VerifyReport& r) {
       problems == 1 ? "problem" : "problems"));
 }
 
+// The bytes of the volume files: at most what verify reads (it stops at each volume's end when
+// the store was closed cleanly), so the progress total is an upper bound.
+uint64_t VolumeFileBytes(const std::string& dir) {
+  std::error_code ec;
+  uint64_t total = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(dir) / "volumes", ec)) {
+    if (e.path().extension() != ".vol") continue;
+    std::error_code fec;
+    const uint64_t n = e.file_size(fec);
+    if (!fec) total += n;
+  }
+  return total;
+}
+
+// Runs `work` (which reads the volumes) with a progress line on stderr: bytes this process has
+// read since it started, against the volume files' size. The engine reports nothing while it
+// works, so the process's own read counter (/proc/self/io) measures it.
+template <typename Work>
+auto WithReadProgress(const Context& ctx, std::string verb, Work work) -> decltype(work()) {
+  ProgressReporter progress(std::move(verb), stderr, ::isatty(STDERR_FILENO) != 0,
+                            ProgressReporter::Clock::now());
+  const uint64_t total = VolumeFileBytes(ctx.store_dir);
+  const uint64_t start = ReadProcessIo().read_bytes;
+  return RunWithByteProgress(
+      &progress, "read",
+      [&] { return std::pair<uint64_t, uint64_t>{ReadProcessIo().read_bytes - start, total}; },
+      std::move(work));
+}
+
 Outcome StoreFailure(const Context& ctx, const Status& s, std::string_view doing) {
   const std::string dir = OneLine(ctx.store_dir);
   if (s.IsNotFound() && s.message().starts_with("no store at"))
@@ -133,7 +166,8 @@ Outcome RunVerify(const Context& ctx, bool repair) {
   if (repair) {
     // What the rebuild finds is printed below from its report, not logged to stderr.
     options.info_log = [](const std::string&) {};
-    Result<RepairReport> r = RepairStore(ctx.store_dir, options);
+    Result<RepairReport> r =
+        WithReadProgress(ctx, "repair", [&] { return RepairStore(ctx.store_dir, options); });
     if (!r.ok()) return StoreFailure(ctx, r.status(), "repairing");
     if (ctx.json) {
       repair_json = RepairJson(*r);
@@ -141,7 +175,8 @@ Outcome RunVerify(const Context& ctx, bool repair) {
       PrintRepair(*r);
     }
   }
-  Result<VerifyReport> v = VerifyStore(ctx.store_dir, options);
+  Result<VerifyReport> v =
+      WithReadProgress(ctx, "verify", [&] { return VerifyStore(ctx.store_dir, options); });
   if (!v.ok()) return StoreFailure(ctx, v.status(), "verifying");
   if (ctx.json) {
     Json out = VerifyJson(*v);

@@ -26,21 +26,21 @@ Result<std::unique_ptr<BlockingSocket>> BlockingSocket::Connect(const sockaddr* 
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (::connect(fd, addr, len) != 0) {
     if (errno != EINPROGRESS)
-      return Status::IOError(fmt::format("cannot connect to {}: {}", s->name_, std::strerror(errno)));
+      return Status::Unavailable(fmt::format("cannot connect to {}: {}", s->name_, std::strerror(errno)));
     pollfd p{fd, POLLOUT, 0};
     int r;
     do {
       r = ::poll(&p, 1, timeout_ms);
     } while (r < 0 && errno == EINTR);
     if (r == 0)
-      return Status::IOError(
+      return Status::Unavailable(
           fmt::format("cannot connect to {}: no answer within {} ms", s->name_, timeout_ms));
     int err = 0;
     socklen_t elen = sizeof(err);
     if (r < 0) err = errno;
     else ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
     if (err != 0)
-      return Status::IOError(fmt::format("cannot connect to {}: {}", s->name_, std::strerror(err)));
+      return Status::Unavailable(fmt::format("cannot connect to {}: {}", s->name_, std::strerror(err)));
   }
   return s;
 }
@@ -53,7 +53,7 @@ Status BlockingSocket::Wait(short events, int timeout_ms, const char* what) {
   } while (r < 0 && errno == EINTR);
   if (r < 0) return Status::FromErrno(errno, "poll");
   if (r == 0)
-    return Status::IOError(
+    return Status::DeadlineExceeded(
         fmt::format("timeout: {} {} made no progress for {} ms", what, name_, timeout_ms));
   return Status::OK();
 }
@@ -75,7 +75,7 @@ Status BlockingSocket::WriteV(iovec* iov, int count, int timeout_ms) {
         CAIRN_RETURN_IF_ERROR(Wait(POLLOUT, timeout_ms, "sending to"));
         continue;
       }
-      return Status::IOError(fmt::format("connection to {} lost while sending: {}", name_,
+      return Status::Unavailable(fmt::format("connection to {} lost while sending: {}", name_,
                                          std::strerror(errno)));
     }
     auto left = static_cast<size_t>(n);
@@ -106,7 +106,7 @@ Result<size_t> BlockingSocket::ReadSome(char* p, size_t n, int timeout_ms) {
       CAIRN_RETURN_IF_ERROR(Wait(POLLIN, timeout_ms, "receiving from"));
       continue;
     }
-    return Status::IOError(
+    return Status::Unavailable(
         fmt::format("connection to {} lost while receiving: {}", name_, std::strerror(errno)));
   }
 }
@@ -115,7 +115,7 @@ Status BlockingSocket::ReadExact(char* p, size_t n, int timeout_ms) {
   while (n > 0) {
     CAIRN_ASSIGN_OR_RETURN(size_t got, ReadSome(p, n, timeout_ms));
     if (got == 0)
-      return Status::IOError(fmt::format("the server {} closed the connection", name_));
+      return Status::Unavailable(fmt::format("the server {} closed the connection", name_));
     p += got;
     n -= got;
   }

@@ -6,9 +6,15 @@
 #include <charconv>
 #include <future>
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "client/client_impl.h"
+#include "proto/stat_body.h"
 #include "util/check.h"
 #include "util/crc32c.h"
+#include "util/key_file.h"
+#include "util/metadata_codec.h"
 
 namespace cairn {
 namespace asio = boost::asio;
@@ -34,6 +40,39 @@ Status ParseServerAddress(std::string_view text, std::string* host, uint16_t* po
   return Status::OK();
 }
 
+std::string DefaultKeyFile() {
+  if (const char* x = std::getenv("XDG_CONFIG_HOME"); x != nullptr && *x == '/')
+    return std::string(x) + "/cairn/key";
+  if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0')
+    return std::string(h) + "/.config/cairn/key";
+  return "";
+}
+
+Result<ClientKey> ReadClientKeyFile(const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(AuthKey k, ReadKeyFile(path));
+  return ClientKey{std::move(k.id), std::move(k.secret)};
+}
+
+Result<std::optional<ClientKey>> FindClientKey(const std::string& key_file) {
+  if (!key_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(ClientKey key, ReadClientKeyFile(key_file));
+    return std::optional<ClientKey>(std::move(key));
+  }
+  if (const char* k = std::getenv("CAIRN_KEY"); k != nullptr && *k != '\0') {
+    CAIRN_ASSIGN_OR_RETURN(AuthKey key, ParseAuthKey(k, "$CAIRN_KEY"));
+    return std::optional<ClientKey>(ClientKey{std::move(key.id), std::move(key.secret)});
+  }
+  if (const char* f = std::getenv("CAIRN_KEY_FILE"); f != nullptr && *f != '\0') {
+    CAIRN_ASSIGN_OR_RETURN(ClientKey key, ReadClientKeyFile(f));
+    return std::optional<ClientKey>(std::move(key));
+  }
+  const std::string def = DefaultKeyFile();
+  std::error_code ec;
+  if (def.empty() || !std::filesystem::exists(def, ec)) return std::optional<ClientKey>();
+  CAIRN_ASSIGN_OR_RETURN(ClientKey key, ReadClientKeyFile(def));
+  return std::optional<ClientKey>(std::move(key));
+}
+
 Result<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
   if (options.connections < 1 || options.max_inflight_per_connection < 1 ||
       options.max_attempts < 1 || options.timeout_ms == 0)
@@ -41,6 +80,10 @@ Result<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
         "ClientOptions: connections, max_inflight_per_connection, max_attempts and timeout_ms "
         "must be at least 1");
   if (options.port == 0) return Status::InvalidArgument("ClientOptions: no server port");
+  if (options.key.has_value()) {
+    CAIRN_RETURN_IF_ERROR(CheckKeyId(options.key->id).WithContext("ClientOptions::key"));
+    CAIRN_RETURN_IF_ERROR(CheckSecret(options.key->secret).WithContext("ClientOptions::key"));
+  }
   // Resolved once: a numeric address needs no lookup; a name is looked up synchronously here
   // so that later calls never wait on DNS.
   asio::io_context io;
@@ -55,57 +98,33 @@ Result<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
 
 namespace client {
 
-bool IsRetryable(const Reply& r) {
+bool IsRetryable(const Reply& r, bool idempotent) {
   switch (r.failure) {
     case Failure::kConnection:
-    case Failure::kTimeout: return true;
+    case Failure::kTimeout: return idempotent;
     case Failure::kNone: break;
     default: return false;
   }
+  // These say the server did nothing: always safe to send again.
   const proto::WireStatus s = r.header.status;
   return s == proto::WireStatus::kChecksumMismatch || s == proto::WireStatus::kShuttingDown ||
          s == proto::WireStatus::kBusy;
 }
 
-Status ReplyStatus(const proto::FrameHeader& h, std::string_view meta) {
-  if (h.status == proto::WireStatus::kOk) return Status::OK();
-  proto::ErrorReply e;
-  proto::WireError err;
-  if (!proto::DecodeMeta(meta, &e, &err)) e.message = "(unreadable error message)";
-  return proto::FromWireStatus(h.status, e.message);
-}
-
-Status ReplyStatus(const Reply& r) {
+Status ReplyStatus(const Reply& r, Version* held) {
   if (r.failure != Failure::kNone) return r.status;
-  return ReplyStatus(r.header, r.meta);
+  return client::ReplyStatus(r.header, r.meta, held);
 }
 
-uint8_t WireDurability(const WriteOptions& wo) {
-  if (!wo.durability.has_value()) return proto::kDurabilityDefault;
-  return static_cast<uint8_t>(static_cast<uint8_t>(*wo.durability) + 1);
+bool IdempotentWrite(const WriteOptions& wo) {
+  return wo.condition == WriteCondition::kNone || wo.condition == WriteCondition::kIfNewer;
 }
 
 Status MetaError(const proto::WireError& err) {
   return Status::IOError("protocol error from the server: " + err.message);
 }
 
-Status CheckKey(std::string_view key) {
-  if (!key.empty() && key.size() <= kMaxKeyBytes) return Status::OK();
-  return Status::InvalidArgument(
-      fmt::format("key is {} bytes; keys are 1 to {} bytes", key.size(), kMaxKeyBytes));
-}
-
 namespace {
-
-ObjectInfo ToInfo(std::string_view key, const proto::ObjectMeta& m) {
-  ObjectInfo info;
-  info.key.assign(key);
-  info.size = m.size;
-  info.crc32c = m.crc32c;
-  info.sequence = m.sequence;
-  info.mtime_us = m.mtime_us;
-  return info;
-}
 
 // Runs a pooled call synchronously: starts it, waits for its callback.
 template <typename T, typename StartFn>
@@ -116,12 +135,29 @@ Result<T> Wait(StartFn start) {
   return f.get();
 }
 
+// The structural checks of a write the client makes before sending anything (the server
+// checks the limits: max_meta_bytes is its own).
+Status CheckWrite(std::string_view key, const WriteOptions& wo, bool is_delete) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  if (!is_delete) CAIRN_RETURN_IF_ERROR(CheckMetadata(wo.metadata, SIZE_MAX));
+  return Status::OK();
+}
+
+// What the wire carries of a condition: the version only where it is used.
+Version WireVersion(const WriteOptions& wo) {
+  return wo.condition == WriteCondition::kIfMatch || wo.condition == WriteCondition::kIfNewer
+             ? wo.version
+             : Version();
+}
+
 }  // namespace
 
 ClientImpl::ClientImpl(const ClientOptions& options, asio::ip::tcp::endpoint endpoint)
     : options_(options), endpoint_(std::move(endpoint)), work_(asio::make_work_guard(io_)) {
   ConnectionOptions co;
   co.endpoint = endpoint_;
+  co.key = options_.key;
+  co.name = ServerName();
   co.max_inflight = options_.max_inflight_per_connection;
   co.max_reply_body_bytes = options_.max_reply_body_bytes;
   co.connect_timeout = std::chrono::milliseconds(options_.connect_timeout_ms);
@@ -146,13 +182,13 @@ ClientImpl::~ClientImpl() {
 void ClientImpl::Shutdown() {
   closing_ = true;
   for (const auto& t : timers_) t->cancel();
-  for (auto& c : conns_) c->Close(Failure::kClosed, Status::IOError("client closed"));
+  for (auto& c : conns_) c->Close(Failure::kClosed, Status::Unavailable("client closed"));
   while (!waiting_.empty()) {
     std::shared_ptr<Call> call = std::move(waiting_.front());
     waiting_.pop_front();
     Reply r;
     r.failure = Failure::kClosed;
-    r.status = Status::IOError("client closed");
+    r.status = Status::Unavailable("client closed");
     call->finish(r, call->attempt);
     pending_--;
   }
@@ -167,25 +203,30 @@ std::string ClientImpl::ServerName() const {
   return fmt::format("{}:{}", options_.host, options_.port);
 }
 
-void ClientImpl::Start(std::shared_ptr<Call> call) {
+bool ClientImpl::TryStart(std::shared_ptr<Call> call) {
   if (pending_.fetch_add(1) >= options_.max_pending_calls) {
     pending_--;
-    asio::post(io_, [call] {
-      Reply r;
-      r.failure = Failure::kClosed;
-      r.status = Status::Busy("the client has max_pending_calls calls waiting; try again later");
-      call->finish(r, call->attempt);
-    });
-    return;
+    return false;
   }
   asio::post(io_, [this, call = std::move(call)]() mutable { Dispatch(std::move(call)); });
+  return true;
+}
+
+void ClientImpl::Start(std::shared_ptr<Call> call) {
+  if (TryStart(call)) return;
+  asio::post(io_, [call] {
+    Reply r;
+    r.failure = Failure::kClosed;
+    r.status = Status::Busy("max_pending_calls: the client has that many calls waiting; try again later");
+    call->finish(r, call->attempt);
+  });
 }
 
 void ClientImpl::Dispatch(std::shared_ptr<Call> call) {
   if (closing_) {
     Reply r;
     r.failure = Failure::kClosed;
-    r.status = Status::IOError("client closed");
+    r.status = Status::Unavailable("client closed");
     call->finish(r, call->attempt);
     pending_--;
     return;
@@ -218,7 +259,7 @@ void ClientImpl::Send(Connection* conn, std::shared_ptr<Call> call) {
 }
 
 void ClientImpl::OnReply(const std::shared_ptr<Call>& call, Reply& r) {
-  if (IsRetryable(r) && call->attempt < options_.max_attempts && !closing_) {
+  if (IsRetryable(r, call->idempotent) && call->attempt < options_.max_attempts && !closing_) {
     // Exponential backoff: a server that is restarting or draining gets time to come back.
     const uint32_t ms = options_.backoff_ms << std::min(call->attempt - 1, 16);
     auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(ms));
@@ -230,8 +271,9 @@ void ClientImpl::OnReply(const std::shared_ptr<Call>& call, Reply& r) {
     return;
   }
   if (r.failure == Failure::kTimeout)
-    r.status = Status::IOError(fmt::format("timeout: no reply from {} within {} ms ({} attempts)",
-                                           ServerName(), options_.timeout_ms, call->attempt));
+    r.status = Status::DeadlineExceeded(
+        fmt::format("timeout: no reply from {} within {} ms ({} attempts); the outcome is unknown",
+                    ServerName(), options_.timeout_ms, call->attempt));
   call->finish(r, call->attempt);
   pending_--;
 }
@@ -261,39 +303,70 @@ void ClientImpl::PingAsync(Callback<std::string> done) {
   Start(std::move(call));
 }
 
-void ClientImpl::PutAsync(std::string key, std::string value, const WriteOptions& wo,
-                          Callback<PutResult> done) {
+void ClientImpl::WriteCall(proto::Op op, std::string key, std::string value,
+                           const WriteOptions& wo, Version* held, Callback<WriteResult> done) {
   auto call = std::make_shared<Call>();
-  call->op = proto::Op::kPut;
-  proto::PutRequest req;
-  req.durability = WireDurability(wo);
-  req.key = std::move(key);
-  if (Status ks = CheckKey(req.key); !ks.ok()) return done(ks);
-  proto::EncodeMeta(req, &call->meta);
-  call->body_crc = crc32c::Value(value);  // end to end: the server checks it before commit
-  call->body = std::move(value);
-  call->finish = [done = std::move(done)](Reply& r, int) {
-    proto::PutReply m;
-    if (Status s = DecodeReply(r, &m); !s.ok()) return done(s);
-    done(PutResult{m.sequence, m.size, m.crc32c});
+  call->op = op;
+  call->idempotent = IdempotentWrite(wo);
+  if (op == proto::Op::kPut) {
+    proto::PutRequest req;
+    req.durability = proto::WireDurability(wo.durability);
+    req.key = std::move(key);
+    req.condition = wo.condition;
+    req.version = WireVersion(wo);
+    req.metadata = wo.metadata;
+    proto::EncodeMeta(req, &call->meta);
+    call->body_crc = crc32c::Value(value);  // end to end: the server checks it before commit
+    call->body = std::move(value);
+  } else {
+    proto::DeleteRequest req;
+    req.durability = proto::WireDurability(wo.durability);
+    req.key = std::move(key);
+    req.condition = wo.condition;
+    req.version = WireVersion(wo);
+    proto::EncodeMeta(req, &call->meta);
+  }
+  const bool plain_delete = op == proto::Op::kDelete && wo.condition == WriteCondition::kNone;
+  call->finish = [done = std::move(done), held, plain_delete](Reply& r, int attempt) {
+    Version v;
+    Status s = ReplyStatus(r, &v);
+    if (s.IsConflict() && held != nullptr) *held = v;
+    // NotFound on a retry of a plain DELETE: an earlier attempt deleted the key and its reply
+    // was lost.
+    if (s.IsNotFound() && plain_delete && attempt > 1) return done(WriteResult());
+    if (!s.ok()) return done(s);
+    WriteResult w;
+    proto::WireError err;
+    if (!proto::DecodeMeta(r.meta, &w, &err)) return done(MetaError(err));
+    done(w);
   };
   Start(std::move(call));
 }
 
-void ClientImpl::GetAsync(std::string key, const ReadRange& range, Callback<GetResult> done) {
+Status ClientImpl::PutAsync(std::string_view key, std::string_view value, const WriteOptions& wo,
+                            WriteDone done) {
+  CAIRN_RETURN_IF_ERROR(CheckWrite(key, wo, /*is_delete=*/false));
+  if (pending_.load() >= options_.max_pending_calls)
+    return Status::Busy("max_pending_calls: the client has that many calls waiting");
+  WriteCall(proto::Op::kPut, std::string(key), std::string(value), wo, nullptr, std::move(done));
+  return Status::OK();
+}
+
+void ClientImpl::GetAsync(std::string key, const ByteRange& range, Callback<GetResult> done) {
+  if (Status ks = ValidateKey(key); !ks.ok()) return done(ks);
   auto call = std::make_shared<Call>();
   call->op = proto::Op::kGet;
   proto::GetRequest req;
   req.key = key;
   req.offset = range.offset;
   req.length = range.length;
-  if (Status ks = CheckKey(req.key); !ks.ok()) return done(ks);
   proto::EncodeMeta(req, &call->meta);
   call->finish = [done = std::move(done), key = std::move(key)](Reply& r, int) {
     proto::GetReply m;
     if (Status s = DecodeReply(r, &m); !s.ok()) return done(s);
     GetResult g;
-    g.info = ToInfo(key, m.info);
+    g.info = std::move(m.info);
+    g.info.key = key;
     g.range_offset = m.range_offset;
     g.data.assign(r.body);  // verified against body_crc by the Connection
     done(std::move(g));
@@ -302,72 +375,64 @@ void ClientImpl::GetAsync(std::string key, const ReadRange& range, Callback<GetR
 }
 
 void ClientImpl::HeadAsync(std::string key, Callback<ObjectInfo> done) {
+  if (Status ks = ValidateKey(key); !ks.ok()) return done(ks);
   auto call = std::make_shared<Call>();
   call->op = proto::Op::kHead;
   proto::KeyRequest req;
   req.key = key;
-  if (Status ks = CheckKey(req.key); !ks.ok()) return done(ks);
   proto::EncodeMeta(req, &call->meta);
   call->finish = [done = std::move(done), key = std::move(key)](Reply& r, int) {
-    proto::ObjectMeta m;
+    ObjectInfo m;
     if (Status s = DecodeReply(r, &m); !s.ok()) return done(s);
-    done(ToInfo(key, m));
+    m.key = key;
+    done(std::move(m));
   };
   Start(std::move(call));
 }
 
-void ClientImpl::DeleteAsync(std::string key, const WriteOptions& wo, StatusCallback done) {
-  auto call = std::make_shared<Call>();
-  call->op = proto::Op::kDelete;
-  proto::DeleteRequest req;
-  req.durability = WireDurability(wo);
-  req.key = std::move(key);
-  if (Status ks = CheckKey(req.key); !ks.ok()) return done(ks);
-  proto::EncodeMeta(req, &call->meta);
-  call->finish = [done = std::move(done)](Reply& r, int attempt) {
-    Status s = ReplyStatus(r);
-    // NotFound on a retry: an earlier attempt deleted the key and its reply was lost.
-    if (s.IsNotFound() && attempt > 1) s = Status::OK();
-    done(s);
-  };
-  Start(std::move(call));
+void ClientImpl::DeleteAsync(std::string key, const WriteOptions& wo, Callback<WriteResult> done) {
+  if (Status ks = CheckWrite(key, wo, /*is_delete=*/true); !ks.ok()) return done(ks);
+  WriteCall(proto::Op::kDelete, std::move(key), "", wo, nullptr, std::move(done));
 }
 
-void ClientImpl::ListAsync(const ListOptions& lo, Callback<ScanResult> done) {
+void ClientImpl::ListAsync(const ListOptions& lo, Callback<ListResult> done) {
   auto call = std::make_shared<Call>();
   call->op = proto::Op::kList;
   proto::ListRequest req;
   req.prefix = lo.prefix;
+  req.delimiter = lo.delimiter;
   req.start_after = lo.start_after;
   req.limit = lo.limit;
-  if (req.prefix.size() > kMaxKeyBytes || req.start_after.size() > kMaxKeyBytes) {
-    done(Status::InvalidArgument(
-        fmt::format("prefix and start_after are at most {} bytes", kMaxKeyBytes)));
-    return;
+  for (const std::string* s : {&req.prefix, &req.delimiter, &req.start_after}) {
+    // The wire's strings hold at most 65535 bytes; the server's limit (max_key_bytes) is lower
+    // and is what it reports.
+    if (s->size() > 0xFFFF)
+      return done(Status::LimitExceeded(fmt::format(
+          "max_key_bytes: a list option is {} bytes, limit {}", s->size(), kMaxKeyBytes)));
   }
   proto::EncodeMeta(req, &call->meta);
   call->finish = [done = std::move(done)](Reply& r, int) {
     proto::ListReply m;
     if (Status s = DecodeReply(r, &m); !s.ok()) return done(s);
-    std::vector<proto::ListEntry> entries;
+    ListResult out;
     proto::WireError err;
-    if (!proto::DecodeListBody(r.body, m.count, &entries, &err)) return done(MetaError(err));
-    ScanResult out;
+    if (!proto::DecodeListBody(r.body, m.count, m.prefix_count, &out.objects,
+                               &out.common_prefixes, &err))
+      return done(MetaError(err));
     out.truncated = m.truncated;
-    out.objects.reserve(entries.size());
-    for (proto::ListEntry& e : entries) out.objects.push_back(ToInfo(e.key, e.info));
+    out.next_start_after = std::move(m.next_start_after);
     done(std::move(out));
   };
   Start(std::move(call));
 }
 
-void ClientImpl::StatAsync(Callback<std::string> done) {
+void ClientImpl::StatAsync(Callback<StoreStats> done) {
   auto call = std::make_shared<Call>();
   call->op = proto::Op::kStat;
   call->finish = [done = std::move(done)](Reply& r, int) {
     Status s = ReplyStatus(r);
     if (!s.ok()) return done(s);
-    done(std::string(r.body));
+    done(proto::DecodeStatBody(r.body));
   };
   Start(std::move(call));
 }
@@ -379,14 +444,17 @@ Result<std::string> ClientImpl::Ping() {
   return Wait<std::string>([&](auto cb) { PingAsync(std::move(cb)); });
 }
 
-Result<PutResult> ClientImpl::Put(std::string_view key, std::string_view value,
-                                  const WriteOptions& wo) {
+Result<WriteResult> ClientImpl::Put(std::string_view key, std::string_view value,
+                                    const WriteOptions& wo) {
   CheckNotIoThread();
-  return Wait<PutResult>(
-      [&](auto cb) { PutAsync(std::string(key), std::string(value), wo, std::move(cb)); });
+  CAIRN_RETURN_IF_ERROR(CheckWrite(key, wo, /*is_delete=*/false));
+  return Wait<WriteResult>([&](auto cb) {
+    WriteCall(proto::Op::kPut, std::string(key), std::string(value), wo, wo.held_version_out,
+              std::move(cb));
+  });
 }
 
-Result<GetResult> ClientImpl::Get(std::string_view key, const ReadRange& range) {
+Result<GetResult> ClientImpl::Get(std::string_view key, const ByteRange& range) {
   CheckNotIoThread();
   return Wait<GetResult>([&](auto cb) { GetAsync(std::string(key), range, std::move(cb)); });
 }
@@ -396,22 +464,22 @@ Result<ObjectInfo> ClientImpl::Head(std::string_view key) {
   return Wait<ObjectInfo>([&](auto cb) { HeadAsync(std::string(key), std::move(cb)); });
 }
 
-Status ClientImpl::Delete(std::string_view key, const WriteOptions& wo) {
+Result<WriteResult> ClientImpl::Delete(std::string_view key, const WriteOptions& wo) {
   CheckNotIoThread();
-  std::promise<Status> p;
-  std::future<Status> f = p.get_future();
-  DeleteAsync(std::string(key), wo, [&p](Status s) { p.set_value(std::move(s)); });
-  return f.get();
+  CAIRN_RETURN_IF_ERROR(CheckWrite(key, wo, /*is_delete=*/true));
+  return Wait<WriteResult>([&](auto cb) {
+    WriteCall(proto::Op::kDelete, std::string(key), "", wo, wo.held_version_out, std::move(cb));
+  });
 }
 
-Result<ScanResult> ClientImpl::List(const ListOptions& lo) {
+Result<ListResult> ClientImpl::List(const ListOptions& lo) {
   CheckNotIoThread();
-  return Wait<ScanResult>([&](auto cb) { ListAsync(lo, std::move(cb)); });
+  return Wait<ListResult>([&](auto cb) { ListAsync(lo, std::move(cb)); });
 }
 
-Result<std::string> ClientImpl::Stat() {
+Result<StoreStats> ClientImpl::Stats() {
   CheckNotIoThread();
-  return Wait<std::string>([&](auto cb) { StatAsync(std::move(cb)); });
+  return Wait<StoreStats>([&](auto cb) { StatAsync(std::move(cb)); });
 }
 
 }  // namespace client

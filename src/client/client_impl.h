@@ -24,15 +24,15 @@
 
 namespace cairn::client {
 
-// Whether a reply (or a failure) may be retried under docs/protocol.md section 7, for a call
-// that is safe to repeat.
-bool IsRetryable(const Reply& r);
-// The Status of a reply: a transport failure, or the server's error (status + error meta).
-Status ReplyStatus(const Reply& r);
-Status ReplyStatus(const proto::FrameHeader& h, std::string_view meta);
-uint8_t WireDurability(const WriteOptions& wo);
-// InvalidArgument unless 1 <= key.size() <= kMaxKeyBytes (checked before anything is sent).
-Status CheckKey(std::string_view key);
+// Whether a reply (or a failure) may be retried under docs/protocol.md section 7: a reply that
+// says the server did nothing, or a lost connection or timeout for a call that is safe to
+// repeat (`idempotent`).
+bool IsRetryable(const Reply& r, bool idempotent);
+// The Status of a reply: a transport failure, or the server's error (status + error meta; for
+// a Conflict, *held receives the version held).
+Status ReplyStatus(const Reply& r, Version* held = nullptr);
+// Whether a write with these options may be repeated (section 7).
+bool IdempotentWrite(const WriteOptions& wo);
 // A reply's outcome, then its meta decoded into *m: the reply's error, an IOError naming a
 // meta the server should never have sent, or OK.
 Status MetaError(const proto::WireError& err);
@@ -50,6 +50,7 @@ struct Call {
   std::string meta;
   std::string body;  // a PUT's value
   uint32_t body_crc = 0;
+  bool idempotent = true;  // may be resent after a lost connection or a timeout
   int attempt = 0;
   // Turns the final reply (or failure) into the caller's result and calls back.
   std::function<void(Reply&, int attempt)> finish;
@@ -61,36 +62,42 @@ class ClientImpl final : public Client {
   ~ClientImpl() override;
 
   Result<std::string> Ping() override;
-  Result<PutResult> Put(std::string_view key, std::string_view value,
-                        const WriteOptions& wo) override;
-  Result<GetResult> Get(std::string_view key, const ReadRange& range) override;
+  Result<WriteResult> Put(std::string_view key, std::string_view value,
+                          const WriteOptions& wo) override;
+  Result<GetResult> Get(std::string_view key, const ByteRange& range) override;
   Result<ObjectInfo> Head(std::string_view key) override;
-  Status Delete(std::string_view key, const WriteOptions& wo) override;
-  Result<ScanResult> List(const ListOptions& lo) override;
-  Result<std::string> Stat() override;
+  Result<WriteResult> Delete(std::string_view key, const WriteOptions& wo) override;
+  Result<ListResult> List(const ListOptions& lo) override;
+  Result<StoreStats> Stats() override;
 
-  void PutAsync(std::string key, std::string value, const WriteOptions& wo,
-                Callback<PutResult> done) override;
-  void GetAsync(std::string key, const ReadRange& range, Callback<GetResult> done) override;
+  Status PutAsync(std::string_view key, std::string_view value, const WriteOptions& wo,
+                  WriteDone done) override;
+  void GetAsync(std::string key, const ByteRange& range, Callback<GetResult> done) override;
   void HeadAsync(std::string key, Callback<ObjectInfo> done) override;
-  void DeleteAsync(std::string key, const WriteOptions& wo, StatusCallback done) override;
-  void ListAsync(const ListOptions& lo, Callback<ScanResult> done) override;
+  void DeleteAsync(std::string key, const WriteOptions& wo, Callback<WriteResult> done) override;
+  void ListAsync(const ListOptions& lo, Callback<ListResult> done) override;
   void PingAsync(Callback<std::string> done);
-  void StatAsync(Callback<std::string> done);
+  void StatAsync(Callback<StoreStats> done);
 
-  Result<PutResult> PutStream(std::string_view key, ValueSource* src,
-                              const WriteOptions& wo) override;
+  Result<WriteResult> PutStream(std::string_view key, ValueSource* src,
+                                const WriteOptions& wo) override;
   Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key,
-                                                   const ReadRange& range) override;
+                                                   const ByteRange& range) override;
 
   const ClientOptions& options() const override { return options_; }
 
-  // Streaming connections: an idle one, or a new one.
+  // Streaming connections: an idle one, or a new one (handshake made).
   Result<std::unique_ptr<BlockingSocket>> TakeStreamSocket();
   void ReturnStreamSocket(std::unique_ptr<BlockingSocket> s);
   std::string ServerName() const;
 
  private:
+  // A PUT or DELETE call with the options' condition; `held` (may be null) receives the version
+  // of a Conflict before `done` runs.
+  void WriteCall(proto::Op op, std::string key, std::string value, const WriteOptions& wo,
+                 Version* held, Callback<WriteResult> done);
+  // False (nothing started) past max_pending_calls.
+  bool TryStart(std::shared_ptr<Call> call);
   void Start(std::shared_ptr<Call> call);
   void Dispatch(std::shared_ptr<Call> call);
   void Send(Connection* conn, std::shared_ptr<Call> call);

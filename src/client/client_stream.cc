@@ -7,6 +7,7 @@
 #include "client/client_impl.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
+#include "util/metadata_codec.h"
 
 namespace cairn::client {
 namespace {
@@ -32,10 +33,15 @@ Status ReadReplyHead(BlockingSocket* s, int timeout_ms, proto::FrameHeader* h, s
   char head[proto::kHeaderSize];
   CAIRN_RETURN_IF_ERROR(s->ReadExact(head, sizeof(head), timeout_ms));
   proto::WireError err;
-  if (!proto::DecodeHeader(head, proto::kDefaultMaxMetaBytes, h, &err) || !h->reply ||
-      h->chunked())
+  if (!proto::DecodeHeader(head, proto::kMaxFrameMetaBytesLimit, h, &err) || !h->reply ||
+      h->chunked()) {
+    if (err.status == proto::WireStatus::kUnsupportedVersion)
+      return Status::NotSupported(
+          fmt::format("the server {} speaks protocol version {}; this client speaks version {}",
+                      s->name(), h->version, proto::kVersion));
     return Status::IOError("protocol error from the server: " +
                            (err.message.empty() ? std::string("not a reply frame") : err.message));
+  }
   meta->resize(h->meta_len);
   CAIRN_RETURN_IF_ERROR(s->ReadExact(meta->data(), meta->size(), timeout_ms));
   if (!proto::CheckHeaderCrc(head, *meta, &err))
@@ -104,8 +110,25 @@ Result<std::unique_ptr<BlockingSocket>> ClientImpl::TakeStreamSocket() {
       return s;
     }
   }
-  return BlockingSocket::Connect(endpoint_.data(), static_cast<socklen_t>(endpoint_.size()),
-                                 ServerName(), static_cast<int>(options_.connect_timeout_ms));
+  const int timeout = static_cast<int>(options_.connect_timeout_ms);
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<BlockingSocket> s,
+                         BlockingSocket::Connect(endpoint_.data(),
+                                                 static_cast<socklen_t>(endpoint_.size()),
+                                                 ServerName(), timeout));
+  if (!options_.key.has_value()) return s;
+  // The handshake, one step at a time: nothing is sent before the server proved its key.
+  Handshake hs(*options_.key, ServerName());
+  const std::string hello = hs.HelloFrame();
+  CAIRN_RETURN_IF_ERROR(s->WriteAll(hello.data(), hello.size(), timeout));
+  proto::FrameHeader h;
+  std::string meta;
+  CAIRN_RETURN_IF_ERROR(ReadReplyHead(s.get(), timeout, &h, &meta));
+  std::string auth;
+  CAIRN_RETURN_IF_ERROR(hs.OnHelloReply(h, meta, &auth));
+  CAIRN_RETURN_IF_ERROR(s->WriteAll(auth.data(), auth.size(), timeout));
+  CAIRN_RETURN_IF_ERROR(ReadReplyHead(s.get(), timeout, &h, &meta));
+  CAIRN_RETURN_IF_ERROR(hs.OnAuthReply(h, meta));
+  return s;
 }
 
 void ClientImpl::ReturnStreamSocket(std::unique_ptr<BlockingSocket> s) {
@@ -114,10 +137,11 @@ void ClientImpl::ReturnStreamSocket(std::unique_ptr<BlockingSocket> s) {
     idle_streams_.push_back(std::move(s));
 }
 
-Result<PutResult> ClientImpl::PutStream(std::string_view key, ValueSource* src,
-                                        const WriteOptions& wo) {
+Result<WriteResult> ClientImpl::PutStream(std::string_view key, ValueSource* src,
+                                          const WriteOptions& wo) {
   CheckNotIoThread();
-  CAIRN_RETURN_IF_ERROR(CheckKey(key));
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  CAIRN_RETURN_IF_ERROR(CheckMetadata(wo.metadata, SIZE_MAX));
   std::string buf(kStreamChunkBytes, '\0');
   CAIRN_ASSIGN_OR_RETURN(size_t have, FillFrom(src, buf.data(), buf.size()));
   if (have < buf.size()) {
@@ -128,8 +152,12 @@ Result<PutResult> ClientImpl::PutStream(std::string_view key, ValueSource* src,
   const int timeout = static_cast<int>(options_.timeout_ms);
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<BlockingSocket> sock, TakeStreamSocket());
   proto::PutRequest req;
-  req.durability = WireDurability(wo);
+  req.durability = proto::WireDurability(wo.durability);
   req.key.assign(key);
+  req.condition = wo.condition;
+  if (wo.condition == WriteCondition::kIfMatch || wo.condition == WriteCondition::kIfNewer)
+    req.version = wo.version;
+  req.metadata = wo.metadata;
   std::string meta;
   proto::EncodeMeta(req, &meta);
   proto::FrameHeader h;
@@ -169,19 +197,24 @@ Result<PutResult> ClientImpl::PutStream(std::string_view key, ValueSource* src,
   if (!got.ok()) return send.ok() ? got : send;
   if (rh.request_id != 1 || rh.body_len != 0)
     return Status::IOError("protocol error from the server: unexpected reply to a streamed PUT");
-  CAIRN_RETURN_IF_ERROR(ReplyStatus(rh, rmeta));
-  proto::PutReply m;
+  Version held;
+  if (Status s = ReplyStatus(rh, rmeta, &held); !s.ok()) {
+    if (s.IsConflict() && wo.held_version_out != nullptr) *wo.held_version_out = held;
+    if (send.ok() && !proto::ClosesConnection(rh.status)) ReturnStreamSocket(std::move(sock));
+    return s;
+  }
+  WriteResult m;
   proto::WireError err;
   if (!proto::DecodeMeta(rmeta, &m, &err))
     return Status::IOError("protocol error from the server: " + err.message);
   if (send.ok()) ReturnStreamSocket(std::move(sock));
-  return PutResult{m.sequence, m.size, m.crc32c};
+  return m;
 }
 
 Result<std::unique_ptr<ObjectReader>> ClientImpl::OpenReader(std::string_view key,
-                                                             const ReadRange& range) {
+                                                             const ByteRange& range) {
   CheckNotIoThread();
-  CAIRN_RETURN_IF_ERROR(CheckKey(key));
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
   const int timeout = static_cast<int>(options_.timeout_ms);
   proto::GetRequest req;
   req.key.assign(key);
@@ -203,6 +236,8 @@ Result<std::unique_ptr<ObjectReader>> ClientImpl::OpenReader(std::string_view ke
     Result<std::unique_ptr<BlockingSocket>> sock = TakeStreamSocket();
     if (!sock.ok()) {
       last = sock.status();
+      // A refused handshake, or an old server, will not change: do not retry those.
+      if (last.IsPermissionDenied() || last.IsNotSupported()) return last;
       continue;
     }
     proto::FrameHeader rh;
@@ -222,12 +257,8 @@ Result<std::unique_ptr<ObjectReader>> ClientImpl::OpenReader(std::string_view ke
     proto::WireError err;
     if (!proto::DecodeMeta(rmeta, &m, &err))
       return Status::IOError("protocol error from the server: " + err.message);
-    ObjectInfo info;
+    ObjectInfo info = std::move(m.info);
     info.key.assign(key);
-    info.size = m.info.size;
-    info.crc32c = m.info.crc32c;
-    info.sequence = m.info.sequence;
-    info.mtime_us = m.info.mtime_us;
     return std::unique_ptr<ObjectReader>(
         new RemoteReader(this, std::move(*sock), std::move(info), rh.body_len, rh.body_crc));
   }

@@ -91,24 +91,73 @@ void Connection::StartConnect() {
     if (epoch != epoch_) return;
     if (ec) {
       Close(Failure::kConnection,
-            Status::IOError(fmt::format("cannot connect to {}:{}: {}",
+            Status::Unavailable(fmt::format("cannot connect to {}:{}: {}",
                                         options_.endpoint.address().to_string(),
                                         options_.endpoint.port(), ec.message())));
       return;
     }
     boost::system::error_code ignored;
     socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-    state_ = State::kOpen;
-    StartRead();
-    StartWrite();
+    Connected();
   });
 }
 
+void Connection::Connected() {
+  if (!options_.key.has_value()) {
+    state_ = State::kOpen;
+    StartRead();
+    StartWrite();
+    return;
+  }
+  // The requests queued meanwhile wait in out_ until the server has proved it holds the key.
+  state_ = State::kHandshake;
+  handshake_.emplace(*options_.key, options_.name);
+  hs_out_ = handshake_->HelloFrame();
+  StartRead();
+  StartWrite();
+}
+
+bool Connection::OnHandshakeFrame(const proto::FrameHeader& h, std::string_view meta) {
+  if (state_ == State::kHandshake) {
+    std::string auth;
+    Status s = handshake_->OnHelloReply(h, meta, &auth);
+    if (!s.ok()) {
+      Close(s.IsIOError() ? Failure::kConnection : Failure::kRefused, s);
+      return false;
+    }
+    // AUTH first, then every request queued meanwhile, in one write.
+    out_.insert(0, auth);
+    state_ = State::kOpen;
+    awaiting_auth_ = true;
+    StartWrite();
+    return true;
+  }
+  if (!awaiting_auth_ || !handshake_.has_value()) {
+    // The server closes with an error that names no request (a frame it could not read).
+    Status s = ReplyStatus(h, meta);
+    Close(Failure::kConnection,
+          s.ok() ? Status::IOError("protocol error from the server: a reply with request id 0")
+                 : s);
+    return false;
+  }
+  Status s = handshake_->OnAuthReply(h, meta);
+  awaiting_auth_ = false;
+  if (!s.ok()) {
+    Close(s.IsIOError() ? Failure::kConnection : Failure::kRefused, s);
+    return false;
+  }
+  return true;
+}
+
 void Connection::StartWrite() {
-  if (write_active_ || out_.empty() || state_ != State::kOpen) return;
+  if (write_active_) return;
+  std::string* src = state_ == State::kOpen        ? &out_
+                     : state_ == State::kHandshake ? &hs_out_
+                                                   : nullptr;
+  if (src == nullptr || src->empty()) return;
   write_active_ = true;
-  writing_.swap(out_);
-  out_.clear();
+  writing_.swap(*src);
+  src->clear();
   asio::async_write(socket_, asio::buffer(writing_),
                     [this, epoch = epoch_](boost::system::error_code ec, size_t) {
                       if (epoch != epoch_) return;
@@ -116,7 +165,7 @@ void Connection::StartWrite() {
                       writing_.clear();
                       if (ec) {
                         Close(Failure::kConnection,
-                              Status::IOError("connection lost while sending: " + ec.message()));
+                              Status::Unavailable("connection lost while sending: " + ec.message()));
                         return;
                       }
                       StartWrite();
@@ -124,7 +173,7 @@ void Connection::StartWrite() {
 }
 
 void Connection::StartRead() {
-  if (read_active_ || state_ != State::kOpen) return;
+  if (read_active_ || (state_ != State::kOpen && state_ != State::kHandshake)) return;
   read_active_ = true;
   socket_.async_read_some(
       asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
@@ -133,7 +182,7 @@ void Connection::StartRead() {
         read_active_ = false;
         if (ec) {
           Close(Failure::kConnection,
-                Status::IOError(ec == asio::error::eof
+                Status::Unavailable(ec == asio::error::eof
                                     ? std::string("the server closed the connection")
                                     : "connection lost: " + ec.message()));
           return;
@@ -165,8 +214,15 @@ bool Connection::ParseFrames() {
     const char* p = in_.data() + in_pos_;
     proto::FrameHeader h;
     proto::WireError err;
-    if (!proto::DecodeHeader(p, proto::kDefaultMaxMetaBytes, &h, &err) || !h.reply ||
+    if (!proto::DecodeHeader(p, proto::kMaxFrameMetaBytesLimit, &h, &err) || !h.reply ||
         h.chunked()) {
+      if (err.status == proto::WireStatus::kUnsupportedVersion) {
+        Close(Failure::kRefused,
+              Status::NotSupported(fmt::format(
+                  "the server {} speaks protocol version {}; this client speaks version {}",
+                  options_.name, h.version, proto::kVersion)));
+        return false;
+      }
       Close(Failure::kConnection,
             Status::IOError("protocol error from the server: " +
                             (err.message.empty() ? std::string("not a reply frame")
@@ -181,6 +237,23 @@ bool Connection::ParseFrames() {
       Close(Failure::kConnection, Status::IOError("protocol error from the server: " + err.message));
       return false;
     }
+    if (h.request_id == 0) {
+      // The handshake's replies (request ids of calls are never 0: generation >= 1).
+      if (h.body_len != 0) {
+        Close(Failure::kConnection,
+              Status::IOError("protocol error from the server: a handshake reply with a body"));
+        return false;
+      }
+      in_pos_ += head;
+      if (!OnHandshakeFrame(h, meta)) return false;
+      if (epoch != epoch_) return false;
+      continue;
+    }
+    if (state_ != State::kOpen) {
+      Close(Failure::kConnection,
+            Status::IOError("protocol error from the server: a reply before the handshake"));
+      return false;
+    }
     bool known = false;
     const uint32_t slot = SlotOf(h.request_id, &known);
     if (!known) {
@@ -193,8 +266,8 @@ bool Connection::ParseFrames() {
     if (h.body_len > options_.max_reply_body_bytes) {
       Reply r;
       r.failure = Failure::kTooLarge;
-      r.status = Status::InvalidArgument(fmt::format(
-          "the reply body is {} bytes, over max_reply_body_bytes ({}); read it with OpenReader",
+      r.status = Status::LimitExceeded(fmt::format(
+          "max_reply_body_bytes: the reply body is {} bytes, limit {}; read it with OpenReader",
           h.body_len, options_.max_reply_body_bytes));
       r.header = h;
       in_pos_ += head;
@@ -261,6 +334,9 @@ void Connection::Close(Failure failure, const Status& why) {
   if (state_ == State::kClosed && inflight_ == 0) return;
   epoch_++;
   state_ = State::kClosed;
+  handshake_.reset();
+  awaiting_auth_ = false;
+  hs_out_.clear();
   boost::system::error_code ec;
   socket_.close(ec);
   out_.clear();
@@ -302,13 +378,15 @@ void Connection::ArmSweep() {
 
 void Connection::Sweep() {
   const Clock::time_point now = Clock::now();
-  if (state_ == State::kConnecting && now >= connect_deadline_) {
+  if ((state_ == State::kConnecting || state_ == State::kHandshake) && now >= connect_deadline_) {
     Close(Failure::kConnection,
-          Status::IOError(fmt::format("cannot connect to {}:{}: no answer within {} ms",
-                                      options_.endpoint.address().to_string(),
-                                      options_.endpoint.port(), options_.connect_timeout.count())));
+          Status::Unavailable(fmt::format(
+              "cannot connect to {}:{}: no answer {} within {} ms",
+              options_.endpoint.address().to_string(), options_.endpoint.port(),
+              state_ == State::kConnecting ? "to the connect" : "to the handshake",
+              options_.connect_timeout.count())));
   }
-  bool rearm = state_ == State::kConnecting;
+  bool rearm = state_ == State::kConnecting || state_ == State::kHandshake;
   std::vector<ReplyFn> expired;
   for (Slot& s : slots_) {
     if (!s.busy || s.abandoned || s.deadline == Clock::time_point::max()) continue;
@@ -325,7 +403,7 @@ void Connection::Sweep() {
   for (ReplyFn& fn : expired) {
     Reply r;
     r.failure = Failure::kTimeout;
-    r.status = Status::IOError("timeout: no reply within the call's deadline");
+    r.status = Status::DeadlineExceeded("timeout: no reply within the call's deadline");
     fn(r);
   }
   if (rearm) ArmSweep();

@@ -1,5 +1,9 @@
 // Connection: one pipelined TCP connection to cairnd, driven by an Asio io_context.
 //
+// With a key, a (re)connection first runs the authentication handshake (client/handshake.h):
+// HELLO, the server's proof checked, then AUTH followed at once by the requests queued
+// meanwhile; a refusal fails every call in flight with PermissionDenied (not retried).
+//
 // Requests are encoded straight into an output buffer; everything submitted during one turn of
 // the loop leaves in one write. Replies are parsed from one receive buffer, matched to their
 // call by request id (slot index + generation, so a late reply to a timed-out call can never
@@ -20,11 +24,14 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cairn/client.h"
 #include "cairn/status.h"
+#include "client/handshake.h"
 #include "proto/frame.h"
 
 namespace cairn::client {
@@ -39,6 +46,7 @@ enum class Failure : uint8_t {
   kCorruptReply,    // the body failed its body_crc
   kTooLarge,        // the reply body exceeds max_reply_body_bytes
   kClosed,          // the connection was closed by its owner
+  kRefused,         // the server refused the handshake, or could not prove it holds the key
 };
 
 struct Reply {
@@ -53,6 +61,8 @@ using ReplyFn = std::function<void(Reply&)>;
 
 struct ConnectionOptions {
   boost::asio::ip::tcp::endpoint endpoint;
+  std::optional<ClientKey> key;  // none: no handshake
+  std::string name;              // "HOST:PORT", in errors
   uint32_t max_inflight = 64;
   uint64_t max_reply_body_bytes = uint64_t{256} << 20;
   std::chrono::milliseconds connect_timeout{5000};
@@ -69,7 +79,7 @@ class Connection {
   // next Submit.
   bool HasRoom() const { return inflight_ < options_.max_inflight; }
   uint32_t inflight() const { return inflight_; }
-  bool open() const { return state_ == State::kOpen; }
+  bool open() const { return state_ == State::kOpen && !awaiting_auth_; }
 
   // Sends one request. The body is body_head ‖ body_tail (either may be empty), with
   // body_crc its CRC-32C. `fn` runs exactly once: with the reply, or with a failure.
@@ -83,7 +93,7 @@ class Connection {
   void Close(Failure failure, const Status& why);
 
  private:
-  enum class State { kClosed, kConnecting, kOpen };
+  enum class State { kClosed, kConnecting, kHandshake, kOpen };
   struct Slot {
     uint32_t generation = 0;
     bool busy = false;       // a request with this slot's id is on the server
@@ -93,6 +103,9 @@ class Connection {
   };
 
   void StartConnect();
+  void Connected();
+  // Handles a frame of the handshake (request id 0). False if the connection failed.
+  bool OnHandshakeFrame(const proto::FrameHeader& h, std::string_view meta);
   void StartRead();
   void StartWrite();
   void OnRead(size_t n);
@@ -116,6 +129,9 @@ class Connection {
   uint32_t inflight_ = 0;  // busy slots (abandoned ones included: their ids are still taken)
   bool sweep_armed_ = false;
 
+  std::optional<Handshake> handshake_;
+  bool awaiting_auth_ = false;  // AUTH sent, its reply not yet in
+  std::string hs_out_;   // a HELLO not yet handed to the socket
   std::string out_;      // requests not yet handed to the socket
   std::string writing_;  // the bytes of the write in progress
   bool write_active_ = false;

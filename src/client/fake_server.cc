@@ -160,7 +160,7 @@ void FakeServer::Serve(int fd) {
     if (!RecvAll(fd, head, sizeof(head))) break;
     proto::FrameHeader h;
     proto::WireError err;
-    if (!proto::DecodeHeader(head, proto::kDefaultMaxMetaBytes, &h, &err)) {
+    if (!proto::DecodeHeader(head, proto::kDefaultMaxFrameMetaBytes, &h, &err)) {
       std::string r = ErrorReply(proto::Op::kPing, h.request_id, err.status, err.message);
       SendAll(fd, r.data(), r.size());
       break;
@@ -231,7 +231,12 @@ void FakeServer::Serve(int fd) {
         std::lock_guard<std::mutex> lock(mu_);
         const uint64_t seq = next_seq_++;
         objects_[req.key] = {std::move(body), seq};
-        proto::EncodeMeta(proto::PutReply{seq, size, crc}, &rmeta);
+        WriteResult w;
+        w.version = Version::Make(1700000000000 + seq, 0, 1);
+        w.sequence = seq;
+        w.size = size;
+        w.crc32c = crc;
+        proto::EncodeMeta(w, &rmeta);
         break;
       }
       case proto::Op::kGet:
@@ -246,7 +251,7 @@ void FakeServer::Serve(int fd) {
           CAIRN_CHECK(proto::DecodeMeta(meta, &k, &err));
           key = k.key;
         }
-        proto::ObjectMeta info;
+        ObjectInfo info;
         std::string value;
         if (key.starts_with("gen/")) {
           generated = true;
@@ -289,7 +294,7 @@ void FakeServer::Serve(int fd) {
         } else {
           rbody = value.substr(static_cast<size_t>(g.offset), static_cast<size_t>(len));
         }
-        proto::EncodeMeta(proto::GetReply{info, g.offset}, &rmeta);
+        proto::EncodeGetReply(info, g.offset, &rmeta);
         break;
       }
       case proto::Op::kDelete: {
@@ -299,7 +304,11 @@ void FakeServer::Serve(int fd) {
         if (objects_.erase(req.key) == 0) {
           st = proto::WireStatus::kNotFound;
           error = "no such key";
+          break;
         }
+        WriteResult w;
+        w.sequence = next_seq_++;
+        proto::EncodeMeta(w, &rmeta);
         break;
       }
       case proto::Op::kList: {
@@ -317,13 +326,14 @@ void FakeServer::Serve(int fd) {
             lr.truncated = true;
             break;
           }
-          proto::ListEntry e;
+          ObjectInfo e;
           e.key = it->first;
-          e.info.size = it->second.first.size();
-          e.info.crc32c = crc32c::Value(it->second.first);
-          e.info.sequence = it->second.second;
+          e.size = it->second.first.size();
+          e.crc32c = crc32c::Value(it->second.first);
+          e.sequence = it->second.second;
           proto::EncodeListEntry(e, &rbody);
           lr.count++;
+          lr.next_start_after = it->first;
         }
         proto::EncodeMeta(lr, &rmeta);
         break;
@@ -333,6 +343,12 @@ void FakeServer::Serve(int fd) {
         rbody = "{\"objects\":" + std::to_string(objects_.size()) + ",\"server\":{}}";
         break;
       }
+      case proto::Op::kHello:
+      case proto::Op::kAuth:
+        // The fake server takes clients without keys only.
+        st = proto::WireStatus::kPermissionDenied;
+        error = "this fake server does not authenticate";
+        break;
     }
     if (drop) break;  // applied, never answered
     if (const int d = delay_ms.load(); d > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d));

@@ -28,20 +28,22 @@ uint64_t EntryCache::Ticket(std::string_view key) {
 }
 
 void EntryCache::Fill(std::string_view key, const format::IndexEntry& e, uint64_t ticket) {
-  const size_t charge = key.size() + kEntryOverhead;
+  const size_t charge = Charge(key, e);
   if (charge > shard_capacity_) return;
   Shard& s = ShardFor(key);
   std::lock_guard<std::mutex> l(s.mu);
   if (s.generation != ticket) return;  // a write touched this shard since the lookup began
   auto it = s.map.find(key);
   if (it != s.map.end()) {
+    s.bytes -= Charge(it->second->key, it->second->entry);
     it->second->entry = e;
+    s.bytes += charge;
     s.lru.splice(s.lru.begin(), s.lru, it->second);
     return;
   }
   while (s.bytes + charge > shard_capacity_ && !s.lru.empty()) {
     Node& victim = s.lru.back();
-    s.bytes -= victim.key.size() + kEntryOverhead;
+    s.bytes -= Charge(victim.key, victim.entry);
     s.map.erase(victim.key);
     s.lru.pop_back();
   }
@@ -61,7 +63,7 @@ void EntryCache::Invalidate(std::string_view key) {
   s.generation++;
   auto it = s.map.find(key);
   if (it == s.map.end()) return;
-  s.bytes -= it->second->key.size() + kEntryOverhead;
+  s.bytes -= Charge(it->second->key, it->second->entry);
   auto node = it->second;
   s.map.erase(it);
   s.lru.erase(node);

@@ -13,8 +13,8 @@
 // what it has just written (Replace, after the RocksDB write), so the next overwrite of a key
 // finds its previous version here (the commit looks every written key's previous version up).
 //
-// Memory: named bound StoreOptions::index_hot_bytes, charged per entry as key bytes plus a
-// fixed overhead (kEntryOverhead); least recently used entries are evicted, per shard.
+// Memory: named bound StoreOptions::index_hot_bytes, charged per entry as key and metadata bytes
+// plus a fixed overhead (kEntryOverhead); least recently used entries are evicted, per shard.
 //
 // Thread safety: every method may be called concurrently (one mutex per shard).
 #pragma once
@@ -35,7 +35,7 @@ namespace cairn {
 class EntryCache {
  public:
   // Bytes charged per entry beyond its key: the entry, the list node and the map node.
-  static constexpr size_t kEntryOverhead = 160;
+  static constexpr size_t kEntryOverhead = 208;
 
   // capacity_bytes == 0 turns the cache off (every lookup misses, nothing is kept).
   explicit EntryCache(size_t capacity_bytes);
@@ -66,6 +66,9 @@ class EntryCache {
     size_t bytes = 0;
   };
   Shard& ShardFor(std::string_view key);
+  static size_t Charge(std::string_view key, const format::IndexEntry& e) {
+    return key.size() + e.meta.size() + kEntryOverhead;
+  }
 
   const size_t shard_capacity_;
   std::unique_ptr<Shard[]> shards_;

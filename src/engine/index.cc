@@ -18,11 +18,20 @@ constexpr char kEntryPrefix = 'k';
 constexpr char kMetaPrefix = 'm';
 constexpr char kVolumePrefix = 'v';
 constexpr char kDeadPrefix = 'd';
+constexpr char kTombstonePrefix = 't';
 const std::string kCheckpointKey = std::string(1, kMetaPrefix) + "checkpoint";
 const std::string kRebuildingKey = std::string(1, kMetaPrefix) + "rebuilding";
 const std::string kReclaimKey = std::string(1, kMetaPrefix) + "reclaimed";
+const std::string kHorizonKey = std::string(1, kMetaPrefix) + "horizon";
 
-constexpr uint8_t kNegativeType = 2;  // RecordType::kTombstone
+// 't' ‖ hlc (u64 BE) ‖ writer (u32 BE) ‖ user key: tombstones in version order.
+std::string TombstoneKey(const Version& v, std::string_view key) {
+  std::string k(13, kTombstonePrefix);
+  EncodeBigEndian64(k.data() + 1, v.hlc);
+  EncodeBigEndian32(k.data() + 9, v.writer);
+  k.append(key);
+  return k;
+}
 
 std::string DeadKey(uint32_t volume, uint64_t offset) {
   std::string k(13, kDeadPrefix);
@@ -72,8 +81,13 @@ IndexBatch::IndexBatch() : rep_(new rocksdb::WriteBatch()) {}
 IndexBatch::~IndexBatch() = default;
 void IndexBatch::PutEntry(std::string_view key, const format::IndexEntry& e) {
   (void)rep_->Put(EntryKey(key), format::EncodeIndexEntry(e));
+  if (e.tombstone()) (void)rep_->Put(TombstoneKey(e.version, key), rocksdb::Slice());
   entries_.emplace_back(std::string(key), e);
 }
+void IndexBatch::DeleteTombstoneListing(const TombstoneRef& t) {
+  (void)rep_->Delete(TombstoneKey(t.version, t.key));
+}
+void IndexBatch::PutHorizon(const Version& v) { (void)rep_->Put(kHorizonKey, format::EncodeHorizon(v)); }
 void IndexBatch::DeleteEntry(std::string_view key) {
   (void)rep_->Delete(EntryKey(key));
   entries_.emplace_back(std::string(key), std::nullopt);
@@ -155,19 +169,20 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOp
   return idx;
 }
 
-Result<format::IndexEntry> Index::Get(std::string_view key, bool with_negative) {
+Result<format::IndexEntry> Index::Get(std::string_view key, bool with_tombstones) {
   bool in_memory = true;
-  return Lookup(key, with_negative, /*cached_only=*/false, &in_memory);
+  return Lookup(key, with_tombstones, /*cached_only=*/false, &in_memory);
 }
 
-Result<format::IndexEntry> Index::GetCached(std::string_view key, bool* in_memory) {
-  return Lookup(key, /*with_negative=*/false, /*cached_only=*/true, in_memory);
+Result<format::IndexEntry> Index::GetCached(std::string_view key, bool* in_memory,
+                                            bool with_tombstones) {
+  return Lookup(key, with_tombstones, /*cached_only=*/true, in_memory);
 }
 
-Result<format::IndexEntry> Index::Lookup(std::string_view key, bool with_negative,
+Result<format::IndexEntry> Index::Lookup(std::string_view key, bool with_tombstones,
                                          bool cached_only, bool* in_memory) {
   *in_memory = true;
-  // A hit is never a negative entry: only positive ones are cached.
+  // A hit is never a tombstone entry: only live ones are cached.
   if (std::optional<format::IndexEntry> hit = hot_->Lookup(key)) return *hit;
   const uint64_t ticket = hot_->Ticket(key);
   std::string v;
@@ -182,8 +197,8 @@ Result<format::IndexEntry> Index::Lookup(std::string_view key, bool with_negativ
   CAIRN_RETURN_IF_ERROR(FromRocks(s, "get"));
   format::IndexEntry e;
   CAIRN_RETURN_IF_ERROR(format::DecodeIndexEntry(v, &e));
-  if (e.type == kNegativeType) {
-    if (with_negative) return e;
+  if (e.tombstone()) {
+    if (with_tombstones) return e;
     return Status::NotFound("no such key");
   }
   hot_->Fill(key, e, ticket);
@@ -237,22 +252,31 @@ Result<bool> Index::Rebuilding() {
   return true;
 }
 
-Status Index::PurgeNegative(uint64_t* purged) {
-  *purged = 0;
-  rocksdb::WriteBatch b;
+Status Index::ListTombstones(const Version& upto, size_t limit, std::vector<TombstoneRef>* out) {
+  out->clear();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(std::string(1, kEntryPrefix)); it->Valid(); it->Next()) {
+  for (it->Seek(std::string(1, kTombstonePrefix)); it->Valid() && out->size() < limit; it->Next()) {
     rocksdb::Slice k = it->key();
-    if (k.empty() || k[0] != kEntryPrefix) break;
-    if (it->value().size() > 1 && static_cast<uint8_t>(it->value()[1]) == kNegativeType) {
-      (void)b.Delete(k);
-      ++*purged;
-    }
+    if (k.empty() || k[0] != kTombstonePrefix) break;
+    if (k.size() < 14) return Status::Corruption("index: malformed tombstone listing");
+    TombstoneRef t;
+    t.version.hlc = DecodeBigEndian64(k.data() + 1);
+    t.version.writer = DecodeBigEndian32(k.data() + 9);
+    if (upto < t.version) break;  // listed in version order
+    t.key.assign(k.data() + 13, k.size() - 13);
+    out->push_back(std::move(t));
   }
-  CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "scan for negative entries"));
-  rocksdb::WriteOptions wo;
-  wo.disableWAL = true;
-  return FromRocks(db_->Write(wo, &b), "purge negative entries");
+  return FromRocks(it->status(), "scan tombstone listings");
+}
+
+Result<Version> Index::ReadHorizon() {
+  std::string v;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kHorizonKey, &v);
+  if (s.IsNotFound()) return Version();
+  CAIRN_RETURN_IF_ERROR(FromRocks(s, "get tombstone horizon"));
+  Version h;
+  CAIRN_RETURN_IF_ERROR(format::DecodeHorizon(v, &h));
+  return h;
 }
 
 Status Index::MultiGet(const std::vector<std::string>& keys,
@@ -313,12 +337,12 @@ Status Index::Write(IndexBatch* batch) {
   wo.disableWAL = true;  // the volume log is the write-ahead log
   // Before: no lookup hits an entry this write replaces once RocksDB may hold the new one.
   // After: drops entries filled from the old state meanwhile (engine/entry_cache.h).
-  // After a successful write, what was just written is cached (Replace), negative entries
+  // After a successful write, what was just written is cached (Replace), tombstone entries
   // excepted: the next overwrite of the key finds its previous version without RocksDB.
   for (const auto& [k, e] : batch->entries()) hot_->Invalidate(k);
   Status s = FromRocks(db_->Write(wo, batch->rep()), "write");
   for (const auto& [k, e] : batch->entries()) {
-    if (s.ok() && e.has_value() && e->type != kNegativeType) {
+    if (s.ok() && e.has_value() && !e->tombstone()) {
       hot_->Replace(k, *e);
     } else {
       hot_->Invalidate(k);
@@ -353,8 +377,8 @@ Result<std::map<uint32_t, format::VolumeAccount>> Index::ReadVolumes() {
 }
 
 Status Index::Scan(std::string_view prefix, std::string_view start_after, size_t limit,
-                   std::vector<std::pair<std::string, format::IndexEntry>>* out,
-                   bool* truncated) {
+                   std::vector<std::pair<std::string, format::IndexEntry>>* out, bool* truncated,
+                   bool with_tombstones) {
   *truncated = false;
   const std::string p = EntryKey(prefix);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -365,15 +389,15 @@ Status Index::Scan(std::string_view prefix, std::string_view start_after, size_t
     if (k.substr(0, p.size()) != p) break;
     std::string_view user = k.substr(1);
     if (!start_after.empty() && user <= start_after) continue;
+    format::IndexEntry e;
+    CAIRN_RETURN_IF_ERROR(
+        format::DecodeIndexEntry(std::string_view(it->value().data(), it->value().size()), &e));
+    if (e.tombstone() && !with_tombstones) continue;
     if (out->size() == limit) {
       *truncated = true;
       break;
     }
-    format::IndexEntry e;
-    CAIRN_RETURN_IF_ERROR(
-        format::DecodeIndexEntry(std::string_view(it->value().data(), it->value().size()), &e));
-    if (e.type == kNegativeType) continue;
-    out->emplace_back(std::string(user), e);
+    out->emplace_back(std::string(user), std::move(e));
   }
   return FromRocks(it->status(), "scan");
 }

@@ -44,12 +44,21 @@ struct DeadRecord {
   uint64_t punch_end = 0;
 };
 
+// A tombstone entry as the tombstone list ('t' entries, docs/format.md 6.5) names it.
+struct TombstoneRef {
+  Version version;
+  std::string key;
+};
+
 class IndexBatch {
  public:
   IndexBatch();
   ~IndexBatch();
+  // A tombstone entry is also listed by version ('t'), for dropping it at the horizon.
   void PutEntry(std::string_view key, const format::IndexEntry& e);
   void DeleteEntry(std::string_view key);
+  void DeleteTombstoneListing(const TombstoneRef& t);
+  void PutHorizon(const Version& v);
   void PutVolume(uint32_t id, const format::VolumeAccount& v);
   void PutCheckpoint(const format::Checkpoint& c);
   void PutDead(const DeadRecord& d);
@@ -81,15 +90,17 @@ class Index {
 
   // Lookups of object entries (Get, GetCached) answer from the hot-entry cache when they can
   // (engine/entry_cache.h); Write keeps it coherent.
-  // NotFound if the key has no entry. Negative entries (type kTombstone, only during a
-  // rebuild) count as no entry unless `with_negative`.
-  Result<format::IndexEntry> Get(std::string_view key, bool with_negative = false);
+  // NotFound if the key has no entry. Tombstone entries count as no entry unless
+  // `with_tombstones`.
+  Result<format::IndexEntry> Get(std::string_view key, bool with_tombstones = false);
   // Like Get, but never reads the disk: answers only from the memtables and the block cache
   // (RocksDB's kBlockCacheTier). *in_memory is false (and the result NotFound) when the answer
   // needs a disk read. Used on the server's event loop (issue 4).
-  Result<format::IndexEntry> GetCached(std::string_view key, bool* in_memory);
+  Result<format::IndexEntry> GetCached(std::string_view key, bool* in_memory,
+                                       bool with_tombstones = false);
   // Looks up many keys in one batched call (sorted, so RocksDB reads each block once);
-  // (*out)[i] is empty where keys[i] has no entry. Keys in the hot cache skip RocksDB.
+  // (*out)[i] is empty where keys[i] has no entry; tombstone entries are returned. Keys in the
+  // hot cache skip RocksDB.
   Status MultiGet(const std::vector<std::string>& keys,
                   std::vector<std::optional<format::IndexEntry>>* out);
   Status Write(IndexBatch* batch);
@@ -97,9 +108,15 @@ class Index {
   Result<format::Checkpoint> ReadCheckpoint();
   Result<std::map<uint32_t, format::VolumeAccount>> ReadVolumes();
   // Entries whose key starts with prefix and sorts after start_after, in key order; at most
-  // `limit`; *truncated says whether more matched.
+  // `limit`; *truncated says whether more matched. Tombstone entries only `with_tombstones`.
   Status Scan(std::string_view prefix, std::string_view start_after, size_t limit,
-              std::vector<std::pair<std::string, format::IndexEntry>>* out, bool* truncated);
+              std::vector<std::pair<std::string, format::IndexEntry>>* out, bool* truncated,
+              bool with_tombstones = false);
+  // Up to `limit` listed tombstones ('t' entries) with versions at or below `upto`, in version
+  // order. A listing may be stale (its key written again since): check the entry.
+  Status ListTombstones(const Version& upto, size_t limit, std::vector<TombstoneRef>* out);
+  // The horizon set by SetTombstoneHorizon; none() if never set.
+  Result<Version> ReadHorizon();
   // Writes the memtables to disk. With wait, returns once they are durable.
   Status Flush(bool wait);
   // Makes everything written so far durable, then lists up to `limit` dead records that were
@@ -110,14 +127,12 @@ class Index {
   Result<bool> Rebuilding();
   // Totals kept across restarts: bytes reclaimed, volumes compacted.
   Result<std::pair<uint64_t, uint64_t>> ReadReclaimTotals();
-  // Deletes every negative entry (the end of a rebuild).
-  Status PurgeNegative(uint64_t* purged);
   uint64_t MemoryBytes();
 
  private:
   Index() = default;
   // The entry's RocksDB lookup behind Get and GetCached (the hot cache is filled here).
-  Result<format::IndexEntry> Lookup(std::string_view key, bool with_negative, bool cached_only,
+  Result<format::IndexEntry> Lookup(std::string_view key, bool with_tombstones, bool cached_only,
                                     bool* in_memory);
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<rocksdb::Cache> cache_;

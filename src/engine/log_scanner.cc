@@ -6,6 +6,9 @@
 namespace cairn {
 namespace {
 constexpr size_t kReadSize = 1 << 20;
+// After a skipped chunk the next record is most likely another chunk: read its head with a small
+// read instead of a whole kReadSize window of a value that is skipped anyway.
+constexpr size_t kSmallReadSize = 4 << 10;
 }  // namespace
 
 LogScanner::LogScanner(File* file, uint64_t salt, uint64_t start, uint64_t limit,
@@ -18,13 +21,17 @@ LogScanner::LogScanner(File* file, uint64_t salt, uint64_t start, uint64_t limit
       last_valid_end_(start),
       last_nonzero_end_(start) {}
 
-Result<size_t> LogScanner::Fill(uint64_t off, size_t n) {
+Result<size_t> LogScanner::Fill(uint64_t off, size_t n) { return Fill(off, n, kReadSize); }
+
+Result<size_t> LogScanner::Fill(uint64_t off, size_t n, size_t want_at_least) {
   if (off >= buf_off_ && off + n <= buf_off_ + buf_len_) return n;
-  size_t want = std::max(n, kReadSize);
+  if (off >= limit_) return size_t{0};
+  size_t want = std::max(n, want_at_least);
   if (off + want > limit_) want = static_cast<size_t>(limit_ - off);
   if (buf_.size() < want) buf_.resize(want);
   size_t got = 0;
   CAIRN_RETURN_IF_ERROR(file_->PRead(off, want, buf_.data(), &got));
+  bytes_read_ += got;
   buf_off_ = off;
   buf_len_ = got;
   return std::min(n, got);
@@ -42,29 +49,39 @@ void LogScanner::NoteInvalid(uint64_t off, uint64_t n, bool zero) {
   }
 }
 
-// A record whose header and key check but whose value does not is a punched dead record if the
-// first block hole punching would release is a hole (pre-written zeros, torn writes and bit flips
+// A record whose head checks but whose value does not is a punched dead record if the first
+// block hole punching would release is a hole (pre-written zeros, torn writes and bit flips
 // never make holes). REQUIRES: the whole record is in buf_ at pos_.
-Result<bool> LogScanner::IsPunched(const RecordHeader& plausible, RecordHeader* h,
-                                   std::string_view* key) {
-  std::string_view k(At(pos_) + format::kRecordHeaderSize, plausible.key_len);
-  if (DecodeRecordHeader(At(pos_), k, salt_, pos_, h) != HeaderCheck::kValid) return false;
-  PunchRange r =
-      PunchableRange(pos_, h->key_len, RecordLength(h->key_len, h->value_len));
+Result<bool> LogScanner::IsPunched(const RecordHeader& plausible, ScanEvent* ev) {
+  RecordHeader h;
+  std::string_view key, meta;
+  if (DecodeRecordHead(At(pos_), plausible.head_len(), salt_, pos_, &h, &key, &meta) !=
+      HeaderCheck::kValid)
+    return false;
+  PunchRange r = PunchableRange(pos_, h.head_len(), h.record_len());
   if (r.bytes() == 0) return false;
   CAIRN_ASSIGN_OR_RETURN(bool hole, file_->InHole(r.begin));
-  if (hole) *key = k;
+  if (hole) {
+    ev->header = h;
+    ev->key = key;
+    ev->meta = meta;
+  }
   return hole;
 }
 
 Result<bool> LogScanner::Next(ScanEvent* ev) {
-  constexpr uint64_t kHdr = format::kRecordHeaderSize;
+  constexpr uint64_t kHdr = format::kMinRecordHeaderSize;
   while (pos_ + kHdr <= limit_) {
     if (gap_limit_ != kNoGapLimit && pos_ - last_valid_end_ >= gap_limit_) break;
-    CAIRN_ASSIGN_OR_RETURN(size_t have, Fill(pos_, kHdr));
+    const size_t want = after_skip_ ? kSmallReadSize : kReadSize;
+    after_skip_ = false;
+    // A format-2 header is longer than the shortest one: read it whole where the region allows.
+    const size_t hdr_want = static_cast<size_t>(
+        std::min<uint64_t>(format::kMaxRecordHeaderSize, limit_ - pos_));
+    CAIRN_ASSIGN_OR_RETURN(size_t have, Fill(pos_, hdr_want, want));
     if (have < kHdr) break;  // the file is shorter than the limit
     RecordHeader h;
-    HeaderCheck c = DecodeRecordHeader(At(pos_), std::string_view(), salt_, pos_, &h);
+    HeaderCheck c = PeekRecordHeader(At(pos_), have, &h);
     if (c == HeaderCheck::kZero) {
       // Skip to the 8-byte boundary at or before the next non-zero byte: a record starts with
       // its magic, so none can start inside a run of zeros.
@@ -87,41 +104,51 @@ Result<bool> LogScanner::Next(ScanEvent* ev) {
       pos_ = next;
       continue;
     }
-    if (c == HeaderCheck::kValid) {
-      uint64_t need = kHdr + h.key_len + h.value_len;
-      if (pos_ + need <= limit_) {
+    if (c == HeaderCheck::kValid && pos_ + h.head_len() + h.value_len <= limit_) {
+      ScanEvent::Kind kind = ScanEvent::Kind::kBadRegion;
+      bool skipped = false;
+      if (skip_chunks_ && h.type == RecordType::kChunk) {
+        // Only the head: the chunk's value is stepped over, unread.
+        CAIRN_ASSIGN_OR_RETURN(size_t got, Fill(pos_, h.head_len(), kSmallReadSize));
+        if (got == h.head_len() && DecodeRecordHead(At(pos_), got, salt_, pos_, &ev->header,
+                                                    &ev->key, &ev->meta) == HeaderCheck::kValid) {
+          kind = ScanEvent::Kind::kRecord;
+          skipped = true;
+        }
+      } else {
+        const uint64_t need = h.head_len() + h.value_len;
         CAIRN_ASSIGN_OR_RETURN(size_t got, Fill(pos_, need));
-        std::string_view key, value;
-        ScanEvent::Kind kind = ScanEvent::Kind::kBadRegion;
         if (got == need) {
-          if (ParseRecord(std::string_view(At(pos_), need), salt_, pos_, &ev->header, &key, &value)
+          if (ParseRecord(std::string_view(At(pos_), need), salt_, pos_, &ev->header, &ev->key,
+                          &ev->meta, &ev->value)
                   .ok()) {
             kind = ScanEvent::Kind::kRecord;
           } else {
-            CAIRN_ASSIGN_OR_RETURN(bool punched, IsPunched(h, &ev->header, &key));
+            CAIRN_ASSIGN_OR_RETURN(bool punched, IsPunched(h, ev));
             if (punched) kind = ScanEvent::Kind::kPunched;
           }
         }
-        if (kind != ScanEvent::Kind::kBadRegion) {
-          if (in_region_) {
-            // Report the bad bytes first; the record is returned by the next call.
-            ev->kind = ScanEvent::Kind::kBadRegion;
-            ev->offset = region_start_;
-            ev->length = pos_ - region_start_;
-            ev->zero = region_zero_;
-            in_region_ = false;
-            return true;
-          }
-          ev->kind = kind;
-          ev->offset = pos_;
-          ev->length = RecordLength(h.key_len, h.value_len);
-          ev->key = key;
-          ev->value = value;
-          pos_ += ev->length;
-          last_valid_end_ = pos_;
-          last_nonzero_end_ = std::max(last_nonzero_end_, pos_);
+      }
+      if (kind != ScanEvent::Kind::kBadRegion) {
+        if (in_region_) {
+          // Report the bad bytes first; the record is returned by the next call.
+          ev->kind = ScanEvent::Kind::kBadRegion;
+          ev->offset = region_start_;
+          ev->length = pos_ - region_start_;
+          ev->zero = region_zero_;
+          in_region_ = false;
           return true;
         }
+        const uint64_t len = h.record_len();
+        pos_ += len;
+        last_valid_end_ = pos_;
+        last_nonzero_end_ = std::max(last_nonzero_end_, pos_);
+        after_skip_ = skipped;
+        ev->kind = kind;
+        ev->offset = pos_ - len;
+        ev->length = len;
+        if (kind == ScanEvent::Kind::kPunched || skipped) ev->value = std::string_view();
+        return true;
       }
     }
     NoteInvalid(pos_, 8, false);

@@ -2,9 +2,10 @@
 // unwritten (zero) space and from torn or corrupt bytes (docs/format.md 3.5).
 //
 // It never trusts a length it has not validated: a candidate record is accepted only when its
-// header CRC (seeded with the volume salt and its own offset) and its value CRC both check. After
-// invalid bytes it resynchronises 8 bytes at a time; over zeros it skips to the next non-zero
-// byte. Used by recovery and verification, and fuzzed.
+// header CRC (seeded with the volume salt and its own offset, covering the head: header, key
+// and metadata) and its value CRC both check. After invalid bytes it resynchronises 8 bytes at a
+// time; over zeros it skips to the next non-zero byte. Both record formats are read. Used by
+// recovery, verification, compaction and the change feed, and fuzzed.
 //
 // Thread safety: one scanner per thread.
 #pragma once
@@ -26,8 +27,9 @@ struct ScanEvent {
   uint64_t offset = 0;
   uint64_t length = 0;        // record_len, or the region's length
   bool zero = false;          // kBadRegion: every byte is zero
-  RecordHeader header;        // kRecord
-  std::string_view key;       // kRecord; valid until the next call to Next()
+  RecordHeader header;        // kRecord, kPunched
+  std::string_view key;       // kRecord, kPunched; valid until the next call to Next()
+  std::string_view meta;      // kRecord, kPunched; valid until the next call to Next()
   std::string_view value;     // kRecord; valid until the next call to Next()
 };
 
@@ -38,6 +40,11 @@ class LogScanner {
   // Scans [start, limit) of `file`. Stops early once `gap_limit` bytes past the end of the last
   // valid record have shown no further valid record.
   LogScanner(File* file, uint64_t salt, uint64_t start, uint64_t limit, uint64_t gap_limit);
+
+  // Chunk records are returned from their head alone (header CRC checked): their value is not
+  // read or checked, and ev.value is empty. For the change feed, which lists objects, not
+  // chunks, and needs only a chunk's length to step over it. Set before the first Next().
+  void SkipChunks() { skip_chunks_ = true; }
 
   // Sets *ev to the next record, or to a bad region lying between two valid records. Returns
   // false when the scan is over; the bytes after the last valid record are then described by
@@ -53,13 +60,17 @@ class LogScanner {
   }
   // How far the scan looked.
   uint64_t scanned_end() const { return pos_; }
+  // Bytes read from the file so far.
+  uint64_t bytes_read() const { return bytes_read_; }
 
  private:
-  // Makes buf_ hold [off, off+n) (or as much as exists); returns the bytes available.
+  // Makes buf_ hold [off, off+n) (or as much as exists), reading at least `want` bytes when it
+  // must read; returns the bytes available.
+  Result<size_t> Fill(uint64_t off, size_t n, size_t want);
   Result<size_t> Fill(uint64_t off, size_t n);
   const char* At(uint64_t off) const { return buf_.data() + (off - buf_off_); }
   void NoteInvalid(uint64_t off, uint64_t n, bool zero);
-  Result<bool> IsPunched(const RecordHeader& plausible, RecordHeader* h, std::string_view* key);
+  Result<bool> IsPunched(const RecordHeader& plausible, ScanEvent* ev);
 
   File* const file_;
   const uint64_t salt_, limit_, gap_limit_;
@@ -72,6 +83,9 @@ class LogScanner {
   std::string buf_;
   uint64_t buf_off_ = 0;
   size_t buf_len_ = 0;
+  bool skip_chunks_ = false;
+  bool after_skip_ = false;  // the last record was a skipped chunk: read the next head small
+  uint64_t bytes_read_ = 0;
 };
 
 }  // namespace cairn

@@ -26,11 +26,16 @@ class LogScannerTest : public ::testing::Test {
   void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
   // Appends a record at the current end; returns its offset.
-  uint64_t Add(const std::string& key, const std::string& value) {
+  uint64_t Add(const std::string& key, const std::string& value,
+               uint8_t fmt = format::kRecordFormat, RecordType type = RecordType::kValue,
+               const std::string& meta = "") {
     RecordHeader h;
+    h.format = fmt;
+    h.type = type;
     h.sequence = ++seq_;
+    if (type != RecordType::kChunk) h.version = Version{seq_ << 16, 1};
     std::string rec;
-    AppendRecord(h, key, value, kSalt, end_, &rec);
+    AppendRecord(h, key, meta, value, kSalt, end_, &rec);
     EXPECT_TRUE(file_->PWrite(end_, rec).ok());
     uint64_t at = end_;
     end_ += rec.size();
@@ -50,7 +55,7 @@ class LogScannerTest : public ::testing::Test {
     return evs;
   }
 
-  static constexpr uint64_t kCap = 1 << 20;
+  static constexpr uint64_t kCap = 8 << 20;
   std::string dir_;
   std::unique_ptr<File> file_;
   uint64_t end_ = kStart;
@@ -148,6 +153,54 @@ TEST_F(LogScannerTest, GapLimitStopsTheScan) {
   keys.clear();
   ScanAll(&all, &keys);
   EXPECT_EQ((std::vector<std::string>{"a", "far"}), keys);
+}
+
+// Issue 15: a volume of an upgraded store holds format-1 records, then format-2 ones.
+TEST_F(LogScannerTest, Issue15Format1AndFormat2RecordsInOneVolume) {
+  Add("old", "one", format::kRecordFormat1);
+  Add("old-tomb", "", format::kRecordFormat1, RecordType::kTombstone);
+  Add("new", "two", format::kRecordFormat2, RecordType::kValue, std::string("\x01\x01\x00\x01\x00t", 6));
+  Add("x", "", format::kRecordFormat1);  // a 48-byte record at the very end of the region
+  LogScanner s(file_.get(), kSalt, kStart, end_, LogScanner::kNoGapLimit);
+  std::vector<std::string> keys;
+  auto evs = ScanAll(&s, &keys);
+  EXPECT_EQ((std::vector<std::string>{"old", "old-tomb", "new", "x"}), keys);
+  ASSERT_EQ(4u, evs.size());
+  EXPECT_EQ(format::kRecordFormat1, evs[0].header.format);
+  EXPECT_EQ(format::kRecordFormat2, evs[2].header.format);
+  EXPECT_EQ(6u, evs[2].meta.size());
+  EXPECT_EQ(end_, s.last_valid_end());
+}
+
+// The change feed's mode: chunks are returned from their head, their values not read, even one
+// whose value is torn (the feed lists objects, and a chunk's length is in its head).
+TEST_F(LogScannerTest, Issue15SkipChunksStepsOverChunksWithoutReadingThem) {
+  Add("a", "1");
+  Add("big", std::string(2 << 20, 'c'), format::kRecordFormat, RecordType::kChunk);
+  uint64_t torn = Add("big", std::string(2 << 20, 'd'), format::kRecordFormat, RecordType::kChunk);
+  ASSERT_TRUE(file_->PWrite(torn + 100000, std::string(1000, '\0')).ok());
+  Add("big", std::string(2 << 20, 'e'), format::kRecordFormat, RecordType::kChunk);
+  Add("b", "2");
+  LogScanner s(file_.get(), kSalt, kStart, end_, LogScanner::kNoGapLimit);
+  s.SkipChunks();
+  std::vector<std::string> keys;
+  auto evs = ScanAll(&s, &keys);
+  EXPECT_EQ((std::vector<std::string>{"a", "big", "big", "big", "b"}), keys);
+  ASSERT_EQ(5u, evs.size());
+  for (int i = 1; i <= 3; i++) {
+    EXPECT_EQ(RecordType::kChunk, evs[i].header.type);
+    EXPECT_TRUE(evs[i].value.empty());
+    EXPECT_EQ(2u << 20, evs[i].header.value_len);
+  }
+  EXPECT_EQ(end_, s.last_valid_end());
+  // The first read window (1 MiB) and the heads: not the 6 MiB of chunk values.
+  EXPECT_LT(s.bytes_read(), 2u << 20) << "the chunks' values were read";
+  // Without the mode, the torn chunk is a bad region and the others are records.
+  LogScanner all(file_.get(), kSalt, kStart, end_, LogScanner::kNoGapLimit);
+  keys.clear();
+  evs = ScanAll(&all, &keys);
+  EXPECT_EQ((std::vector<std::string>{"a", "big", "big", "b"}), keys);
+  EXPECT_EQ(ScanEvent::Kind::kBadRegion, evs[2].kind);
 }
 
 TEST_F(LogScannerTest, RecordFromAnotherVolumeNeverValidates) {

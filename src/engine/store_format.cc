@@ -28,6 +28,7 @@ std::string EncodeMarker(const StoreMarker& m) {
   EncodeFixed64(b.data() + 16, m.store_id);
   EncodeFixed64(b.data() + 24, m.volume_capacity);
   EncodeFixed64(b.data() + 32, m.created_us);
+  EncodeFixed32(b.data() + 40, m.writer_id);
   SealCrc(&b, 44);
   return b;
 }
@@ -37,19 +38,23 @@ Status DecodeMarker(std::string_view b, StoreMarker* m) {
     return Status::InvalidArgument("not a Cairn store marker");
   CAIRN_RETURN_IF_ERROR(CheckCrc(b, 44, "store marker"));
   uint32_t version = DecodeFixed32(b.data() + 8);
-  if (version != kFormatVersion || DecodeFixed32(b.data() + 12) != 0)
+  if ((version != kFormatVersion && version != kFormatVersion1) || DecodeFixed32(b.data() + 12) != 0)
     return Status::NotSupported("store format version " + std::to_string(version) +
-                                " (this build reads version 1)");
+                                " (this build reads versions 1 and 2)");
+  m->format_version = version;
   m->store_id = DecodeFixed64(b.data() + 16);
   m->volume_capacity = DecodeFixed64(b.data() + 24);
   m->created_us = DecodeFixed64(b.data() + 32);
+  m->writer_id = DecodeFixed32(b.data() + 40);
+  if (version == kFormatVersion1 ? m->writer_id != 0 : m->writer_id == 0)
+    return Status::Corruption("store marker has an impossible writer id");
   return Status::OK();
 }
 
 std::string EncodeVolumeHeader(const VolumeHeader& h) {
   std::string b(kVolumeHeaderSize, '\0');
   std::memcpy(b.data(), kVolumeMagic, 8);
-  EncodeFixed32(b.data() + 8, kFormatVersion);
+  EncodeFixed32(b.data() + 8, kVolumeHeaderVersion);
   EncodeFixed32(b.data() + 12, h.volume_id);
   EncodeFixed64(b.data() + 16, h.capacity);
   EncodeFixed64(b.data() + 24, h.salt);
@@ -64,7 +69,7 @@ Status DecodeVolumeHeader(std::string_view b, VolumeHeader* h) {
   if (b.size() < 56 || std::memcmp(b.data(), kVolumeMagic, 8) != 0)
     return Status::Corruption("volume header has no CAIRNVOL magic");
   CAIRN_RETURN_IF_ERROR(CheckCrc(b, 52, "volume header"));
-  if (DecodeFixed32(b.data() + 8) != kFormatVersion)
+  if (DecodeFixed32(b.data() + 8) != kVolumeHeaderVersion)
     return Status::NotSupported("volume format version " +
                                 std::to_string(DecodeFixed32(b.data() + 8)));
   h->volume_id = DecodeFixed32(b.data() + 12);
@@ -79,55 +84,111 @@ Status DecodeVolumeHeader(std::string_view b, VolumeHeader* h) {
 }
 
 std::string EncodeIndexEntry(const IndexEntry& e) {
-  std::string b(kIndexEntrySize, '\0');
-  b[0] = 1;
+  std::string b(kIndexEntrySize + e.meta.size(), '\0');
+  b[0] = 2;
   b[1] = static_cast<char>(e.type);
+  b[2] = static_cast<char>(e.record_format);
   EncodeFixed32(b.data() + 4, e.volume);
   EncodeFixed64(b.data() + 8, e.offset);
   EncodeFixed64(b.data() + 16, e.record_len);
   EncodeFixed64(b.data() + 24, e.sequence);
   EncodeFixed64(b.data() + 32, e.object_size);
   EncodeFixed32(b.data() + 40, e.object_crc);
+  EncodeFixed32(b.data() + 44, e.version.writer);
   EncodeFixed64(b.data() + 48, e.timestamp_us);
+  EncodeFixed64(b.data() + 56, e.version.hlc);
+  if (!e.meta.empty()) std::memcpy(b.data() + kIndexEntrySize, e.meta.data(), e.meta.size());
   return b;
 }
 
 Status DecodeIndexEntry(std::string_view b, IndexEntry* e) {
-  if (b.size() != kIndexEntrySize || b[0] != 1 || (b[1] != 1 && b[1] != 2 && b[1] != 4))
+  auto type_ok = [](char t) { return t == 1 || t == 2 || t == 4; };
+  if (b.size() == kIndexEntrySizeV1 && b[0] == 1 && type_ok(b[1])) {
+    // Entry version 1 (a format-1 store): its record is format 1, its version derived from the
+    // timestamp, no metadata. Type 2 was a rebuild's negative entry: a tombstone entry now.
+    e->type = static_cast<uint8_t>(b[1]);
+    e->record_format = 1;
+    e->volume = DecodeFixed32(b.data() + 4);
+    e->offset = DecodeFixed64(b.data() + 8);
+    e->record_len = DecodeFixed64(b.data() + 16);
+    e->sequence = DecodeFixed64(b.data() + 24);
+    e->object_size = DecodeFixed64(b.data() + 32);
+    e->object_crc = DecodeFixed32(b.data() + 40);
+    e->timestamp_us = DecodeFixed64(b.data() + 48);
+    e->version = Version{(e->timestamp_us / 1000) << Version::kLogicalBits, 0};
+    e->meta.clear();
+    return Status::OK();
+  }
+  if (b.size() < kIndexEntrySize || b[0] != 2 || !type_ok(b[1]) || (b[2] != 1 && b[2] != 2) ||
+      b[3] != 0 || (b[2] == 1 && b.size() != kIndexEntrySize))
     return Status::Corruption("index entry is malformed");
   e->type = static_cast<uint8_t>(b[1]);
+  e->record_format = static_cast<uint8_t>(b[2]);
   e->volume = DecodeFixed32(b.data() + 4);
   e->offset = DecodeFixed64(b.data() + 8);
   e->record_len = DecodeFixed64(b.data() + 16);
   e->sequence = DecodeFixed64(b.data() + 24);
   e->object_size = DecodeFixed64(b.data() + 32);
   e->object_crc = DecodeFixed32(b.data() + 40);
+  e->version.writer = DecodeFixed32(b.data() + 44);
   e->timestamp_us = DecodeFixed64(b.data() + 48);
+  e->version.hlc = DecodeFixed64(b.data() + 56);
+  e->meta.assign(b.data() + kIndexEntrySize, b.size() - kIndexEntrySize);
   return Status::OK();
 }
 
 std::string EncodeCheckpoint(const Checkpoint& c) {
   std::string b(kCheckpointSize, '\0');
-  b[0] = 1;
+  b[0] = 2;
   b[1] = c.clean ? 1 : 0;
   EncodeFixed32(b.data() + 4, c.volume);
   EncodeFixed64(b.data() + 8, c.offset);
   EncodeFixed64(b.data() + 16, c.next_sequence);
   EncodeFixed64(b.data() + 24, c.objects);
   EncodeFixed64(b.data() + 32, c.logical_bytes);
-  SealCrc(&b, 44);
+  EncodeFixed64(b.data() + 40, c.tombstones);
+  EncodeFixed64(b.data() + 48, c.max_version.hlc);
+  EncodeFixed32(b.data() + 56, c.max_version.writer);
+  SealCrc(&b, 60);
   return b;
 }
 
 Status DecodeCheckpoint(std::string_view b, Checkpoint* c) {
-  if (b.size() != kCheckpointSize || b[0] != 1) return Status::Corruption("checkpoint is malformed");
-  CAIRN_RETURN_IF_ERROR(CheckCrc(b, 44, "index checkpoint"));
+  *c = Checkpoint();
+  if (b.size() == kCheckpointSizeV1 && b[0] == 1) {
+    CAIRN_RETURN_IF_ERROR(CheckCrc(b, 44, "index checkpoint"));
+    c->version = 1;
+  } else if (b.size() == kCheckpointSize && b[0] == 2) {
+    CAIRN_RETURN_IF_ERROR(CheckCrc(b, 60, "index checkpoint"));
+    c->version = 2;
+    c->tombstones = DecodeFixed64(b.data() + 40);
+    c->max_version.hlc = DecodeFixed64(b.data() + 48);
+    c->max_version.writer = DecodeFixed32(b.data() + 56);
+  } else {
+    return Status::Corruption("checkpoint is malformed");
+  }
   c->clean = (b[1] & 1) != 0;
   c->volume = DecodeFixed32(b.data() + 4);
   c->offset = DecodeFixed64(b.data() + 8);
   c->next_sequence = DecodeFixed64(b.data() + 16);
   c->objects = DecodeFixed64(b.data() + 24);
   c->logical_bytes = DecodeFixed64(b.data() + 32);
+  return Status::OK();
+}
+
+std::string EncodeHorizon(const Version& v) {
+  std::string b(kHorizonSize, '\0');
+  EncodeFixed64(b.data(), v.hlc);
+  EncodeFixed32(b.data() + 8, v.writer);
+  SealCrc(&b, 12);
+  return b;
+}
+
+Status DecodeHorizon(std::string_view b, Version* v) {
+  if (b.size() != kHorizonSize) return Status::Corruption("tombstone horizon is malformed");
+  CAIRN_RETURN_IF_ERROR(CheckCrc(b, 12, "tombstone horizon"));
+  v->hlc = DecodeFixed64(b.data());
+  v->writer = DecodeFixed32(b.data() + 8);
   return Status::OK();
 }
 

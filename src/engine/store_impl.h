@@ -3,6 +3,7 @@
 //   store_write.cc  reservation, the write path and group commit
 //   store_read.cc   reads, scans and statistics
 //   store_pin.cc    pinned value extents for zero-copy sends (the server's GET)
+//   store_feed.cc   the change feed (IterateLog)
 //
 // The write path (docs/design.md has the full tour):
 //   1. Reserve: under mu_, a writer takes the next `len` bytes of the active volume and the next
@@ -13,7 +14,13 @@
 //      the longest prefix of queue_ whose bytes are written, and without mu_ runs one fdatasync
 //      (if any writer in the group asked for kSync) and one index batch, then marks the group
 //      committed and wakes it. Only then are the writes visible and acknowledged.
+//   Conditions (issue 15) are judged in Reserve, under mu_, against the key's last write ahead in
+//   queue_ (it takes effect when its group commits), or else its committed entry, looked up just
+//   before and still current (no group committed since: commit_gen_; or looked up under
+//   index_write_mu_, held until the reservation). So every record in the log takes effect when
+//   its group commits, and replay needs no condition. Lock order: index_write_mu_, then mu_.
 //   Invariant: the index only ever refers to records of a committed prefix of the log.
+//   Invariant: per key, the versions of the records that take effect increase in log order.
 //   Invariant: after an fdatasync or pwrite I/O error, bg_error_ is set and no later write is
 //   acknowledged (the store is read-only until reopened).
 #pragma once
@@ -40,8 +47,13 @@
 #include "engine/record.h"
 #include "engine/store_format.h"
 #include "engine/volume.h"
+#include "util/hlc.h"
 
 namespace cairn {
+
+// store_read.cc: the ObjectInfo of an index entry (size, checksum, version, decoded metadata).
+// REQUIRES: *info has empty metadata (a new ObjectInfo).
+Status InfoOf(std::string key, const format::IndexEntry& e, ObjectInfo* info);
 
 class StoreImpl final : public Store {
  public:
@@ -59,6 +71,10 @@ class StoreImpl final : public Store {
   Result<std::unique_ptr<PinnedObject>> PinObject(std::string_view key) override;
   Result<std::unique_ptr<PinnedObject>> TryPinObject(std::string_view key) override;
   Status Delete(std::string_view key, const WriteOptions& wo) override;
+  Result<LogBatch> IterateLog(LogPosition from, size_t limit) override;
+  Status SetTombstoneHorizon(Version horizon) override;
+  Version tombstone_horizon() const override;
+  uint32_t writer_id() const override { return clock_writer_; }
   Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
                           size_t limit) override;
   Result<std::unique_ptr<PhysicalIterator>> IteratePhysical(std::string_view prefix) override;
@@ -71,8 +87,8 @@ class StoreImpl final : public Store {
   // store_open.cc
   Status OpenStore();
 
-  // store_read.cc: reads and validates the record `e` points at (key must match). On success
-  // *value views into *buf.
+  // store_read.cc: reads and validates the record at (volume, offset, len): its key, type and
+  // (if not 0) sequence must be the expected ones. On success *value views into *buf.
   Status ReadRecord(uint32_t volume, uint64_t offset, uint64_t len, std::string_view key,
                     RecordType type, uint64_t sequence, std::string* buf,
                     std::string_view* value);
@@ -80,10 +96,35 @@ class StoreImpl final : public Store {
   std::shared_ptr<Volume> VolumeFor(uint32_t id);
 
  private:
+  // How a conditional write (a condition other than kNone, or any delete) is judged in Reserve,
+  // and what was decided.
+  struct Decision {
+    WriteCondition condition = WriteCondition::kNone;
+    Version want;            // kIfMatch: the live version required; kIfNewer: the one written
+    bool is_delete = false;
+    bool may_wait = true;    // false for PutAsync: Busy instead of waiting for a commit
+    bool locked = false;     // looked up under index_write_mu_ (WriteDecided)
+    // The key's committed entry (tombstones included), looked up when commit_gen_ was `gen`.
+    uint64_t gen = 0;
+    std::optional<format::IndexEntry> found;
+    enum class Outcome { kWrite, kRetry, kRefused, kNoop };
+    Outcome outcome = Outcome::kWrite;
+    Version held;            // on kRefused (Conflict) and kNoop: the version the store holds
+  };
+
   // One pending write; lives on the writing thread's stack until committed.
   struct Writer {
     RecordType type = RecordType::kValue;
     std::string_view key;
+    std::string_view meta;  // encoded metadata (values and manifests)
+    uint8_t format = format::kRecordFormat;  // compaction copies a format-1 record as format 1
+    // The version: stamped by Reserve when `stamp`, else given (kIfNewer, a relocated copy; none
+    // for a chunk).
+    Version version;
+    bool stamp = false;
+    Decision* decision = nullptr;  // judged by Reserve when set
+    // Held by a decision made under index_write_mu_; Reserve releases it (WriteDecided).
+    std::unique_lock<std::mutex>* decision_lock = nullptr;
     bool sync = false;
     bool interval = false;  // Durability::kInterval: the interval thread must sync it
     uint64_t object_size = 0;
@@ -111,6 +152,7 @@ class StoreImpl final : public Store {
     bool no_wait = false;
     Store::PutDone done_cb;
     std::string owned_key;
+    std::string owned_meta;
   };
 
   // Per-batch view of keys changed earlier in the same batch (nullopt = deleted).
@@ -120,12 +162,15 @@ class StoreImpl final : public Store {
   enum class ApplyMode {
     kCommit,   // a write committing now: it is the newest version of its key
     kReplay,   // recovery after the index checkpoint: the index holds everything before it
-    kRebuild,  // rebuilding the index from every volume: tombstones become negative entries
+    kRebuild,  // rebuilding the index from every volume, in log order
   };
   // One record as the commit path or recovery applies it.
   struct Applied {
     RecordType type = RecordType::kValue;
     bool relocated = false;
+    uint8_t format = format::kRecordFormat;
+    Version version;
+    std::string_view meta;
     std::string_view key;
     uint32_t volume = 0;
     uint64_t offset = 0, len = 0, seq = 0, ts = 0, object_size = 0;
@@ -136,6 +181,20 @@ class StoreImpl final : public Store {
 
   // ---- store_write.cc
   Status ValidateKey(std::string_view key) const;
+  // Checks wo's condition and version as arguments (InvalidArgument).
+  Status CheckCondition(const WriteOptions& wo, uint64_t now_us) const;
+  // Writes w's record after its decision: looks the key up (from memory only unless
+  // d->may_wait), then WriteRecord, again while the lookup went stale (bounded).
+  Status WriteDecided(Writer* w, std::string_view value, std::string* buf);
+  // Under mu_: judges w->decision against its lookup and the queue. REQUIRES: mu_ held.
+  Status JudgeLocked(Writer* w, std::unique_lock<std::mutex>& l);
+  // The rules of the conditions (cairn/object_store.h), on d->found; sets d->outcome, d->held.
+  static Status Judge(Decision* d, const Version& horizon);
+  // Runs w's write under wo's condition (stamped, or judged), and reports the outcome through
+  // wo (result_out, sequence_out, held_version_out; not for a PutAsync writer).
+  Status WriteWith(Writer* w, std::string_view value, std::string* buf, const WriteOptions& wo);
+  // The effective tombstone horizon. REQUIRES: mu_ held.
+  Version HorizonLocked(uint64_t now_ms) const;
   bool WantsSync(const WriteOptions& wo) const;
   bool WantsInterval(const WriteOptions& wo) const;
   Status Reserve(Writer* w, uint64_t len);
@@ -177,6 +236,8 @@ class StoreImpl final : public Store {
     if (options_.test_point) options_.test_point(name);
   }
   Result<format::IndexEntry> LookupLive(std::string_view key);
+  // Drops tombstone entries at or below the effective horizon (a bounded number per pass).
+  Status DropExpiredTombstones(ReclaimReport* r);
   // store_pin.cc: PinObject (may_block) and TryPinObject (a null pin where a disk read would
   // be needed).
   Result<std::unique_ptr<PinnedObject>> Pin(std::string_view key, bool may_block);
@@ -192,7 +253,7 @@ class StoreImpl final : public Store {
   // Shared by commit and recovery: updates the index batch, the volume accounts, the object
   // counts and the dead-record list for one record (docs/design.md, "Applying a record").
   Status ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch, Overlay* overlay);
-  // The key's current entry, negative entries included.
+  // The key's current entry, tombstones included.
   Result<std::optional<format::IndexEntry>> LookupForCommit(std::string_view key,
                                                             const Overlay& overlay);
   // The version `e` of `key` stops being live: its bytes leave the live counts, and its records
@@ -201,13 +262,19 @@ class StoreImpl final : public Store {
   void RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
                            const Manifest* keep, IndexBatch* batch);
   // Lists one dead record for hole punching, if it spans a whole block. REQUIRES: acct_mu_.
-  void ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t key_len, uint64_t record_len,
+  void ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t head_len, uint64_t record_len,
                       IndexBatch* batch);
   void AddLiveLocked(uint32_t volume, uint64_t bytes);
   void WriteDirtyAccounts(IndexBatch* batch);
+  // The checkpoint of the last committed position with the current counts (for index writes
+  // that change counts outside a group commit). REQUIRES: index_write_mu_ held.
+  format::Checkpoint CurrentCheckpointLocked();
 
   // ---- store_open.cc
   Status Recover(const std::optional<format::Checkpoint>& ckpt);
+  // Format 1 -> 2 (docs/format.md section 7).
+  Status UpgradeMarker(format::StoreMarker* marker, const std::string& marker_path);
+  Status UpgradeIndex(format::Checkpoint* ckpt);
   // Before the first write of a session: durably replace the clean checkpoint the store was
   // opened with by an unclean one, so that a crash after that write makes the next open
   // replay the log. A session that never writes leaves the store clean, so a reader that
@@ -230,10 +297,17 @@ class StoreImpl final : public Store {
   std::map<uint32_t, std::shared_ptr<Volume>> volumes_;
 
   // Reservation, commit queue, volume switching. Guarded by mu_.
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::shared_ptr<Volume> active_;
   uint64_t tail_ = 0;
   uint64_t next_seq_ = 1;
+  HybridClock clock_;          // stamps versions in log order
+  uint32_t clock_writer_ = 0;  // clock_'s writer id (constant once open)
+  // Groups committed: a decision's lookup is stale once this moved. Written under mu_.
+  std::atomic<uint64_t> commit_gen_{0};
+  // Where the committed prefix of the log ends (the change feed reads up to here).
+  LogPosition committed_end_;
+  Version explicit_horizon_;   // SetTombstoneHorizon's, persisted
   std::deque<Writer*> queue_;
   uint64_t unfinished_bytes_ = 0;
   bool leader_active_ = false;
@@ -266,11 +340,15 @@ class StoreImpl final : public Store {
   std::multiset<uint32_t> stream_pins_;
   uint64_t objects_ = 0;
   uint64_t logical_bytes_ = 0;
+  uint64_t tombstones_ = 0;
   uint64_t bytes_since_flush_ = 0;    // leader only
   uint64_t records_since_flush_ = 0;  // leader only
   // During recovery and a group commit (index_write_mu_ held): the index entries, before the
   // current batch, of the keys it touches.
   const Overlay* replay_prefetch_ = nullptr;
+  // The last checkpoint written with a commit (or recovery), and the highest version the index
+  // reflects. Guarded by index_write_mu_.
+  format::Checkpoint last_ckpt_;
   uint64_t reclaimed_total_ = 0;  // punched + retired bytes, this session (acct_mu_)
   uint64_t compactions_total_ = 0;
 

@@ -71,6 +71,7 @@ std::string RecoveryReport::ToString() const {
                 static_cast<double>(micros) / 1000.0, bad_regions.size(), torn_tail_bytes,
                 tail_volume, tail_offset);
   std::string s = buf;
+  if (upgraded_from_format1) s += "; upgraded from format 1";
   for (const Region& r : bad_regions) {
     std::snprintf(buf, sizeof(buf), "\n  %s region at volumes/%08x.vol offset %" PRIu64
                   " length %" PRIu64,
@@ -90,6 +91,25 @@ std::string ParentDir(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return p.substr(0, slash);
+}
+
+// Writes the marker crash-safely: CAIRN.tmp, fdatasync, rename, directory fsync.
+Status WriteMarker(Env* env, const std::string& dir, const std::string& path,
+                   const format::StoreMarker& m) {
+  const std::string tmp = path + ".tmp";
+  CAIRN_ASSIGN_OR_RETURN(auto f, env->OpenFile(tmp, Env::OpenMode::kCreate));
+  CAIRN_RETURN_IF_ERROR(f->PWrite(0, format::EncodeMarker(m)));
+  CAIRN_RETURN_IF_ERROR(f->DataSync());
+  f.reset();
+  CAIRN_RETURN_IF_ERROR(env->Rename(tmp, path));
+  return env->SyncDir(dir);
+}
+
+uint32_t NewWriterId() {
+  for (;;) {
+    const auto id = static_cast<uint32_t>(RandomU64());
+    if (id != 0) return id;
+  }
 }
 
 }  // namespace
@@ -117,6 +137,12 @@ Status StoreImpl::OpenStore() {
                                    " is outside 1 MiB..64 GiB");
   if (options_.max_unfinished_bytes < (uint64_t{8} << 20))
     return Status::InvalidArgument("max_unfinished_bytes must be at least 8 MiB");
+  if (options_.max_meta_bytes > format::kMaxRecordMetaBytes)
+    return Status::InvalidArgument("max_meta_bytes " + std::to_string(options_.max_meta_bytes) +
+                                   " is above the record format's bound, " +
+                                   std::to_string(format::kMaxRecordMetaBytes));
+  if (options_.max_clock_skew_ms > uint64_t{365} * 24 * 3600 * 1000)
+    return Status::InvalidArgument("max_clock_skew_ms must be at most one year");
   bool exists = env_->Exists(dir_);
   if (!exists) {
     if (!options_.create_if_missing)
@@ -141,17 +167,13 @@ Status StoreImpl::OpenStore() {
   CAIRN_ASSIGN_OR_RETURN(lock_, env_->LockFile(dir_ + "/LOCK"));
   fresh = !env_->Exists(marker_path);
   format::StoreMarker marker;
+  bool format1 = false;
   if (fresh) {
     marker.store_id = RandomU64();
     marker.volume_capacity = options_.volume_capacity;
     marker.created_us = env_->NowMicros();
-    const std::string tmp = marker_path + ".tmp";
-    CAIRN_ASSIGN_OR_RETURN(auto f, env_->OpenFile(tmp, Env::OpenMode::kCreate));
-    CAIRN_RETURN_IF_ERROR(f->PWrite(0, format::EncodeMarker(marker)));
-    CAIRN_RETURN_IF_ERROR(f->DataSync());
-    f.reset();
-    CAIRN_RETURN_IF_ERROR(env_->Rename(tmp, marker_path));
-    CAIRN_RETURN_IF_ERROR(env_->SyncDir(dir_));
+    marker.writer_id = NewWriterId();
+    CAIRN_RETURN_IF_ERROR(WriteMarker(env_, dir_, marker_path, marker));
   } else {
     CAIRN_ASSIGN_OR_RETURN(auto f, env_->OpenFile(marker_path, Env::OpenMode::kExisting));
     std::string b(format::kMarkerSize + 1, '\0');
@@ -164,7 +186,19 @@ Status StoreImpl::OpenStore() {
       return Status::Corruption(marker_path + " is damaged (" + s.message() +
                                 "); refusing to open the store");
     }
+    if (marker.format_version == format::kFormatVersion1) {
+      // Format 1 (docs/format.md section 7): the marker is upgraded before anything else is
+      // written, so no build that reads only format 1 opens the store once it holds format 2.
+      format1 = true;
+      marker.format_version = format::kFormatVersion;
+      marker.writer_id = NewWriterId();
+      CAIRN_RETURN_IF_ERROR(
+          WriteMarker(env_, dir_, marker_path, marker).WithContext("upgrading the store marker"));
+      Log("upgraded " + marker_path + " from format 1 to format 2");
+    }
   }
+  clock_writer_ = options_.writer_id != 0 ? options_.writer_id : marker.writer_id;
+  clock_.set_writer(clock_writer_);
   store_id_ = marker.store_id;
   capacity_ = marker.volume_capacity;
   // A record must fit in a volume with room to spare: chunks are at most a quarter of the data
@@ -226,6 +260,14 @@ Status StoreImpl::OpenStore() {
     rebuild_from_start_ = true;
     Log("the index has no checkpoint; rebuilding it from the volumes");
   }
+  CAIRN_ASSIGN_OR_RETURN(explicit_horizon_, index_->ReadHorizon());
+  if (ckpt.has_value()) {
+    clock_.Observe(ckpt->max_version);
+    format1 = format1 || ckpt->version == 1;
+  }
+  // A format-1 index, or one rebuilt from the volumes, does not know which deletes were
+  // forgotten: its horizon becomes now (docs/format.md section 7).
+  if (format1 || rebuild_from_start_) CAIRN_RETURN_IF_ERROR(UpgradeIndex(ckpt ? &*ckpt : nullptr));
   CAIRN_ASSIGN_OR_RETURN(accounts_, index_->ReadVolumes());
   // A compaction that crashed after retiring a volume but before removing its file: finish it.
   // (The index no longer points into it, and its dead-record entries are gone.)
@@ -252,6 +294,16 @@ Status StoreImpl::OpenStore() {
                                 " holds live objects but its file is missing");
   }
   CAIRN_RETURN_IF_ERROR(Recover(ckpt));
+  report_.upgraded_from_format1 = format1;
+  {
+    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    last_ckpt_.clean = false;
+    last_ckpt_.volume = report_.tail_volume;
+    last_ckpt_.offset = report_.tail_offset;
+    last_ckpt_.next_sequence = next_seq_;
+    last_ckpt_.max_version = clock_.max();
+  }
+  committed_end_ = LogPosition(report_.tail_volume, report_.tail_offset);
   opened_ = true;
   CAIRN_ASSIGN_OR_RETURN(auto totals, index_->ReadReclaimTotals());
   reclaimed_total_ = totals.first;
@@ -261,6 +313,35 @@ Status StoreImpl::OpenStore() {
   if (options_.background_reclaim) reclaimer_ = std::thread([this] { ReclaimLoop(); });
   interval_ = std::thread([this] { IntervalLoop(); });
   return Status::OK();
+}
+
+Status StoreImpl::UpgradeIndex(format::Checkpoint* ckpt) {
+  // One pass over the entries: the clock must start above every version the store holds (a
+  // format-1 checkpoint does not say), and nothing older than this moment may create a key
+  // that format 1 (or a lost index) may have deleted and forgotten.
+  std::string after;
+  for (;;) {
+    std::vector<std::pair<std::string, format::IndexEntry>> rows;
+    bool truncated = false;
+    CAIRN_RETURN_IF_ERROR(index_->Scan("", after, 65536, &rows, &truncated,
+                                       /*with_tombstones=*/true));
+    for (const auto& [k, e] : rows) clock_.Observe(e.version);
+    if (!truncated || rows.empty()) break;
+    after = rows.back().first;
+  }
+  Version h = Version::Make(env_->NowMicros() / 1000, 0xFFFF, 0xFFFFFFFF);
+  if (h < clock_.max()) h = clock_.max();
+  if (h < explicit_horizon_) h = explicit_horizon_;
+  explicit_horizon_ = h;
+  IndexBatch b;
+  b.PutHorizon(h);
+  if (ckpt != nullptr && !rebuild_from_start_) {
+    ckpt->version = 2;
+    ckpt->max_version = clock_.max();
+    b.PutCheckpoint(*ckpt);
+  }
+  CAIRN_RETURN_IF_ERROR(index_->Write(&b));
+  return index_->Flush(/*wait=*/true);
 }
 
 Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
@@ -296,6 +377,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   next_seq_ = ckpt->next_sequence;
   objects_ = ckpt->objects;
   logical_bytes_ = ckpt->logical_bytes;
+  tombstones_ = ckpt->tombstones;
 
   if (ckpt->clean) {
     // Nothing was written after the checkpoint: resume exactly there.
@@ -315,13 +397,14 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     report_.tail_offset = ckpt->offset;
     // The clean flag stays on disk until the first write (MarkUncleanOnce).
     open_checkpoint_ = *ckpt;
+    open_checkpoint_.max_version = clock_.max();
     clean_on_disk_ = true;
     report_.micros = env_->NowMicros() - t0;
     return Status::OK();
   }
 
   // Unclean shutdown: replay the log after the checkpoint. A rebuild (no checkpoint, or one
-  // that was interrupted) replays everything with tombstones kept as negative entries.
+  // that was interrupted) replays everything.
   CAIRN_ASSIGN_OR_RETURN(bool rebuild, index_->Rebuilding());
   rebuild = rebuild || rebuild_from_start_;
   IndexBatch batch;
@@ -340,7 +423,10 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   struct Pending {
     RecordType type;
     bool relocated;
+    uint8_t format;
+    Version version;
     std::string key;
+    std::string meta;
     uint32_t volume;
     uint64_t offset, len, seq, ts, object_size;
     uint32_t object_crc;
@@ -355,8 +441,11 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     c.volume = vol;
     c.offset = end;
     c.next_sequence = last_seq + 1;
+    c.version = 2;
     c.objects = objects_;
     c.logical_bytes = logical_bytes_;
+    c.tombstones = tombstones_;
+    c.max_version = clock_.max();
     WriteDirtyAccounts(&batch);
     batch.PutCheckpoint(c);
     CAIRN_RETURN_IF_ERROR(index_->Write(&batch));
@@ -394,6 +483,9 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       Applied a;
       a.type = p.type;
       a.relocated = p.relocated;
+      a.format = p.format;
+      a.version = p.version;
+      a.meta = p.meta;
       a.key = p.key;
       a.volume = p.volume;
       a.offset = p.offset;
@@ -439,8 +531,10 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
         tail_end = ev.offset + ev.length;
         continue;
       }
-      Pending p{ev.header.type, ev.header.relocated, std::string(ev.key), id, ev.offset, ev.length,
-                ev.header.sequence, ev.header.timestamp_us, ev.header.value_len,
+      Pending p{ev.header.type,      ev.header.relocated,    ev.header.format,
+                ev.header.version,   std::string(ev.key),    std::string(ev.meta),
+                id,                  ev.offset,              ev.length,
+                ev.header.sequence,  ev.header.timestamp_us, ev.header.value_len,
                 ev.header.value_crc, std::nullopt};
       if (ev.header.type == RecordType::kManifest) {
         Manifest m;
@@ -474,7 +568,9 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
         p.manifest = std::move(m);
       }
       if (ev.header.type == RecordType::kChunk) chunks_seen.insert({id, ev.offset});
-      pending_bytes += p.key.size();
+      pending_bytes += p.key.size() + p.meta.size();
+      // Every version replayed is one the store has seen: later stamps are above it.
+      if (p.type != RecordType::kChunk) clock_.Observe(p.version);
       pending.push_back(std::move(p));
       report_.records_replayed++;
       report_.bytes_replayed += ev.length;
@@ -547,8 +643,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   }
   CAIRN_RETURN_IF_ERROR(flush_batch(tail_vol, tail_end));
   if (rebuild) {
-    // Every record has been seen: the negative entries have done their work.
-    CAIRN_RETURN_IF_ERROR(index_->PurgeNegative(&report_.negative_entries_purged));
+    // Every record has been seen. Tombstones stay: they are the keys' entries now.
     batch.SetRebuilding(false);
     CAIRN_RETURN_IF_ERROR(flush_batch(tail_vol, tail_end));
   }
@@ -631,6 +726,7 @@ Status StoreImpl::Close() {
           c.volume = active_ != nullptr ? active_->id() : 0;
           c.offset = active_ != nullptr ? tail_ : 0;
           c.next_sequence = next_seq_;
+          c.max_version = clock_.max();
         }
         if (c.volume == 0) {
           // No active volume: resume at the end of the last sealed one.
@@ -644,6 +740,7 @@ Status StoreImpl::Close() {
           std::lock_guard<std::mutex> al(acct_mu_);
           c.objects = objects_;
           c.logical_bytes = logical_bytes_;
+          c.tombstones = tombstones_;
         }
         IndexBatch batch;
         WriteDirtyAccounts(&batch);

@@ -8,11 +8,12 @@
 namespace cairn {
 namespace {
 
-// One record holding value bytes: the value starts `kRecordHeaderSize + key_len` into it.
+// One record holding value bytes: the value starts `head_len` (header, key, metadata) into it.
 struct PinnedRecord {
   std::shared_ptr<Volume> vol;  // keeps the file open even if the volume is retired
   uint64_t record_offset = 0;
   uint64_t record_len = 0;
+  uint64_t head_len = 0;
   RecordType type = RecordType::kValue;
   uint64_t sequence = 0;  // 0 for chunks (checked through the manifest instead)
 };
@@ -30,9 +31,7 @@ class PinnedObjectImpl final : public PinnedObject {
 
   void Add(PinnedRecord r, uint64_t value_len) {
     if (value_len == 0) return;  // an empty object has no extent
-    extents_.push_back(ValueExtent{r.vol->file()->fd(),
-                                   r.record_offset + format::kRecordHeaderSize + info_.key.size(),
-                                   value_len});
+    extents_.push_back(ValueExtent{r.vol->file()->fd(), r.record_offset + r.head_len, value_len});
     records_.push_back(std::move(r));
   }
 
@@ -105,20 +104,20 @@ Result<std::unique_ptr<PinnedObject>> StoreImpl::Pin(std::string_view key, bool 
   }
   foreground_ops_.fetch_add(1, std::memory_order_relaxed);
   ObjectInfo info;
-  info.key = std::string(key);
-  info.size = e.object_size;
-  info.crc32c = e.object_crc;
-  info.sequence = e.sequence;
-  info.mtime_us = e.timestamp_us;
+  if (Status s = InfoOf(std::string(key), e, &info); !s.ok()) {
+    UnregisterReader(epoch);
+    return s;
+  }
   auto pin = std::make_unique<PinnedObjectImpl>(this, epoch, std::move(info));
   std::shared_ptr<Volume> vol = VolumeFor(e.volume);
   if (vol == nullptr || vol->file()->fd() < 0)
     return Status::Corruption("index points into missing volume " + Volume::FileName(e.volume));
   if (e.type == static_cast<uint8_t>(RecordType::kValue)) {
-    if (RecordLength(key.size(), e.object_size) != e.record_len ||
+    if (RecordLength(e.record_format, key.size(), e.meta.size(), e.object_size) != e.record_len ||
         e.offset < vol->data_offset() || e.offset + e.record_len > vol->capacity())
       return Status::Corruption("index entry of " + std::string(key) + " is inconsistent");
-    pin->Add(PinnedRecord{vol, e.offset, e.record_len, RecordType::kValue, e.sequence},
+    pin->Add(PinnedRecord{vol, e.offset, e.record_len, e.head_len(key.size()), RecordType::kValue,
+                          e.sequence},
              e.object_size);
     return std::unique_ptr<PinnedObject>(std::move(pin));
   }
@@ -133,11 +132,13 @@ Result<std::unique_ptr<PinnedObject>> StoreImpl::Pin(std::string_view key, bool 
     return Status::Corruption("manifest of " + std::string(key) + " disagrees with the index");
   for (const ChunkRef& c : m.chunks) {
     std::shared_ptr<Volume> cv = VolumeFor(c.volume);
-    const uint64_t len = RecordLength(key.size(), c.value_len);
+    const uint64_t len = RecordLength(e.record_format, key.size(), 0, c.value_len);
     if (cv == nullptr || cv->file()->fd() < 0 || c.offset < cv->data_offset() ||
         c.offset + len > cv->capacity())
       return Status::Corruption("a chunk of " + std::string(key) + " lies outside its volume");
-    pin->Add(PinnedRecord{cv, c.offset, len, RecordType::kChunk, 0}, c.value_len);
+    pin->Add(PinnedRecord{cv, c.offset, len, RecordHeaderSize(e.record_format) + key.size(),
+                          RecordType::kChunk, 0},
+             c.value_len);
   }
   return std::unique_ptr<PinnedObject>(std::move(pin));
 }

@@ -4,6 +4,7 @@
 
 #include "engine/store_impl.h"
 #include "util/crc32c.h"
+#include "util/metadata_codec.h"
 
 namespace cairn {
 namespace {
@@ -12,17 +13,20 @@ std::string Where(uint32_t volume, uint64_t offset) {
   return "volumes/" + Volume::FileName(volume) + " offset " + std::to_string(offset);
 }
 
-ObjectInfo InfoOf(std::string key, const format::IndexEntry& e) {
-  ObjectInfo i;
-  i.key = std::move(key);
-  i.size = e.object_size;
-  i.crc32c = e.object_crc;
-  i.sequence = e.sequence;
-  i.mtime_us = e.timestamp_us;
-  return i;
-}
-
 }  // namespace
+
+Status InfoOf(std::string key, const format::IndexEntry& e, ObjectInfo* i) {
+  i->key = std::move(key);
+  i->size = e.object_size;
+  i->crc32c = e.object_crc;
+  i->sequence = e.sequence;
+  i->mtime_us = e.timestamp_us;
+  i->version = e.version;
+  if (e.meta.empty()) return Status::OK();  // REQUIRES: i->metadata is empty
+  Status s = DecodeMetadata(e.meta, &i->metadata);
+  if (!s.ok()) return s.WithContext("the index entry of \"" + i->key + "\"");
+  return Status::OK();
+}
 
 std::shared_ptr<Volume> StoreImpl::VolumeFor(uint32_t id) {
   std::shared_lock<std::shared_mutex> l(vol_mu_);
@@ -37,7 +41,7 @@ Status StoreImpl::ReadRecord(uint32_t volume, uint64_t offset, uint64_t len,
   if (vol == nullptr)
     return Status::Corruption("index points into missing volume " + Volume::FileName(volume));
   if (offset < vol->data_offset() || offset + len > vol->capacity() ||
-      len < format::kRecordHeaderSize)
+      len < format::kMinRecordHeaderSize)
     return Status::Corruption("index points outside the volume: " + Where(volume, offset));
   buf->resize(len);
   size_t got = 0;
@@ -45,11 +49,11 @@ Status StoreImpl::ReadRecord(uint32_t volume, uint64_t offset, uint64_t len,
   CAIRN_RETURN_IF_ERROR(vol->file()->PRead(offset, len, buf->data(), &got));
   if (got != len) return Status::Corruption("record cut short at " + Where(volume, offset));
   RecordHeader h;
-  std::string_view k;
-  Status s = ParseRecord(*buf, vol->salt(), offset, &h, &k, value);
+  std::string_view k, meta;
+  Status s = ParseRecord(*buf, vol->salt(), offset, &h, &k, &meta, value);
   if (!s.ok()) return Status::Corruption(s.message() + " at " + Where(volume, offset));
   if (k != key || h.type != type || (sequence != 0 && h.sequence != sequence) ||
-      RecordLength(h.key_len, h.value_len) != len)
+      h.record_len() != len)
     return Status::Corruption("the record at " + Where(volume, offset) +
                               " is not the one the index expects");
   return Status::OK();
@@ -89,9 +93,9 @@ class ObjectReaderImpl final : public ObjectReader {
     while (cur_.empty()) {
       if (!chunked_ || next_chunk_ >= manifest_.chunks.size()) return size_t{0};
       const ChunkRef& c = manifest_.chunks[next_chunk_++];
-      CAIRN_RETURN_IF_ERROR(store_->ReadRecord(c.volume, c.offset,
-                                               RecordLength(info_.key.size(), c.value_len),
-                                               info_.key, RecordType::kChunk, 0, &buf_, &cur_));
+      CAIRN_RETURN_IF_ERROR(store_->ReadRecord(
+          c.volume, c.offset, RecordLength(entry_.record_format, info_.key.size(), 0, c.value_len),
+          info_.key, RecordType::kChunk, 0, &buf_, &cur_));
       if (cur_.size() != c.value_len) return Status::Corruption("chunk length mismatch");
       crc_ = crc32c::Extend(crc_, cur_.data(), cur_.size());
       if (next_chunk_ == manifest_.chunks.size() && crc_ != manifest_.object_crc)
@@ -140,7 +144,9 @@ Result<std::unique_ptr<ObjectReader>> StoreImpl::OpenReader(std::string_view key
   foreground_ops_.fetch_add(1, std::memory_order_relaxed);
   for (int attempt = 1;; attempt++) {
     CAIRN_ASSIGN_OR_RETURN(format::IndexEntry e, LookupLive(key));
-    auto r = std::make_unique<ObjectReaderImpl>(this, InfoOf(std::string(key), e), e);
+    ObjectInfo info;
+    CAIRN_RETURN_IF_ERROR(InfoOf(std::string(key), e, &info));
+    auto r = std::make_unique<ObjectReaderImpl>(this, std::move(info), e);
     Status s = r->Init();
     if (s.ok()) return std::unique_ptr<ObjectReader>(std::move(r));
     // The version may have been replaced, and its record released or moved, between the
@@ -190,7 +196,9 @@ Result<ObjectInfo> StoreImpl::Head(std::string_view key) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
   Result<format::IndexEntry> e = index_->Get(key);
   if (!e.ok()) return e.status().IsNotFound() ? Status::NotFound("no such key") : e.status();
-  return InfoOf(std::string(key), *e);
+  ObjectInfo info;
+  CAIRN_RETURN_IF_ERROR(InfoOf(std::string(key), *e, &info));
+  return info;
 }
 
 Result<ScanResult> StoreImpl::Scan(std::string_view prefix, std::string_view start_after,
@@ -200,8 +208,9 @@ Result<ScanResult> StoreImpl::Scan(std::string_view prefix, std::string_view sta
   std::vector<std::pair<std::string, format::IndexEntry>> rows;
   ScanResult r;
   CAIRN_RETURN_IF_ERROR(index_->Scan(prefix, start_after, limit, &rows, &r.truncated));
-  r.objects.reserve(rows.size());
-  for (auto& [k, e] : rows) r.objects.push_back(InfoOf(std::move(k), e));
+  r.objects.resize(rows.size());
+  for (size_t i = 0; i < rows.size(); i++)
+    CAIRN_RETURN_IF_ERROR(InfoOf(std::move(rows[i].first), rows[i].second, &r.objects[i]));
   return r;
 }
 
@@ -238,7 +247,7 @@ Result<std::unique_ptr<PhysicalIterator>> StoreImpl::IteratePhysical(std::string
       PhysicalEntry pe;
       pe.volume = e.volume;
       pe.offset = e.offset;
-      pe.info = InfoOf(std::move(k), e);
+      CAIRN_RETURN_IF_ERROR(InfoOf(std::move(k), e, &pe.info));
       all.push_back(std::move(pe));
     }
     if (!truncated || rows.empty()) break;
@@ -270,6 +279,7 @@ Result<StoreStats> StoreImpl::Stats() {
     std::lock_guard<std::mutex> l(acct_mu_);
     st.objects = objects_;
     st.logical_bytes = logical_bytes_;
+    st.tombstones = tombstones_;
     st.reclaimed_bytes = reclaimed_total_;
     st.compactions = compactions_total_;
     for (const auto& [id, a] : accounts_) {

@@ -168,6 +168,11 @@ Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
   CAIRN_RETURN_IF_ERROR(MarkUncleanOnce());
   StartThrottle();
   CAIRN_RETURN_IF_ERROR(RemoveRetired(&r));
+  // Tombstones the horizon has reached go first: their records become dead, which the plan
+  // then counts (a volume of expired tombstones is compacted away in this same pass).
+  const uint64_t dropped_before = r.tombstones_dropped;
+  CAIRN_RETURN_IF_ERROR(DropExpiredTombstones(&r));
+  if (r.tombstones_dropped != dropped_before) r.volumes = PlanVolumes();
   if (ro.punch) CAIRN_RETURN_IF_ERROR(PunchDead(ro.throttle, ro.punch_active, &r));
   if (ro.compact) {
     for (const auto& p : r.volumes) {
@@ -250,10 +255,16 @@ namespace {
 // A record of the volume being compacted, held until its key's entry has been looked up.
 struct Candidate {
   RecordType type;
+  uint8_t format;
+  Version version;
   std::string key;
+  std::string meta;
   uint64_t offset, len, seq, ts;
   std::string value;
 };
+
+// Named bound: tombstone entries dropped per index batch at the horizon.
+constexpr size_t kTombstoneDropBatch = 4096;
 
 }  // namespace
 
@@ -285,12 +296,17 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   bool mid_copy_reported = false;
   std::string buf;
 
-  auto write_copy = [&](RecordType type, std::string_view key, uint64_t seq, uint64_t ts,
+  // A copy keeps the original's format, sequence, timestamp, version and metadata.
+  auto write_copy = [&](RecordType type, uint8_t fmt, std::string_view key, uint64_t seq,
+                        uint64_t ts, const Version& version, std::string_view meta,
                         const format::IndexEntry* expect, const Manifest* manifest,
                         std::string_view value, ChunkRef* placed) -> Status {
     Writer w;
     w.type = type;
+    w.format = fmt;
     w.key = key;
+    w.meta = meta;
+    w.version = version;
     w.relocated = true;
     w.seq = seq;
     w.timestamp_us = ts;
@@ -319,26 +335,25 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
     keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
     std::vector<std::optional<format::IndexEntry>> found;
     CAIRN_RETURN_IF_ERROR(index_->MultiGet(keys, &found));
-    auto entry_of = [&](const std::string& k) -> std::optional<format::IndexEntry> {
+    auto entry_of = [&](const std::string& k) -> const std::optional<format::IndexEntry>& {
       size_t i = static_cast<size_t>(std::lower_bound(keys.begin(), keys.end(), k) - keys.begin());
-      auto e = found[i];
-      if (e && e->type == static_cast<uint8_t>(RecordType::kTombstone)) return std::nullopt;
-      return e;
+      return found[i];
     };
     for (const Candidate& c : *batch) {
-      std::optional<format::IndexEntry> e = entry_of(c.key);
+      const std::optional<format::IndexEntry>& e = entry_of(c.key);
       const bool here = e && e->volume == id && e->offset == c.offset && e->sequence == c.seq;
+      const bool live_manifest = e && e->type == static_cast<uint8_t>(RecordType::kManifest);
       switch (c.type) {
         case RecordType::kValue:
           if (here)
-            CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kValue, c.key, c.seq, c.ts, &*e, nullptr,
-                                             c.value, nullptr));
+            CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kValue, c.format, c.key, c.seq, c.ts,
+                                             c.version, c.meta, &*e, nullptr, c.value, nullptr));
           break;
         case RecordType::kManifest:
           if (here) rewrites[c.key].entry = *e;
           break;
         case RecordType::kChunk: {
-          if (!e || e->type != static_cast<uint8_t>(RecordType::kManifest)) break;
+          if (!live_manifest) break;
           auto m = manifests.find(c.key);
           if (m == manifests.end()) {
             std::string mb;
@@ -356,21 +371,34 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
                                         });
           if (!referenced) break;
           ChunkRef placed;
-          CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kChunk, c.key, c.seq, c.ts, nullptr,
-                                           nullptr, c.value, &placed));
+          CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kChunk, c.format, c.key, c.seq, c.ts,
+                                           Version(), std::string_view(), nullptr, nullptr,
+                                           c.value, &placed));
           Rewrite& rw = rewrites[c.key];
           rw.entry = *e;
           rw.moved[c.offset] = placed;
           break;
         }
         case RecordType::kTombstone:
-          // Dropped if the key was written again since (nothing older can win over that), or
-          // if no other volume holds anything older than it.
-          if ((e && e->sequence > c.seq) || !older_volume_exists(c.seq)) {
+          if (here) {
+            // The key's entry: kept until the horizon drops it (DropExpiredTombstones), so it
+            // moves like a live record (the copy commits only if the entry is still this one).
+            CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kTombstone, c.format, c.key, c.seq, c.ts,
+                                             c.version, std::string_view(), &*e, nullptr,
+                                             std::string_view(), nullptr));
+            r->tombstones_kept++;
+          } else if ((e && CompareWrites(e->record_format, e->version, e->sequence, c.format,
+                                         c.version, c.seq) > 0) ||
+                     !older_volume_exists(c.seq)) {
+            // Dropped if the key was written again since (nothing older can win over that), or
+            // if no other volume holds anything older than it.
             r->tombstones_dropped++;
           } else {
-            CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kTombstone, c.key, c.seq, c.ts, nullptr,
-                                             nullptr, std::string_view(), nullptr));
+            // Its entry was dropped at the horizon, but an older write of the key may lie in
+            // another volume: a rebuild of the index must still meet the delete after it.
+            CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kTombstone, c.format, c.key, c.seq, c.ts,
+                                             c.version, std::string_view(), nullptr, nullptr,
+                                             std::string_view(), nullptr));
             r->tombstones_kept++;
           }
           break;
@@ -391,7 +419,8 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
     if (!more) break;
     if (ev.kind != ScanEvent::Kind::kRecord) continue;  // punched, or unreadable: not live
     Throttle(ev.length, throttle);
-    batch.push_back(Candidate{ev.header.type, std::string(ev.key), ev.offset, ev.length,
+    batch.push_back(Candidate{ev.header.type, ev.header.format, ev.header.version,
+                              std::string(ev.key), std::string(ev.meta), ev.offset, ev.length,
                               ev.header.sequence, ev.header.timestamp_us,
                               ev.header.type == RecordType::kTombstone ? std::string()
                                                                        : std::string(ev.value)});
@@ -421,8 +450,9 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
       if (it != rw.moved.end()) c = it->second;
     }
     std::string np = EncodeManifest(m);
-    CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kManifest, key, cur->sequence,
-                                     cur->timestamp_us, &*cur, &m, np, nullptr));
+    CAIRN_RETURN_IF_ERROR(write_copy(RecordType::kManifest, cur->record_format, key,
+                                     cur->sequence, cur->timestamp_us, cur->version, cur->meta,
+                                     &*cur, &m, np, nullptr));
   }
   TestPoint("compact:after-copy");
   {
@@ -456,6 +486,37 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   TestPoint("compact:after-switch");
   r->compacted_volumes++;
   return RemoveRetired(r);
+}
+
+Status StoreImpl::DropExpiredTombstones(ReclaimReport* r) {
+  const Version horizon = tombstone_horizon();
+  for (int round = 0; round < 64 && !stop_; round++) {  // named bound: rounds per pass
+    std::vector<TombstoneRef> listed;
+    CAIRN_RETURN_IF_ERROR(index_->ListTombstones(horizon, kTombstoneDropBatch, &listed));
+    if (listed.empty()) return Status::OK();
+    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    IndexBatch batch;
+    Overlay overlay;
+    for (const TombstoneRef& t : listed) {
+      CAIRN_ASSIGN_OR_RETURN(std::optional<format::IndexEntry> e, LookupForCommit(t.key, overlay));
+      batch.DeleteTombstoneListing(t);
+      // Written again since (or already dropped): only the listing goes.
+      if (!e.has_value() || !e->tombstone() || e->version != t.version) continue;
+      {
+        std::lock_guard<std::mutex> al(acct_mu_);
+        RetireVersionLocked(*e, t.key, nullptr, &batch);
+      }
+      batch.DeleteEntry(t.key);
+      overlay[t.key] = std::nullopt;
+      r->tombstones_dropped++;
+    }
+    // The counts change with the entries: a checkpoint in the same batch keeps them together.
+    batch.PutCheckpoint(CurrentCheckpointLocked());
+    WriteDirtyAccounts(&batch);
+    CAIRN_RETURN_IF_ERROR(index_->Write(&batch));
+    if (listed.size() < kTombstoneDropBatch) return Status::OK();
+  }
+  return Status::OK();
 }
 
 Status StoreImpl::RemoveRetired(ReclaimReport* r) {
@@ -515,6 +576,11 @@ void StoreImpl::ReclaimLoop() {
     const uint32_t active = ActiveVolumeId();
     for (const auto& p : PlanVolumes())
       work |= (p.punchable_bytes > 0 && p.id < active) || p.compact;
+    if (!work) {
+      // Tombstones the horizon has reached (one index seek).
+      std::vector<TombstoneRef> due;
+      work = index_->ListTombstones(tombstone_horizon(), 1, &due).ok() && !due.empty();
+    }
     if (!work) continue;
     l.unlock();
     ReclaimOptions ro;

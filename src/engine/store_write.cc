@@ -5,25 +5,34 @@
 #include "engine/store_impl.h"
 #include "util/check.h"
 #include "util/crc32c.h"
+#include "util/metadata_codec.h"
 
 namespace cairn {
 namespace {
 
 // Named bound: writers one commit takes. Larger groups only delay the first writer's ack.
 constexpr size_t kMaxGroupWriters = 1024;
+// Named bounds: lookups a conditional write makes. The first kOptimisticDecisionAttempts take no
+// lock, and are made stale by a group commit landing between the lookup and the reservation;
+// the others hold index_write_mu_ over both and are retried only after waiting for log space, a
+// volume, or the commit of the same version. A PutAsync writer (which may not wait) makes only
+// optimistic attempts, then returns Busy.
+constexpr int kOptimisticDecisionAttempts = 2;
+constexpr int kMaxDecisionAttempts = 64;
+
+bool Live(const std::optional<format::IndexEntry>& e) { return e.has_value() && !e->tombstone(); }
+
+void ReportWrite(const WriteOptions& wo, const WriteResult& r) {
+  if (wo.result_out != nullptr) *wo.result_out = r;
+  if (wo.sequence_out != nullptr) *wo.sequence_out = r.sequence;
+}
 // Named bound: records between index checkpoints. Replaying a record after a crash costs a
 // lookup of the key's previous version, so this, with checkpoint_bytes, bounds restart time.
 constexpr uint64_t kCheckpointRecords = 65536;
 
 }  // namespace
 
-Status StoreImpl::ValidateKey(std::string_view key) const {
-  if (key.empty()) return Status::InvalidArgument("key is empty; keys are 1 to 1024 bytes");
-  if (key.size() > kMaxKeyBytes)
-    return Status::InvalidArgument("key is " + std::to_string(key.size()) +
-                                   " bytes; the limit max_key_bytes is 1024");
-  return Status::OK();
-}
+Status StoreImpl::ValidateKey(std::string_view key) const { return cairn::ValidateKey(key); }
 
 bool StoreImpl::WantsSync(const WriteOptions& wo) const {
   return wo.durability.value_or(options_.durability) == Durability::kSync;
@@ -66,6 +75,15 @@ void StoreImpl::SetBgError(const Status& cause) {
 }
 
 Status StoreImpl::Reserve(Writer* w, uint64_t len) {
+  // A decision made under index_write_mu_ (WriteDecided) holds it until the write has its place
+  // in the queue, and never while waiting: the commit that would end the wait needs it.
+  struct ReleaseDecisionLock {
+    std::unique_lock<std::mutex>* lock;
+    void operator()() {
+      if (lock != nullptr && lock->owns_lock()) lock->unlock();
+    }
+    ~ReleaseDecisionLock() { (*this)(); }
+  } release_decision{w->decision_lock};
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
     if (!bg_error_.ok()) return bg_error_;
@@ -73,15 +91,28 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
     // Named bound max_unfinished_bytes: reserved-but-uncommitted log. Always admit one writer.
     if (unfinished_bytes_ > 0 && unfinished_bytes_ + len > options_.max_unfinished_bytes) {
       if (w->no_wait) return Status::Busy("log space is full (max_unfinished_bytes)");
+      release_decision();
       space_cv_.wait(l);
       continue;
     }
     if (active_ == nullptr || tail_ + len > active_->capacity()) {
       if (w->no_wait && prepared_.empty()) return Status::Busy("no prepared volume yet");
+      if (prepared_.empty()) release_decision();
       CAIRN_RETURN_IF_ERROR(SwitchVolumeLocked(l));
       continue;
     }
     break;
+  }
+  // Judged here, with the place in the log: nothing can commit ahead of this write meanwhile.
+  if (w->decision != nullptr) {
+    CAIRN_RETURN_IF_ERROR(JudgeLocked(w, l));
+    if (w->decision->outcome != Decision::Outcome::kWrite) return Status::OK();  // a no-op
+  }
+  // The version, in log order: a stamp is above every version accepted before it.
+  if (w->stamp) {
+    w->version = clock_.Stamp(w->timestamp_us / 1000);
+  } else if (!w->relocated && !w->version.none()) {
+    clock_.Observe(w->version);
   }
   w->vol = active_;
   w->offset = tail_;
@@ -140,22 +171,28 @@ Status StoreImpl::SwitchVolumeLocked(std::unique_lock<std::mutex>& l) {
 
 Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* buf) {
   uint32_t vcrc = crc32c::Value(value);
-  uint64_t len = RecordLength(w->key.size(), value.size());
+  const size_t hs = RecordHeaderSize(w->format);
+  uint64_t len = RecordLength(w->format, w->key.size(), w->meta.size(), value.size());
   CAIRN_CHECK(len <= capacity_ - format::kVolumeHeaderSize);
   if (w->no_wait && clean_on_disk_.load()) return Status::Busy("the store must be marked unclean");
   CAIRN_RETURN_IF_ERROR(MarkUncleanOnce());
   CAIRN_RETURN_IF_ERROR(Reserve(w, len));
+  if (w->decision != nullptr && w->decision->outcome != Decision::Outcome::kWrite)
+    return Status::OK();  // an idempotent retry: nothing reserved, nothing to write
   // No lock held from here until FinishAndWait: the copy and the pwrite run in parallel with
   // other writers.
   RecordHeader h;
+  h.format = w->format;
   h.type = w->type;
   h.key_len = static_cast<uint16_t>(w->key.size());
+  h.meta_len = static_cast<uint32_t>(w->meta.size());
   h.value_len = value.size();
   h.sequence = w->seq;
   h.timestamp_us = w->timestamp_us;
+  h.version = w->version;
   h.value_crc = vcrc;
   h.relocated = w->relocated;
-  const size_t hk = format::kRecordHeaderSize + w->key.size();
+  const size_t hk = hs + w->key.size() + w->meta.size();
   // The value may already sit in *buf at offset hk (streaming puts read it there).
   bool in_place = buf->size() >= hk + value.size() && value.data() == buf->data() + hk;
   if (!in_place) {
@@ -164,8 +201,9 @@ Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* bu
   }
   buf->resize(len);
   std::memset(buf->data() + hk + value.size(), 0, len - hk - value.size());
-  EncodeRecordHeader(h, w->key, w->vol->salt(), w->offset, buf->data());
-  std::memcpy(buf->data() + format::kRecordHeaderSize, w->key.data(), w->key.size());
+  EncodeRecordHeader(h, w->key, w->meta, w->vol->salt(), w->offset, buf->data());
+  std::memcpy(buf->data() + hs, w->key.data(), w->key.size());
+  if (!w->meta.empty()) std::memcpy(buf->data() + hs + w->key.size(), w->meta.data(), w->meta.size());
   Status ws = w->vol->file()->PWrite(w->offset, *buf);
   if (ws.ok()) {
     std::lock_guard<std::mutex> l(sync_mu_);
@@ -180,6 +218,166 @@ Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* bu
   }
   FinishAndWait(w, ws);
   return w->result;
+}
+
+Status StoreImpl::CheckCondition(const WriteOptions& wo, uint64_t now_us) const {
+  switch (wo.condition) {
+    case WriteCondition::kNone:
+    case WriteCondition::kIfNoneMatch:
+      return Status::OK();
+    case WriteCondition::kIfMatch:
+      if (wo.version.none()) return Status::InvalidArgument("if-match needs a version");
+      return Status::OK();
+    case WriteCondition::kIfNewer: {
+      if (wo.version.none()) return Status::InvalidArgument("if-newer needs a version");
+      const uint64_t now_ms = now_us / 1000;
+      if (wo.version.millis() > now_ms + options_.max_clock_skew_ms)
+        return Status::InvalidArgument(
+            "version " + wo.version.ToString() + " is " +
+            std::to_string(wo.version.millis() - now_ms) +
+            " ms ahead of this machine's clock, more than max_clock_skew_ms (" +
+            std::to_string(options_.max_clock_skew_ms) + ")");
+      return Status::OK();
+    }
+  }
+  return Status::InvalidArgument("unknown write condition " +
+                                 std::to_string(static_cast<int>(wo.condition)));
+}
+
+Version StoreImpl::HorizonLocked(uint64_t now_ms) const {
+  Version h = explicit_horizon_;
+  if (options_.tombstone_ttl_ms != 0 && now_ms > options_.tombstone_ttl_ms) {
+    const Version ttl = Version::Make(now_ms - options_.tombstone_ttl_ms, 0xFFFF, 0xFFFFFFFF);
+    if (h < ttl) h = ttl;
+  }
+  return h;
+}
+
+Version StoreImpl::tombstone_horizon() const {
+  const uint64_t now_ms = env_->NowMicros() / 1000;
+  std::lock_guard<std::mutex> l(mu_);
+  return HorizonLocked(now_ms);
+}
+
+Status StoreImpl::JudgeLocked(Writer* w, std::unique_lock<std::mutex>& l) {
+  Decision& d = *w->decision;
+  // The lookup is current if it was made under index_write_mu_, still held (nothing reached the
+  // index since), or, made without it, if no group has committed since.
+  const bool current = d.locked ? w->decision_lock != nullptr && w->decision_lock->owns_lock()
+                                : commit_gen_.load(std::memory_order_relaxed) == d.gen;
+  if (!current) {
+    d.outcome = Decision::Outcome::kRetry;
+    return Status::Busy("the lookup is stale: look again");
+  }
+  // A write of the key ahead in the log, not committed yet, takes effect when its group commits
+  // (it was judged too, or needs no judging): this write is judged against it. Compaction's
+  // copies change no version: they do not count.
+  const Writer* ahead = nullptr;
+  for (auto it = queue_.rbegin(); it != queue_.rend() && ahead == nullptr; ++it) {
+    const Writer* q = *it;
+    if (q->type != RecordType::kChunk && !q->relocated && q->key == w->key) ahead = q;
+  }
+  if (ahead == nullptr) return Judge(&d, HorizonLocked(w->timestamp_us / 1000));
+  d.found.emplace();
+  d.found->type = static_cast<uint8_t>(ahead->type);
+  d.found->version = ahead->version;
+  Status s = Judge(&d, HorizonLocked(w->timestamp_us / 1000));
+  if (d.outcome != Decision::Outcome::kNoop) return s;
+  // The same version as a write still committing: an idempotent retry may answer only once that
+  // write is acknowledged. Wait for the next commit, then look again.
+  if (!d.may_wait) {
+    d.outcome = Decision::Outcome::kRefused;
+    return Status::Busy("the same version of the key is still committing");
+  }
+  d.outcome = Decision::Outcome::kRetry;
+  if (w->decision_lock != nullptr && w->decision_lock->owns_lock()) w->decision_lock->unlock();
+  const uint64_t gen = commit_gen_.load(std::memory_order_relaxed);
+  space_cv_.wait(l, [&] {
+    return commit_gen_.load(std::memory_order_relaxed) != gen || !bg_error_.ok() || closing_;
+  });
+  return Status::Busy("looked up again after a commit");
+}
+
+Status StoreImpl::Judge(Decision* dp, const Version& horizon) {
+  Decision& d = *dp;
+  const std::optional<format::IndexEntry>& e = d.found;
+  const bool live = Live(e);
+  d.held = e.has_value() ? e->version : Version();
+  auto conflict = [&](const std::string& why) {
+    d.outcome = Decision::Outcome::kRefused;
+    return Status::Conflict(why + " (held version " + d.held.ToString() + ")");
+  };
+  auto not_found = [&] {
+    d.outcome = Decision::Outcome::kRefused;
+    return Status::NotFound("no such key");
+  };
+  d.outcome = Decision::Outcome::kWrite;
+  switch (d.condition) {
+    case WriteCondition::kNone:  // only deletes are judged without a condition
+      if (!live) return not_found();
+      break;
+    case WriteCondition::kIfMatch:
+      if (!live) return not_found();
+      if (e->version != d.want) return conflict("if-match " + d.want.ToString() + " failed");
+      break;
+    case WriteCondition::kIfNoneMatch:
+      if (live) return conflict("if-none-match failed: the key exists");
+      if (d.is_delete) return not_found();
+      break;
+    case WriteCondition::kIfNewer:
+      if (e.has_value()) {
+        if (d.want == e->version) {
+          d.outcome = Decision::Outcome::kNoop;  // an idempotent retry
+          return Status::OK();
+        }
+        if (d.want < e->version)
+          return conflict("if-newer " + d.want.ToString() + " is not newer");
+      } else if (d.want <= horizon) {
+        return conflict("if-newer " + d.want.ToString() +
+                        " is at or below the tombstone horizon and the key has no entry: a "
+                        "delete of it may have been forgotten");
+      }
+      break;
+  }
+  return Status::OK();
+}
+
+Status StoreImpl::WriteDecided(Writer* w, std::string_view value, std::string* buf) {
+  Decision& d = *w->decision;
+  // The lookup may look at the disk: the index's clean flag goes first, outside the lock.
+  if (d.may_wait) CAIRN_RETURN_IF_ERROR(MarkUncleanOnce());
+  for (int attempt = 0; attempt < kMaxDecisionAttempts; attempt++) {
+    d.outcome = Decision::Outcome::kWrite;
+    // The first attempts are optimistic (no lock: a commit in between only means trying again).
+    // Then, for a writer that may wait, the lookup and the reservation are made under
+    // index_write_mu_, so that no commit lands between them: under heavy writing of one key,
+    // the optimistic way might never succeed.
+    d.locked = d.may_wait && attempt >= kOptimisticDecisionAttempts;
+    std::unique_lock<std::mutex> decision_lock(index_write_mu_, std::defer_lock);
+    if (d.locked) decision_lock.lock();
+    w->decision_lock = d.locked ? &decision_lock : nullptr;
+    d.gen = commit_gen_.load(std::memory_order_acquire);
+    Result<format::IndexEntry> e = Status::OK();
+    if (d.may_wait) {
+      e = index_->Get(w->key, /*with_tombstones=*/true);
+    } else {
+      bool in_memory = true;
+      e = index_->GetCached(w->key, &in_memory, /*with_tombstones=*/true);
+      if (!in_memory) return Status::Busy("a condition needs an index lookup from disk");
+    }
+    if (e.ok()) {
+      d.found = std::move(*e);
+    } else if (e.status().IsNotFound()) {
+      d.found.reset();
+    } else {
+      return e.status();
+    }
+    Status s = WriteRecord(w, value, buf);  // Reserve releases decision_lock
+    // A queued PutAsync writer may be gone already: only `d` (ours) is looked at.
+    if (d.outcome != Decision::Outcome::kRetry) return s;
+  }
+  return Status::Busy("a conditional write could not be ordered: the log kept changing under it " +
+                      std::to_string(kMaxDecisionAttempts) + " times (kMaxDecisionAttempts)");
 }
 
 void StoreImpl::FinishAsync(Writer* w, Status write_status) {
@@ -228,6 +426,12 @@ void StoreImpl::LeadCommit(std::unique_lock<std::mutex>& l) {
   l.unlock();
   Status s = CommitGroup(group);
   l.lock();
+  if (s.ok()) {
+    const Writer* last = group.back();
+    committed_end_ = LogPosition(last->vol->id(), last->offset + last->len);
+  }
+  // Decisions made against the index before this commit are stale now (JudgeLocked).
+  commit_gen_.fetch_add(1, std::memory_order_release);
   std::vector<Writer*> async_done;
   for (Writer* w : group) {
     CAIRN_CHECK(queue_.front() == w);
@@ -254,7 +458,9 @@ void StoreImpl::LeadCommit(std::unique_lock<std::mutex>& l) {
   // Acknowledge PutAsync writers without holding mu_: their callbacks post replies.
   l.unlock();
   for (Writer* w : async_done) {
-    w->done_cb(w->result, w->seq);
+    WriteResult r;
+    if (w->result.ok()) r = WriteResult{w->version, w->seq, w->object_size, w->object_crc};
+    w->done_cb(w->result, r);
     delete w;
   }
   l.lock();
@@ -348,6 +554,9 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
     Applied a;
     a.type = w->type;
     a.relocated = w->relocated;
+    a.format = w->format;
+    a.version = w->version;
+    a.meta = w->meta;
     a.key = w->key;
     a.volume = w->vol->id();
     a.offset = w->offset;
@@ -361,15 +570,14 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
     CAIRN_RETURN_IF_ERROR(ApplyRecord(a, ApplyMode::kCommit, &batch, &overlay));
   }
   const Writer* last = group.back();
-  format::Checkpoint ckpt;
-  ckpt.volume = last->vol->id();
-  ckpt.offset = last->offset + last->len;
-  ckpt.next_sequence = last->seq_after;
-  {
-    std::lock_guard<std::mutex> al(acct_mu_);
-    ckpt.objects = objects_;
-    ckpt.logical_bytes = logical_bytes_;
-  }
+  for (const Writer* w : group)
+    if (w->write_status.ok() && last_ckpt_.max_version < w->version)
+      last_ckpt_.max_version = w->version;
+  last_ckpt_.clean = false;
+  last_ckpt_.volume = last->vol->id();
+  last_ckpt_.offset = last->offset + last->len;
+  last_ckpt_.next_sequence = last->seq_after;
+  const format::Checkpoint ckpt = CurrentCheckpointLocked();
   WriteDirtyAccounts(&batch);
   batch.PutCheckpoint(ckpt);
   Status s = index_->Write(&batch);
@@ -392,6 +600,14 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
   return Status::OK();
 }
 
+format::Checkpoint StoreImpl::CurrentCheckpointLocked() {
+  std::lock_guard<std::mutex> al(acct_mu_);
+  last_ckpt_.objects = objects_;
+  last_ckpt_.logical_bytes = logical_bytes_;
+  last_ckpt_.tombstones = tombstones_;
+  return last_ckpt_;
+}
+
 void StoreImpl::WriteDirtyAccounts(IndexBatch* batch) {
   std::lock_guard<std::mutex> al(acct_mu_);
   for (uint32_t id : dirty_accounts_) batch->PutVolume(id, accounts_[id]);
@@ -406,7 +622,7 @@ Result<std::optional<format::IndexEntry>> StoreImpl::LookupForCommit(std::string
     auto p = replay_prefetch_->find(std::string(key));
     if (p != replay_prefetch_->end()) return p->second;
   }
-  Result<format::IndexEntry> e = index_->Get(key, /*with_negative=*/true);
+  Result<format::IndexEntry> e = index_->Get(key, /*with_tombstones=*/true);
   if (e.ok()) return std::optional<format::IndexEntry>(*e);
   if (e.status().IsNotFound()) return std::optional<format::IndexEntry>();
   return e.status();
@@ -419,9 +635,9 @@ void StoreImpl::AddLiveLocked(uint32_t volume, uint64_t bytes) {
   dirty_accounts_.insert(volume);
 }
 
-void StoreImpl::ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t key_len,
+void StoreImpl::ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t head_len,
                                uint64_t record_len, IndexBatch* batch) {
-  PunchRange r = PunchableRange(offset, key_len, record_len);
+  PunchRange r = PunchableRange(offset, head_len, record_len);
   if (r.bytes() == 0) return;  // no whole block to release: left to compaction
   batch->PutDead(DeadRecord{volume, offset, r.begin, r.end});
   accounts_[volume].punchable_bytes += r.bytes();
@@ -430,18 +646,23 @@ void StoreImpl::ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t key_le
 
 void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
                                     const Manifest* keep, IndexBatch* batch) {
-  auto drop = [&](uint32_t vol, uint64_t offset, uint64_t bytes) {
+  auto drop = [&](uint32_t vol, uint64_t offset, uint64_t head_len, uint64_t bytes) {
     format::VolumeAccount& a = accounts_[vol];
     a.live_bytes -= std::min(a.live_bytes, bytes);
     a.live_records -= std::min<uint64_t>(a.live_records, 1);
     dirty_accounts_.insert(vol);
-    ListDeadLocked(vol, offset, key.size(), bytes, batch);
+    ListDeadLocked(vol, offset, head_len, bytes, batch);
   };
-  drop(e.volume, e.offset, e.record_len);
+  drop(e.volume, e.offset, e.head_len(key.size()), e.record_len);
+  if (e.tombstone()) {
+    tombstones_ -= std::min<uint64_t>(tombstones_, 1);
+    return;
+  }
   objects_--;
   logical_bytes_ -= std::min(logical_bytes_, e.object_size);
   if (e.type != static_cast<uint8_t>(RecordType::kManifest)) return;
-  // The chunks of a large object are live with its manifest. Read it back to find them.
+  // The chunks of a large object are live with its manifest. Read it back to find them. They are
+  // in the manifest's record format.
   std::string buf;
   std::string_view payload;
   Manifest m;
@@ -452,7 +673,9 @@ void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_vie
     Log("WARNING: cannot account the chunks of a large object: " + s.ToString());
     return;
   }
+  const uint64_t chunk_head = RecordHeaderSize(e.record_format) + key.size();
   for (const ChunkRef& c : m.chunks) {
+    const uint64_t len = RecordLength(e.record_format, key.size(), 0, c.value_len);
     // A relocated manifest still uses the chunks compaction did not move.
     bool kept = keep != nullptr &&
                 std::any_of(keep->chunks.begin(), keep->chunks.end(), [&](const ChunkRef& k) {
@@ -460,23 +683,26 @@ void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_vie
                 });
     if (kept) {
       format::VolumeAccount& a = accounts_[c.volume];
-      a.live_bytes -= std::min(a.live_bytes, RecordLength(key.size(), c.value_len));
+      a.live_bytes -= std::min(a.live_bytes, len);
       a.live_records -= std::min<uint64_t>(a.live_records, 1);
       dirty_accounts_.insert(c.volume);
       continue;
     }
-    drop(c.volume, c.offset, RecordLength(key.size(), c.value_len));
+    drop(c.volume, c.offset, chunk_head, len);
   }
 }
 
 // The rules (docs/design.md, "Applying a record"):
-//  - A write (kCommit) is the newest version of its key, except a relocated copy, which takes
-//    effect only if the key's entry is still the record it copied (compare-and-swap).
-//  - Recovery applies a record only if it is newer (by sequence) than the key's entry; a
-//    relocated copy with the entry's own sequence moves the entry (the original came first in
-//    the log). During kReplay a relocated copy of a key with no entry is dead: the key was
-//    deleted. During kRebuild it may be the only copy left, so it applies unless a negative
-//    entry (a tombstone seen earlier in the rebuild) is newer.
+//  - A write (kCommit) is the newest version of its key (its condition, if any, was judged when
+//    it was reserved), except a relocated copy, which takes effect only if the key's entry is
+//    still the record it copied (compare-and-swap).
+//  - Recovery applies a record only if it is newer (CompareWrites: version, or sequence for
+//    format 1) than the key's entry, tombstones included; a relocated copy of the entry's own
+//    write moves the entry (the original came first in the log). During kReplay a relocated
+//    copy of anything else is dead. During kRebuild it may be the only copy left, so it applies
+//    unless a newer entry (or tombstone) exists.
+//  - A tombstone is an entry like any other (kept until the horizon), so an older write of its
+//    key met later, by replay, rebuild or a replica, loses to it.
 //  - Whatever stops being live is listed for hole punching in the same batch.
 Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch,
                               Overlay* overlay) {
@@ -489,87 +715,132 @@ Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batc
   }
   if (r.type == RecordType::kChunk) return Status::OK();  // live once its manifest commits
   const bool tombstone = r.type == RecordType::kTombstone;
-  if (tombstone && r.relocated && mode != ApplyMode::kRebuild)
-    return Status::OK();  // a kept tombstone: the deletion it records was applied long ago
   CAIRN_ASSIGN_OR_RETURN(std::optional<format::IndexEntry> old, LookupForCommit(r.key, *overlay));
-  const bool old_live = old.has_value() && old->type != static_cast<uint8_t>(RecordType::kTombstone);
-  const bool same_place = old_live && old->volume == r.volume && old->offset == r.offset;
-  if (same_place && old->sequence == r.seq) return Status::OK();  // already absorbed
+  const bool old_live = Live(old);
+  if (old.has_value() && old->volume == r.volume && old->offset == r.offset &&
+      old->sequence == r.seq)
+    return Status::OK();  // already absorbed
+  // > 0: this record is newer than the entry; 0: the same write.
+  const int order = old.has_value() ? CompareWrites(r.format, r.version, r.seq, old->record_format,
+                                                    old->version, old->sequence)
+                                    : 1;
   bool apply = false;
   if (r.relocated) {
     switch (mode) {
       case ApplyMode::kCommit:
-        apply = old_live && r.expect != nullptr && old->volume == r.expect->volume &&
-                old->offset == r.expect->offset && old->sequence == r.seq;
+        apply = old.has_value() && r.expect != nullptr && old->volume == r.expect->volume &&
+                old->offset == r.expect->offset && old->sequence == r.seq && order == 0;
         break;
       case ApplyMode::kReplay:
-        apply = old_live && old->sequence == r.seq;
+        apply = old.has_value() && old->sequence == r.seq && order == 0;
         break;
       case ApplyMode::kRebuild:
-        apply = !old.has_value() || old->sequence <= r.seq;
+        apply = order >= 0;
         break;
     }
   } else {
-    apply = mode == ApplyMode::kCommit || !old.has_value() || old->sequence < r.seq;
+    apply = mode == ApplyMode::kCommit || order > 0;
   }
+  const uint64_t head_len = RecordHeaderSize(r.format) + r.key.size() + r.meta.size();
   std::lock_guard<std::mutex> al(acct_mu_);
   if (!apply) {
     // Dead on arrival: a copy that lost a race with a newer write, or a version recovery found
     // superseded. Its bytes are dead; list them for punching.
-    if (!tombstone) {
-      ListDeadLocked(r.volume, r.offset, r.key.size(), r.len, batch);
-      if (r.manifest != nullptr && r.relocated)
-        for (const ChunkRef& c : r.manifest->chunks) {
-          bool shared = old_live && old->sequence == r.seq;  // same object: chunks may be live
-          if (!shared)
-            ListDeadLocked(c.volume, c.offset, r.key.size(),
-                           RecordLength(r.key.size(), c.value_len), batch);
-        }
+    ListDeadLocked(r.volume, r.offset, head_len, r.len, batch);
+    if (r.manifest != nullptr && r.relocated) {
+      const bool shared = old_live && order == 0;  // same object: chunks may be live
+      if (!shared)
+        for (const ChunkRef& c : r.manifest->chunks)
+          ListDeadLocked(c.volume, c.offset, RecordHeaderSize(r.format) + r.key.size(),
+                         RecordLength(r.format, r.key.size(), 0, c.value_len), batch);
     }
     return Status::OK();
   }
-  if (old_live) RetireVersionLocked(*old, r.key, r.relocated ? r.manifest : nullptr, batch);
-  if (tombstone) {
-    if (mode == ApplyMode::kRebuild) {
-      // A negative entry: later (older) records of this key must not come back.
-      format::IndexEntry neg;
-      neg.type = static_cast<uint8_t>(RecordType::kTombstone);
-      neg.volume = r.volume;
-      neg.offset = r.offset;
-      neg.record_len = r.len;
-      neg.sequence = r.seq;
-      neg.timestamp_us = r.ts;
-      batch->PutEntry(r.key, neg);
-      (*overlay)[std::string(r.key)] = neg;
-    } else {
-      batch->DeleteEntry(r.key);
-      (*overlay)[std::string(r.key)] = std::nullopt;
-    }
-    return Status::OK();
-  }
+  if (old.has_value()) RetireVersionLocked(*old, r.key, r.relocated ? r.manifest : nullptr, batch);
   format::IndexEntry e;
   e.type = static_cast<uint8_t>(r.type);
+  e.record_format = r.format;
   e.volume = r.volume;
   e.offset = r.offset;
   e.record_len = r.len;
   e.sequence = r.seq;
-  e.object_size = r.object_size;
-  e.object_crc = r.object_crc;
+  e.object_size = tombstone ? 0 : r.object_size;
+  e.object_crc = tombstone ? 0 : r.object_crc;
   e.timestamp_us = r.ts;
+  e.version = r.version;
+  e.meta.assign(r.meta);
   // Live accounting of a new manifest's chunks uses the manifest in hand, not a disk read.
   AddLiveLocked(r.volume, r.len);
   if (r.manifest != nullptr)
     for (const ChunkRef& c : r.manifest->chunks)
-      AddLiveLocked(c.volume, RecordLength(r.key.size(), c.value_len));
-  objects_++;
-  logical_bytes_ += r.object_size;
+      AddLiveLocked(c.volume, RecordLength(r.format, r.key.size(), 0, c.value_len));
+  if (tombstone) {
+    tombstones_++;
+  } else {
+    objects_++;
+    logical_bytes_ += r.object_size;
+  }
   batch->PutEntry(r.key, e);
-  (*overlay)[std::string(r.key)] = e;
+  (*overlay)[std::string(r.key)] = std::move(e);
   return Status::OK();
+}
+
+namespace {
+
+// The metadata of a put, checked against max_meta_bytes and encoded. Empty metadata costs one
+// test and no allocation.
+Status EncodeMeta(const WriteOptions& wo, size_t max_meta_bytes, std::string* out) {
+  if (wo.metadata.empty()) return Status::OK();
+  CAIRN_RETURN_IF_ERROR(CheckMetadata(wo.metadata, max_meta_bytes));
+  AppendMetadata(wo.metadata, out);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status StoreImpl::WriteWith(Writer* w, std::string_view value, std::string* buf,
+                            const WriteOptions& wo) {
+  const bool is_delete = w->type == RecordType::kTombstone;
+  if (wo.condition == WriteCondition::kNone && !is_delete) {
+    // The common case: no lookup, no decision; Reserve stamps the version.
+    w->stamp = true;
+    const bool no_wait = w->no_wait;
+    Status s = WriteRecord(w, value, buf);
+    if (s.ok() && !no_wait) ReportWrite(wo, WriteResult{w->version, w->seq, w->object_size, w->object_crc});
+    return s;
+  }
+  Decision d;
+  d.condition = wo.condition;
+  d.want = wo.version;
+  d.is_delete = is_delete;
+  d.may_wait = !w->no_wait;
+  if (wo.condition == WriteCondition::kIfNewer) {
+    w->version = wo.version;
+  } else {
+    w->stamp = true;
+  }
+  w->decision = &d;
+  const bool no_wait = w->no_wait;
+  Status s = WriteDecided(w, value, buf);
+  // A PutAsync writer that was queued belongs to the commit leader now: do not touch it.
+  if (s.ok() && d.outcome == Decision::Outcome::kNoop) {
+    if (no_wait) return Status::Busy("an idempotent retry: Put answers it");
+    ReportWrite(wo, WriteResult{d.held, d.found->sequence, d.found->object_size,
+                                d.found->object_crc});
+    return s;
+  }
+  if (s.ok() && !no_wait) {
+    w->decision = nullptr;
+    ReportWrite(wo, WriteResult{w->version, w->seq, w->object_size, w->object_crc});
+  }
+  if (s.IsConflict() && wo.held_version_out != nullptr) *wo.held_version_out = d.held;
+  return s;
 }
 
 Status StoreImpl::Put(std::string_view key, std::string_view value, const WriteOptions& wo) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  const uint64_t now = env_->NowMicros();
+  if (wo.condition != WriteCondition::kNone) CAIRN_RETURN_IF_ERROR(CheckCondition(wo, now));
   foreground_ops_.fetch_add(1, std::memory_order_relaxed);
   if (value.size() > chunk_bytes_) {
     // Large values are chunked exactly as a stream would be.
@@ -585,17 +856,19 @@ Status StoreImpl::Put(std::string_view key, std::string_view value, const WriteO
     src.rest = value;
     return PutStream(key, &src, wo);
   }
+  std::string meta;
+  CAIRN_RETURN_IF_ERROR(EncodeMeta(wo, options_.max_meta_bytes, &meta));
   Writer w;
   w.type = RecordType::kValue;
   w.key = key;
+  w.meta = meta;
   w.sync = WantsSync(wo);
   w.interval = WantsInterval(wo);
   w.object_size = value.size();
   w.object_crc = crc32c::Value(value);
-  w.timestamp_us = env_->NowMicros();
+  w.timestamp_us = now;
   thread_local std::string buf;
-  Status s = WriteRecord(&w, value, &buf);
-  if (s.ok() && wo.sequence_out != nullptr) *wo.sequence_out = w.seq;
+  Status s = WriteWith(&w, value, &buf, wo);
   if (buf.capacity() > (size_t{1} << 20)) std::string().swap(buf);  // keep the cache small
   return s;
 }
@@ -604,22 +877,26 @@ Status StoreImpl::PutAsync(std::string_view key, std::string_view value, const W
                            PutDone done) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
   if (value.size() > chunk_bytes_) return Status::Busy("a chunked value: use Put");
+  const uint64_t now = env_->NowMicros();
+  if (wo.condition != WriteCondition::kNone) CAIRN_RETURN_IF_ERROR(CheckCondition(wo, now));
   foreground_ops_.fetch_add(1, std::memory_order_relaxed);
   auto w = std::make_unique<Writer>();
   w->owned_key.assign(key);
+  CAIRN_RETURN_IF_ERROR(EncodeMeta(wo, options_.max_meta_bytes, &w->owned_meta));
   w->type = RecordType::kValue;
   w->key = w->owned_key;
+  w->meta = w->owned_meta;
   w->sync = WantsSync(wo);
   w->interval = WantsInterval(wo);
   w->object_size = value.size();
   w->object_crc = crc32c::Value(value);
-  w->timestamp_us = env_->NowMicros();
+  w->timestamp_us = now;
   w->no_wait = true;
   w->done_cb = std::move(done);
   thread_local std::string buf;
   // A no_wait WriteRecord fails only before Reserve queues the writer; once queued, the commit
   // leader owns it (runs done_cb, deletes it), possibly before WriteRecord has even returned.
-  Status s = WriteRecord(w.get(), value, &buf);
+  Status s = WriteWith(w.get(), value, &buf, wo);
   if (buf.capacity() > (size_t{1} << 20)) std::string().swap(buf);
   if (!s.ok()) return s;  // never queued: nothing written, done not called
   (void)w.release();
@@ -628,19 +905,17 @@ Status StoreImpl::PutAsync(std::string_view key, std::string_view value, const W
 
 Status StoreImpl::Delete(std::string_view key, const WriteOptions& wo) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  const uint64_t now = env_->NowMicros();
+  CAIRN_RETURN_IF_ERROR(CheckCondition(wo, now));
   foreground_ops_.fetch_add(1, std::memory_order_relaxed);
-  Result<format::IndexEntry> cur = index_->Get(key);
-  if (!cur.ok()) return cur.status().IsNotFound() ? Status::NotFound("no such key") : cur.status();
   Writer w;
   w.type = RecordType::kTombstone;
   w.key = key;
   w.sync = WantsSync(wo);
   w.interval = WantsInterval(wo);
-  w.timestamp_us = env_->NowMicros();
+  w.timestamp_us = now;
   std::string buf;
-  Status s = WriteRecord(&w, std::string_view(), &buf);
-  if (s.ok() && wo.sequence_out != nullptr) *wo.sequence_out = w.seq;
-  return s;
+  return WriteWith(&w, std::string_view(), &buf, wo);
 }
 
 namespace {
@@ -660,8 +935,38 @@ Result<size_t> ReadFull(ValueSource* src, char* dst, size_t n) {
 
 Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteOptions& wo) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
-  const size_t hk = format::kRecordHeaderSize + key.size();
-  // One chunk buffer, laid out as a record: the source reads straight into the value area.
+  const uint64_t ts = env_->NowMicros();
+  std::string meta;
+  CAIRN_RETURN_IF_ERROR(EncodeMeta(wo, options_.max_meta_bytes, &meta));
+  if (wo.condition != WriteCondition::kNone) {
+    CAIRN_RETURN_IF_ERROR(CheckCondition(wo, ts));
+    // Fail early, before reading the stream: judged again (atomically) at the last record.
+    Decision d;
+    d.condition = wo.condition;
+    d.want = wo.version;
+    Result<format::IndexEntry> e = index_->Get(key, /*with_tombstones=*/true);
+    if (e.ok()) {
+      d.found = std::move(*e);
+    } else if (!e.status().IsNotFound()) {
+      return e.status();
+    }
+    Status s = Judge(&d, tombstone_horizon());
+    if (s.IsConflict() && wo.held_version_out != nullptr) *wo.held_version_out = d.held;
+    CAIRN_RETURN_IF_ERROR(s);
+    if (d.outcome == Decision::Outcome::kNoop) {
+      // An idempotent retry: the stream is read to its end (its bytes are the version held).
+      std::string sink(64 << 10, '\0');
+      for (;;) {
+        CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(sink.data(), sink.size()));
+        if (got == 0) break;
+      }
+      ReportWrite(wo, WriteResult{d.held, d.found->sequence, d.found->object_size,
+                                  d.found->object_crc});
+      return Status::OK();
+    }
+  }
+  const size_t hk = RecordHeaderSize(format::kRecordFormat) + key.size();
+  // One chunk buffer, laid out as a chunk record: the source reads straight into the value area.
   std::string buf(hk + chunk_bytes_ + format::kRecordAlign, '\0');
   char* data = buf.data() + hk;
   // Reads the next chunk into `data`. A full chunk may be the last one: peek one byte ahead,
@@ -683,7 +988,6 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
   };
   const bool sync = WantsSync(wo);
   const bool interval = WantsInterval(wo);
-  const uint64_t ts = env_->NowMicros();
   size_t n = 0;
   bool more = false;
   CAIRN_RETURN_IF_ERROR(next_chunk(&n, &more));
@@ -691,14 +995,16 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
     Writer w;
     w.type = RecordType::kValue;
     w.key = key;
+    w.meta = meta;
     w.sync = sync;
     w.interval = interval;
     w.object_size = n;
     w.object_crc = crc32c::Value(data, n);
     w.timestamp_us = ts;
-    Status s = WriteRecord(&w, std::string_view(data, n), &buf);
-    if (s.ok() && wo.sequence_out != nullptr) *wo.sequence_out = w.seq;
-    return s;
+    if (meta.empty()) return WriteWith(&w, std::string_view(data, n), &buf, wo);
+    // The metadata goes between the key and the value: the value is not in place.
+    const std::string value(data, n);
+    return WriteWith(&w, value, &buf, wo);
   }
   // Pin the volumes this object's chunks may land in (the active one and later) against
   // compaction until the manifest has committed or the stream failed.
@@ -744,19 +1050,20 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
   }
   m.object_crc = crc;
   std::string payload = EncodeManifest(m);
+  // The object's version is decided (stamped, or its condition judged) by the manifest: the
+  // chunks of a refused stream stay dead space.
   Writer w;
   w.type = RecordType::kManifest;
   w.key = key;
+  w.meta = meta;
   w.sync = sync;
   w.interval = interval;
   w.object_size = m.object_size;
   w.object_crc = m.object_crc;
-  w.timestamp_us = ts;
+  w.timestamp_us = env_->NowMicros();
   w.manifest = &m;
   std::string mbuf;
-  Status s = WriteRecord(&w, payload, &mbuf);
-  if (s.ok() && wo.sequence_out != nullptr) *wo.sequence_out = w.seq;
-  return s;
+  return WriteWith(&w, payload, &mbuf, wo);
 }
 
 void StoreImpl::PreparerLoop() {

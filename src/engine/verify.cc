@@ -8,12 +8,13 @@
 //     per kBatchRecords), which classifies each one:
 //       - the index entry of its key is at this very record and agrees with it: the entry is
 //         confirmed (a manifest's chunks are then read and the object CRC checked);
-//       - the entry has a newer or the same sequence (a relocated copy keeps the original's):
-//         an old version, fine;
+//       - the entry is a newer write or the same one (a relocated copy keeps the original's
+//         version and sequence; CompareWrites): an old version, fine;
 //       - the entry is older: "stale-entry", unless the record lies after the index checkpoint
 //         (not yet replayed: recovery will apply it);
 //       - there is no entry: a candidate "unindexed" record, kept (newest per key) until the
 //         end, when it is dropped if a newer tombstone of its key was seen.
+//     Tombstone entries (kept deletes) are confirmed like the others, at their tombstone record.
 //     Memory: one batch, plus the candidates and the tombstones of keys absent from the index.
 //     Valid chunk records are remembered (position, key, length, CRC; at most kChunkMemoryBytes)
 //     until their manifest is met, so an object's CRC is folded from its chunks' CRCs
@@ -62,11 +63,20 @@ constexpr size_t kEntryPage = 65536;              // named bound: index entries 
 // those manifests' chunks are read again instead.
 constexpr size_t kChunkMemoryBytes = size_t{64} << 20;
 constexpr size_t kChunkOverheadBytes = 96;  // a remembered chunk's hash node and bucket, roughly
-// Type of a "negative" index entry, which only exists while an index is being rebuilt: it
-// remembers a deletion and is not a live entry.
-constexpr uint8_t kNegativeEntry = static_cast<uint8_t>(RecordType::kTombstone);
 // The longest record there can be; an index entry claiming more is not read.
-const uint64_t kMaxRecordLen = RecordLength(format::kMaxKeyBytes, format::kMaxChunkBytes);
+const uint64_t kMaxRecordLen = RecordLength(format::kRecordFormat, format::kMaxKeyBytes,
+                                            format::kMaxRecordMetaBytes, format::kMaxChunkBytes);
+
+// Which of two writes of a key is newer: > 0 when a is.
+struct WriteId {
+  uint8_t format = 0;
+  Version version;
+  uint64_t seq = 0;
+};
+int Compare(const WriteId& a, const WriteId& b) {
+  return CompareWrites(a.format, a.version, a.seq, b.format, b.version, b.seq);
+}
+WriteId IdOf(const format::IndexEntry& e) { return WriteId{e.record_format, e.version, e.sequence}; }
 
 std::string QuoteKey(std::string_view key) {
   std::string out = "\"";
@@ -127,11 +137,13 @@ class Verifier {
   // A valid record waiting for its batched index lookup.
   struct Pending {
     RecordType type;
+    WriteId id;
     std::string key;
     Position pos;
-    uint64_t len, seq, value_len;
+    uint64_t len, value_len;
     uint32_t value_crc;
     bool after_checkpoint;
+    std::string meta;
     std::string manifest;  // a manifest's payload
   };
   // A valid chunk record met by the scan, until a manifest claims it.
@@ -142,7 +154,7 @@ class Verifier {
   };
   // The newest version seen of a key the index has no entry for.
   struct Candidate {
-    uint64_t seq = 0;
+    WriteId id;
     Position pos;
     uint64_t len = 0;
   };
@@ -183,8 +195,9 @@ class Verifier {
   std::vector<Pending> pending_;
   size_t pending_bytes_ = 0;
   uint64_t confirmed_ = 0;
+  uint64_t confirmed_tombstones_ = 0;  // tombstone entries confirmed at their record
   std::unordered_map<std::string, Candidate> candidates_;
-  std::unordered_map<std::string, uint64_t> tombstones_;  // newest tombstone of absent keys
+  std::unordered_map<std::string, WriteId> tombstones_;  // newest tombstone of absent keys
   std::unordered_map<Position, ChunkSeen, PositionHash> chunks_;
   size_t chunk_bytes_ = 0;  // memory charged to chunks_
   std::string buf_;         // one record being checked
@@ -323,22 +336,24 @@ bool Verifier::AfterCheckpoint(Position p) const {
 // Names what lies at the start of a bad region: a record whose header (and so key) checks but
 // whose value does not is the usual result of a flipped bit.
 void Verifier::DescribeBadRegion(const Vol& v, uint64_t offset, uint64_t length) {
-  char hdr[format::kRecordHeaderSize];
+  char hdr[format::kMaxRecordHeaderSize];
   size_t got = 0;
   RecordHeader h;
   std::string detail = "bytes that are not a valid record (corrupt or torn)";
   std::string key;
-  if (v.probe.file->PRead(offset, sizeof(hdr), hdr, &got).ok() && got == sizeof(hdr) &&
-      DecodeRecordHeader(hdr, {}, v.probe.header.salt, offset, &h) == HeaderCheck::kValid) {
-    std::string k(h.key_len, '\0');
-    if (v.probe.file->PRead(offset + sizeof(hdr), k.size(), k.data(), &got).ok() &&
-        got == k.size() &&
-        DecodeRecordHeader(hdr, k, v.probe.header.salt, offset, &h) == HeaderCheck::kValid) {
-      uint64_t len = RecordLength(h.key_len, h.value_len);
+  if (v.probe.file->PRead(offset, sizeof(hdr), hdr, &got).ok() &&
+      got >= format::kMinRecordHeaderSize &&
+      PeekRecordHeader(hdr, got, &h) == HeaderCheck::kValid) {
+    std::string head(h.head_len(), '\0');
+    std::string_view k;
+    if (v.probe.file->PRead(offset, head.size(), head.data(), &got).ok() && got == head.size() &&
+        DecodeRecordHead(head.data(), head.size(), v.probe.header.salt, offset, &h, &k) ==
+            HeaderCheck::kValid) {
+      uint64_t len = h.record_len();
       detail = fmt::format("a record (sequence {}, {} bytes) whose {}", h.sequence, len,
                            offset + len > v.probe.size ? "end is missing (the file ends first)"
                                                        : "value checksum fails");
-      key = std::move(k);
+      key = std::string(k);
     }
   }
   AddProblem("bad-region", v.probe.id, offset, length, key, detail);
@@ -408,10 +423,18 @@ Status Verifier::AddPending(const Vol& v, const ScanEvent& ev) {
     RememberChunk(pos, ev);
     return Status::OK();
   }
-  Pending p{ev.header.type,      std::string(ev.key), pos,   ev.length,    ev.header.sequence,
-            ev.header.value_len, ev.header.value_crc, after, std::string()};
+  Pending p{ev.header.type,
+            WriteId{ev.header.format, ev.header.version, ev.header.sequence},
+            std::string(ev.key),
+            pos,
+            ev.length,
+            ev.header.value_len,
+            ev.header.value_crc,
+            after,
+            std::string(ev.meta),
+            std::string()};
   if (p.type == RecordType::kManifest) p.manifest.assign(ev.value);
-  pending_bytes_ += p.key.size() + p.manifest.size();
+  pending_bytes_ += p.key.size() + p.meta.size() + p.manifest.size();
   pending_.push_back(std::move(p));
   if (pending_.size() >= kBatchRecords || pending_bytes_ >= kBatchBytes) return FlushPending();
   return Status::OK();
@@ -455,57 +478,65 @@ Status Verifier::FlushPending() {
 }
 
 void Verifier::Classify(const Pending& p, const std::optional<format::IndexEntry>& found) {
-  std::optional<format::IndexEntry> e = found;
-  if (e.has_value() && e->type == kNegativeEntry) e.reset();
+  const std::optional<format::IndexEntry>& e = found;
+  // The entry is at this very record: it is confirmed if it agrees with it.
+  if (e.has_value() && Position{e->volume, e->offset} == p.pos) {
+    const bool agrees = e->type == static_cast<uint8_t>(p.type) && e->sequence == p.id.seq &&
+                        e->record_format == p.id.format && e->version == p.id.version &&
+                        e->record_len == p.len && e->meta == p.meta &&
+                        (p.type != RecordType::kValue ||
+                         (e->object_size == p.value_len && e->object_crc == p.value_crc));
+    // An entry that disagrees with the record it points at is reported by pass 2.
+    if (!agrees) return;
+    if (p.type == RecordType::kTombstone) {
+      confirmed_tombstones_++;
+      return;
+    }
+    confirmed_++;
+    if (p.type == RecordType::kManifest) CheckManifest(p.key, p.manifest, *e);
+    return;
+  }
   if (p.type == RecordType::kTombstone) {
     if (!e.has_value()) {
-      uint64_t& t = tombstones_[p.key];
-      t = std::max(t, p.seq);
-    } else if (e->sequence < p.seq && !p.after_checkpoint) {
+      WriteId& t = tombstones_[p.key];
+      if (t.format == 0 || Compare(p.id, t) > 0) t = p.id;
+    } else if (Compare(IdOf(*e), p.id) < 0 && !p.after_checkpoint) {
       AddProblem("stale-entry", p.pos.volume, p.pos.offset, p.len, p.key,
-                 fmt::format("this tombstone (sequence {}) deleted the key, but the index still "
-                             "holds sequence {} at {}",
-                             p.seq, e->sequence, Where(e->volume, e->offset)));
+                 fmt::format("this tombstone (sequence {}, version {}) deleted the key, but the "
+                             "index still holds sequence {} at {}",
+                             p.id.seq, p.id.version.ToString(), e->sequence,
+                             Where(e->volume, e->offset)));
     }
     return;
   }
   if (!e.has_value()) {
     if (p.after_checkpoint) return;  // recovery will index it
     Candidate& c = candidates_[p.key];
-    if (p.seq >= c.seq) c = Candidate{p.seq, p.pos, p.len};
+    if (c.id.format == 0 || Compare(p.id, c.id) >= 0) c = Candidate{p.id, p.pos, p.len};
     return;
   }
-  if (Position{e->volume, e->offset} == p.pos) {
-    const bool agrees = e->type == static_cast<uint8_t>(p.type) && e->sequence == p.seq &&
-                        e->record_len == p.len &&
-                        (p.type != RecordType::kValue ||
-                         (e->object_size == p.value_len && e->object_crc == p.value_crc));
-    // An entry that disagrees with the record it points at is reported by pass 2.
-    if (!agrees) return;
-    confirmed_++;
-    if (p.type == RecordType::kManifest) CheckManifest(p.key, p.manifest, *e);
-    return;
-  }
-  if (e->sequence >= p.seq || p.after_checkpoint) return;  // an older version, or not replayed
+  if (Compare(IdOf(*e), p.id) >= 0 || p.after_checkpoint) return;  // older, or not replayed
   AddProblem("stale-entry", p.pos.volume, p.pos.offset, p.len, p.key,
-             fmt::format("this record (sequence {}) is newer than the indexed version (sequence "
-                         "{} at {})",
-                         p.seq, e->sequence, Where(e->volume, e->offset)));
+             fmt::format("this record (sequence {}, version {}) is newer than the indexed one "
+                         "(sequence {} at {})",
+                         p.id.seq, p.id.version.ToString(), e->sequence,
+                         Where(e->volume, e->offset)));
 }
 
 void Verifier::ReportUnindexed() {
   std::vector<std::pair<std::string, Candidate>> out;
   for (auto& [key, c] : candidates_) {
     auto t = tombstones_.find(key);
-    if (t != tombstones_.end() && t->second > c.seq) continue;  // deleted
+    if (t != tombstones_.end() && Compare(t->second, c.id) > 0) continue;  // deleted
     out.emplace_back(key, c);
   }
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.second.pos < b.second.pos; });
   for (const auto& [key, c] : out)
-    AddProblem(
-        "unindexed", c.pos.volume, c.pos.offset, c.len, key,
-        fmt::format("the newest version (sequence {}) of a key the index does not hold", c.seq));
+    AddProblem("unindexed", c.pos.volume, c.pos.offset, c.len, key,
+               fmt::format("the newest version (sequence {}, version {}) of a key the index does "
+                           "not hold",
+                           c.id.seq, c.id.version.ToString()));
 }
 
 std::optional<std::string> Verifier::ReadRecordAt(uint32_t id, uint64_t offset, uint64_t len,
@@ -515,7 +546,7 @@ std::optional<std::string> Verifier::ReadRecordAt(uint32_t id, uint64_t offset, 
   if (it == vols_.end()) return std::string("its volume file is missing");
   const Vol& v = it->second;
   if (!v.usable) return std::string("its volume's header is invalid");
-  if (offset < v.probe.header.data_offset || len < format::kRecordHeaderSize ||
+  if (offset < v.probe.header.data_offset || len < format::kMinRecordHeaderSize ||
       len > kMaxRecordLen || offset + len > v.probe.header.capacity)
     return std::string("it points outside the volume's records");
   std::string& buf = buf_;
@@ -524,27 +555,28 @@ std::optional<std::string> Verifier::ReadRecordAt(uint32_t id, uint64_t offset, 
   Status s = v.probe.file->PRead(offset, len, buf.data(), &got);
   if (!s.ok()) return "read error: " + s.ToString();
   if (got != len) return fmt::format("the file ends at {}, inside the record", v.probe.size);
-  s = ParseRecord(buf, v.probe.header.salt, offset, h, key, value);
+  std::string_view meta;
+  s = ParseRecord(buf, v.probe.header.salt, offset, h, key, &meta, value);
   if (!s.ok()) return s.message();
-  if (RecordLength(h->key_len, h->value_len) != len)
-    return fmt::format("the record there is {} bytes, the index says {}",
-                       RecordLength(h->key_len, h->value_len), len);
+  if (h->record_len() != len)
+    return fmt::format("the record there is {} bytes, the index says {}", h->record_len(), len);
   return std::nullopt;
 }
 
 // Checks that the entry for `key` points at a valid record of that key, with the entry's type,
 // sequence, length, size and CRC.
 void Verifier::CheckEntry(const std::string& key, const format::IndexEntry& e) {
-  if (e.type == kNegativeEntry) return;
   RecordHeader h;
   std::string_view k, value;
   std::optional<std::string> bad = ReadRecordAt(e.volume, e.offset, e.record_len, &h, &k, &value);
   if (!bad.has_value() &&
-      (k != key || static_cast<uint8_t>(h.type) != e.type || h.sequence != e.sequence))
+      (k != key || static_cast<uint8_t>(h.type) != e.type || h.sequence != e.sequence ||
+       h.format != e.record_format || h.version != e.version))
     bad = fmt::format(
-        "the record there is key {} type {} sequence {}, the index expects type {} "
-        "sequence {}",
-        QuoteKey(k), static_cast<int>(h.type), h.sequence, static_cast<int>(e.type), e.sequence);
+        "the record there is key {} type {} sequence {} version {}, the index expects type {} "
+        "sequence {} version {}",
+        QuoteKey(k), static_cast<int>(h.type), h.sequence, h.version.ToString(),
+        static_cast<int>(e.type), e.sequence, e.version.ToString());
   if (!bad.has_value() && h.type == RecordType::kValue &&
       (h.value_len != e.object_size || h.value_crc != e.object_crc))
     bad = fmt::format("the index says {} bytes with CRC {:08x}, the record holds {} with {:08x}",
@@ -589,7 +621,7 @@ void Verifier::CheckManifest(std::string_view key, std::string_view payload,
     }
     RecordHeader h;
     std::string_view k, value;
-    const uint64_t len = RecordLength(key.size(), c.value_len);
+    const uint64_t len = RecordLength(e.record_format, key.size(), 0, c.value_len);
     std::optional<std::string> bad = ReadRecordAt(c.volume, c.offset, len, &h, &k, &value);
     if (!bad.has_value() && (k != key || h.type != RecordType::kChunk))
       bad = "the record there is not a chunk of this key";
@@ -614,26 +646,26 @@ void Verifier::CheckManifest(std::string_view key, std::string_view payload,
 Status Verifier::CheckAllEntries() {
   for (int round = 0; round < 2 && index_ != nullptr; round++) {
     const bool check = round == 1;
-    uint64_t seen = 0;
+    uint64_t seen = 0, seen_tombstones = 0;
     std::string after;
     for (;;) {
       std::vector<std::pair<std::string, format::IndexEntry>> rows;
       bool truncated = false;
-      Status s = index_->Scan("", after, kEntryPage, &rows, &truncated);
+      Status s = index_->Scan("", after, kEntryPage, &rows, &truncated, /*with_tombstones=*/true);
       if (!s.ok()) {
         IndexFailed(s.WithContext("cannot list the index entries"));
         return Status::OK();
       }
       for (const auto& [key, e] : rows) {
-        if (e.type == kNegativeEntry) continue;
-        seen++;
+        (e.tombstone() ? seen_tombstones : seen)++;
         if (check) CheckEntry(key, e);
       }
       if (!truncated || rows.empty()) break;
       after = rows.back().first;
     }
     report_.index_entries = seen;
-    if (seen == confirmed_) break;  // every entry was met, valid, during the volume scan
+    // Every entry was met, valid, during the volume scan.
+    if (seen == confirmed_ && seen_tombstones == confirmed_tombstones_) break;
   }
   return Status::OK();
 }

@@ -2,8 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+
+#include "util/check.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
+#include "util/status_table.h"
 
 namespace cairn::proto {
 
@@ -16,6 +20,8 @@ const char* OpName(Op op) {
     case Op::kDelete: return "DELETE";
     case Op::kList: return "LIST";
     case Op::kStat: return "STAT";
+    case Op::kHello: return "HELLO";
+    case Op::kAuth: return "AUTH";
   }
   return "UNKNOWN";
 }
@@ -31,9 +37,13 @@ const char* WireStatusName(WireStatus s) {
     case WireStatus::kBusy: return "Busy";
     case WireStatus::kReadOnly: return "ReadOnly";
     case WireStatus::kNotSupported: return "NotSupported";
+    case WireStatus::kUnavailable: return "Unavailable";
+    case WireStatus::kDeadlineExceeded: return "DeadlineExceeded";
+    case WireStatus::kConflict: return "Conflict";
+    case WireStatus::kPermissionDenied: return "PermissionDenied";
+    case WireStatus::kLimitExceeded: return "LimitExceeded";
     case WireStatus::kProtocolError: return "ProtocolError";
     case WireStatus::kUnsupportedVersion: return "UnsupportedVersion";
-    case WireStatus::kLimitExceeded: return "LimitExceeded";
     case WireStatus::kChecksumMismatch: return "ChecksumMismatch";
     case WireStatus::kShuttingDown: return "ShuttingDown";
     case WireStatus::kTimeout: return "Timeout";
@@ -41,34 +51,48 @@ const char* WireStatusName(WireStatus s) {
   return "Unknown";
 }
 
-bool IsKnownWireStatus(uint16_t s) { return s <= 8 || (s >= 64 && s <= 69); }
+bool IsKnownWireStatus(uint16_t s) {
+  return FindStatusRowByWire(s) != nullptr || (s >= 64 && s <= 69 && s != 66);
+}
 
 bool ClosesConnection(WireStatus s) {
   return s == WireStatus::kProtocolError || s == WireStatus::kUnsupportedVersion ||
-         s == WireStatus::kTimeout;
+         s == WireStatus::kTimeout || s == WireStatus::kPermissionDenied;
 }
 
-WireStatus ToWireStatus(const Status& s) { return static_cast<WireStatus>(s.code()); }
+// The enum names the table's wire statuses; they must agree.
+constexpr bool WireEnumMatchesTable() {
+  constexpr WireStatus named[] = {
+      WireStatus::kOk,          WireStatus::kNotFound,         WireStatus::kInvalidArgument,
+      WireStatus::kCorruption,  WireStatus::kIOError,          WireStatus::kNoSpace,
+      WireStatus::kBusy,        WireStatus::kReadOnly,         WireStatus::kNotSupported,
+      WireStatus::kUnavailable, WireStatus::kDeadlineExceeded, WireStatus::kConflict,
+      WireStatus::kPermissionDenied, WireStatus::kLimitExceeded};
+  if (std::size(named) != kStatusTable.size()) return false;
+  for (size_t i = 0; i < kStatusTable.size(); i++)
+    if (static_cast<uint16_t>(named[i]) != kStatusTable[i].wire) return false;
+  return true;
+}
+static_assert(WireEnumMatchesTable(), "proto::WireStatus and util/status_table.h disagree");
+
+WireStatus ToWireStatus(const Status& s) {
+  const StatusRow* row = FindStatusRow(s.code());
+  CAIRN_CHECK(row != nullptr);  // every code has a row (status_table_test)
+  return static_cast<WireStatus>(row->wire);
+}
 
 Status FromWireStatus(WireStatus s, std::string_view message) {
   std::string msg(message);
+  if (const StatusRow* row = FindStatusRowByWire(static_cast<uint16_t>(s)))
+    return Status::FromCode(row->code, msg);
   switch (s) {
-    case WireStatus::kOk: return Status::OK();
-    case WireStatus::kNotFound: return Status::NotFound(msg);
-    case WireStatus::kInvalidArgument: return Status::InvalidArgument(msg);
-    case WireStatus::kCorruption: return Status::Corruption(msg);
-    case WireStatus::kIOError: return Status::IOError(msg);
-    case WireStatus::kNoSpace: return Status::NoSpace(msg);
-    case WireStatus::kBusy: return Status::Busy(msg);
-    case WireStatus::kReadOnly: return Status::ReadOnly(msg);
-    case WireStatus::kNotSupported: return Status::NotSupported(msg);
     case WireStatus::kProtocolError: return Status::IOError("protocol error: " + msg);
     case WireStatus::kUnsupportedVersion:
       return Status::NotSupported("unsupported protocol version: " + msg);
-    case WireStatus::kLimitExceeded: return Status::InvalidArgument(msg);
     case WireStatus::kChecksumMismatch: return Status::Corruption("checksum mismatch: " + msg);
-    case WireStatus::kShuttingDown: return Status::Busy("server shutting down: " + msg);
-    case WireStatus::kTimeout: return Status::IOError("timeout: " + msg);
+    case WireStatus::kShuttingDown: return Status::Unavailable("server shutting down: " + msg);
+    case WireStatus::kTimeout: return Status::Unavailable("the server timed out the connection: " + msg);
+    default: break;
   }
   return Status::IOError(fmt::format("unknown wire status {}: {}", static_cast<int>(s), msg));
 }
@@ -88,20 +112,43 @@ bool Fail(WireError* err, WireStatus st, std::string msg) {
 
 }  // namespace
 
-void AppendFrame(const FrameHeader& h, std::string_view meta, std::string* out) {
-  char b[kHeaderSize];
+namespace {
+
+// The 36 bytes before header_crc.
+void EncodeHeaderFields(const FrameHeader& h, uint32_t meta_len, char* b) {
   EncodeFixed32(b + kOffMagic, kMagic);
-  b[kOffVersion] = static_cast<char>(kVersion);
+  b[kOffVersion] = static_cast<char>(h.version);
   b[kOffKind] = static_cast<char>(static_cast<uint8_t>(h.op) | (h.reply ? kReplyBit : 0));
   EncodeFixed16(b + kOffStatus, static_cast<uint16_t>(h.status));
   EncodeFixed64(b + kOffRequestId, h.request_id);
-  EncodeFixed32(b + kOffMetaLen, static_cast<uint32_t>(meta.size()));
+  EncodeFixed32(b + kOffMetaLen, meta_len);
   EncodeFixed32(b + kOffFlags, h.flags);
   EncodeFixed64(b + kOffBodyLen, h.body_len);
   EncodeFixed32(b + kOffBodyCrc, h.body_crc);
+}
+
+}  // namespace
+
+void AppendFrame(const FrameHeader& h, std::string_view meta, std::string* out) {
+  char b[kHeaderSize];
+  EncodeHeaderFields(h, static_cast<uint32_t>(meta.size()), b);
   EncodeFixed32(b + kOffHeaderCrc, HeaderCrc(b, meta));
   out->append(b, kHeaderSize);
   out->append(meta);
+}
+
+size_t BeginFrame(std::string* out) {
+  const size_t start = out->size();
+  out->resize(start + kHeaderSize);
+  return start;
+}
+
+void FinishFrame(const FrameHeader& h, size_t frame_start, std::string* out) {
+  CAIRN_CHECK(out->size() >= frame_start + kHeaderSize);
+  char* b = out->data() + frame_start;
+  const std::string_view meta(b + kHeaderSize, out->size() - frame_start - kHeaderSize);
+  EncodeHeaderFields(h, static_cast<uint32_t>(meta.size()), b);
+  EncodeFixed32(b + kOffHeaderCrc, HeaderCrc(b, meta));
 }
 
 std::string EncodeFrame(const FrameHeader& h, std::string_view meta) {
@@ -111,7 +158,8 @@ std::string EncodeFrame(const FrameHeader& h, std::string_view meta) {
   return out;
 }
 
-bool DecodeHeader(const char* p, uint32_t max_meta_bytes, FrameHeader* out, WireError* err) {
+bool DecodeHeader(const char* p, uint32_t max_frame_meta_bytes, FrameHeader* out,
+                  WireError* err) {
   *out = FrameHeader();
   uint32_t magic = DecodeFixed32(p + kOffMagic);
   if (magic != kMagic) {
@@ -119,11 +167,14 @@ bool DecodeHeader(const char* p, uint32_t max_meta_bytes, FrameHeader* out, Wire
                 fmt::format("bad magic 0x{:08x} (expected 0x{:08x})", magic, kMagic));
   }
   out->request_id = DecodeFixed64(p + kOffRequestId);
-  uint8_t version = static_cast<uint8_t>(p[kOffVersion]);
-  if (version != kVersion) {
+  out->version = static_cast<uint8_t>(p[kOffVersion]);
+  if (out->version != kVersion) {
+    // The kind byte sits where it always did: the refusal can answer the same operation.
+    const uint8_t code = static_cast<uint8_t>(p[kOffKind]) & ~kReplyBit;
+    if (code >= 1 && code <= kMaxOp) out->op = static_cast<Op>(code);
     return Fail(err, WireStatus::kUnsupportedVersion,
-                fmt::format("protocol version {} is not supported (this side speaks {})",
-                            version, kVersion));
+                fmt::format("protocol version {} is not supported; this side speaks version {}",
+                            out->version, kVersion));
   }
   uint8_t kind = static_cast<uint8_t>(p[kOffKind]);
   uint8_t code = kind & ~kReplyBit;
@@ -147,10 +198,10 @@ bool DecodeHeader(const char* p, uint32_t max_meta_bytes, FrameHeader* out, Wire
                 fmt::format("unknown flags 0x{:08x}", out->flags & ~kKnownFlags));
   }
   out->meta_len = DecodeFixed32(p + kOffMetaLen);
-  if (out->meta_len > max_meta_bytes) {
+  if (out->meta_len > max_frame_meta_bytes) {
     return Fail(err, WireStatus::kLimitExceeded,
-                fmt::format("max_meta_bytes: meta is {} bytes, limit {}", out->meta_len,
-                            max_meta_bytes));
+                fmt::format("max_frame_meta_bytes: the frame's meta is {} bytes, limit {}",
+                            out->meta_len, max_frame_meta_bytes));
   }
   out->body_len = DecodeFixed64(p + kOffBodyLen);
   out->body_crc = DecodeFixed32(p + kOffBodyCrc);

@@ -8,6 +8,7 @@
 #include "util/check.h"
 #include "util/coding.h"
 #include "util/crc32c.h"
+#include "util/metadata_codec.h"
 
 namespace cairn::proto {
 
@@ -23,6 +24,34 @@ void PutString(std::string* out, std::string_view s) {
   CAIRN_CHECK(s.size() <= 0xFFFF);
   PutU16(out, static_cast<uint16_t>(s.size()));
   out->append(s);
+}
+void PutVersion(std::string* out, const Version& v) {
+  char b[kVersionSize];
+  EncodeFixed64(b, v.hlc);
+  EncodeFixed32(b + 8, v.writer);
+  out->append(b, sizeof(b));
+}
+// A metadata blob: u32 length, then the encoding (nothing for empty metadata).
+// REQUIRES: CheckMetadata's bounds hold (the encoder's precondition).
+void PutMetadata(std::string* out, const ObjectMetadata& m) {
+  const size_t at = out->size();
+  PutFixed32(out, 0);
+  AppendMetadata(m, out);
+  EncodeFixed32(out->data() + at, static_cast<uint32_t>(out->size() - at - 4));
+}
+void PutInfo(std::string* out, const ObjectInfo& m) {
+  char b[8 + 4 + 8 + 8];
+  EncodeFixed64(b, m.size);
+  EncodeFixed32(b + 8, m.crc32c);
+  EncodeFixed64(b + 12, m.sequence);
+  EncodeFixed64(b + 20, m.mtime_us);
+  out->append(b, sizeof(b));
+  PutVersion(out, m.version);
+  PutMetadata(out, m.metadata);
+}
+template <size_t N>
+void PutBytes(std::string* out, const std::array<uint8_t, N>& a) {
+  out->append(reinterpret_cast<const char*>(a.data()), N);
 }
 
 // Bounds-checked cursor over a meta section. The first failure sticks and names the field.
@@ -57,9 +86,48 @@ class Reader {
     pos_ += n;
     return true;
   }
-  bool Info(ObjectMeta* m) {
+  bool Ver(Version* v, const char* field) {
+    if (!Need(kVersionSize, field)) return false;
+    v->hlc = DecodeFixed64(in_.data() + pos_);
+    v->writer = DecodeFixed32(in_.data() + pos_ + 8);
+    pos_ += kVersionSize;
+    return true;
+  }
+  bool Metadata(ObjectMetadata* m) {
+    uint32_t n = 0;
+    if (!U32(&n, "metadata length") || !Need(n, "metadata")) return false;
+    Status s = DecodeMetadata(in_.substr(pos_, n), m);
+    if (!s.ok()) return Bad(fmt::format("metadata: {}", s.message()));
+    pos_ += n;
+    return true;
+  }
+  bool Condition(WriteCondition* c) {
+    uint8_t v = 0;
+    if (!U8(&v, "condition")) return false;
+    if (v > kMaxCondition) return Bad(fmt::format("unknown condition {}", v));
+    *c = static_cast<WriteCondition>(v);
+    return true;
+  }
+  bool Durability(uint8_t* d) {
+    if (!U8(d, "durability")) return false;
+    if (*d > kMaxDurability) return Bad(fmt::format("unknown durability {}", *d));
+    return true;
+  }
+  template <size_t N>
+  bool Bytes(std::array<uint8_t, N>* a, const char* field) {
+    if (!Need(N, field)) return false;
+    std::memcpy(a->data(), in_.data() + pos_, N);
+    pos_ += N;
+    return true;
+  }
+  bool Info(ObjectInfo* m) {
     return U64(&m->size, "size") && U32(&m->crc32c, "crc32c") && U64(&m->sequence, "sequence") &&
-           U64(&m->mtime_us, "mtime_us");
+           U64(&m->mtime_us, "mtime_us") && Ver(&m->version, "version") &&
+           Metadata(&m->metadata);
+  }
+  bool Result(WriteResult* m) {
+    return Ver(&m->version, "version") && U64(&m->sequence, "sequence") &&
+           U64(&m->size, "size") && U32(&m->crc32c, "crc32c");
   }
   // Strict: every byte must have been used.
   bool End(WireError* err) {
@@ -81,6 +149,10 @@ class Reader {
     }
     return true;
   }
+  bool Bad(std::string why) {
+    if (error_.empty()) error_ = fmt::format("{}: {}", what_, why);
+    return false;
+  }
   static bool Fail(WireError* err, std::string msg) {
     err->status = WireStatus::kProtocolError;
     err->message = std::move(msg);
@@ -99,14 +171,17 @@ bool FailWith(WireError* err, WireStatus st, std::string msg) {
   return false;
 }
 
-bool CheckDurability(uint8_t d, WireError* err) {
-  if (d > kMaxDurability) {
-    return FailWith(err, WireStatus::kProtocolError, fmt::format("unknown durability {}", d));
-  }
-  return true;
+}  // namespace
+
+uint8_t WireDurability(const std::optional<Durability>& d) {
+  if (!d.has_value()) return kDurabilityDefault;
+  return static_cast<uint8_t>(static_cast<uint8_t>(*d) + 1);
 }
 
-}  // namespace
+std::optional<Durability> DurabilityFromWire(uint8_t d) {
+  if (d == kDurabilityDefault || d > kMaxDurability) return std::nullopt;
+  return static_cast<Durability>(d - 1);
+}
 
 void EncodeMeta(const PingReply& m, std::string* out) {
   PutU8(out, m.max_version);
@@ -115,8 +190,12 @@ void EncodeMeta(const PingReply& m, std::string* out) {
 void EncodeMeta(const PutRequest& m, std::string* out) {
   PutU8(out, m.durability);
   PutString(out, m.key);
+  PutU8(out, static_cast<uint8_t>(m.condition));
+  PutVersion(out, m.version);
+  PutMetadata(out, m.metadata);
 }
-void EncodeMeta(const PutReply& m, std::string* out) {
+void EncodeMeta(const WriteResult& m, std::string* out) {
+  PutVersion(out, m.version);
   PutFixed64(out, m.sequence);
   PutFixed64(out, m.size);
   PutFixed32(out, m.crc32c);
@@ -126,38 +205,55 @@ void EncodeMeta(const GetRequest& m, std::string* out) {
   PutFixed64(out, m.offset);
   PutFixed64(out, m.length);
 }
-void EncodeMeta(const ObjectMeta& m, std::string* out) {
-  PutFixed64(out, m.size);
-  PutFixed32(out, m.crc32c);
-  PutFixed64(out, m.sequence);
-  PutFixed64(out, m.mtime_us);
+void EncodeMeta(const ObjectInfo& m, std::string* out) { PutInfo(out, m); }
+void EncodeGetReply(const ObjectInfo& info, uint64_t range_offset, std::string* out) {
+  PutInfo(out, info);
+  PutFixed64(out, range_offset);
 }
 void EncodeMeta(const GetReply& m, std::string* out) {
-  EncodeMeta(m.info, out);
-  PutFixed64(out, m.range_offset);
+  EncodeGetReply(m.info, m.range_offset, out);
 }
 void EncodeMeta(const KeyRequest& m, std::string* out) { PutString(out, m.key); }
 void EncodeMeta(const DeleteRequest& m, std::string* out) {
   PutU8(out, m.durability);
   PutString(out, m.key);
+  PutU8(out, static_cast<uint8_t>(m.condition));
+  PutVersion(out, m.version);
 }
 void EncodeMeta(const ListRequest& m, std::string* out) {
   PutString(out, m.prefix);
+  PutString(out, m.delimiter);
   PutString(out, m.start_after);
   PutFixed32(out, m.limit);
 }
 void EncodeMeta(const ListReply& m, std::string* out) {
   PutU8(out, m.truncated ? 1 : 0);
   PutFixed32(out, m.count);
+  PutFixed32(out, m.prefix_count);
+  PutString(out, m.next_start_after);
 }
 void EncodeMeta(const ErrorReply& m, std::string* out) {
   // A message never decides anything; cut it rather than fail on an absurd one.
   PutString(out, std::string_view(m.message).substr(0, 4096));
+  PutVersion(out, m.held);
 }
-void EncodeListEntry(const ListEntry& e, std::string* out) {
+void EncodeErrorMetaV1(std::string_view message, std::string* out) {
+  PutString(out, message.substr(0, 4096));
+}
+void EncodeMeta(const HelloRequest& m, std::string* out) {
+  PutString(out, m.key_id);
+  PutBytes(out, m.client_nonce);
+}
+void EncodeMeta(const HelloReply& m, std::string* out) {
+  PutBytes(out, m.server_nonce);
+  PutBytes(out, m.server_proof);
+}
+void EncodeMeta(const AuthRequest& m, std::string* out) { PutBytes(out, m.client_proof); }
+void EncodeListEntry(const ObjectInfo& e, std::string* out) {
   PutString(out, e.key);
-  EncodeMeta(e.info, out);
+  PutInfo(out, e);
 }
+void EncodeListPrefix(std::string_view prefix, std::string* out) { PutString(out, prefix); }
 
 bool DecodeMeta(std::string_view in, PingReply* m, WireError* err) {
   Reader r(in, "PING reply");
@@ -166,12 +262,13 @@ bool DecodeMeta(std::string_view in, PingReply* m, WireError* err) {
 }
 bool DecodeMeta(std::string_view in, PutRequest* m, WireError* err) {
   Reader r(in, "PUT request");
-  r.U8(&m->durability, "durability") && r.String(&m->key, "key");
-  return r.End(err) && CheckDurability(m->durability, err);
+  r.Durability(&m->durability) && r.String(&m->key, "key") && r.Condition(&m->condition) &&
+      r.Ver(&m->version, "condition_version") && r.Metadata(&m->metadata);
+  return r.End(err);
 }
-bool DecodeMeta(std::string_view in, PutReply* m, WireError* err) {
-  Reader r(in, "PUT reply");
-  r.U64(&m->sequence, "sequence") && r.U64(&m->size, "size") && r.U32(&m->crc32c, "crc32c");
+bool DecodeMeta(std::string_view in, WriteResult* m, WireError* err) {
+  Reader r(in, "write result");
+  r.Result(m);
   return r.End(err);
 }
 bool DecodeMeta(std::string_view in, GetRequest* m, WireError* err) {
@@ -189,26 +286,29 @@ bool DecodeMeta(std::string_view in, KeyRequest* m, WireError* err) {
   r.String(&m->key, "key");
   return r.End(err);
 }
-bool DecodeMeta(std::string_view in, ObjectMeta* m, WireError* err) {
+bool DecodeMeta(std::string_view in, ObjectInfo* m, WireError* err) {
   Reader r(in, "HEAD reply");
   r.Info(m);
   return r.End(err);
 }
 bool DecodeMeta(std::string_view in, DeleteRequest* m, WireError* err) {
   Reader r(in, "DELETE request");
-  r.U8(&m->durability, "durability") && r.String(&m->key, "key");
-  return r.End(err) && CheckDurability(m->durability, err);
+  r.Durability(&m->durability) && r.String(&m->key, "key") && r.Condition(&m->condition) &&
+      r.Ver(&m->version, "condition_version");
+  return r.End(err);
 }
 bool DecodeMeta(std::string_view in, ListRequest* m, WireError* err) {
   Reader r(in, "LIST request");
-  r.String(&m->prefix, "prefix") && r.String(&m->start_after, "start_after") &&
-      r.U32(&m->limit, "limit");
+  r.String(&m->prefix, "prefix") && r.String(&m->delimiter, "delimiter") &&
+      r.String(&m->start_after, "start_after") && r.U32(&m->limit, "limit");
   return r.End(err);
 }
 bool DecodeMeta(std::string_view in, ListReply* m, WireError* err) {
   Reader r(in, "LIST reply");
   uint8_t t = 0;
-  r.U8(&t, "truncated") && r.U32(&m->count, "count");
+  r.U8(&t, "truncated") && r.U32(&m->count, "count") &&
+      r.U32(&m->prefix_count, "prefix_count") &&
+      r.String(&m->next_start_after, "next_start_after");
   if (!r.End(err)) return false;
   if (t > 1) return FailWith(err, WireStatus::kProtocolError, fmt::format("truncated = {}", t));
   m->truncated = t == 1;
@@ -216,26 +316,50 @@ bool DecodeMeta(std::string_view in, ListReply* m, WireError* err) {
 }
 bool DecodeMeta(std::string_view in, ErrorReply* m, WireError* err) {
   Reader r(in, "error reply");
-  r.String(&m->message, "message");
+  r.String(&m->message, "message") && r.Ver(&m->held, "held");
+  return r.End(err);
+}
+bool DecodeMeta(std::string_view in, HelloRequest* m, WireError* err) {
+  Reader r(in, "HELLO request");
+  r.String(&m->key_id, "key_id") && r.Bytes(&m->client_nonce, "client_nonce");
+  return r.End(err);
+}
+bool DecodeMeta(std::string_view in, HelloReply* m, WireError* err) {
+  Reader r(in, "HELLO reply");
+  r.Bytes(&m->server_nonce, "server_nonce") && r.Bytes(&m->server_proof, "server_proof");
+  return r.End(err);
+}
+bool DecodeMeta(std::string_view in, AuthRequest* m, WireError* err) {
+  Reader r(in, "AUTH request");
+  r.Bytes(&m->client_proof, "client_proof");
   return r.End(err);
 }
 
-bool DecodeListBody(std::string_view body, uint32_t count, std::vector<ListEntry>* out,
+bool DecodeListBody(std::string_view body, uint32_t count, uint32_t prefix_count,
+                    std::vector<ObjectInfo>* objects, std::vector<std::string>* prefixes,
                     WireError* err) {
-  out->clear();
-  // Each entry takes at least 2 + kObjectInfoSize bytes: refuse a count the body can't hold
-  // before reserving for it.
-  if (count > body.size() / (2 + kObjectInfoSize)) {
+  objects->clear();
+  prefixes->clear();
+  // Each entry takes at least 2 + kObjectInfoSize bytes and each prefix 2: refuse counts the
+  // body cannot hold before reserving for them.
+  const uint64_t least = uint64_t{count} * (2 + kObjectInfoSize) + uint64_t{prefix_count} * 2;
+  if (least > body.size()) {
     return FailWith(err, WireStatus::kProtocolError,
-                    fmt::format("LIST body: count {} does not fit in {} bytes", count,
-                                body.size()));
+                    fmt::format("LIST body: {} entries and {} prefixes do not fit in {} bytes",
+                                count, prefix_count, body.size()));
   }
-  out->reserve(count);
+  objects->reserve(count);
+  prefixes->reserve(prefix_count);
   Reader r(body, "LIST body");
   for (uint32_t i = 0; i < count; i++) {
-    ListEntry e;
-    if (!(r.String(&e.key, "key") && r.Info(&e.info))) break;
-    out->push_back(std::move(e));
+    ObjectInfo e;
+    if (!(r.String(&e.key, "key") && r.Info(&e))) break;
+    objects->push_back(std::move(e));
+  }
+  for (uint32_t i = 0; i < prefix_count; i++) {
+    std::string p;
+    if (!r.String(&p, "common prefix")) break;
+    prefixes->push_back(std::move(p));
   }
   return r.End(err);
 }
@@ -268,6 +392,14 @@ bool ValidateRequestMeta(Op op, std::string_view meta, WireError* err) {
     }
     case Op::kList: {
       ListRequest m;
+      return DecodeMeta(meta, &m, err);
+    }
+    case Op::kHello: {
+      HelloRequest m;
+      return DecodeMeta(meta, &m, err);
+    }
+    case Op::kAuth: {
+      AuthRequest m;
       return DecodeMeta(meta, &m, err);
     }
   }

@@ -1,15 +1,19 @@
 // The meta sections of each operation and the bodies with a structure (LIST, chunked PUT),
 // per docs/protocol.md section 4. Pure encode/decode; decoders accept arbitrary bytes, are
-// strict (trailing bytes are an error) and fail with a WireError naming the field.
+// strict (trailing bytes are an error) and fail with a WireError naming the field. Objects,
+// versions, metadata and write results travel as the types of cairn/object_store.h; metadata is
+// encoded with util/metadata_codec.h, the same bytes as on disk.
 //
 // Thread safety: free functions; ChunkedBodyDecoder is used by one thread at a time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cairn/object_store.h"
 #include "proto/frame.h"
 
 namespace cairn::proto {
@@ -18,12 +22,9 @@ namespace cairn::proto {
 inline constexpr uint8_t kDurabilityDefault = 0;
 inline constexpr uint8_t kMaxDurability = 3;
 
-struct ObjectMeta {
-  uint64_t size = 0;
-  uint32_t crc32c = 0;
-  uint64_t sequence = 0;
-  uint64_t mtime_us = 0;
-};
+// Authentication (section 8): nonces and proofs (kNonceBytes, kProofBytes in wire_format.h).
+using Nonce = std::array<uint8_t, kNonceBytes>;
+using Proof = std::array<uint8_t, kProofBytes>;
 
 struct PingReply {
   uint8_t max_version = kVersion;
@@ -32,77 +33,108 @@ struct PingReply {
 struct PutRequest {
   uint8_t durability = kDurabilityDefault;
   std::string key;
+  WriteCondition condition = WriteCondition::kNone;
+  Version version;  // condition_version
+  ObjectMetadata metadata;
 };
-struct PutReply {
-  uint64_t sequence = 0;
-  uint64_t size = 0;
-  uint32_t crc32c = 0;
-};
+// PUT and DELETE replies: a cairn::WriteResult.
 struct GetRequest {
   std::string key;
   uint64_t offset = 0;
   uint64_t length = kToEnd;
 };
 struct GetReply {
-  ObjectMeta info;
+  ObjectInfo info;  // key not on the wire
   uint64_t range_offset = 0;
 };
 struct KeyRequest {  // HEAD
   std::string key;
 };
+// HEAD reply: a cairn::ObjectInfo (key not on the wire).
 struct DeleteRequest {
   uint8_t durability = kDurabilityDefault;
   std::string key;
+  WriteCondition condition = WriteCondition::kNone;
+  Version version;
 };
 struct ListRequest {
   std::string prefix;
+  std::string delimiter;
   std::string start_after;
   uint32_t limit = 0;  // 0: the server's default
 };
 struct ListReply {
   bool truncated = false;
-  uint32_t count = 0;
-};
-struct ListEntry {
-  std::string key;
-  ObjectMeta info;
+  uint32_t count = 0;         // entries (objects) in the body
+  uint32_t prefix_count = 0;  // common prefixes after them
+  std::string next_start_after;
 };
 struct ErrorReply {
   std::string message;
+  Version held;  // Conflict: the version the server holds; else none
+};
+struct HelloRequest {
+  std::string key_id;
+  Nonce client_nonce{};
+};
+struct HelloReply {
+  Nonce server_nonce{};
+  Proof server_proof{};
+};
+struct AuthRequest {
+  Proof client_proof{};
 };
 
 // Encoders append to *out.
 void EncodeMeta(const PingReply& m, std::string* out);
 void EncodeMeta(const PutRequest& m, std::string* out);
-void EncodeMeta(const PutReply& m, std::string* out);
+void EncodeMeta(const WriteResult& m, std::string* out);  // PUT and DELETE replies
 void EncodeMeta(const GetRequest& m, std::string* out);
 void EncodeMeta(const GetReply& m, std::string* out);
+// The GET reply meta from an object's info, without copying it into a GetReply.
+void EncodeGetReply(const ObjectInfo& info, uint64_t range_offset, std::string* out);
 void EncodeMeta(const KeyRequest& m, std::string* out);
-void EncodeMeta(const ObjectMeta& m, std::string* out);  // HEAD reply
+void EncodeMeta(const ObjectInfo& m, std::string* out);  // HEAD reply (the key is not sent)
 void EncodeMeta(const DeleteRequest& m, std::string* out);
 void EncodeMeta(const ListRequest& m, std::string* out);
 void EncodeMeta(const ListReply& m, std::string* out);
 void EncodeMeta(const ErrorReply& m, std::string* out);
-void EncodeListEntry(const ListEntry& e, std::string* out);
+void EncodeMeta(const HelloRequest& m, std::string* out);
+void EncodeMeta(const HelloReply& m, std::string* out);
+void EncodeMeta(const AuthRequest& m, std::string* out);
+// The error meta of a version 1 frame (a string only), for the UnsupportedVersion reply to a
+// version 1 client (section 2).
+void EncodeErrorMetaV1(std::string_view message, std::string* out);
+// One LIST body entry (key, then object info), and one common prefix.
+void EncodeListEntry(const ObjectInfo& e, std::string* out);
+void EncodeListPrefix(std::string_view prefix, std::string* out);
 
 bool DecodeMeta(std::string_view in, PingReply* m, WireError* err);
 bool DecodeMeta(std::string_view in, PutRequest* m, WireError* err);
-bool DecodeMeta(std::string_view in, PutReply* m, WireError* err);
+bool DecodeMeta(std::string_view in, WriteResult* m, WireError* err);
 bool DecodeMeta(std::string_view in, GetRequest* m, WireError* err);
 bool DecodeMeta(std::string_view in, GetReply* m, WireError* err);
 bool DecodeMeta(std::string_view in, KeyRequest* m, WireError* err);
-bool DecodeMeta(std::string_view in, ObjectMeta* m, WireError* err);
+bool DecodeMeta(std::string_view in, ObjectInfo* m, WireError* err);
 bool DecodeMeta(std::string_view in, DeleteRequest* m, WireError* err);
 bool DecodeMeta(std::string_view in, ListRequest* m, WireError* err);
 bool DecodeMeta(std::string_view in, ListReply* m, WireError* err);
 bool DecodeMeta(std::string_view in, ErrorReply* m, WireError* err);
-// Decodes exactly `count` entries filling the whole body.
-bool DecodeListBody(std::string_view body, uint32_t count, std::vector<ListEntry>* out,
+bool DecodeMeta(std::string_view in, HelloRequest* m, WireError* err);
+bool DecodeMeta(std::string_view in, HelloReply* m, WireError* err);
+bool DecodeMeta(std::string_view in, AuthRequest* m, WireError* err);
+// Decodes exactly `count` entries then `prefix_count` common prefixes filling the whole body.
+bool DecodeListBody(std::string_view body, uint32_t count, uint32_t prefix_count,
+                    std::vector<ObjectInfo>* objects, std::vector<std::string>* prefixes,
                     WireError* err);
 
 // Checks a request's meta for its op without keeping it (used to reject a malformed request
 // before its body is read). Empty meta for PING and STAT.
 bool ValidateRequestMeta(Op op, std::string_view meta, WireError* err);
+
+// The wire byte of a WriteOptions' durability (0 when unset), and back.
+uint8_t WireDurability(const std::optional<Durability>& d);
+std::optional<Durability> DurabilityFromWire(uint8_t d);
 
 // Frames a chunk of a chunked body: appends the u32 length then the bytes. REQUIRES:
 // 1 <= data.size() <= kMaxChunkBytes.

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <string>
 
-#include "cairn/store.h"
+#include "cairn/object_store.h"
 #include "proto/messages.h"
 
 namespace cairn::server {

@@ -10,11 +10,13 @@
 #include <toml++/toml.h>
 
 #include "cairn/store.h"
+#include "proto/wire_format.h"
+#include "util/key_file.h"
 
 namespace cairn::server {
 namespace {
 
-enum class Kind { kString, kUint, kSize, kDurability };
+enum class Kind { kString, kUint, kSize, kDurability, kBool };
 
 struct Key {
   const char* name;
@@ -26,6 +28,8 @@ struct Key {
 };
 
 constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
+// The record format's bound on an object's encoded metadata.
+constexpr uint64_t kMaxMetaBytesLimit = 65536;
 
 const std::vector<Key>& Keys() {
   static const std::vector<Key> keys = {
@@ -39,7 +43,13 @@ const std::vector<Key>& Keys() {
       {"log_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_file = s; }},
       {"log_level", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_level = s; }},
       {"port_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->port_file = s; }},
-      {"max_meta_bytes", Kind::kSize, 64, kU32,
+      {"http_listen", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->http_listen = s; }},
+      {"http_port_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->http_port_file = s; }},
+      {"max_frame_meta_bytes", Kind::kSize, 4096, proto::kMaxFrameMetaBytesLimit,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_frame_meta_bytes = n; }},
+      // An object's metadata (at most 64 KiB, the record format's bound); in protocol version 1
+      // this name was the frame's meta limit (LoadConfig explains a value of that kind).
+      {"max_meta_bytes", Kind::kSize, 0, kU32,
        [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_meta_bytes = n; }},
       {"max_key_bytes", Kind::kUint, 1, kMaxKeyBytes,
        [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_key_bytes = n; }},
@@ -59,6 +69,18 @@ const std::vector<Key>& Keys() {
        [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.header_timeout_ms = n; }},
       {"idle_timeout_ms", Kind::kUint, 1, kU32,
        [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.idle_timeout_ms = n; }},
+      {"auth_timeout_ms", Kind::kUint, 1, kU32,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.auth_timeout_ms = n; }},
+      {"max_auth_failures_per_second", Kind::kUint, 1, 1000000,
+       [](ServerConfig* c, const std::string&, uint64_t n) {
+         c->limits.max_auth_failures_per_second = n;
+       }},
+      {"key_file", Kind::kString, 0, 0,
+       [](ServerConfig* c, const std::string& s, uint64_t) { c->auth.key_file = s; }},
+      {"allow_unauthenticated_loopback", Kind::kBool, 0, 0,
+       [](ServerConfig* c, const std::string&, uint64_t n) {
+         c->auth.allow_unauthenticated_loopback = n != 0;
+       }},
   };
   return keys;
 }
@@ -107,6 +129,15 @@ Status ApplyText(ServerConfig* c, const Key& k, const std::string& text, std::st
       if (text.find('\0') != std::string::npos) return bad("contains a NUL byte");
       k.set(c, text, 0);
       return Status::OK();
+    case Kind::kBool:
+      if (text == "true") {
+        k.set(c, text, 1);
+      } else if (text == "false") {
+        k.set(c, text, 0);
+      } else {
+        return bad("expected true or false, got '" + text.substr(0, 64) + "'");
+      }
+      return Status::OK();
     case Kind::kDurability: {
       uint32_t ms = c->sync_interval_ms;
       if (!ParseDurability(text, &c->durability, &ms))
@@ -131,6 +162,10 @@ Status ApplyText(ServerConfig* c, const Key& k, const std::string& text, std::st
 }
 
 Status ApplyToml(ServerConfig* c, const Key& k, const toml::node& node) {
+  if (k.kind == Kind::kBool) {
+    if (const auto* b = node.as_boolean()) return ApplyText(c, k, b->get() ? "true" : "false", "config");
+    return Status::InvalidArgument(std::string("config: ") + k.name + ": wrong type (expected true or false)");
+  }
   if (const auto* s = node.as_string()) return ApplyText(c, k, s->get(), "config");
   if (const auto* i = node.as_integer()) {
     if (k.kind == Kind::kUint || k.kind == Kind::kSize) {
@@ -143,6 +178,26 @@ Status ApplyToml(ServerConfig* c, const Key& k, const toml::node& node) {
                                  (k.kind == Kind::kString || k.kind == Kind::kDurability
                                       ? "a string)"
                                       : "an integer or a size string)"));
+}
+
+// The [keys] table: id = "secret" (docs/protocol.md section 8). Errors name the id, never the
+// secret.
+Status ApplyKeys(ServerConfig* c, const toml::node& node) {
+  const toml::table* keys = node.as_table();
+  if (keys == nullptr)
+    return Status::InvalidArgument("config: keys: expected a table of id = \"secret\"");
+  for (const auto& [id, secret] : *keys) {
+    const std::string name(id.str());
+    if (Status s = CheckKeyId(name); !s.ok())
+      return Status::InvalidArgument("config: keys: " + s.message());
+    const auto* text = secret.as_string();
+    if (text == nullptr)
+      return Status::InvalidArgument("config: keys." + name + ": the secret must be a string");
+    if (Status s = CheckSecret(text->get()); !s.ok())
+      return Status::InvalidArgument("config: keys." + name + ": " + s.message());
+    c->auth.keys[name] = text->get();
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -177,6 +232,10 @@ Result<ServerConfig> ParseConfig(
   }
   const toml::table& t = parsed.table();
   for (const auto& [name, node] : t) {
+    if (name.str() == "keys") {
+      CAIRN_RETURN_IF_ERROR(ApplyKeys(&c, node));
+      continue;
+    }
     const Key* k = FindKey(name.str());
     if (k == nullptr)
       return Status::InvalidArgument("config: unknown key '" + std::string(name.str()).substr(0, 64) +
@@ -191,7 +250,80 @@ Result<ServerConfig> ParseConfig(
   std::string host;
   uint16_t port = 0;
   CAIRN_RETURN_IF_ERROR(SplitHostPort(c.listen, &host, &port));
+  if (!c.http_listen.empty()) {
+    // A bare PORT means 127.0.0.1:PORT (net::ParseListenAddress does the same).
+    std::string_view hl = c.http_listen;
+    if (hl.find(':') == std::string_view::npos) {
+      uint64_t p = 0;
+      if (!ParseUint(hl, &p) || p > 65535)
+        return Status::InvalidArgument("http_listen: expected HOST:PORT or PORT, got '" +
+                                       c.http_listen.substr(0, 64) + "'");
+    } else {
+      Status s = SplitHostPort(hl, &host, &port);
+      if (!s.ok()) return Status::InvalidArgument("http_" + s.message());
+    }
+  }
   if (c.data.empty()) return Status::InvalidArgument("data: the store directory is empty");
+  const Limits& l = c.limits;
+  if (l.max_meta_bytes > kMaxMetaBytesLimit ||
+      l.max_meta_bytes + uint64_t{proto::kFrameMetaReserveBytes} > l.max_frame_meta_bytes)
+    return Status::InvalidArgument(
+        "max_meta_bytes: " + std::to_string(l.max_meta_bytes) +
+        " is not a possible object-metadata limit: at most 65536, and at most "
+        "max_frame_meta_bytes (" + std::to_string(l.max_frame_meta_bytes) + ") - " +
+        std::to_string(proto::kFrameMetaReserveBytes) +
+        ". Since protocol version 2, max_meta_bytes limits an object's metadata (default 8K) "
+        "and max_frame_meta_bytes a frame's meta section (what max_meta_bytes was in version 1)");
+  return c;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1") return true;
+  if (host.starts_with("::ffff:")) host.remove_prefix(7);
+  if (!host.starts_with("127.")) return false;
+  // A dotted IPv4 address: four numbers 0..255.
+  int parts = 0;
+  size_t i = 0;
+  while (i <= host.size()) {
+    size_t dot = host.find('.', i);
+    if (dot == std::string_view::npos) dot = host.size();
+    uint64_t n = 0;
+    if (!ParseUint(host.substr(i, dot - i), &n) || n > 255) return false;
+    parts++;
+    i = dot + 1;
+  }
+  return parts == 4;
+}
+
+Result<ServerConfig> LoadConfig(
+    const std::string& path, const std::vector<std::pair<std::string, std::string>>& overrides) {
+  std::string text;
+  if (!path.empty()) {
+    Result<std::string> r = ReadPrivateFile(path, "config file");
+    if (!r.ok()) return r.status();
+    text = std::move(*r);
+  }
+  CAIRN_ASSIGN_OR_RETURN(ServerConfig c, ParseConfig(text, overrides));
+  if (!c.auth.key_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(AuthKey k, ReadKeyFile(c.auth.key_file));
+    auto [it, fresh] = c.auth.keys.emplace(k.id, k.secret);
+    if (!fresh && it->second != k.secret)
+      return Status::InvalidArgument("key_file " + c.auth.key_file + ": key id '" + k.id +
+                                     "' is also in the config's [keys] with another secret");
+  }
+  std::string host;
+  uint16_t port = 0;
+  CAIRN_RETURN_IF_ERROR(SplitHostPort(c.listen, &host, &port));
+  if (c.auth.allow_unauthenticated_loopback && !IsLoopbackHost(host))
+    return Status::InvalidArgument(
+        "allow_unauthenticated_loopback: only for a loopback listen address (127.0.0.1, ::1, "
+        "localhost); listen is " + c.listen);
+  if (c.auth.keys.empty() && !c.auth.allow_unauthenticated_loopback)
+    return Status::InvalidArgument(
+        "no authentication key: every client must prove it holds a key (docs/protocol.md "
+        "section 8). Give one with key_file (--key-file FILE, one line ID:SECRET, mode 0600) or "
+        "a [keys] table in the config file, or set allow_unauthenticated_loopback = true with "
+        "a loopback listen address");
   return c;
 }
 

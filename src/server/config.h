@@ -2,12 +2,16 @@
 //
 // ParseConfig is a pure function (text in, config or error out; no I/O), so it is fuzzed
 // (fuzz/config_fuzz.cc). Every key may appear in the TOML file and as a flag `--key value`
-// (flags win); the limits are the named limits of docs/protocol.md section 6.
+// (flags win), except the `[keys]` table of authentication keys, which only the file holds;
+// the limits are the named limits of docs/protocol.md section 6. LoadConfig does the I/O around
+// it: it reads the config file and the key file, refusing either when its group or others may
+// read it, and checks that the server can authenticate its clients (section 8).
 //
 // Thread safety: a value type.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,7 +23,8 @@
 namespace cairn::server {
 
 struct Limits {
-  uint32_t max_meta_bytes = 64 << 10;         // "max frame header": LimitExceeded, closed
+  uint32_t max_frame_meta_bytes = 64 << 10;   // a frame's meta section: LimitExceeded, closed
+  uint32_t max_meta_bytes = 8192;             // an object's metadata: LimitExceeded, open
   uint32_t max_key_bytes = 1024;              // LimitExceeded, open
   uint32_t max_chunk_bytes = 4 << 20;         // chunked PUT bodies: LimitExceeded, closed
   uint32_t max_list_limit = 10000;            // LimitExceeded, open
@@ -29,6 +34,19 @@ struct Limits {
   uint64_t max_buffered_body_bytes = 1 << 20; // larger PUT bodies are streamed, never held
   uint32_t header_timeout_ms = 10000;         // slow-loris: a header must arrive in this
   uint32_t idle_timeout_ms = 300000;          // nothing in flight, nothing received
+  uint32_t auth_timeout_ms = 10000;           // a connection must authenticate in this
+  uint32_t max_auth_failures_per_second = 10; // per peer address; beyond it HELLO is refused
+};
+
+// Authentication (docs/protocol.md section 8).
+struct AuthConfig {
+  // Key id -> secret, from the config file's [keys] table and from key_file.
+  std::map<std::string, std::string> keys;
+  // A file holding one line ID:SECRET, read by LoadConfig (mode 0600 or stricter).
+  std::string key_file;
+  // Clients connecting from loopback may skip the handshake; only with a loopback listen
+  // address.
+  bool allow_unauthenticated_loopback = false;
 };
 
 struct ServerConfig {
@@ -46,7 +64,13 @@ struct ServerConfig {
   std::string log_file;                      // empty: stderr
   std::string log_level = "info";            // trace, debug, info, warn, error, off
   std::string port_file;                     // written with the bound port once listening
+  // The ops listener (/metrics, /healthz, /readyz, the status page; src/server/ops_listener.h):
+  // HOST:PORT, or PORT for 127.0.0.1:PORT. Empty: off. It serves no writes and does not
+  // authenticate, so it binds to loopback unless told otherwise.
+  std::string http_listen;
+  std::string http_port_file;  // written with the ops listener's bound port
   Limits limits;
+  AuthConfig auth;
 };
 
 // The keys, in the order `cairnd --help` lists them.
@@ -58,7 +82,17 @@ std::vector<std::string> ConfigKeys();
 Result<ServerConfig> ParseConfig(std::string_view toml_text,
                                  const std::vector<std::pair<std::string, std::string>>& overrides);
 
+// Reads the config file `path` (none if empty), parses it with `overrides`, reads auth.key_file,
+// and checks the authentication setup: at least one key, unless allow_unauthenticated_loopback
+// with a loopback listen address (and that option only with one). The config file and the key
+// file are refused when their group or others may read them, with an error that says so.
+Result<ServerConfig> LoadConfig(const std::string& path,
+                                const std::vector<std::pair<std::string, std::string>>& overrides);
+
 // Splits "HOST:PORT" ("[::1]:7700" for IPv6). Port 0 means "pick one".
 Status SplitHostPort(std::string_view listen, std::string* host, uint16_t* port);
+
+// Whether a listen host is a loopback address: 127.0.0.0/8, ::1 or "localhost".
+bool IsLoopbackHost(std::string_view host);
 
 }  // namespace cairn::server

@@ -1,14 +1,43 @@
 #include "server/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace cairn::server {
 namespace {
 
+// A temporary file with `text` and `mode`, removed at the end of the test.
+class TempFile {
+ public:
+  TempFile(const std::string& text, mode_t mode) {
+    char tmpl[] = "/tmp/cairn_config_XXXXXX";
+    const int fd = ::mkstemp(tmpl);
+    EXPECT_GE(fd, 0);
+    ::close(fd);
+    path_ = tmpl;
+    std::ofstream(path_) << text;
+    EXPECT_EQ(::chmod(path_.c_str(), mode), 0);
+  }
+  ~TempFile() { std::filesystem::remove(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 TEST(ServerConfig, DefaultsMatchProtocolDoc) {
   Result<ServerConfig> c = ParseConfig("", {});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->limits.max_meta_bytes, 65536u);
+  EXPECT_EQ(c->limits.max_frame_meta_bytes, 65536u);
+  EXPECT_EQ(c->limits.max_meta_bytes, 8192u);
+  EXPECT_EQ(c->limits.auth_timeout_ms, 10000u);
+  EXPECT_EQ(c->limits.max_auth_failures_per_second, 10u);
+  EXPECT_FALSE(c->auth.allow_unauthenticated_loopback);
+  EXPECT_TRUE(c->auth.keys.empty());
   EXPECT_EQ(c->limits.max_key_bytes, 1024u);
   EXPECT_EQ(c->limits.max_inflight_per_connection, 64u);
   EXPECT_EQ(c->limits.max_connections, 4096u);
@@ -49,6 +78,92 @@ TEST(ServerConfig, ErrorsNameTheKey) {
   bad("data = ", {}, "line 1");
   bad("", {{"threads", "x"}}, "threads");
   bad("", {{"bogus", "1"}}, "--bogus");
+}
+
+TEST(ServerConfig, Issue15KeysTableAndAuthKeys) {
+  Result<ServerConfig> c = ParseConfig(
+      "allow_unauthenticated_loopback = true\n[keys]\nlocal = \"0123456789abcdef\"\n"
+      "node-2 = \"fedcba9876543210fedc\"\n",
+      {{"key_file", "/k"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->auth.allow_unauthenticated_loopback);
+  EXPECT_EQ(c->auth.keys.size(), 2u);
+  EXPECT_EQ(c->auth.keys.at("node-2"), "fedcba9876543210fedc");
+  EXPECT_EQ(c->auth.key_file, "/k");
+  auto bad = [](std::string_view text, std::string_view want) {
+    Result<ServerConfig> r = ParseConfig(text, {});
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.status().message().find(want), std::string::npos) << r.status().message();
+    EXPECT_EQ(r.status().message().find("sekret"), std::string::npos);  // never the secret
+  };
+  bad("[keys]\n\"bad id\" = \"0123456789abcdef\"\n", "key id");
+  bad("[keys]\nid = \"sekret\"\n", "keys.id");
+  bad("[keys]\nid = 5\n", "keys.id");
+  bad("keys = 5\n", "keys");
+  bad("allow_unauthenticated_loopback = \"yes\"\n", "allow_unauthenticated_loopback");
+}
+
+TEST(ServerConfig, Issue15TheFrameMetaLimitWasRenamed) {
+  Result<ServerConfig> c = ParseConfig("max_frame_meta_bytes = \"128K\"\nmax_meta_bytes = 32768\n", {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->limits.max_frame_meta_bytes, 128u << 10);
+  EXPECT_EQ(c->limits.max_meta_bytes, 32768u);
+  // A version 1 config that set the frame limit under its old name is refused, and says why.
+  for (const char* old : {"max_meta_bytes = 65536\n", "max_meta_bytes = \"1M\"\n"}) {
+    Result<ServerConfig> r = ParseConfig(old, {});
+    ASSERT_FALSE(r.ok()) << old;
+    EXPECT_NE(r.status().message().find("max_frame_meta_bytes"), std::string::npos)
+        << r.status().message();
+    EXPECT_NE(r.status().message().find("version 1"), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(ServerConfig, Issue15LoadConfigRefusesAConfigOthersMayRead) {
+  TempFile open_to_all("[keys]\nlocal = \"0123456789abcdef\"\n", 0644);
+  Result<ServerConfig> c = LoadConfig(open_to_all.path(), {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(c.status().IsPermissionDenied()) << c.status().ToString();
+  EXPECT_NE(c.status().message().find("group or others"), std::string::npos)
+      << c.status().message();
+  EXPECT_NE(c.status().message().find(open_to_all.path()), std::string::npos);
+
+  TempFile private_one("[keys]\nlocal = \"0123456789abcdef\"\n", 0600);
+  c = LoadConfig(private_one.path(), {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->auth.keys.size(), 1u);
+}
+
+TEST(ServerConfig, Issue15LoadConfigReadsTheKeyFileAndNeedsAKey) {
+  TempFile key("node:0123456789abcdef0123\n", 0600);
+  Result<ServerConfig> c = LoadConfig("", {{"key_file", key.path()}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->auth.keys.at("node"), "0123456789abcdef0123");
+
+  TempFile shared_key("node:0123456789abcdef0123\n", 0604);
+  c = LoadConfig("", {{"key_file", shared_key.path()}});
+  EXPECT_TRUE(c.status().IsPermissionDenied()) << c.status().ToString();
+
+  // No key: refused, unless loopback-only without authentication is asked for.
+  c = LoadConfig("", {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("no authentication key"), std::string::npos);
+  c = LoadConfig("", {{"allow_unauthenticated_loopback", "true"}});
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  c = LoadConfig("", {{"allow_unauthenticated_loopback", "true"}, {"listen", "0.0.0.0:7700"}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("loopback"), std::string::npos) << c.status().message();
+}
+
+TEST(ServerConfig, LoopbackHosts) {
+  EXPECT_TRUE(IsLoopbackHost("127.0.0.1"));
+  EXPECT_TRUE(IsLoopbackHost("127.1.2.3"));
+  EXPECT_TRUE(IsLoopbackHost("::1"));
+  EXPECT_TRUE(IsLoopbackHost("localhost"));
+  EXPECT_TRUE(IsLoopbackHost("::ffff:127.0.0.1"));
+  EXPECT_FALSE(IsLoopbackHost("0.0.0.0"));
+  EXPECT_FALSE(IsLoopbackHost("127.0.0.1.evil"));
+  EXPECT_FALSE(IsLoopbackHost("10.0.0.1"));
+  EXPECT_FALSE(IsLoopbackHost("::"));
 }
 
 TEST(ServerConfig, SplitHostPort) {

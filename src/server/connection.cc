@@ -10,12 +10,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "util/escape.h"
 #include "net/blocking.h"
 #include "net/send_file.h"
-#include "server/body_source.h"
-#include "server/handlers.h"
+#include "ops/metrics.h"
 #include "server/server.h"
-#include "util/crc32c.h"
 
 namespace cairn::server {
 
@@ -26,7 +25,7 @@ namespace asio = net::asio;
 namespace {
 
 // Named bound: the input buffer a connection starts with (and shrinks back to when idle). It
-// grows, for one frame at a time, to a header plus max_meta_bytes.
+// grows, for one frame at a time, to a header plus max_frame_meta_bytes.
 constexpr size_t kInitialInputBytes = 16 << 10;
 // Named bound: small replies coalesced into one write.
 constexpr size_t kMaxWriteBatchBytes = 256 << 10;
@@ -35,8 +34,18 @@ constexpr size_t kMaxWriteBatchBytes = 256 << 10;
 constexpr uint64_t kWarmSliceBytes = 8 << 20;
 // Named bound: the largest pinned body a reply sends inline (Enqueue), without the writer.
 constexpr uint64_t kInlineBodyBytes = 256 << 10;
+// Named bound: bytes read from an ObjectReader (a store that cannot pin) per write.
+constexpr size_t kReaderSliceBytes = 1 << 20;
 
 int64_t NowNs() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
+
+// A key for a log line: escaped to one line, and cut (keys are up to max_key_bytes).
+std::string LogKey(std::string_view key) {
+  std::string k = EscapeKey(key.substr(0, 200));
+  if (key.size() > 200) k += "...";
+  return k;
+}
 
 }  // namespace
 
@@ -45,8 +54,20 @@ Connection::Connection(Server* server, net::tcp::socket sock)
       sock_(std::move(sock)),
       writer_wake_(sock_.get_executor()),
       reader_wake_(sock_.get_executor()),
-      watchdog_(sock_.get_executor()) {
+      watchdog_(sock_.get_executor()),
+      accepted_(std::chrono::steady_clock::now()) {
   in_.resize(kInitialInputBytes);
+  boost::system::error_code ec;
+  const net::tcp::endpoint remote = sock_.remote_endpoint(ec);
+  if (!ec) {
+    const auto addr = remote.address();
+    peer_ = addr.to_string();
+    loopback_peer_ = addr.is_loopback() ||
+                     (addr.is_v6() && addr.to_v6().is_v4_mapped() &&
+                      asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).is_loopback());
+  } else {
+    peer_ = "(unknown)";
+  }
   Touch();
 }
 
@@ -100,8 +121,24 @@ void Connection::WakeReader() {
   if (state_ == ReadState::kBlocked) reader_wake_.cancel();
 }
 
+void Connection::Admit(uint64_t request_id, Op op) {
+  ids_.emplace(request_id, InFlight{op, ops::NowNs()});
+  inflight_++;
+  server_->counters().inflight.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Connection::Abandon(uint64_t request_id) {
+  if (ids_.erase(request_id) == 1) {
+    inflight_--;
+    server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
 void Connection::Completed(const Reply& r) {
-  if (ids_.erase(r.request_id) == 1) {
+  if (auto it = ids_.find(r.request_id); it != ids_.end()) {
+    server_->counters().ops.Observe(static_cast<size_t>(it->second.op),
+                                    static_cast<size_t>(r.status), ops::NowNs() - it->second.start_ns);
+    ids_.erase(it);
     inflight_--;
     server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -171,18 +208,23 @@ bool Connection::TrySendNow(Reply* r) {
   return true;
 }
 
-void Connection::ReplyError(const FrameHeader& h, WireStatus s, std::string message) {
-  Enqueue(ErrorReply(h, s, std::move(message)));
+void Connection::ReplyError(const FrameHeader& h, WireStatus s, std::string_view message) {
+  Enqueue(ErrorReply(h, s, message));
 }
 
 void Connection::FinalError(uint64_t request_id, Op op, WireStatus s, std::string message) {
   if (final_.has_value()) return;
-  spdlog::info("event=close_with_error peer_status={} message=\"{}\"", WireStatusName(s),
-               message);
+  spdlog::info("event=close_with_error peer={} request_id={} op={} status={} message=\"{}\"",
+               peer_, request_id, OpName(op), WireStatusName(s), message);
   FrameHeader req;
   req.op = op;
   req.request_id = request_id;
-  final_ = ErrorReply(req, s, std::move(message));
+  FinalReply(ErrorReply(req, s, message));
+}
+
+void Connection::FinalReply(Reply r) {
+  if (final_.has_value()) return;
+  final_ = std::move(r);
   WakeWriter();
 }
 
@@ -272,7 +314,10 @@ awaitable<void> Connection::ReadLoop(std::shared_ptr<Connection> self) {
       co_await asio::post(self->sock_.get_executor(), asio::use_awaitable);
     }
   }
-  if (self->timed_out_ && !self->final_.has_value()) {
+  if (self->auth_timed_out_ && !self->final_.has_value()) {
+    self->FinalError(0, Op::kHello, WireStatus::kTimeout,
+                     "auth_timeout_ms: the connection did not authenticate in time");
+  } else if (self->timed_out_ && !self->final_.has_value()) {
     self->FinalError(self->partial_id_, Op::kPing, WireStatus::kTimeout,
                      "header_timeout_ms: a frame header did not arrive in time");
   }
@@ -285,8 +330,14 @@ awaitable<bool> Connection::ReadOneRequest() {
   if (!co_await Fill(kHeaderSize)) co_return false;
   FrameHeader h;
   WireError err;
-  if (!DecodeHeader(in_data(), lim.max_meta_bytes, &h, &err)) {
-    FinalError(h.request_id, h.op, err.status, err.message);
+  if (!DecodeHeader(in_data(), lim.max_frame_meta_bytes, &h, &err)) {
+    if (err.status == WireStatus::kUnsupportedVersion) {
+      spdlog::info("event=close_with_error peer={} peer_status=UnsupportedVersion version={}",
+                   peer_, h.version);
+      FinalReply(UnsupportedVersionReply(h));
+    } else {
+      FinalError(h.request_id, h.op, err.status, err.message);
+    }
     co_return false;
   }
   partial_id_ = h.request_id;
@@ -312,179 +363,45 @@ awaitable<bool> Connection::ReadOneRequest() {
                "request id " + std::to_string(h.request_id) + " is already in flight");
     co_return false;
   }
-  if (!ValidateRequestMeta(h.op, r.meta, &err)) {
-    FinalError(h.request_id, h.op, err.status, err.message);
-    co_return false;
-  }
   if (h.op != Op::kPut && (h.body_len != 0 || h.chunked())) {
     FinalError(h.request_id, h.op, WireStatus::kProtocolError,
                std::string(OpName(h.op)) + " requests carry no body");
     co_return false;
   }
-  ids_.insert(h.request_id);
-  inflight_++;
-  server_->counters().inflight.fetch_add(1, std::memory_order_relaxed);
-  if (h.op == Op::kGet) {
-    // The hot path: a cached object is pinned and queued right here, on the loop, with no
-    // pool hand-off (two context switches) and no coroutine of its own.
-    if (std::optional<Reply> fast = TryGetFast(server_, h, r.meta)) {
-      Enqueue(std::move(*fast));
-      co_return true;
-    }
-  }
-  if (h.op != Op::kPut) {
-    asio::co_spawn(sock_.get_executor(), Handle(shared_from_this(), std::move(r)),
-                   asio::detached);
-    co_return true;
-  }
-  PutRequest m;
-  (void)DecodeMeta(r.meta, &m, &err);  // validated above
-  // A refused key: the frame is fine, so skip its body and carry on (section 6).
-  std::string key_problem;
-  WireStatus key_status = WireStatus::kOk;
-  if (m.key.empty()) {
-    key_status = WireStatus::kInvalidArgument;
-    key_problem = "key is empty; keys are 1 to " + std::to_string(lim.max_key_bytes) + " bytes";
-  } else if (m.key.size() > lim.max_key_bytes) {
-    key_status = WireStatus::kLimitExceeded;
-    key_problem = "max_key_bytes: key is " + std::to_string(m.key.size()) + " bytes, limit " +
-                  std::to_string(lim.max_key_bytes);
-  }
-  const uint64_t max_obj = server_->max_object_bytes();
-  if (!h.chunked() && h.body_len > max_obj) {
-    ids_.erase(h.request_id);
-    inflight_--;
-    server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
-    FinalError(h.request_id, h.op, WireStatus::kLimitExceeded,
-               "max_object_bytes: body is " + std::to_string(h.body_len) + " bytes, limit " +
-                   std::to_string(max_obj));
-    co_return false;
-  }
-  if (key_status != WireStatus::kOk) {
-    if (h.chunked()) {
-      ids_.erase(h.request_id);
-      inflight_--;
-      server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
-      FinalError(h.request_id, h.op, key_status, key_problem + " (chunked body not skipped)");
-      co_return false;
-    }
-    if (!co_await SkipBody(h.body_len)) co_return false;
-    ReplyError(h, key_status, key_problem);
-    co_return true;
-  }
-  if (!h.chunked() && h.body_len <= lim.max_buffered_body_bytes) {
-    if (!co_await ReadBody(h.body_len, &r.body)) co_return false;
-    if (crc32c::Value(r.body) != h.body_crc) {
-      ReplyError(h, WireStatus::kChecksumMismatch,
-                 "body CRC-32C mismatch; nothing was stored");
-      co_return true;
-    }
-    if (StartPutAsync(r.h, m, r.body)) co_return true;
-    asio::co_spawn(sock_.get_executor(), Handle(shared_from_this(), std::move(r)),
-                   asio::detached);
-    co_return true;
-  }
-  bool fatal = false;
-  co_await StreamPut(std::move(r), std::move(m), &fatal);
-  co_return !fatal;
+  bool handshake = false;
+  if (!CheckAuth(r, &handshake)) co_return false;
+  if (handshake) co_return true;
+  // Only a PUT waits here (for its body); every other request is started without a coroutine
+  // of its own on the hot path (a GET served from the loop is queued before this returns).
+  if (h.op == Op::kPut) co_return co_await DispatchPut(std::move(r));
+  co_return Dispatch(std::move(r));
 }
 
-awaitable<void> Connection::StreamPut(Request r, PutRequest m, bool* fatal) {
-  const Limits& lim = server_->config().limits;
-  // The pool thread owns the input buffer and the socket's read side until it returns.
-  if (in_.size() < (64 << 10)) in_.resize(64 << 10);
-  SocketBodySource src(sock_.native_handle(), &in_, &in_begin_, &in_end_, r.h.body_len,
-                       r.h.body_crc, lim.max_chunk_bytes, server_->max_object_bytes(),
-                       lim.idle_timeout_ms, &last_activity_ns_, &server_->counters().bytes_in);
-  Store* store = server_->store();
-  uint64_t seq = 0;
-  WriteOptions wo = WriteOptionsFor(m.durability);
-  wo.sequence_out = &seq;
-  bool drained = true;
-  Status s = co_await net::RunBlocking(server_->io_pool(), [&]() -> Status {
-    Status st = store->PutStream(m.key, &src, wo);
-    if (!st.ok() && src.failure() == SocketBodySource::Failure::kNone) drained = src.DrainRest();
-    return st;
-  });
-  using F = SocketBodySource::Failure;
-  switch (src.failure()) {
-    case F::kNone:
-      if (!drained) {
-        *fatal = true;
-        dead_ = true;
-        co_return;
+awaitable<Status> Connection::SendReaderBody(Reply& r) {
+  std::string buf(static_cast<size_t>(std::min<uint64_t>(r.reader_length, kReaderSliceBytes)),
+                  '\0');
+  uint64_t left = r.reader_length;
+  ObjectReader* reader = r.reader.get();
+  while (left > 0) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+    Result<size_t> got = co_await net::RunBlocking(server_->io_pool(), [&]() -> Result<size_t> {
+      size_t have = 0;
+      while (have < want) {
+        CAIRN_ASSIGN_OR_RETURN(size_t n, reader->Read(buf.data() + have, want - have));
+        if (n == 0) return Status::Corruption("the object ended before its reply body");
+        have += n;
       }
-      if (s.ok()) {
-        Enqueue(PutOkReply(r.h, seq, src.bytes(), src.crc()));
-      } else {
-        ReplyError(r.h, ToWireStatus(s), s.message());
-      }
-      co_return;
-    case F::kChecksum:
-      ReplyError(r.h, WireStatus::kChecksumMismatch,
-                 src.failure_message() + "; nothing was stored");
-      co_return;
-    case F::kTimeout:
-      timed_out_ = true;
-      FinalError(r.h.request_id, r.h.op, WireStatus::kTimeout,
-                 "idle_timeout_ms: the body stopped arriving; nothing was stored");
-      break;
-    case F::kFraming:
-      FinalError(r.h.request_id, r.h.op, WireStatus::kProtocolError, src.failure_message());
-      break;
-    case F::kTooLarge:
-      FinalError(r.h.request_id, r.h.op, WireStatus::kLimitExceeded, src.failure_message());
-      break;
-    case F::kPeerGone:
-      spdlog::info("event=client_vanished_mid_body bytes={} key_len={}", src.bytes(),
-                   m.key.size());
-      dead_ = true;
-      break;
-  }
-  // The request ends without a normal reply: release its slot.
-  ids_.erase(r.h.request_id);
-  inflight_--;
-  server_->counters().inflight.fetch_sub(1, std::memory_order_relaxed);
-  *fatal = true;
-}
-
-bool Connection::StartPutAsync(const FrameHeader& h, const PutRequest& m,
-                               const std::string& body) {
-  uint64_t size = body.size();
-  auto done = [self = shared_from_this(), h, size](Status s, uint64_t seq) {
-    // On the commit leader's thread: the reply is built and queued on the connection's loop.
-    asio::post(self->sock_.get_executor(), [self, h, size, s = std::move(s), seq] {
-      if (s.ok()) {
-        self->Enqueue(PutOkReply(h, seq, size, h.body_crc));
-      } else {
-        self->ReplyError(h, ToWireStatus(s), s.message());
-      }
+      return have;
     });
-  };
-  // Writes the record on this (loop) thread and returns; no thread waits for the commit.
-  Status s = server_->store()->PutAsync(m.key, body, WriteOptionsFor(m.durability),
-                                        std::move(done));
-  if (s.IsBusy()) return false;  // it would have to wait: the pool path (Store::Put)
-  if (!s.ok()) {
-    ReplyError(h, ToWireStatus(s), s.message());
-    return true;
+    if (!got.ok()) co_return got.status();
+    boost::system::error_code ec;
+    co_await asio::async_write(sock_, asio::buffer(buf.data(), *got),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return Status::Unavailable("send: " + ec.message());
+    server_->counters().bytes_out.fetch_add(*got, std::memory_order_relaxed);
+    left -= *got;
   }
-  // One commit per loop turn: the kick is posted behind the handlers already queued (the other
-  // connections' reads that are ready now), so their PUTs join the same group commit.
-  thread_local bool kick_posted = false;  // one loop per thread
-  if (!kick_posted) {
-    kick_posted = true;
-    asio::post(sock_.get_executor(), [store = server_->store()] {
-      kick_posted = false;
-      store->StartCommit();
-    });
-  }
-  return true;
-}
-
-awaitable<void> Connection::Handle(std::shared_ptr<Connection> self, Request r) {
-  Reply reply = co_await HandleRequest(self->server_, r.h, r.meta, std::move(r.body));
-  self->Enqueue(std::move(reply));
+  co_return Status::OK();
 }
 
 awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
@@ -507,6 +424,7 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
     batch.clear();
     std::vector<Reply> sent;
     while (!self->replies_.empty() && self->replies_.front().pin == nullptr &&
+           self->replies_.front().reader == nullptr &&
            (batch.empty() || batch.size() < kMaxWriteBatchBytes)) {
       Reply& f = self->replies_.front();
       batch += f.head;
@@ -520,7 +438,7 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
       self->replies_.pop_front();
       batch += with_body->head;
     }
-    if (with_body.has_value() && with_body->pin_length > 0) {
+    if (with_body.has_value() && (with_body->pin_length > 0 || with_body->reader_length > 0)) {
       Status st = co_await net::SendMore(self->sock_, batch);
       if (!st.ok()) ec = asio::error::broken_pipe;
     } else {
@@ -535,8 +453,20 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
     for (const Reply& r : sent) complete(r);
     if (batch.capacity() > (1 << 20)) std::string().swap(batch);
     if (!with_body.has_value()) continue;
-    // A GET body from the volume files: sendfile per extent.
     Reply r = std::move(*with_body);
+    if (r.reader != nullptr) {
+      // A GET body from a store that cannot pin: read on the pool, a slice at a time.
+      Status st = co_await self->SendReaderBody(r);
+      if (!st.ok()) {
+        spdlog::warn("event=reader_body_failed peer={} error=\"{}\"", self->peer_, st.ToString());
+        self->dead_ = true;
+        break;
+      }
+      r.reader.reset();
+      complete(r);
+      continue;
+    }
+    // A GET body from the volume files: sendfile per extent.
     uint64_t pos = 0;  // value offset at the start of the current extent
     uint64_t want_from = r.pin_offset;
     uint64_t left = r.pin_length;
@@ -571,7 +501,10 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
     if (!st.ok()) {
       // The header promised bytes we could not send: the client sees a short body (and a CRC
       // mismatch); the only honest thing left is to close.
-      spdlog::warn("event=sendfile_failed error=\"{}\"", st.ToString());
+      spdlog::warn(
+          "event=sendfile_failed peer={} request_id={} key=\"{}\" value_offset={} "
+          "bytes_left={} error=\"{}\"",
+          self->peer_, r.request_id, LogKey(r.pin->info().key), want_from, left, st.ToString());
       self->dead_ = true;
       break;
     }
@@ -610,14 +543,20 @@ awaitable<void> Connection::WriteLoop(std::shared_ptr<Connection> self) {
 awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
   const Limits& lim = self->server_->config().limits;
   // Named bound: how often timeouts are checked; a quarter of the shorter timeout, at most 1 s.
-  auto tick = std::chrono::milliseconds(
-      std::clamp<uint32_t>(std::min(lim.header_timeout_ms, lim.idle_timeout_ms) / 4, 5, 1000));
+  auto tick = std::chrono::milliseconds(std::clamp<uint32_t>(
+      std::min({lim.header_timeout_ms, lim.idle_timeout_ms, lim.auth_timeout_ms}) / 4, 5, 1000));
   while (!self->writer_done_) {
     self->watchdog_.expires_after(tick);
     boost::system::error_code ec;
     co_await self->watchdog_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (self->writer_done_ || self->reader_done_) continue;
     auto now = std::chrono::steady_clock::now();
+    if (self->auth_ != AuthState::kOpen &&
+        now - self->accepted_ > std::chrono::milliseconds(lim.auth_timeout_ms)) {
+      self->auth_timed_out_ = true;
+      self->ShutdownRead();
+      continue;
+    }
     if (self->state_ == ReadState::kHeader &&
         now - self->header_start_ > std::chrono::milliseconds(lim.header_timeout_ms)) {
       self->timed_out_ = true;
@@ -627,7 +566,7 @@ awaitable<void> Connection::Watchdog(std::shared_ptr<Connection> self) {
     int64_t idle_ns = NowNs() - self->last_activity_ns_.load(std::memory_order_relaxed);
     bool idle = idle_ns > int64_t{lim.idle_timeout_ms} * 1000000;
     if (idle && self->state_ == ReadState::kIdle && self->inflight_ == 0) {
-      spdlog::debug("event=idle_close");
+      spdlog::debug("event=idle_close peer={}", self->peer_);
       self->ShutdownRead();
     } else if (idle && self->state_ == ReadState::kBody) {
       // A small body that stopped arriving (streamed bodies time out on their pool thread).

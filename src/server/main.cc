@@ -12,22 +12,27 @@
 #include <map>
 #include <sstream>
 
+#include "cairn/local_object_store.h"
 #include "net/asio.h"
+#include "ops/log_ring.h"
 #include "server/config.h"
+#include "server/ops_listener.h"
 #include "server/server.h"
 
 namespace {
 
 using cairn::server::ServerConfig;
 
-std::shared_ptr<spdlog::logger> MakeLogger(const ServerConfig& c) {
-  std::shared_ptr<spdlog::logger> log;
+// `recent` (the status page's warnings and errors) is kept across log reopens.
+std::shared_ptr<spdlog::logger> MakeLogger(const ServerConfig& c,
+                                           std::shared_ptr<cairn::ops::RecentLogSink> recent) {
+  spdlog::sink_ptr out;
   if (c.log_file.empty()) {
-    log = std::make_shared<spdlog::logger>("cairnd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    out = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   } else {
-    log = std::make_shared<spdlog::logger>(
-        "cairnd", std::make_shared<spdlog::sinks::basic_file_sink_mt>(c.log_file, /*truncate=*/false));
+    out = std::make_shared<spdlog::sinks::basic_file_sink_mt>(c.log_file, /*truncate=*/false);
   }
+  auto log = std::make_shared<spdlog::logger>("cairnd", spdlog::sinks_init_list{out, recent});
   // Structured: a timestamp, a level, then key=value pairs.
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ level=%l %v", spdlog::pattern_time_type::utc);
   log->set_level(spdlog::level::from_str(c.log_level));
@@ -67,21 +72,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  std::string text;
-  if (!config_file.empty()) {
-    std::ifstream f(config_file);
-    if (!f) {
-      std::fprintf(stderr, "cairnd: cannot read config file %s\n", config_file.c_str());
-      return 2;
-    }
-    std::stringstream ss;
-    ss << f.rdbuf();
-    text = ss.str();
-  }
   std::vector<std::pair<std::string, std::string>> overrides;
   for (const std::string& k : keys)
     if (opts[k]->count() > 0) overrides.emplace_back(k, values[k]);
-  cairn::Result<ServerConfig> cfg = cairn::server::ParseConfig(text, overrides);
+  // Reads the config file and the key file (refused if group or others may read them).
+  cairn::Result<ServerConfig> cfg = cairn::server::LoadConfig(config_file, overrides);
   if (!cfg.ok()) {
     std::fprintf(stderr, "cairnd: %s\n", cfg.status().message().c_str());
     return 2;
@@ -91,21 +86,37 @@ int main(int argc, char** argv) {
   // SIGTERM, SIGINT and SIGHUP are handled by a signal_set on the main thread (below).
   signal(SIGPIPE, SIG_IGN);  // a vanished client is an error code, not a dead server
 
-  spdlog::set_default_logger(MakeLogger(c));
+  const auto started = std::chrono::system_clock::now();
+  auto recent_log = std::make_shared<cairn::ops::RecentLogSink>();
+  spdlog::set_default_logger(MakeLogger(c, recent_log));
 
   cairn::StoreOptions so;
   so.durability = c.durability;
   so.sync_interval_ms = c.sync_interval_ms;
   so.volume_capacity = c.volume_size;
-  so.info_log = [](const std::string& m) { spdlog::warn("event=engine message=\"{}\"", m); };
-  auto store = cairn::Store::Open(c.data, so);
+  // The engine refuses the same metadata as the ObjectService: one max_meta_bytes.
+  so.max_meta_bytes = c.limits.max_meta_bytes;
+  so.info_log = [&c](const std::string& m) {
+    // The engine marks its errors and warnings in the text; the rest is information (what
+    // recovery found). Each carries the data directory, so a line is found in a log of many.
+    if (m.starts_with("ERROR")) {
+      spdlog::error("event=engine data={} message=\"{}\"", c.data, m);
+    } else if (m.starts_with("WARNING")) {
+      spdlog::warn("event=engine data={} message=\"{}\"", c.data, m);
+    } else {
+      spdlog::info("event=engine data={} message=\"{}\"", c.data, m);
+    }
+  };
+  auto store = cairn::LocalObjectStore::Open(c.data, so);
   if (!store.ok()) {
     std::fprintf(stderr, "cairnd: cannot open the store in %s: %s\n", c.data.c_str(),
                  store.status().ToString().c_str());
     return 1;
   }
   spdlog::info("event=store_open data={} recovery=\"{}\"", c.data,
-               (*store)->recovery_report().ToString());
+               (*store)->store()->recovery_report().ToString());
+  spdlog::info("event=auth keys={} allow_unauthenticated_loopback={}", c.auth.keys.size(),
+               c.auth.allow_unauthenticated_loopback);
 
   cairn::server::Server server(c, store->get());
   cairn::Result<uint16_t> port = server.Start();
@@ -124,6 +135,32 @@ int main(int argc, char** argv) {
   }
   spdlog::info("event=listening addr={} data={} durability={} pid={}", addr, c.data,
                cairn::DurabilityName(c.durability), getpid());
+  std::unique_ptr<cairn::server::OpsListener> ops;
+  if (!c.http_listen.empty()) {
+    ops = std::make_unique<cairn::server::OpsListener>(
+        c, &server, (*store)->store(), recent_log,
+        cairn::server::OpsListener::NodeInfo{CAIRN_VERSION, addr, started});
+    cairn::Result<uint16_t> http_port = ops->Start();
+    if (!http_port.ok()) {
+      std::fprintf(stderr, "cairnd: %s\n", http_port.status().ToString().c_str());
+      return 1;
+    }
+    if (!c.http_port_file.empty() && !WritePortFile(c.http_port_file, *http_port)) {
+      std::fprintf(stderr, "cairnd: cannot write --http-port-file %s\n", c.http_port_file.c_str());
+      return 1;
+    }
+    std::string http_host;
+    uint16_t unused = 0;
+    (void)cairn::net::ParseListenAddress(c.http_listen, &http_host, &unused);
+    const bool loopback = http_host == "127.0.0.1" || http_host == "::1" || http_host == "localhost";
+    spdlog::info("event=ops_listening addr={}:{} status_page=http://{}:{}/", http_host,
+                 *http_port, http_host, *http_port);
+    if (!loopback)
+      spdlog::warn("event=ops_listener_not_loopback addr={}:{} note=\"the ops listener does not "
+                   "authenticate; it serves no writes, but metrics and the status page are open "
+                   "to anyone who can reach this address\"",
+                   http_host, *http_port);
+  }
   std::printf("cairnd listening on %s, data %s (durability %s); try: cairn --server %s put k FILE"
               "; stop with Ctrl-C or SIGTERM\n",
               addr.c_str(), c.data.c_str(), cairn::DurabilityName(c.durability), addr.c_str());
@@ -138,7 +175,7 @@ int main(int argc, char** argv) {
         if (ec) return;
         if (sig == SIGHUP) {
           // Log rotation: reopen the log file (a new file under the configured name).
-          spdlog::set_default_logger(MakeLogger(c));
+          spdlog::set_default_logger(MakeLogger(c, recent_log));
           spdlog::info("event=log_reopened");
           signals.async_wait(on_signal);
           return;
@@ -151,12 +188,13 @@ int main(int argc, char** argv) {
   spdlog::info("event=draining signal={}", stop_signal);
   // Stop accepting, finish every request already read and send its reply (bounded).
   server.Drain(/*deadline_ms=*/30000);
+  if (ops != nullptr) ops->Stop();  // /readyz said "draining" meanwhile
   server.Stop();
   // Commit, checkpoint the index, release the store: no acknowledged write is lost, and the
   // next start has nothing to replay.
   cairn::Status s = (*store)->Close();
   if (!s.ok()) {
-    spdlog::error("event=close_failed error=\"{}\"", s.ToString());
+    spdlog::error("event=close_failed data={} error=\"{}\"", c.data, s.ToString());
     return 1;
   }
   spdlog::info("event=stopped");

@@ -3,10 +3,10 @@
 #include <sched.h>
 #include <spdlog/spdlog.h>
 
-#include <nlohmann/json.hpp>
 #include <future>
 #include <thread>
 
+#include "cairn/store.h"  // kMaxObjectBytes
 #include "server/connection.h"
 
 namespace cairn::server {
@@ -27,11 +27,23 @@ size_t LoopCount(uint32_t threads) {
   return n == 0 ? 1 : n;
 }
 
+service::ServiceLimits LimitsOf(const ServerConfig& c) {
+  service::ServiceLimits l;
+  l.max_key_bytes = c.limits.max_key_bytes;
+  l.max_meta_bytes = c.limits.max_meta_bytes;
+  l.max_list_limit = c.limits.max_list_limit;
+  l.max_object_bytes = c.limits.max_object_bytes;
+  l.max_buffered_body_bytes = c.limits.max_buffered_body_bytes;
+  return l;
+}
+
 }  // namespace
 
-Server::Server(const ServerConfig& config, Store* store)
+Server::Server(const ServerConfig& config, ObjectStore* store)
     : config_(config),
-      store_(store),
+      service_(store, LimitsOf(config)),
+      auth_(config.auth.keys, config.limits.max_auth_failures_per_second),
+      name_(std::string("cairnd ") + CAIRN_VERSION),
       loops_(LoopCount(config.threads)),
       io_pool_(config.io_threads) {}
 
@@ -78,7 +90,8 @@ asio::awaitable<void> Server::AcceptLoop() {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
       // EMFILE and friends: log, back off briefly, keep serving the connections we have.
-      spdlog::warn("event=accept_failed error=\"{}\"", ec.message());
+      spdlog::warn("event=accept_failed listen={} connections={} error=\"{}\"", config_.listen,
+                   counters_.connections.load(), ec.message());
       asio::steady_timer t(co_await asio::this_coro::executor);
       t.expires_after(std::chrono::milliseconds(50));
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -138,7 +151,7 @@ void Server::Drain(uint32_t deadline_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   size_t n = each([](Connection& c) { c.Abort(); });
-  spdlog::warn("event=drain_deadline connections_aborted={}", n);
+  spdlog::warn("event=drain_deadline deadline_ms={} connections_aborted={}", deadline_ms, n);
 }
 
 void Server::Stop() {
@@ -148,24 +161,23 @@ void Server::Stop() {
   io_pool_.join();
 }
 
-std::string Server::ServerStatsJson() {
-  nlohmann::ordered_json j;
-  j["connections"] = counters_.connections.load();
-  j["connections_total"] = counters_.connections_total.load();
-  j["connections_refused"] = counters_.connections_refused.load();
-  j["requests"] = counters_.requests.load();
-  j["inflight"] = counters_.inflight.load();
-  j["bytes_in"] = counters_.bytes_in.load();
-  j["bytes_out"] = counters_.bytes_out.load();
-  j["loops"] = loops_.size();
-  j["io_threads"] = config_.io_threads;
-  nlohmann::ordered_json errors = nlohmann::ordered_json::object();
+std::map<std::string, uint64_t> Server::Counters() {
+  std::map<std::string, uint64_t> m;
+  m["connections"] = counters_.connections.load();
+  m["connections_total"] = counters_.connections_total.load();
+  m["connections_refused"] = counters_.connections_refused.load();
+  m["requests"] = counters_.requests.load();
+  m["inflight"] = counters_.inflight.load();
+  m["bytes_in"] = counters_.bytes_in.load();
+  m["bytes_out"] = counters_.bytes_out.load();
+  m["loops"] = loops_.size();
+  m["io_threads"] = config_.io_threads;
   for (size_t s = 1; s < counters_.replies_by_status.size(); s++) {
     uint64_t n = counters_.replies_by_status[s].load();
-    if (n != 0) errors[proto::WireStatusName(static_cast<proto::WireStatus>(s))] = n;
+    if (n != 0)
+      m[std::string("errors.") + proto::WireStatusName(static_cast<proto::WireStatus>(s))] = n;
   }
-  j["errors"] = std::move(errors);
-  return j.dump();
+  return m;
 }
 
 }  // namespace cairn::server

@@ -1,10 +1,12 @@
 // Server: cairnd's core. Accepts connections on one loop, spreads them over the LoopGroup (one
-// io_context per core), and serves the wire protocol (docs/protocol.md) against one Store.
-// docs/design.md, "Server", is the tour.
+// io_context per core), and serves the wire protocol (docs/protocol.md) for one ObjectStore
+// through an ObjectService (src/service/object_service.h). docs/design.md, "Server", is the
+// tour.
 //
 // Thread safety: Start/Drain/Stop are called from the main thread. Each Connection lives on one
-// loop and is only touched by that loop's thread; engine calls run on the I/O pool.
-// Ownership: the Server borrows the Store, which must outlive it.
+// loop and is only touched by that loop's thread; service calls that may block run on the I/O
+// pool.
+// Ownership: the Server borrows the ObjectStore, which must outlive it.
 #pragma once
 
 #include <array>
@@ -14,11 +16,16 @@
 #include <string>
 #include <unordered_map>
 
-#include "cairn/store.h"
+#include <map>
+
+#include "cairn/object_store.h"
 #include "net/asio.h"
 #include "net/loop_group.h"
+#include "ops/op_metrics.h"
 #include "proto/frame.h"
+#include "server/authenticator.h"
 #include "server/config.h"
+#include "service/object_service.h"
 
 namespace cairn::server {
 
@@ -35,11 +42,14 @@ struct ServerCounters {
   std::atomic<uint64_t> inflight{0};
   // Replies by wire status (index = status code; codes are below 128).
   std::array<std::atomic<uint64_t>, 128> replies_by_status{};
+  // Per operation (index = proto::Op): requests, errors by wire status, latency from the
+  // request read to its reply sent (issue 14; exported by the ops listener).
+  ops::OpMetrics ops;
 };
 
 class Server {
  public:
-  Server(const ServerConfig& config, Store* store);
+  Server(const ServerConfig& config, ObjectStore* store);
   ~Server();
 
   // Binds and starts listening and serving. Returns the bound address's port.
@@ -52,13 +62,16 @@ class Server {
   void Stop();
 
   const ServerConfig& config() const { return config_; }
-  Store* store() const { return store_; }
+  service::ObjectService& service() { return service_; }
+  Authenticator& authenticator() { return auth_; }
   net::asio::thread_pool& io_pool() { return io_pool_; }
   ServerCounters& counters() { return counters_; }
   bool draining() const { return draining_.load(std::memory_order_acquire); }
   uint64_t max_object_bytes() const;
-  // The "server" member of STAT's JSON, as text.
-  std::string ServerStatsJson();
+  // "cairnd VERSION", for PING.
+  const std::string& name() const { return name_; }
+  // The counters STAT reports (StoreStats::server): connections, requests, bytes, errors.NAME...
+  std::map<std::string, uint64_t> Counters();
 
   // Called by a Connection on its own loop when it ends.
   void Forget(Connection* c);
@@ -67,7 +80,9 @@ class Server {
   net::asio::awaitable<void> AcceptLoop();
 
   ServerConfig config_;
-  Store* store_;
+  service::ObjectService service_;
+  Authenticator auth_;
+  std::string name_;
   net::LoopGroup loops_;
   net::asio::thread_pool io_pool_;
   std::unique_ptr<net::tcp::acceptor> acceptor_;

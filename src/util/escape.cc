@@ -1,6 +1,6 @@
-#include "cli/escape.h"
+#include "util/escape.h"
 
-namespace cairn::cli {
+namespace cairn {
 namespace {
 
 enum class Mode { kPlain, kJson, kMessage };
@@ -85,4 +85,4 @@ std::string EscapeKey(std::string_view key) { return Escape(key, Mode::kPlain); 
 std::string EscapeKeyForJson(std::string_view key) { return Escape(key, Mode::kJson); }
 std::string OneLine(std::string_view message) { return Escape(message, Mode::kMessage); }
 
-}  // namespace cairn::cli
+}  // namespace cairn

@@ -1,10 +1,10 @@
-#include "cli/escape.h"
+#include "util/escape.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace cairn::cli {
+namespace cairn {
 namespace {
 
 using namespace std::string_literals;
@@ -48,4 +48,4 @@ TEST(OneLine, EscapesLineBreaksButKeepsBackslashes) {
 }
 
 }  // namespace
-}  // namespace cairn::cli
+}  // namespace cairn

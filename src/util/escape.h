@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace cairn::cli {
+namespace cairn {
 
 // For plain output: bytes < 0x20, 0x7f, and bytes that are not part of a valid UTF-8 sequence
 // become `\xHH`; backslash becomes `\\`. The result never contains a newline.
@@ -30,4 +30,4 @@ std::string OneLine(std::string_view message);
 // Overlong forms, surrogates and code points above U+10FFFF are invalid (RFC 3629).
 size_t Utf8SequenceLength(std::string_view s, size_t i);
 
-}  // namespace cairn::cli
+}  // namespace cairn

@@ -1,0 +1,55 @@
+#include "cli/session.h"
+
+#include <fmt/format.h>
+
+#include "cairn/client.h"
+#include "util/escape.h"
+
+namespace cairn::cli {
+
+Outcome Session::Open(const Context& ctx, OpenMode mode, std::unique_ptr<Session>* out) {
+  if (ctx.server.empty()) {
+    std::unique_ptr<Store> store;
+    if (Outcome o = OpenStore(ctx, mode, &store); !o.ok()) return o;
+    std::unique_ptr<ObjectStore> local = LocalObjectStore::Borrow(store.get());
+    out->reset(new Session(ctx, std::move(local), std::move(store)));
+    return Outcome::Ok();
+  }
+  ClientOptions co;
+  if (Status s = ParseServerAddress(ctx.server, &co.host, &co.port); !s.ok())
+    return Outcome::Usage(s.message() + " (--server or CAIRN_SERVER)");
+  Result<std::optional<ClientKey>> key = FindClientKey(ctx.key_file);
+  if (!key.ok())
+    return Outcome::Error(key.status().message() + " (--key-file, CAIRN_KEY or CAIRN_KEY_FILE)");
+  co.key = std::move(*key);
+  co.connections = 1;
+  Result<std::unique_ptr<Client>> client = Client::Create(co);
+  if (!client.ok()) return Outcome::Error(client.status().message());
+  out->reset(new Session(ctx, std::move(*client), nullptr));
+  return Outcome::Ok();
+}
+
+std::string Session::Where() const {
+  if (remote()) return fmt::format("server:          {}", OneLine(ctx_.server));
+  return fmt::format("store:           {}", OneLine(ctx_.store_dir));
+}
+
+Outcome Session::Fail(const Status& s) const {
+  if (remote() && s.IsUnavailable() && s.message().starts_with("cannot connect"))
+    return Outcome::Error(s.message() + " (is cairnd running there? see --server)");
+  if (remote() && s.IsPermissionDenied())
+    return Outcome::Error(s.message() +
+                          " (the key comes from --key-file, CAIRN_KEY, CAIRN_KEY_FILE or " +
+                          DefaultKeyFile() + ")");
+  return Failure(s);
+}
+
+Outcome Session::Close() {
+  store_.reset();  // a LocalObjectStore only borrows owned_; a Client closes its connections
+  if (owned_ == nullptr) return Outcome::Ok();
+  Outcome o = CloseStore(ctx_, owned_.get());
+  owned_.reset();
+  return o;
+}
+
+}  // namespace cairn::cli

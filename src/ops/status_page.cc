@@ -1,0 +1,209 @@
+// The status page served at `/` by the ops listener: plain HTML, CSS and JavaScript in one
+// document, no build step and no front-end packages. It polls /status.json once a second and
+// renders the node (docs/design.md, "The ops listener", lists what it shows). Elements that
+// tests read carry ids (ready, objects, uptime, ops, volumes, logs, updated).
+#include "ops/ops_handler.h"
+
+namespace cairn::ops {
+
+namespace {
+
+constexpr char kPage[] = R"HTML(<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Cairn node</title>
+<style>
+  :root { --fg:#1d2330; --muted:#667085; --line:#e4e7ec; --bg:#f7f8fa; --ok:#12805c;
+          --bad:#c4320a; --warn:#b54708; --bar:#4e7fd6; }
+  * { box-sizing: border-box; }
+  body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
+         color:var(--fg); background:var(--bg); }
+  header { display:flex; align-items:center; gap:16px; padding:14px 24px; background:#fff;
+           border-bottom:1px solid var(--line); flex-wrap:wrap; }
+  header h1 { font-size:18px; margin:0; }
+  .muted { color:var(--muted); }
+  .badge { padding:2px 10px; border-radius:12px; font-weight:600; color:#fff; }
+  .badge.ok { background:var(--ok); } .badge.bad { background:var(--bad); }
+  .badge.unknown { background:var(--muted); }
+  main { padding:18px 24px; display:grid; gap:18px; }
+  .cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(230px,1fr)); gap:14px; }
+  .card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
+  .card h2, section h2 { font-size:13px; text-transform:uppercase; letter-spacing:.04em;
+                         color:var(--muted); margin:0 0 8px; }
+  .big { font-size:22px; font-weight:600; }
+  .kv { display:grid; grid-template-columns:auto 1fr; gap:2px 12px; }
+  .kv span:nth-child(odd) { color:var(--muted); }
+  .kv span:nth-child(even) { text-align:right; font-variant-numeric:tabular-nums; }
+  .bar { height:8px; background:var(--line); border-radius:4px; overflow:hidden; margin:6px 0; }
+  .bar > div { height:100%; background:var(--bar); }
+  section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
+  table { width:100%; border-collapse:collapse; font-variant-numeric:tabular-nums; }
+  th, td { padding:5px 8px; border-bottom:1px solid var(--line); text-align:right; }
+  th:first-child, td:first-child { text-align:left; }
+  th { color:var(--muted); font-weight:600; font-size:12px; }
+  #logs { list-style:none; margin:0; padding:0; font:12px/1.5 ui-monospace, monospace;
+          max-height:320px; overflow:auto; }
+  #logs li { padding:3px 0; border-bottom:1px solid var(--line); white-space:pre-wrap;
+             word-break:break-all; }
+  .lvl-error, .lvl-critical { color:var(--bad); font-weight:600; }
+  .lvl-warning { color:var(--warn); font-weight:600; }
+  #banner { display:none; background:#fef3f2; color:var(--bad); padding:8px 24px;
+            border-bottom:1px solid #fecdca; }
+</style>
+</head>
+<body>
+<header>
+  <h1>Cairn node <span id="addr" class="muted"></span></h1>
+  <span id="ready" class="badge unknown">loading</span>
+  <span id="reason" class="muted"></span>
+  <span class="muted">up <b id="uptime">-</b></span>
+  <span class="muted">version <span id="version">-</span>, pid <span id="pid">-</span></span>
+  <span class="muted" style="margin-left:auto">updated <span id="updated">never</span></span>
+</header>
+<div id="banner"></div>
+<main>
+  <div class="cards">
+    <div class="card"><h2>Disk</h2>
+      <div class="big" id="disk-used">-</div><div class="bar"><div id="disk-bar" style="width:0"></div></div>
+      <div class="kv"><span>free</span><span id="disk-free">-</span><span>total</span><span id="disk-total">-</span>
+      <span>data</span><span id="data-dir">-</span></div></div>
+    <div class="card"><h2>Store</h2>
+      <div class="big"><span id="objects">-</span> <span class="muted" style="font-size:14px">objects</span></div>
+      <div class="kv"><span>logical</span><span id="logical">-</span><span>live</span><span id="live">-</span>
+      <span>dead</span><span id="dead">-</span><span>reclaimable</span><span id="reclaimable">-</span>
+      <span>reclaimed</span><span id="reclaimed">-</span><span>index memory</span><span id="index-mem">-</span>
+      <span>volumes</span><span id="nvolumes">-</span></div></div>
+    <div class="card"><h2>Connections</h2>
+      <div class="big" id="conns">-</div><div class="bar"><div id="conn-bar" style="width:0"></div></div>
+      <div class="kv"><span>in flight</span><span id="inflight">-</span><span>refused</span><span id="refused">-</span>
+      <span>accepted</span><span id="accepted">-</span></div></div>
+    <div class="card"><h2>Traffic</h2>
+      <div class="big"><span id="req-rate">-</span> <span class="muted" style="font-size:14px">req/s</span></div>
+      <div class="kv"><span>in</span><span id="in-rate">-</span><span>out</span><span id="out-rate">-</span>
+      <span>requests</span><span id="req-total">-</span><span>window</span><span id="window">-</span></div></div>
+  </div>
+  <section><h2>Requests by operation</h2>
+    <table id="ops"><thead><tr><th>operation</th><th>req/s</th><th>p50</th><th>p99</th>
+      <th>errors/s</th><th>requests</th><th>errors</th></tr></thead><tbody></tbody></table></section>
+  <section><h2>Volumes</h2>
+    <table id="volumes"><thead><tr><th>volume</th><th>state</th><th>filled</th><th>end</th>
+      <th>live</th><th>dead</th><th>reclaimed</th></tr></thead><tbody></tbody></table></section>
+  <section><h2>Recent warnings and errors <span id="log-counts" class="muted"></span></h2>
+    <ul id="logs"></ul></section>
+</main>
+<script>
+"use strict";
+const $ = (id) => document.getElementById(id);
+const set = (id, v) => { $(id).textContent = v; };
+function bytes(n) {
+  if (n === undefined || n === null) return "-";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let i = 0, v = Number(n);
+  while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+  return (i === 0 ? v.toFixed(0) : v.toFixed(1)) + " " + u[i];
+}
+function rate(n) { return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2); }
+function ms(v) {
+  if (!v) return "-";
+  return v >= 100 ? v.toFixed(0) + " ms" : v >= 1 ? v.toFixed(2) + " ms" : (v * 1000).toFixed(0) + " \u00b5s";
+}
+function duration(s) {
+  s = Math.floor(s);
+  const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
+  const p = (x) => String(x).padStart(2, "0");
+  return (d > 0 ? d + "d " : "") + h + ":" + p(m) + ":" + p(s % 60);
+}
+function cell(row, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  row.appendChild(td);
+  return td;
+}
+function fill(tableId, rows, render) {
+  const body = $(tableId).tBodies[0];
+  body.textContent = "";
+  for (const r of rows) { const tr = document.createElement("tr"); render(tr, r); body.appendChild(tr); }
+}
+function render(s) {
+  const n = s.node, st = s.store || {}, d = s.disk || {}, sv = s.server || {};
+  set("addr", n.listen + (n.http_listen ? " (ops " + n.http_listen + ")" : ""));
+  set("version", n.version); set("pid", n.pid); set("uptime", duration(n.uptime_seconds));
+  const ready = $("ready");
+  ready.textContent = s.ready.ready ? "ready" : "not ready";
+  ready.className = "badge " + (s.ready.ready ? "ok" : "bad");
+  set("reason", s.ready.ready ? "" : s.ready.reason);
+  const used = d.total_bytes ? d.total_bytes - d.free_bytes : 0;
+  set("disk-used", d.total_bytes ? bytes(used) + " used (" + (100 * used / d.total_bytes).toFixed(0) + "%)" : "-");
+  $("disk-bar").style.width = d.total_bytes ? (100 * used / d.total_bytes).toFixed(1) + "%" : "0";
+  set("disk-free", bytes(d.free_bytes)); set("disk-total", bytes(d.total_bytes)); set("data-dir", n.data);
+  set("objects", st.objects); set("logical", bytes(st.logical_bytes)); set("live", bytes(st.live_bytes));
+  set("dead", bytes(st.dead_bytes)); set("reclaimable", bytes(st.reclaimable_bytes));
+  set("reclaimed", bytes(st.reclaimed_bytes)); set("index-mem", bytes(st.index_memory_bytes));
+  set("nvolumes", st.volumes + " \u00d7 " + bytes(st.volume_capacity));
+  set("conns", sv.connections + " / " + sv.max_connections);
+  $("conn-bar").style.width = sv.max_connections ? (100 * sv.connections / sv.max_connections).toFixed(1) + "%" : "0";
+  set("inflight", sv.inflight); set("refused", sv.connections_refused); set("accepted", sv.connections_total);
+  const r = s.rates || {};
+  set("req-rate", rate(r.requests_per_s || 0)); set("in-rate", bytes(r.bytes_in_per_s) + "/s");
+  set("out-rate", bytes(r.bytes_out_per_s) + "/s"); set("req-total", sv.requests_total);
+  set("window", (s.window_seconds || 0).toFixed(0) + " s");
+  fill("ops", s.ops || [], (tr, o) => {
+    cell(tr, o.op); cell(tr, rate(o.rate_per_s)); cell(tr, ms(o.p50_ms)); cell(tr, ms(o.p99_ms));
+    cell(tr, rate(o.errors_per_s), o.errors_per_s > 0 ? "lvl-error" : "");
+    cell(tr, o.requests_total); cell(tr, o.errors_total);
+  });
+  fill("volumes", st.volume_list || [], (tr, v) => {
+    cell(tr, String(v.id).padStart(8, "0")); cell(tr, v.state);
+    const td = cell(tr, "");
+    const bar = document.createElement("div"); bar.className = "bar";
+    const inner = document.createElement("div");
+    inner.style.width = v.capacity ? (100 * v.end / v.capacity).toFixed(1) + "%" : "0";
+    bar.appendChild(inner); td.appendChild(bar);
+    cell(tr, bytes(v.end)); cell(tr, bytes(v.live_bytes)); cell(tr, bytes(v.dead_bytes));
+    cell(tr, bytes(v.reclaimed_bytes));
+  });
+  const logs = s.logs || { recent: [] };
+  set("log-counts", "(" + logs.warnings_total + " warnings, " + logs.errors_total + " errors since start)");
+  const ul = $("logs");
+  ul.textContent = "";
+  if (logs.recent.length === 0) {
+    const li = document.createElement("li"); li.className = "muted"; li.textContent = "none";
+    ul.appendChild(li);
+  }
+  for (const l of logs.recent.slice().reverse()) {
+    const li = document.createElement("li");
+    const lvl = document.createElement("span");
+    lvl.className = "lvl-" + l.level; lvl.textContent = l.level;
+    li.append(new Date(l.unix_ms).toISOString() + " ", lvl, " " + l.text);
+    ul.appendChild(li);
+  }
+  set("updated", new Date().toLocaleTimeString());
+  $("banner").style.display = "none";
+}
+async function poll() {
+  try {
+    const res = await fetch("status.json", { cache: "no-store" });
+    if (!res.ok) throw new Error("HTTP " + res.status);
+    render(await res.json());
+  } catch (e) {
+    const b = $("banner");
+    b.textContent = "Cannot reach the node: " + e.message + " (retrying)";
+    b.style.display = "block";
+    const ready = $("ready"); ready.textContent = "unreachable"; ready.className = "badge bad";
+  }
+  setTimeout(poll, 1000);
+}
+poll();
+</script>
+</body>
+</html>
+)HTML";
+
+}  // namespace
+
+std::string_view StatusPageHtml() { return {kPage, sizeof(kPage) - 1}; }
+
+}  // namespace cairn::ops

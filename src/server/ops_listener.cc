@@ -1,0 +1,382 @@
+#include "server/ops_listener.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "proto/stat_body.h"
+#include "ops/exposition.h"
+#include "proto/frame.h"
+#include "server/server.h"
+
+namespace cairn::server {
+
+namespace asio = net::asio;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+const char* OpNameOf(size_t i) {
+  if (i == 0 || i > proto::kMaxOp) return nullptr;
+  return proto::OpName(static_cast<proto::Op>(i));
+}
+
+const char* CodeNameOf(size_t i) {
+  if (!proto::IsKnownWireStatus(static_cast<uint16_t>(i))) return nullptr;
+  return proto::WireStatusName(static_cast<proto::WireStatus>(i));
+}
+
+struct Disk {
+  bool ok = false;
+  uint64_t total = 0;
+  uint64_t free = 0;
+};
+
+Disk DiskOf(const std::string& path) {
+  Disk d;
+  struct statvfs v;
+  if (::statvfs(path.c_str(), &v) == 0) {
+    d.ok = true;
+    d.total = static_cast<uint64_t>(v.f_blocks) * v.f_frsize;
+    d.free = static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+  }
+  return d;
+}
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+ops::Readiness NodeReadiness(const Result<StoreStats>& stats, bool draining) {
+  if (draining) return {false, "draining: the server is shutting down"};
+  if (!stats.ok()) return {false, "the store's statistics cannot be read: " + stats.status().ToString()};
+  if (stats->read_only) {
+    return {false, "the store is read-only: " +
+                       (stats->read_only_reason.empty() ? std::string("no reason recorded")
+                                                        : stats->read_only_reason)};
+  }
+  return {true, ""};
+}
+
+// What the counters were at one moment, for rates and percentiles over a window.
+struct OpsListener::Sample {
+  std::chrono::steady_clock::time_point at;
+  std::array<ops::HistogramSnapshot, proto::kMaxOp + 1> latency;
+  std::array<uint64_t, proto::kMaxOp + 1> errors{};
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+};
+
+OpsListener::OpsListener(const ServerConfig& config, Server* server, Store* store,
+                         std::shared_ptr<ops::RecentLogSink> logs, NodeInfo info)
+    : config_(config),
+      server_(server),
+      store_(store),
+      logs_(std::move(logs)),
+      info_(std::move(info)) {}
+
+OpsListener::~OpsListener() { Stop(); }
+
+Result<uint16_t> OpsListener::Start() {
+  net::HttpServerOptions o;
+  o.listen = config_.http_listen;
+  o.limits.max_connections = kOpsMaxConnections;
+  o.limits.max_header_bytes = kOpsMaxHeaderBytes;
+  o.limits.max_body_bytes = kOpsMaxBodyBytes;
+  o.limits.header_timeout_ms = kOpsHeaderTimeoutMs;
+  o.limits.idle_timeout_ms = kOpsIdleTimeoutMs;
+  o.server_header = "cairnd";
+  ops::OpsEndpoints e;
+  e.metrics = [this] { return MetricsText(); };
+  e.readiness = [this] { return Readiness(); };
+  e.status_json = [this] { return StatusJson(); };
+  http_ = std::make_unique<net::HttpServer>(o, &loop_, &pool_, ops::MakeOpsHandler(std::move(e)));
+  Result<uint16_t> port = http_->Start();
+  if (!port.ok()) {
+    http_.reset();
+    return port.status().WithContext("http_listen");
+  }
+  std::string host;
+  uint16_t ignored = 0;
+  (void)net::ParseListenAddress(config_.http_listen, &host, &ignored);
+  http_addr_ = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+               std::to_string(*port);
+  TakeSample();
+  sampler_ = std::make_unique<asio::steady_timer>(loop_.loop(0));
+  ScheduleSample();
+  loop_.Start();
+  return port;
+}
+
+void OpsListener::Stop() {
+  if (http_ == nullptr) return;
+  http_->Stop(1000);
+  asio::post(loop_.loop(0), [this] { sampler_->cancel(); });
+  loop_.Stop();
+  loop_.loop(0).stop();
+  loop_.Join();
+  pool_.join();
+  http_.reset();
+  sampler_.reset();
+}
+
+void OpsListener::ScheduleSample() {
+  sampler_->expires_after(std::chrono::seconds(1));
+  sampler_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    TakeSample();
+    ScheduleSample();
+  });
+}
+
+void OpsListener::TakeSample() {
+  auto s = std::make_shared<Sample>();
+  s->at = std::chrono::steady_clock::now();
+  ServerCounters& c = server_->counters();
+  for (size_t op = 1; op <= proto::kMaxOp; op++) {
+    s->latency[op] = c.ops.latency(op).Snapshot();
+    for (size_t code = 1; code < ops::OpMetrics::kMaxCodes; code++) s->errors[op] += c.ops.errors(op, code);
+  }
+  s->bytes_in = c.bytes_in.load(std::memory_order_relaxed);
+  s->bytes_out = c.bytes_out.load(std::memory_order_relaxed);
+  std::lock_guard<std::mutex> l(window_mu_);
+  window_.push_back(std::move(s));
+  while (window_.size() > kOpsWindowSamples) window_.pop_front();
+}
+
+Result<StoreStats> OpsListener::Stats(bool fresh) {
+  std::lock_guard<std::mutex> l(stats_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (fresh || !stats_.has_value() || now - stats_at_ > kOpsStatsMaxAge) {
+    stats_ = store_->Stats();
+    stats_at_ = std::chrono::steady_clock::now();
+  }
+  return *stats_;
+}
+
+// Never from the cache: a probe that follows a failed write must see it.
+ops::Readiness OpsListener::Readiness() {
+  return NodeReadiness(Stats(/*fresh=*/true), server_->draining());
+}
+
+std::string OpsListener::MetricsText() {
+  ops::ExpositionWriter w;
+  ServerCounters& c = server_->counters();
+  const Limits& lim = config_.limits;
+  const Result<StoreStats> st = Stats();
+  const ops::Readiness ready = NodeReadiness(st, server_->draining());
+
+  w.Family("cairn_build_info", "The cairnd version (the value is always 1).",
+           ops::MetricType::kGauge);
+  w.Sample("cairn_build_info", {{"version", info_.version}}, uint64_t{1});
+  w.Gauge("cairn_process_start_time_seconds", "When cairnd started, in seconds since the epoch.",
+          std::chrono::duration<double>(info_.started.time_since_epoch()).count());
+  w.Gauge("cairn_ready", "1 if the node is ready (its store open and writable), else 0.",
+          ready.ready ? 1 : 0);
+
+  // The data port.
+  w.Gauge("cairn_connections", "Client connections open on the data port.",
+          static_cast<double>(c.connections.load(std::memory_order_relaxed)));
+  w.Gauge("cairn_connections_max", "The max_connections limit of the data port.",
+          lim.max_connections);
+  w.Counter("cairn_connections_accepted_total", "Connections accepted on the data port.",
+            c.connections_total.load(std::memory_order_relaxed));
+  w.Counter("cairn_connections_refused_total",
+            "Connections closed at once because max_connections were open.",
+            c.connections_refused.load(std::memory_order_relaxed));
+  w.Gauge("cairn_inflight_requests", "Requests read and not yet answered, all connections.",
+          static_cast<double>(c.inflight.load(std::memory_order_relaxed)));
+  w.Gauge("cairn_inflight_requests_max_per_connection",
+          "The max_inflight_per_connection limit.", lim.max_inflight_per_connection);
+  w.Counter("cairn_received_bytes_total", "Bytes received on the data port.",
+            c.bytes_in.load(std::memory_order_relaxed));
+  w.Counter("cairn_sent_bytes_total", "Bytes sent on the data port.",
+            c.bytes_out.load(std::memory_order_relaxed));
+  w.Family("cairn_replies_total",
+           "Replies sent, by wire status (with the final error of a connection closed for bad "
+           "input).",
+           ops::MetricType::kCounter);
+  for (size_t s = 0; s < c.replies_by_status.size(); s++) {
+    const uint64_t n = c.replies_by_status[s].load(std::memory_order_relaxed);
+    if (n != 0 || s == 0)
+      w.Sample("cairn_replies_total", {{"status", CodeNameOf(s) ? CodeNameOf(s) : std::to_string(s)}},
+               n);
+  }
+  c.ops.Write(w, "cairn", OpNameOf, CodeNameOf);
+
+  // The store.
+  w.Gauge("cairn_store_stats_ok", "1 if the store's statistics could be read, else 0.",
+          st.ok() ? 1 : 0);
+  if (st.ok()) {
+    const StoreStats& s = st.value();
+    w.Gauge("cairn_store_objects", "Live objects.", static_cast<double>(s.objects));
+    w.Gauge("cairn_store_logical_bytes", "Sum of the live objects' sizes.",
+            static_cast<double>(s.logical_bytes));
+    w.Gauge("cairn_store_live_bytes", "Bytes of records the index references.",
+            static_cast<double>(s.live_bytes));
+    w.Gauge("cairn_store_dead_bytes", "Superseded, deleted, abandoned or padding bytes.",
+            static_cast<double>(s.dead_bytes));
+    w.Gauge("cairn_store_tombstones", "Deletes remembered.", static_cast<double>(s.tombstones));
+    w.Gauge("cairn_store_volumes", "Volume files.", static_cast<double>(s.volumes));
+    w.Gauge("cairn_store_volume_capacity_bytes", "Bytes per volume file.",
+            static_cast<double>(s.volume_capacity));
+    w.Gauge("cairn_store_allocated_bytes", "Bytes allocated on the device (volumes and index).",
+            static_cast<double>(s.allocated_bytes));
+    w.Gauge("cairn_store_index_allocated_bytes", "Bytes allocated by the key index.",
+            static_cast<double>(s.index_allocated_bytes));
+    w.Gauge("cairn_store_index_memory_bytes", "Key index memory: memtables and block cache.",
+            static_cast<double>(s.index_memory_bytes));
+    w.Gauge("cairn_store_reclaimable_bytes", "Dead bytes reclamation would release now.",
+            static_cast<double>(s.reclaimable_bytes));
+    w.Counter("cairn_store_reclaimed_bytes_total",
+              "Bytes released by hole punching and retired volumes, ever.", s.reclaimed_bytes);
+    w.Counter("cairn_store_compactions_total", "Volumes compacted and retired, ever.",
+              s.compactions);
+    w.Gauge("cairn_store_read_only", "1 if the store turned read-only after a write error.",
+            s.read_only ? 1 : 0);
+    auto per_volume = [&](const char* name, const char* help, auto field) {
+      w.Family(name, help, ops::MetricType::kGauge);
+      for (const VolumeStats& v : s.volume_list)
+        w.Sample(name, {{"volume", std::to_string(v.id)}}, static_cast<double>(field(v)));
+    };
+    per_volume("cairn_volume_end_bytes", "Offset past the volume's last record.",
+               [](const VolumeStats& v) { return v.end; });
+    per_volume("cairn_volume_live_bytes", "Live bytes in the volume.",
+               [](const VolumeStats& v) { return v.live_bytes; });
+    per_volume("cairn_volume_dead_bytes", "Dead bytes in the volume.",
+               [](const VolumeStats& v) { return v.dead_bytes; });
+    per_volume("cairn_volume_reclaimed_bytes", "Bytes of the volume released by hole punching.",
+               [](const VolumeStats& v) { return v.reclaimed_bytes; });
+    w.Family("cairn_volume_info", "The volume's state (the value is always 1).",
+             ops::MetricType::kGauge);
+    for (const VolumeStats& v : s.volume_list)
+      w.Sample("cairn_volume_info", {{"volume", std::to_string(v.id)}, {"state", v.state}},
+               uint64_t{1});
+  }
+  const Disk d = DiskOf(config_.data);
+  if (d.ok) {
+    w.Gauge("cairn_disk_total_bytes", "Size of the file system holding the store.",
+            static_cast<double>(d.total));
+    w.Gauge("cairn_disk_free_bytes", "Bytes of that file system available to cairnd.",
+            static_cast<double>(d.free));
+  }
+  if (logs_ != nullptr) {
+    w.Family("cairn_log_messages_total", "Warning and error lines logged.",
+             ops::MetricType::kCounter);
+    w.Sample("cairn_log_messages_total", {{"level", "warning"}}, logs_->warnings());
+    w.Sample("cairn_log_messages_total", {{"level", "error"}}, logs_->errors());
+  }
+  if (http_ != nullptr) {
+    w.Gauge("cairn_ops_http_connections", "Connections open on this ops listener.",
+            static_cast<double>(http_->counters().connections.load(std::memory_order_relaxed)));
+  }
+  return w.Take();
+}
+
+std::string OpsListener::StatusJson() {
+  ServerCounters& c = server_->counters();
+  const Limits& lim = config_.limits;
+  const Result<StoreStats> st = Stats();
+  const ops::Readiness ready = NodeReadiness(st, server_->draining());
+  const auto now_sys = std::chrono::system_clock::now();
+
+  Json j;
+  Json node;
+  node["version"] = info_.version;
+  node["pid"] = ::getpid();
+  node["listen"] = info_.data_listen;
+  node["http_listen"] = http_addr_;
+  node["data"] = config_.data;
+  node["durability"] = DurabilityName(config_.durability);
+  node["uptime_seconds"] = std::chrono::duration<double>(now_sys - info_.started).count();
+  node["now_unix_ms"] =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now_sys.time_since_epoch()).count();
+  j["node"] = std::move(node);
+  j["ready"] = {{"ready", ready.ready}, {"reason", ready.reason}};
+
+  const Disk d = DiskOf(config_.data);
+  j["disk"] = {{"path", config_.data},
+               {"total_bytes", d.total},
+               {"free_bytes", d.free},
+               {"used_bytes", d.total - std::min(d.total, d.free)}};
+  if (st.ok()) {
+    // The same document the STAT reply carries (proto/stat_body.h), parsed back into the page's
+    // JSON: one encoding of StoreStats for every consumer.
+    j["store"] = Json::parse(proto::EncodeStatBody(st.value()));
+  } else {
+    j["store"] = {{"error", st.status().ToString()}};
+  }
+
+  Json server;
+  server["connections"] = c.connections.load(std::memory_order_relaxed);
+  server["max_connections"] = lim.max_connections;
+  server["inflight"] = c.inflight.load(std::memory_order_relaxed);
+  server["max_inflight_per_connection"] = lim.max_inflight_per_connection;
+  server["connections_total"] = c.connections_total.load(std::memory_order_relaxed);
+  server["connections_refused"] = c.connections_refused.load(std::memory_order_relaxed);
+  server["requests_total"] = c.requests.load(std::memory_order_relaxed);
+  server["bytes_in_total"] = c.bytes_in.load(std::memory_order_relaxed);
+  server["bytes_out_total"] = c.bytes_out.load(std::memory_order_relaxed);
+  j["server"] = std::move(server);
+
+  // Rates and percentiles over the window: now against the oldest sample kept.
+  std::shared_ptr<const Sample> oldest;
+  {
+    std::lock_guard<std::mutex> l(window_mu_);
+    if (!window_.empty()) oldest = window_.front();
+  }
+  Sample now;
+  now.at = std::chrono::steady_clock::now();
+  for (size_t op = 1; op <= proto::kMaxOp; op++) {
+    now.latency[op] = c.ops.latency(op).Snapshot();
+    for (size_t code = 1; code < ops::OpMetrics::kMaxCodes; code++) now.errors[op] += c.ops.errors(op, code);
+  }
+  now.bytes_in = c.bytes_in.load(std::memory_order_relaxed);
+  now.bytes_out = c.bytes_out.load(std::memory_order_relaxed);
+  const double window = oldest ? std::max(Seconds(now.at - oldest->at), 1e-3) : 0;
+  j["window_seconds"] = window;
+  auto per_s = [&](uint64_t n) { return window > 0 ? static_cast<double>(n) / window : 0.0; };
+  uint64_t requests_in_window = 0;
+  Json op_list = Json::array();
+  const ops::HistogramSpec spec = ops::HistogramSpec::LatencyNs();
+  for (size_t op = 1; op <= proto::kMaxOp; op++) {
+    ops::HistogramSnapshot d = oldest ? now.latency[op].Minus(oldest->latency[op]) : ops::HistogramSnapshot{};
+    const uint64_t errs = oldest ? now.errors[op] - std::min(now.errors[op], oldest->errors[op]) : 0;
+    requests_in_window += d.count;
+    Json o;
+    o["op"] = OpNameOf(op);
+    o["requests_total"] = now.latency[op].count;
+    o["errors_total"] = now.errors[op];
+    o["rate_per_s"] = per_s(d.count);
+    o["errors_per_s"] = per_s(errs);
+    o["p50_ms"] = d.Quantile(spec, 0.50) * 1e-6;
+    o["p99_ms"] = d.Quantile(spec, 0.99) * 1e-6;
+    op_list.push_back(std::move(o));
+  }
+  j["ops"] = std::move(op_list);
+  j["rates"] = {
+      {"requests_per_s", per_s(requests_in_window)},
+      {"bytes_in_per_s", oldest ? per_s(now.bytes_in - std::min(now.bytes_in, oldest->bytes_in)) : 0.0},
+      {"bytes_out_per_s",
+       oldest ? per_s(now.bytes_out - std::min(now.bytes_out, oldest->bytes_out)) : 0.0}};
+
+  Json logs;
+  logs["warnings_total"] = logs_ ? logs_->warnings() : 0;
+  logs["errors_total"] = logs_ ? logs_->errors() : 0;
+  Json recent = Json::array();
+  if (logs_ != nullptr) {
+    for (const ops::LogLine& l : logs_->Recent())
+      recent.push_back({{"unix_ms", l.unix_ms}, {"level", l.level}, {"text", l.text}});
+  }
+  logs["recent"] = std::move(recent);
+  logs["kept_at_most"] = ops::kRecentLogLines;
+  j["logs"] = std::move(logs);
+  // Invalid UTF-8 (a key in a log line) is replaced, never a reason to fail the page.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace cairn::server
