@@ -194,6 +194,7 @@ void Membership::Install(ClusterMap m) {
     if (m.epoch <= map_->epoch) return;  // never go back to an older map (invariant 9)
     fresh = std::make_shared<const ClusterMap>(std::move(m));
     map_ = fresh;
+    epoch_.store(fresh->epoch, std::memory_order_release);
     listeners = listeners_;
     cv_.notify_all();
   }

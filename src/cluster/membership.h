@@ -30,6 +30,7 @@
 
 #include "cluster/cluster_map.h"
 #include "cluster/etcd_client.h"
+#include "cluster/map_view.h"
 
 namespace cairn::cluster {
 
@@ -50,20 +51,22 @@ struct MembershipOptions {
   uint32_t partitions = kPartitions;  // tests use fewer
 };
 
-class Membership {
+class Membership final : public MapView {
  public:
   static Result<std::unique_ptr<Membership>> Start(const MembershipOptions& options);
-  ~Membership();
+  ~Membership() override;
   // Revokes the lease (the node is down at once rather than after the TTL) and stops.
   void Stop();
 
   NodeId node_id() const { return node_id_; }
+  // The installed map's epoch, for requests to carry (ClientRouting::epoch).
+  const std::atomic<uint64_t>* epoch_cell() const override { return &epoch_; }
   // The newest map seen (never null; epoch 0 until there is one).
-  std::shared_ptr<const ClusterMap> map() const;
+  std::shared_ptr<const ClusterMap> map() const override;
   // Waits until the map's epoch is at least `epoch`; false on timeout.
   bool WaitForEpoch(uint64_t epoch, uint32_t timeout_ms);
   // A peer or client showed us epoch `epoch`: if it is newer than ours, fetch it now.
-  void NoteEpoch(uint64_t epoch);
+  void NoteEpoch(uint64_t epoch) override;
   // Called after every new map (on membership's thread).
   void OnMapChange(std::function<void(std::shared_ptr<const ClusterMap>)> f);
   bool is_controller() const { return is_controller_.load(); }
@@ -103,6 +106,7 @@ class Membership {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::shared_ptr<const ClusterMap> map_;
+  std::atomic<uint64_t> epoch_{0};
   std::vector<std::function<void(std::shared_ptr<const ClusterMap>)>> listeners_;
   std::atomic<uint64_t> wanted_epoch_{0};
   std::atomic<bool> control_dirty_{true};
