@@ -350,6 +350,14 @@ std::vector<NodeId> ClusterObjectStore::RouteOrder(std::string_view key) const {
 
 Client* ClusterObjectStore::Coordinator(NodeId node) { return peers_->Get(node, RoutingRole::kCoordinate); }
 
+std::vector<NodeId> ClusterObjectStore::AnyNodeOrder() const {
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  std::vector<NodeId> order;
+  for (const MapNode& n : map->nodes)
+    if (n.state == NodeState::kUp && n.id != options_.self) order.push_back(n.id);
+  return order;
+}
+
 ObjectStore* ClusterObjectStore::ReplicaStore(NodeId node) {
   if (node == options_.self && local_ != nullptr) return local_;
   return peers_->Get(node, RoutingRole::kReplica);
@@ -374,6 +382,22 @@ Result<T> RouteWithFailover(const std::vector<NodeId>& order, ClusterCounters& c
 }
 
 }  // namespace
+
+template <typename T, typename F>
+Result<T> ClusterObjectStore::Routed(std::string_view key, F call) {
+  for (int round = 0;; round++) {
+    const std::vector<NodeId> order = key.empty() ? AnyNodeOrder() : RouteOrder(key);
+    Result<T> r = RouteWithFailover<T>(order, shared_->counters(), [&](NodeId n) -> Result<T> {
+      Client* c = Coordinator(n);
+      if (c == nullptr) return Status::Unavailable("no address for node " + std::to_string(n));
+      shared_->counters().routed++;
+      return call(c);
+    });
+    if (r.ok() || !r.status().IsUnavailable() || round > 0) return r;
+    // A node said our map is stale: fetch the newer one and route again.
+    if (view_->noted_epoch() <= view_->map()->epoch || !view_->Refresh().ok()) return r;
+  }
+}
 
 Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std::string* value,
                                                  const WriteOptions& wo, Version v) {
@@ -741,12 +765,7 @@ Result<ObjectInfo> ClusterObjectStore::HeadVersion(std::string_view key) {
   if (ReplicasOf(key, &local_replica).empty()) return NoMap();
   if (!local_replica) {
     if (!options_.forward) return Status::Unavailable("this node is not a replica of the key");
-    return RouteWithFailover<ObjectInfo>(RouteOrder(key), shared_->counters(), [&](NodeId n) -> Result<ObjectInfo> {
-      Client* c = Coordinator(n);
-      if (c == nullptr) return Status::Unavailable("no address for node " + std::to_string(n));
-      shared_->counters().routed++;
-      return c->HeadVersion(key);
-    });
+    return Routed<ObjectInfo>(key, [&](Client* c) { return c->HeadVersion(key); });
   }
   NodeId holder = 0;
   return CoordinatedHead(key, &holder);
@@ -764,12 +783,7 @@ Result<GetResult> ClusterObjectStore::Get(std::string_view key, const ByteRange&
   if (ReplicasOf(key, &local_replica).empty()) return NoMap();
   if (!local_replica) {
     if (!options_.forward) return Status::Unavailable("this node is not a replica of the key");
-    return RouteWithFailover<GetResult>(RouteOrder(key), shared_->counters(), [&](NodeId n) -> Result<GetResult> {
-      Client* c = Coordinator(n);
-      if (c == nullptr) return Status::Unavailable("no address for node " + std::to_string(n));
-      shared_->counters().routed++;
-      return c->Get(key, range);
-    });
+    return Routed<GetResult>(key, [&](Client* c) { return c->Get(key, range); });
   }
   for (int attempt = 0;; attempt++) {
     NodeId holder = 0;
@@ -793,13 +807,7 @@ Result<std::unique_ptr<ObjectReader>> ClusterObjectStore::OpenReader(std::string
   if (ReplicasOf(key, &local_replica).empty()) return NoMap();
   if (!local_replica) {
     if (!options_.forward) return Status::Unavailable("this node is not a replica of the key");
-    return RouteWithFailover<std::unique_ptr<ObjectReader>>(
-        RouteOrder(key), shared_->counters(), [&](NodeId n) -> Result<std::unique_ptr<ObjectReader>> {
-          Client* c = Coordinator(n);
-          if (c == nullptr) return Status::Unavailable("no address for node " + std::to_string(n));
-          shared_->counters().routed++;
-          return c->OpenReader(key, range);
-        });
+    return Routed<std::unique_ptr<ObjectReader>>(key, [&](Client* c) { return c->OpenReader(key, range); });
   }
   for (int attempt = 0;; attempt++) {
     NodeId holder = 0;
@@ -847,12 +855,7 @@ Result<WriteResult> ClusterObjectStore::CheckedWrite(std::string_view key, const
       }
       return Status::Unavailable("no replica of the key is reachable");
     }
-    return RouteWithFailover<WriteResult>(RouteOrder(key), shared_->counters(), [&](NodeId n) -> Result<WriteResult> {
-      Client* c = Coordinator(n);
-      if (c == nullptr) return Status::Unavailable("no address for node " + std::to_string(n));
-      shared_->counters().routed++;
-      return is_delete ? c->Delete(key, wo) : c->Put(key, *value, wo);
-    });
+    return Routed<WriteResult>(key, [&](Client* c) { return is_delete ? c->Delete(key, wo) : c->Put(key, *value, wo); });
   }
   // The coordinator.
   Version v;
@@ -946,6 +949,9 @@ Result<ListResult> ClusterObjectStore::List(const ListOptions& lo) {
                                  std::to_string(kMaxListLimit));
   std::shared_ptr<const ClusterMap> map = view_->map();
   if (map->epoch == 0) return NoMap();
+  // A client asks a node, which lists the cluster (it holds the member key the per-node
+  // listings need).
+  if (local_ == nullptr) return Routed<ListResult>("", [&](Client* c) { return c->List(lo); });
   // Every up node lists what it holds; the merge decides each key by its own replicas.
   std::vector<NodeId> nodes;
   for (const MapNode& n : map->nodes)
@@ -1019,6 +1025,7 @@ Result<ListResult> ClusterObjectStore::List(const ListOptions& lo) {
 }
 
 Result<StoreStats> ClusterObjectStore::Stats() {
+  if (local_ == nullptr) return Routed<StoreStats>("", [&](Client* c) { return c->Stats(); });
   StoreStats total;
   std::shared_ptr<const ClusterMap> map = view_->map();
   auto add = [&](const StoreStats& s, NodeId id) {

@@ -154,6 +154,13 @@ class ClusterObjectStore final : public ObjectStore {
   // A routed request: the replicas' nodes in the order to try (up ones first).
   std::vector<NodeId> RouteOrder(std::string_view key) const;
   Client* Coordinator(NodeId node);
+  // Every up node, this one last (for what any node can answer: a listing, statistics).
+  std::vector<NodeId> AnyNodeOrder() const;
+  // Sends `call` to the nodes of `order` (RouteOrder(key), or AnyNodeOrder() when key is
+  // empty) until one answers; after a node said our map is stale, refreshes it and tries once
+  // more.
+  template <typename T, typename F>
+  Result<T> Routed(std::string_view key, F call);
   ObjectStore* ReplicaStore(NodeId node);
 
   // The coordinator's write of a put (value != nullptr) or a delete, with version `v`, to

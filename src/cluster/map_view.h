@@ -20,6 +20,10 @@ class MapView {
   virtual const std::atomic<uint64_t>* epoch_cell() const = 0;
   // A node said its map is at `epoch`: fetch it if it is newer (asynchronously).
   virtual void NoteEpoch(uint64_t epoch) = 0;
+  // The highest epoch a node has said it is at (0: none said).
+  virtual uint64_t noted_epoch() const = 0;
+  // Fetches the newest map now (blocking). NotSupported where the view cannot.
+  virtual Status Refresh() { return Status::NotSupported("this map view does not refresh"); }
 };
 
 // A map that changes only when told (tests, and a client that fetched one).
@@ -39,7 +43,7 @@ class FixedMapView : public MapView {
     std::atomic_store(&map_, p);
   }
   // The highest epoch a node has said it is at (a client refetches when it is above its own).
-  uint64_t noted_epoch() const { return noted_.load(); }
+  uint64_t noted_epoch() const override { return noted_.load(); }
 
  private:
   std::shared_ptr<const ClusterMap> map_;

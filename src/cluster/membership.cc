@@ -223,6 +223,14 @@ void Membership::NoteEpoch(uint64_t epoch) {
   }
 }
 
+Status Membership::Refresh() {
+  auto client = EtcdClient::Create(options_.etcd);
+  if (!client.ok()) return client.status();
+  CAIRN_ASSIGN_OR_RETURN(ClusterMap m, FetchMap(client->get(), prefix_));
+  Install(std::move(m));
+  return Status::OK();
+}
+
 void Membership::OnMapChange(std::function<void(std::shared_ptr<const ClusterMap>)> f) {
   std::lock_guard<std::mutex> l(mu_);
   listeners_.push_back(std::move(f));

@@ -67,6 +67,8 @@ class Membership final : public MapView {
   bool WaitForEpoch(uint64_t epoch, uint32_t timeout_ms);
   // A peer or client showed us epoch `epoch`: if it is newer than ours, fetch it now.
   void NoteEpoch(uint64_t epoch) override;
+  uint64_t noted_epoch() const override { return wanted_epoch_.load(); }
+  Status Refresh() override;
   // Called after every new map (on membership's thread).
   void OnMapChange(std::function<void(std::shared_ptr<const ClusterMap>)> f);
   bool is_controller() const { return is_controller_.load(); }
