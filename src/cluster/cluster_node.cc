@@ -1,5 +1,9 @@
 #include "cluster/cluster_node.h"
 
+#include <spdlog/spdlog.h>
+
+#include "util/escape.h"
+
 namespace cairn::cluster {
 namespace {
 
@@ -82,14 +86,14 @@ bool ClusterNode::ReplayTo(NodeId target) {
   while (!stop_) {
     Result<HintBatch> b = hints_->Read(target, kReplayBatch);
     if (!b.ok()) return false;
-    skipped_ += b->expired;
+    shared_->counters().hints_skipped += b->expired;
     for (const Hint& h : b->hints) {
       // What this node holds now: the hinted version, or a newer one (replayed instead: it is
       // what the target should have). Older or nothing: the write never landed here, and the
       // replicas that acknowledged it (and anti-entropy) carry it.
       Result<ObjectInfo> mine = local_->HeadVersion(h.key);
       if (!mine.ok() || mine->version < h.version) {
-        skipped_++;
+        shared_->counters().hints_skipped++;
         continue;
       }
       WriteOptions wo;
@@ -101,7 +105,7 @@ bool ClusterNode::ReplayTo(NodeId target) {
       } else {
         Result<std::unique_ptr<ObjectReader>> r = local_->OpenReader(h.key, ByteRange());
         if (!r.ok()) {
-          skipped_++;
+          shared_->counters().hints_skipped++;
           continue;
         }
         if ((*r)->info().version != mine->version) continue;  // replaced meanwhile: its own hint
@@ -115,11 +119,19 @@ bool ClusterNode::ReplayTo(NodeId target) {
       }
       // A Conflict means the target already holds something newer: the hint is done.
       if (!s.ok() && !s.IsConflict()) {
-        if (s.IsUnavailable() || s.IsDeadlineExceeded() || s.IsBusy()) return false;  // later
-        skipped_++;
+        // Later: the target is away, busy, or not yet serving (a node that is still joining
+        // refuses replica operations). Only a hint the target refuses for what it is (a bad
+        // key, a value over a limit) is dropped; anti-entropy is its last resort.
+        if (!s.IsInvalidArgument() && !s.IsLimitExceeded()) {
+          shared_->counters().hint_replay_stalls++;
+          spdlog::debug("event=hint_replay_later target={} key=\"{}\" status=\"{}\"", target,
+                        EscapeKey(h.key), s.ToString());
+          return false;
+        }
+        shared_->counters().hints_skipped++;
         continue;
       }
-      replayed_++;
+      shared_->counters().hints_replayed++;
     }
     if (!hints_->Ack(target, b->next).ok()) return false;
     if (b->end) return true;

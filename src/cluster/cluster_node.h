@@ -50,7 +50,8 @@ class ClusterNode {
   HintLog* hints() { return hints_.get(); }
   ClusterShared& shared() { return *shared_; }
   HintReplayStats replay_stats() const {
-    return HintReplayStats{replayed_.load(), skipped_.load()};
+    return HintReplayStats{shared_->counters().hints_replayed.load(),
+                           shared_->counters().hints_skipped.load()};
   }
 
  private:
@@ -71,8 +72,6 @@ class ClusterNode {
   std::mutex mu_;
   std::condition_variable cv_;
   std::thread replayer_;
-  std::atomic<uint64_t> replayed_{0};
-  std::atomic<uint64_t> skipped_{0};
 };
 
 }  // namespace cairn::cluster

@@ -262,6 +262,13 @@ void ClusterShared::HintNow(NodeId target, const Hint& h) {
   }
 }
 
+uint64_t ClusterShared::HintQueueBytes() const {
+  if (hints_ == nullptr) return 0;
+  uint64_t b = 0;
+  for (NodeId t : hints_->Targets()) b += hints_->Stats(t).bytes;
+  return b;
+}
+
 void ClusterShared::HintLater(NodeId target, Hint h) {
   if (hints_ == nullptr) return;
   std::lock_guard<std::mutex> l(hint_mu_);
@@ -364,6 +371,10 @@ ObjectStore* ClusterObjectStore::ReplicaStore(NodeId node) {
 }
 
 namespace {
+
+// Named bound: the first bytes of a routed stream kept to replay to another coordinator when
+// the first could not be reached (a client reads one chunk before it connects).
+constexpr size_t kStreamFailoverBytes = 4u << 20;
 
 Status NoMap() { return Status::Unavailable("the cluster has no map yet (no placement)"); }
 
@@ -846,14 +857,48 @@ Result<WriteResult> ClusterObjectStore::CheckedWrite(std::string_view key, const
   if (!local_replica) {
     if (!options_.forward) return Status::Unavailable("this node is not a replica of the key");
     if (src != nullptr) {
-      // A stream cannot be sent twice: one coordinator, no failover.
+      // A stream cannot be sent twice, except its first bytes: a client reads a chunk before it
+      // connects, so the bytes read so far are kept (up to kStreamFailoverBytes) and replayed to
+      // the next coordinator when this one could not be reached.
+      struct Replayable final : ValueSource {
+        ValueSource* s;
+        std::string kept;    // every byte read, while under the bound
+        size_t replay = 0;   // next byte of `kept` to hand out again
+        bool over = false;   // more was read than kept: no failover
+        Result<size_t> Read(char* buf, size_t n) override {
+          if (replay < kept.size()) {
+            const size_t k = std::min(n, kept.size() - replay);
+            std::memcpy(buf, kept.data() + replay, k);
+            replay += k;
+            return k;
+          }
+          Result<size_t> r = s->Read(buf, n);
+          if (r.ok() && !over) {
+            if (kept.size() + *r > kStreamFailoverBytes) {
+              over = true;
+              kept.clear();
+              kept.shrink_to_fit();
+            } else {
+              kept.append(buf, *r);
+            }
+            replay = kept.size();
+          }
+          return r;
+        }
+      } source;
+      source.s = src;
+      Status last = Status::Unavailable("no replica of the key is reachable");
       for (NodeId n : RouteOrder(key)) {
         Client* c = Coordinator(n);
         if (c == nullptr) continue;
         shared_->counters().routed++;
-        return c->PutStream(key, src, wo);
+        source.replay = 0;
+        Result<WriteResult> r = c->PutStream(key, &source, wo);
+        if (r.ok() || !r.status().IsUnavailable() || source.over) return r;
+        shared_->counters().failovers++;
+        last = r.status();
       }
-      return Status::Unavailable("no replica of the key is reachable");
+      return last;
     }
     return Routed<WriteResult>(key, [&](Client* c) { return is_delete ? c->Delete(key, wo) : c->Put(key, *value, wo); });
   }
@@ -1052,6 +1097,14 @@ Result<StoreStats> ClusterObjectStore::Stats() {
     Result<StoreStats> st = s->Stats();
     if (st.ok()) add(*st, n.id);
   }
+  // Each object is held R times: the cluster's objects and bytes are the copies divided by R
+  // (exact when every replica holds every write; the per-node counts stay in `server`).
+  const uint64_t r = std::max<uint32_t>(1, map->placement.replicas);
+  total.server["cluster.copies"] = total.objects;
+  total.objects /= r;
+  total.logical_bytes /= r;
+  total.live_bytes /= r;
+  total.tombstones /= r;
   ClusterCounters& c = shared_->counters();
   total.server["cluster.epoch"] = map->epoch;
   total.server["cluster.nodes"] = map->nodes.size();
@@ -1061,6 +1114,10 @@ Result<StoreStats> ClusterObjectStore::Stats() {
   total.server["cluster.hedged"] = c.hedged.load();
   total.server["cluster.read_repairs"] = c.read_repairs.load();
   total.server["cluster.hints_written"] = c.hints_written.load();
+  total.server["cluster.hints_replayed"] = c.hints_replayed.load();
+  total.server["cluster.hints_skipped"] = c.hints_skipped.load();
+  total.server["cluster.hint_replay_stalls"] = c.hint_replay_stalls.load();
+  total.server["cluster.hint_queue_bytes"] = shared_->HintQueueBytes();
   total.server["cluster.partial_writes"] = c.partial_writes.load();
   return total;
 }

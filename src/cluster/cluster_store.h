@@ -80,6 +80,9 @@ struct ClusterCounters {
   std::atomic<uint64_t> read_repairs{0};  // replicas given the newest version by a read
   std::atomic<uint64_t> hints_written{0};
   std::atomic<uint64_t> hint_failures{0};
+  std::atomic<uint64_t> hints_replayed{0};  // hints delivered to their target
+  std::atomic<uint64_t> hints_skipped{0};   // hints dropped (expired, refused for what they are)
+  std::atomic<uint64_t> hint_replay_stalls{0};  // replays put off (target away, busy, joining)
   std::atomic<uint64_t> partial_writes{0};  // fewer than W acknowledgements
 };
 
@@ -101,6 +104,8 @@ class ClusterShared {
   void HintLater(NodeId target, Hint h);
   ClusterCounters& counters() { return counters_; }
   HintLog* hints() const { return hints_; }
+  // Bytes queued for every target (0 without a hint log).
+  uint64_t HintQueueBytes() const;
 
  private:
   void HintLoop();

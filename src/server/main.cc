@@ -43,8 +43,10 @@ class NodeHooks final : public cairn::server::ClusterHooks {
     if (auto* n = node_.load(std::memory_order_acquire)) n->NoteEpoch(e);
   }
   bool IsMemberKey(std::string_view id) const override {
+    // Still joining: every store answers Unavailable (the joining service), so the caller
+    // retries later instead of taking a PermissionDenied that is not true.
     auto* n = node_.load(std::memory_order_acquire);
-    return n != nullptr && n->IsMemberKey(id);
+    return n == nullptr || n->IsMemberKey(id);
   }
   cairn::service::ObjectService* ServiceFor(cairn::proto::RoutingRole role) override {
     if (node_.load(std::memory_order_acquire) == nullptr) return &joining_;
