@@ -49,6 +49,7 @@ class ClusterNode {
   Membership* membership() { return membership_.get(); }
   HintLog* hints() { return hints_.get(); }
   ClusterShared& shared() { return *shared_; }
+  WritePolicy write_policy() const { return options_.write_policy; }
   HintReplayStats replay_stats() const {
     return HintReplayStats{shared_->counters().hints_replayed.load(),
                            shared_->counters().hints_skipped.load()};

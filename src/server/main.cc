@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <unordered_map>
 
 #include "cairn/local_object_store.h"
 #include "net/asio.h"
@@ -51,6 +52,46 @@ class NodeHooks final : public cairn::server::ClusterHooks {
   cairn::service::ObjectService* ServiceFor(cairn::proto::RoutingRole role) override {
     if (node_.load(std::memory_order_acquire) == nullptr) return &joining_;
     return services_[static_cast<int>(role)].get();
+  }
+  cairn::server::ClusterStatus Status() const override {
+    namespace cl = cairn::cluster;
+    cairn::server::ClusterStatus st;
+    cl::ClusterNode* n = node_.load(std::memory_order_acquire);
+    if (n == nullptr) return st;
+    cl::Membership* m = n->membership();
+    std::shared_ptr<const cl::ClusterMap> map = m->map();
+    st.joined = true;
+    st.epoch = map->epoch;
+    st.noted_epoch = m->noted_epoch();
+    st.self = m->node_id();
+    st.controller = m->is_controller();
+    st.etcd_reachable = m->etcd_reachable();
+    st.write_policy = cl::WritePolicyName(n->write_policy());
+    st.replicas = map->placement.replicas;
+    std::unordered_map<cl::NodeId, uint64_t> slots;
+    for (cl::NodeId id : map->placement.table) slots[id]++;
+    for (const cl::MapNode& mn : map->nodes)
+      st.nodes.push_back({mn.id, mn.address, mn.zone, cl::NodeStateName(mn.state), mn.weight, slots[mn.id]});
+    const uint64_t now_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch()).count());
+    uint64_t oldest = 0;
+    for (cl::NodeId t : n->hints()->Targets()) {
+      cl::HintQueueStats q = n->hints()->Stats(t);
+      st.hint_queue_bytes += q.bytes;
+      if (q.oldest_us != 0 && (oldest == 0 || q.oldest_us < oldest)) oldest = q.oldest_us;
+    }
+    if (oldest != 0 && oldest < now_us) st.hint_oldest_age_s = static_cast<double>(now_us - oldest) / 1e6;
+    const cl::ClusterCounters& c = n->shared().counters();
+    st.hints_written = c.hints_written.load();
+    st.hints_replayed = c.hints_replayed.load();
+    st.hints_skipped = c.hints_skipped.load();
+    st.coordinated = c.coordinated.load();
+    st.routed = c.routed.load();
+    st.failovers = c.failovers.load();
+    st.hedged = c.hedged.load();
+    st.read_repairs = c.read_repairs.load();
+    st.partial_writes = c.partial_writes.load();
+    return st;
   }
 
  private:
