@@ -381,6 +381,61 @@ Status ParseAuthorizationHeader(std::string_view value, SignedRequestAuth* out) 
   return Status::OK();
 }
 
+// ---- Signing -------------------------------------------------------------------------------
+
+std::string SignRequest(const SignerKey& key, int64_t now_s, std::string_view method,
+                        std::string_view path,
+                        const std::vector<std::pair<std::string, std::string>>& query,
+                        std::vector<std::pair<std::string, std::string>>* headers,
+                        std::string_view payload_hash) {
+  const std::string date = FormatAmzDate(now_s);
+  headers->emplace_back("x-amz-date", date);
+  headers->emplace_back("x-amz-content-sha256", std::string(payload_hash));
+  CanonicalInput in;
+  in.method = method;
+  in.path = path;
+  in.query = query;
+  in.headers = *headers;
+  in.payload_hash = payload_hash;
+  std::vector<std::string> names;
+  for (const auto& [n, v] : *headers) {
+    std::string l = n;
+    for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    names.push_back(l);
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  std::string signed_list;
+  for (const std::string& n : names) signed_list += (signed_list.empty() ? "" : ";") + n;
+  const std::string scope = SigningScope(date.substr(0, 8), key.region, "s3");
+  const std::string sig =
+      Signature(SigningKey(key.secret, date.substr(0, 8), key.region, "s3"),
+                StringToSign(date, scope, CanonicalRequest(in)));
+  return std::string(kSigV4Algorithm) + " Credential=" + key.access_key + "/" + scope +
+         ", SignedHeaders=" + signed_list + ", Signature=" + sig;
+}
+
+std::string PresignQuery(const SignerKey& key, int64_t now_s, int64_t expires_s,
+                         std::string_view method, std::string_view path, std::string_view host) {
+  const std::string date = FormatAmzDate(now_s);
+  const std::string scope = SigningScope(date.substr(0, 8), key.region, "s3");
+  CanonicalInput in;
+  in.method = method;
+  in.path = path;
+  in.query = {{"X-Amz-Algorithm", std::string(kSigV4Algorithm)},
+              {"X-Amz-Credential", key.access_key + "/" + scope},
+              {"X-Amz-Date", date},
+              {"X-Amz-Expires", std::to_string(expires_s)},
+              {"X-Amz-SignedHeaders", "host"}};
+  in.headers = {{"host", std::string(host)}};
+  in.payload_hash = kUnsignedPayload;
+  const std::string sig = Signature(SigningKey(key.secret, date.substr(0, 8), key.region, "s3"),
+                                    StringToSign(date, scope, CanonicalRequest(in)));
+  std::string q;
+  for (const auto& [n, v] : in.query) q += UriEncode(n, false) + "=" + UriEncode(v, false) + "&";
+  return q + "X-Amz-Signature=" + sig;
+}
+
 // ---- Dates ---------------------------------------------------------------------------------
 
 namespace {

@@ -121,6 +121,26 @@ Status ParseAuthorizationHeader(std::string_view value, SignedRequestAuth* out);
 // The SignedHeaders list: lowercase names separated by ';', sorted, no duplicates.
 Status ParseSignedHeaders(std::string_view text, std::vector<std::string>* out);
 
+// ---- Signing (the client side: tests, `cairn bench --s3`) ----------------------------------
+
+struct SignerKey {
+  std::string access_key;
+  std::string secret;
+  std::string region = "us-east-1";
+};
+
+// Adds x-amz-date and x-amz-content-sha256 (= payload_hash) to `headers` and returns the
+// Authorization header's value for the request. `headers` must hold host; every header in it
+// is signed.
+std::string SignRequest(const SignerKey& key, int64_t now_s, std::string_view method,
+                        std::string_view path, const std::vector<std::pair<std::string, std::string>>& query,
+                        std::vector<std::pair<std::string, std::string>>* headers,
+                        std::string_view payload_hash);
+// A presigned URL's query string (encoded, with X-Amz-Signature) for `method path`, signing
+// only the host header.
+std::string PresignQuery(const SignerKey& key, int64_t now_s, int64_t expires_s,
+                         std::string_view method, std::string_view path, std::string_view host);
+
 // ISO 8601 basic "20130524T000000Z" to seconds since the epoch; false if malformed.
 bool ParseAmzDate(std::string_view text, int64_t* seconds);
 // An RFC 7231 date ("Fri, 24 May 2013 00:00:00 GMT", or the obsolete RFC 850 and asctime
