@@ -70,6 +70,12 @@ struct GatewayOptions {
   // for this long; one deleted through this one is forgotten at once).
   uint32_t bucket_cache_ms = 1000;
   service::ServiceLimits service;
+  // A directory for spooling streamed bodies (cairn-s3 in front of a remote store): a store
+  // that takes its metadata before the value (RemoteObjectStore) must be told a body's MD5, its
+  // ETag, before the body; such a body is written to an unlinked file here first. Empty: bodies
+  // stream straight into the store, which takes the MD5 at the end (ValueSource::FinalMetadata:
+  // a local store).
+  std::string spool_dir;
   // Seconds since the epoch (tests inject a clock). Default: the system clock.
   std::function<int64_t()> now_s;
 };

@@ -167,6 +167,11 @@ class Gateway::Impl {
   awaitable<Outcome> ParseCopySource(HttpExchange& ex, const Request& r, std::string* bucket,
                                      std::string* key);
 
+  // The MD5 of a range of an object (a first pass for a store that takes metadata before the
+  // value); Unavailable if the object is no longer `version`.
+  Result<std::string> Md5Of(const std::string& store_key, const ByteRange& range,
+                            const Version& version);
+
   // ---- s3_list.cc
   awaitable<Outcome> ListObjects(HttpExchange& ex, Request& r, int version);
   awaitable<Outcome> ListObjectVersions(HttpExchange& ex, Request& r);

@@ -236,11 +236,19 @@ awaitable<Outcome> Gateway::Impl::UploadPart(HttpExchange& ex, Request& r) {
     RangeCopySource src(rd->get());
     WriteOptions wo;
     wo.metadata.md5.assign(16, '\0');
+    if (!o_.spool_dir.empty()) {
+      // A store that takes metadata first: the MD5 from a first pass over the range.
+      Result<std::string> md5 =
+          co_await Blocking(ex, [&] { return Md5Of(src_key, range, si->version); });
+      if (!md5.ok()) co_return FromStatus(md5.status());
+      wo.metadata.md5 = *md5;
+    }
     Result<WriteResult> w = co_await Blocking(ex, [&] { return svc_.PutStream(pk, &src, wo); });
     if (!w.ok()) co_return FromStatus(w.status());
+    const std::string part_md5 = o_.spool_dir.empty() ? src.md5() : wo.metadata.md5;
     XmlWriter x("CopyPartResult");
     x.Leaf("LastModified", FormatIso8601(static_cast<int64_t>(r.now_s) * 1000000));
-    x.Leaf("ETag", "\"" + Hex(src.md5()) + "\"");
+    x.Leaf("ETag", "\"" + Hex(part_md5) + "\"");
     co_await SendXml(ex, r, 200, x.Finish());
     co_return std::nullopt;
   }

@@ -1,7 +1,9 @@
 // Objects: PutObject, GetObject/HeadObject (ranges, conditions, partNumber), DeleteObject,
 // DeleteObjects, CopyObject; and the body paths they share (docs/s3.md, "Objects").
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <future>
@@ -224,6 +226,60 @@ awaitable<Result<Gateway::Impl::Stored>> Gateway::Impl::StoreBody(
     Result<WriteResult> w = co_await PutOnLoopAwait(svc_, store_key, value, wo, ex.executor());
     if (!w.ok() && w.status().IsBusy())
       w = co_await Blocking(ex, [&] { return svc_.Put(store_key, value, wo); });
+    if (!w.ok()) co_return w.status();
+    st.w = *w;
+  } else if (!o_.spool_dir.empty()) {
+    // Spool, then store with the MD5 known up front (a store that takes metadata first).
+    Result<int> fd = co_await Blocking(ex, [&]() -> Result<int> {
+      int f = ::open(o_.spool_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+      if (f < 0) return Status::FromErrno(errno, "spool file in " + o_.spool_dir);
+      return f;
+    });
+    if (!fd.ok()) co_return fd.status();
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{*fd};
+    std::string piece(256 << 10, '\0');
+    uint64_t at = 0;
+    for (;;) {
+      Result<size_t> n = co_await body.Read(piece.data(), piece.size());
+      if (!n.ok()) co_return n.status();
+      if (*n == 0) break;
+      const size_t k = *n;
+      Status ws = co_await Blocking(ex, [&]() -> Status {
+        size_t done = 0;
+        while (done < k) {
+          ssize_t w = ::pwrite(*fd, piece.data() + done, k - done, static_cast<off_t>(at + done));
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) return Status::FromErrno(errno, "writing the spool file");
+          done += static_cast<size_t>(w);
+        }
+        return Status::OK();
+      });
+      if (!ws.ok()) co_return ws;
+      at += k;
+    }
+    CAIRN_CO_RETURN_IF_ERROR(body.Verify());
+    wo.metadata.md5 = body.md5();
+    class FileSource final : public ValueSource {
+     public:
+      FileSource(int fd, uint64_t size) : fd_(fd), size_(size) {}
+      Result<size_t> Read(char* buf, size_t n) override {
+        const size_t k = static_cast<size_t>(std::min<uint64_t>(n, size_ - pos_));
+        if (k == 0) return size_t{0};
+        ssize_t r = ::pread(fd_, buf, k, static_cast<off_t>(pos_));
+        if (r <= 0) return Status::IOError("reading the spool file failed");
+        pos_ += static_cast<uint64_t>(r);
+        return static_cast<size_t>(r);
+      }
+
+     private:
+      int fd_;
+      uint64_t size_, pos_ = 0;
+    } src(*fd, at);
+    Result<WriteResult> w =
+        co_await Blocking(ex, [&] { return svc_.PutStream(store_key, &src, wo); });
     if (!w.ok()) co_return w.status();
     st.w = *w;
   } else {
@@ -594,6 +650,32 @@ class CopySource final : public ValueSource {
 
 }  // namespace
 
+Result<std::string> Gateway::Impl::Md5Of(const std::string& store_key, const ByteRange& range,
+                                         const Version& version) {
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<ObjectReader> rd, store_->OpenReader(store_key, range));
+  if (rd->info().version != version)
+    return Status::Unavailable("the source changed while it was being copied; retry");
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  std::string buf(1 << 20, '\0');
+  Status st;
+  for (;;) {
+    Result<size_t> n = rd->Read(buf.data(), buf.size());
+    if (!n.ok()) {
+      st = n.status();
+      break;
+    }
+    if (*n == 0) break;
+    EVP_DigestUpdate(ctx, buf.data(), *n);
+  }
+  unsigned char md[16];
+  unsigned int k = 0;
+  EVP_DigestFinal_ex(ctx, md, &k);
+  EVP_MD_CTX_free(ctx);
+  if (!st.ok()) return st;
+  return std::string(reinterpret_cast<char*>(md), 16);
+}
+
 awaitable<Outcome> Gateway::Impl::CopyObject(HttpExchange& ex, Request& r) {
   Outcome a = co_await Authorize(ex, r, r.bucket);
   if (a) co_return a;
@@ -634,8 +716,16 @@ awaitable<Outcome> Gateway::Impl::CopyObject(HttpExchange& ex, Request& r) {
           "encryption attributes.");
     wo.metadata = info.metadata;
   }
-  const bool want_md5 = info.metadata.md5.empty() &&
-                        info.metadata.system.find("etag") == info.metadata.system.end();
+  bool want_md5 = info.metadata.md5.empty() &&
+                  info.metadata.system.find("etag") == info.metadata.system.end();
+  if (want_md5 && !o_.spool_dir.empty()) {
+    // A store that takes metadata first: the MD5 from a first pass over the source.
+    Result<std::string> md5 =
+        co_await Blocking(ex, [&] { return Md5Of(src_key, ByteRange(), info.version); });
+    if (!md5.ok()) co_return FromStatus(md5.status());
+    wo.metadata.md5 = *md5;
+    want_md5 = false;
+  }
   if (want_md5) wo.metadata.md5.assign(16, '\0');
   CopySource src(reader->get(), wo.metadata, want_md5);
   Result<WriteResult> w = co_await Blocking(ex, [&] { return svc_.PutStream(dst_key, &src, wo); });

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "cairn/client.h"
@@ -19,6 +20,8 @@ int main(int argc, char** argv) {
   std::string server, key_file, config_file, listen = "127.0.0.1:9000", s3_key_file, port_file,
                                              region;
   uint32_t threads = 1, io_threads = 16, connections = 8;
+  const char* tmp = std::getenv("TMPDIR");
+  std::string spool_dir = tmp != nullptr && tmp[0] != '\0' ? tmp : "/tmp";
   app.add_option("--server", server, "the cairnd to serve, HOST:PORT")->required();
   app.add_option("--key-file", key_file,
                  "the key cairn-s3 proves to cairnd (default: as the cairn tool finds it)");
@@ -31,6 +34,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "event loops (default 1)");
   app.add_option("--io-threads", io_threads, "threads for calls to cairnd (default 16)");
   app.add_option("--connections", connections, "pooled connections to cairnd (default 8)");
+  app.add_option("--spool-dir", spool_dir,
+                 "where streamed bodies are spooled (unlinked files) so their MD5 is known before "
+                 "they are sent to cairnd (default $TMPDIR or /tmp)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -82,7 +88,9 @@ int main(int argc, char** argv) {
                  client.status().ToString().c_str());
     return 1;
   }
-  cairn::gateway::S3Endpoint ep(client->get(), cairn::server::S3GatewayOptions(c),
+  cairn::gateway::GatewayOptions go = cairn::server::S3GatewayOptions(c);
+  go.spool_dir = spool_dir;
+  cairn::gateway::S3Endpoint ep(client->get(), std::move(go),
                                 cairn::server::S3EndpointOptionsFrom(c, threads));
   cairn::Result<uint16_t> port = ep.Start();
   if (!port.ok()) {
