@@ -35,6 +35,15 @@ class Evp {
   EVP_MD_CTX* ctx_;
 };
 
+// A body the HTTP server could not read, in S3's words: over the limit the gateway set
+// (EntityTooLarge), stopped arriving (RequestTimeout), or cut short or badly framed
+// (IncompleteBody). The message names the limit or the problem.
+Status WireBodyError(const Status& s) {
+  if (s.IsLimitExceeded()) return Status::InvalidArgument("EntityTooLarge: " + s.message());
+  if (s.IsDeadlineExceeded()) return Status::InvalidArgument("RequestTimeout: " + s.message());
+  return Status::InvalidArgument("IncompleteBody: " + s.message());
+}
+
 std::string Be32(uint32_t v) {
   char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
                static_cast<char>(v)};
@@ -146,9 +155,7 @@ awaitable<Result<size_t>> PutBody::Read(char* buf, size_t cap) {
   if (cap == 0) co_return size_t{0};
   if (chunked_ == nullptr) {
     Result<size_t> n = co_await ex_.ReadBody(buf, cap);
-    if (!n.ok()) {
-      co_return Status::InvalidArgument("IncompleteBody: " + n.status().message());
-    }
+    if (!n.ok()) co_return WireBodyError(n.status());
     d_->Update(buf, *n);
     size_ += *n;
     co_return n;
@@ -171,7 +178,7 @@ awaitable<Result<size_t>> PutBody::Read(char* buf, size_t cap) {
     }
     raw_.resize(64 << 10);
     Result<size_t> n = co_await ex_.ReadBody(raw_.data(), raw_.size());
-    if (!n.ok()) co_return Status::InvalidArgument("IncompleteBody: " + n.status().message());
+    if (!n.ok()) co_return WireBodyError(n.status());
     if (*n == 0) {
       wire_done_ = true;
       continue;

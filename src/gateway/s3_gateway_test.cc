@@ -412,6 +412,9 @@ TEST_F(S3GatewayTest, ObjectsMetadataAndIntegrity) {
                {"x-amz-meta-color", "blue"},
                {"cache-control", "no-cache"},
                {"content-disposition", "attachment"},
+               {"content-encoding", "identity"},
+               {"content-language", "en"},
+               {"expires", "Thu, 01 Dec 2044 16:00:00 GMT"},
                {"content-md5", Base64(std::string("\x5e\xb6\x3b\xbb\xe0\x1e\xee\xd0\x93\xcb\x22\xbb\x8f\x5a\xcd\xc3", 16))}});
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.H("etag"), "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"");
@@ -421,6 +424,9 @@ TEST_F(S3GatewayTest, ObjectsMetadataAndIntegrity) {
   EXPECT_EQ(r.H("x-amz-meta-color"), "blue");
   EXPECT_EQ(r.H("cache-control"), "no-cache");
   EXPECT_EQ(r.H("content-disposition"), "attachment");
+  EXPECT_EQ(r.H("content-encoding"), "identity");
+  EXPECT_EQ(r.H("content-language"), "en");
+  EXPECT_EQ(r.H("expires"), "Thu, 01 Dec 2044 16:00:00 GMT");
   EXPECT_EQ(r.H("etag"), "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"");
   EXPECT_FALSE(r.H("last-modified").empty());
   r = Do("HEAD", "/bkt/dir/k1");
@@ -584,6 +590,23 @@ TEST_F(S3GatewayTest, ListingsPagingAndEncoding) {
   r = Do("GET", "/bkt?versions&max-keys=3");
   EXPECT_NE(r.body.find("<VersionId>null</VersionId><IsLatest>true</IsLatest>"), std::string::npos);
   EXPECT_NE(r.body.find("<NextKeyMarker>"), std::string::npos);
+  // Paged by key-marker (what bucket-cleaning tools do): every key once, as version null.
+  std::vector<std::string> versions;
+  std::string key_marker;
+  for (int i = 0; i < 20; i++) {
+    std::string t = "/bkt?versions&max-keys=3";
+    if (!key_marker.empty()) t += "&key-marker=" + UriEncode(key_marker, false) + "&version-id-marker=null";
+    r = Do("GET", t);
+    auto doc = ParseXml(r.body);
+    ASSERT_TRUE(doc.ok()) << r.body;
+    for (const XmlNode* v : (*doc)->Children("Version")) {
+      versions.push_back(v->Child("Key")->text);
+      EXPECT_EQ(v->Child("VersionId")->text, "null");
+    }
+    if ((*doc)->Child("IsTruncated")->text != "true") break;
+    key_marker = (*doc)->Child("NextKeyMarker")->text;
+  }
+  EXPECT_EQ(versions, sorted);
   EXPECT_EQ(Do("GET", "/bkt/z?versionId=abc").Code(), "InvalidArgument");
   EXPECT_EQ(Do("GET", "/bkt/z?versionId=null").status, 200);
 }
@@ -1047,6 +1070,66 @@ TEST_F(S3GatewayTest, Issue13CompleteComposesThePartsWhereTheStoreCan) {
   EXPECT_TRUE(Do("GET", "/bkt/obj").body == whole);
   EXPECT_EQ(Do("DELETE", "/bkt/obj?uploadId=" + id2).status, 204);
   endpoint_.reset();  // before `composing` goes
+}
+
+// Every limit is named in its error, and a body that breaks one is not stored.
+TEST_F(S3GatewayTest, Issue13LimitsAreNamedAndNothingIsStored) {
+  GatewayOptions go;
+  go.max_put_bytes = 2000;
+  go.max_part_bytes = 3000;
+  go.min_part_bytes = 10;
+  go.max_xml_body_bytes = 300;
+  go.max_delete_keys = 2;
+  go.max_aws_chunk_bytes = 100;
+  Start(go);
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  Resp r = Do("PUT", "/bkt/big", std::string(2001, 'x'));
+  EXPECT_EQ(r.Code(), "EntityTooLarge");
+  EXPECT_NE(r.body.find("max_put_bytes"), std::string::npos) << r.body;
+  // Of unknown length (chunked): refused when it passes the limit.
+  Req q;
+  q.method = "PUT";
+  q.target = "/bkt/big";
+  q.payload_hash = std::string(kUnsignedPayload);
+  q.headers = {{"transfer-encoding", "chunked"}};
+  q.body = "7d0\r\n" + std::string(2000, 'y') + "\r\n1\r\ny\r\n0\r\n\r\n";
+  r = Do(q);
+  EXPECT_EQ(r.Code(), "EntityTooLarge") << r.body;
+  EXPECT_FALSE(Stored("bkt", "big"));
+  q.body = "7d0\r\n" + std::string(2000, 'y') + "\r\n0\r\n\r\n";
+  EXPECT_EQ(Do(q).status, 200);  // exactly the limit
+  // One aws-chunked chunk over max_aws_chunk_bytes.
+  q = Req();
+  q.method = "PUT";
+  q.target = "/bkt/awschunk";
+  q.payload_hash = std::string(kStreamingUnsignedTrailer);
+  q.headers = {{"content-encoding", "aws-chunked"}, {"x-amz-decoded-content-length", "101"}};
+  q.body = "65\r\n" + std::string(101, 'c') + "\r\n0\r\n\r\n";
+  r = Do(q);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("max_aws_chunk_bytes"), std::string::npos) << r.body;
+  EXPECT_FALSE(Stored("bkt", "awschunk"));
+  // A part over max_part_bytes.
+  Resp c = Do("POST", "/bkt/mp?uploads");
+  auto doc = ParseXml(c.body);
+  ASSERT_TRUE(doc.ok()) << c.body;
+  const std::string id = (*doc)->Child("UploadId")->text;
+  r = Do("PUT", fmt::format("/bkt/mp?partNumber=1&uploadId={}", id), std::string(3001, 'p'));
+  EXPECT_EQ(r.Code(), "EntityTooLarge");
+  EXPECT_NE(r.body.find("max_part_bytes"), std::string::npos) << r.body;
+  EXPECT_EQ(Do("GET", "/bkt/mp?uploadId=" + id).body.find("<Part>"), std::string::npos);
+  // XML bodies over max_xml_body_bytes, and more keys than max_delete_keys.
+  r = Do("POST", "/bkt/mp?uploadId=" + id, "<CompleteMultipartUpload>" + std::string(400, ' ') +
+                                               "</CompleteMultipartUpload>");
+  EXPECT_EQ(r.Code(), "MaxMessageLengthExceeded");
+  EXPECT_NE(r.body.find("max_xml_body_bytes"), std::string::npos) << r.body;
+  ASSERT_EQ(Do("PUT", "/bkt/d1", "1").status, 200);
+  r = Do("POST", "/bkt?delete",
+         "<Delete><Object><Key>d1</Key></Object><Object><Key>d2</Key></Object><Object><Key>d3"
+         "</Key></Object></Delete>");
+  EXPECT_EQ(r.Code(), "MalformedXML");
+  EXPECT_NE(r.body.find("max_delete_keys"), std::string::npos) << r.body;
+  EXPECT_TRUE(Stored("bkt", "d1"));
 }
 
 // Expect: 100-continue: a request refused on its head is answered before its body is sent; an
