@@ -1132,6 +1132,64 @@ TEST_F(S3GatewayTest, Issue13LimitsAreNamedAndNothingIsStored) {
   EXPECT_TRUE(Stored("bkt", "d1"));
 }
 
+// STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: signed chunks, then a trailing checksum whose
+// signature chains from the last chunk's. A wrong trailer signature, or a checksum that does not
+// match, stores nothing.
+TEST_F(S3GatewayTest, Issue13SignedStreamingWithASignedTrailer) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  const int64_t now = Now();
+  const std::string date = FormatAmzDate(now);
+  const std::string scope = SigningScope(date.substr(0, 8), "us-east-1", "s3");
+  const std::string skey = SigningKey(kSecret, date.substr(0, 8), "us-east-1", "s3");
+  const std::string data = "hello";
+  auto make = [&](const std::string& crc, bool bad_trailer_sig) {
+    std::vector<std::pair<std::string, std::string>> h = {
+        {"host", Host()},
+        {"content-encoding", "aws-chunked"},
+        {"x-amz-trailer", "x-amz-checksum-crc32"},
+        {"x-amz-decoded-content-length", std::to_string(data.size())}};
+    const std::string path = "/bkt/signed-trailer";
+    std::string auth = SignRequest(SignerKey{kAk, kSecret, "us-east-1"}, now, "PUT", path, {}, &h,
+                                   kStreamingPayloadTrailer);
+    std::string prev = auth.substr(auth.size() - 64);
+    std::string body;
+    for (const std::string& chunk : {data, std::string()}) {
+      const std::string sig = Signature(skey, ChunkStringToSign(date, scope, prev, Hex(Sha256(chunk))));
+      prev = sig;
+      body += fmt::format("{:x};chunk-signature={}\r\n", chunk.size(), sig) + chunk;
+      if (!chunk.empty()) body += "\r\n";
+    }
+    const std::string trailer = "x-amz-checksum-crc32:" + crc + "\n";
+    std::string tsig = Signature(skey, TrailerStringToSign(date, scope, prev, Hex(Sha256(trailer))));
+    if (bad_trailer_sig) tsig[0] = tsig[0] == '0' ? '1' : '0';
+    body += "x-amz-checksum-crc32:" + crc + "\r\nx-amz-trailer-signature:" + tsig + "\r\n\r\n";
+    std::string req = "PUT " + path + " HTTP/1.1\r\n";
+    for (const auto& [n, v] : h) req += n + ": " + v + "\r\n";
+    req += "authorization: " + auth + "\r\ncontent-length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
+    return req;
+  };
+  auto send = [&](const std::string& req) {
+    int fd = Connect(port_);
+    SendAll(fd, req);
+    Resp r = ReadResp(fd, false);
+    ::close(fd);
+    return r;
+  };
+  Resp r = send(make("NhCmhg==", /*bad_trailer_sig=*/true));
+  EXPECT_EQ(r.Code(), "SignatureDoesNotMatch") << r.body;
+  EXPECT_FALSE(Stored("bkt", "signed-trailer"));
+  r = send(make("AAAAAA==", false));
+  EXPECT_EQ(r.Code(), "BadDigest") << r.body;
+  EXPECT_FALSE(Stored("bkt", "signed-trailer"));
+  r = send(make("NhCmhg==", false));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.H("x-amz-checksum-crc32"), "NhCmhg==");
+  r = Do("GET", "/bkt/signed-trailer");
+  EXPECT_EQ(r.body, "hello");
+  EXPECT_EQ(r.H("content-encoding"), "");
+}
+
 // Expect: 100-continue: a request refused on its head is answered before its body is sent; an
 // accepted one gets 100 Continue, then its answer.
 TEST_F(S3GatewayTest, Issue13ExpectContinueRefusesBeforeTheBody) {
