@@ -189,6 +189,12 @@ class ValueSource {
   virtual ~ValueSource() = default;
   // Fills up to n bytes; returns 0 at the end of the value.
   virtual Result<size_t> Read(char* buf, size_t n) = 0;
+  // Metadata known only once the whole value has been read (the S3 gateway's ETag, the MD5 of
+  // a streamed body), or nullptr. A store that writes the metadata after the value (a local
+  // store: the last record of a stream carries it) asks once, after Read reported the end, and
+  // stores it instead of WriteOptions::metadata (checked against max_meta_bytes alike). A store
+  // that sends the metadata ahead of the value (RemoteObjectStore) never asks.
+  virtual const ObjectMetadata* FinalMetadata() { return nullptr; }
 };
 
 // A streaming read of one object (or a range of it). Bytes are handed out only once verified
@@ -372,6 +378,17 @@ class ObjectStore {
   virtual Result<ObjectInfo> HeadVersion(std::string_view key) {
     (void)key;
     return Status::NotSupported("this store does not report deletes");
+  }
+  // Makes `key` one object whose value is the values of `sources` (distinct keys, each other
+  // than `key`), in that order, without copying their bytes: the sources' records become the
+  // new object's and the sources are deleted, in one atomic step (durable as wo.durability
+  // says). The metadata is wo.metadata; wo.condition applies to `key`. NotFound if a source
+  // has no live version (nothing is done). NotSupported where the store cannot do this (the
+  // default; the S3 gateway then streams the sources into a new object).
+  virtual Result<WriteResult> Compose(std::string_view key, const std::vector<std::string>& sources,
+                                      const WriteOptions& wo) {
+    (void)key, (void)sources, (void)wo;
+    return Status::NotSupported("compose: this store cannot make an object of other records");
   }
   // The change feed: up to `limit` committed records at or after `from`, in log order.
   // Resumable across restarts and reclamation. NotSupported where there is no local log.

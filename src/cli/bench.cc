@@ -6,16 +6,27 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 
 #include "cairn/client.h"
 #include "cairn/load_generator.h"
 #include "util/escape.h"
 #include "cli/output.h"
+#include "cli/s3_load.h"
+#include "util/key_file.h"
 #include "cli/signals.h"
 #include "cli/stream_io.h"
 
 namespace cairn::cli {
 namespace {
+
+// S3's bucket naming rules, as far as the load generator needs them.
+bool gateway_BucketNameOk(const std::string& b) {
+  if (b.size() < 3 || b.size() > 63) return false;
+  return std::all_of(b.begin(), b.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+  });
+}
 
 Json LatencyJson(const LoadLatency& l) {
   Json j;
@@ -94,8 +105,10 @@ Outcome Print(const Context& ctx, const BenchArgs& args, const LoadOptions& lo,
 }  // namespace
 
 Outcome RunBench(const Context& ctx, const BenchArgs& args) {
-  if (ctx.server.empty())
-    return Outcome::Usage("bench needs a server: pass --server HOST:PORT or set CAIRN_SERVER");
+  if (ctx.server.empty() && args.s3.empty())
+    return Outcome::Usage(
+        "bench needs a server: pass --server HOST:PORT (or set CAIRN_SERVER), or --s3 "
+        "http://HOST:PORT");
   std::optional<uint64_t> size = ParseByteSize(args.size);
   if (!size.has_value() || *size > (uint64_t{4} << 30))
     return Outcome::Usage(fmt::format("bad --size '{}'; use bytes with an optional K, M or G "
@@ -139,13 +152,6 @@ Outcome RunBench(const Context& ctx, const BenchArgs& args) {
     if (weights[0] + weights[1] + weights[2] == 0)
       return Outcome::Usage("--mix has no operation with a weight above 0");
   }
-  ClientOptions co;
-  if (Status s = ParseServerAddress(ctx.server, &co.host, &co.port); !s.ok())
-    return Outcome::Usage(s.message());
-  Result<std::optional<ClientKey>> key = FindClientKey(ctx.key_file);
-  if (!key.ok())
-    return Outcome::Error(key.status().message() + " (--key-file, CAIRN_KEY or CAIRN_KEY_FILE)");
-  co.key = std::move(*key);
   LoadOptions lo;
   lo.connections = args.connections;
   lo.inflight = args.inflight;
@@ -164,6 +170,48 @@ Outcome RunBench(const Context& ctx, const BenchArgs& args) {
   lo.timeout_ms = args.timeout_ms;
   lo.durability = ctx.remote_durability;
   lo.stop = [] { return PendingSignal() != 0; };
+  if (!args.s3.empty()) {
+    S3Target t;
+    if (Status s = ParseS3Endpoint(args.s3, &t); !s.ok()) return Outcome::Usage(s.message());
+    t.bucket = args.s3_bucket;
+    if (!gateway_BucketNameOk(t.bucket))
+      return Outcome::Usage("--s3-bucket: 3 to 63 characters of a-z, 0-9, '.' and '-'");
+    const char* ak = std::getenv("AWS_ACCESS_KEY_ID");
+    const char* sk = std::getenv("AWS_SECRET_ACCESS_KEY");
+    if (args.s3_key_file.empty() && ak != nullptr && sk != nullptr) {
+      t.key.access_key = ak;
+      t.key.secret = sk;
+    } else {
+      std::string file = args.s3_key_file;
+      if (file.empty()) {
+        const std::string def = DefaultKeyFile();
+        file = def.substr(0, def.rfind('/') + 1) + "s3key";
+      }
+      Result<AuthKey> k = ReadKeyFile(file);
+      if (!k.ok())
+        return Outcome::Error(k.status().message() +
+                              " (--s3-key-file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)");
+      t.key.access_key = k->id;
+      t.key.secret = k->secret;
+    }
+    if (const char* region = std::getenv("AWS_DEFAULT_REGION"); region != nullptr && *region)
+      t.key.region = region;
+    Result<LoadReport> rep = RunS3Load(t, lo);
+    if (!rep.ok()) {
+      if (rep.status().IsInvalidArgument()) return Outcome::Usage(rep.status().message());
+      return Outcome::Error(rep.status().message());
+    }
+    Context shown = ctx;
+    shown.server = args.s3;
+    return Print(shown, args, lo, *rep);
+  }
+  ClientOptions co;
+  if (Status s = ParseServerAddress(ctx.server, &co.host, &co.port); !s.ok())
+    return Outcome::Usage(s.message());
+  Result<std::optional<ClientKey>> key = FindClientKey(ctx.key_file);
+  if (!key.ok())
+    return Outcome::Error(key.status().message() + " (--key-file, CAIRN_KEY or CAIRN_KEY_FILE)");
+  co.key = std::move(*key);
   Result<LoadReport> rep = RunLoad(co, lo);
   if (!rep.ok()) {
     if (rep.status().IsInvalidArgument()) return Outcome::Usage(rep.status().message());

@@ -29,9 +29,15 @@ struct BenchArgs {
   bool no_preload = false;         // skip writing every key once before measuring
   std::string key_prefix = "bench/";
   uint32_t timeout_ms = 10000;
+  // --s3 http://HOST:PORT: load an S3 endpoint instead (cli/s3_load.h), with the access key of
+  // --s3-key-file (one line ACCESS_KEY:SECRET; default ~/.config/cairn/s3key, which scripts/run
+  // creates) or $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY, in bucket --s3-bucket.
+  std::string s3;
+  std::string s3_key_file;
+  std::string s3_bucket = "bench";
 };
 
-// REQUIRES: ctx.server is set (usage error otherwise).
+// REQUIRES: ctx.server or args.s3 is set (usage error otherwise).
 Outcome RunBench(const Context& ctx, const BenchArgs& args);
 
 }  // namespace cairn::cli

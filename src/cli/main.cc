@@ -223,6 +223,13 @@ int Run(int argc, char** argv) {
                   "Do not write every key once before measuring");
   bench->add_option("--key-prefix", bench_args.key_prefix, "Key prefix (default bench/)");
   bench->add_option("--timeout-ms", bench_args.timeout_ms, "Per-request timeout (default 10000)");
+  bench->add_option("--s3", bench_args.s3,
+                    "Load an S3 endpoint (http://HOST:PORT) with signed requests instead of a "
+                    "cairnd");
+  bench->add_option("--s3-key-file", bench_args.s3_key_file,
+                    "S3 access key file ACCESS_KEY:SECRET (default ~/.config/cairn/s3key, or "
+                    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)");
+  bench->add_option("--s3-bucket", bench_args.s3_bucket, "S3 bucket (default bench; created)");
 
   NodeArgs node;
   TopArgs top_args;

@@ -988,10 +988,20 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
   };
   const bool sync = WantsSync(wo);
   const bool interval = WantsInterval(wo);
+  // Metadata known only at the end of the value (ValueSource::FinalMetadata) replaces wo's.
+  auto final_meta = [&]() -> Status {
+    const ObjectMetadata* fm = src->FinalMetadata();
+    if (fm == nullptr) return Status::OK();
+    WriteOptions fwo;
+    fwo.metadata = *fm;
+    meta.clear();
+    return EncodeMeta(fwo, options_.max_meta_bytes, &meta);
+  };
   size_t n = 0;
   bool more = false;
   CAIRN_RETURN_IF_ERROR(next_chunk(&n, &more));
   if (!more) {
+    CAIRN_RETURN_IF_ERROR(final_meta());
     Writer w;
     w.type = RecordType::kValue;
     w.key = key;
@@ -1049,6 +1059,7 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
     CAIRN_RETURN_IF_ERROR(next_chunk(&n, &more));
   }
   m.object_crc = crc;
+  CAIRN_RETURN_IF_ERROR(final_meta());
   std::string payload = EncodeManifest(m);
   // The object's version is decided (stamped, or its condition judged) by the manifest: the
   // chunks of a refused stream stay dead space.

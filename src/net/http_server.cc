@@ -587,6 +587,9 @@ class Conn final : public ConnBase,
     body_error_status_ = st;
     body_error_message_ = msg;
     close_after_ = true;
+    // The code says which kind, for a handler that answers in its own words (the S3 gateway).
+    if (st == 413) return Status::LimitExceeded(msg);
+    if (st == 408) return Status::DeadlineExceeded(msg);
     return Status::InvalidArgument(msg);
   }
 

@@ -141,7 +141,8 @@ class HttpExchange {
   // Reads up to `cap` body bytes into `buf`: how many, 0 at the end of the body. Sends
   // `100 Continue` first if the client asked for it. An error (the body broke a limit, its
   // chunk framing is bad, it ended early, it stopped arriving) is returned as a Status whose
-  // message names the problem; the connection then answers with the matching 4xx if the
+  // message names the problem (LimitExceeded for a limit, DeadlineExceeded for the idle timeout,
+  // InvalidArgument otherwise); the connection then answers with the matching 4xx if the
   // handler sends nothing, and closes after the response.
   virtual asio::awaitable<Result<size_t>> ReadBody(char* buf, size_t cap) = 0;
   // The whole body, refused with 413 "<limit_name>: ..." when it is over `limit` bytes.

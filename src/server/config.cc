@@ -88,6 +88,18 @@ const std::vector<Key>& Keys() {
        [](ServerConfig* c, const std::string&, uint64_t n) {
          c->limits.max_auth_failures_per_second = n;
        }},
+      {"s3_listen", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->s3.listen = s; }},
+      {"s3_port_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->s3.port_file = s; }},
+      {"s3_region", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->s3.region = s; }},
+      {"s3_key_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->s3.key_file = s; }},
+      {"s3_max_clock_skew_s", Kind::kUint, 1, 7 * 86400,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->s3.max_clock_skew_s = n; }},
+      {"s3_upload_max_age_s", Kind::kUint, 1, uint64_t{10} * 365 * 86400,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->s3.upload_max_age_s = n; }},
+      {"s3_upload_cleanup_interval_s", Kind::kUint, 1, 86400,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->s3.upload_cleanup_interval_s = n; }},
+      {"s3_tls_cert_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->s3.tls_cert_file = s; }},
+      {"s3_tls_key_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->s3.tls_key_file = s; }},
       {"key_file", Kind::kString, 0, 0,
        [](ServerConfig* c, const std::string& s, uint64_t) { c->auth.key_file = s; }},
       {"allow_unauthenticated_loopback", Kind::kBool, 0, 0,
@@ -213,6 +225,53 @@ Status ApplyKeys(ServerConfig* c, const toml::node& node) {
   return Status::OK();
 }
 
+// The [s3_keys] table: [s3_keys.ACCESS_KEY] secret = "...", buckets = ["..."]. Errors name the
+// access key, never the secret.
+Status ApplyS3Keys(ServerConfig* c, const toml::node& node) {
+  const toml::table* keys = node.as_table();
+  if (keys == nullptr)
+    return Status::InvalidArgument("config: s3_keys: expected tables [s3_keys.ACCESS_KEY]");
+  for (const auto& [id, entry] : *keys) {
+    const std::string name(id.str());
+    if (Status s = CheckKeyId(name); !s.ok())
+      return Status::InvalidArgument("config: s3_keys: " + s.message());
+    const toml::table* t = entry.as_table();
+    if (t == nullptr)
+      return Status::InvalidArgument("config: s3_keys." + name +
+                                     ": expected a table with secret and buckets");
+    S3KeyConfig k;
+    for (const auto& [field, value] : *t) {
+      if (field.str() == "secret") {
+        const auto* text = value.as_string();
+        if (text == nullptr)
+          return Status::InvalidArgument("config: s3_keys." + name + ".secret must be a string");
+        if (Status s = CheckSecret(text->get()); !s.ok())
+          return Status::InvalidArgument("config: s3_keys." + name + ": " + s.message());
+        k.secret = text->get();
+      } else if (field.str() == "buckets") {
+        const toml::array* a = value.as_array();
+        if (a == nullptr)
+          return Status::InvalidArgument("config: s3_keys." + name +
+                                         ".buckets must be an array of bucket names or \"*\"");
+        for (const toml::node& b : *a) {
+          const auto* bn = b.as_string();
+          if (bn == nullptr || bn->get().empty() || bn->get().size() > 63)
+            return Status::InvalidArgument("config: s3_keys." + name +
+                                           ".buckets: each is a bucket name or \"*\"");
+          k.buckets.push_back(bn->get());
+        }
+      } else {
+        return Status::InvalidArgument("config: s3_keys." + name + ": unknown field '" +
+                                       std::string(field.str()).substr(0, 64) + "'");
+      }
+    }
+    if (k.secret.empty())
+      return Status::InvalidArgument("config: s3_keys." + name + ": no secret");
+    c->s3.keys[name] = std::move(k);
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 std::vector<std::string> ConfigKeys() {
@@ -249,6 +308,10 @@ Result<ServerConfig> ParseConfig(
       CAIRN_RETURN_IF_ERROR(ApplyKeys(&c, node));
       continue;
     }
+    if (name.str() == "s3_keys") {
+      CAIRN_RETURN_IF_ERROR(ApplyS3Keys(&c, node));
+      continue;
+    }
     const Key* k = FindKey(name.str());
     if (k == nullptr)
       return Status::InvalidArgument("config: unknown key '" + std::string(name.str()).substr(0, 64) +
@@ -276,6 +339,20 @@ Result<ServerConfig> ParseConfig(
       if (!s.ok()) return Status::InvalidArgument("http_" + s.message());
     }
   }
+  if (!c.s3.listen.empty()) {
+    std::string_view sl = c.s3.listen;
+    if (sl.find(':') == std::string_view::npos) {
+      uint64_t p = 0;
+      if (!ParseUint(sl, &p) || p > 65535)
+        return Status::InvalidArgument("s3_listen: expected HOST:PORT or PORT, got '" +
+                                       c.s3.listen.substr(0, 64) + "'");
+    } else {
+      Status s = SplitHostPort(sl, &host, &port);
+      if (!s.ok()) return Status::InvalidArgument("s3_" + s.message());
+    }
+  }
+  if (c.s3.tls_cert_file.empty() != c.s3.tls_key_file.empty())
+    return Status::InvalidArgument("s3_tls_cert_file and s3_tls_key_file go together");
   if (c.data.empty()) return Status::InvalidArgument("data: the store directory is empty");
   const Limits& l = c.limits;
   if (l.max_meta_bytes > kMaxMetaBytesLimit ||
@@ -324,6 +401,7 @@ Result<ServerConfig> LoadConfig(
       return Status::InvalidArgument("key_file " + c.auth.key_file + ": key id '" + k.id +
                                      "' is also in the config's [keys] with another secret");
   }
+  CAIRN_RETURN_IF_ERROR(LoadS3Keys(&c));
   std::string host;
   uint16_t port = 0;
   CAIRN_RETURN_IF_ERROR(SplitHostPort(c.listen, &host, &port));
@@ -348,6 +426,22 @@ Result<ServerConfig> LoadConfig(
         "a [keys] table in the config file, or set allow_unauthenticated_loopback = true with "
         "a loopback listen address");
   return c;
+}
+
+Status LoadS3Keys(ServerConfig* c) {
+  if (!c->s3.key_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(AuthKey k, ReadKeyFile(c->s3.key_file));
+    auto [it, fresh] = c->s3.keys.emplace(k.id, S3KeyConfig{k.secret, {"*"}});
+    if (!fresh && it->second.secret != k.secret)
+      return Status::InvalidArgument("s3_key_file " + c->s3.key_file + ": access key '" + k.id +
+                                     "' is also in the config's [s3_keys] with another secret");
+  }
+  if (!c->s3.listen.empty() && c->s3.keys.empty())
+    return Status::InvalidArgument(
+        "s3_listen: the S3 gateway needs at least one access key: s3_key_file (one line "
+        "ACCESS_KEY:SECRET, mode 0600) or an [s3_keys.ACCESS_KEY] table in the config file; "
+        "anonymous requests are refused");
+  return Status::OK();
 }
 
 Status SplitHostPort(std::string_view listen, std::string* host, uint16_t* port) {

@@ -68,6 +68,28 @@ struct ClusterConfig {
   std::string etcd_password;
 };
 
+// The S3 gateway (issue 13; docs/s3.md): off unless s3_listen is set.
+struct S3KeyConfig {
+  std::string secret;
+  // Buckets the key may use besides those it creates; "*" grants every bucket.
+  std::vector<std::string> buckets;
+};
+
+struct S3Config {
+  std::string listen;     // s3_listen: HOST:PORT, or PORT for 127.0.0.1:PORT; empty: off
+  std::string port_file;  // s3_port_file: written with the bound port
+  std::string region = "us-east-1";  // s3_region: what ?location answers
+  // s3_key_file: one line ACCESS_KEY:SECRET (mode 0600), granted every bucket.
+  std::string key_file;
+  // [s3_keys.ACCESS_KEY] secret = "...", buckets = ["b1", "b2"] (or ["*"]).
+  std::map<std::string, S3KeyConfig> keys;
+  uint32_t max_clock_skew_s = 900;             // s3_max_clock_skew_s
+  uint64_t upload_max_age_s = 7 * 86400;       // s3_upload_max_age_s
+  uint32_t upload_cleanup_interval_s = 3600;   // s3_upload_cleanup_interval_s
+  std::string tls_cert_file;                   // s3_tls_cert_file, s3_tls_key_file: HTTPS
+  std::string tls_key_file;
+};
+
 struct ServerConfig {
   std::string data = "./cairn-data";
   std::string listen = "127.0.0.1:7700";
@@ -94,6 +116,7 @@ struct ServerConfig {
   // Named bound of the engine (StoreOptions::max_clock_skew_ms): a replica write whose version
   // is this far ahead of the clock is refused.
   uint64_t max_clock_skew_ms = 60000;
+  S3Config s3;
 };
 
 // The keys, in the order `cairnd --help` lists them.
@@ -111,6 +134,11 @@ Result<ServerConfig> ParseConfig(std::string_view toml_text,
 // file are refused when their group or others may read them, with an error that says so.
 Result<ServerConfig> LoadConfig(const std::string& path,
                                 const std::vector<std::pair<std::string, std::string>>& overrides);
+
+// Reads s3.key_file into s3.keys (granted every bucket; refused when its group or others may
+// read it), and checks that an S3 listener has at least one access key. LoadConfig calls it;
+// cairn-s3, which has no native listener, calls it after ParseConfig.
+Status LoadS3Keys(ServerConfig* c);
 
 // Splits "HOST:PORT" ("[::1]:7700" for IPv6). Port 0 means "pick one".
 Status SplitHostPort(std::string_view listen, std::string* host, uint16_t* port);

@@ -154,6 +154,39 @@ TEST(ServerConfig, Issue15LoadConfigReadsTheKeyFileAndNeedsAKey) {
   EXPECT_NE(c.status().message().find("loopback"), std::string::npos) << c.status().message();
 }
 
+TEST(ServerConfig, Issue13S3KeysAndListener) {
+  Result<ServerConfig> c = ParseConfig(
+      "s3_listen = \"9000\"\ns3_region = \"eu-west-1\"\n"
+      "[s3_keys.AKBACKUP]\nsecret = \"0123456789abcdef0123\"\nbuckets = [\"backups\", \"*\"]\n",
+      {{"s3_max_clock_skew_s", "60"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->s3.listen, "9000");
+  EXPECT_EQ(c->s3.region, "eu-west-1");
+  EXPECT_EQ(c->s3.max_clock_skew_s, 60u);
+  ASSERT_EQ(c->s3.keys.count("AKBACKUP"), 1u);
+  EXPECT_EQ(c->s3.keys["AKBACKUP"].buckets.size(), 2u);
+  // Errors name the key, never the secret.
+  Result<ServerConfig> bad = ParseConfig("[s3_keys.AK]\nsecret = \"short\"\n", {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("s3_keys.AK"), std::string::npos);
+  EXPECT_EQ(bad.status().message().find("short"), std::string::npos);
+  EXPECT_FALSE(ParseConfig("[s3_keys.AK]\nsecret = \"0123456789abcdef0123\"\nother = 1\n", {}).ok());
+  EXPECT_FALSE(ParseConfig("s3_listen = \"nope:x\"\n", {}).ok());
+  EXPECT_FALSE(ParseConfig("s3_tls_cert_file = \"c.pem\"\n", {}).ok());
+  // An S3 listener needs an access key; the key file's key may use every bucket.
+  Result<ServerConfig> nokey = ParseConfig("s3_listen = \"9000\"\n", {});
+  ASSERT_TRUE(nokey.ok());
+  Status s = LoadS3Keys(&*nokey);
+  EXPECT_NE(s.message().find("needs at least one access key"), std::string::npos);
+  TempFile kf("AKFILE:0123456789abcdef0123\n", 0600);
+  nokey->s3.key_file = kf.path();
+  ASSERT_TRUE(LoadS3Keys(&*nokey).ok());
+  EXPECT_EQ(nokey->s3.keys["AKFILE"].buckets, std::vector<std::string>{"*"});
+  TempFile open_kf("AKFILE:0123456789abcdef0123\n", 0644);
+  nokey->s3.key_file = open_kf.path();
+  EXPECT_FALSE(LoadS3Keys(&*nokey).ok());
+}
+
 TEST(ServerConfig, LoopbackHosts) {
   EXPECT_TRUE(IsLoopbackHost("127.0.0.1"));
   EXPECT_TRUE(IsLoopbackHost("127.1.2.3"));

@@ -20,6 +20,7 @@
 #include "server/cluster_hooks.h"
 #include "server/config.h"
 #include "server/ops_listener.h"
+#include "server/s3_options.h"
 #include "server/server.h"
 
 namespace {
@@ -295,6 +296,37 @@ int main(int argc, char** argv) {
                    "to anyone who can reach this address\"",
                    http_host, *http_port);
   }
+  // The S3 gateway (--s3-listen, config key s3_listen; docs/s3.md), on its own loops, serving
+  // the same store through the same service layer.
+  std::unique_ptr<cairn::gateway::S3Endpoint> s3;
+  if (!c.s3.listen.empty()) {
+    // On a cluster node, the cluster (the store a client's request is routed through); the
+    // gateway's buckets and uploads are ordinary keys, so they replicate like any object.
+    cairn::ObjectStore* s3_store =
+        node != nullptr ? node->StoreFor(cairn::RoutingRole::kAny) : store->get();
+    s3 = std::make_unique<cairn::gateway::S3Endpoint>(
+        s3_store, cairn::server::S3GatewayOptions(c),
+        cairn::server::S3EndpointOptionsFrom(c, 0));
+    cairn::Result<uint16_t> s3_port = s3->Start();
+    if (!s3_port.ok()) {
+      std::fprintf(stderr, "cairnd: s3_listen: %s\n", s3_port.status().ToString().c_str());
+      return 1;
+    }
+    if (!c.s3.port_file.empty() && !WritePortFile(c.s3.port_file, *s3_port)) {
+      std::fprintf(stderr, "cairnd: cannot write --s3-port-file %s\n", c.s3.port_file.c_str());
+      return 1;
+    }
+    std::string s3_host;
+    uint16_t unused = 0;
+    (void)cairn::net::ParseListenAddress(c.s3.listen, &s3_host, &unused);
+    // Access key ids are logged, never secrets (rule 6).
+    std::string ids;
+    for (const auto& [id, k] : c.s3.keys) ids += (ids.empty() ? "" : ",") + id;
+    spdlog::info("event=s3_listening addr={}:{} region={} access_keys={} tls={}", s3_host,
+                 *s3_port, c.s3.region, ids, !c.s3.tls_cert_file.empty());
+    std::printf("cairnd S3 endpoint on %s://%s:%u\n", c.s3.tls_cert_file.empty() ? "http" : "https",
+                s3_host.c_str(), static_cast<unsigned>(*s3_port));
+  }
   std::printf("cairnd listening on %s, data %s (durability %s); try: cairn --server %s put k FILE"
               "; stop with Ctrl-C or SIGTERM\n",
               addr.c_str(), c.data.c_str(), cairn::DurabilityName(c.durability), addr.c_str());
@@ -322,6 +354,7 @@ int main(int argc, char** argv) {
   spdlog::info("event=draining signal={}", stop_signal);
   // Stop accepting, finish every request already read and send its reply (bounded).
   server.Drain(/*deadline_ms=*/30000);
+  if (s3 != nullptr) s3->Stop();    // finishes the S3 requests in flight (bounded)
   if (ops != nullptr) ops->Stop();  // /readyz said "draining" meanwhile
   server.Stop();
   // Leaving the cluster: the lease is revoked, so the others see this node down at once.
