@@ -16,6 +16,7 @@
 
 #include "cairn/store.h"
 #include "engine/crash_index_fs.h"
+#include "engine/store_testing.h"
 #include "io/crash_env.h"
 #include "io/fault_env.h"
 #include "test_util.h"
@@ -30,11 +31,16 @@ struct CrashStore {
   StoreOptions Options() {
     StoreOptions o;
     o.env = &env;
-    o.index_env = index_env.get();
     o.volume_capacity = 1u << 20;
     o.background_reclaim = false;
     o.info_log = [](const std::string&) {};
     return o;
+  }
+  // Store::Open with the index on the model too.
+  Result<std::unique_ptr<Store>> Open(const std::string& dir, const StoreOptions& o) {
+    StoreTestHooks hooks;
+    hooks.index_env = index_env.get();
+    return OpenStoreForTesting(dir, o, std::move(hooks));
   }
   CrashModel model;
   CrashEnv env;
@@ -49,7 +55,7 @@ TEST(PowerLossRegression, AcknowledgedPutInAFreshStoreSurvivesLosingUnsyncedDire
   const std::string dir = tmp.sub("store");
   {
     CrashStore cs(tmp.path());
-    auto s = Store::Open(dir, cs.Options());
+    auto s = cs.Open(dir, cs.Options());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     ASSERT_TRUE((*s)->Put("k", "durable").ok());
     cs.model.Freeze();
@@ -57,7 +63,7 @@ TEST(PowerLossRegression, AcknowledgedPutInAFreshStoreSurvivesLosingUnsyncedDire
     ASSERT_TRUE(cs.model.Crash(1, CrashModel::Style::kDropAll).ok());
   }
   CrashStore cs(tmp.path());
-  auto s = Store::Open(dir, cs.Options());
+  auto s = cs.Open(dir, cs.Options());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto v = (*s)->Get("k");
   ASSERT_TRUE(v.ok()) << v.status().ToString();
@@ -73,7 +79,7 @@ TEST(PowerLossRegression, ManifestWhoseChunkWasLostLeavesThePreviousVersion) {
   const std::string big = test::ValueFor("obj", 1, 600 << 10);  // three chunks + manifest
   {
     CrashStore cs(tmp.path());
-    auto s = Store::Open(dir, cs.Options());
+    auto s = cs.Open(dir, cs.Options());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     WriteOptions none;
     none.durability = Durability::kNone;
@@ -90,7 +96,7 @@ TEST(PowerLossRegression, ManifestWhoseChunkWasLostLeavesThePreviousVersion) {
   ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), 4096), 4096);
   ::close(fd);
   CrashStore cs(tmp.path());
-  auto s = Store::Open(dir, cs.Options());
+  auto s = cs.Open(dir, cs.Options());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto v = (*s)->Get("obj");
   EXPECT_TRUE(v.status().IsNotFound()) << v.status().ToString();

@@ -46,6 +46,7 @@
 #include "engine/index.h"
 #include "engine/record.h"
 #include "engine/store_format.h"
+#include "engine/test_hooks.h"
 #include "engine/volume.h"
 #include "util/hlc.h"
 
@@ -57,8 +58,11 @@ Status InfoOf(std::string key, const format::IndexEntry& e, ObjectInfo* info);
 
 class StoreImpl final : public Store {
  public:
-  StoreImpl(std::string dir, const StoreOptions& options);
+  StoreImpl(std::string dir, const StoreOptions& options, StoreTestHooks hooks);
   ~StoreImpl() override;
+  // Store::Open, and OpenStoreForTesting (engine/store_testing.h) with test hooks.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, const StoreOptions& options,
+                                             StoreTestHooks hooks);
 
   Status Put(std::string_view key, std::string_view value, const WriteOptions& wo) override;
   Status PutStream(std::string_view key, ValueSource* src, const WriteOptions& wo) override;
@@ -233,7 +237,7 @@ class StoreImpl final : public Store {
   // work in proportion to the work done, then waits for the reclaim_mbps budget.
   void Throttle(uint64_t bytes, bool throttle);
   void TestPoint(const char* name) {
-    if (options_.test_point) options_.test_point(name);
+    if (hooks_.test_point) hooks_.test_point(name);
   }
   Result<format::IndexEntry> LookupLive(std::string_view key);
   // Drops tombstone entries at or below the effective horizon (a bounded number per pass).
@@ -284,6 +288,7 @@ class StoreImpl final : public Store {
   const std::string dir_;
   const std::string vol_dir_;
   StoreOptions options_;
+  const StoreTestHooks hooks_;  // none outside tests
   Env* env_;
   uint64_t store_id_ = 0;
   uint64_t capacity_ = 0;

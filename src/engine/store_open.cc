@@ -114,17 +114,23 @@ uint32_t NewWriterId() {
 
 }  // namespace
 
-StoreImpl::StoreImpl(std::string dir, const StoreOptions& options)
+StoreImpl::StoreImpl(std::string dir, const StoreOptions& options, StoreTestHooks hooks)
     : dir_(std::move(dir)),
       vol_dir_(dir_ + "/volumes"),
       options_(options),
+      hooks_(std::move(hooks)),
       env_(options.env != nullptr ? options.env : Env::Default()) {}
 
 StoreImpl::~StoreImpl() { (void)Close(); }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOptions& options) {
+  return StoreImpl::Open(dir, options, StoreTestHooks());
+}
+
+Result<std::unique_ptr<Store>> StoreImpl::Open(const std::string& dir, const StoreOptions& options,
+                                               StoreTestHooks hooks) {
   if (dir.empty()) return Status::InvalidArgument("store directory is empty");
-  auto s = std::make_unique<StoreImpl>(dir, options);
+  auto s = std::make_unique<StoreImpl>(dir, options, std::move(hooks));
   CAIRN_RETURN_IF_ERROR(s->OpenStore());
   return std::unique_ptr<Store>(std::move(s));
 }
@@ -208,7 +214,7 @@ Status StoreImpl::OpenStore() {
   CAIRN_RETURN_IF_ERROR(env_->CreateDir(vol_dir_));
 
   Result<std::unique_ptr<Index>> idx =
-      Index::Open(dir_ + "/index", options_, [this] {
+      Index::Open(dir_ + "/index", options_, hooks_.index_env, [this] {
         (void)SyncVolumes({});
         TestPoint("index:flush-begin");
       });
@@ -352,7 +358,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     // and the store starts clean, appending at the start of that volume.
     CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, next_volume_id_++, capacity_,
                                                   store_id_, options_.volume_preparation,
-                                                  nullptr, &options_.test_point));
+                                                  nullptr, &hooks_.test_point));
     volumes_[v->id()] = v;
     active_ = v;
     tail_ = v->data_offset();

@@ -1077,7 +1077,7 @@ void StoreImpl::PreparerLoop() {
     l.unlock();
     Result<std::shared_ptr<Volume>> v =
         Volume::Create(env_, vol_dir_, id, capacity_, store_id_, options_.volume_preparation,
-                       &stop_, &options_.test_point);
+                       &stop_, &hooks_.test_point);
     l.lock();
     if (stop_) break;
     if (v.ok()) {
