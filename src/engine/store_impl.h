@@ -329,8 +329,10 @@ class StoreImpl final : public Store {
   std::atomic<bool> stop_{false};
 
   // Volumes with writes that no fdatasync has covered yet. Guarded by sync_mu_.
-  // sync_run_mu_ is held for a whole SyncVolumes pass (see there).
+  // sync_run_mu_ is held for a whole SyncVolumes pass (see there); sync_error_ (under it) is the
+  // first failed fdatasync, after which every pass fails.
   std::mutex sync_run_mu_;
+  Status sync_error_;
   std::mutex sync_mu_;
   std::map<uint32_t, std::shared_ptr<Volume>> dirty_;
   bool interval_pending_ = false;

@@ -473,6 +473,10 @@ Status StoreImpl::SyncVolumes(std::vector<std::shared_ptr<Volume>> vols) {
   // entries durable that point at log bytes a power loss drops (issue 5, power-loss test:
   // Get returned Corruption for keys whose records were lost).
   std::lock_guard<std::mutex> run(sync_run_mu_);
+  // A pass whose fdatasync failed had taken the dirty set: what it held may be lost, so no later
+  // pass may report success (issue 15: Store::Sync returned OK after such a pass, and the power-
+  // loss test found the writes it had promised durable gone).
+  if (!sync_error_.ok()) return sync_error_;
   {
     std::lock_guard<std::mutex> l(sync_mu_);
     for (auto& [id, v] : dirty_) vols.push_back(v);
@@ -487,7 +491,8 @@ Status StoreImpl::SyncVolumes(std::vector<std::shared_ptr<Volume>> vols) {
     if (!s.ok()) {
       // Never retried (docs/reliability.md): the pages may already be gone.
       SetBgError(s);
-      return Status::IOError("fdatasync failed; the write is not durable: " + s.message());
+      sync_error_ = Status::IOError("fdatasync failed; the write is not durable: " + s.message());
+      return sync_error_;
     }
   }
   return Status::OK();
