@@ -27,15 +27,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -49,6 +46,7 @@
 #include "engine/test_hooks.h"
 #include "engine/volume.h"
 #include "util/hlc.h"
+#include "util/mutex.h"
 
 namespace cairn {
 
@@ -89,7 +87,9 @@ class StoreImpl final : public Store {
   Status Close() override;
 
   // store_open.cc
-  Status OpenStore();
+  // Not analysed: OpenStore and Recover run before any of the store's threads starts, and set
+  // the guarded state directly (the parts of the store take this over: later commits).
+  Status OpenStore() NO_THREAD_SAFETY_ANALYSIS;
 
   // store_read.cc: reads and validates the record at (volume, offset, len): its key, type and
   // (if not 0) sequence must be the expected ones. On success *value views into *buf.
@@ -127,8 +127,9 @@ class StoreImpl final : public Store {
     Version version;
     bool stamp = false;
     Decision* decision = nullptr;  // judged by Reserve when set
-    // Held by a decision made under index_write_mu_; Reserve releases it (WriteDecided).
-    std::unique_lock<std::mutex>* decision_lock = nullptr;
+    // Set while the writer holds index_write_mu_ for its decision (WriteDecided); Reserve
+    // releases it (ReleaseDecisionLock).
+    bool decision_locked = false;
     bool sync = false;
     bool interval = false;  // Durability::kInterval: the interval thread must sync it
     uint64_t object_size = 0;
@@ -145,12 +146,12 @@ class StoreImpl final : public Store {
     uint64_t len = 0;
     uint64_t seq = 0;
     uint64_t seq_after = 0;  // next_seq_ once this write was reserved
-    // Guarded by mu_.
+    // Guarded by mu_ (once queued; the analysis cannot follow a Writer into the queue).
     bool done = false;
     Status write_status;
     bool committed = false;
     Status result;
-    std::condition_variable cv;
+    CondVar cv;
     // PutAsync: Reserve returns Busy instead of waiting; the commit leader calls `done` (with
     // mu_ released) and deletes the writer, which owns its key.
     bool no_wait = false;
@@ -190,24 +191,33 @@ class StoreImpl final : public Store {
   // Writes w's record after its decision: looks the key up (from memory only unless
   // d->may_wait), then WriteRecord, again while the lookup went stale (bounded).
   Status WriteDecided(Writer* w, std::string_view value, std::string* buf);
-  // Under mu_: judges w->decision against its lookup and the queue. REQUIRES: mu_ held.
-  Status JudgeLocked(Writer* w, std::unique_lock<std::mutex>& l);
+  // Under mu_: judges w->decision against its lookup and the queue. May release mu_ to wait
+  // for a commit.
+  Status JudgeLocked(Writer* w) REQUIRES(mu_);
+  // Releases index_write_mu_ if w holds it for its decision. Not analysed: whether the lock is
+  // held is a run-time property of the writer (w->decision_locked), which the analysis cannot
+  // follow.
+  void ReleaseDecisionLock(Writer* w) NO_THREAD_SAFETY_ANALYSIS;
+  // Takes index_write_mu_ for w's decision (w->decision_locked). Not analysed, as above.
+  void LockForDecision(Writer* w) NO_THREAD_SAFETY_ANALYSIS;
   // The rules of the conditions (cairn/object_store.h), on d->found; sets d->outcome, d->held.
   static Status Judge(Decision* d, const Version& horizon);
   // Runs w's write under wo's condition (stamped, or judged), and reports the outcome through
   // wo (result_out, sequence_out, held_version_out; not for a PutAsync writer).
   Status WriteWith(Writer* w, std::string_view value, std::string* buf, const WriteOptions& wo);
-  // The effective tombstone horizon. REQUIRES: mu_ held.
-  Version HorizonLocked(uint64_t now_ms) const;
+  // The effective tombstone horizon.
+  Version HorizonLocked(uint64_t now_ms) const REQUIRES(mu_);
   bool WantsSync(const WriteOptions& wo) const;
   bool WantsInterval(const WriteOptions& wo) const;
-  Status Reserve(Writer* w, uint64_t len);
-  Status SwitchVolumeLocked(std::unique_lock<std::mutex>& l);
+  Status Reserve(Writer* w, uint64_t len) EXCLUDES(mu_);
+  // Waits for a prepared volume (releasing mu_) if none is ready.
+  Status SwitchVolumeLocked() REQUIRES(mu_);
   // Encodes the record for w with `value` into buf (which may already hold the value at the
   // right place when `value_in_place`), pwrites it, then waits for its commit.
   Status WriteRecord(Writer* w, std::string_view value, std::string* buf);
   void FinishAndWait(Writer* w, Status write_status);
-  void LeadCommit(std::unique_lock<std::mutex>& l);
+  // Releases mu_ while the group commits.
+  void LeadCommit() REQUIRES(mu_);
   Status CommitGroup(const std::vector<Writer*>& group);
   Status SyncVolumes(std::vector<std::shared_ptr<Volume>> extra);
   void SetBgError(const Status& cause);
@@ -222,26 +232,26 @@ class StoreImpl final : public Store {
   // ---- store_reclaim.cc
   void ReclaimLoop();
   std::vector<ReclaimReport::VolumePlan> PlanVolumes();
-  Status PunchDead(bool throttle, bool punch_active, ReclaimReport* r);
+  Status PunchDead(bool throttle, bool punch_active, ReclaimReport* r) REQUIRES(reclaim_mu_);
   // The id of the volume being appended to, or UINT32_MAX when there is none.
   uint32_t ActiveVolumeId();
-  Status CompactVolume(uint32_t id, bool throttle, ReclaimReport* r);
+  Status CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) REQUIRES(reclaim_mu_);
   // Removes the files of volumes marked retired, once no reader can still be in them.
-  Status RemoveRetired(ReclaimReport* r);
+  Status RemoveRetired(ReclaimReport* r) REQUIRES(reclaim_mu_);
   // Waits until every ObjectReader opened before now has finished (bounded); false if some
   // reader is still open after the wait.
   bool WaitForOlderReaders();
   // Starts a throttled stretch of work: what came before it is not reclamation's work.
-  void StartThrottle();
+  void StartThrottle() REQUIRES(reclaim_mu_);
   // Called after each step of reclamation (`bytes` read plus written): yields to foreground
   // work in proportion to the work done, then waits for the reclaim_mbps budget.
-  void Throttle(uint64_t bytes, bool throttle);
+  void Throttle(uint64_t bytes, bool throttle) REQUIRES(reclaim_mu_);
   void TestPoint(const char* name) {
     if (hooks_.test_point) hooks_.test_point(name);
   }
   Result<format::IndexEntry> LookupLive(std::string_view key);
   // Drops tombstone entries at or below the effective horizon (a bounded number per pass).
-  Status DropExpiredTombstones(ReclaimReport* r);
+  Status DropExpiredTombstones(ReclaimReport* r) REQUIRES(reclaim_mu_);
   // store_pin.cc: PinObject (may_block) and TryPinObject (a null pin where a disk read would
   // be needed).
   Result<std::unique_ptr<PinnedObject>> Pin(std::string_view key, bool may_block);
@@ -256,29 +266,33 @@ class StoreImpl final : public Store {
 
   // Shared by commit and recovery: updates the index batch, the volume accounts, the object
   // counts and the dead-record list for one record (docs/design.md, "Applying a record").
-  Status ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch, Overlay* overlay);
+  Status ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch, Overlay* overlay)
+      REQUIRES(index_write_mu_);
   // The key's current entry, tombstones included.
   Result<std::optional<format::IndexEntry>> LookupForCommit(std::string_view key,
-                                                            const Overlay& overlay);
+                                                            const Overlay& overlay)
+      REQUIRES(index_write_mu_);
   // The version `e` of `key` stops being live: its bytes leave the live counts, and its records
   // (a manifest's chunks too, except those in `keep`) are listed for hole punching.
-  // REQUIRES: acct_mu_ held.
   void RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
-                           const Manifest* keep, IndexBatch* batch);
-  // Lists one dead record for hole punching, if it spans a whole block. REQUIRES: acct_mu_.
+                           const Manifest* keep, IndexBatch* batch) REQUIRES(acct_mu_);
+  // Lists one dead record for hole punching, if it spans a whole block.
   void ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t head_len, uint64_t record_len,
-                      IndexBatch* batch);
-  void AddLiveLocked(uint32_t volume, uint64_t bytes);
-  void WriteDirtyAccounts(IndexBatch* batch);
+                      IndexBatch* batch) REQUIRES(acct_mu_);
+  // One record of a retired version leaves the live counts and is listed for punching.
+  void DropLiveLocked(uint32_t volume, uint64_t offset, uint64_t head_len, uint64_t record_len,
+                      IndexBatch* batch) REQUIRES(acct_mu_);
+  void AddLiveLocked(uint32_t volume, uint64_t bytes) REQUIRES(acct_mu_);
+  void WriteDirtyAccounts(IndexBatch* batch) EXCLUDES(acct_mu_);
   // The checkpoint of the last committed position with the current counts (for index writes
-  // that change counts outside a group commit). REQUIRES: index_write_mu_ held.
-  format::Checkpoint CurrentCheckpointLocked();
+  // that change counts outside a group commit).
+  format::Checkpoint CurrentCheckpointLocked() REQUIRES(index_write_mu_);
 
   // ---- store_open.cc
-  Status Recover(const std::optional<format::Checkpoint>& ckpt);
+  Status Recover(const std::optional<format::Checkpoint>& ckpt) NO_THREAD_SAFETY_ANALYSIS;
   // Format 1 -> 2 (docs/format.md section 7).
   Status UpgradeMarker(format::StoreMarker* marker, const std::string& marker_path);
-  Status UpgradeIndex(format::Checkpoint* ckpt);
+  Status UpgradeIndex(format::Checkpoint* ckpt) NO_THREAD_SAFETY_ANALYSIS;
   // Before the first write of a session: durably replace the clean checkpoint the store was
   // opened with by an unclean one, so that a crash after that write makes the next open
   // replay the log. A session that never writes leaves the store clean, so a reader that
@@ -297,101 +311,122 @@ class StoreImpl final : public Store {
   std::unique_ptr<Index> index_;
   RecoveryReport report_;
 
-  // All open volumes, for readers.
-  std::shared_mutex vol_mu_;
-  std::map<uint32_t, std::shared_ptr<Volume>> volumes_;
+  // ---- Locks, outermost first (docs/design.md, "Locks"). A thread holding one of them takes
+  // only locks below it; clang's thread-safety analysis checks every acquisition it can see
+  // (ACQUIRED_BEFORE below; the clang builds fail on a violation).
+  //   reclaim_mu_        one reclamation pass at a time
+  //   reclaim_wait_mu_   the reclaimer thread's sleep (never held with reclaim_mu_)
+  //   index_write_mu_    the index's single writer: a group commit, recovery, reclamation's
+  //                      index writes, a decision that must not go stale
+  //   mark_mu_           the clean flag's one-time reset (an index write and flush)
+  //   interval_mu_       the interval thread's sleep (it syncs while holding it)
+  //   sync_run_mu_       one sync pass at a time (a failed fdatasync sets the store's error)
+  //   mu_                the log: reservation, the commit queue, volume switching
+  //   acct_mu_           the volume accounts and object counts
+  //   vol_mu_            the set of open volumes (shared by readers)
+  //   sync_mu_, readers_mu_   leaves: nothing is taken while holding them
+  // Waits across threads follow the same order: the commit leader holds index_write_mu_ while
+  // RocksDB may stall its write for a flush, whose before-flush hook syncs the volumes
+  // (sync_run_mu_, and mu_ and acct_mu_ if the sync fails).
+  Mutex reclaim_mu_ ACQUIRED_BEFORE(reclaim_wait_mu_);
+  Mutex reclaim_wait_mu_ ACQUIRED_BEFORE(index_write_mu_);
+  Mutex index_write_mu_ ACQUIRED_BEFORE(mark_mu_);
+  Mutex mark_mu_ ACQUIRED_BEFORE(interval_mu_);
+  Mutex interval_mu_ ACQUIRED_BEFORE(sync_run_mu_);
+  Mutex sync_run_mu_ ACQUIRED_BEFORE(mu_);
+  mutable Mutex mu_ ACQUIRED_BEFORE(acct_mu_);
+  mutable Mutex acct_mu_ ACQUIRED_BEFORE(vol_mu_);
+  SharedMutex vol_mu_ ACQUIRED_BEFORE(sync_mu_, readers_mu_);
+  Mutex sync_mu_;
+  Mutex readers_mu_;
 
-  // Reservation, commit queue, volume switching. Guarded by mu_.
-  mutable std::mutex mu_;
-  std::shared_ptr<Volume> active_;
-  uint64_t tail_ = 0;
-  uint64_t next_seq_ = 1;
-  HybridClock clock_;          // stamps versions in log order
-  uint32_t clock_writer_ = 0;  // clock_'s writer id (constant once open)
+  // All open volumes, for readers.
+  std::map<uint32_t, std::shared_ptr<Volume>> volumes_ GUARDED_BY(vol_mu_);
+
+  // Reservation, commit queue, volume switching.
+  std::shared_ptr<Volume> active_ GUARDED_BY(mu_);
+  uint64_t tail_ GUARDED_BY(mu_) = 0;
+  uint64_t next_seq_ GUARDED_BY(mu_) = 1;
+  HybridClock clock_ GUARDED_BY(mu_);  // stamps versions in log order
+  uint32_t clock_writer_ = 0;          // clock_'s writer id (constant once open)
   // Groups committed: a decision's lookup is stale once this moved. Written under mu_.
   std::atomic<uint64_t> commit_gen_{0};
   // Where the committed prefix of the log ends (the change feed reads up to here).
-  LogPosition committed_end_;
-  Version explicit_horizon_;   // SetTombstoneHorizon's, persisted
-  std::deque<Writer*> queue_;
-  uint64_t unfinished_bytes_ = 0;
-  bool leader_active_ = false;
-  std::condition_variable space_cv_;   // unfinished_bytes_ dropped, or queue_ drained
-  std::deque<std::shared_ptr<Volume>> prepared_;
-  uint32_t next_volume_id_ = 1;
-  Status prep_error_;
-  std::condition_variable prep_cv_;    // wakes the preparer
-  std::condition_variable prepared_cv_;  // a volume was prepared, or preparing failed
-  Status bg_error_;
-  bool closing_ = false;
+  LogPosition committed_end_ GUARDED_BY(mu_);
+  Version explicit_horizon_ GUARDED_BY(mu_);  // SetTombstoneHorizon's, persisted
+  std::deque<Writer*> queue_ GUARDED_BY(mu_);
+  uint64_t unfinished_bytes_ GUARDED_BY(mu_) = 0;
+  bool leader_active_ GUARDED_BY(mu_) = false;
+  CondVar space_cv_;  // with mu_: unfinished_bytes_ dropped, or queue_ drained
+  std::deque<std::shared_ptr<Volume>> prepared_ GUARDED_BY(mu_);
+  uint32_t next_volume_id_ GUARDED_BY(mu_) = 1;
+  Status prep_error_ GUARDED_BY(mu_);
+  CondVar prep_cv_;      // with mu_: wakes the preparer
+  CondVar prepared_cv_;  // with mu_: a volume was prepared, or preparing failed
+  Status bg_error_ GUARDED_BY(mu_);
+  bool closing_ GUARDED_BY(mu_) = false;
+  bool closed_ GUARDED_BY(mu_) = false;
   // Set by Reserve once the active volume is half full, and whenever a volume is needed now.
-  bool prep_wanted_ = false;
+  bool prep_wanted_ GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};
 
-  // Volumes with writes that no fdatasync has covered yet. Guarded by sync_mu_.
-  // sync_run_mu_ is held for a whole SyncVolumes pass (see there); sync_error_ (under it) is the
-  // first failed fdatasync, after which every pass fails.
-  std::mutex sync_run_mu_;
-  Status sync_error_;
-  std::mutex sync_mu_;
-  std::map<uint32_t, std::shared_ptr<Volume>> dirty_;
-  bool interval_pending_ = false;
+  // Volumes with writes that no fdatasync has covered yet. sync_run_mu_ is held for a whole
+  // SyncVolumes pass (see there); sync_error_ is the first failed fdatasync, after which every
+  // pass fails.
+  Status sync_error_ GUARDED_BY(sync_run_mu_);
+  std::map<uint32_t, std::shared_ptr<Volume>> dirty_ GUARDED_BY(sync_mu_);
+  bool interval_pending_ GUARDED_BY(sync_mu_) = false;
 
-  // Accounting; changed by the commit leader and recovery. Guarded by acct_mu_.
-  mutable std::mutex acct_mu_;
-  std::map<uint32_t, format::VolumeAccount> accounts_;
-  std::set<uint32_t> dirty_accounts_;
+  // Accounting; changed by the commit leader, recovery and reclamation.
+  std::map<uint32_t, format::VolumeAccount> accounts_ GUARDED_BY(acct_mu_);
+  std::set<uint32_t> dirty_accounts_ GUARDED_BY(acct_mu_);
   // For each chunked write in flight, the first volume its chunks may be in. Its chunks are not
   // live until the manifest commits, so compaction must leave these volumes alone, or it would
   // find them empty and remove them under the manifest (LargeObject.MoreThanFourGiB... did).
-  std::multiset<uint32_t> stream_pins_;
-  uint64_t objects_ = 0;
-  uint64_t logical_bytes_ = 0;
-  uint64_t tombstones_ = 0;
-  uint64_t bytes_since_flush_ = 0;    // leader only
-  uint64_t records_since_flush_ = 0;  // leader only
-  // During recovery and a group commit (index_write_mu_ held): the index entries, before the
-  // current batch, of the keys it touches.
-  const Overlay* replay_prefetch_ = nullptr;
+  std::multiset<uint32_t> stream_pins_ GUARDED_BY(acct_mu_);
+  uint64_t objects_ GUARDED_BY(acct_mu_) = 0;
+  uint64_t logical_bytes_ GUARDED_BY(acct_mu_) = 0;
+  uint64_t tombstones_ GUARDED_BY(acct_mu_) = 0;
+  uint64_t reclaimed_total_ GUARDED_BY(acct_mu_) = 0;  // punched + retired bytes
+  uint64_t compactions_total_ GUARDED_BY(acct_mu_) = 0;
+
+  // The index's writer.
+  uint64_t bytes_since_flush_ GUARDED_BY(index_write_mu_) = 0;
+  uint64_t records_since_flush_ GUARDED_BY(index_write_mu_) = 0;
+  // During recovery and a group commit: the index entries, before the current batch, of the
+  // keys it touches.
+  const Overlay* replay_prefetch_ GUARDED_BY(index_write_mu_) = nullptr;
   // The last checkpoint written with a commit (or recovery), and the highest version the index
-  // reflects. Guarded by index_write_mu_.
-  format::Checkpoint last_ckpt_;
-  uint64_t reclaimed_total_ = 0;  // punched + retired bytes, this session (acct_mu_)
-  uint64_t compactions_total_ = 0;
+  // reflects.
+  format::Checkpoint last_ckpt_ GUARDED_BY(index_write_mu_);
 
   // Reclamation. One pass at a time (reclaim_mu_); commits and reclamation's own index writes
   // are serialised by index_write_mu_ so that account changes land in the batch that causes them.
-  std::mutex reclaim_mu_;
-  std::mutex index_write_mu_;
   std::thread reclaimer_;
-  std::mutex reclaim_wait_mu_;
-  std::condition_variable reclaim_cv_;
+  CondVar reclaim_cv_;  // with reclaim_wait_mu_
   std::atomic<uint64_t> foreground_ops_{0};
-  std::chrono::steady_clock::time_point budget_start_ = std::chrono::steady_clock::now();
-  double budget_bytes_ = 0;
-  // Yielding state of the pass in progress (reclaim_mu_).
-  std::chrono::steady_clock::time_point yield_last_;
-  std::chrono::steady_clock::duration yield_owed_{};
-  uint64_t yield_ops_seen_ = 0;
-  std::mutex readers_mu_;
-  std::condition_variable readers_cv_;
+  std::chrono::steady_clock::time_point budget_start_ GUARDED_BY(reclaim_mu_) =
+      std::chrono::steady_clock::now();
+  double budget_bytes_ GUARDED_BY(reclaim_mu_) = 0;
+  // Yielding state of the pass in progress.
+  std::chrono::steady_clock::time_point yield_last_ GUARDED_BY(reclaim_mu_);
+  std::chrono::steady_clock::duration yield_owed_ GUARDED_BY(reclaim_mu_){};
+  uint64_t yield_ops_seen_ GUARDED_BY(reclaim_mu_) = 0;
+  CondVar readers_cv_;  // with readers_mu_
   // Readers registered per epoch. A map of counts, not a multiset: registering in the current
   // epoch allocates nothing (a hot GET registers once per request).
-  std::map<uint64_t, uint64_t> reader_epochs_;
-  uint64_t reader_epoch_ = 0;
+  std::map<uint64_t, uint64_t> reader_epochs_ GUARDED_BY(readers_mu_);
+  uint64_t reader_epoch_ GUARDED_BY(readers_mu_) = 0;
 
   std::thread preparer_;
   std::thread committer_;
-  std::condition_variable commit_cv_;  // with mu_: the queue's front may be ready to commit
+  CondVar commit_cv_;  // with mu_: the queue's front may be ready to commit
   std::thread interval_;
-  std::mutex interval_mu_;
-  std::condition_variable interval_cv_;
+  CondVar interval_cv_;  // with interval_mu_
   bool opened_ = false;
   bool rebuild_from_start_ = false;  // the index had no checkpoint at open
-  bool closed_ = false;
-  std::mutex mark_mu_;
   std::atomic<bool> clean_on_disk_{false};
-  format::Checkpoint open_checkpoint_;  // the clean checkpoint found at open
+  format::Checkpoint open_checkpoint_ GUARDED_BY(mark_mu_);  // the clean checkpoint found at open
 };
 
 }  // namespace cairn

@@ -302,7 +302,7 @@ Status StoreImpl::OpenStore() {
   CAIRN_RETURN_IF_ERROR(Recover(ckpt));
   report_.upgraded_from_format1 = format1;
   {
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     last_ckpt_.clean = false;
     last_ckpt_.volume = report_.tail_volume;
     last_ckpt_.offset = report_.tail_offset;
@@ -441,7 +441,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   std::vector<Pending> pending;
   size_t pending_bytes = 0;
   std::set<std::pair<uint32_t, uint64_t>> chunks_seen;  // every valid chunk record scanned
-  auto flush_batch = [&](uint32_t vol, uint64_t end) -> Status {
+  auto flush_batch = [&](uint32_t vol, uint64_t end) NO_THREAD_SAFETY_ANALYSIS -> Status {
     format::Checkpoint c = *ckpt;
     c.clean = false;
     c.volume = vol;
@@ -461,7 +461,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   };
   // Applies `pending` in log order after one batched lookup of the keys' current entries
   // (a cold point lookup per record made replay of a large store take 28 µs a record).
-  auto apply_pending = [&]() -> Status {
+  auto apply_pending = [&]() NO_THREAD_SAFETY_ANALYSIS -> Status {
     if (pending.empty()) return Status::OK();
     // Replayed records may exist only in the page cache (a process crash in kNone mode, or a
     // writeback that failed before the crash). Make them durable before the index points at
@@ -472,7 +472,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       Status s = volumes_[v]->file()->DataSync();
       if (!s.ok()) return s.WithContext("recovery could not sync a replayed volume");
     }
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     std::vector<std::string> keys;
     keys.reserve(pending.size());
     for (const Pending& p : pending)
@@ -605,7 +605,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
 
   // Seal the tail volume at its last valid record; every volume after it holds no record.
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     format::VolumeAccount& ta = accounts_[tail_vol];
     ta.sealed = true;
     ta.end = std::max(ta.end, tail_end);
@@ -632,12 +632,12 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       // Unused as far as any write could have reached. A new salt makes sure no stale byte
       // in it can ever pass for a record.
       CAIRN_RETURN_IF_ERROR(vol->Resalt());
-      std::lock_guard<std::mutex> al(acct_mu_);
+      MutexLock al(&acct_mu_);
       if (accounts_.erase(id) > 0) batch.PutVolume(id, format::VolumeAccount());  // reset
       prepared_.push_back(vol);
     } else {
       // Torn bytes of writes that never committed: retire the volume, all of it dead space.
-      std::lock_guard<std::mutex> al(acct_mu_);
+      MutexLock al(&acct_mu_);
       format::VolumeAccount& a = accounts_[id];
       a = format::VolumeAccount();
       a.sealed = true;
@@ -669,7 +669,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
 
 Status StoreImpl::MarkUncleanOnce() {
   if (!clean_on_disk_.load()) return Status::OK();
-  std::lock_guard<std::mutex> l(mark_mu_);
+  MutexLock l(&mark_mu_);
   if (!clean_on_disk_.load()) return Status::OK();
   // The index has no WAL: if the clean flag stayed on disk, a crash before the next index flush
   // would make the next open skip the replay of acknowledged writes.
@@ -685,39 +685,39 @@ Status StoreImpl::MarkUncleanOnce() {
 
 Status StoreImpl::Close() {
   {
-    std::unique_lock<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (closed_) return Status::OK();
     closing_ = true;
     // Writers waiting for a volume or for room give up; writers already admitted finish and
     // commit.
-    prepared_cv_.notify_all();
-    space_cv_.notify_all();
-    commit_cv_.notify_one();  // PutAsync writes not yet started by a StartCommit
-    while (!queue_.empty()) space_cv_.wait(l);
+    prepared_cv_.SignalAll();
+    space_cv_.SignalAll();
+    commit_cv_.Signal();  // PutAsync writes not yet started by a StartCommit
+    while (!queue_.empty()) space_cv_.Wait(&mu_);
     stop_ = true;
-    prep_cv_.notify_all();
-    prepared_cv_.notify_all();
-    commit_cv_.notify_all();
+    prep_cv_.SignalAll();
+    prepared_cv_.SignalAll();
+    commit_cv_.SignalAll();
   }
   if (committer_.joinable()) committer_.join();
   {
-    std::lock_guard<std::mutex> l(interval_mu_);
-    interval_cv_.notify_all();
+    MutexLock l(&interval_mu_);
+    interval_cv_.SignalAll();
   }
   {
-    std::lock_guard<std::mutex> l(reclaim_wait_mu_);
-    reclaim_cv_.notify_all();
+    MutexLock l(&reclaim_wait_mu_);
+    reclaim_cv_.SignalAll();
   }
   if (reclaimer_.joinable()) reclaimer_.join();
   // A pass started by Reclaim() on another thread finishes (it stops early on stop_).
-  { std::lock_guard<std::mutex> rl(reclaim_mu_); }
+  { MutexLock rl(&reclaim_mu_); }
   if (preparer_.joinable()) preparer_.join();
   if (interval_.joinable()) interval_.join();
   Status result;
   if (index_ != nullptr) {
     bool healthy;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       healthy = bg_error_.ok();
     }
     // A clean checkpoint is written only by a store that opened and stayed healthy, and only if
@@ -728,7 +728,7 @@ Status StoreImpl::Close() {
         format::Checkpoint c;
         c.clean = true;
         {
-          std::lock_guard<std::mutex> l(mu_);
+          MutexLock l(&mu_);
           c.volume = active_ != nullptr ? active_->id() : 0;
           c.offset = active_ != nullptr ? tail_ : 0;
           c.next_sequence = next_seq_;
@@ -736,14 +736,14 @@ Status StoreImpl::Close() {
         }
         if (c.volume == 0) {
           // No active volume: resume at the end of the last sealed one.
-          std::lock_guard<std::mutex> al(acct_mu_);
+          MutexLock al(&acct_mu_);
           if (!accounts_.empty()) {
             c.volume = accounts_.rbegin()->first;
             c.offset = accounts_.rbegin()->second.end;
           }
         }
         {
-          std::lock_guard<std::mutex> al(acct_mu_);
+          MutexLock al(&acct_mu_);
           c.objects = objects_;
           c.logical_bytes = logical_bytes_;
           c.tombstones = tombstones_;
@@ -758,6 +758,7 @@ Status StoreImpl::Close() {
     index_.reset();
   }
   lock_.reset();
+  MutexLock l(&mu_);
   closed_ = true;
   return result;
 }

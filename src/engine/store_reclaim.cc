@@ -43,27 +43,33 @@ constexpr auto kMaxYield = std::chrono::milliseconds(10);
 }  // namespace
 
 uint64_t StoreImpl::RegisterReader() {
-  std::lock_guard<std::mutex> l(readers_mu_);
+  MutexLock l(&readers_mu_);
   reader_epochs_[reader_epoch_]++;
   return reader_epoch_;
 }
 
 void StoreImpl::UnregisterReader(uint64_t epoch) {
-  std::lock_guard<std::mutex> l(readers_mu_);
+  MutexLock l(&readers_mu_);
   auto it = reader_epochs_.find(epoch);
   // The current epoch's entry stays at zero, so the next reader reuses it.
   if (--it->second == 0 && epoch != reader_epoch_) reader_epochs_.erase(it);
-  readers_cv_.notify_all();
+  readers_cv_.SignalAll();
 }
 
 bool StoreImpl::WaitForOlderReaders() {
-  std::unique_lock<std::mutex> l(readers_mu_);
+  MutexLock l(&readers_mu_);
   const uint64_t now = ++reader_epoch_;
-  return readers_cv_.wait_for(l, std::chrono::seconds(5), [&] {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
     while (!reader_epochs_.empty() && reader_epochs_.begin()->second == 0)
       reader_epochs_.erase(reader_epochs_.begin());
-    return reader_epochs_.empty() || reader_epochs_.begin()->first >= now;
-  });
+    if (reader_epochs_.empty() || reader_epochs_.begin()->first >= now) return true;
+    if (!readers_cv_.WaitUntil(&readers_mu_, deadline)) break;
+  }
+  // The deadline passed: one last look, as wait_for with a predicate does.
+  while (!reader_epochs_.empty() && reader_epochs_.begin()->second == 0)
+    reader_epochs_.erase(reader_epochs_.begin());
+  return reader_epochs_.empty() || reader_epochs_.begin()->first >= now;
 }
 
 void StoreImpl::StartThrottle() {
@@ -109,7 +115,7 @@ std::vector<ReclaimReport::VolumePlan> StoreImpl::PlanVolumes() {
   const uint64_t min_live =
       options_.compact_min_live_bytes != 0 ? options_.compact_min_live_bytes : capacity_ / 16;
   std::vector<ReclaimReport::VolumePlan> plans;
-  std::lock_guard<std::mutex> al(acct_mu_);
+  MutexLock al(&acct_mu_);
   for (const auto& [id, a] : accounts_) {
     if (a.retired) continue;
     ReclaimReport::VolumePlan p;
@@ -143,9 +149,9 @@ std::vector<ReclaimReport::VolumePlan> StoreImpl::PlanVolumes() {
 }
 
 Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
-  std::lock_guard<std::mutex> rl(reclaim_mu_);
+  MutexLock rl(&reclaim_mu_);
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (closing_) return Status::ReadOnly("the store is closing");
     if (!bg_error_.ok()) return bg_error_;
   }
@@ -189,7 +195,7 @@ Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
 }
 
 uint32_t StoreImpl::ActiveVolumeId() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return active_ != nullptr ? active_->id() : UINT32_MAX;
 }
 
@@ -226,10 +232,10 @@ Status StoreImpl::PunchDead(bool throttle, bool punch_active, ReclaimReport* r) 
     TestPoint("punch:after-punch");
     IndexBatch batch;
     {
-      std::lock_guard<std::mutex> iwl(index_write_mu_);
+      MutexLock iwl(&index_write_mu_);
       for (size_t i = 0; i < done; i++) batch.DeleteDead(dead[i].volume, dead[i].offset);
       {
-        std::lock_guard<std::mutex> al(acct_mu_);
+        MutexLock al(&acct_mu_);
         for (const auto& [vol, b] : per_volume) {
           auto it = accounts_.find(vol);
           if (it == accounts_.end() || it->second.retired) continue;
@@ -272,7 +278,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   std::shared_ptr<Volume> vol = VolumeFor(id);
   format::VolumeAccount acct;
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     auto it = accounts_.find(id);
     if (vol == nullptr || it == accounts_.end() || !it->second.sealed || it->second.retired)
       return Status::OK();
@@ -281,7 +287,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   TestPoint("compact:before-copy");
   // Tombstones must be kept while any other volume may hold an older version of their key.
   auto older_volume_exists = [&](uint64_t seq) {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     for (const auto& [vid, a] : accounts_)
       if (vid != id && !a.retired && a.min_seq != 0 && a.min_seq < seq) return true;
     return false;
@@ -300,7 +306,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   auto write_copy = [&](RecordType type, uint8_t fmt, std::string_view key, uint64_t seq,
                         uint64_t ts, const Version& version, std::string_view meta,
                         const format::IndexEntry* expect, const Manifest* manifest,
-                        std::string_view value, ChunkRef* placed) -> Status {
+                        std::string_view value, ChunkRef* placed) REQUIRES(reclaim_mu_) -> Status {
     Writer w;
     w.type = type;
     w.format = fmt;
@@ -328,7 +334,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
     return Status::OK();
   };
 
-  auto process = [&](std::vector<Candidate>* batch) -> Status {
+  auto process = [&](std::vector<Candidate>* batch) REQUIRES(reclaim_mu_) -> Status {
     std::vector<std::string> keys;
     for (const Candidate& c : *batch) keys.push_back(c.key);
     std::sort(keys.begin(), keys.end());
@@ -456,7 +462,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   }
   TestPoint("compact:after-copy");
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     const format::VolumeAccount& a = accounts_[id];
     if (a.live_records != 0) {
       Log("reclaim: volume " + Volume::FileName(id) + " still holds " +
@@ -469,10 +475,10 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   CAIRN_RETURN_IF_ERROR(SyncVolumes({}));
   CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
   {
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     IndexBatch b;
     {
-      std::lock_guard<std::mutex> al(acct_mu_);
+      MutexLock al(&acct_mu_);
       format::VolumeAccount& a = accounts_[id];
       a.retired = true;
       a.sealed = true;
@@ -494,7 +500,7 @@ Status StoreImpl::DropExpiredTombstones(ReclaimReport* r) {
     std::vector<TombstoneRef> listed;
     CAIRN_RETURN_IF_ERROR(index_->ListTombstones(horizon, kTombstoneDropBatch, &listed));
     if (listed.empty()) return Status::OK();
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     IndexBatch batch;
     Overlay overlay;
     for (const TombstoneRef& t : listed) {
@@ -503,7 +509,7 @@ Status StoreImpl::DropExpiredTombstones(ReclaimReport* r) {
       // Written again since (or already dropped): only the listing goes.
       if (!e.has_value() || !e->tombstone() || e->version != t.version) continue;
       {
-        std::lock_guard<std::mutex> al(acct_mu_);
+        MutexLock al(&acct_mu_);
         RetireVersionLocked(*e, t.key, nullptr, &batch);
       }
       batch.DeleteEntry(t.key);
@@ -522,7 +528,7 @@ Status StoreImpl::DropExpiredTombstones(ReclaimReport* r) {
 Status StoreImpl::RemoveRetired(ReclaimReport* r) {
   std::vector<uint32_t> retired;
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     for (const auto& [id, a] : accounts_)
       if (a.retired) retired.push_back(id);
   }
@@ -532,7 +538,7 @@ Status StoreImpl::RemoveRetired(ReclaimReport* r) {
   for (uint32_t id : retired) {
     std::shared_ptr<Volume> v;
     {
-      std::unique_lock<std::shared_mutex> vl(vol_mu_);
+      WriterLock vl(&vol_mu_);
       auto it = volumes_.find(id);
       if (it != volumes_.end()) {
         v = it->second;
@@ -547,10 +553,10 @@ Status StoreImpl::RemoveRetired(ReclaimReport* r) {
       CAIRN_RETURN_IF_ERROR(env_->RemoveFile(vol_dir_ + "/" + Volume::FileName(id)));
       CAIRN_RETURN_IF_ERROR(env_->SyncDir(vol_dir_));
     }
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     IndexBatch b;
     {
-      std::lock_guard<std::mutex> al(acct_mu_);
+      MutexLock al(&acct_mu_);
       accounts_.erase(id);
       dirty_accounts_.erase(id);
       reclaimed_total_ += allocated;
@@ -565,10 +571,10 @@ Status StoreImpl::RemoveRetired(ReclaimReport* r) {
 }
 
 void StoreImpl::ReclaimLoop() {
-  std::unique_lock<std::mutex> l(reclaim_wait_mu_);
+  MutexLock l(&reclaim_wait_mu_);
   bool warned = false;
   while (!stop_) {
-    reclaim_cv_.wait_for(l, std::chrono::milliseconds(options_.reclaim_interval_ms));
+    reclaim_cv_.WaitFor(&reclaim_wait_mu_, std::chrono::milliseconds(options_.reclaim_interval_ms));
     if (stop_) break;
     // Only when there is work: dead records to punch outside the active volume, or a volume
     // to compact.
@@ -582,11 +588,11 @@ void StoreImpl::ReclaimLoop() {
       work = index_->ListTombstones(tombstone_horizon(), 1, &due).ok() && !due.empty();
     }
     if (!work) continue;
-    l.unlock();
+    l.Unlock();
     ReclaimOptions ro;
     ro.punch_active = false;  // appends to the active volume must never wait on a punch
     Result<ReclaimReport> r = Reclaim(ro);
-    l.lock();
+    l.Lock();
     if (!r.ok() && !warned && !stop_) {
       Log("WARNING: background reclamation failed: " + r.status().ToString());
       warned = true;
