@@ -41,6 +41,7 @@
 #include "cairn/env.h"
 #include "cairn/store.h"
 #include "engine/index.h"
+#include "engine/reader_epochs.h"
 #include "engine/record.h"
 #include "engine/store_format.h"
 #include "engine/test_hooks.h"
@@ -238,9 +239,9 @@ class StoreImpl final : public Store {
   Status CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) REQUIRES(reclaim_mu_);
   // Removes the files of volumes marked retired, once no reader can still be in them.
   Status RemoveRetired(ReclaimReport* r) REQUIRES(reclaim_mu_);
-  // Waits until every ObjectReader opened before now has finished (bounded); false if some
-  // reader is still open after the wait.
-  bool WaitForOlderReaders();
+  // Waits until every reader opened before now has finished (bounded); false if some reader
+  // is still open after the wait.
+  bool WaitForOlderReaders() { return readers_.WaitForOlder(std::chrono::seconds(5)); }
   // Starts a throttled stretch of work: what came before it is not reclamation's work.
   void StartThrottle() REQUIRES(reclaim_mu_);
   // Called after each step of reclamation (`bytes` read plus written): yields to foreground
@@ -257,10 +258,10 @@ class StoreImpl final : public Store {
   Result<std::unique_ptr<PinnedObject>> Pin(std::string_view key, bool may_block);
 
  public:
-  // Readers register while they may read records (ObjectReader): reclamation never releases
-  // or removes what an open reader may still read.
-  uint64_t RegisterReader();
-  void UnregisterReader(uint64_t epoch);
+  // Readers register while they may read records (ObjectReader, PinnedObject): reclamation
+  // never releases or removes what an open reader may still read (engine/reader_epochs.h).
+  uint64_t RegisterReader() { return readers_.Register(); }
+  void UnregisterReader(uint64_t epoch) { readers_.Unregister(epoch); }
 
  private:
 
@@ -324,7 +325,8 @@ class StoreImpl final : public Store {
   //   mu_                the log: reservation, the commit queue, volume switching
   //   acct_mu_           the volume accounts and object counts
   //   vol_mu_            the set of open volumes (shared by readers)
-  //   sync_mu_, readers_mu_   leaves: nothing is taken while holding them
+  //   sync_mu_           a leaf: nothing is taken while holding it
+  //   readers_           (ReaderEpochs) a leaf
   // Waits across threads follow the same order: the commit leader holds index_write_mu_ while
   // RocksDB may stall its write for a flush, whose before-flush hook syncs the volumes
   // (sync_run_mu_, and mu_ and acct_mu_ if the sync fails).
@@ -336,9 +338,8 @@ class StoreImpl final : public Store {
   Mutex sync_run_mu_ ACQUIRED_BEFORE(mu_);
   mutable Mutex mu_ ACQUIRED_BEFORE(acct_mu_);
   mutable Mutex acct_mu_ ACQUIRED_BEFORE(vol_mu_);
-  SharedMutex vol_mu_ ACQUIRED_BEFORE(sync_mu_, readers_mu_);
+  SharedMutex vol_mu_ ACQUIRED_BEFORE(sync_mu_);
   Mutex sync_mu_;
-  Mutex readers_mu_;
 
   // All open volumes, for readers.
   std::map<uint32_t, std::shared_ptr<Volume>> volumes_ GUARDED_BY(vol_mu_);
@@ -412,11 +413,7 @@ class StoreImpl final : public Store {
   std::chrono::steady_clock::time_point yield_last_ GUARDED_BY(reclaim_mu_);
   std::chrono::steady_clock::duration yield_owed_ GUARDED_BY(reclaim_mu_){};
   uint64_t yield_ops_seen_ GUARDED_BY(reclaim_mu_) = 0;
-  CondVar readers_cv_;  // with readers_mu_
-  // Readers registered per epoch. A map of counts, not a multiset: registering in the current
-  // epoch allocates nothing (a hot GET registers once per request).
-  std::map<uint64_t, uint64_t> reader_epochs_ GUARDED_BY(readers_mu_);
-  uint64_t reader_epoch_ GUARDED_BY(readers_mu_) = 0;
+  ReaderEpochs readers_;
 
   std::thread preparer_;
   std::thread committer_;

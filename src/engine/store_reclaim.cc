@@ -42,36 +42,6 @@ constexpr auto kMaxYield = std::chrono::milliseconds(10);
 
 }  // namespace
 
-uint64_t StoreImpl::RegisterReader() {
-  MutexLock l(&readers_mu_);
-  reader_epochs_[reader_epoch_]++;
-  return reader_epoch_;
-}
-
-void StoreImpl::UnregisterReader(uint64_t epoch) {
-  MutexLock l(&readers_mu_);
-  auto it = reader_epochs_.find(epoch);
-  // The current epoch's entry stays at zero, so the next reader reuses it.
-  if (--it->second == 0 && epoch != reader_epoch_) reader_epochs_.erase(it);
-  readers_cv_.SignalAll();
-}
-
-bool StoreImpl::WaitForOlderReaders() {
-  MutexLock l(&readers_mu_);
-  const uint64_t now = ++reader_epoch_;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  for (;;) {
-    while (!reader_epochs_.empty() && reader_epochs_.begin()->second == 0)
-      reader_epochs_.erase(reader_epochs_.begin());
-    if (reader_epochs_.empty() || reader_epochs_.begin()->first >= now) return true;
-    if (!readers_cv_.WaitUntil(&readers_mu_, deadline)) break;
-  }
-  // The deadline passed: one last look, as wait_for with a predicate does.
-  while (!reader_epochs_.empty() && reader_epochs_.begin()->second == 0)
-    reader_epochs_.erase(reader_epochs_.begin());
-  return reader_epochs_.empty() || reader_epochs_.begin()->first >= now;
-}
-
 void StoreImpl::StartThrottle() {
   yield_last_ = std::chrono::steady_clock::now();
   yield_owed_ = std::chrono::steady_clock::duration::zero();
