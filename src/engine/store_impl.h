@@ -46,6 +46,7 @@
 #include "engine/store_format.h"
 #include "engine/test_hooks.h"
 #include "engine/volume.h"
+#include "engine/volume_set.h"
 #include "util/hlc.h"
 #include "util/mutex.h"
 
@@ -98,7 +99,7 @@ class StoreImpl final : public Store {
                     RecordType type, uint64_t sequence, std::string* buf,
                     std::string_view* value);
   uint64_t chunk_bytes() const { return chunk_bytes_; }
-  std::shared_ptr<Volume> VolumeFor(uint32_t id);
+  std::shared_ptr<Volume> VolumeFor(uint32_t id) { return volumes_.Get(id); }
 
  private:
   // How a conditional write (a condition other than kNone, or any delete) is judged in Reserve,
@@ -324,7 +325,7 @@ class StoreImpl final : public Store {
   //   sync_run_mu_       one sync pass at a time (a failed fdatasync sets the store's error)
   //   mu_                the log: reservation, the commit queue, volume switching
   //   acct_mu_           the volume accounts and object counts
-  //   vol_mu_            the set of open volumes (shared by readers)
+  //   volumes_           (VolumeSet) the open volumes, shared by readers
   //   sync_mu_           a leaf: nothing is taken while holding it
   //   readers_           (ReaderEpochs) a leaf
   // Waits across threads follow the same order: the commit leader holds index_write_mu_ while
@@ -337,12 +338,11 @@ class StoreImpl final : public Store {
   Mutex interval_mu_ ACQUIRED_BEFORE(sync_run_mu_);
   Mutex sync_run_mu_ ACQUIRED_BEFORE(mu_);
   mutable Mutex mu_ ACQUIRED_BEFORE(acct_mu_);
-  mutable Mutex acct_mu_ ACQUIRED_BEFORE(vol_mu_);
-  SharedMutex vol_mu_ ACQUIRED_BEFORE(sync_mu_);
+  mutable Mutex acct_mu_ ACQUIRED_BEFORE(volumes_.mu_);
   Mutex sync_mu_;
 
-  // All open volumes, for readers.
-  std::map<uint32_t, std::shared_ptr<Volume>> volumes_ GUARDED_BY(vol_mu_);
+  // All open volumes, for readers (engine/volume_set.h).
+  VolumeSet volumes_;
 
   // Reservation, commit queue, volume switching.
   std::shared_ptr<Volume> active_ GUARDED_BY(mu_);

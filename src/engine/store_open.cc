@@ -246,7 +246,7 @@ Status StoreImpl::OpenStore() {
     if (!v.ok())
       return Status::Corruption("cannot open volume: " + v.status().message() +
                                 "; refusing to open the store rather than lose its records");
-    volumes_[id] = *v;
+    volumes_.Add(*v);
   }
   next_volume_id_ = ids.empty() ? 1 : ids.back() + 1;
 
@@ -283,7 +283,7 @@ Status StoreImpl::OpenStore() {
       continue;
     }
     const uint32_t id = it->first;
-    if (volumes_.erase(id) > 0) {
+    if (volumes_.Remove(id) != nullptr) {
       CAIRN_RETURN_IF_ERROR(env_->RemoveFile(vol_dir_ + "/" + Volume::FileName(id)));
       CAIRN_RETURN_IF_ERROR(env_->SyncDir(vol_dir_));
       Log("removed retired volume " + Volume::FileName(id) + " left by an interrupted compaction");
@@ -295,7 +295,7 @@ Status StoreImpl::OpenStore() {
     std::erase(ids, id);
   }
   for (const auto& [id, a] : accounts_) {
-    if (volumes_.count(id) == 0 && a.live_bytes > 0)
+    if (!volumes_.Contains(id) && a.live_bytes > 0)
       return Status::Corruption("volume " + Volume::FileName(id) +
                                 " holds live objects but its file is missing");
   }
@@ -359,7 +359,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, next_volume_id_++, capacity_,
                                                   store_id_, options_.volume_preparation,
                                                   nullptr, &hooks_.test_point));
-    volumes_[v->id()] = v;
+    volumes_.Add(v);
     active_ = v;
     tail_ = v->data_offset();
     format::Checkpoint c;
@@ -388,17 +388,17 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   if (ckpt->clean) {
     // Nothing was written after the checkpoint: resume exactly there.
     report_.clean_shutdown = true;
-    auto it = volumes_.find(ckpt->volume);
-    if (it == volumes_.end() || accounts_[ckpt->volume].sealed) {
+    std::shared_ptr<Volume> last = volumes_.Get(ckpt->volume);
+    if (last == nullptr || accounts_[ckpt->volume].sealed) {
       // The last volume was full: the next write switches to a prepared one.
       active_ = nullptr;
       prep_wanted_ = true;
     } else {
-      active_ = it->second;
+      active_ = last;
       tail_ = ckpt->offset;
     }
-    for (const auto& [id, v] : volumes_)
-      if (id > ckpt->volume && accounts_.count(id) == 0) prepared_.push_back(v);
+    for (const std::shared_ptr<Volume>& v : volumes_.All())
+      if (v->id() > ckpt->volume && accounts_.count(v->id()) == 0) prepared_.push_back(v);
     report_.tail_volume = ckpt->volume;
     report_.tail_offset = ckpt->offset;
     // The clean flag stays on disk until the first write (MarkUncleanOnce).
@@ -469,7 +469,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     std::set<uint32_t> vols;
     for (const Pending& p : pending) vols.insert(p.volume);
     for (uint32_t v : vols) {
-      Status s = volumes_[v]->file()->DataSync();
+      Status s = volumes_.Get(v)->file()->DataSync();
       if (!s.ok()) return s.WithContext("recovery could not sync a replayed volume");
     }
     MutexLock iwl(&index_write_mu_);
@@ -510,7 +510,8 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     pending_bytes = 0;
     return flush_batch(tail_vol, tail_end);
   };
-  for (const auto& [id, vol] : volumes_) {
+  for (const std::shared_ptr<Volume>& vol : volumes_.All()) {
+    const uint32_t id = vol->id();
     if (id < ckpt->volume) continue;
     auto acct = accounts_.find(id);
     bool sealed = acct != accounts_.end() && acct->second.sealed;
@@ -619,12 +620,13 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   }
   // The sealed tail's unused remainder goes back to the file system now: a crash must not cost
   // a volume's worth of disk, and whatever stale bytes lay there become zeros.
-  if (auto tv = volumes_.find(tail_vol); tv != volumes_.end()) {
-    uint64_t from = std::max<uint64_t>(AlignUp(tail_end, 4096), tv->second->data_offset());
-    Status ps = tv->second->file()->PunchHole(from, tv->second->capacity() - from);
+  if (std::shared_ptr<Volume> tv = volumes_.Get(tail_vol); tv != nullptr) {
+    uint64_t from = std::max<uint64_t>(AlignUp(tail_end, 4096), tv->data_offset());
+    Status ps = tv->file()->PunchHole(from, tv->capacity() - from);
     if (!ps.ok()) Log("WARNING: could not release the sealed tail: " + ps.ToString());
   }
-  for (const auto& [id, vol] : volumes_) {
+  for (const std::shared_ptr<Volume>& vol : volumes_.All()) {
+    const uint32_t id = vol->id();
     if (id <= tail_vol) continue;
     const Seen& sn = seen[id];
     CAIRN_CHECK(!sn.any_record);

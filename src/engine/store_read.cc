@@ -28,12 +28,6 @@ Status InfoOf(std::string key, const format::IndexEntry& e, ObjectInfo* i) {
   return Status::OK();
 }
 
-std::shared_ptr<Volume> StoreImpl::VolumeFor(uint32_t id) {
-  ReaderLock l(&vol_mu_);
-  auto it = volumes_.find(id);
-  return it == volumes_.end() ? nullptr : it->second;
-}
-
 Status StoreImpl::ReadRecord(uint32_t volume, uint64_t offset, uint64_t len,
                              std::string_view key, RecordType type, uint64_t sequence,
                              std::string* buf, std::string_view* value) {

@@ -506,15 +506,7 @@ Status StoreImpl::RemoveRetired(ReclaimReport* r) {
   // Readers opened before the index stopped pointing into these volumes may still be in them.
   if (!WaitForOlderReaders()) return Status::OK();
   for (uint32_t id : retired) {
-    std::shared_ptr<Volume> v;
-    {
-      WriterLock vl(&vol_mu_);
-      auto it = volumes_.find(id);
-      if (it != volumes_.end()) {
-        v = it->second;
-        volumes_.erase(it);
-      }
-    }
+    std::shared_ptr<Volume> v = volumes_.Remove(id);
     uint64_t allocated = 0;
     if (v != nullptr) {
       Result<uint64_t> ab = v->file()->AllocatedBytes();

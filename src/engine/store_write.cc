@@ -1097,10 +1097,7 @@ void StoreImpl::PreparerLoop() {
     if (stop_) break;
     if (v.ok()) {
       prep_wanted_ = false;
-      {
-        WriterLock vl(&vol_mu_);
-        volumes_[id] = *v;
-      }
+      volumes_.Add(*v);
       prepared_.push_back(*v);
       prep_error_ = Status::OK();
       prepared_cv_.SignalAll();
