@@ -15,6 +15,8 @@
 #
 # Usage: ops_test.sh CAIRND CAIRN FAULTSHIM_SO ARTIFACT_DIR
 set -euo pipefail
+# Never `producer | grep -q`: with pipefail, grep's early exit kills the producer with SIGPIPE
+# and the pipeline fails although it matched. Capture, then match.
 
 CAIRND=$(realpath "${1:?usage: ops_test.sh CAIRND CAIRN FAULTSHIM_SO ARTIFACT_DIR}")
 CAIRN=$(realpath "$2")
@@ -97,7 +99,7 @@ grep -q '^cairn_request_errors_total{op="GET",code="NotFound"} 1$' "$T/metrics" 
 grep -q '^cairn_request_duration_seconds_count{op="GET"} 6$' "$T/metrics" || fail "GET histogram"
 grep -q '^cairn_store_objects 20$' "$T/metrics" || fail "objects"
 grep -q '^# TYPE cairn_request_duration_seconds histogram$' "$T/metrics" || fail "histogram TYPE"
-get /status.json | grep -q '"objects":20' || fail "status.json"
+grep -q '"objects":20' <<<"$(get /status.json)" || fail "status.json"
 [[ $(get / | grep -c 'status.json') -ge 1 ]] || fail "status page"
 # Only GET and HEAD: the listener serves no writes.
 for m in POST PUT DELETE PATCH; do
@@ -106,7 +108,7 @@ for m in POST PUT DELETE PATCH; do
   [[ $code == 405 ]] || fail "$m answered $code"
   grep -qi '^Allow: GET, HEAD' "$T/405.h" || fail "$m: no Allow header"
 done
-curl -sS -f -I -m 10 "http://127.0.0.1:$H/metrics" | grep -q '^Content-Length: ' || fail "HEAD"
+grep -q '^Content-Length: ' <<<"$(curl -sS -f -I -m 10 "http://127.0.0.1:$H/metrics")" || fail "HEAD"
 echo "ok: endpoints"
 
 # ---------------------------------------------------------------------------------------------
@@ -197,7 +199,7 @@ out=$("$CAIRN" status --http "127.0.0.1:$H")
 grep -q "^node 127.0.0.1:$P (ops 127.0.0.1:$H), cairnd .*: ready$" <<<"$out" || fail "status: $out"
 grep -q "20 objects" <<<"$out" || fail "status objects: $out"
 grep -q '^PUT ' <<<"$out" || fail "status PUT row: $out"
-CAIRN_HTTP="127.0.0.1:$H" "$CAIRN" status --json | grep -q '"objects":20' || fail "status --json"
+grep -q '"objects":20' <<<"$(CAIRN_HTTP="127.0.0.1:$H" "$CAIRN" status --json)" || fail "status --json"
 out=$("$CAIRN" top --http "127.0.0.1:$H" --count 2 --interval 0.2)
 [[ $(grep -c '^node ' <<<"$out") == 2 ]] || fail "top: two frames expected: $out"
 rc=0
@@ -242,8 +244,9 @@ start_cairnd LD_PRELOAD="$FAULTSHIM_SO${LD_PRELOAD:+:$LD_PRELOAD}" \
 code=$(curl -s -o "$T/readyz" -w '%{http_code}' -m 10 "http://127.0.0.1:$H/readyz")
 [[ $code == 503 ]] || fail "/readyz answered $code: $(cat "$T/readyz")"
 grep -q '^not ready: the store is read-only: .*fdatasync' "$T/readyz" || fail "reason: $(cat "$T/readyz")"
-get /metrics | grep -q '^cairn_ready 0$' || fail "cairn_ready"
-get /status.json | grep -q '"level":"error","text":"event=engine' || fail "the error is not among the recent lines"
+grep -q '^cairn_ready 0$' <<<"$(get /metrics)" || fail "cairn_ready"
+grep -q '"level":"error","text":"event=engine' <<<"$(get /status.json)" ||
+  fail "the error is not among the recent lines"
 echo "ok: /readyz: $(cat "$T/readyz")"
 kill -KILL "$CAIRND_PID"
 wait "$CAIRND_PID" 2>/dev/null || true

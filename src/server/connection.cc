@@ -155,8 +155,10 @@ void Connection::Enqueue(Reply r) {
   // The writer idle and nothing queued: this reply is next in line, so it may go out now, from
   // whichever coroutine produced it, without waking the writer (a timer cancellation and a
   // coroutine switch per reply). Only non-blocking calls are made; the rest goes to the writer.
+  // A body from a reader (a store that cannot pin) is the writer's job: TrySendNow sends
+  // only the head, in-memory bytes and pinned extents.
   if (writer_waiting_ && replies_.empty() && !dead_ && !final_.has_value() &&
-      r.pin_length <= kInlineBodyBytes) {
+      r.pin_length <= kInlineBodyBytes && r.reader == nullptr) {
     if (TrySendNow(&r)) {
       r.pin.reset();  // unpin before waking anyone
       Completed(r);
