@@ -47,6 +47,7 @@
 #include "engine/test_hooks.h"
 #include "engine/volume.h"
 #include "engine/volume_set.h"
+#include "engine/volume_syncer.h"
 #include "util/hlc.h"
 #include "util/mutex.h"
 
@@ -221,7 +222,6 @@ class StoreImpl final : public Store {
   // Releases mu_ while the group commits.
   void LeadCommit() REQUIRES(mu_);
   Status CommitGroup(const std::vector<Writer*>& group);
-  Status SyncVolumes(std::vector<std::shared_ptr<Volume>> extra);
   void SetBgError(const Status& cause);
   void Log(const std::string& msg);
   void PreparerLoop();
@@ -229,7 +229,6 @@ class StoreImpl final : public Store {
   void CommitterLoop();
   // PutAsync's FinishAndWait: marks the write done (StartCommit wakes the committer).
   void FinishAsync(Writer* w, Status write_status);
-  void IntervalLoop();
 
   // ---- store_reclaim.cc
   void ReclaimLoop();
@@ -321,25 +320,23 @@ class StoreImpl final : public Store {
   //   index_write_mu_    the index's single writer: a group commit, recovery, reclamation's
   //                      index writes, a decision that must not go stale
   //   mark_mu_           the clean flag's one-time reset (an index write and flush)
-  //   interval_mu_       the interval thread's sleep (it syncs while holding it)
-  //   sync_run_mu_       one sync pass at a time (a failed fdatasync sets the store's error)
+  //   syncer_.interval_mu_  (VolumeSyncer) the interval thread's sleep (it syncs holding it)
+  //   syncer_.run_mu_       (VolumeSyncer) one sync pass at a time (a failed fdatasync calls
+  //                         SetBgError, which takes mu_ and acct_mu_)
   //   mu_                the log: reservation, the commit queue, volume switching
   //   acct_mu_           the volume accounts and object counts
   //   volumes_           (VolumeSet) the open volumes, shared by readers
-  //   sync_mu_           a leaf: nothing is taken while holding it
+  //   syncer_.dirty_mu_  (VolumeSyncer) a leaf: the volumes written since the last sync pass
   //   readers_           (ReaderEpochs) a leaf
   // Waits across threads follow the same order: the commit leader holds index_write_mu_ while
   // RocksDB may stall its write for a flush, whose before-flush hook syncs the volumes
-  // (sync_run_mu_, and mu_ and acct_mu_ if the sync fails).
+  // (syncer_.run_mu_, and mu_ and acct_mu_ if the sync fails).
   Mutex reclaim_mu_ ACQUIRED_BEFORE(reclaim_wait_mu_);
   Mutex reclaim_wait_mu_ ACQUIRED_BEFORE(index_write_mu_);
   Mutex index_write_mu_ ACQUIRED_BEFORE(mark_mu_);
-  Mutex mark_mu_ ACQUIRED_BEFORE(interval_mu_);
-  Mutex interval_mu_ ACQUIRED_BEFORE(sync_run_mu_);
-  Mutex sync_run_mu_ ACQUIRED_BEFORE(mu_);
-  mutable Mutex mu_ ACQUIRED_BEFORE(acct_mu_);
+  Mutex mark_mu_ ACQUIRED_BEFORE(syncer_.interval_mu_);
+  mutable Mutex mu_ ACQUIRED_AFTER(syncer_.run_mu_) ACQUIRED_BEFORE(acct_mu_);
   mutable Mutex acct_mu_ ACQUIRED_BEFORE(volumes_.mu_);
-  Mutex sync_mu_;
 
   // All open volumes, for readers (engine/volume_set.h).
   VolumeSet volumes_;
@@ -370,13 +367,6 @@ class StoreImpl final : public Store {
   // Set by Reserve once the active volume is half full, and whenever a volume is needed now.
   bool prep_wanted_ GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};
-
-  // Volumes with writes that no fdatasync has covered yet. sync_run_mu_ is held for a whole
-  // SyncVolumes pass (see there); sync_error_ is the first failed fdatasync, after which every
-  // pass fails.
-  Status sync_error_ GUARDED_BY(sync_run_mu_);
-  std::map<uint32_t, std::shared_ptr<Volume>> dirty_ GUARDED_BY(sync_mu_);
-  bool interval_pending_ GUARDED_BY(sync_mu_) = false;
 
   // Accounting; changed by the commit leader, recovery and reclamation.
   std::map<uint32_t, format::VolumeAccount> accounts_ GUARDED_BY(acct_mu_);
@@ -415,11 +405,13 @@ class StoreImpl final : public Store {
   uint64_t yield_ops_seen_ GUARDED_BY(reclaim_mu_) = 0;
   ReaderEpochs readers_;
 
+  // Which volumes need an fdatasync, the sync passes and the interval thread
+  // (engine/volume_syncer.h). Declared after what SetBgError touches: destroyed before it.
+  VolumeSyncer syncer_{[this](const Status& s) { SetBgError(s); }};
+
   std::thread preparer_;
   std::thread committer_;
   CondVar commit_cv_;  // with mu_: the queue's front may be ready to commit
-  std::thread interval_;
-  CondVar interval_cv_;  // with interval_mu_
   bool opened_ = false;
   bool rebuild_from_start_ = false;  // the index had no checkpoint at open
   std::atomic<bool> clean_on_disk_{false};

@@ -215,7 +215,7 @@ Status StoreImpl::OpenStore() {
 
   Result<std::unique_ptr<Index>> idx =
       Index::Open(dir_ + "/index", options_, hooks_.index_env, [this] {
-        (void)SyncVolumes({});
+        (void)syncer_.SyncAll({});
         TestPoint("index:flush-begin");
       });
   if (!idx.ok())
@@ -317,7 +317,7 @@ Status StoreImpl::OpenStore() {
   preparer_ = std::thread([this] { PreparerLoop(); });
   committer_ = std::thread([this] { CommitterLoop(); });
   if (options_.background_reclaim) reclaimer_ = std::thread([this] { ReclaimLoop(); });
-  interval_ = std::thread([this] { IntervalLoop(); });
+  syncer_.StartInterval(options_.sync_interval_ms);
   return Status::OK();
 }
 
@@ -702,10 +702,7 @@ Status StoreImpl::Close() {
     commit_cv_.SignalAll();
   }
   if (committer_.joinable()) committer_.join();
-  {
-    MutexLock l(&interval_mu_);
-    interval_cv_.SignalAll();
-  }
+  syncer_.StopInterval();
   {
     MutexLock l(&reclaim_wait_mu_);
     reclaim_cv_.SignalAll();
@@ -714,7 +711,6 @@ Status StoreImpl::Close() {
   // A pass started by Reclaim() on another thread finishes (it stops early on stop_).
   { MutexLock rl(&reclaim_mu_); }
   if (preparer_.joinable()) preparer_.join();
-  if (interval_.joinable()) interval_.join();
   Status result;
   if (index_ != nullptr) {
     bool healthy;
@@ -725,7 +721,7 @@ Status StoreImpl::Close() {
     // A clean checkpoint is written only by a store that opened and stayed healthy, and only if
     // this session wrote (otherwise the one on disk is still true).
     if (healthy && opened_ && !clean_on_disk_.load()) {
-      result = SyncVolumes({});
+      result = syncer_.SyncAll({});
       if (result.ok()) {
         format::Checkpoint c;
         c.clean = true;

@@ -442,7 +442,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
     }
   }
   // The copies and the index that points at them become durable before the volume is retired.
-  CAIRN_RETURN_IF_ERROR(SyncVolumes({}));
+  CAIRN_RETURN_IF_ERROR(syncer_.SyncAll({}));
   CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
   {
     MutexLock iwl(&index_write_mu_);

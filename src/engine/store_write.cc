@@ -215,11 +215,9 @@ Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* bu
   if (!w->meta.empty()) std::memcpy(buf->data() + hs + w->key.size(), w->meta.data(), w->meta.size());
   Status ws = w->vol->file()->PWrite(w->offset, *buf);
   if (ws.ok()) {
-    MutexLock l(&sync_mu_);
-    dirty_.emplace(w->vol->id(), w->vol);
     // By the write's own mode: a kInterval write in a store whose default is sync or none was
     // never synced by the interval thread (found while writing the issue 5 power-loss test).
-    if (w->interval && w->type != RecordType::kChunk) interval_pending_ = true;
+    syncer_.Written(w->vol, w->interval && w->type != RecordType::kChunk);
   }
   if (w->no_wait) {
     FinishAsync(w, std::move(ws));  // w may be gone from here on
@@ -474,38 +472,6 @@ void StoreImpl::LeadCommit() {
   mu_.Lock();
 }
 
-Status StoreImpl::SyncVolumes(std::vector<std::shared_ptr<Volume>> vols) {
-  // One pass at a time. A pass takes the dirty set before it syncs it, so without this a
-  // caller arriving meanwhile (the index's before-flush hook, Store::Sync) found the set empty
-  // and returned while those volumes were not yet synced: an index flush could then make
-  // entries durable that point at log bytes a power loss drops (issue 5, power-loss test:
-  // Get returned Corruption for keys whose records were lost).
-  MutexLock run(&sync_run_mu_);
-  // A pass whose fdatasync failed had taken the dirty set: what it held may be lost, so no later
-  // pass may report success (issue 15: Store::Sync returned OK after such a pass, and the power-
-  // loss test found the writes it had promised durable gone).
-  if (!sync_error_.ok()) return sync_error_;
-  {
-    MutexLock l(&sync_mu_);
-    for (auto& [id, v] : dirty_) vols.push_back(v);
-    dirty_.clear();
-    interval_pending_ = false;
-  }
-  std::sort(vols.begin(), vols.end(),
-            [](const auto& a, const auto& b) { return a->id() < b->id(); });
-  vols.erase(std::unique(vols.begin(), vols.end()), vols.end());
-  for (const auto& v : vols) {
-    Status s = v->file()->DataSync();
-    if (!s.ok()) {
-      // Never retried (docs/reliability.md): the pages may already be gone.
-      SetBgError(s);
-      sync_error_ = Status::IOError("fdatasync failed; the write is not durable: " + s.message());
-      return sync_error_;
-    }
-  }
-  return Status::OK();
-}
-
 Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
   bool need_sync = false;
   std::vector<std::shared_ptr<Volume>> touched;
@@ -525,7 +491,7 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
   }
   if (need_sync) {
     TestPoint("commit:before-sync");
-    CAIRN_RETURN_IF_ERROR(SyncVolumes(touched));
+    CAIRN_RETURN_IF_ERROR(syncer_.SyncAll(touched));
     TestPoint("commit:after-sync");
   }
 
@@ -1112,26 +1078,12 @@ void StoreImpl::PreparerLoop() {
   }
 }
 
-void StoreImpl::IntervalLoop() {
-  MutexLock l(&interval_mu_);
-  while (!stop_) {
-    interval_cv_.WaitFor(&interval_mu_, std::chrono::milliseconds(options_.sync_interval_ms));
-    if (stop_) break;
-    bool pending;
-    {
-      MutexLock sl(&sync_mu_);
-      pending = interval_pending_;
-    }
-    if (pending) (void)SyncVolumes({});
-  }
-}
-
 Status StoreImpl::Sync() {
   {
     MutexLock l(&mu_);
     if (!bg_error_.ok()) return bg_error_;
   }
-  return SyncVolumes({});
+  return syncer_.SyncAll({});
 }
 
 }  // namespace cairn
