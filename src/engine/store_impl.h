@@ -42,6 +42,7 @@
 #include "cairn/store.h"
 #include "engine/index.h"
 #include "engine/reader_epochs.h"
+#include "engine/reclaim_throttle.h"
 #include "engine/record.h"
 #include "engine/store_format.h"
 #include "engine/test_hooks.h"
@@ -243,10 +244,13 @@ class StoreImpl final : public Store {
   // is still open after the wait.
   bool WaitForOlderReaders() { return readers_.WaitForOlder(std::chrono::seconds(5)); }
   // Starts a throttled stretch of work: what came before it is not reclamation's work.
-  void StartThrottle() REQUIRES(reclaim_mu_);
+  void StartThrottle() REQUIRES(reclaim_mu_) { throttle_.Start(); }
   // Called after each step of reclamation (`bytes` read plus written): yields to foreground
-  // work in proportion to the work done, then waits for the reclaim_mbps budget.
-  void Throttle(uint64_t bytes, bool throttle) REQUIRES(reclaim_mu_);
+  // work in proportion to the work done, then waits for the reclaim_mbps budget
+  // (engine/reclaim_throttle.h).
+  void Throttle(uint64_t bytes, bool throttle) REQUIRES(reclaim_mu_) {
+    if (throttle) throttle_.Step(bytes, options_.reclaim_mbps, stop_.load());
+  }
   void TestPoint(const char* name) {
     if (hooks_.test_point) hooks_.test_point(name);
   }
@@ -395,14 +399,9 @@ class StoreImpl final : public Store {
   // are serialised by index_write_mu_ so that account changes land in the batch that causes them.
   std::thread reclaimer_;
   CondVar reclaim_cv_;  // with reclaim_wait_mu_
-  std::atomic<uint64_t> foreground_ops_{0};
-  std::chrono::steady_clock::time_point budget_start_ GUARDED_BY(reclaim_mu_) =
-      std::chrono::steady_clock::now();
-  double budget_bytes_ GUARDED_BY(reclaim_mu_) = 0;
-  // Yielding state of the pass in progress.
-  std::chrono::steady_clock::time_point yield_last_ GUARDED_BY(reclaim_mu_);
-  std::chrono::steady_clock::duration yield_owed_ GUARDED_BY(reclaim_mu_){};
-  uint64_t yield_ops_seen_ GUARDED_BY(reclaim_mu_) = 0;
+  std::atomic<uint64_t> foreground_ops_{0};  // bumped by every foreground operation
+  // Yielding to foreground work and the reclaim_mbps budget: one pass at a time uses it.
+  ReclaimThrottle throttle_ GUARDED_BY(reclaim_mu_){&foreground_ops_};
   ReaderEpochs readers_;
 
   // Which volumes need an fdatasync, the sync passes and the interval thread

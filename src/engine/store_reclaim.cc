@@ -28,58 +28,8 @@ namespace {
 constexpr size_t kDeadPerRound = 4096;       // dead records listed per index flush
 constexpr size_t kCompactBatchRecords = 1024;  // records looked up together while compacting
 constexpr uint64_t kCompactBatchBytes = 8u << 20;
-// Yielding to foreground work (issue 3, "Throttling"). While foreground operations keep
-// arriving, reclamation owes a pause as long as the work it did since its last step
-// (kYieldShare), paid in sleeps of at least kYieldQuantum (one syscall per millisecond of owed
-// time, not per punch) and at most kMaxYield each. So under constant load reclamation gets at
-// most half of the wall time, however short or long its steps are, and the reclaim_mbps token
-// bucket stays what limits it. The old rule (sleep 1 ms while operations arrive, up to 20 ms,
-// after every step) let constant load cut a pass to ~50 punches a second: 28 MiB in 10 s at a
-// 32 MB/s budget (bench/reclaim, docs/design.md).
-constexpr double kYieldShare = 1.0;
-constexpr auto kYieldQuantum = std::chrono::milliseconds(1);
-constexpr auto kMaxYield = std::chrono::milliseconds(10);
 
 }  // namespace
-
-void StoreImpl::StartThrottle() {
-  yield_last_ = std::chrono::steady_clock::now();
-  yield_owed_ = std::chrono::steady_clock::duration::zero();
-  yield_ops_seen_ = foreground_ops_.load(std::memory_order_relaxed);
-}
-
-void StoreImpl::Throttle(uint64_t bytes, bool throttle) {
-  if (!throttle) return;
-  using Clock = std::chrono::steady_clock;
-  // Yield to foreground work first: the time since the last step was reclamation's work (the
-  // previous step's own sleeps are not counted: yield_last_ is taken after them).
-  Clock::time_point now = Clock::now();
-  const uint64_t ops = foreground_ops_.load(std::memory_order_relaxed);
-  if (ops != yield_ops_seen_) {
-    yield_owed_ += std::chrono::duration_cast<Clock::duration>((now - yield_last_) * kYieldShare);
-    yield_ops_seen_ = ops;
-  } else {
-    yield_owed_ = Clock::duration::zero();  // foreground is idle: nothing to make up for
-  }
-  if (yield_owed_ >= kYieldQuantum && !stop_) {
-    const Clock::duration pause = std::min<Clock::duration>(yield_owed_, kMaxYield);
-    std::this_thread::sleep_for(pause);
-    yield_owed_ -= std::min(yield_owed_, pause);
-    now = Clock::now();
-  }
-  yield_last_ = now;
-  if (options_.reclaim_mbps == 0) return;
-  // Then the I/O budget: a token bucket holding at most one second of credit.
-  const double rate = options_.reclaim_mbps * 1e6;  // bytes per second
-  double elapsed = std::chrono::duration<double>(now - budget_start_).count();
-  budget_bytes_ = std::max(0.0, budget_bytes_ - elapsed * rate) + static_cast<double>(bytes);
-  budget_start_ = now;
-  if (budget_bytes_ > rate) {
-    double wait = (budget_bytes_ - rate) / rate;
-    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
-    yield_last_ = Clock::now();
-  }
-}
 
 std::vector<ReclaimReport::VolumePlan> StoreImpl::PlanVolumes() {
   const uint64_t min_live =
