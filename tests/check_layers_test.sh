@@ -45,12 +45,14 @@ echo "ok: clean: $out"
 # The server includes the CLI (what issue 15 found).
 d=$(fresh server_includes_cli)
 printf '#include "cli/output.h"\n' >"$d/src/server/violation.cc"
-expect_violation "$d" "src/server/violation.cc:1: #include \"cli/output.h\": server/ may include only"
+expect_violation "$d" \
+  "src/server/violation.cc:1: #include \"cli/output.h\": server/ may include only"
 
 # The CLI reaches into the client's internals.
 d=$(fresh cli_includes_client)
 printf '// x\n#include "client/connection.h"\n' >"$d/src/cli/violation.cc"
-expect_violation "$d" "src/cli/violation.cc:2: #include \"client/connection.h\": cli/ may include only"
+expect_violation "$d" \
+  "src/cli/violation.cc:2: #include \"client/connection.h\": cli/ may include only"
 
 # A library that may use io/ includes io's test machinery.
 d=$(fresh engine_includes_fault_env)
@@ -60,12 +62,14 @@ expect_violation "$d" "#include \"io/fault_env.h\": test machinery"
 # A lower layer includes a higher one.
 d=$(fresh util_includes_engine)
 printf '  #  include "engine/store_impl.h"\n' >"$d/src/util/violation.h"
-expect_violation "$d" "src/util/violation.h:1: #include \"engine/store_impl.h\": util/ may include only"
+expect_violation "$d" \
+  "src/util/violation.h:1: #include \"engine/store_impl.h\": util/ may include only"
 
 # A public header depends on src/.
 d=$(fresh public_includes_src)
 printf '#include "util/mutex.h"\n' >"$d/include/cairn/violation.h"
-expect_violation "$d" "include/cairn/violation.h:1: #include \"util/mutex.h\": a public header includes only cairn/ headers"
+expect_violation "$d" \
+  "include/cairn/violation.h:1: #include \"util/mutex.h\": a public header includes only cairn/"
 
 # A new folder with no line in the table.
 d=$(fresh folder_without_line)

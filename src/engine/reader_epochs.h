@@ -10,7 +10,7 @@
 // mutex: no allocation (a hot GET registers once per request).
 //
 // Thread safety: every method may be called from any thread. Its lock is a leaf (docs/design.md,
-// "Locks"): nothing else is taken while holding it.
+// "Lock order"): nothing else is taken while holding it.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,11 @@
 //   store_read.cc   reads, scans and statistics
 //   store_pin.cc    pinned value extents for zero-copy sends (the server's GET)
 //   store_feed.cc   the change feed (IterateLog)
+// Parts with their own state and locks (issue 15; docs/design.md, "Lock order"):
+//   volume_syncer.h     the volumes awaiting fdatasync, the sync passes, the interval thread
+//   volume_set.h        the open volumes, for readers
+//   reader_epochs.h     the readers reclamation must wait for
+//   reclaim_throttle.h  reclamation's yielding and I/O budget (under reclaim_mu_)
 //
 // The write path (docs/design.md has the full tour):
 //   1. Reserve: under mu_, a writer takes the next `len` bytes of the active volume and the next
@@ -316,9 +321,9 @@ class StoreImpl final : public Store {
   std::unique_ptr<Index> index_;
   RecoveryReport report_;
 
-  // ---- Locks, outermost first (docs/design.md, "Locks"). A thread holding one of them takes
-  // only locks below it; clang's thread-safety analysis checks every acquisition it can see
-  // (ACQUIRED_BEFORE below; the clang builds fail on a violation).
+  // ---- Locks, outermost first (docs/design.md, "Lock order"). A thread holding one of them
+  // takes only locks below it; clang's thread-safety analysis checks every acquisition it can
+  // see (ACQUIRED_BEFORE below; scripts/test's `threads` stage fails on a violation).
   //   reclaim_mu_        one reclamation pass at a time
   //   reclaim_wait_mu_   the reclaimer thread's sleep (never held with reclaim_mu_)
   //   index_write_mu_    the index's single writer: a group commit, recovery, reclamation's

@@ -4,7 +4,7 @@
 // reader lets it go.
 //
 // Thread safety: every method may be called from any thread. Its lock is a readers-writer lock
-// near the bottom of the lock order (docs/design.md, "Locks"): only the leaves come after it.
+// near the bottom of the lock order (docs/design.md, "Lock order"): only the leaves come after it.
 #pragma once
 
 #include <cstdint>

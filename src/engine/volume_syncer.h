@@ -11,8 +11,8 @@
 // it, so no caller is told that data is durable after a sync of it failed (issue 15).
 //
 // Thread safety: every method may be called from any thread. Lock order (docs/design.md,
-// "Locks"): interval_mu_, then run_mu_ (a pass; on_error takes the store's log lock, which comes
-// after it), then dirty_mu_ (a leaf).
+// "Lock order"): interval_mu_, then run_mu_ (a pass; on_error takes the store's log lock, which
+// comes after it), then dirty_mu_ (a leaf).
 #pragma once
 
 #include <atomic>
