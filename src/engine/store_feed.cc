@@ -115,8 +115,7 @@ Status StoreImpl::SetTombstoneHorizon(Version horizon) {
     MutexLock l(&mu_);
     if (explicit_horizon_ < horizon) explicit_horizon_ = horizon;
   }
-  MutexLock l(&reclaim_wait_mu_);
-  reclaim_cv_.SignalAll();  // tombstones may be due now
+  reclaimer_.Wake();  // tombstones may be due now
   return Status::OK();
 }
 

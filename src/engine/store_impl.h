@@ -9,6 +9,7 @@
 //   volume_set.h        the open volumes, for readers
 //   reader_epochs.h     the readers reclamation must wait for
 //   reclaim_throttle.h  reclamation's yielding and I/O budget (under reclaim_mu_)
+//   periodic_thread.h   the background reclaimer's thread
 //
 // The write path (docs/design.md has the full tour):
 //   1. Reserve: under mu_, a writer takes the next `len` bytes of the active volume and the next
@@ -46,6 +47,7 @@
 #include "cairn/env.h"
 #include "cairn/store.h"
 #include "engine/index.h"
+#include "engine/periodic_thread.h"
 #include "engine/reader_epochs.h"
 #include "engine/reclaim_throttle.h"
 #include "engine/record.h"
@@ -237,7 +239,9 @@ class StoreImpl final : public Store {
   void FinishAsync(Writer* w, Status write_status);
 
   // ---- store_reclaim.cc
-  void ReclaimLoop();
+  // One round of the background reclaimer (on reclaimer_'s thread): a pass if there is work.
+  // Logs the first failure (`*warned`).
+  void BackgroundReclaim(bool* warned);
   std::vector<ReclaimReport::VolumePlan> PlanVolumes();
   Status PunchDead(bool throttle, bool punch_active, ReclaimReport* r) REQUIRES(reclaim_mu_);
   // The id of the volume being appended to, or UINT32_MAX when there is none.
@@ -325,7 +329,6 @@ class StoreImpl final : public Store {
   // takes only locks below it; clang's thread-safety analysis checks every acquisition it can
   // see (ACQUIRED_BEFORE below; scripts/test's `threads` stage fails on a violation).
   //   reclaim_mu_        one reclamation pass at a time
-  //   reclaim_wait_mu_   the reclaimer thread's sleep (never held with reclaim_mu_)
   //   index_write_mu_    the index's single writer: a group commit, recovery, reclamation's
   //                      index writes, a decision that must not go stale
   //   mark_mu_           the clean flag's one-time reset (an index write and flush)
@@ -337,11 +340,11 @@ class StoreImpl final : public Store {
   //   volumes_           (VolumeSet) the open volumes, shared by readers
   //   syncer_.dirty_mu_  (VolumeSyncer) a leaf: the volumes written since the last sync pass
   //   readers_           (ReaderEpochs) a leaf
+  //   reclaimer_         (PeriodicThread) a leaf: the reclaimer thread's sleep and wake-up
   // Waits across threads follow the same order: the commit leader holds index_write_mu_ while
   // RocksDB may stall its write for a flush, whose before-flush hook syncs the volumes
   // (syncer_.run_mu_, and mu_ and acct_mu_ if the sync fails).
-  Mutex reclaim_mu_ ACQUIRED_BEFORE(reclaim_wait_mu_);
-  Mutex reclaim_wait_mu_ ACQUIRED_BEFORE(index_write_mu_);
+  Mutex reclaim_mu_ ACQUIRED_BEFORE(index_write_mu_);
   Mutex index_write_mu_ ACQUIRED_BEFORE(mark_mu_);
   Mutex mark_mu_ ACQUIRED_BEFORE(syncer_.interval_mu_);
   mutable Mutex mu_ ACQUIRED_AFTER(syncer_.run_mu_) ACQUIRED_BEFORE(acct_mu_);
@@ -402,8 +405,8 @@ class StoreImpl final : public Store {
 
   // Reclamation. One pass at a time (reclaim_mu_); commits and reclamation's own index writes
   // are serialised by index_write_mu_ so that account changes land in the batch that causes them.
-  std::thread reclaimer_;
-  CondVar reclaim_cv_;  // with reclaim_wait_mu_
+  // The background reclaimer's thread (engine/periodic_thread.h); SetTombstoneHorizon wakes it.
+  PeriodicThread reclaimer_;
   std::atomic<uint64_t> foreground_ops_{0};  // bumped by every foreground operation
   // Yielding to foreground work and the reclaim_mbps budget: one pass at a time uses it.
   ReclaimThrottle throttle_ GUARDED_BY(reclaim_mu_){&foreground_ops_};

@@ -316,7 +316,10 @@ Status StoreImpl::OpenStore() {
   compactions_total_ = totals.second;
   preparer_ = std::thread([this] { PreparerLoop(); });
   committer_ = std::thread([this] { CommitterLoop(); });
-  if (options_.background_reclaim) reclaimer_ = std::thread([this] { ReclaimLoop(); });
+  if (options_.background_reclaim) {
+    reclaimer_.Start(std::chrono::milliseconds(options_.reclaim_interval_ms),
+                     [this, warned = false]() mutable { BackgroundReclaim(&warned); });
+  }
   syncer_.StartInterval(options_.sync_interval_ms);
   return Status::OK();
 }
@@ -703,11 +706,7 @@ Status StoreImpl::Close() {
   }
   if (committer_.joinable()) committer_.join();
   syncer_.StopInterval();
-  {
-    MutexLock l(&reclaim_wait_mu_);
-    reclaim_cv_.SignalAll();
-  }
-  if (reclaimer_.joinable()) reclaimer_.join();
+  reclaimer_.Stop();
   // A pass started by Reclaim() on another thread finishes (it stops early on stop_).
   { MutexLock rl(&reclaim_mu_); }
   if (preparer_.joinable()) preparer_.join();

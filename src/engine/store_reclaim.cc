@@ -482,33 +482,26 @@ Status StoreImpl::RemoveRetired(ReclaimReport* r) {
   return Status::OK();
 }
 
-void StoreImpl::ReclaimLoop() {
-  MutexLock l(&reclaim_wait_mu_);
-  bool warned = false;
-  while (!stop_) {
-    reclaim_cv_.WaitFor(&reclaim_wait_mu_, std::chrono::milliseconds(options_.reclaim_interval_ms));
-    if (stop_) break;
-    // Only when there is work: dead records to punch outside the active volume, or a volume
-    // to compact.
-    bool work = false;
-    const uint32_t active = ActiveVolumeId();
-    for (const auto& p : PlanVolumes())
-      work |= (p.punchable_bytes > 0 && p.id < active) || p.compact;
-    if (!work) {
-      // Tombstones the horizon has reached (one index seek).
-      std::vector<TombstoneRef> due;
-      work = index_->ListTombstones(tombstone_horizon(), 1, &due).ok() && !due.empty();
-    }
-    if (!work) continue;
-    l.Unlock();
-    ReclaimOptions ro;
-    ro.punch_active = false;  // appends to the active volume must never wait on a punch
-    Result<ReclaimReport> r = Reclaim(ro);
-    l.Lock();
-    if (!r.ok() && !warned && !stop_) {
-      Log("WARNING: background reclamation failed: " + r.status().ToString());
-      warned = true;
-    }
+void StoreImpl::BackgroundReclaim(bool* warned) {
+  if (stop_) return;
+  // Only when there is work: dead records to punch outside the active volume, or a volume
+  // to compact.
+  bool work = false;
+  const uint32_t active = ActiveVolumeId();
+  for (const auto& p : PlanVolumes())
+    work |= (p.punchable_bytes > 0 && p.id < active) || p.compact;
+  if (!work) {
+    // Tombstones the horizon has reached (one index seek).
+    std::vector<TombstoneRef> due;
+    work = index_->ListTombstones(tombstone_horizon(), 1, &due).ok() && !due.empty();
+  }
+  if (!work) return;
+  ReclaimOptions ro;
+  ro.punch_active = false;  // appends to the active volume must never wait on a punch
+  Result<ReclaimReport> r = Reclaim(ro);
+  if (!r.ok() && !*warned && !stop_) {
+    Log("WARNING: background reclamation failed: " + r.status().ToString());
+    *warned = true;
   }
 }
 
