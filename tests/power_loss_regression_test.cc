@@ -16,6 +16,7 @@
 
 #include "cairn/store.h"
 #include "engine/crash_index_fs.h"
+#include "engine/store_testing.h"
 #include "io/crash_env.h"
 #include "io/fault_env.h"
 #include "test_util.h"
@@ -30,11 +31,16 @@ struct CrashStore {
   StoreOptions Options() {
     StoreOptions o;
     o.env = &env;
-    o.index_env = index_env.get();
     o.volume_capacity = 1u << 20;
     o.background_reclaim = false;
     o.info_log = [](const std::string&) {};
     return o;
+  }
+  // Store::Open with the index on the model too.
+  Result<std::unique_ptr<Store>> Open(const std::string& dir, const StoreOptions& o) {
+    StoreTestHooks hooks;
+    hooks.index_env = index_env.get();
+    return OpenStoreForTesting(dir, o, std::move(hooks));
   }
   CrashModel model;
   CrashEnv env;
@@ -49,7 +55,7 @@ TEST(PowerLossRegression, AcknowledgedPutInAFreshStoreSurvivesLosingUnsyncedDire
   const std::string dir = tmp.sub("store");
   {
     CrashStore cs(tmp.path());
-    auto s = Store::Open(dir, cs.Options());
+    auto s = cs.Open(dir, cs.Options());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     ASSERT_TRUE((*s)->Put("k", "durable").ok());
     cs.model.Freeze();
@@ -57,7 +63,7 @@ TEST(PowerLossRegression, AcknowledgedPutInAFreshStoreSurvivesLosingUnsyncedDire
     ASSERT_TRUE(cs.model.Crash(1, CrashModel::Style::kDropAll).ok());
   }
   CrashStore cs(tmp.path());
-  auto s = Store::Open(dir, cs.Options());
+  auto s = cs.Open(dir, cs.Options());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto v = (*s)->Get("k");
   ASSERT_TRUE(v.ok()) << v.status().ToString();
@@ -73,7 +79,7 @@ TEST(PowerLossRegression, ManifestWhoseChunkWasLostLeavesThePreviousVersion) {
   const std::string big = test::ValueFor("obj", 1, 600 << 10);  // three chunks + manifest
   {
     CrashStore cs(tmp.path());
-    auto s = Store::Open(dir, cs.Options());
+    auto s = cs.Open(dir, cs.Options());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     WriteOptions none;
     none.durability = Durability::kNone;
@@ -90,7 +96,7 @@ TEST(PowerLossRegression, ManifestWhoseChunkWasLostLeavesThePreviousVersion) {
   ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), 4096), 4096);
   ::close(fd);
   CrashStore cs(tmp.path());
-  auto s = Store::Open(dir, cs.Options());
+  auto s = cs.Open(dir, cs.Options());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto v = (*s)->Get("obj");
   EXPECT_TRUE(v.status().IsNotFound()) << v.status().ToString();
@@ -180,6 +186,61 @@ TEST(PowerLossRegression, PerWriteIntervalIsSyncedByTheIntervalThread) {
   for (int i = 0; i < 200 && vol_syncs.load() == before_async; i++)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_GT(vol_syncs.load(), before_async);
+}
+
+// Bug (issue 15, the flaky PowerLoss.shard4 "\"t0/k7\" holds nothing"): a sync pass whose
+// fdatasync failed had already taken the set of dirty volumes; a Sync() that was waiting for that
+// pass then found the set empty and returned OK, although the writes it had to make durable were
+// in the volume whose sync failed. After a power loss they were gone, while the caller had been
+// told they were durable. A Sync() that comes after a failed sync pass must fail.
+TEST(PowerLossRegression, Issue15SyncAfterAFailedSyncPassIsNotOk) {
+  test::TempDir tmp;
+  FaultEnv env(Env::Default());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool block = false, blocked = false, release = false;
+  env.SetHook(FaultEnv::Op::kSync, [&](const std::string& path) {
+    if (path.find(".vol") == std::string::npos || path.find(".tmp") != std::string::npos) return;
+    std::unique_lock<std::mutex> l(mu);
+    if (!block) return;
+    block = false;
+    blocked = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+  });
+  StoreOptions o;
+  o.env = &env;
+  o.volume_capacity = 1u << 20;
+  o.durability = Durability::kNone;
+  o.background_reclaim = false;
+  o.info_log = [](const std::string&) {};
+  auto s = Store::Open(tmp.sub("store"), o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE((*s)->Put("k", "acknowledged, not yet durable").ok());
+  {
+    std::lock_guard<std::mutex> l(mu);
+    block = true;
+  }
+  // The first pass takes the dirty volume, and its fdatasync blocks, then fails (EIO).
+  env.Inject(FaultEnv::Op::kSync, ".vol", 0, 1, Status::IOError("injected EIO"));
+  auto first = std::async(std::launch::async, [&] { return (*s)->Sync(); });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(10), [&] { return blocked; }));
+  }
+  // A second Sync() starts meanwhile (the store is not read-only yet) and waits for the pass.
+  auto second = std::async(std::launch::async, [&] { return (*s)->Sync(); });
+  EXPECT_EQ(second.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  EXPECT_FALSE(first.get().ok());
+  Status st = second.get();
+  EXPECT_FALSE(st.ok()) << "Sync() returned OK after the fdatasync of the data it covers failed";
+  EXPECT_FALSE((*s)->Sync().ok());
+  EXPECT_FALSE((*s)->Put("k2", "v").ok());  // read-only
 }
 
 }  // namespace

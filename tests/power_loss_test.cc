@@ -46,6 +46,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,7 @@
 
 #include "cairn/store.h"
 #include "engine/crash_index_fs.h"
+#include "engine/store_testing.h"
 #include "io/crash_env.h"
 #include "test_util.h"
 
@@ -68,7 +70,7 @@ constexpr int kThreads = 3;
 constexpr int kKeysPerThread = 16;
 constexpr size_t kHeader = 24;  // "PLV1" | pad | version u64 | size u64
 
-// The named points a round may crash at (engine code calls StoreOptions::test_point).
+// The named points a round may crash at (engine code calls StoreTestHooks::test_point).
 const char* const kPoints[] = {
     "commit:before-sync",   "commit:after-sync",     "commit:after-index",
     "index:flush-begin",    "volume:create-begin",   "volume:before-rename",
@@ -167,7 +169,6 @@ class Chain {
   StoreOptions Options(std::mt19937_64& rng, Session* s) {
     StoreOptions o;
     o.env = s->env.get();
-    o.index_env = s->index_env.get();
     o.volume_capacity = (rng() % 3 == 0) ? (2u << 20) : (1u << 20);  // used at creation only
     o.durability = static_cast<Durability>(rng() % 3);
     o.sync_interval_ms = 2 + rng() % 10;
@@ -183,6 +184,14 @@ class Chain {
       if (args_.verbose) std::fprintf(stderr, "  [engine] %s\n", m.c_str());
     };
     return o;
+  }
+  // Store::Open with the session's index on the model too, and the crash point hook if given.
+  Result<std::unique_ptr<Store>> Open(Session* s, const StoreOptions& o,
+                                      std::function<void(const char*)> test_point = {}) {
+    StoreTestHooks hooks;
+    hooks.index_env = s->index_env.get();
+    hooks.test_point = std::move(test_point);
+    return OpenStoreForTesting(store_dir_, o, std::move(hooks));
   }
   // Crashes the session: freeze, drop the store, apply the seeded crash.
   bool Crash(Session* s, uint64_t seed) {
@@ -435,7 +444,7 @@ bool Chain::Run() {
     CrashModel* model = s.model.get();
     std::atomic<bool> point_fired{false};
     std::atomic<bool> armed{false};  // points count only once the workload runs
-    o.test_point = [&, model](const char* name) {
+    auto test_point = [&, model](const char* name) {
       if (!armed || point.empty() || point != name || point_fired) return;
       if (point_hits++ < point_skip) return;
       point_fired = true;
@@ -444,7 +453,7 @@ bool Chain::Run() {
     // Sometimes crash while the store is being created.
     const bool crash_creation = round_ == 0 && rng() % 4 == 0;
     if (crash_creation) model->FreezeAfter(rng() % 60);
-    Result<std::unique_ptr<Store>> st = Store::Open(store_dir_, o);
+    Result<std::unique_ptr<Store>> st = Open(&s, o, test_point);
     if (crash_creation && model->frozen()) {
       if (st.ok()) s.store = std::move(*st);
       c_->creation_crashes++;
@@ -481,7 +490,7 @@ bool Chain::Run() {
       NewSession(&s);
       StoreOptions ro = Options(rng, &s);
       s.model->FreezeAfter(rng() % 80);
-      Result<std::unique_ptr<Store>> r = Store::Open(store_dir_, ro);
+      Result<std::unique_ptr<Store>> r = Open(&s, ro);
       if (r.ok()) s.store = std::move(*r);
       c_->recovery_crashes++;
       if (!Crash(&s, rs ^ 2)) return false;
@@ -491,7 +500,7 @@ bool Chain::Run() {
     NewSession(&s);
     StoreOptions co = Options(rng, &s);
     co.background_reclaim = false;
-    Result<std::unique_ptr<Store>> r = Store::Open(store_dir_, co);
+    Result<std::unique_ptr<Store>> r = Open(&s, co);
     if (!r.ok()) return Fail("open after the crash failed: " + r.status().ToString());
     s.store = std::move(*r);
     std::map<std::string, uint64_t> first, second;
@@ -522,7 +531,7 @@ bool Chain::Run() {
     NewSession(&s);
     StoreOptions ao = Options(rng, &s);
     ao.background_reclaim = false;
-    r = Store::Open(store_dir_, ao);
+    r = Open(&s, ao);
     if (!r.ok()) return Fail("second open after the crash failed: " + r.status().ToString());
     s.store = std::move(*r);
     if (!ReadAll(s.store.get(), &second)) return false;

@@ -4,7 +4,7 @@
 // a pass leaves a correct store; readers and writers running during a pass see correct bytes.
 //
 // Crashes are real: a child process (this binary, re-executed) runs the pass and is killed with
-// SIGKILL at the named point through StoreOptions::test_point.
+// SIGKILL at the named point through StoreTestHooks::test_point (engine/store_testing.h).
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +22,7 @@
 
 #include "cairn/store.h"
 #include "cairn/verify.h"
+#include "engine/store_testing.h"
 #include "test_util.h"
 
 namespace cairn {
@@ -500,11 +501,11 @@ INSTANTIATE_TEST_SUITE_P(Points, ReclaimCrash,
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "--kill-at") {
     const std::string point = argv[2];
-    cairn::StoreOptions o = cairn::Opts();
-    o.test_point = [point](const char* p) {
+    cairn::StoreTestHooks hooks;
+    hooks.test_point = [point](const char* p) {
       if (point == p) ::kill(::getpid(), SIGKILL);
     };
-    auto s = cairn::Store::Open(argv[3], o);
+    auto s = cairn::OpenStoreForTesting(argv[3], cairn::Opts(), std::move(hooks));
     if (!s.ok()) return 2;
     (void)(*s)->Reclaim(cairn::Now());
     ::_exit(0);  // the point was never reached

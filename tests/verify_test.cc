@@ -355,7 +355,7 @@ TEST(Verify, RepairOfAHealthyStoreKeepsEverything) {
 
 // Edits the index of a closed store directly, as a bug or a lost index write could.
 void EditIndex(const std::string& dir, const std::function<void(IndexBatch*)>& edit) {
-  auto idx = Index::Open(dir + "/index", SmallOptions(), {});
+  auto idx = Index::Open(dir + "/index", SmallOptions(), nullptr, {});
   ASSERT_TRUE(idx.ok()) << idx.status().ToString();
   IndexBatch b;
   edit(&b);
@@ -399,7 +399,7 @@ TEST(Verify, OlderEntryIsStale) {
     ASSERT_TRUE(s->Close().ok());
   }
   {
-    auto idx = Index::Open(d.sub("index"), SmallOptions(), {});
+    auto idx = Index::Open(d.sub("index"), SmallOptions(), nullptr, {});
     ASSERT_TRUE(idx.ok());
     auto e = (*idx)->Get("k");
     ASSERT_TRUE(e.ok());

@@ -10,10 +10,6 @@
 #include <string>
 #include <string_view>
 
-namespace rocksdb {
-class Env;
-}  // namespace rocksdb
-
 namespace cairn {
 
 class Env;
@@ -124,16 +120,6 @@ struct StoreOptions {
   // now minus this. 0: only the explicit horizon. Default 10 days: a replica that missed a delete
   // must have caught up within it.
   uint64_t tombstone_ttl_ms = uint64_t{10} * 24 * 3600 * 1000;
-
-  // Tests only: the RocksDB Env the key index uses (nullptr: RocksDB's default). The power-loss
-  // test passes one whose files a CrashModel tracks (engine/crash_index_fs.h), so a simulated
-  // crash drops the index's unsynced data too.
-  rocksdb::Env* index_env = nullptr;
-
-  // Tests only: called at named points of the group commit, the index flush, volume creation
-  // and reclamation ("commit:after-sync", "compact:mid-copy"...; docs/reliability.md lists
-  // them), so a crash test can crash exactly there. It may run on any engine thread.
-  std::function<void(const char* point)> test_point;
 
   // Receives the engine's warnings (an fsync failure, what recovery found). Default: stderr.
   std::function<void(const std::string&)> info_log;

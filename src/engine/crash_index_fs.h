@@ -9,7 +9,8 @@
 // not use with these options (random read-write files, links, reused WAL files) fail with
 // NotSupported rather than go untracked.
 //
-// Pass the result as StoreOptions::index_env. Tests only. Thread safety: as CrashModel.
+// Pass the result as StoreTestHooks::index_env (engine/store_testing.h). Tests only. Thread
+// safety: as CrashModel.
 #pragma once
 
 #include <memory>

@@ -135,7 +135,7 @@ Index::~Index() {
 }
 
 Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOptions& o,
-                                           std::function<void()> before_flush) {
+                                           rocksdb::Env* env, std::function<void()> before_flush) {
   std::unique_ptr<Index> idx(new Index());
   rocksdb::Options opts;
   opts.create_if_missing = true;
@@ -153,7 +153,7 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOp
   opts.compression = rocksdb::kLZ4Compression;
   opts.info_log_level = rocksdb::WARN_LEVEL;
   opts.keep_log_file_num = 2;
-  if (o.index_env != nullptr) opts.env = o.index_env;
+  if (env != nullptr) opts.env = env;
   opts.listeners.push_back(std::make_shared<FlushListener>(std::move(before_flush)));
   idx->cache_ = rocksdb::NewLRUCache(o.index_cache_bytes);
   idx->hot_ = std::make_unique<EntryCache>(o.index_hot_bytes);

@@ -30,6 +30,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 class Cache;
 class WriteBatch;
 }  // namespace rocksdb
@@ -85,8 +86,9 @@ class IndexBatch {
 class Index {
  public:
   ~Index();
+  // `env`: the RocksDB Env (nullptr: RocksDB's default; tests pass others, engine/test_hooks.h).
   static Result<std::unique_ptr<Index>> Open(const std::string& dir, const StoreOptions& options,
-                                             std::function<void()> before_flush);
+                                             rocksdb::Env* env, std::function<void()> before_flush);
 
   // Lookups of object entries (Get, GetCached) answer from the hot-entry cache when they can
   // (engine/entry_cache.h); Write keeps it coherent.

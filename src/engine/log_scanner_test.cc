@@ -4,8 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <vector>
+
+#include "io/mem_env.h"
 
 namespace cairn {
 namespace {
@@ -15,15 +16,13 @@ constexpr uint64_t kStart = 4096;
 
 class LogScannerTest : public ::testing::Test {
  protected:
+  // In memory (io/mem_env.h): the scanner only needs positioned reads and InHole.
   void SetUp() override {
-    char tmpl[] = "/tmp/cairn-scan-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    auto f = Env::Default()->OpenFile(dir_ + "/v", Env::OpenMode::kCreate);
+    auto f = env_.OpenFile("/v", Env::OpenMode::kCreate);
     ASSERT_TRUE(f.ok());
     file_ = std::move(*f);
     ASSERT_TRUE(file_->PWrite(0, std::string(kCap, '\0')).ok());
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
   // Appends a record at the current end; returns its offset.
   uint64_t Add(const std::string& key, const std::string& value,
@@ -56,7 +55,7 @@ class LogScannerTest : public ::testing::Test {
   }
 
   static constexpr uint64_t kCap = 8 << 20;
-  std::string dir_;
+  MemEnv env_;
   std::unique_ptr<File> file_;
   uint64_t end_ = kStart;
   uint64_t seq_ = 0;
@@ -102,6 +101,39 @@ TEST_F(LogScannerTest, TornBodyAtTail) {
   EXPECT_EQ(good_end, s.last_valid_end());
   EXPECT_GT(s.tail_garbage_bytes(), 1000u);
   EXPECT_EQ(at, good_end);
+}
+
+// Hole punching (docs/design.md, "Reclamation") releases a dead record's whole blocks and keeps
+// its head: the scanner steps over it as a punched record. The same bytes zeroed without a hole
+// (a torn write) are not punched: they are a bad region.
+TEST_F(LogScannerTest, APunchedRecordIsSteppedOverAndZerosWithoutAHoleAreNot) {
+  Add("a", "1");
+  const uint64_t dead = Add("b", std::string(3 * 4096, 'p'));
+  const uint64_t dead_len = end_ - dead;
+  Add("c", "3");
+  const uint64_t head = RecordHeaderSize(format::kRecordFormat) + 1;
+  const PunchRange r = PunchableRange(dead, head, dead_len);
+  ASSERT_GT(r.bytes(), 0u);
+  ASSERT_TRUE(file_->PunchHole(r.begin, r.bytes()).ok());
+  {
+    LogScanner s(file_.get(), kSalt, kStart, kCap, 64 << 10);
+    std::vector<std::string> keys;
+    auto evs = ScanAll(&s, &keys);
+    EXPECT_EQ((std::vector<std::string>{"a", "c"}), keys);
+    ASSERT_EQ(3u, evs.size());
+    EXPECT_EQ(ScanEvent::Kind::kPunched, evs[1].kind);
+    EXPECT_EQ(dead, evs[1].offset);
+    EXPECT_EQ(dead_len, evs[1].length);
+    EXPECT_EQ("b", evs[1].key);
+  }
+  // Written back as zeros (allocated again): no hole, so a damaged record in the middle.
+  ASSERT_TRUE(file_->PWrite(r.begin, std::string(r.bytes(), '\0')).ok());
+  LogScanner s(file_.get(), kSalt, kStart, kCap, 64 << 10);
+  std::vector<std::string> keys;
+  auto evs = ScanAll(&s, &keys);
+  EXPECT_EQ((std::vector<std::string>{"a", "c"}), keys);
+  ASSERT_EQ(3u, evs.size());
+  EXPECT_EQ(ScanEvent::Kind::kBadRegion, evs[1].kind);
 }
 
 TEST_F(LogScannerTest, CorruptRecordInMiddleIsReportedAndSkipped) {

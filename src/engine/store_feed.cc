@@ -25,7 +25,7 @@ Result<LogBatch> StoreImpl::IterateLog(LogPosition from, size_t limit) {
                                  std::to_string(kMaxLogBatchRecords));
   LogPosition end;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     end = committed_end_;
   }
   // The volumes that hold committed log, and how far.
@@ -35,7 +35,7 @@ Result<LogBatch> StoreImpl::IterateLog(LogPosition from, size_t limit) {
   };
   std::vector<Span> spans;
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     for (const auto& [id, a] : accounts_) {
       if (id > end.volume()) break;
       if (a.retired || id < from.volume()) continue;  // retired: its live records were copied
@@ -100,23 +100,22 @@ Result<LogBatch> StoreImpl::IterateLog(LogPosition from, size_t limit) {
 
 Status StoreImpl::SetTombstoneHorizon(Version horizon) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (!bg_error_.ok()) return bg_error_;
     if (horizon <= explicit_horizon_) return Status::OK();  // it only moves forward
   }
   {
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     IndexBatch b;
     b.PutHorizon(horizon);
     CAIRN_RETURN_IF_ERROR(index_->Write(&b));
   }
   CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (explicit_horizon_ < horizon) explicit_horizon_ = horizon;
   }
-  std::lock_guard<std::mutex> l(reclaim_wait_mu_);
-  reclaim_cv_.notify_all();  // tombstones may be due now
+  reclaimer_.Wake();  // tombstones may be due now
   return Status::OK();
 }
 

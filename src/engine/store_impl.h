@@ -4,6 +4,12 @@
 //   store_read.cc   reads, scans and statistics
 //   store_pin.cc    pinned value extents for zero-copy sends (the server's GET)
 //   store_feed.cc   the change feed (IterateLog)
+// Parts with their own state and locks (issue 15; docs/design.md, "Lock order"):
+//   volume_syncer.h     the volumes awaiting fdatasync, the sync passes, the interval thread
+//   volume_set.h        the open volumes, for readers
+//   reader_epochs.h     the readers reclamation must wait for
+//   reclaim_throttle.h  reclamation's yielding and I/O budget (under reclaim_mu_)
+//   periodic_thread.h   the background reclaimer's thread
 //
 // The write path (docs/design.md has the full tour):
 //   1. Reserve: under mu_, a writer takes the next `len` bytes of the active volume and the next
@@ -27,15 +33,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -44,10 +47,17 @@
 #include "cairn/env.h"
 #include "cairn/store.h"
 #include "engine/index.h"
+#include "engine/periodic_thread.h"
+#include "engine/reader_epochs.h"
+#include "engine/reclaim_throttle.h"
 #include "engine/record.h"
 #include "engine/store_format.h"
+#include "engine/test_hooks.h"
 #include "engine/volume.h"
+#include "engine/volume_set.h"
+#include "engine/volume_syncer.h"
 #include "util/hlc.h"
+#include "util/mutex.h"
 
 namespace cairn {
 
@@ -57,8 +67,11 @@ Status InfoOf(std::string key, const format::IndexEntry& e, ObjectInfo* info);
 
 class StoreImpl final : public Store {
  public:
-  StoreImpl(std::string dir, const StoreOptions& options);
+  StoreImpl(std::string dir, const StoreOptions& options, StoreTestHooks hooks);
   ~StoreImpl() override;
+  // Store::Open, and OpenStoreForTesting (engine/store_testing.h) with test hooks.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, const StoreOptions& options,
+                                             StoreTestHooks hooks);
 
   Status Put(std::string_view key, std::string_view value, const WriteOptions& wo) override;
   Status PutStream(std::string_view key, ValueSource* src, const WriteOptions& wo) override;
@@ -86,7 +99,9 @@ class StoreImpl final : public Store {
   Status Close() override;
 
   // store_open.cc
-  Status OpenStore();
+  // Not analysed: OpenStore and Recover run before any of the store's threads starts, and set
+  // the guarded state directly (the parts of the store take this over: later commits).
+  Status OpenStore() NO_THREAD_SAFETY_ANALYSIS;
 
   // store_read.cc: reads and validates the record at (volume, offset, len): its key, type and
   // (if not 0) sequence must be the expected ones. On success *value views into *buf.
@@ -94,7 +109,7 @@ class StoreImpl final : public Store {
                     RecordType type, uint64_t sequence, std::string* buf,
                     std::string_view* value);
   uint64_t chunk_bytes() const { return chunk_bytes_; }
-  std::shared_ptr<Volume> VolumeFor(uint32_t id);
+  std::shared_ptr<Volume> VolumeFor(uint32_t id) { return volumes_.Get(id); }
 
  private:
   // How a conditional write (a condition other than kNone, or any delete) is judged in Reserve,
@@ -124,8 +139,9 @@ class StoreImpl final : public Store {
     Version version;
     bool stamp = false;
     Decision* decision = nullptr;  // judged by Reserve when set
-    // Held by a decision made under index_write_mu_; Reserve releases it (WriteDecided).
-    std::unique_lock<std::mutex>* decision_lock = nullptr;
+    // Set while the writer holds index_write_mu_ for its decision (WriteDecided); Reserve
+    // releases it (ReleaseDecisionLock).
+    bool decision_locked = false;
     bool sync = false;
     bool interval = false;  // Durability::kInterval: the interval thread must sync it
     uint64_t object_size = 0;
@@ -142,12 +158,12 @@ class StoreImpl final : public Store {
     uint64_t len = 0;
     uint64_t seq = 0;
     uint64_t seq_after = 0;  // next_seq_ once this write was reserved
-    // Guarded by mu_.
+    // Guarded by mu_ (once queued; the analysis cannot follow a Writer into the queue).
     bool done = false;
     Status write_status;
     bool committed = false;
     Status result;
-    std::condition_variable cv;
+    CondVar cv;
     // PutAsync: Reserve returns Busy instead of waiting; the commit leader calls `done` (with
     // mu_ released) and deletes the writer, which owns its key.
     bool no_wait = false;
@@ -187,26 +203,34 @@ class StoreImpl final : public Store {
   // Writes w's record after its decision: looks the key up (from memory only unless
   // d->may_wait), then WriteRecord, again while the lookup went stale (bounded).
   Status WriteDecided(Writer* w, std::string_view value, std::string* buf);
-  // Under mu_: judges w->decision against its lookup and the queue. REQUIRES: mu_ held.
-  Status JudgeLocked(Writer* w, std::unique_lock<std::mutex>& l);
+  // Under mu_: judges w->decision against its lookup and the queue. May release mu_ to wait
+  // for a commit.
+  Status JudgeLocked(Writer* w) REQUIRES(mu_);
+  // Releases index_write_mu_ if w holds it for its decision. Not analysed: whether the lock is
+  // held is a run-time property of the writer (w->decision_locked), which the analysis cannot
+  // follow.
+  void ReleaseDecisionLock(Writer* w) NO_THREAD_SAFETY_ANALYSIS;
+  // Takes index_write_mu_ for w's decision (w->decision_locked). Not analysed, as above.
+  void LockForDecision(Writer* w) NO_THREAD_SAFETY_ANALYSIS;
   // The rules of the conditions (cairn/object_store.h), on d->found; sets d->outcome, d->held.
   static Status Judge(Decision* d, const Version& horizon);
   // Runs w's write under wo's condition (stamped, or judged), and reports the outcome through
   // wo (result_out, sequence_out, held_version_out; not for a PutAsync writer).
   Status WriteWith(Writer* w, std::string_view value, std::string* buf, const WriteOptions& wo);
-  // The effective tombstone horizon. REQUIRES: mu_ held.
-  Version HorizonLocked(uint64_t now_ms) const;
+  // The effective tombstone horizon.
+  Version HorizonLocked(uint64_t now_ms) const REQUIRES(mu_);
   bool WantsSync(const WriteOptions& wo) const;
   bool WantsInterval(const WriteOptions& wo) const;
-  Status Reserve(Writer* w, uint64_t len);
-  Status SwitchVolumeLocked(std::unique_lock<std::mutex>& l);
+  Status Reserve(Writer* w, uint64_t len) EXCLUDES(mu_);
+  // Waits for a prepared volume (releasing mu_) if none is ready.
+  Status SwitchVolumeLocked() REQUIRES(mu_);
   // Encodes the record for w with `value` into buf (which may already hold the value at the
   // right place when `value_in_place`), pwrites it, then waits for its commit.
   Status WriteRecord(Writer* w, std::string_view value, std::string* buf);
   void FinishAndWait(Writer* w, Status write_status);
-  void LeadCommit(std::unique_lock<std::mutex>& l);
+  // Releases mu_ while the group commits.
+  void LeadCommit() REQUIRES(mu_);
   Status CommitGroup(const std::vector<Writer*>& group);
-  Status SyncVolumes(std::vector<std::shared_ptr<Volume>> extra);
   void SetBgError(const Status& cause);
   void Log(const std::string& msg);
   void PreparerLoop();
@@ -214,68 +238,76 @@ class StoreImpl final : public Store {
   void CommitterLoop();
   // PutAsync's FinishAndWait: marks the write done (StartCommit wakes the committer).
   void FinishAsync(Writer* w, Status write_status);
-  void IntervalLoop();
 
   // ---- store_reclaim.cc
-  void ReclaimLoop();
+  // One round of the background reclaimer (on reclaimer_'s thread): a pass if there is work.
+  // Logs the first failure (`*warned`).
+  void BackgroundReclaim(bool* warned);
   std::vector<ReclaimReport::VolumePlan> PlanVolumes();
-  Status PunchDead(bool throttle, bool punch_active, ReclaimReport* r);
+  Status PunchDead(bool throttle, bool punch_active, ReclaimReport* r) REQUIRES(reclaim_mu_);
   // The id of the volume being appended to, or UINT32_MAX when there is none.
   uint32_t ActiveVolumeId();
-  Status CompactVolume(uint32_t id, bool throttle, ReclaimReport* r);
+  Status CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) REQUIRES(reclaim_mu_);
   // Removes the files of volumes marked retired, once no reader can still be in them.
-  Status RemoveRetired(ReclaimReport* r);
-  // Waits until every ObjectReader opened before now has finished (bounded); false if some
-  // reader is still open after the wait.
-  bool WaitForOlderReaders();
+  Status RemoveRetired(ReclaimReport* r) REQUIRES(reclaim_mu_);
+  // Waits until every reader opened before now has finished (bounded); false if some reader
+  // is still open after the wait.
+  bool WaitForOlderReaders() { return readers_.WaitForOlder(std::chrono::seconds(5)); }
   // Starts a throttled stretch of work: what came before it is not reclamation's work.
-  void StartThrottle();
+  void StartThrottle() REQUIRES(reclaim_mu_) { throttle_.Start(); }
   // Called after each step of reclamation (`bytes` read plus written): yields to foreground
-  // work in proportion to the work done, then waits for the reclaim_mbps budget.
-  void Throttle(uint64_t bytes, bool throttle);
+  // work in proportion to the work done, then waits for the reclaim_mbps budget
+  // (engine/reclaim_throttle.h).
+  void Throttle(uint64_t bytes, bool throttle) REQUIRES(reclaim_mu_) {
+    if (throttle) throttle_.Step(bytes, options_.reclaim_mbps, stop_.load());
+  }
   void TestPoint(const char* name) {
-    if (options_.test_point) options_.test_point(name);
+    if (hooks_.test_point) hooks_.test_point(name);
   }
   Result<format::IndexEntry> LookupLive(std::string_view key);
   // Drops tombstone entries at or below the effective horizon (a bounded number per pass).
-  Status DropExpiredTombstones(ReclaimReport* r);
+  Status DropExpiredTombstones(ReclaimReport* r) REQUIRES(reclaim_mu_);
   // store_pin.cc: PinObject (may_block) and TryPinObject (a null pin where a disk read would
   // be needed).
   Result<std::unique_ptr<PinnedObject>> Pin(std::string_view key, bool may_block);
 
  public:
-  // Readers register while they may read records (ObjectReader): reclamation never releases
-  // or removes what an open reader may still read.
-  uint64_t RegisterReader();
-  void UnregisterReader(uint64_t epoch);
+  // Readers register while they may read records (ObjectReader, PinnedObject): reclamation
+  // never releases or removes what an open reader may still read (engine/reader_epochs.h).
+  uint64_t RegisterReader() { return readers_.Register(); }
+  void UnregisterReader(uint64_t epoch) { readers_.Unregister(epoch); }
 
  private:
 
   // Shared by commit and recovery: updates the index batch, the volume accounts, the object
   // counts and the dead-record list for one record (docs/design.md, "Applying a record").
-  Status ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch, Overlay* overlay);
+  Status ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch, Overlay* overlay)
+      REQUIRES(index_write_mu_);
   // The key's current entry, tombstones included.
   Result<std::optional<format::IndexEntry>> LookupForCommit(std::string_view key,
-                                                            const Overlay& overlay);
+                                                            const Overlay& overlay)
+      REQUIRES(index_write_mu_);
   // The version `e` of `key` stops being live: its bytes leave the live counts, and its records
   // (a manifest's chunks too, except those in `keep`) are listed for hole punching.
-  // REQUIRES: acct_mu_ held.
   void RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
-                           const Manifest* keep, IndexBatch* batch);
-  // Lists one dead record for hole punching, if it spans a whole block. REQUIRES: acct_mu_.
+                           const Manifest* keep, IndexBatch* batch) REQUIRES(acct_mu_);
+  // Lists one dead record for hole punching, if it spans a whole block.
   void ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t head_len, uint64_t record_len,
-                      IndexBatch* batch);
-  void AddLiveLocked(uint32_t volume, uint64_t bytes);
-  void WriteDirtyAccounts(IndexBatch* batch);
+                      IndexBatch* batch) REQUIRES(acct_mu_);
+  // One record of a retired version leaves the live counts and is listed for punching.
+  void DropLiveLocked(uint32_t volume, uint64_t offset, uint64_t head_len, uint64_t record_len,
+                      IndexBatch* batch) REQUIRES(acct_mu_);
+  void AddLiveLocked(uint32_t volume, uint64_t bytes) REQUIRES(acct_mu_);
+  void WriteDirtyAccounts(IndexBatch* batch) EXCLUDES(acct_mu_);
   // The checkpoint of the last committed position with the current counts (for index writes
-  // that change counts outside a group commit). REQUIRES: index_write_mu_ held.
-  format::Checkpoint CurrentCheckpointLocked();
+  // that change counts outside a group commit).
+  format::Checkpoint CurrentCheckpointLocked() REQUIRES(index_write_mu_);
 
   // ---- store_open.cc
-  Status Recover(const std::optional<format::Checkpoint>& ckpt);
+  Status Recover(const std::optional<format::Checkpoint>& ckpt) NO_THREAD_SAFETY_ANALYSIS;
   // Format 1 -> 2 (docs/format.md section 7).
   Status UpgradeMarker(format::StoreMarker* marker, const std::string& marker_path);
-  Status UpgradeIndex(format::Checkpoint* ckpt);
+  Status UpgradeIndex(format::Checkpoint* ckpt) NO_THREAD_SAFETY_ANALYSIS;
   // Before the first write of a session: durably replace the clean checkpoint the store was
   // opened with by an unclean one, so that a crash after that write makes the next open
   // replay the log. A session that never writes leaves the store clean, so a reader that
@@ -285,6 +317,7 @@ class StoreImpl final : public Store {
   const std::string dir_;
   const std::string vol_dir_;
   StoreOptions options_;
+  const StoreTestHooks hooks_;  // none outside tests
   Env* env_;
   uint64_t store_id_ = 0;
   uint64_t capacity_ = 0;
@@ -293,99 +326,104 @@ class StoreImpl final : public Store {
   std::unique_ptr<Index> index_;
   RecoveryReport report_;
 
-  // All open volumes, for readers.
-  std::shared_mutex vol_mu_;
-  std::map<uint32_t, std::shared_ptr<Volume>> volumes_;
+  // ---- Locks, outermost first (docs/design.md, "Lock order"). A thread holding one of them
+  // takes only locks below it; clang's thread-safety analysis checks every acquisition it can
+  // see (ACQUIRED_BEFORE below; scripts/test's `threads` stage fails on a violation).
+  //   reclaim_mu_        one reclamation pass at a time
+  //   index_write_mu_    the index's single writer: a group commit, recovery, reclamation's
+  //                      index writes, a decision that must not go stale
+  //   mark_mu_           the clean flag's one-time reset (an index write and flush)
+  //   syncer_.interval_mu_  (VolumeSyncer) the interval thread's sleep (it syncs holding it)
+  //   syncer_.run_mu_       (VolumeSyncer) one sync pass at a time (a failed fdatasync calls
+  //                         SetBgError, which takes mu_ and acct_mu_)
+  //   mu_                the log: reservation, the commit queue, volume switching
+  //   acct_mu_           the volume accounts and object counts
+  //   volumes_           (VolumeSet) the open volumes, shared by readers
+  //   syncer_.dirty_mu_  (VolumeSyncer) a leaf: the volumes written since the last sync pass
+  //   readers_           (ReaderEpochs) a leaf
+  //   reclaimer_         (PeriodicThread) a leaf: the reclaimer thread's sleep and wake-up
+  // Waits across threads follow the same order: the commit leader holds index_write_mu_ while
+  // RocksDB may stall its write for a flush, whose before-flush hook syncs the volumes
+  // (syncer_.run_mu_, and mu_ and acct_mu_ if the sync fails).
+  Mutex reclaim_mu_ ACQUIRED_BEFORE(index_write_mu_);
+  Mutex index_write_mu_ ACQUIRED_BEFORE(mark_mu_);
+  Mutex mark_mu_ ACQUIRED_BEFORE(syncer_.interval_mu_);
+  mutable Mutex mu_ ACQUIRED_AFTER(syncer_.run_mu_) ACQUIRED_BEFORE(acct_mu_);
+  mutable Mutex acct_mu_ ACQUIRED_BEFORE(volumes_.mu_);
 
-  // Reservation, commit queue, volume switching. Guarded by mu_.
-  mutable std::mutex mu_;
-  std::shared_ptr<Volume> active_;
-  uint64_t tail_ = 0;
-  uint64_t next_seq_ = 1;
-  HybridClock clock_;          // stamps versions in log order
-  uint32_t clock_writer_ = 0;  // clock_'s writer id (constant once open)
+  // All open volumes, for readers (engine/volume_set.h).
+  VolumeSet volumes_;
+
+  // Reservation, commit queue, volume switching.
+  std::shared_ptr<Volume> active_ GUARDED_BY(mu_);
+  uint64_t tail_ GUARDED_BY(mu_) = 0;
+  uint64_t next_seq_ GUARDED_BY(mu_) = 1;
+  HybridClock clock_ GUARDED_BY(mu_);  // stamps versions in log order
+  uint32_t clock_writer_ = 0;          // clock_'s writer id (constant once open)
   // Groups committed: a decision's lookup is stale once this moved. Written under mu_.
   std::atomic<uint64_t> commit_gen_{0};
   // Where the committed prefix of the log ends (the change feed reads up to here).
-  LogPosition committed_end_;
-  Version explicit_horizon_;   // SetTombstoneHorizon's, persisted
-  std::deque<Writer*> queue_;
-  uint64_t unfinished_bytes_ = 0;
-  bool leader_active_ = false;
-  std::condition_variable space_cv_;   // unfinished_bytes_ dropped, or queue_ drained
-  std::deque<std::shared_ptr<Volume>> prepared_;
-  uint32_t next_volume_id_ = 1;
-  Status prep_error_;
-  std::condition_variable prep_cv_;    // wakes the preparer
-  std::condition_variable prepared_cv_;  // a volume was prepared, or preparing failed
-  Status bg_error_;
-  bool closing_ = false;
+  LogPosition committed_end_ GUARDED_BY(mu_);
+  Version explicit_horizon_ GUARDED_BY(mu_);  // SetTombstoneHorizon's, persisted
+  std::deque<Writer*> queue_ GUARDED_BY(mu_);
+  uint64_t unfinished_bytes_ GUARDED_BY(mu_) = 0;
+  bool leader_active_ GUARDED_BY(mu_) = false;
+  CondVar space_cv_;  // with mu_: unfinished_bytes_ dropped, or queue_ drained
+  std::deque<std::shared_ptr<Volume>> prepared_ GUARDED_BY(mu_);
+  uint32_t next_volume_id_ GUARDED_BY(mu_) = 1;
+  Status prep_error_ GUARDED_BY(mu_);
+  CondVar prep_cv_;      // with mu_: wakes the preparer
+  CondVar prepared_cv_;  // with mu_: a volume was prepared, or preparing failed
+  Status bg_error_ GUARDED_BY(mu_);
+  bool closing_ GUARDED_BY(mu_) = false;
+  bool closed_ GUARDED_BY(mu_) = false;
   // Set by Reserve once the active volume is half full, and whenever a volume is needed now.
-  bool prep_wanted_ = false;
+  bool prep_wanted_ GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};
 
-  // Volumes with writes that no fdatasync has covered yet. Guarded by sync_mu_.
-  // sync_run_mu_ is held for a whole SyncVolumes pass (see there).
-  std::mutex sync_run_mu_;
-  std::mutex sync_mu_;
-  std::map<uint32_t, std::shared_ptr<Volume>> dirty_;
-  bool interval_pending_ = false;
-
-  // Accounting; changed by the commit leader and recovery. Guarded by acct_mu_.
-  mutable std::mutex acct_mu_;
-  std::map<uint32_t, format::VolumeAccount> accounts_;
-  std::set<uint32_t> dirty_accounts_;
+  // Accounting; changed by the commit leader, recovery and reclamation.
+  std::map<uint32_t, format::VolumeAccount> accounts_ GUARDED_BY(acct_mu_);
+  std::set<uint32_t> dirty_accounts_ GUARDED_BY(acct_mu_);
   // For each chunked write in flight, the first volume its chunks may be in. Its chunks are not
   // live until the manifest commits, so compaction must leave these volumes alone, or it would
   // find them empty and remove them under the manifest (LargeObject.MoreThanFourGiB... did).
-  std::multiset<uint32_t> stream_pins_;
-  uint64_t objects_ = 0;
-  uint64_t logical_bytes_ = 0;
-  uint64_t tombstones_ = 0;
-  uint64_t bytes_since_flush_ = 0;    // leader only
-  uint64_t records_since_flush_ = 0;  // leader only
-  // During recovery and a group commit (index_write_mu_ held): the index entries, before the
-  // current batch, of the keys it touches.
-  const Overlay* replay_prefetch_ = nullptr;
+  std::multiset<uint32_t> stream_pins_ GUARDED_BY(acct_mu_);
+  uint64_t objects_ GUARDED_BY(acct_mu_) = 0;
+  uint64_t logical_bytes_ GUARDED_BY(acct_mu_) = 0;
+  uint64_t tombstones_ GUARDED_BY(acct_mu_) = 0;
+  uint64_t reclaimed_total_ GUARDED_BY(acct_mu_) = 0;  // punched + retired bytes
+  uint64_t compactions_total_ GUARDED_BY(acct_mu_) = 0;
+
+  // The index's writer.
+  uint64_t bytes_since_flush_ GUARDED_BY(index_write_mu_) = 0;
+  uint64_t records_since_flush_ GUARDED_BY(index_write_mu_) = 0;
+  // During recovery and a group commit: the index entries, before the current batch, of the
+  // keys it touches.
+  const Overlay* replay_prefetch_ GUARDED_BY(index_write_mu_) = nullptr;
   // The last checkpoint written with a commit (or recovery), and the highest version the index
-  // reflects. Guarded by index_write_mu_.
-  format::Checkpoint last_ckpt_;
-  uint64_t reclaimed_total_ = 0;  // punched + retired bytes, this session (acct_mu_)
-  uint64_t compactions_total_ = 0;
+  // reflects.
+  format::Checkpoint last_ckpt_ GUARDED_BY(index_write_mu_);
 
   // Reclamation. One pass at a time (reclaim_mu_); commits and reclamation's own index writes
   // are serialised by index_write_mu_ so that account changes land in the batch that causes them.
-  std::mutex reclaim_mu_;
-  std::mutex index_write_mu_;
-  std::thread reclaimer_;
-  std::mutex reclaim_wait_mu_;
-  std::condition_variable reclaim_cv_;
-  std::atomic<uint64_t> foreground_ops_{0};
-  std::chrono::steady_clock::time_point budget_start_ = std::chrono::steady_clock::now();
-  double budget_bytes_ = 0;
-  // Yielding state of the pass in progress (reclaim_mu_).
-  std::chrono::steady_clock::time_point yield_last_;
-  std::chrono::steady_clock::duration yield_owed_{};
-  uint64_t yield_ops_seen_ = 0;
-  std::mutex readers_mu_;
-  std::condition_variable readers_cv_;
-  // Readers registered per epoch. A map of counts, not a multiset: registering in the current
-  // epoch allocates nothing (a hot GET registers once per request).
-  std::map<uint64_t, uint64_t> reader_epochs_;
-  uint64_t reader_epoch_ = 0;
+  // The background reclaimer's thread (engine/periodic_thread.h); SetTombstoneHorizon wakes it.
+  PeriodicThread reclaimer_;
+  std::atomic<uint64_t> foreground_ops_{0};  // bumped by every foreground operation
+  // Yielding to foreground work and the reclaim_mbps budget: one pass at a time uses it.
+  ReclaimThrottle throttle_ GUARDED_BY(reclaim_mu_){&foreground_ops_};
+  ReaderEpochs readers_;
+
+  // Which volumes need an fdatasync, the sync passes and the interval thread
+  // (engine/volume_syncer.h). Declared after what SetBgError touches: destroyed before it.
+  VolumeSyncer syncer_{[this](const Status& s) { SetBgError(s); }};
 
   std::thread preparer_;
   std::thread committer_;
-  std::condition_variable commit_cv_;  // with mu_: the queue's front may be ready to commit
-  std::thread interval_;
-  std::mutex interval_mu_;
-  std::condition_variable interval_cv_;
+  CondVar commit_cv_;  // with mu_: the queue's front may be ready to commit
   bool opened_ = false;
   bool rebuild_from_start_ = false;  // the index had no checkpoint at open
-  bool closed_ = false;
-  std::mutex mark_mu_;
   std::atomic<bool> clean_on_disk_{false};
-  format::Checkpoint open_checkpoint_;  // the clean checkpoint found at open
+  format::Checkpoint open_checkpoint_ GUARDED_BY(mark_mu_);  // the clean checkpoint found at open
 };
 
 }  // namespace cairn

@@ -114,17 +114,23 @@ uint32_t NewWriterId() {
 
 }  // namespace
 
-StoreImpl::StoreImpl(std::string dir, const StoreOptions& options)
+StoreImpl::StoreImpl(std::string dir, const StoreOptions& options, StoreTestHooks hooks)
     : dir_(std::move(dir)),
       vol_dir_(dir_ + "/volumes"),
       options_(options),
+      hooks_(std::move(hooks)),
       env_(options.env != nullptr ? options.env : Env::Default()) {}
 
 StoreImpl::~StoreImpl() { (void)Close(); }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOptions& options) {
+  return StoreImpl::Open(dir, options, StoreTestHooks());
+}
+
+Result<std::unique_ptr<Store>> StoreImpl::Open(const std::string& dir, const StoreOptions& options,
+                                               StoreTestHooks hooks) {
   if (dir.empty()) return Status::InvalidArgument("store directory is empty");
-  auto s = std::make_unique<StoreImpl>(dir, options);
+  auto s = std::make_unique<StoreImpl>(dir, options, std::move(hooks));
   CAIRN_RETURN_IF_ERROR(s->OpenStore());
   return std::unique_ptr<Store>(std::move(s));
 }
@@ -208,8 +214,8 @@ Status StoreImpl::OpenStore() {
   CAIRN_RETURN_IF_ERROR(env_->CreateDir(vol_dir_));
 
   Result<std::unique_ptr<Index>> idx =
-      Index::Open(dir_ + "/index", options_, [this] {
-        (void)SyncVolumes({});
+      Index::Open(dir_ + "/index", options_, hooks_.index_env, [this] {
+        (void)syncer_.SyncAll({});
         TestPoint("index:flush-begin");
       });
   if (!idx.ok())
@@ -240,7 +246,7 @@ Status StoreImpl::OpenStore() {
     if (!v.ok())
       return Status::Corruption("cannot open volume: " + v.status().message() +
                                 "; refusing to open the store rather than lose its records");
-    volumes_[id] = *v;
+    volumes_.Add(*v);
   }
   next_volume_id_ = ids.empty() ? 1 : ids.back() + 1;
 
@@ -277,7 +283,7 @@ Status StoreImpl::OpenStore() {
       continue;
     }
     const uint32_t id = it->first;
-    if (volumes_.erase(id) > 0) {
+    if (volumes_.Remove(id) != nullptr) {
       CAIRN_RETURN_IF_ERROR(env_->RemoveFile(vol_dir_ + "/" + Volume::FileName(id)));
       CAIRN_RETURN_IF_ERROR(env_->SyncDir(vol_dir_));
       Log("removed retired volume " + Volume::FileName(id) + " left by an interrupted compaction");
@@ -289,14 +295,14 @@ Status StoreImpl::OpenStore() {
     std::erase(ids, id);
   }
   for (const auto& [id, a] : accounts_) {
-    if (volumes_.count(id) == 0 && a.live_bytes > 0)
+    if (!volumes_.Contains(id) && a.live_bytes > 0)
       return Status::Corruption("volume " + Volume::FileName(id) +
                                 " holds live objects but its file is missing");
   }
   CAIRN_RETURN_IF_ERROR(Recover(ckpt));
   report_.upgraded_from_format1 = format1;
   {
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     last_ckpt_.clean = false;
     last_ckpt_.volume = report_.tail_volume;
     last_ckpt_.offset = report_.tail_offset;
@@ -310,8 +316,11 @@ Status StoreImpl::OpenStore() {
   compactions_total_ = totals.second;
   preparer_ = std::thread([this] { PreparerLoop(); });
   committer_ = std::thread([this] { CommitterLoop(); });
-  if (options_.background_reclaim) reclaimer_ = std::thread([this] { ReclaimLoop(); });
-  interval_ = std::thread([this] { IntervalLoop(); });
+  if (options_.background_reclaim) {
+    reclaimer_.Start(std::chrono::milliseconds(options_.reclaim_interval_ms),
+                     [this, warned = false]() mutable { BackgroundReclaim(&warned); });
+  }
+  syncer_.StartInterval(options_.sync_interval_ms);
   return Status::OK();
 }
 
@@ -352,8 +361,8 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     // and the store starts clean, appending at the start of that volume.
     CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, next_volume_id_++, capacity_,
                                                   store_id_, options_.volume_preparation,
-                                                  nullptr, &options_.test_point));
-    volumes_[v->id()] = v;
+                                                  nullptr, &hooks_.test_point));
+    volumes_.Add(v);
     active_ = v;
     tail_ = v->data_offset();
     format::Checkpoint c;
@@ -382,17 +391,17 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   if (ckpt->clean) {
     // Nothing was written after the checkpoint: resume exactly there.
     report_.clean_shutdown = true;
-    auto it = volumes_.find(ckpt->volume);
-    if (it == volumes_.end() || accounts_[ckpt->volume].sealed) {
+    std::shared_ptr<Volume> last = volumes_.Get(ckpt->volume);
+    if (last == nullptr || accounts_[ckpt->volume].sealed) {
       // The last volume was full: the next write switches to a prepared one.
       active_ = nullptr;
       prep_wanted_ = true;
     } else {
-      active_ = it->second;
+      active_ = last;
       tail_ = ckpt->offset;
     }
-    for (const auto& [id, v] : volumes_)
-      if (id > ckpt->volume && accounts_.count(id) == 0) prepared_.push_back(v);
+    for (const std::shared_ptr<Volume>& v : volumes_.All())
+      if (v->id() > ckpt->volume && accounts_.count(v->id()) == 0) prepared_.push_back(v);
     report_.tail_volume = ckpt->volume;
     report_.tail_offset = ckpt->offset;
     // The clean flag stays on disk until the first write (MarkUncleanOnce).
@@ -435,7 +444,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   std::vector<Pending> pending;
   size_t pending_bytes = 0;
   std::set<std::pair<uint32_t, uint64_t>> chunks_seen;  // every valid chunk record scanned
-  auto flush_batch = [&](uint32_t vol, uint64_t end) -> Status {
+  auto flush_batch = [&](uint32_t vol, uint64_t end) NO_THREAD_SAFETY_ANALYSIS -> Status {
     format::Checkpoint c = *ckpt;
     c.clean = false;
     c.volume = vol;
@@ -455,7 +464,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   };
   // Applies `pending` in log order after one batched lookup of the keys' current entries
   // (a cold point lookup per record made replay of a large store take 28 µs a record).
-  auto apply_pending = [&]() -> Status {
+  auto apply_pending = [&]() NO_THREAD_SAFETY_ANALYSIS -> Status {
     if (pending.empty()) return Status::OK();
     // Replayed records may exist only in the page cache (a process crash in kNone mode, or a
     // writeback that failed before the crash). Make them durable before the index points at
@@ -463,10 +472,10 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     std::set<uint32_t> vols;
     for (const Pending& p : pending) vols.insert(p.volume);
     for (uint32_t v : vols) {
-      Status s = volumes_[v]->file()->DataSync();
+      Status s = volumes_.Get(v)->file()->DataSync();
       if (!s.ok()) return s.WithContext("recovery could not sync a replayed volume");
     }
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     std::vector<std::string> keys;
     keys.reserve(pending.size());
     for (const Pending& p : pending)
@@ -504,7 +513,8 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     pending_bytes = 0;
     return flush_batch(tail_vol, tail_end);
   };
-  for (const auto& [id, vol] : volumes_) {
+  for (const std::shared_ptr<Volume>& vol : volumes_.All()) {
+    const uint32_t id = vol->id();
     if (id < ckpt->volume) continue;
     auto acct = accounts_.find(id);
     bool sealed = acct != accounts_.end() && acct->second.sealed;
@@ -599,7 +609,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
 
   // Seal the tail volume at its last valid record; every volume after it holds no record.
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     format::VolumeAccount& ta = accounts_[tail_vol];
     ta.sealed = true;
     ta.end = std::max(ta.end, tail_end);
@@ -613,12 +623,13 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   }
   // The sealed tail's unused remainder goes back to the file system now: a crash must not cost
   // a volume's worth of disk, and whatever stale bytes lay there become zeros.
-  if (auto tv = volumes_.find(tail_vol); tv != volumes_.end()) {
-    uint64_t from = std::max<uint64_t>(AlignUp(tail_end, 4096), tv->second->data_offset());
-    Status ps = tv->second->file()->PunchHole(from, tv->second->capacity() - from);
+  if (std::shared_ptr<Volume> tv = volumes_.Get(tail_vol); tv != nullptr) {
+    uint64_t from = std::max<uint64_t>(AlignUp(tail_end, 4096), tv->data_offset());
+    Status ps = tv->file()->PunchHole(from, tv->capacity() - from);
     if (!ps.ok()) Log("WARNING: could not release the sealed tail: " + ps.ToString());
   }
-  for (const auto& [id, vol] : volumes_) {
+  for (const std::shared_ptr<Volume>& vol : volumes_.All()) {
+    const uint32_t id = vol->id();
     if (id <= tail_vol) continue;
     const Seen& sn = seen[id];
     CAIRN_CHECK(!sn.any_record);
@@ -626,12 +637,12 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       // Unused as far as any write could have reached. A new salt makes sure no stale byte
       // in it can ever pass for a record.
       CAIRN_RETURN_IF_ERROR(vol->Resalt());
-      std::lock_guard<std::mutex> al(acct_mu_);
+      MutexLock al(&acct_mu_);
       if (accounts_.erase(id) > 0) batch.PutVolume(id, format::VolumeAccount());  // reset
       prepared_.push_back(vol);
     } else {
       // Torn bytes of writes that never committed: retire the volume, all of it dead space.
-      std::lock_guard<std::mutex> al(acct_mu_);
+      MutexLock al(&acct_mu_);
       format::VolumeAccount& a = accounts_[id];
       a = format::VolumeAccount();
       a.sealed = true;
@@ -663,7 +674,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
 
 Status StoreImpl::MarkUncleanOnce() {
   if (!clean_on_disk_.load()) return Status::OK();
-  std::lock_guard<std::mutex> l(mark_mu_);
+  MutexLock l(&mark_mu_);
   if (!clean_on_disk_.load()) return Status::OK();
   // The index has no WAL: if the clean flag stayed on disk, a crash before the next index flush
   // would make the next open skip the replay of acknowledged writes.
@@ -679,50 +690,42 @@ Status StoreImpl::MarkUncleanOnce() {
 
 Status StoreImpl::Close() {
   {
-    std::unique_lock<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (closed_) return Status::OK();
     closing_ = true;
     // Writers waiting for a volume or for room give up; writers already admitted finish and
     // commit.
-    prepared_cv_.notify_all();
-    space_cv_.notify_all();
-    commit_cv_.notify_one();  // PutAsync writes not yet started by a StartCommit
-    while (!queue_.empty()) space_cv_.wait(l);
+    prepared_cv_.SignalAll();
+    space_cv_.SignalAll();
+    commit_cv_.Signal();  // PutAsync writes not yet started by a StartCommit
+    while (!queue_.empty()) space_cv_.Wait(&mu_);
     stop_ = true;
-    prep_cv_.notify_all();
-    prepared_cv_.notify_all();
-    commit_cv_.notify_all();
+    prep_cv_.SignalAll();
+    prepared_cv_.SignalAll();
+    commit_cv_.SignalAll();
   }
   if (committer_.joinable()) committer_.join();
-  {
-    std::lock_guard<std::mutex> l(interval_mu_);
-    interval_cv_.notify_all();
-  }
-  {
-    std::lock_guard<std::mutex> l(reclaim_wait_mu_);
-    reclaim_cv_.notify_all();
-  }
-  if (reclaimer_.joinable()) reclaimer_.join();
+  syncer_.StopInterval();
+  reclaimer_.Stop();
   // A pass started by Reclaim() on another thread finishes (it stops early on stop_).
-  { std::lock_guard<std::mutex> rl(reclaim_mu_); }
+  { MutexLock rl(&reclaim_mu_); }
   if (preparer_.joinable()) preparer_.join();
-  if (interval_.joinable()) interval_.join();
   Status result;
   if (index_ != nullptr) {
     bool healthy;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       healthy = bg_error_.ok();
     }
     // A clean checkpoint is written only by a store that opened and stayed healthy, and only if
     // this session wrote (otherwise the one on disk is still true).
     if (healthy && opened_ && !clean_on_disk_.load()) {
-      result = SyncVolumes({});
+      result = syncer_.SyncAll({});
       if (result.ok()) {
         format::Checkpoint c;
         c.clean = true;
         {
-          std::lock_guard<std::mutex> l(mu_);
+          MutexLock l(&mu_);
           c.volume = active_ != nullptr ? active_->id() : 0;
           c.offset = active_ != nullptr ? tail_ : 0;
           c.next_sequence = next_seq_;
@@ -730,14 +733,14 @@ Status StoreImpl::Close() {
         }
         if (c.volume == 0) {
           // No active volume: resume at the end of the last sealed one.
-          std::lock_guard<std::mutex> al(acct_mu_);
+          MutexLock al(&acct_mu_);
           if (!accounts_.empty()) {
             c.volume = accounts_.rbegin()->first;
             c.offset = accounts_.rbegin()->second.end;
           }
         }
         {
-          std::lock_guard<std::mutex> al(acct_mu_);
+          MutexLock al(&acct_mu_);
           c.objects = objects_;
           c.logical_bytes = logical_bytes_;
           c.tombstones = tombstones_;
@@ -752,6 +755,7 @@ Status StoreImpl::Close() {
     index_.reset();
   }
   lock_.reset();
+  MutexLock l(&mu_);
   closed_ = true;
   return result;
 }

@@ -28,12 +28,6 @@ Status InfoOf(std::string key, const format::IndexEntry& e, ObjectInfo* i) {
   return Status::OK();
 }
 
-std::shared_ptr<Volume> StoreImpl::VolumeFor(uint32_t id) {
-  std::shared_lock<std::shared_mutex> l(vol_mu_);
-  auto it = volumes_.find(id);
-  return it == volumes_.end() ? nullptr : it->second;
-}
-
 Status StoreImpl::ReadRecord(uint32_t volume, uint64_t offset, uint64_t len,
                              std::string_view key, RecordType type, uint64_t sequence,
                              std::string* buf, std::string_view* value) {
@@ -280,7 +274,7 @@ Result<StoreStats> StoreImpl::Stats() {
   StoreStats st;
   std::vector<uint32_t> prepared;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     st.next_sequence = next_seq_;
     st.read_only = !bg_error_.ok();
     st.read_only_reason = bg_error_.ok() ? "" : bg_error_.message();
@@ -293,7 +287,7 @@ Result<StoreStats> StoreImpl::Stats() {
     if (p.compact) st.reclaimable_bytes += p.dead_bytes - std::min(p.dead_bytes, p.punchable_bytes);
   }
   {
-    std::lock_guard<std::mutex> l(acct_mu_);
+    MutexLock l(&acct_mu_);
     st.objects = objects_;
     st.logical_bytes = logical_bytes_;
     st.tombstones = tombstones_;

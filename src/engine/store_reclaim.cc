@@ -28,88 +28,14 @@ namespace {
 constexpr size_t kDeadPerRound = 4096;       // dead records listed per index flush
 constexpr size_t kCompactBatchRecords = 1024;  // records looked up together while compacting
 constexpr uint64_t kCompactBatchBytes = 8u << 20;
-// Yielding to foreground work (issue 3, "Throttling"). While foreground operations keep
-// arriving, reclamation owes a pause as long as the work it did since its last step
-// (kYieldShare), paid in sleeps of at least kYieldQuantum (one syscall per millisecond of owed
-// time, not per punch) and at most kMaxYield each. So under constant load reclamation gets at
-// most half of the wall time, however short or long its steps are, and the reclaim_mbps token
-// bucket stays what limits it. The old rule (sleep 1 ms while operations arrive, up to 20 ms,
-// after every step) let constant load cut a pass to ~50 punches a second: 28 MiB in 10 s at a
-// 32 MB/s budget (bench/reclaim, docs/design.md).
-constexpr double kYieldShare = 1.0;
-constexpr auto kYieldQuantum = std::chrono::milliseconds(1);
-constexpr auto kMaxYield = std::chrono::milliseconds(10);
 
 }  // namespace
-
-uint64_t StoreImpl::RegisterReader() {
-  std::lock_guard<std::mutex> l(readers_mu_);
-  reader_epochs_[reader_epoch_]++;
-  return reader_epoch_;
-}
-
-void StoreImpl::UnregisterReader(uint64_t epoch) {
-  std::lock_guard<std::mutex> l(readers_mu_);
-  auto it = reader_epochs_.find(epoch);
-  // The current epoch's entry stays at zero, so the next reader reuses it.
-  if (--it->second == 0 && epoch != reader_epoch_) reader_epochs_.erase(it);
-  readers_cv_.notify_all();
-}
-
-bool StoreImpl::WaitForOlderReaders() {
-  std::unique_lock<std::mutex> l(readers_mu_);
-  const uint64_t now = ++reader_epoch_;
-  return readers_cv_.wait_for(l, std::chrono::seconds(5), [&] {
-    while (!reader_epochs_.empty() && reader_epochs_.begin()->second == 0)
-      reader_epochs_.erase(reader_epochs_.begin());
-    return reader_epochs_.empty() || reader_epochs_.begin()->first >= now;
-  });
-}
-
-void StoreImpl::StartThrottle() {
-  yield_last_ = std::chrono::steady_clock::now();
-  yield_owed_ = std::chrono::steady_clock::duration::zero();
-  yield_ops_seen_ = foreground_ops_.load(std::memory_order_relaxed);
-}
-
-void StoreImpl::Throttle(uint64_t bytes, bool throttle) {
-  if (!throttle) return;
-  using Clock = std::chrono::steady_clock;
-  // Yield to foreground work first: the time since the last step was reclamation's work (the
-  // previous step's own sleeps are not counted: yield_last_ is taken after them).
-  Clock::time_point now = Clock::now();
-  const uint64_t ops = foreground_ops_.load(std::memory_order_relaxed);
-  if (ops != yield_ops_seen_) {
-    yield_owed_ += std::chrono::duration_cast<Clock::duration>((now - yield_last_) * kYieldShare);
-    yield_ops_seen_ = ops;
-  } else {
-    yield_owed_ = Clock::duration::zero();  // foreground is idle: nothing to make up for
-  }
-  if (yield_owed_ >= kYieldQuantum && !stop_) {
-    const Clock::duration pause = std::min<Clock::duration>(yield_owed_, kMaxYield);
-    std::this_thread::sleep_for(pause);
-    yield_owed_ -= std::min(yield_owed_, pause);
-    now = Clock::now();
-  }
-  yield_last_ = now;
-  if (options_.reclaim_mbps == 0) return;
-  // Then the I/O budget: a token bucket holding at most one second of credit.
-  const double rate = options_.reclaim_mbps * 1e6;  // bytes per second
-  double elapsed = std::chrono::duration<double>(now - budget_start_).count();
-  budget_bytes_ = std::max(0.0, budget_bytes_ - elapsed * rate) + static_cast<double>(bytes);
-  budget_start_ = now;
-  if (budget_bytes_ > rate) {
-    double wait = (budget_bytes_ - rate) / rate;
-    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
-    yield_last_ = Clock::now();
-  }
-}
 
 std::vector<ReclaimReport::VolumePlan> StoreImpl::PlanVolumes() {
   const uint64_t min_live =
       options_.compact_min_live_bytes != 0 ? options_.compact_min_live_bytes : capacity_ / 16;
   std::vector<ReclaimReport::VolumePlan> plans;
-  std::lock_guard<std::mutex> al(acct_mu_);
+  MutexLock al(&acct_mu_);
   for (const auto& [id, a] : accounts_) {
     if (a.retired) continue;
     ReclaimReport::VolumePlan p;
@@ -143,9 +69,9 @@ std::vector<ReclaimReport::VolumePlan> StoreImpl::PlanVolumes() {
 }
 
 Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
-  std::lock_guard<std::mutex> rl(reclaim_mu_);
+  MutexLock rl(&reclaim_mu_);
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (closing_) return Status::ReadOnly("the store is closing");
     if (!bg_error_.ok()) return bg_error_;
   }
@@ -189,7 +115,7 @@ Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
 }
 
 uint32_t StoreImpl::ActiveVolumeId() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return active_ != nullptr ? active_->id() : UINT32_MAX;
 }
 
@@ -226,10 +152,10 @@ Status StoreImpl::PunchDead(bool throttle, bool punch_active, ReclaimReport* r) 
     TestPoint("punch:after-punch");
     IndexBatch batch;
     {
-      std::lock_guard<std::mutex> iwl(index_write_mu_);
+      MutexLock iwl(&index_write_mu_);
       for (size_t i = 0; i < done; i++) batch.DeleteDead(dead[i].volume, dead[i].offset);
       {
-        std::lock_guard<std::mutex> al(acct_mu_);
+        MutexLock al(&acct_mu_);
         for (const auto& [vol, b] : per_volume) {
           auto it = accounts_.find(vol);
           if (it == accounts_.end() || it->second.retired) continue;
@@ -272,7 +198,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   std::shared_ptr<Volume> vol = VolumeFor(id);
   format::VolumeAccount acct;
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     auto it = accounts_.find(id);
     if (vol == nullptr || it == accounts_.end() || !it->second.sealed || it->second.retired)
       return Status::OK();
@@ -281,7 +207,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   TestPoint("compact:before-copy");
   // Tombstones must be kept while any other volume may hold an older version of their key.
   auto older_volume_exists = [&](uint64_t seq) {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     for (const auto& [vid, a] : accounts_)
       if (vid != id && !a.retired && a.min_seq != 0 && a.min_seq < seq) return true;
     return false;
@@ -300,7 +226,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   auto write_copy = [&](RecordType type, uint8_t fmt, std::string_view key, uint64_t seq,
                         uint64_t ts, const Version& version, std::string_view meta,
                         const format::IndexEntry* expect, const Manifest* manifest,
-                        std::string_view value, ChunkRef* placed) -> Status {
+                        std::string_view value, ChunkRef* placed) REQUIRES(reclaim_mu_) -> Status {
     Writer w;
     w.type = type;
     w.format = fmt;
@@ -328,7 +254,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
     return Status::OK();
   };
 
-  auto process = [&](std::vector<Candidate>* batch) -> Status {
+  auto process = [&](std::vector<Candidate>* batch) REQUIRES(reclaim_mu_) -> Status {
     std::vector<std::string> keys;
     for (const Candidate& c : *batch) keys.push_back(c.key);
     std::sort(keys.begin(), keys.end());
@@ -456,7 +382,7 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   }
   TestPoint("compact:after-copy");
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     const format::VolumeAccount& a = accounts_[id];
     if (a.live_records != 0) {
       Log("reclaim: volume " + Volume::FileName(id) + " still holds " +
@@ -466,13 +392,13 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
     }
   }
   // The copies and the index that points at them become durable before the volume is retired.
-  CAIRN_RETURN_IF_ERROR(SyncVolumes({}));
+  CAIRN_RETURN_IF_ERROR(syncer_.SyncAll({}));
   CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
   {
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     IndexBatch b;
     {
-      std::lock_guard<std::mutex> al(acct_mu_);
+      MutexLock al(&acct_mu_);
       format::VolumeAccount& a = accounts_[id];
       a.retired = true;
       a.sealed = true;
@@ -494,7 +420,7 @@ Status StoreImpl::DropExpiredTombstones(ReclaimReport* r) {
     std::vector<TombstoneRef> listed;
     CAIRN_RETURN_IF_ERROR(index_->ListTombstones(horizon, kTombstoneDropBatch, &listed));
     if (listed.empty()) return Status::OK();
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     IndexBatch batch;
     Overlay overlay;
     for (const TombstoneRef& t : listed) {
@@ -503,7 +429,7 @@ Status StoreImpl::DropExpiredTombstones(ReclaimReport* r) {
       // Written again since (or already dropped): only the listing goes.
       if (!e.has_value() || !e->tombstone() || e->version != t.version) continue;
       {
-        std::lock_guard<std::mutex> al(acct_mu_);
+        MutexLock al(&acct_mu_);
         RetireVersionLocked(*e, t.key, nullptr, &batch);
       }
       batch.DeleteEntry(t.key);
@@ -522,7 +448,7 @@ Status StoreImpl::DropExpiredTombstones(ReclaimReport* r) {
 Status StoreImpl::RemoveRetired(ReclaimReport* r) {
   std::vector<uint32_t> retired;
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     for (const auto& [id, a] : accounts_)
       if (a.retired) retired.push_back(id);
   }
@@ -530,15 +456,7 @@ Status StoreImpl::RemoveRetired(ReclaimReport* r) {
   // Readers opened before the index stopped pointing into these volumes may still be in them.
   if (!WaitForOlderReaders()) return Status::OK();
   for (uint32_t id : retired) {
-    std::shared_ptr<Volume> v;
-    {
-      std::unique_lock<std::shared_mutex> vl(vol_mu_);
-      auto it = volumes_.find(id);
-      if (it != volumes_.end()) {
-        v = it->second;
-        volumes_.erase(it);
-      }
-    }
+    std::shared_ptr<Volume> v = volumes_.Remove(id);
     uint64_t allocated = 0;
     if (v != nullptr) {
       Result<uint64_t> ab = v->file()->AllocatedBytes();
@@ -547,10 +465,10 @@ Status StoreImpl::RemoveRetired(ReclaimReport* r) {
       CAIRN_RETURN_IF_ERROR(env_->RemoveFile(vol_dir_ + "/" + Volume::FileName(id)));
       CAIRN_RETURN_IF_ERROR(env_->SyncDir(vol_dir_));
     }
-    std::lock_guard<std::mutex> iwl(index_write_mu_);
+    MutexLock iwl(&index_write_mu_);
     IndexBatch b;
     {
-      std::lock_guard<std::mutex> al(acct_mu_);
+      MutexLock al(&acct_mu_);
       accounts_.erase(id);
       dirty_accounts_.erase(id);
       reclaimed_total_ += allocated;
@@ -564,33 +482,26 @@ Status StoreImpl::RemoveRetired(ReclaimReport* r) {
   return Status::OK();
 }
 
-void StoreImpl::ReclaimLoop() {
-  std::unique_lock<std::mutex> l(reclaim_wait_mu_);
-  bool warned = false;
-  while (!stop_) {
-    reclaim_cv_.wait_for(l, std::chrono::milliseconds(options_.reclaim_interval_ms));
-    if (stop_) break;
-    // Only when there is work: dead records to punch outside the active volume, or a volume
-    // to compact.
-    bool work = false;
-    const uint32_t active = ActiveVolumeId();
-    for (const auto& p : PlanVolumes())
-      work |= (p.punchable_bytes > 0 && p.id < active) || p.compact;
-    if (!work) {
-      // Tombstones the horizon has reached (one index seek).
-      std::vector<TombstoneRef> due;
-      work = index_->ListTombstones(tombstone_horizon(), 1, &due).ok() && !due.empty();
-    }
-    if (!work) continue;
-    l.unlock();
-    ReclaimOptions ro;
-    ro.punch_active = false;  // appends to the active volume must never wait on a punch
-    Result<ReclaimReport> r = Reclaim(ro);
-    l.lock();
-    if (!r.ok() && !warned && !stop_) {
-      Log("WARNING: background reclamation failed: " + r.status().ToString());
-      warned = true;
-    }
+void StoreImpl::BackgroundReclaim(bool* warned) {
+  if (stop_) return;
+  // Only when there is work: dead records to punch outside the active volume, or a volume
+  // to compact.
+  bool work = false;
+  const uint32_t active = ActiveVolumeId();
+  for (const auto& p : PlanVolumes())
+    work |= (p.punchable_bytes > 0 && p.id < active) || p.compact;
+  if (!work) {
+    // Tombstones the horizon has reached (one index seek).
+    std::vector<TombstoneRef> due;
+    work = index_->ListTombstones(tombstone_horizon(), 1, &due).ok() && !due.empty();
+  }
+  if (!work) return;
+  ReclaimOptions ro;
+  ro.punch_active = false;  // appends to the active volume must never wait on a punch
+  Result<ReclaimReport> r = Reclaim(ro);
+  if (!r.ok() && !*warned && !stop_) {
+    Log("WARNING: background reclamation failed: " + r.status().ToString());
+    *warned = true;
   }
 }
 

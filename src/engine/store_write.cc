@@ -52,18 +52,18 @@ void StoreImpl::Log(const std::string& msg) {
 
 void StoreImpl::SetBgError(const Status& cause) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (!bg_error_.ok()) return;
     bg_error_ = Status::ReadOnly(
         "the store turned read-only after an I/O error (" + cause.ToString() +
         "); writes since the last successful sync may be lost, so none will be acknowledged; "
         "reopen the store to recover");
     // Seal every volume: nothing is appended after a failed sync.
-    space_cv_.notify_all();
-    prepared_cv_.notify_all();
+    space_cv_.SignalAll();
+    prepared_cv_.SignalAll();
   }
   {
-    std::lock_guard<std::mutex> l(acct_mu_);
+    MutexLock l(&acct_mu_);
     for (auto& [id, a] : accounts_) {
       if (!a.sealed) {
         a.sealed = true;
@@ -74,38 +74,47 @@ void StoreImpl::SetBgError(const Status& cause) {
   Log("ERROR: " + cause.ToString() + "; store is now read-only");
 }
 
+void StoreImpl::LockForDecision(Writer* w) {
+  index_write_mu_.Lock();
+  w->decision_locked = true;
+}
+
+void StoreImpl::ReleaseDecisionLock(Writer* w) {
+  if (!w->decision_locked) return;
+  w->decision_locked = false;
+  index_write_mu_.Unlock();
+}
+
 Status StoreImpl::Reserve(Writer* w, uint64_t len) {
   // A decision made under index_write_mu_ (WriteDecided) holds it until the write has its place
   // in the queue, and never while waiting: the commit that would end the wait needs it.
-  struct ReleaseDecisionLock {
-    std::unique_lock<std::mutex>* lock;
-    void operator()() {
-      if (lock != nullptr && lock->owns_lock()) lock->unlock();
-    }
-    ~ReleaseDecisionLock() { (*this)(); }
-  } release_decision{w->decision_lock};
-  std::unique_lock<std::mutex> l(mu_);
+  struct ReleaseAtExit {
+    StoreImpl* s;
+    Writer* w;
+    ~ReleaseAtExit() { s->ReleaseDecisionLock(w); }
+  } release_at_exit{this, w};
+  MutexLock l(&mu_);
   for (;;) {
     if (!bg_error_.ok()) return bg_error_;
     if (closing_) return Status::ReadOnly("the store is closing");
     // Named bound max_unfinished_bytes: reserved-but-uncommitted log. Always admit one writer.
     if (unfinished_bytes_ > 0 && unfinished_bytes_ + len > options_.max_unfinished_bytes) {
       if (w->no_wait) return Status::Busy("log space is full (max_unfinished_bytes)");
-      release_decision();
-      space_cv_.wait(l);
+      ReleaseDecisionLock(w);
+      space_cv_.Wait(&mu_);
       continue;
     }
     if (active_ == nullptr || tail_ + len > active_->capacity()) {
       if (w->no_wait && prepared_.empty()) return Status::Busy("no prepared volume yet");
-      if (prepared_.empty()) release_decision();
-      CAIRN_RETURN_IF_ERROR(SwitchVolumeLocked(l));
+      if (prepared_.empty()) ReleaseDecisionLock(w);
+      CAIRN_RETURN_IF_ERROR(SwitchVolumeLocked());
       continue;
     }
     break;
   }
   // Judged here, with the place in the log: nothing can commit ahead of this write meanwhile.
   if (w->decision != nullptr) {
-    CAIRN_RETURN_IF_ERROR(JudgeLocked(w, l));
+    CAIRN_RETURN_IF_ERROR(JudgeLocked(w));
     if (w->decision->outcome != Decision::Outcome::kWrite) return Status::OK();  // a no-op
   }
   // The version, in log order: a stamp is above every version accepted before it.
@@ -128,14 +137,14 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
   if (!prep_wanted_ && prepared_.empty() && tail_ - active_->data_offset() >
                                                 (active_->capacity() - active_->data_offset()) / 2) {
     prep_wanted_ = true;
-    prep_cv_.notify_one();
+    prep_cv_.Signal();
   }
   return Status::OK();
 }
 
 // Makes the next prepared volume the active one, sealing the current one. Waits for the
 // preparer if no volume is ready; fails with its error (e.g. NoSpace) if preparing failed.
-Status StoreImpl::SwitchVolumeLocked(std::unique_lock<std::mutex>& l) {
+Status StoreImpl::SwitchVolumeLocked() {
   while (prepared_.empty()) {
     prep_wanted_ = true;
     if (!bg_error_.ok()) return bg_error_;
@@ -143,16 +152,16 @@ Status StoreImpl::SwitchVolumeLocked(std::unique_lock<std::mutex>& l) {
     if (closing_) return Status::ReadOnly("the store is closing");
     if (!prep_error_.ok()) {
       Status e = prep_error_;
-      prep_cv_.notify_one();  // ask for another attempt
+      prep_cv_.Signal();  // ask for another attempt
       return e.WithContext("no volume to append to");
     }
-    prep_cv_.notify_one();
-    prepared_cv_.wait(l);
+    prep_cv_.Signal();
+    prepared_cv_.Wait(&mu_);
   }
   std::shared_ptr<Volume> next = prepared_.front();
   prepared_.pop_front();
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     if (active_ != nullptr) {
       format::VolumeAccount& old = accounts_[active_->id()];
       old.sealed = true;
@@ -206,11 +215,9 @@ Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* bu
   if (!w->meta.empty()) std::memcpy(buf->data() + hs + w->key.size(), w->meta.data(), w->meta.size());
   Status ws = w->vol->file()->PWrite(w->offset, *buf);
   if (ws.ok()) {
-    std::lock_guard<std::mutex> l(sync_mu_);
-    dirty_.emplace(w->vol->id(), w->vol);
     // By the write's own mode: a kInterval write in a store whose default is sync or none was
     // never synced by the interval thread (found while writing the issue 5 power-loss test).
-    if (w->interval && w->type != RecordType::kChunk) interval_pending_ = true;
+    syncer_.Written(w->vol, w->interval && w->type != RecordType::kChunk);
   }
   if (w->no_wait) {
     FinishAsync(w, std::move(ws));  // w may be gone from here on
@@ -255,16 +262,16 @@ Version StoreImpl::HorizonLocked(uint64_t now_ms) const {
 
 Version StoreImpl::tombstone_horizon() const {
   const uint64_t now_ms = env_->NowMicros() / 1000;
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return HorizonLocked(now_ms);
 }
 
-Status StoreImpl::JudgeLocked(Writer* w, std::unique_lock<std::mutex>& l) {
+Status StoreImpl::JudgeLocked(Writer* w) {
   Decision& d = *w->decision;
   // The lookup is current if it was made under index_write_mu_, still held (nothing reached the
   // index since), or, made without it, if no group has committed since.
-  const bool current = d.locked ? w->decision_lock != nullptr && w->decision_lock->owns_lock()
-                                : commit_gen_.load(std::memory_order_relaxed) == d.gen;
+  const bool current =
+      d.locked ? w->decision_locked : commit_gen_.load(std::memory_order_relaxed) == d.gen;
   if (!current) {
     d.outcome = Decision::Outcome::kRetry;
     return Status::Busy("the lookup is stale: look again");
@@ -290,11 +297,10 @@ Status StoreImpl::JudgeLocked(Writer* w, std::unique_lock<std::mutex>& l) {
     return Status::Busy("the same version of the key is still committing");
   }
   d.outcome = Decision::Outcome::kRetry;
-  if (w->decision_lock != nullptr && w->decision_lock->owns_lock()) w->decision_lock->unlock();
+  ReleaseDecisionLock(w);
   const uint64_t gen = commit_gen_.load(std::memory_order_relaxed);
-  space_cv_.wait(l, [&] {
-    return commit_gen_.load(std::memory_order_relaxed) != gen || !bg_error_.ok() || closing_;
-  });
+  while (commit_gen_.load(std::memory_order_relaxed) == gen && bg_error_.ok() && !closing_)
+    space_cv_.Wait(&mu_);
   return Status::Busy("looked up again after a commit");
 }
 
@@ -353,9 +359,7 @@ Status StoreImpl::WriteDecided(Writer* w, std::string_view value, std::string* b
     // index_write_mu_, so that no commit lands between them: under heavy writing of one key,
     // the optimistic way might never succeed.
     d.locked = d.may_wait && attempt >= kOptimisticDecisionAttempts;
-    std::unique_lock<std::mutex> decision_lock(index_write_mu_, std::defer_lock);
-    if (d.locked) decision_lock.lock();
-    w->decision_lock = d.locked ? &decision_lock : nullptr;
+    if (d.locked) LockForDecision(w);
     d.gen = commit_gen_.load(std::memory_order_acquire);
     Result<format::IndexEntry> e = Status::OK();
     if (d.may_wait) {
@@ -370,9 +374,11 @@ Status StoreImpl::WriteDecided(Writer* w, std::string_view value, std::string* b
     } else if (e.status().IsNotFound()) {
       d.found.reset();
     } else {
+      ReleaseDecisionLock(w);
       return e.status();
     }
-    Status s = WriteRecord(w, value, buf);  // Reserve releases decision_lock
+    Status s = WriteRecord(w, value, buf);  // Reserve releases the decision lock
+    ReleaseDecisionLock(w);                 // (WriteRecord failed before Reserve)
     // A queued PutAsync writer may be gone already: only `d` (ours) is looked at.
     if (d.outcome != Decision::Outcome::kRetry) return s;
   }
@@ -381,51 +387,51 @@ Status StoreImpl::WriteDecided(Writer* w, std::string_view value, std::string* b
 }
 
 void StoreImpl::FinishAsync(Writer* w, Status write_status) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   w->done = true;
   w->write_status = std::move(write_status);
 }
 
 void StoreImpl::StartCommit() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   // A leader that is active now checks the queue's front when it finishes (LeadCommit).
-  if (!leader_active_ && !queue_.empty() && queue_.front()->done) commit_cv_.notify_one();
+  if (!leader_active_ && !queue_.empty() && queue_.front()->done) commit_cv_.Signal();
 }
 
 void StoreImpl::CommitterLoop() {
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   while (!stop_) {
     if (!leader_active_ && !queue_.empty() && queue_.front()->done) {
-      LeadCommit(l);
+      LeadCommit();
       continue;
     }
-    commit_cv_.wait(l);
+    commit_cv_.Wait(&mu_);
   }
 }
 
 void StoreImpl::FinishAndWait(Writer* w, Status write_status) {
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   w->done = true;
   w->write_status = std::move(write_status);
   while (!w->committed) {
     if (!leader_active_ && !queue_.empty() && queue_.front()->done) {
-      LeadCommit(l);
+      LeadCommit();
       continue;
     }
-    w->cv.wait(l);
+    w->cv.Wait(&mu_);
   }
 }
 
-void StoreImpl::LeadCommit(std::unique_lock<std::mutex>& l) {
+void StoreImpl::LeadCommit() {
   leader_active_ = true;
   std::vector<Writer*> group;
   for (Writer* w : queue_) {
     if (!w->done || group.size() == kMaxGroupWriters) break;
     group.push_back(w);
   }
-  l.unlock();
+  mu_.Unlock();
   Status s = CommitGroup(group);
-  l.lock();
+  mu_.Lock();
   if (s.ok()) {
     const Writer* last = group.back();
     committed_end_ = LogPosition(last->vol->id(), last->offset + last->len);
@@ -442,55 +448,28 @@ void StoreImpl::LeadCommit(std::unique_lock<std::mutex>& l) {
     if (w->no_wait) {
       async_done.push_back(w);
     } else {
-      w->cv.notify_one();
+      w->cv.Signal();
     }
   }
   leader_active_ = false;
-  space_cv_.notify_all();
+  space_cv_.SignalAll();
   if (!queue_.empty() && queue_.front()->done) {
     if (queue_.front()->no_wait) {
-      commit_cv_.notify_one();
+      commit_cv_.Signal();
     } else {
-      queue_.front()->cv.notify_one();
+      queue_.front()->cv.Signal();
     }
   }
   if (async_done.empty()) return;
   // Acknowledge PutAsync writers without holding mu_: their callbacks post replies.
-  l.unlock();
+  mu_.Unlock();
   for (Writer* w : async_done) {
     WriteResult r;
     if (w->result.ok()) r = WriteResult{w->version, w->seq, w->object_size, w->object_crc};
     w->done_cb(w->result, r);
     delete w;
   }
-  l.lock();
-}
-
-Status StoreImpl::SyncVolumes(std::vector<std::shared_ptr<Volume>> vols) {
-  // One pass at a time. A pass takes the dirty set before it syncs it, so without this a
-  // caller arriving meanwhile (the index's before-flush hook, Store::Sync) found the set empty
-  // and returned while those volumes were not yet synced: an index flush could then make
-  // entries durable that point at log bytes a power loss drops (issue 5, power-loss test:
-  // Get returned Corruption for keys whose records were lost).
-  std::lock_guard<std::mutex> run(sync_run_mu_);
-  {
-    std::lock_guard<std::mutex> l(sync_mu_);
-    for (auto& [id, v] : dirty_) vols.push_back(v);
-    dirty_.clear();
-    interval_pending_ = false;
-  }
-  std::sort(vols.begin(), vols.end(),
-            [](const auto& a, const auto& b) { return a->id() < b->id(); });
-  vols.erase(std::unique(vols.begin(), vols.end()), vols.end());
-  for (const auto& v : vols) {
-    Status s = v->file()->DataSync();
-    if (!s.ok()) {
-      // Never retried (docs/reliability.md): the pages may already be gone.
-      SetBgError(s);
-      return Status::IOError("fdatasync failed; the write is not durable: " + s.message());
-    }
-  }
-  return Status::OK();
+  mu_.Lock();
 }
 
 Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
@@ -507,19 +486,19 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
     if (touched.empty() || touched.back() != w->vol) touched.push_back(w->vol);
   }
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (!bg_error_.ok()) return bg_error_;
   }
   if (need_sync) {
     TestPoint("commit:before-sync");
-    CAIRN_RETURN_IF_ERROR(SyncVolumes(touched));
+    CAIRN_RETURN_IF_ERROR(syncer_.SyncAll(touched));
     TestPoint("commit:after-sync");
   }
 
   IndexBatch batch;
   Overlay overlay;
   uint64_t bytes = 0;
-  std::lock_guard<std::mutex> iwl(index_write_mu_);
+  MutexLock iwl(&index_write_mu_);
   // The previous versions of the group's keys (to count their bytes dead), with one sorted
   // MultiGet instead of one Get per write: those Gets were 13% of cairnd's CPU in the 10 KiB
   // PUT bench (issue 4). Nothing else writes the index while we hold index_write_mu_.
@@ -545,7 +524,7 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
   for (Writer* w : group) {
     bytes += w->len;
     if (!w->write_status.ok()) {
-      std::lock_guard<std::mutex> al(acct_mu_);
+      MutexLock al(&acct_mu_);
       format::VolumeAccount& a = accounts_[w->vol->id()];
       a.end = std::max(a.end, w->offset + w->len);
       dirty_accounts_.insert(w->vol->id());
@@ -601,7 +580,7 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
 }
 
 format::Checkpoint StoreImpl::CurrentCheckpointLocked() {
-  std::lock_guard<std::mutex> al(acct_mu_);
+  MutexLock al(&acct_mu_);
   last_ckpt_.objects = objects_;
   last_ckpt_.logical_bytes = logical_bytes_;
   last_ckpt_.tombstones = tombstones_;
@@ -609,7 +588,7 @@ format::Checkpoint StoreImpl::CurrentCheckpointLocked() {
 }
 
 void StoreImpl::WriteDirtyAccounts(IndexBatch* batch) {
-  std::lock_guard<std::mutex> al(acct_mu_);
+  MutexLock al(&acct_mu_);
   for (uint32_t id : dirty_accounts_) batch->PutVolume(id, accounts_[id]);
   dirty_accounts_.clear();
 }
@@ -644,16 +623,18 @@ void StoreImpl::ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t head_l
   dirty_accounts_.insert(volume);
 }
 
+void StoreImpl::DropLiveLocked(uint32_t volume, uint64_t offset, uint64_t head_len,
+                               uint64_t record_len, IndexBatch* batch) {
+  format::VolumeAccount& a = accounts_[volume];
+  a.live_bytes -= std::min(a.live_bytes, record_len);
+  a.live_records -= std::min<uint64_t>(a.live_records, 1);
+  dirty_accounts_.insert(volume);
+  ListDeadLocked(volume, offset, head_len, record_len, batch);
+}
+
 void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
                                     const Manifest* keep, IndexBatch* batch) {
-  auto drop = [&](uint32_t vol, uint64_t offset, uint64_t head_len, uint64_t bytes) {
-    format::VolumeAccount& a = accounts_[vol];
-    a.live_bytes -= std::min(a.live_bytes, bytes);
-    a.live_records -= std::min<uint64_t>(a.live_records, 1);
-    dirty_accounts_.insert(vol);
-    ListDeadLocked(vol, offset, head_len, bytes, batch);
-  };
-  drop(e.volume, e.offset, e.head_len(key.size()), e.record_len);
+  DropLiveLocked(e.volume, e.offset, e.head_len(key.size()), e.record_len, batch);
   if (e.tombstone()) {
     tombstones_ -= std::min<uint64_t>(tombstones_, 1);
     return;
@@ -688,7 +669,7 @@ void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_vie
       dirty_accounts_.insert(c.volume);
       continue;
     }
-    drop(c.volume, c.offset, chunk_head, len);
+    DropLiveLocked(c.volume, c.offset, chunk_head, len, batch);
   }
 }
 
@@ -707,7 +688,7 @@ void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_vie
 Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch,
                               Overlay* overlay) {
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     format::VolumeAccount& a = accounts_[r.volume];
     a.end = std::max(a.end, r.offset + r.len);
     a.NoteSeq(r.seq);
@@ -742,7 +723,7 @@ Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batc
     apply = mode == ApplyMode::kCommit || order > 0;
   }
   const uint64_t head_len = RecordHeaderSize(r.format) + r.key.size() + r.meta.size();
-  std::lock_guard<std::mutex> al(acct_mu_);
+  MutexLock al(&acct_mu_);
   if (!apply) {
     // Dead on arrival: a copy that lost a race with a newer write, or a version recovery found
     // superseded. Its bytes are dead; list them for punching.
@@ -1020,19 +1001,19 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
   // compaction until the manifest has committed or the stream failed.
   uint32_t pin = 0;  // no active volume yet: pin every volume
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (active_ != nullptr) pin = active_->id();
   }
   std::multiset<uint32_t>::iterator pin_it;
   {
-    std::lock_guard<std::mutex> al(acct_mu_);
+    MutexLock al(&acct_mu_);
     pin_it = stream_pins_.insert(pin);
   }
   struct Unpin {
     StoreImpl* s;
     std::multiset<uint32_t>::iterator it;
     ~Unpin() {
-      std::lock_guard<std::mutex> al(s->acct_mu_);
+      MutexLock al(&s->acct_mu_);
       s->stream_pins_.erase(it);
     }
   } unpin{this, pin_it};
@@ -1078,59 +1059,42 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
 }
 
 void StoreImpl::PreparerLoop() {
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   while (!stop_) {
     if (!prep_wanted_ || !prepared_.empty() || !bg_error_.ok()) {
-      prep_cv_.wait(l);
+      prep_cv_.Wait(&mu_);
       continue;
     }
     uint32_t id = next_volume_id_++;
-    l.unlock();
+    l.Unlock();
     Result<std::shared_ptr<Volume>> v =
         Volume::Create(env_, vol_dir_, id, capacity_, store_id_, options_.volume_preparation,
-                       &stop_, &options_.test_point);
-    l.lock();
+                       &stop_, &hooks_.test_point);
+    l.Lock();
     if (stop_) break;
     if (v.ok()) {
       prep_wanted_ = false;
-      {
-        std::unique_lock<std::shared_mutex> vl(vol_mu_);
-        volumes_[id] = *v;
-      }
+      volumes_.Add(*v);
       prepared_.push_back(*v);
       prep_error_ = Status::OK();
-      prepared_cv_.notify_all();
+      prepared_cv_.SignalAll();
       continue;
     }
     next_volume_id_ = id;  // reuse the id; the temporary file was removed
     if (prep_error_.ok()) Log("WARNING: " + v.status().ToString());
     prep_error_ = v.status();
-    prepared_cv_.notify_all();
+    prepared_cv_.SignalAll();
     // Back off, then retry: writes resume by themselves once space is freed.
-    prep_cv_.wait_for(l, std::chrono::milliseconds(200));
-  }
-}
-
-void StoreImpl::IntervalLoop() {
-  std::unique_lock<std::mutex> l(interval_mu_);
-  while (!stop_) {
-    interval_cv_.wait_for(l, std::chrono::milliseconds(options_.sync_interval_ms));
-    if (stop_) break;
-    bool pending;
-    {
-      std::lock_guard<std::mutex> sl(sync_mu_);
-      pending = interval_pending_;
-    }
-    if (pending) (void)SyncVolumes({});
+    prep_cv_.WaitFor(&mu_, std::chrono::milliseconds(200));
   }
 }
 
 Status StoreImpl::Sync() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (!bg_error_.ok()) return bg_error_;
   }
-  return SyncVolumes({});
+  return syncer_.SyncAll({});
 }
 
 }  // namespace cairn

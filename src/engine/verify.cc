@@ -236,7 +236,7 @@ void Verifier::LoadIndex() {
                            path));
     return;
   }
-  Result<std::unique_ptr<Index>> idx = Index::Open(path, options_, {});
+  Result<std::unique_ptr<Index>> idx = Index::Open(path, options_, nullptr, {});
   if (!idx.ok()) return IndexFailed(idx.status().WithContext("cannot open the index"));
   index_ = std::move(*idx);
   report_.index_checked = true;

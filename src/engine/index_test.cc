@@ -1,0 +1,191 @@
+// Index (engine/index.h) on RocksDB's in-memory Env: entries and kept tombstones, the hot cache,
+// the checkpoint and the other meta keys across a reopen, what a missing WAL loses, and the
+// listings reclamation reads (tombstones by version, dead records by volume).
+#include "engine/index.h"
+
+#include <gtest/gtest.h>
+#include <rocksdb/env.h>
+
+#include <atomic>
+#include <memory>
+
+#include "engine/record.h"
+
+namespace cairn {
+namespace {
+
+format::IndexEntry Entry(uint32_t volume, uint64_t offset, uint64_t seq, Version v,
+                         bool tombstone = false) {
+  format::IndexEntry e;
+  e.type = static_cast<uint8_t>(tombstone ? RecordType::kTombstone : RecordType::kValue);
+  e.volume = volume;
+  e.offset = offset;
+  e.record_len = 64;
+  e.sequence = seq;
+  e.object_size = tombstone ? 0 : 10;
+  e.version = v;
+  return e;
+}
+
+class IndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+  void Reopen() {
+    index_.reset();
+    StoreOptions o;
+    o.index_write_buffer_bytes = 256 << 10;
+    auto idx = Index::Open("/index", o, env_.get(), [this] { flushes_++; });
+    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+    index_ = std::move(*idx);
+  }
+  Status Put(std::string_view key, const format::IndexEntry& e) {
+    IndexBatch b;
+    b.PutEntry(key, e);
+    return index_->Write(&b);
+  }
+  std::unique_ptr<rocksdb::Env> env_{rocksdb::NewMemEnv(rocksdb::Env::Default())};
+  std::unique_ptr<Index> index_;
+  std::atomic<int> flushes_{0};
+};
+
+TEST_F(IndexTest, EntriesAndKeptTombstones) {
+  ASSERT_TRUE(Put("a", Entry(1, 4096, 1, Version{1 << 16, 7})).ok());
+  ASSERT_TRUE(Put("b", Entry(1, 8192, 2, Version{2 << 16, 7})).ok());
+  ASSERT_TRUE(Put("c", Entry(1, 12288, 3, Version{3 << 16, 7}, /*tombstone=*/true)).ok());
+  auto a = index_->Get("a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->offset, 4096u);
+  EXPECT_EQ(a->version, (Version{1 << 16, 7}));
+  // A tombstone is no entry to readers, and the key's entry to the commit path.
+  EXPECT_TRUE(index_->Get("c").status().IsNotFound());
+  auto c = index_->Get("c", /*with_tombstones=*/true);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->tombstone());
+  bool in_memory = false;
+  EXPECT_TRUE(index_->GetCached("b", &in_memory).ok());
+  EXPECT_TRUE(in_memory);  // the memtable
+  std::vector<std::optional<format::IndexEntry>> found;
+  ASSERT_TRUE(index_->MultiGet({"a", "c", "zz"}, &found).ok());
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_TRUE(found[0].has_value());
+  EXPECT_TRUE(found[1].has_value() && found[1]->tombstone());
+  EXPECT_FALSE(found[2].has_value());
+  std::vector<std::pair<std::string, format::IndexEntry>> rows;
+  bool truncated = false;
+  ASSERT_TRUE(index_->Scan("", "", 10, &rows, &truncated).ok());
+  ASSERT_EQ(rows.size(), 2u);  // no tombstone
+  EXPECT_EQ(rows[0].first, "a");
+  EXPECT_FALSE(truncated);
+  rows.clear();
+  ASSERT_TRUE(index_->Scan("", "a", 1, &rows, &truncated, /*with_tombstones=*/true).ok());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].first, "b");
+  EXPECT_TRUE(truncated);  // c is left
+  // Overwritten and deleted entries: the cache never answers with the old one.
+  ASSERT_TRUE(Put("a", Entry(2, 4096, 4, Version{4 << 16, 7})).ok());
+  EXPECT_EQ(index_->Get("a")->volume, 2u);
+  IndexBatch del;
+  del.DeleteEntry("a");
+  ASSERT_TRUE(index_->Write(&del).ok());
+  EXPECT_TRUE(index_->Get("a").status().IsNotFound());
+}
+
+TEST_F(IndexTest, MetaKeysSurviveAFlushAndAReopen) {
+  IndexBatch b;
+  format::Checkpoint c;
+  c.volume = 3;
+  c.offset = 8192;
+  c.next_sequence = 42;
+  c.objects = 5;
+  c.max_version = Version{9 << 16, 1};
+  b.PutCheckpoint(c);
+  format::VolumeAccount acct;
+  acct.sealed = true;
+  acct.end = 123456;
+  acct.live_bytes = 1000;
+  b.PutVolume(3, acct);
+  b.PutVolume(4, format::VolumeAccount());
+  b.PutHorizon(Version{7 << 16, 0});
+  b.PutReclaimTotals(4096, 2);
+  b.SetRebuilding(true);
+  ASSERT_TRUE(index_->Write(&b).ok());
+  const int before = flushes_.load();
+  ASSERT_TRUE(index_->Flush(/*wait=*/true).ok());
+  EXPECT_GT(flushes_.load(), before);  // the store syncs its volumes there
+  Reopen();
+  auto ckpt = index_->ReadCheckpoint();
+  ASSERT_TRUE(ckpt.ok());
+  EXPECT_EQ(ckpt->volume, 3u);
+  EXPECT_EQ(ckpt->offset, 8192u);
+  EXPECT_EQ(ckpt->next_sequence, 42u);
+  EXPECT_EQ(ckpt->objects, 5u);
+  EXPECT_EQ(ckpt->max_version, (Version{9 << 16, 1}));
+  auto vols = index_->ReadVolumes();
+  ASSERT_TRUE(vols.ok());
+  ASSERT_EQ(vols->size(), 2u);
+  EXPECT_TRUE(vols->at(3).sealed);
+  EXPECT_EQ(vols->at(3).end, 123456u);
+  EXPECT_EQ(*index_->ReadHorizon(), (Version{7 << 16, 0}));
+  EXPECT_EQ(*index_->ReadReclaimTotals(), (std::pair<uint64_t, uint64_t>(4096, 2)));
+  EXPECT_TRUE(*index_->Rebuilding());
+}
+
+TEST_F(IndexTest, WithNoWalWhatWasNotFlushedIsGoneAfterAReopen) {
+  EXPECT_TRUE(index_->ReadCheckpoint().status().IsNotFound());  // a new index
+  ASSERT_TRUE(Put("durable", Entry(1, 4096, 1, Version{1 << 16, 1})).ok());
+  ASSERT_TRUE(index_->Flush(/*wait=*/true).ok());
+  ASSERT_TRUE(Put("lost", Entry(1, 8192, 2, Version{2 << 16, 1})).ok());
+  IndexBatch b;
+  b.PutCheckpoint(format::Checkpoint());
+  ASSERT_TRUE(index_->Write(&b).ok());
+  Reopen();  // no flush: the volume log is the index's only WAL
+  EXPECT_TRUE(index_->Get("durable").ok());
+  EXPECT_TRUE(index_->Get("lost").status().IsNotFound());
+  EXPECT_TRUE(index_->ReadCheckpoint().status().IsNotFound());
+}
+
+TEST_F(IndexTest, TombstonesAreListedInVersionOrderUpToTheHorizon) {
+  ASSERT_TRUE(Put("x", Entry(1, 4096, 1, Version{30 << 16, 1}, true)).ok());
+  ASSERT_TRUE(Put("y", Entry(1, 8192, 2, Version{10 << 16, 1}, true)).ok());
+  ASSERT_TRUE(Put("z", Entry(1, 12288, 3, Version{20 << 16, 1}, true)).ok());
+  std::vector<TombstoneRef> listed;
+  ASSERT_TRUE(index_->ListTombstones(Version{20 << 16, 1}, 10, &listed).ok());
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].key, "y");
+  EXPECT_EQ(listed[1].key, "z");
+  ASSERT_TRUE(index_->ListTombstones(Version{99 << 16, 0}, 1, &listed).ok());
+  ASSERT_EQ(listed.size(), 1u);  // the limit
+  IndexBatch b;
+  b.DeleteTombstoneListing(listed[0]);
+  b.DeleteEntry("y");
+  ASSERT_TRUE(index_->Write(&b).ok());
+  ASSERT_TRUE(index_->ListTombstones(Version{99 << 16, 0}, 10, &listed).ok());
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].key, "z");
+}
+
+TEST_F(IndexTest, DeadRecordsAreListedByVolumeOnlyOnceFlushed) {
+  IndexBatch b;
+  b.PutDead(DeadRecord{1, 4096, 8192, 16384});
+  b.PutDead(DeadRecord{1, 65536, 69632, 73728});
+  b.PutDead(DeadRecord{2, 4096, 8192, 12288});
+  ASSERT_TRUE(index_->Write(&b).ok());
+  std::vector<DeadRecord> dead;
+  ASSERT_TRUE(index_->FlushAndListDead(10, /*before_volume=*/2, &dead).ok());
+  ASSERT_EQ(dead.size(), 2u);  // volume 2 is not below 2
+  EXPECT_EQ(dead[0].offset, 4096u);
+  EXPECT_EQ(dead[0].punch_begin, 8192u);
+  EXPECT_EQ(dead[1].offset, 65536u);
+  ASSERT_TRUE(index_->FlushAndListDead(1, UINT32_MAX, &dead).ok());
+  EXPECT_EQ(dead.size(), 1u);  // the limit
+  IndexBatch d;
+  d.DeleteDead(1, 4096);
+  d.DeleteDeadInVolume(2);
+  ASSERT_TRUE(index_->Write(&d).ok());
+  ASSERT_TRUE(index_->FlushAndListDead(10, UINT32_MAX, &dead).ok());
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].offset, 65536u);
+}
+
+}  // namespace
+}  // namespace cairn
