@@ -99,6 +99,16 @@ grep -q '^cairn_request_errors_total{op="GET",code="NotFound"} 1$' "$T/metrics" 
 grep -q '^cairn_request_duration_seconds_count{op="GET"} 6$' "$T/metrics" || fail "GET histogram"
 grep -q '^cairn_store_objects 20$' "$T/metrics" || fail "objects"
 grep -q '^# TYPE cairn_request_duration_seconds histogram$' "$T/metrics" || fail "histogram TYPE"
+# The engine's own: every one of the 20 sync puts committed and synced (at least one group and
+# one fdatasync each, sequential clients), and the 5 GETs of keys just written were hot hits.
+metric() { awk -v m="$1" '$1 == m {print $2}' "$T/metrics"; }
+[[ $(metric cairn_store_group_commit_writes_count) -ge 20 ]] || fail "group commits: $(metric cairn_store_group_commit_writes_count)"
+[[ $(metric cairn_store_group_commit_writes_sum) -ge 20 ]] || fail "group commit writes"
+[[ $(metric cairn_store_fdatasync_duration_seconds_count) -ge 20 ]] || fail "fdatasyncs: $(metric cairn_store_fdatasync_duration_seconds_count)"
+grep -q '^cairn_store_fdatasync_duration_seconds_bucket{le="+Inf"} ' "$T/metrics" || fail "fdatasync buckets"
+[[ $(metric cairn_store_fdatasync_errors_total) == 0 ]] || fail "fdatasync errors"
+[[ $(metric cairn_store_index_hot_hits_total) -ge 5 ]] || fail "hot hits: $(metric cairn_store_index_hot_hits_total)"
+[[ -n $(metric cairn_store_index_hot_misses_total) ]] || fail "hot misses"
 grep -q '"objects":20' <<<"$(get /status.json)" || fail "status.json"
 [[ $(get / | grep -c 'status.json') -ge 1 ]] || fail "status page"
 # Only GET and HEAD: the listener serves no writes.
@@ -244,7 +254,10 @@ start_cairnd LD_PRELOAD="$FAULTSHIM_SO${LD_PRELOAD:+:$LD_PRELOAD}" \
 code=$(curl -s -o "$T/readyz" -w '%{http_code}' -m 10 "http://127.0.0.1:$H/readyz")
 [[ $code == 503 ]] || fail "/readyz answered $code: $(cat "$T/readyz")"
 grep -q '^not ready: the store is read-only: .*fdatasync' "$T/readyz" || fail "reason: $(cat "$T/readyz")"
-grep -q '^cairn_ready 0$' <<<"$(get /metrics)" || fail "cairn_ready"
+get /metrics >"$T/metrics3"
+grep -q '^cairn_ready 0$' "$T/metrics3" || fail "cairn_ready"
+grep -q '^cairn_store_fdatasync_errors_total 1$' "$T/metrics3" ||
+  fail "fdatasync errors: $(grep fdatasync_errors "$T/metrics3")"
 grep -q '"level":"error","text":"event=engine' <<<"$(get /status.json)" ||
   fail "the error is not among the recent lines"
 echo "ok: /readyz: $(cat "$T/readyz")"

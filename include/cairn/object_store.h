@@ -263,6 +263,10 @@ struct StoreStats {
   uint64_t allocated_bytes = 0;        // on the device, volumes + index
   uint64_t index_allocated_bytes = 0;
   uint64_t index_memory_bytes = 0;     // RocksDB memtables + block cache in use
+  // Lookups of the hot-entry cache in front of the index since the store opened: found there,
+  // or gone to RocksDB (the hit ratio is hits / (hits + misses)).
+  uint64_t index_hot_hits = 0;
+  uint64_t index_hot_misses = 0;
   uint64_t next_sequence = 0;
   bool read_only = false;              // set after an fdatasync/pwrite error
   std::string read_only_reason;

@@ -47,6 +47,18 @@ enum class VolumePreparation : uint8_t {
 bool ParseDurability(std::string_view text, Durability* mode, uint32_t* interval_ms);
 const char* DurabilityName(Durability d);
 
+// Receives the engine's events, for metrics (cairnd feeds its Prometheus histograms from it).
+// Called inline on the engine's threads (the commit leader, the sync pass): an implementation
+// must be cheap, must not block and must not call the store.
+class StoreObserver {
+ public:
+  virtual ~StoreObserver() = default;
+  // A group commit applied `writers` writes (records) to the index, `bytes` of log in all.
+  virtual void OnGroupCommit(size_t /*writers*/, uint64_t /*bytes*/) {}
+  // One fdatasync of a volume took `micros` (ok: it succeeded).
+  virtual void OnDataSync(uint64_t /*micros*/, bool /*ok*/) {}
+};
+
 struct StoreOptions {
   // nullptr means Env::Default().
   Env* env = nullptr;
@@ -123,6 +135,10 @@ struct StoreOptions {
 
   // Receives the engine's warnings (an fsync failure, what recovery found). Default: stderr.
   std::function<void(const std::string&)> info_log;
+
+  // Receives group commits and fdatasync timings (metrics); nullptr: none. Not owned; must
+  // outlive the store.
+  StoreObserver* observer = nullptr;
 };
 
 // WriteOptions (per-write durability, conditions, versions, metadata) is in cairn/object_store.h.

@@ -12,13 +12,38 @@ EntryCache::Shard& EntryCache::ShardFor(std::string_view key) {
 }
 
 std::optional<format::IndexEntry> EntryCache::Lookup(std::string_view key) {
-  if (shard_capacity_ == 0) return std::nullopt;
+  if (shard_capacity_ == 0) {
+    off_misses_.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
   Shard& s = ShardFor(key);
   std::lock_guard<std::mutex> l(s.mu);
   auto it = s.map.find(key);
-  if (it == s.map.end()) return std::nullopt;
+  if (it == s.map.end()) {
+    s.misses++;
+    return std::nullopt;
+  }
+  s.hits++;
   s.lru.splice(s.lru.begin(), s.lru, it->second);
   return it->second->entry;
+}
+
+uint64_t EntryCache::hits() const {
+  uint64_t n = 0;
+  for (size_t i = 0; i < kShards; i++) {
+    std::lock_guard<std::mutex> l(shards_[i].mu);
+    n += shards_[i].hits;
+  }
+  return n;
+}
+
+uint64_t EntryCache::misses() const {
+  uint64_t n = off_misses_.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < kShards; i++) {
+    std::lock_guard<std::mutex> l(shards_[i].mu);
+    n += shards_[i].misses;
+  }
+  return n;
 }
 
 uint64_t EntryCache::Ticket(std::string_view key) {

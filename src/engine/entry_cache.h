@@ -19,6 +19,7 @@
 // Thread safety: every method may be called concurrently (one mutex per shard).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -51,6 +52,9 @@ class EntryCache {
 
   size_t bytes() const;
   size_t entries() const;
+  // Lookups that found the key, and that did not (an off cache counts every lookup a miss).
+  uint64_t hits() const;
+  uint64_t misses() const;
 
  private:
   static constexpr size_t kShards = 16;
@@ -64,6 +68,7 @@ class EntryCache {
     std::unordered_map<std::string_view, std::list<Node>::iterator> map;  // views into lru
     uint64_t generation = 0;  // bumped by every Invalidate of a key in this shard
     size_t bytes = 0;
+    uint64_t hits = 0, misses = 0;  // under mu: counting adds no shared write to a lookup
   };
   Shard& ShardFor(std::string_view key);
   static size_t Charge(std::string_view key, const format::IndexEntry& e) {
@@ -71,6 +76,7 @@ class EntryCache {
   }
 
   const size_t shard_capacity_;
+  std::atomic<uint64_t> off_misses_{0};  // lookups while the cache is off
   std::unique_ptr<Shard[]> shards_;
 };
 

@@ -130,6 +130,9 @@ class Index {
   // Totals kept across restarts: bytes reclaimed, volumes compacted.
   Result<std::pair<uint64_t, uint64_t>> ReadReclaimTotals();
   uint64_t MemoryBytes();
+  // The hot-entry cache's lookups since open: found there, gone to RocksDB.
+  uint64_t HotHits() const { return hot_ ? hot_->hits() : 0; }
+  uint64_t HotMisses() const { return hot_ ? hot_->misses() : 0; }
 
  private:
   Index() = default;

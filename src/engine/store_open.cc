@@ -119,7 +119,9 @@ StoreImpl::StoreImpl(std::string dir, const StoreOptions& options, StoreTestHook
       vol_dir_(dir_ + "/volumes"),
       options_(options),
       hooks_(std::move(hooks)),
-      env_(options.env != nullptr ? options.env : Env::Default()) {}
+      env_(options.env != nullptr ? options.env : Env::Default()) {
+  syncer_.SetObserver(options.observer);
+}
 
 StoreImpl::~StoreImpl() { (void)Close(); }
 

@@ -473,6 +473,11 @@ void StoreImpl::LeadCommit() {
 }
 
 Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
+  if (options_.observer != nullptr) {
+    uint64_t log_bytes = 0;
+    for (const Writer* w : group) log_bytes += w->len;
+    options_.observer->OnGroupCommit(group.size(), log_bytes);
+  }
   bool need_sync = false;
   std::vector<std::shared_ptr<Volume>> touched;
   for (Writer* w : group) {

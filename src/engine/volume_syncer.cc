@@ -1,6 +1,7 @@
 #include "engine/volume_syncer.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace cairn {
 
@@ -30,7 +31,14 @@ Status VolumeSyncer::SyncAll(std::vector<std::shared_ptr<Volume>> vols) {
             [](const auto& a, const auto& b) { return a->id() < b->id(); });
   vols.erase(std::unique(vols.begin(), vols.end()), vols.end());
   for (const auto& v : vols) {
+    const auto start = std::chrono::steady_clock::now();
     Status s = v->file()->DataSync();
+    if (observer_ != nullptr) {
+      observer_->OnDataSync(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                      std::chrono::steady_clock::now() - start)
+                                                      .count()),
+                            s.ok());
+    }
     if (!s.ok()) {
       // Never retried (docs/reliability.md): the pages may already be gone.
       on_error_(s);

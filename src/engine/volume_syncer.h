@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "cairn/options.h"
 #include "cairn/status.h"
 #include "engine/volume.h"
 #include "util/mutex.h"
@@ -33,6 +34,8 @@ class VolumeSyncer {
  public:
   // on_error: called once, during the pass whose fdatasync failed, with its error.
   explicit VolumeSyncer(std::function<void(const Status&)> on_error);
+  // Told the duration of every fdatasync (StoreOptions::observer); set before the first pass.
+  void SetObserver(StoreObserver* observer) { observer_ = observer; }
   ~VolumeSyncer();
   VolumeSyncer(const VolumeSyncer&) = delete;
   VolumeSyncer& operator=(const VolumeSyncer&) = delete;
@@ -59,6 +62,8 @@ class VolumeSyncer {
   void IntervalLoop(uint32_t interval_ms) EXCLUDES(interval_mu_);
 
   const std::function<void(const Status&)> on_error_;
+
+  StoreObserver* observer_ = nullptr;
 
   Mutex interval_mu_ ACQUIRED_BEFORE(run_mu_);
   Mutex run_mu_ ACQUIRED_BEFORE(dirty_mu_);

@@ -186,7 +186,9 @@ int main(int argc, char** argv) {
   auto recent_log = std::make_shared<cairn::ops::RecentLogSink>();
   spdlog::set_default_logger(MakeLogger(c, recent_log));
 
+  cairn::server::EngineMetrics engine_metrics;  // outlives the store (declared first)
   cairn::StoreOptions so;
+  so.observer = &engine_metrics;
   so.durability = c.durability;
   so.sync_interval_ms = c.sync_interval_ms;
   so.volume_capacity = c.volume_size;
@@ -275,6 +277,7 @@ int main(int argc, char** argv) {
     ops = std::make_unique<cairn::server::OpsListener>(
         c, &server, (*store)->store(), recent_log,
         cairn::server::OpsListener::NodeInfo{CAIRN_VERSION, addr, started});
+    ops->SetEngineMetrics(&engine_metrics);
     cairn::Result<uint16_t> http_port = ops->Start();
     if (!http_port.ok()) {
       std::fprintf(stderr, "cairnd: %s\n", http_port.status().ToString().c_str());

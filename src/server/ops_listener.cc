@@ -251,6 +251,11 @@ std::string OpsListener::MetricsText() {
             static_cast<double>(s.allocated_bytes));
     w.Gauge("cairn_store_index_allocated_bytes", "Bytes allocated by the key index.",
             static_cast<double>(s.index_allocated_bytes));
+    w.Counter("cairn_store_index_hot_hits_total",
+              "Key lookups found in the hot-entry cache (the hit ratio: hits / (hits + misses)).",
+              s.index_hot_hits);
+    w.Counter("cairn_store_index_hot_misses_total", "Key lookups that went to the RocksDB index.",
+              s.index_hot_misses);
     w.Gauge("cairn_store_index_memory_bytes", "Key index memory: memtables and block cache.",
             static_cast<double>(s.index_memory_bytes));
     w.Gauge("cairn_store_reclaimable_bytes", "Dead bytes reclamation would release now.",
@@ -292,6 +297,23 @@ std::string OpsListener::MetricsText() {
              ops::MetricType::kCounter);
     w.Sample("cairn_log_messages_total", {{"level", "warning"}}, logs_->warnings());
     w.Sample("cairn_log_messages_total", {{"level", "error"}}, logs_->errors());
+  }
+  if (engine_ != nullptr) {
+    w.Family("cairn_store_group_commit_writes", "Writes (records) applied per group commit.",
+             ops::MetricType::kHistogram);
+    w.HistogramSamples("cairn_store_group_commit_writes", {}, engine_->group_writers.spec(),
+                       engine_->group_writers.Snapshot());
+    w.Family("cairn_store_group_commit_bytes", "Log bytes per group commit.",
+             ops::MetricType::kHistogram);
+    w.HistogramSamples("cairn_store_group_commit_bytes", {}, engine_->group_bytes.spec(),
+                       engine_->group_bytes.Snapshot());
+    w.Family("cairn_store_fdatasync_duration_seconds", "Duration of each volume fdatasync.",
+             ops::MetricType::kHistogram);
+    w.HistogramSamples("cairn_store_fdatasync_duration_seconds", {}, engine_->sync_ns.spec(),
+                       engine_->sync_ns.Snapshot());
+    w.Counter("cairn_store_fdatasync_errors_total",
+              "fdatasync calls that failed (the store turns read-only at the first).",
+              engine_->sync_errors.Value());
   }
   if (http_ != nullptr) {
     w.Gauge("cairn_ops_http_connections", "Connections open on this ops listener.",

@@ -27,6 +27,7 @@
 #include "ops/ops_handler.h"
 #include "server/cluster_hooks.h"
 #include "server/config.h"
+#include "server/engine_metrics.h"
 
 namespace cairn::server {
 
@@ -62,6 +63,9 @@ class OpsListener {
               std::shared_ptr<ops::RecentLogSink> logs, NodeInfo info);
   ~OpsListener();
 
+  // The engine's histograms (group commits, fdatasync), exported when set. Before Start.
+  void SetEngineMetrics(const EngineMetrics* m) { engine_ = m; }
+
   // Binds config.http_listen and starts serving. Returns the bound port.
   Result<uint16_t> Start();
   void Stop();
@@ -83,6 +87,7 @@ class OpsListener {
   ServerConfig config_;
   Server* server_;
   Store* store_;
+  const EngineMetrics* engine_ = nullptr;
   std::shared_ptr<ops::RecentLogSink> logs_;
   NodeInfo info_;
   std::string http_addr_;
