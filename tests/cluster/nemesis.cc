@@ -69,6 +69,8 @@ constexpr char kSubnet[] = "10.77.0.";
 constexpr int kClientHost = 2;
 constexpr int kEtcdHost = 10;  // + member index
 constexpr int kNodeHost = 20;  // + node index
+// The clock-skew nemesis preloads libfaketime (Debian's libfaketime, from scripts/deps).
+constexpr char kFaketimeLib[] = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 // cairnd's lease TTL is 5 s: a pause must outlast it to make the node "down".
 constexpr int kLeaseTtlMs = 5000;
 
@@ -125,12 +127,13 @@ struct Options {
   int nodes = 5;
   int etcd = 3;
   int seconds = 30;
-  std::vector<std::string> nemeses = {"kill", "stop", "partition", "etcd-down", "etcd-leader"};
+  std::vector<std::string> nemeses = {"kill", "stop", "partition", "etcd-down", "etcd-leader", "skew"};
   std::vector<std::string> workloads = {"register", "unique", "cycles"};
   uint64_t seed = 0;
   std::string cairnd;
   std::string out;    // a directory for logs, data and the history (default: a new one in /tmp)
   bool keep = false;  // keep the directory even when every check passed
+  std::string write_policy = "quorum";  // "one" shows the checks failing (a write on one replica)
   int quiet_ms = 2000;  // between faults
   int fault_ms = 6000;  // how long a fault lasts (a pause: at least the lease TTL + 2 s)
   int register_clients = 3;
@@ -364,7 +367,7 @@ class Cluster {
                 "--volume-size", "16M", "--key-file", key_file, "--config", config,
                 "--cluster-etcd", EtcdEndpoints(), "--cluster-key-id", kMemberKeyId,
                 "--zone", "z" + std::to_string(i % 3 + 1), "--node-id", std::to_string(i + 1),
-                "--bootstrap-nodes", std::to_string(o_.nodes), "--write-policy", "quorum"};
+                "--bootstrap-nodes", std::to_string(o_.nodes), "--write-policy", o_.write_policy};
       if (!StartNode(i)) return false;
     }
     return true;
@@ -393,6 +396,19 @@ class Cluster {
   // ---- Faults. Each returns a description; Heal undoes whatever is in effect.
 
   void KillNode(int i) { KillProc(&nodes_[i]); }
+  // Restarts node i with its wall clock moved by `skew_ms` (libfaketime; monotonic clocks stay
+  // true, so timeouts and leases are not disturbed), or without a skew when 0.
+  bool RestartNodeSkewed(int i, int64_t skew_ms) {
+    KillProc(&nodes_[i]);
+    nodes_[i].env.clear();
+    if (skew_ms != 0) {
+      char off[32];
+      std::snprintf(off, sizeof(off), "%+.3f", skew_ms / 1000.0);
+      nodes_[i].env = {std::string("LD_PRELOAD=") + kFaketimeLib, std::string("FAKETIME=") + off,
+                       "DONT_FAKE_MONOTONIC=1"};
+    }
+    return StartNode(i);
+  }
   bool RestartNode(int i) { return nodes_[i].pid > 0 || StartNode(i); }
   void PauseNode(int i) {
     if (nodes_[i].pid > 0) ::kill(nodes_[i].pid, SIGSTOP);
@@ -670,6 +686,19 @@ bool RunNemesis(const Options& o, Cluster* c, Clock::time_point deadline, FaultC
       Nap(o.fault_ms);
       Log("nemesis: heal the partition of " + nname);
       c->Unisolate(c->NodeNs(node));
+    } else if (kind == "skew") {
+      if (::access(kFaketimeLib, R_OK) != 0) {
+        Log("nemesis: skew needs libfaketime (scripts/deps installs it); skipped");
+        continue;
+      }
+      // Ahead or behind by 0.5 to 10 s: well inside max_clock_skew_ms (60 s).
+      int64_t skew = 500 + int64_t(rng() % 9500);
+      if (rng() % 2) skew = -skew;
+      Log("nemesis: restart " + nname + " with its clock " + std::to_string(skew) + " ms off");
+      if (!c->RestartNodeSkewed(node, skew)) return false;
+      Nap(o.fault_ms);
+      Log("nemesis: restart " + nname + " with a true clock");
+      if (!c->RestartNodeSkewed(node, 0)) return false;
     } else if (kind == "etcd-down") {
       Log("nemesis: kill -9 every etcd member");
       for (int i = 0; i < o.etcd; i++) c->KillEtcd(i);
@@ -707,8 +736,8 @@ int Usage(const char* why) {
   std::fprintf(stderr,
                "cluster_nemesis: %s\n"
                "usage: cluster_nemesis --cairnd PATH [--seconds S] [--nodes N] [--etcd M]\n"
-               "  [--nemeses kill,stop,partition,etcd-down,etcd-leader|none] [--workloads register,unique,cycles]\n"
-               "  [--seed N] [--fault-ms MS] [--quiet-ms MS] [--out DIR] [--keep]\n",
+               "  [--nemeses kill,stop,partition,etcd-down,etcd-leader,skew|none] [--workloads register,unique,cycles]\n"
+               "  [--seed N] [--fault-ms MS] [--quiet-ms MS] [--write-policy quorum|all|one] [--out DIR] [--keep]\n",
                why);
   return 2;
 }
@@ -732,6 +761,7 @@ int main(int argc, char** argv) {
     else if (a == "--quiet-ms") o.quiet_ms = std::atoi(next().c_str());
     else if (a == "--out") o.out = next();
     else if (a == "--keep") o.keep = true;
+    else if (a == "--write-policy") o.write_policy = next();
     else return Usage(("unknown argument " + a).c_str());
   }
 #ifdef CAIRND_PATH
@@ -920,7 +950,7 @@ int main(int argc, char** argv) {
     char avail[32];
     std::snprintf(avail, sizeof(avail), "%.2f", ops ? 100.0 * ok / ops : 0.0);
     summary = "CLUSTER-SUMMARY runs=1 seed=" + std::to_string(o.seed) + " nodes=" + std::to_string(o.nodes) +
-              " etcd=" + std::to_string(o.etcd) + " seconds=" + std::to_string(o.seconds) +
+              " etcd=" + std::to_string(o.etcd) + " policy=" + o.write_policy + " seconds=" + std::to_string(o.seconds) +
               " ops=" + std::to_string(ops) + " ok=" + std::to_string(ok) +
               " failed=" + std::to_string(w.counts.failed.load()) +
               " unknown=" + std::to_string(w.counts.unknown.load()) + " availability_pct=" + avail +
