@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -550,6 +551,57 @@ bool AllUp(ClientSide* c, int nodes) {
 }
 
 // failed: reads that returned an error; unknown: writes that did (they may have taken effect).
+// Replicas converge after healing: every replica of each key in `keys` holds the same version
+// (or the same delete), asked directly with the member key. Returns the keys still diverging
+// after `ms` (retried until then: hints are replayed in the background).
+uint64_t Diverging(ClientSide* c, const std::vector<std::string>& keys, int ms, double* took_s) {
+  cairn::cluster::PeerOptions po;
+  po.key = cairn::ClientKey{kMemberKeyId, kMemberSecret};
+  po.timeout_ms = 2000;
+  cairn::cluster::PeerPool replicas(c->view.get(), po);
+  std::vector<std::string> left = keys;
+  const double t0 = Secs();
+  auto end = Clock::now() + std::chrono::milliseconds(ms);
+  while (true) {
+    std::vector<std::string> still;
+    auto map = c->view->map();
+    for (const std::string& k : left) {
+      auto row = map->ReplicasOf(k);
+      bool same = true, first = true;
+      cairn::Version v0;
+      bool del0 = false;
+      for (auto node : row) {
+        cairn::Client* cl = replicas.Get(node, cairn::RoutingRole::kReplica);
+        auto r = cl != nullptr ? cl->HeadVersion(k) : cairn::Result<cairn::ObjectInfo>(cairn::Status::Unavailable("no client"));
+        cairn::Version v;
+        bool del = true;  // absent: as a delete of version none
+        if (r.ok()) {
+          v = r->version;
+          del = r->deleted;
+        } else if (!r.status().IsNotFound()) {
+          same = false;
+          break;
+        }
+        if (first) {
+          v0 = v;
+          del0 = del;
+          first = false;
+        } else if (!(v == v0) || del != del0) {
+          same = false;
+          break;
+        }
+      }
+      if (!same) still.push_back(k);
+    }
+    left.swap(still);
+    if (left.empty() || Clock::now() > end || g_interrupted) break;
+    Nap(500);
+  }
+  *took_s = Secs() - t0;
+  for (size_t i = 0; i < left.size() && i < 5; i++) Log("DIVERGED: " + left[i]);
+  return left.size();
+}
+
 struct Counts {
   std::atomic<uint64_t> ops{0}, ok{0}, failed{0}, unknown{0};
 };
@@ -583,6 +635,18 @@ class Recorder {
     return End(std::move(op), r.ok() || r.status().IsNotFound() ? cairn::Status::OK() : r.status());
   }
   std::vector<Op>& history() { return history_; }
+  const std::map<std::string, uint64_t>& reasons() const { return reasons_; }
+
+  // An error message with its words holding digits (numbers, versions, addresses) blanked,
+  // for counting errors by kind.
+  static std::string Reason(const std::string& m) {
+    std::string r;
+    for (const std::string& word : Split(m, ' ')) {
+      bool digits = std::any_of(word.begin(), word.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+      r += (r.empty() ? "" : " ") + (digits ? std::string("#") : word);
+    }
+    return r.size() > 150 ? r.substr(0, 150) : r;
+  }
 
  private:
   Op Begin(Op::Kind k, const std::string& key) {
@@ -603,6 +667,7 @@ class Recorder {
       op.outcome = Op::Outcome::kUnknown;
       (op.kind == Op::Kind::kGet ? counts_->failed : counts_->unknown)++;
       if (errors_logged_++ < 5) Log("client " + std::to_string(p_) + ": " + op.key + ": " + s.message());
+      reasons_[Reason(s.message())]++;
     }
     history_.push_back(op);
     return op;
@@ -611,6 +676,7 @@ class Recorder {
   int p_;
   Counts* counts_;
   std::vector<Op> history_;
+  std::map<std::string, uint64_t> reasons_;
   int errors_logged_ = 0;
 };
 
@@ -848,11 +914,22 @@ int main(int argc, char** argv) {
       w.stop = true;
       for (auto& t : w.threads) t.join();
       Log("workloads done: " + std::to_string(w.counts.ops.load()) + " operations");
+      std::map<std::string, uint64_t> reasons;
+      for (auto* v : {&w.reg, &w.uniq, &w.cyc})
+        for (auto& r : *v)
+          for (auto& [k, n] : r->reasons()) reasons[k] += n;
+      std::vector<std::pair<uint64_t, std::string>> by;
+      for (auto& [k, n] : reasons) by.emplace_back(n, k);
+      std::sort(by.rbegin(), by.rend());
+      for (size_t i = 0; i < by.size() && i < 8; i++)
+        Log("errors: " + std::to_string(by[i].first) + " x " + by[i].second);
     }
 
     // Heal, wait until every node is up again, then read back.
     uint64_t violations = 0, lost = 0, resurrected = 0, final_errors = 0, states = 0, checked_keys = 0;
     uint64_t acked_unique = 0, acked_deletes = 0, register_ops = 0, cycle_ops = 0;
+    uint64_t diverged = 0, converge_keys = 0;
+    double converge_s = 0;
     double heal_s = 0;
     if (rc == 0) {
       double t = Secs();
@@ -933,11 +1010,25 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < missing.size() && i < 20; i++) Log("LOST: " + missing[i]);
       if (final_errors > 0) Log("FINAL READS FAILED: " + std::to_string(final_errors));
 
+      // Replicas converge: a sample of the keys (every register key, up to 300 unique and 100
+      // deleted cycle keys), each replica asked for its version.
+      std::vector<std::string> sample(reg_keys.begin(), reg_keys.end());
+      std::mt19937_64 rng(o.seed);
+      for (size_t i = 0; i < uniq.size() && i < 300; i++) sample.push_back(uniq[rng() % uniq.size()].key);
+      std::vector<std::string> dels(deleted.begin(), deleted.end());
+      for (size_t i = 0; i < dels.size() && i < 100; i++) sample.push_back(dels[rng() % dels.size()]);
+      std::sort(sample.begin(), sample.end());
+      sample.erase(std::unique(sample.begin(), sample.end()), sample.end());
+      diverged = Diverging(&client, sample, 60000, &converge_s);
+      converge_keys = sample.size();
+      Log("replicas of " + std::to_string(sample.size()) + " keys compared: " + std::to_string(diverged) +
+          " diverging after " + std::to_string(converge_s) + " s");
+
       // The whole history, for a look afterwards.
       std::ofstream hf(o.out + "/history.jsonl", std::ios::trunc);
       for (auto* h : {&reg, &cyc, &uniq})
         for (auto& op : *h) hf << cairn::testing::FormatHistoryLine(op) << "\n";
-      if (violations + lost + resurrected + final_errors > 0 || !nemesis_ok) rc = 1;
+      if (violations + lost + resurrected + final_errors + diverged > 0 || !nemesis_ok) rc = 1;
     }
 
     std::string faults;
@@ -958,7 +1049,8 @@ int main(int argc, char** argv) {
               " unique_acked=" + std::to_string(acked_unique) + " deletes_acked=" + std::to_string(acked_deletes) +
               " keys_checked=" + std::to_string(checked_keys) + " states=" + std::to_string(states) +
               " violations=" + std::to_string(violations) + " lost_writes=" + std::to_string(lost) +
-              " resurrected=" + std::to_string(resurrected) + " final_read_errors=" + std::to_string(final_errors) +
+              " resurrected=" + std::to_string(resurrected) + " converge_keys=" + std::to_string(converge_keys) +
+              " diverged=" + std::to_string(diverged) + " converge_ms=" + std::to_string(uint64_t(converge_s * 1000)) + " final_read_errors=" + std::to_string(final_errors) +
               " setup_failures=" + std::to_string(rc == 2 ? 1 : 0) +
               " run_failures=" + std::to_string(rc != 0 ? 1 : 0) + " faults=" + std::to_string(total_faults) + faults;
     client = ClientSide();  // before the nodes go
