@@ -375,6 +375,9 @@ namespace {
 // Named bound: the first bytes of a routed stream kept to replay to another coordinator when
 // the first could not be reached (a client reads one chunk before it connects).
 constexpr size_t kStreamFailoverBytes = 4u << 20;
+// Named bound: a write whose replicas answered "a newer version is held" is written again above
+// it only if those answers came within this long of the write's start (see WriteAll).
+constexpr uint32_t kRestampWindowMs = 1000;
 
 Status NoMap() { return Status::Unavailable("the cluster has no map yet (no placement)"); }
 
@@ -418,6 +421,7 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
   const uint32_t w = WriteQuorum(n);
   std::shared_ptr<const ClusterMap> map = view_->map();
   shared_->counters().coordinated++;
+  const auto started = Clock::now();
   for (int attempt = 0;; attempt++) {
     auto g = std::make_shared<Gather<WriteResult>>(n);
     auto held = std::make_shared<std::vector<Version>>(n);
@@ -472,7 +476,13 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
         if (g->results[i].has_value() && g->results[i]->status().IsConflict() && (*held)[i] > newer)
           newer = (*held)[i];
     }
-    if (acks < w && newer > v && attempt == 0 && wo.condition != WriteCondition::kIfNewer) {
+    // Only a prompt write is restamped: one whose answers came back late may already have been
+    // given up by its client, retried through another coordinator and acknowledged there, and
+    // newer writes acknowledged after it; restamping it then would apply it a second time, after
+    // them (found by the nemesis harness: a put cut off by a partition that healed within the
+    // deadline). kRestampWindowMs is well below every client's request timeout.
+    const bool prompt = Clock::now() - started < std::chrono::milliseconds(kRestampWindowMs);
+    if (acks < w && newer > v && attempt == 0 && prompt && wo.condition != WriteCondition::kIfNewer) {
       // A replica holds a newer version (a coordinator with a clock ahead of ours): write again
       // above it, so this write is ordered after every acknowledged one.
       shared_->Observe(newer);

@@ -26,10 +26,13 @@
 namespace {
 
 // Makes the server a cluster node: routed requests go to the node's stores by role. Until the
-// node has joined (registered in etcd), every request is answered Unavailable.
+// node has joined (registered in etcd), every request is answered Unavailable, replica
+// operations with the member key included (not PermissionDenied: the key is right, the node is
+// not ready; found by the nemesis harness restarting nodes under load).
 class NodeHooks final : public cairn::server::ClusterHooks {
  public:
-  explicit NodeHooks(cairn::service::ServiceLimits limits) : limits_(limits), joining_(&not_ready_, limits) {}
+  NodeHooks(cairn::service::ServiceLimits limits, std::string member_key_id)
+      : limits_(limits), member_key_id_(std::move(member_key_id)), joining_(&not_ready_, limits) {}
   void Set(cairn::cluster::ClusterNode* node) {
     for (auto role : {cairn::proto::RoutingRole::kAny, cairn::proto::RoutingRole::kCoordinate,
                       cairn::proto::RoutingRole::kReplica})
@@ -44,12 +47,7 @@ class NodeHooks final : public cairn::server::ClusterHooks {
   void NoteEpoch(uint64_t e) override {
     if (auto* n = node_.load(std::memory_order_acquire)) n->NoteEpoch(e);
   }
-  bool IsMemberKey(std::string_view id) const override {
-    // Still joining: every store answers Unavailable (the joining service), so the caller
-    // retries later instead of taking a PermissionDenied that is not true.
-    auto* n = node_.load(std::memory_order_acquire);
-    return n == nullptr || n->IsMemberKey(id);
-  }
+  bool IsMemberKey(std::string_view id) const override { return id == member_key_id_; }
   cairn::service::ObjectService* ServiceFor(cairn::proto::RoutingRole role) override {
     if (node_.load(std::memory_order_acquire) == nullptr) return &joining_;
     return services_[static_cast<int>(role)].get();
@@ -110,6 +108,7 @@ class NodeHooks final : public cairn::server::ClusterHooks {
     cairn::Result<cairn::StoreStats> Stats() override { return No(); }
   };
   cairn::service::ServiceLimits limits_;
+  std::string member_key_id_;  // the node's ClusterNodeOptions::member_key.id
   NotReady not_ready_;
   cairn::service::ObjectService joining_;
   std::unique_ptr<cairn::service::ObjectService> services_[3];
@@ -220,7 +219,7 @@ int main(int argc, char** argv) {
   cairn::server::Server server(c, store->get());
   std::unique_ptr<NodeHooks> hooks;
   if (!c.cluster.etcd.empty()) {
-    hooks = std::make_unique<NodeHooks>(server.service_limits());
+    hooks = std::make_unique<NodeHooks>(server.service_limits(), c.cluster.key_id);
     server.SetCluster(hooks.get());
   }
   cairn::Result<uint16_t> port = server.Start();
