@@ -336,6 +336,12 @@ TEST(PowerLossRegression, AVolumeIdTheIndexStillNamesIsNeverReused) {
   auto v = (*s)->Get("k");
   ASSERT_TRUE(v.ok()) << "an acknowledged sync put was lost: " << v.status().ToString();
   EXPECT_EQ(*v, "durable");
+  // No account is kept for the removed volume (reclamation would plan it on every pass).
+  ReclaimOptions dry;
+  dry.dry_run = true;
+  auto plan = (*s)->Reclaim(dry);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  for (const auto& p : plan->volumes) EXPECT_NE(p.id, 1u) << p.reason;
 }
 
 }  // namespace

@@ -615,10 +615,17 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   // Seal the tail volume at its last valid record; every volume after it holds no record.
   {
     MutexLock al(&acct_mu_);
-    format::VolumeAccount& ta = accounts_[tail_vol];
-    ta.sealed = true;
-    ta.end = std::max(ta.end, tail_end);
-    dirty_accounts_.insert(tail_vol);
+    if (volumes_.Contains(tail_vol)) {
+      format::VolumeAccount& ta = accounts_[tail_vol];
+      ta.sealed = true;
+      ta.end = std::max(ta.end, tail_end);
+      dirty_accounts_.insert(tail_vol);
+    } else if (accounts_.erase(tail_vol) > 0) {
+      // The checkpoint's volume is gone (compaction removed it and nothing was appended after
+      // it): no account for a file that does not exist. New volumes take higher ids (OpenStore).
+      dirty_accounts_.erase(tail_vol);
+      batch.DeleteVolume(tail_vol);
+    }
     for (auto& [id, a] : accounts_) {
       if (id < tail_vol && !a.sealed) {
         a.sealed = true;
