@@ -302,6 +302,20 @@ TEST(Corruption, FlippedBytesAreFoundByVerifyAndNeverReadBack) {
   EXPECT_EQ(0u, g_totals.wrong_bytes);
 }
 
+// Found by the rounds: a flip in a chunk's value (volume 1 offset 139793) and one in the length
+// of a record of RocksDB's MANIFEST. RocksDB reads the latter as a torn tail and opens the index
+// as it was right after the store was created, "closed cleanly at volume 1 offset 4096"; the
+// store opened empty, verify scanned nothing, eleven keys were gone. Now the clean claim is
+// checked against the log: the open is refused and verify checks the volumes without the index
+// (store_recovery_test: Recovery.AnIndexRolledBackToACleanCheckpointIsRefusedAndRepairRebuildsIt).
+TEST(Corruption, Seed765304AManifestFlipThatRollsTheIndexBackIsNotTrusted) {
+  const Totals saved = g_totals;
+  RunRound(765304);
+  EXPECT_EQ(saved.missed, g_totals.missed);
+  EXPECT_EQ(saved.wrong_bytes, g_totals.wrong_bytes);
+  g_totals = saved;  // not counted in the summary line of the rounds
+}
+
 }  // namespace
 }  // namespace cairn
 

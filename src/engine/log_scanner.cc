@@ -157,4 +157,11 @@ Result<bool> LogScanner::Next(ScanEvent* ev) {
   return false;
 }
 
+Result<bool> WrittenAt(File* file, uint64_t offset) {
+  char buf[format::kMinRecordHeaderSize];
+  size_t got = 0;
+  CAIRN_RETURN_IF_ERROR(file->PRead(offset, sizeof(buf), buf, &got));
+  return std::any_of(buf, buf + got, [](char c) { return c != 0; });
+}
+
 }  // namespace cairn

@@ -88,4 +88,10 @@ class LogScanner {
   uint64_t bytes_read_ = 0;
 };
 
+// Whether anything was ever written at `offset` of `file`: the kMinRecordHeaderSize bytes there
+// (fewer at the end of the file) are not all zero. A record starts with its magic, so a record
+// written there never reads as unwritten space. Recovery and verify use it to test an index
+// checkpoint's claim of a clean shutdown (docs/design.md, "Recovery").
+Result<bool> WrittenAt(File* file, uint64_t offset);
+
 }  // namespace cairn

@@ -399,7 +399,29 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   tombstones_ = ckpt->tombstones;
 
   if (ckpt->clean) {
-    // Nothing was written after the checkpoint: resume exactly there.
+    // Nothing was written after the checkpoint: resume exactly there. Check the claim first. A
+    // session clears the clean flag durably before its first append, so the places where the
+    // next session appends first hold nothing: the checkpoint's position in its volume (unless
+    // that is sealed) and the start of every later volume that is not sealed. Something written
+    // there means the index lost updates flushed after this checkpoint: RocksDB reads a
+    // flipped length in its MANIFEST as a torn tail and silently opens an older state.
+    // Trusting it would hide every later write and append over them.
+    for (const std::shared_ptr<Volume>& v : volumes_.All()) {
+      if (v->id() < ckpt->volume) continue;
+      auto a = accounts_.find(v->id());
+      if (a != accounts_.end() && a->second.sealed) continue;
+      const uint64_t at = v->id() == ckpt->volume ? ckpt->offset : v->data_offset();
+      CAIRN_ASSIGN_OR_RETURN(bool written, WrittenAt(v->file(), at));
+      if (written)
+        return Status::Corruption(
+            "the index in " + dir_ + "/index is older than the log: its checkpoint records a "
+            "clean shutdown at volumes/" + Volume::FileName(ckpt->volume) + " offset " +
+            std::to_string(ckpt->offset) + ", but the log continues at volumes/" +
+            Volume::FileName(v->id()) + " offset " + std::to_string(at) +
+            " (the index lost updates: a damaged index file); refusing to open rather than "
+            "lose the records after it; `cairn verify --repair` rebuilds the index from the "
+            "volumes");
+    }
     report_.clean_shutdown = true;
     std::shared_ptr<Volume> last = volumes_.Get(ckpt->volume);
     if (last == nullptr || accounts_[ckpt->volume].sealed) {

@@ -164,6 +164,7 @@ class Verifier {
   void LoadIndex();
   void IndexFailed(const Status& s);
   Status LoadVolumes();
+  void CheckCleanClaim();
   Plan PlanFor(const Vol& v) const;
   Status ScanVolume(Vol* v);
   void DescribeBadRegion(const Vol& v, uint64_t offset, uint64_t length);
@@ -299,6 +300,33 @@ Status Verifier::LoadVolumes() {
                              a.live_bytes));
   }
   return Status::OK();
+}
+
+// A clean checkpoint claims nothing was appended after it; a session clears the flag durably
+// before its first append. Where the next session appends first (the checkpoint's position, if
+// its volume is not sealed, and the start of every later volume not sealed) must therefore be
+// unwritten. If it is not, the index lost updates flushed after the checkpoint (RocksDB reads a
+// flipped length in its MANIFEST as a torn tail and silently opens an older state): the index
+// is not used, and the volumes are checked whole, as Store::Open refuses such a store.
+void Verifier::CheckCleanClaim() {
+  if (index_ == nullptr || !checkpoint_.has_value() || !checkpoint_->clean) return;
+  const format::Checkpoint ckpt = *checkpoint_;
+  for (const auto& [id, v] : vols_) {
+    if (!v.usable || id < ckpt.volume) continue;
+    if (v.account.has_value() && v.account->sealed) continue;
+    const uint64_t at = id == ckpt.volume ? ckpt.offset : v.probe.header.data_offset;
+    Result<bool> written = WrittenAt(v.probe.file.get(), at);
+    if (!written.ok() || !*written) continue;  // a read error is reported by the scan
+    IndexFailed(Status::Corruption(fmt::format(
+        "the index is older than the log: its checkpoint records a clean shutdown at {}, but "
+        "the log continues at {} (the index lost updates); the store will not open; repair "
+        "rebuilds the index from the volumes",
+        Where(ckpt.volume, ckpt.offset), Where(id, at))));
+    checkpoint_.reset();
+    accounts_.clear();
+    for (auto& [i, vol] : vols_) vol.account.reset();
+    return;
+  }
 }
 
 Verifier::Plan Verifier::PlanFor(const Vol& v) const {
@@ -675,6 +703,7 @@ Result<VerifyReport> Verifier::Run() {
   CAIRN_RETURN_IF_ERROR(LockStoreDir(env_, dir_, &store_));
   LoadIndex();
   CAIRN_RETURN_IF_ERROR(LoadVolumes());
+  CheckCleanClaim();
   for (auto& [id, v] : vols_) CAIRN_RETURN_IF_ERROR(ScanVolume(&v));
   CAIRN_RETURN_IF_ERROR(FlushPending());
   JudgeTailGarbage();
