@@ -70,6 +70,7 @@
 // Unavailable ("client closed") before it returns, then joins the I/O thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -88,6 +89,26 @@ namespace cairn {
 struct ClientKey {
   std::string id;
   std::string secret;
+};
+
+// Routing in a cluster (docs/protocol.md section 9): every request carries the sender's map
+// epoch, its node id and a role; a node whose map is newer refuses the request (StaleEpoch),
+// and the client reports the node's epoch to `on_stale_epoch` and sends the request again (it
+// did nothing), up to max_attempts.
+enum class RoutingRole : uint8_t {
+  kAny = 0,         // the receiving node serves it as the cluster does (coordinates or forwards)
+  kCoordinate = 1,  // the receiving node was chosen to coordinate it: no further forwarding
+  kReplica = 2,     // a coordinator's replica operation on the node's own store (member key)
+};
+struct ClientRouting {
+  // The map epoch each request carries, read when it is sent (and again for a retry). Must
+  // outlive the client. nullptr: 0.
+  const std::atomic<uint64_t>* epoch = nullptr;
+  uint16_t sender = 0;  // the sending node's id; 0 for a client
+  RoutingRole role = RoutingRole::kAny;
+  // Called (on the client's I/O thread; keep it short, never block) with the node's newer
+  // epoch when a node refused a request as stale.
+  std::function<void(uint64_t node_epoch)> on_stale_epoch;
 };
 
 struct ClientOptions {
@@ -116,6 +137,8 @@ struct ClientOptions {
   uint64_t max_reply_body_bytes = uint64_t{256} << 20;
   // Idle streaming connections kept for the next PutStream/OpenReader (named bound).
   int max_idle_stream_connections = 2;
+  // Set by the cluster's nodes and clients; see ClientRouting.
+  std::optional<ClientRouting> routing;
 };
 
 // Parses "HOST:PORT" (HOST may be a name, an IPv4 address or a bracketed IPv6 address).
@@ -154,6 +177,8 @@ class Client : public ObjectStore {
   // Asynchronous calls: the callback runs once, on the client's I/O thread.
   virtual void GetAsync(std::string key, const ByteRange& range, Callback<GetResult> done) = 0;
   virtual void HeadAsync(std::string key, Callback<ObjectInfo> done) = 0;
+  // HeadVersion's asynchronous form (a cluster's replica reads; ObjectStore::HeadVersion).
+  virtual void HeadVersionAsync(std::string key, Callback<ObjectInfo> done) = 0;
   virtual void DeleteAsync(std::string key, const WriteOptions& wo,
                            Callback<WriteResult> done) = 0;
   virtual void ListAsync(const ListOptions& lo, Callback<ListResult> done) = 0;

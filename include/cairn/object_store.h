@@ -115,6 +115,9 @@ struct ObjectInfo {
   uint64_t mtime_us = 0;   // µs since the Unix epoch when it was written
   Version version;
   ObjectMetadata metadata;
+  // Set only by HeadVersion, for a key whose current version is a delete (a tombstone): then
+  // `version` is the delete's and every other field is empty.
+  bool deleted = false;
 };
 
 // A byte range of an object; the default is the whole object. A range is clipped at the end;
@@ -360,6 +363,15 @@ class ObjectStore {
   virtual Result<std::unique_ptr<PinnedObject>> TryPin(std::string_view key) {
     (void)key;
     return std::unique_ptr<PinnedObject>();
+  }
+  // What this store holds for the key, deletes included: the live version's info, or (for a
+  // key whose current version is a delete the store still remembers) an info with `deleted`
+  // set and the delete's version. NotFound when it holds nothing for the key. A cluster's
+  // replicas answer it so that a read can tell "deleted at V" from "never written".
+  // NotSupported where the store cannot tell.
+  virtual Result<ObjectInfo> HeadVersion(std::string_view key) {
+    (void)key;
+    return Status::NotSupported("this store does not report deletes");
   }
   // The change feed: up to `limit` committed records at or after `from`, in log order.
   // Resumable across restarts and reclamation. NotSupported where there is no local log.

@@ -206,6 +206,10 @@ class Store {
   virtual Result<std::unique_ptr<PinnedObject>> TryPinObject(std::string_view key) = 0;
   // Size, checksum, version and metadata; costs no disk read (the index holds them all).
   virtual Result<ObjectInfo> Head(std::string_view key) = 0;
+  // Head, deletes included (cairn/object_store.h, ObjectStore::HeadVersion): a kept tombstone
+  // is an info with `deleted` set and the delete's version. NotFound when the index holds no
+  // entry for the key (never written, or a tombstone dropped at the horizon).
+  virtual Result<ObjectInfo> HeadVersion(std::string_view key) = 0;
 
   // Writes a tombstone (with a version, kept until the horizon), subject to wo.condition, as
   // Put: kNone, kIfMatch and kIfNoneMatch need a live version (NotFound, nothing written, if

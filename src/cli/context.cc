@@ -60,6 +60,12 @@ Outcome MakeContext(const GlobalFlags& flags, std::string command, Context* ctx)
   ctx->json = flags.json;
   ctx->server = flags.server;
   ctx->key_file = flags.key_file;
+  ctx->cluster = flags.cluster;
+  ctx->cluster_name = flags.cluster_name;
+  ctx->no_map_cache = flags.no_map_cache;
+  if (!ctx->cluster.empty() && !ctx->server.empty())
+    return Outcome::Usage("--cluster and --server both given (or CAIRN_CLUSTER and "
+                          "CAIRN_SERVER): pick one");
   if (ctx->store_dir.empty())
     return Outcome::Usage("the store directory is empty; pass --store DIR");
   ctx->options.info_log = LogToStderr;

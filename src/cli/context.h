@@ -24,6 +24,10 @@ struct GlobalFlags {
   std::string volume_size;
   std::string server;  // --server, else $CAIRN_SERVER: HOST:PORT of a cairnd (remote mode)
   std::string key_file;  // --key-file: the key for the server (else FindClientKey's search)
+  // --cluster, else $CAIRN_CLUSTER: etcd endpoints of a cluster (cluster mode; docs/cluster.md)
+  std::string cluster;
+  std::string cluster_name = "default";  // --cluster-name, else $CAIRN_CLUSTER_NAME
+  bool no_map_cache = false;             // --no-map-cache: fetch the map from etcd every call
 };
 
 struct Context {
@@ -38,6 +42,11 @@ struct Context {
   std::optional<Durability> remote_durability;
   // --key-file (remote mode); empty: $CAIRN_KEY, $CAIRN_KEY_FILE, then the default key file.
   std::string key_file;
+  // Cluster mode when not empty: etcd endpoints; the map comes from /dev/shm or etcd, and each
+  // request goes to a replica of its key (docs/cluster.md, "The CLI").
+  std::string cluster;
+  std::string cluster_name = "default";
+  bool no_map_cache = false;
 };
 
 // Validates `flags` and fills `*ctx`. Usage outcome if a value is malformed or out of range.

@@ -130,6 +130,15 @@ int Run(int argc, char** argv) {
   app.add_option("--server", flags.server,
                  "Talk to the cairnd at HOST:PORT instead of a local store; default $CAIRN_SERVER")
       ->envname("CAIRN_SERVER");
+  app.add_option("--cluster", flags.cluster,
+                 "Talk to the cluster whose etcd is at HOST:PORT[,HOST:PORT...] (the map is kept in "
+                 "/dev/shm between calls); default $CAIRN_CLUSTER")
+      ->envname("CAIRN_CLUSTER");
+  app.add_option("--cluster-name", flags.cluster_name, "The cluster's name in etcd (default "
+                 "'default'); default $CAIRN_CLUSTER_NAME")
+      ->envname("CAIRN_CLUSTER_NAME");
+  app.add_flag("--no-map-cache", flags.no_map_cache,
+               "With --cluster: fetch the map from etcd on every call instead of /dev/shm");
   app.add_option("--key-file", flags.key_file,
                  "With --server: the file holding the key (ID:SECRET, mode 0600); default "
                  "$CAIRN_KEY, then $CAIRN_KEY_FILE, then ~/.config/cairn/key");
@@ -247,7 +256,7 @@ int Run(int argc, char** argv) {
   if (Outcome o = MakeContext(flags, chosen->get_name(), &ctx); !o.ok())
     return Finish(chosen->get_name(), o);
 
-  if (!ctx.server.empty() &&
+  if ((!ctx.server.empty() || !ctx.cluster.empty()) &&
       (chosen == reclaim || chosen == verify || chosen == import || chosen == exp))
     return Finish(chosen->get_name(),
                   Outcome::Usage("works on a local store only; drop --server (and unset "

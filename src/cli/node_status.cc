@@ -146,6 +146,32 @@ std::string FormatNodeStatus(const json& s) {
   }
   out += "\n" + Table(ops);
 
+  // A cluster node: the cluster as a table, nodes by zone.
+  if (auto it = s.find("cluster"); it != s.end() && it->is_object()) {
+    const json& c = *it;
+    const json& hints = Obj(c, "hints");
+    const json& ctr = Obj(c, "counters");
+    out += fmt::format("\ncluster: map epoch {}, this node {}{}, etcd {}, write policy {} (R = {})\n",
+                       U64(c, "epoch"), U64(c, "self"),
+                       c.value("controller", false) ? " (controller)" : "",
+                       c.value("etcd_reachable", false) ? "reachable" : "unreachable (serving on its map)",
+                       Str(c, "write_policy"), U64(c, "replicas"));
+    out += fmt::format("hints waiting {} bytes (written {}, replayed {}); read repairs {}, failovers {}, hedged {}\n",
+                       U64(hints, "queue_bytes"), U64(hints, "written"), U64(hints, "replayed"),
+                       U64(ctr, "read_repairs"), U64(ctr, "failovers"), U64(ctr, "hedged"));
+    std::vector<const json*> nodes;
+    if (auto n = c.find("nodes"); n != c.end() && n->is_array())
+      for (const json& x : *n) nodes.push_back(&x);
+    std::sort(nodes.begin(), nodes.end(), [](const json* a, const json* b) {
+      return std::make_pair(Str(*a, "zone"), U64(*a, "id")) < std::make_pair(Str(*b, "zone"), U64(*b, "id"));
+    });
+    std::vector<std::vector<std::string>> rows = {{"zone", "node", "address", "state", "partitions", "weight"}};
+    for (const json* n : nodes)
+      rows.push_back({Str(*n, "zone"), std::to_string(U64(*n, "id")), Str(*n, "address"), Str(*n, "state"),
+                      std::to_string(U64(*n, "partitions")), std::to_string(U64(*n, "weight"))});
+    out += Table(rows);
+  }
+
   const json& logs = Obj(s, "logs");
   out += fmt::format("\nwarnings {}, errors {} since start", U64(logs, "warnings_total"),
                      U64(logs, "errors_total"));

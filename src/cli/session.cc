@@ -3,11 +3,49 @@
 #include <fmt/format.h>
 
 #include "cairn/client.h"
+#include "cluster/cached_map_view.h"
+#include "cluster/cluster_store.h"
+#include "cluster/peer_pool.h"
 #include "util/escape.h"
 
 namespace cairn::cli {
 
+namespace {
+
+// What a cluster-mode session keeps alive beside its store.
+struct ClusterParts {
+  std::unique_ptr<cluster::CachedMapView> view;
+  std::unique_ptr<cluster::PeerPool> peers;
+};
+
+}  // namespace
+
 Outcome Session::Open(const Context& ctx, OpenMode mode, std::unique_ptr<Session>* out) {
+  if (!ctx.cluster.empty()) {
+    cluster::CachedMapOptions mo;
+    if (Status s = cluster::ParseEtcdEndpoints(ctx.cluster, &mo.etcd.endpoints); !s.ok())
+      return Outcome::Usage(s.message() + " (--cluster or CAIRN_CLUSTER)");
+    mo.cluster = ctx.cluster_name;
+    mo.use_cache = !ctx.no_map_cache;
+    Result<std::optional<ClientKey>> key = FindClientKey(ctx.key_file);
+    if (!key.ok())
+      return Outcome::Error(key.status().message() + " (--key-file, CAIRN_KEY or CAIRN_KEY_FILE)");
+    auto parts = std::make_shared<ClusterParts>();
+    Result<std::unique_ptr<cluster::CachedMapView>> view = cluster::CachedMapView::Load(mo);
+    if (!view.ok())
+      return Outcome::Error("cannot get the cluster map: " + view.status().message());
+    parts->view = std::move(*view);
+    cluster::PeerOptions po;
+    po.key = *key;
+    po.connections = 1;
+    parts->peers = std::make_unique<cluster::PeerPool>(parts->view.get(), po);
+    auto shared = std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr);
+    auto store = std::make_unique<cluster::ClusterObjectStore>(
+        cluster::ClusterStoreOptions(), parts->view.get(), parts->peers.get(), nullptr, shared);
+    out->reset(new Session(ctx, std::move(store), nullptr));
+    (*out)->keep_ = std::move(parts);
+    return Outcome::Ok();
+  }
   if (ctx.server.empty()) {
     std::unique_ptr<Store> store;
     if (Outcome o = OpenStore(ctx, mode, &store); !o.ok()) return o;
@@ -30,6 +68,7 @@ Outcome Session::Open(const Context& ctx, OpenMode mode, std::unique_ptr<Session
 }
 
 std::string Session::Where() const {
+  if (cluster()) return fmt::format("cluster:         {} ({})", OneLine(ctx_.cluster_name), OneLine(ctx_.cluster));
   if (remote()) return fmt::format("server:          {}", OneLine(ctx_.server));
   return fmt::format("store:           {}", OneLine(ctx_.store_dir));
 }
@@ -45,7 +84,8 @@ Outcome Session::Fail(const Status& s) const {
 }
 
 Outcome Session::Close() {
-  store_.reset();  // a LocalObjectStore only borrows owned_; a Client closes its connections
+  store_.reset();
+  keep_.reset();  // a LocalObjectStore only borrows owned_; a Client closes its connections
   if (owned_ == nullptr) return Outcome::Ok();
   Outcome o = CloseStore(ctx_, owned_.get());
   owned_.reset();

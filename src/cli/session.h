@@ -26,6 +26,7 @@ class Session {
 
   ObjectStore& store() { return *store_; }
   bool remote() const { return owned_ == nullptr; }
+  bool cluster() const { return keep_ != nullptr; }
   // The first line of `cairn stat`: "store:  DIR" or "server: HOST:PORT".
   std::string Where() const;
   // A failure, with a hint where one helps (a server that cannot be reached, a refused key).
@@ -37,6 +38,7 @@ class Session {
   Session(const Context& ctx, std::unique_ptr<ObjectStore> store, std::unique_ptr<Store> owned)
       : ctx_(ctx), store_(std::move(store)), owned_(std::move(owned)) {}
   const Context& ctx_;
+  std::shared_ptr<void> keep_;          // cluster mode: the map view and peers the store uses
   std::unique_ptr<ObjectStore> store_;  // a LocalObjectStore over owned_, or a Client
   std::unique_ptr<Store> owned_;        // the local store (closed by Close, with its error)
 };

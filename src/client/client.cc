@@ -108,7 +108,15 @@ bool IsRetryable(const Reply& r, bool idempotent) {
   // These say the server did nothing: always safe to send again.
   const proto::WireStatus s = r.header.status;
   return s == proto::WireStatus::kChecksumMismatch || s == proto::WireStatus::kShuttingDown ||
-         s == proto::WireStatus::kBusy;
+         s == proto::WireStatus::kBusy || s == proto::WireStatus::kStaleEpoch;
+}
+
+void AppendRouting(const ClientRouting& r, std::string* out) {
+  proto::Routing p;
+  p.epoch = r.epoch != nullptr ? r.epoch->load(std::memory_order_acquire) : 0;
+  p.sender = r.sender;
+  p.role = static_cast<proto::RoutingRole>(r.role);
+  proto::AppendRouting(p, out);
 }
 
 Status ReplyStatus(const Reply& r, Version* held) {
@@ -251,14 +259,31 @@ void ClientImpl::Send(Connection* conn, std::shared_ptr<Call> call) {
   call->attempt++;
   const auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
   Call* c = call.get();
-  conn->Submit(c->op, c->meta, c->body, {}, c->body_crc, deadline,
+  uint32_t flags = 0;
+  std::string_view meta = c->meta;
+  std::string routed;
+  if (options_.routing.has_value()) {
+    // The epoch is read now, so a retry after a StaleEpoch carries the newer one.
+    AppendRouting(*options_.routing, &routed);
+    routed += c->meta;
+    meta = routed;
+    flags = proto::kFlagRouted;
+  }
+  conn->Submit(c->op, meta, c->body, {}, c->body_crc, deadline,
                [this, call = std::move(call)](Reply& r) {
                  OnReply(call, r);
                  DrainWaiting();
-               });
+               },
+               flags);
 }
 
 void ClientImpl::OnReply(const std::shared_ptr<Call>& call, Reply& r) {
+  if (r.failure == Failure::kNone && r.header.status == proto::WireStatus::kStaleEpoch &&
+      options_.routing.has_value() && options_.routing->on_stale_epoch) {
+    proto::ErrorReply e;
+    proto::WireError err;
+    if (proto::DecodeMeta(r.meta, &e, &err)) options_.routing->on_stale_epoch(e.epoch);
+  }
   if (IsRetryable(r, call->idempotent) && call->attempt < options_.max_attempts && !closing_) {
     // Exponential backoff: a server that is restarting or draining gets time to come back.
     const uint32_t ms = options_.backoff_ms << std::min(call->attempt - 1, 16);
@@ -388,6 +413,35 @@ void ClientImpl::HeadAsync(std::string key, Callback<ObjectInfo> done) {
     done(std::move(m));
   };
   Start(std::move(call));
+}
+
+void ClientImpl::HeadVersionAsync(std::string key, Callback<ObjectInfo> done) {
+  if (Status ks = ValidateKey(key); !ks.ok()) return done(ks);
+  auto call = std::make_shared<Call>();
+  call->op = proto::Op::kHead;
+  proto::KeyRequest req;
+  req.key = key;
+  proto::EncodeMeta(req, &call->meta);
+  call->finish = [done = std::move(done), key = std::move(key)](Reply& r, int) {
+    Version held;
+    Status s = ReplyStatus(r, &held);
+    if (s.IsNotFound() && !held.none()) {
+      ObjectInfo deleted;
+      deleted.key = key;
+      deleted.version = held;
+      deleted.deleted = true;
+      return done(std::move(deleted));
+    }
+    ObjectInfo m;
+    if (Status d = DecodeReply(r, &m); !d.ok()) return done(d);
+    m.key = key;
+    done(std::move(m));
+  };
+  Start(std::move(call));
+}
+
+Result<ObjectInfo> ClientImpl::HeadVersion(std::string_view key) {
+  return Wait<ObjectInfo>([&](auto cb) { HeadVersionAsync(std::string(key), std::move(cb)); });
 }
 
 void ClientImpl::DeleteAsync(std::string key, const WriteOptions& wo, Callback<WriteResult> done) {

@@ -31,6 +31,8 @@ bool IsRetryable(const Reply& r, bool idempotent);
 // The Status of a reply: a transport failure, or the server's error (status + error meta; for
 // a Conflict, *held receives the version held).
 Status ReplyStatus(const Reply& r, Version* held = nullptr);
+// Appends the routing prefix of `r` (docs/protocol.md section 9) with its epoch as of now.
+void AppendRouting(const ClientRouting& r, std::string* out);
 // Whether a write with these options may be repeated (section 7).
 bool IdempotentWrite(const WriteOptions& wo);
 // A reply's outcome, then its meta decoded into *m: the reply's error, an IOError naming a
@@ -66,6 +68,9 @@ class ClientImpl final : public Client {
                           const WriteOptions& wo) override;
   Result<GetResult> Get(std::string_view key, const ByteRange& range) override;
   Result<ObjectInfo> Head(std::string_view key) override;
+  // A HEAD that reports a delete (the reply NotFound with the delete's version): what a
+  // cluster's replica answers to a routed request of role kReplica.
+  Result<ObjectInfo> HeadVersion(std::string_view key) override;
   Result<WriteResult> Delete(std::string_view key, const WriteOptions& wo) override;
   Result<ListResult> List(const ListOptions& lo) override;
   Result<StoreStats> Stats() override;
@@ -74,6 +79,7 @@ class ClientImpl final : public Client {
                   WriteDone done) override;
   void GetAsync(std::string key, const ByteRange& range, Callback<GetResult> done) override;
   void HeadAsync(std::string key, Callback<ObjectInfo> done) override;
+  void HeadVersionAsync(std::string key, Callback<ObjectInfo> done) override;
   void DeleteAsync(std::string key, const WriteOptions& wo, Callback<WriteResult> done) override;
   void ListAsync(const ListOptions& lo, Callback<ListResult> done) override;
   void PingAsync(Callback<std::string> done);

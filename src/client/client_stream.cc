@@ -159,12 +159,13 @@ Result<WriteResult> ClientImpl::PutStream(std::string_view key, ValueSource* src
     req.version = wo.version;
   req.metadata = wo.metadata;
   std::string meta;
+  if (options_.routing.has_value()) AppendRouting(*options_.routing, &meta);
   proto::EncodeMeta(req, &meta);
   proto::FrameHeader h;
   h.op = proto::Op::kPut;
   h.request_id = 1;
   h.meta_len = static_cast<uint32_t>(meta.size());
-  h.flags = proto::kFlagChunked;
+  h.flags = proto::kFlagChunked | (options_.routing.has_value() ? proto::kFlagRouted : 0);
   h.body_len = proto::kChunkedBodyLen;
   std::string head = proto::EncodeFrame(h, meta);
 
@@ -221,11 +222,13 @@ Result<std::unique_ptr<ObjectReader>> ClientImpl::OpenReader(std::string_view ke
   req.offset = range.offset;
   req.length = range.length;
   std::string meta;
+  if (options_.routing.has_value()) AppendRouting(*options_.routing, &meta);
   proto::EncodeMeta(req, &meta);
   proto::FrameHeader h;
   h.op = proto::Op::kGet;
   h.request_id = 1;
   h.meta_len = static_cast<uint32_t>(meta.size());
+  if (options_.routing.has_value()) h.flags = proto::kFlagRouted;
   const std::string request = proto::EncodeFrame(h, meta);
 
   Status last;

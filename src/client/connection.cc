@@ -47,7 +47,7 @@ uint32_t Connection::SlotOf(uint64_t request_id, bool* ok) const {
 
 void Connection::Submit(proto::Op op, std::string_view meta, std::string_view body_head,
                         std::string_view body_tail, uint32_t body_crc, Clock::time_point deadline,
-                        ReplyFn fn) {
+                        ReplyFn fn, uint32_t flags) {
   CAIRN_CHECK(HasRoom() && !free_slots_.empty());
   if (state_ == State::kClosed) StartConnect();
   const uint32_t slot = free_slots_.back();
@@ -63,6 +63,7 @@ void Connection::Submit(proto::Op op, std::string_view meta, std::string_view bo
   proto::FrameHeader h;
   h.op = op;
   h.request_id = (uint64_t{s.generation} << 32) | slot;
+  h.flags = flags;
   h.meta_len = static_cast<uint32_t>(meta.size());
   h.body_len = body_head.size() + body_tail.size();
   h.body_crc = h.body_len == 0 ? 0 : body_crc;

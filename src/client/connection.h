@@ -84,9 +84,10 @@ class Connection {
   // Sends one request. The body is body_head ‖ body_tail (either may be empty), with
   // body_crc its CRC-32C. `fn` runs exactly once: with the reply, or with a failure.
   // REQUIRES: HasRoom().
+  // `flags` are frame flags (kFlagRouted when `meta` starts with the routing prefix).
   void Submit(proto::Op op, std::string_view meta, std::string_view body_head,
               std::string_view body_tail, uint32_t body_crc, Clock::time_point deadline,
-              ReplyFn fn);
+              ReplyFn fn, uint32_t flags = 0);
 
   // Fails every call in flight with `failure` and closes the socket. Safe to call at any time,
   // also from a callback.

@@ -11,7 +11,10 @@ Status ReplyStatus(const proto::FrameHeader& h, std::string_view meta, Version* 
   proto::ErrorReply e;
   proto::WireError err;
   if (!proto::DecodeMeta(meta, &e, &err)) e.message = "(unreadable error message)";
-  if (held != nullptr && h.status == proto::WireStatus::kConflict) *held = e.held;
+  // A Conflict's held version; a replica read's NotFound carries the delete's version.
+  if (held != nullptr && (h.status == proto::WireStatus::kConflict ||
+                          h.status == proto::WireStatus::kNotFound))
+    *held = e.held;
   return proto::FromWireStatus(h.status, e.message);
 }
 

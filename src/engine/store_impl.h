@@ -81,6 +81,7 @@ class StoreImpl final : public Store {
   Result<std::string> Get(std::string_view key) override;
   Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key) override;
   Result<ObjectInfo> Head(std::string_view key) override;
+  Result<ObjectInfo> HeadVersion(std::string_view key) override;
   Result<std::unique_ptr<PinnedObject>> PinObject(std::string_view key) override;
   Result<std::unique_ptr<PinnedObject>> TryPinObject(std::string_view key) override;
   Status Delete(std::string_view key, const WriteOptions& wo) override;

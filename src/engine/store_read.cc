@@ -195,6 +195,23 @@ Result<ObjectInfo> StoreImpl::Head(std::string_view key) {
   return info;
 }
 
+Result<ObjectInfo> StoreImpl::HeadVersion(std::string_view key) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  Result<format::IndexEntry> e = index_->Get(key, /*with_tombstones=*/true);
+  if (!e.ok()) return e.status().IsNotFound() ? Status::NotFound("no such key") : e.status();
+  ObjectInfo info;
+  if (e->type == static_cast<uint8_t>(RecordType::kTombstone)) {
+    info.key.assign(key);
+    info.version = e->version;
+    info.sequence = e->sequence;
+    info.mtime_us = e->timestamp_us;
+    info.deleted = true;
+    return info;
+  }
+  CAIRN_RETURN_IF_ERROR(InfoOf(std::string(key), *e, &info));
+  return info;
+}
+
 Result<ScanResult> StoreImpl::Scan(std::string_view prefix, std::string_view start_after,
                                    size_t limit) {
   if (prefix.size() > kMaxKeyBytes || start_after.size() > kMaxKeyBytes)

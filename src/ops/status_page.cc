@@ -1,7 +1,8 @@
 // The status page served at `/` by the ops listener: plain HTML, CSS and JavaScript in one
 // document, no build step and no front-end packages. It polls /status.json once a second and
 // renders the node (docs/design.md, "The ops listener", lists what it shows). Elements that
-// tests read carry ids (ready, objects, uptime, ops, volumes, logs, updated).
+// tests read carry ids (ready, objects, uptime, ops, volumes, logs, updated; on a cluster node
+// cluster, cl-epoch, cl-up and the rows of cluster-nodes, each with data-state).
 #include "ops/ops_handler.h"
 
 namespace cairn::ops {
@@ -84,6 +85,16 @@ constexpr char kPage[] = R"HTML(<!DOCTYPE html>
       <div class="kv"><span>in</span><span id="in-rate">-</span><span>out</span><span id="out-rate">-</span>
       <span>requests</span><span id="req-total">-</span><span>window</span><span id="window">-</span></div></div>
   </div>
+  <section id="cluster" style="display:none"><h2>Cluster</h2>
+    <div class="kv" style="max-width:640px;margin-bottom:8px">
+      <span>map epoch</span><span id="cl-epoch">-</span><span>this node</span><span id="cl-self">-</span>
+      <span>etcd</span><span id="cl-etcd">-</span><span>write policy</span><span id="cl-policy">-</span>
+      <span>nodes up / all</span><span id="cl-up">-</span>
+      <span>hints waiting</span><span id="cl-hints">-</span>
+      <span>hints written / replayed</span><span id="cl-hint-counts">-</span>
+      <span>read repairs / failovers / hedged</span><span id="cl-reads">-</span></div>
+    <table id="cluster-nodes"><thead><tr><th>zone</th><th>node</th><th>address</th><th>state</th>
+      <th>partitions</th><th>weight</th></tr></thead><tbody></tbody></table></section>
   <section><h2>Requests by operation</h2>
     <table id="ops"><thead><tr><th>operation</th><th>req/s</th><th>p50</th><th>p99</th>
       <th>errors/s</th><th>requests</th><th>errors</th></tr></thead><tbody></tbody></table></section>
@@ -165,6 +176,24 @@ function render(s) {
     cell(tr, bytes(v.end)); cell(tr, bytes(v.live_bytes)); cell(tr, bytes(v.dead_bytes));
     cell(tr, bytes(v.reclaimed_bytes));
   });
+  const c = s.cluster;
+  $("cluster").style.display = c ? "block" : "none";
+  if (c) {
+    const nodes = (c.nodes || []).slice().sort((a, b) => a.zone < b.zone ? -1 : a.zone > b.zone ? 1 : a.id - b.id);
+    set("cl-epoch", c.epoch);
+    set("cl-self", c.self + (c.controller ? " (controller)" : ""));
+    set("cl-etcd", c.etcd_reachable ? "reachable" : "unreachable: serving on the map it has");
+    set("cl-policy", c.write_policy + ", R = " + c.replicas);
+    set("cl-up", nodes.filter((n) => n.state === "up").length + " / " + nodes.length);
+    set("cl-hints", bytes(c.hints.queue_bytes) + (c.hints.oldest_age_s > 0 ? ", oldest " + duration(c.hints.oldest_age_s) : ""));
+    set("cl-hint-counts", c.hints.written + " / " + c.hints.replayed);
+    set("cl-reads", c.counters.read_repairs + " / " + c.counters.failovers + " / " + c.counters.hedged);
+    fill("cluster-nodes", nodes, (tr, n) => {
+      cell(tr, n.zone); cell(tr, n.id + (n.id === c.self ? " (this)" : "")); cell(tr, n.address);
+      cell(tr, n.state, n.state === "up" ? "" : "lvl-error"); cell(tr, n.partitions); cell(tr, n.weight);
+      tr.dataset.state = n.state;
+    });
+  }
   const logs = s.logs || { recent: [] };
   set("log-counts", "(" + logs.warnings_total + " warnings, " + logs.errors_total + " errors since start)");
   const ul = $("logs");

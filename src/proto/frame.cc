@@ -47,12 +47,13 @@ const char* WireStatusName(WireStatus s) {
     case WireStatus::kChecksumMismatch: return "ChecksumMismatch";
     case WireStatus::kShuttingDown: return "ShuttingDown";
     case WireStatus::kTimeout: return "Timeout";
+    case WireStatus::kStaleEpoch: return "StaleEpoch";
   }
   return "Unknown";
 }
 
 bool IsKnownWireStatus(uint16_t s) {
-  return FindStatusRowByWire(s) != nullptr || (s >= 64 && s <= 69 && s != 66);
+  return FindStatusRowByWire(s) != nullptr || (s >= 64 && s <= 70 && s != 66);
 }
 
 bool ClosesConnection(WireStatus s) {
@@ -92,6 +93,7 @@ Status FromWireStatus(WireStatus s, std::string_view message) {
     case WireStatus::kChecksumMismatch: return Status::Corruption("checksum mismatch: " + msg);
     case WireStatus::kShuttingDown: return Status::Unavailable("server shutting down: " + msg);
     case WireStatus::kTimeout: return Status::Unavailable("the server timed out the connection: " + msg);
+    case WireStatus::kStaleEpoch: return Status::Unavailable("stale cluster map: " + msg);
     default: break;
   }
   return Status::IOError(fmt::format("unknown wire status {}: {}", static_cast<int>(s), msg));

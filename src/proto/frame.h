@@ -52,6 +52,9 @@ enum class WireStatus : uint16_t {
   kChecksumMismatch = 67,
   kShuttingDown = 68,
   kTimeout = 69,
+  // A routed request carried a map epoch older than the node's; the error meta carries the
+  // node's epoch (docs/protocol.md section 9). Nothing was done.
+  kStaleEpoch = 70,
 };
 const char* WireStatusName(WireStatus s);
 // Whether a status known on the wire (a receiver treats an unknown one as ProtocolError).
@@ -90,6 +93,7 @@ struct FrameHeader {
   uint32_t header_crc = 0;  // filled in by EncodeHeader / DecodeHeader
 
   bool chunked() const { return (flags & kFlagChunked) != 0; }
+  bool routed() const { return (flags & kFlagRouted) != 0; }
 };
 
 // Writes the 40 header bytes for `h` followed by `meta` to *out (appending), computing

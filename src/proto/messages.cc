@@ -236,6 +236,26 @@ void EncodeMeta(const ErrorReply& m, std::string* out) {
   // A message never decides anything; cut it rather than fail on an absurd one.
   PutString(out, std::string_view(m.message).substr(0, 4096));
   PutVersion(out, m.held);
+  PutFixed64(out, m.epoch);
+}
+void AppendRouting(const Routing& r, std::string* out) {
+  PutFixed64(out, r.epoch);
+  char b[2];
+  EncodeFixed16(b, r.sender);
+  out->append(b, 2);
+  PutU8(out, static_cast<uint8_t>(r.role));
+}
+bool DecodeRouting(std::string_view meta, Routing* r, std::string_view* rest, WireError* err) {
+  if (meta.size() < kRoutingPrefixSize)
+    return FailWith(err, WireStatus::kProtocolError, "routing prefix cut short");
+  r->epoch = DecodeFixed64(meta.data());
+  r->sender = DecodeFixed16(meta.data() + 8);
+  const uint8_t role = static_cast<uint8_t>(meta[10]);
+  if (role > kMaxRoutingRole)
+    return FailWith(err, WireStatus::kProtocolError, fmt::format("routing role = {}", role));
+  r->role = static_cast<RoutingRole>(role);
+  *rest = meta.substr(kRoutingPrefixSize);
+  return true;
 }
 void EncodeErrorMetaV1(std::string_view message, std::string* out) {
   PutString(out, message.substr(0, 4096));
@@ -316,7 +336,7 @@ bool DecodeMeta(std::string_view in, ListReply* m, WireError* err) {
 }
 bool DecodeMeta(std::string_view in, ErrorReply* m, WireError* err) {
   Reader r(in, "error reply");
-  r.String(&m->message, "message") && r.Ver(&m->held, "held");
+  r.String(&m->message, "message") && r.Ver(&m->held, "held") && r.U64(&m->epoch, "epoch");
   return r.End(err);
 }
 bool DecodeMeta(std::string_view in, HelloRequest* m, WireError* err) {

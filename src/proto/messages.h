@@ -71,8 +71,28 @@ struct ListReply {
 };
 struct ErrorReply {
   std::string message;
-  Version held;  // Conflict: the version the server holds; else none
+  // Conflict: the version the server holds; NotFound of a replica read (section 9): the
+  // version of the delete the replica holds; else none.
+  Version held;
+  uint64_t epoch = 0;  // StaleEpoch: the node's map epoch; else 0
 };
+
+// The routing prefix of a routed request (flag ROUTED, docs/protocol.md section 9).
+enum class RoutingRole : uint8_t {
+  kAny = 0,         // serve it as the cluster does: coordinate if a replica, else forward
+  kCoordinate = 1,  // this node was chosen to coordinate: do it here, never forward again
+  kReplica = 2,     // a coordinator's replica operation: the local store only (member key)
+};
+inline constexpr uint8_t kMaxRoutingRole = 2;
+struct Routing {
+  uint64_t epoch = 0;   // the sender's map epoch; 0: it has none
+  uint16_t sender = 0;  // the sending node's id; 0: a client
+  RoutingRole role = RoutingRole::kAny;
+};
+// Appends the prefix (kRoutingPrefixSize bytes).
+void AppendRouting(const Routing& r, std::string* out);
+// Splits a routed request's meta into the prefix and the op's meta.
+bool DecodeRouting(std::string_view meta, Routing* r, std::string_view* rest, WireError* err);
 struct HelloRequest {
   std::string key_id;
   Nonce client_nonce{};

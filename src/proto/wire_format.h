@@ -29,7 +29,11 @@ inline constexpr size_t kOffHeaderCrc = 36;
 
 inline constexpr uint8_t kReplyBit = 0x80;
 inline constexpr uint32_t kFlagChunked = 1u << 0;
-inline constexpr uint32_t kKnownFlags = kFlagChunked;
+// A request whose meta starts with the routing prefix (docs/protocol.md section 9: the cluster's
+// map epoch, the sending node, the role). Requests only.
+inline constexpr uint32_t kFlagRouted = 1u << 1;
+inline constexpr uint32_t kKnownFlags = kFlagChunked | kFlagRouted;
+inline constexpr size_t kRoutingPrefixSize = 8 + 2 + 1;  // u64 epoch, u16 sender, u8 role
 inline constexpr uint64_t kChunkedBodyLen = ~uint64_t{0};
 inline constexpr uint64_t kToEnd = ~uint64_t{0};  // GET length: to the end of the object
 

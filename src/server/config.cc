@@ -43,6 +43,19 @@ const std::vector<Key>& Keys() {
       {"log_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_file = s; }},
       {"log_level", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_level = s; }},
       {"port_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->port_file = s; }},
+      {"cluster_etcd", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.etcd = s; }},
+      {"cluster_name", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.name = s; }},
+      {"node_id", Kind::kUint, 0, 65534, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.node_id = static_cast<uint32_t>(n); }},
+      {"zone", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.zone = s; }},
+      {"weight", Kind::kUint, 1, 1000000, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.weight = static_cast<uint32_t>(n); }},
+      {"replicas", Kind::kUint, 1, 16, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.replicas = static_cast<uint32_t>(n); }},
+      {"bootstrap_nodes", Kind::kUint, 0, 65534, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.bootstrap_nodes = static_cast<uint32_t>(n); }},
+      {"write_policy", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.write_policy = s; }},
+      {"cluster_key_id", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.key_id = s; }},
+      {"advertise", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.advertise = s; }},
+      {"etcd_user", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.etcd_user = s; }},
+      {"etcd_password", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.etcd_password = s; }},
+      {"max_clock_skew_ms", Kind::kUint, 1, uint64_t{365} * 24 * 3600 * 1000, [](ServerConfig* c, const std::string&, uint64_t n) { c->max_clock_skew_ms = n; }},
       {"http_listen", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->http_listen = s; }},
       {"http_port_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->http_port_file = s; }},
       {"max_frame_meta_bytes", Kind::kSize, 4096, proto::kMaxFrameMetaBytesLimit,
@@ -318,6 +331,16 @@ Result<ServerConfig> LoadConfig(
     return Status::InvalidArgument(
         "allow_unauthenticated_loopback: only for a loopback listen address (127.0.0.1, ::1, "
         "localhost); listen is " + c.listen);
+  if (!c.cluster.etcd.empty()) {
+    if (c.cluster.write_policy != "quorum" && c.cluster.write_policy != "all" &&
+        c.cluster.write_policy != "one")
+      return Status::InvalidArgument("write_policy: expected quorum, all or one, got '" +
+                                     c.cluster.write_policy.substr(0, 32) + "'");
+    if (c.auth.keys.count(c.cluster.key_id) == 0)
+      return Status::InvalidArgument(
+          "cluster_key_id: the nodes of a cluster authenticate each other with the key '" +
+          c.cluster.key_id + "', which is not among this server's keys (key_file or [keys])");
+  }
   if (c.auth.keys.empty() && !c.auth.allow_unauthenticated_loopback)
     return Status::InvalidArgument(
         "no authentication key: every client must prove it holds a key (docs/protocol.md "

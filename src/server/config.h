@@ -49,6 +49,25 @@ struct AuthConfig {
   bool allow_unauthenticated_loopback = false;
 };
 
+// The cluster (docs/cluster.md): set cluster_etcd to make this cairnd a node of a cluster.
+struct ClusterConfig {
+  std::string etcd;             // etcd endpoints, HOST:PORT[,HOST:PORT...]; empty: one node
+  std::string name = "default";  // etcd prefix /cairn/<name>/
+  uint32_t node_id = 0;         // 0: allocated once and kept in the data directory (NODE_ID)
+  std::string zone = "default";
+  uint32_t weight = 1;
+  uint32_t replicas = 3;        // R of the first map
+  uint32_t bootstrap_nodes = 0;  // the first map waits for this many registered nodes
+  std::string write_policy = "quorum";  // quorum, all, one (docs/cluster.md, what each loses)
+  // Which key of the server's keys the nodes authenticate each other with (the member key);
+  // replica operations need it.
+  std::string key_id = "cluster";
+  // HOST:PORT the other nodes reach this one at (default: the listen address).
+  std::string advertise;
+  std::string etcd_user;        // etcd's own authentication, when the operator set it up
+  std::string etcd_password;
+};
+
 struct ServerConfig {
   std::string data = "./cairn-data";
   std::string listen = "127.0.0.1:7700";
@@ -71,6 +90,10 @@ struct ServerConfig {
   std::string http_port_file;  // written with the ops listener's bound port
   Limits limits;
   AuthConfig auth;
+  ClusterConfig cluster;
+  // Named bound of the engine (StoreOptions::max_clock_skew_ms): a replica write whose version
+  // is this far ahead of the clock is refused.
+  uint64_t max_clock_skew_ms = 60000;
 };
 
 // The keys, in the order `cairnd --help` lists them.

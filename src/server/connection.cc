@@ -373,6 +373,7 @@ awaitable<bool> Connection::ReadOneRequest() {
   bool handshake = false;
   if (!CheckAuth(r, &handshake)) co_return false;
   if (handshake) co_return true;
+  if (!Route(&r)) co_return false;
   // Only a PUT waits here (for its body); every other request is started without a coroutine
   // of its own on the hot path (a GET served from the loop is queued before this returns).
   if (h.op == Op::kPut) co_return co_await DispatchPut(std::move(r));

@@ -32,6 +32,7 @@
 #include "proto/frame.h"
 #include "proto/messages.h"
 #include "server/replies.h"
+#include "service/object_service.h"
 
 namespace cairn::server {
 
@@ -57,8 +58,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class AuthState { kNeedHello, kNeedAuth, kOpen };
   struct Request {
     proto::FrameHeader h;
-    std::string meta;
+    std::string meta;  // the op's meta (a routed request's prefix removed)
+    // Who serves it: the server's service, or the cluster's for the request's role.
+    service::ObjectService* svc = nullptr;
+    proto::RoutingRole role = proto::RoutingRole::kAny;
+    // Set when routing refuses the request (a stale epoch, a replica operation without the
+    // member key): sent instead of serving it (a PUT's body is skipped first).
+    std::optional<Reply> refusal;
   };
+  // Routing (docs/protocol.md section 9): strips a routed request's prefix, checks its epoch
+  // and role, and chooses the service. False on a malformed prefix (the connection closes).
+  bool Route(Request* r);
 
   static net::asio::awaitable<void> ReadLoop(std::shared_ptr<Connection> self);
   static net::asio::awaitable<void> WriteLoop(std::shared_ptr<Connection> self);
@@ -87,16 +97,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A buffered PUT written on the loop; its reply is queued by the commit's callback. False
   // when the store would have to wait: use the pool instead.
   bool StartPutOnLoop(const proto::FrameHeader& h, const proto::PutRequest& m,
-                      WriteOptions& wo, const std::string& body);
+                      WriteOptions& wo, const std::string& body, service::ObjectService* svc);
   // A PUT body too large to buffer: streamed into the store on a pool thread.
   net::asio::awaitable<void> StreamPut(const proto::FrameHeader& h, proto::PutRequest m,
-                                       WriteOptions wo, bool* fatal);
+                                       WriteOptions wo, bool* fatal,
+                                       service::ObjectService* svc);
   // Requests served on the pool, each its own coroutine.
   static net::asio::awaitable<void> PoolPut(std::shared_ptr<Connection> self,
                                             proto::FrameHeader h, proto::PutRequest m,
-                                            WriteOptions wo, std::string body);
+                                            WriteOptions wo, std::string body,
+                                            service::ObjectService* svc);
   static net::asio::awaitable<void> PoolGet(std::shared_ptr<Connection> self,
-                                            proto::FrameHeader h, proto::GetRequest m);
+                                            proto::FrameHeader h, proto::GetRequest m,
+                                            service::ObjectService* svc,
+                                            proto::RoutingRole role);
   static net::asio::awaitable<void> PoolRequest(std::shared_ptr<Connection> self, Request r);
 
   // ---- connection_auth.cc: the handshake. Each returns false when the connection ends.

@@ -8,6 +8,7 @@
 #include "net/send_file.h"
 #include "server/body_source.h"
 #include "server/connection.h"
+#include "server/cluster_hooks.h"
 #include "server/server.h"
 #include "util/crc32c.h"
 
@@ -84,9 +85,61 @@ bool Connection::CheckAuth(const Request& r, bool* served) {
   return true;
 }
 
+bool Connection::Route(Request* r) {
+  const FrameHeader& h = r->h;
+  ClusterHooks* cluster = server_->cluster();
+  r->svc = cluster != nullptr ? cluster->ServiceFor(RoutingRole::kAny) : &server_->service();
+  if (!h.routed()) return true;
+  Routing routing;
+  std::string_view rest;
+  WireError err;
+  if (!DecodeRouting(r->meta, &routing, &rest, &err)) {
+    FinalError(h.request_id, h.op, err.status, err.message);
+    return false;
+  }
+  r->meta.erase(0, r->meta.size() - rest.size());
+  r->role = routing.role;
+  if (cluster == nullptr) {
+    // A single node: routing means nothing to it, except that it holds no replicas.
+    if (routing.role == RoutingRole::kReplica)
+      r->refusal = ErrorReply(h, WireStatus::kNotSupported,
+                              "replica operations: this cairnd is not a cluster node");
+    return true;
+  }
+  const uint64_t ours = cluster->epoch();
+  if (routing.epoch != 0 && routing.epoch < ours) {
+    // Never obey a map older than ours (ARCHITECTURE.md invariant 9): say which epoch we are at.
+    r->refusal = ErrorReply(h, WireStatus::kStaleEpoch,
+                            "request epoch " + std::to_string(routing.epoch) +
+                                " is older than this node's " + std::to_string(ours),
+                            Version(), ours);
+    return true;
+  }
+  if (routing.epoch > ours) cluster->NoteEpoch(routing.epoch);
+  if (routing.role == RoutingRole::kReplica && !cluster->IsMemberKey(key_id_)) {
+    spdlog::warn("event=replica_op_refused peer={} key_id=\"{}\" op={} reason=\"not the member key\"",
+                 peer_, key_id_, OpName(h.op));
+    r->refusal = ErrorReply(h, WireStatus::kPermissionDenied,
+                            "replica operations need the cluster's member key");
+    return true;
+  }
+  r->svc = cluster->ServiceFor(routing.role);
+  return true;
+}
+
 bool Connection::Dispatch(Request r) {
   const FrameHeader& h = r.h;
-  service::ObjectService& svc = server_->service();
+  if (r.refusal.has_value()) {
+    WireError bad;
+    if (!ValidateRequestMeta(h.op, r.meta, &bad)) {
+      FinalError(h.request_id, h.op, bad.status, bad.message);
+      return false;
+    }
+    Admit(h.request_id, h.op);
+    Enqueue(std::move(*r.refusal));
+    return true;
+  }
+  service::ObjectService& svc = *r.svc;
   WireError err;
   switch (h.op) {
     case Op::kGet: {
@@ -96,7 +149,8 @@ bool Connection::Dispatch(Request r) {
       // The hot path: a cached object is pinned and queued right here, on the loop, with no
       // pool hand-off (two context switches) and no coroutine of its own.
       std::optional<service::GetOutcome> fast = svc.TryGetOnLoop(m.key, {m.offset, m.length});
-      if (fast.has_value()) {
+      // A replica's NotFound must say whether it holds a delete: the pool path looks.
+      if (fast.has_value() && !(r.role == RoutingRole::kReplica && fast->status.IsNotFound())) {
         if (!fast->status.ok()) {
           Enqueue(StatusReply(h, fast->status));
           return true;
@@ -108,8 +162,8 @@ bool Connection::Dispatch(Request r) {
           return true;
         }
       }
-      asio::co_spawn(sock_.get_executor(), PoolGet(shared_from_this(), h, std::move(m)),
-                     asio::detached);
+      asio::co_spawn(sock_.get_executor(),
+                     PoolGet(shared_from_this(), h, std::move(m), r.svc, r.role), asio::detached);
       return true;
     }
     case Op::kPing:
@@ -148,7 +202,18 @@ awaitable<bool> Connection::DispatchPut(Request r) {
                    std::to_string(max_obj));
     co_return false;
   }
-  service::ObjectService& svc = server_->service();
+  service::ObjectService& svc = *r.svc;
+  if (r.refusal.has_value()) {
+    // Routing refused it (nothing is done): skip the body, or close for a chunked one.
+    if (!len.has_value()) {
+      FinalReply(std::move(*r.refusal));
+      co_return false;
+    }
+    if (!co_await SkipBody(*len)) co_return false;
+    Admit(h.request_id, h.op);
+    Enqueue(std::move(*r.refusal));
+    co_return true;
+  }
   // A refused request whose frame is fine: skip its body and carry on (section 6).
   if (Status s = svc.CheckPut(m.key, wo, len); !s.ok()) {
     if (!len.has_value()) {
@@ -162,7 +227,7 @@ awaitable<bool> Connection::DispatchPut(Request r) {
   Admit(h.request_id, h.op);
   if (svc.ChoosePutPath(len) == service::PutPath::kStream) {
     bool fatal = false;
-    co_await StreamPut(h, std::move(m), std::move(wo), &fatal);
+    co_await StreamPut(h, std::move(m), std::move(wo), &fatal, &svc);
     co_return !fatal;
   }
   std::string body;
@@ -171,15 +236,15 @@ awaitable<bool> Connection::DispatchPut(Request r) {
     ReplyError(h, WireStatus::kChecksumMismatch, "body CRC-32C mismatch; nothing was stored");
     co_return true;
   }
-  if (StartPutOnLoop(h, m, wo, body)) co_return true;
+  if (StartPutOnLoop(h, m, wo, body, &svc)) co_return true;
   asio::co_spawn(sock_.get_executor(),
-                 PoolPut(shared_from_this(), h, std::move(m), std::move(wo), std::move(body)),
+                 PoolPut(shared_from_this(), h, std::move(m), std::move(wo), std::move(body), &svc),
                  asio::detached);
   co_return true;
 }
 
 bool Connection::StartPutOnLoop(const FrameHeader& h, const PutRequest& m, WriteOptions& wo,
-                                const std::string& body) {
+                                const std::string& body, service::ObjectService* svc) {
   const uint64_t id = h.request_id;
   const uint64_t size = body.size();
   const uint32_t crc = h.body_crc;
@@ -199,7 +264,7 @@ bool Connection::StartPutOnLoop(const FrameHeader& h, const PutRequest& m, Write
   Version held;
   wo.held_version_out = &held;  // set in place: the options (and metadata) are not copied
   // Writes the record on this (loop) thread and returns; no thread waits for the commit.
-  Status s = server_->service().PutOnLoop(m.key, body, wo, std::move(done));
+  Status s = svc->PutOnLoop(m.key, body, wo, std::move(done));
   wo.held_version_out = nullptr;
   if (s.IsBusy()) return false;  // it would have to wait: the pool path (Put)
   if (!s.ok()) {
@@ -211,7 +276,7 @@ bool Connection::StartPutOnLoop(const FrameHeader& h, const PutRequest& m, Write
   thread_local bool kick_posted = false;  // one loop per thread
   if (!kick_posted) {
     kick_posted = true;
-    asio::post(sock_.get_executor(), [svc = &server_->service()] {
+    asio::post(sock_.get_executor(), [svc] {
       kick_posted = false;
       svc->EndOfTurn();
     });
@@ -220,10 +285,11 @@ bool Connection::StartPutOnLoop(const FrameHeader& h, const PutRequest& m, Write
 }
 
 awaitable<void> Connection::PoolPut(std::shared_ptr<Connection> self, FrameHeader h,
-                                    PutRequest m, WriteOptions wo, std::string body) {
+                                    PutRequest m, WriteOptions wo, std::string body,
+                                    service::ObjectService* service) {
   Version held;
   wo.held_version_out = &held;
-  service::ObjectService& svc = self->server_->service();
+  service::ObjectService& svc = *service;
   // In sync mode Put returns only after the group commit covering it succeeded, so this
   // reply is a durable acknowledgement. Writers from every connection share commits.
   Result<WriteResult> r = co_await net::RunBlocking(
@@ -238,14 +304,14 @@ awaitable<void> Connection::PoolPut(std::shared_ptr<Connection> self, FrameHeade
 }
 
 awaitable<void> Connection::StreamPut(const FrameHeader& h, PutRequest m, WriteOptions wo,
-                                      bool* fatal) {
+                                      bool* fatal, service::ObjectService* service) {
   const Limits& lim = server_->config().limits;
   // The pool thread owns the input buffer and the socket's read side until it returns.
   if (in_.size() < (64 << 10)) in_.resize(64 << 10);
   SocketBodySource src(sock_.native_handle(), &in_, &in_begin_, &in_end_, h.body_len,
                        h.body_crc, lim.max_chunk_bytes, server_->max_object_bytes(),
                        lim.idle_timeout_ms, &last_activity_ns_, &server_->counters().bytes_in);
-  service::ObjectService& svc = server_->service();
+  service::ObjectService& svc = *service;
   Version held;
   wo.held_version_out = &held;
   bool drained = true;
@@ -296,16 +362,23 @@ awaitable<void> Connection::StreamPut(const FrameHeader& h, PutRequest m, WriteO
 }
 
 awaitable<void> Connection::PoolGet(std::shared_ptr<Connection> self, FrameHeader h,
-                                    GetRequest m) {
-  service::ObjectService& svc = self->server_->service();
+                                    GetRequest m, service::ObjectService* service,
+                                    RoutingRole role) {
+  service::ObjectService& svc = *service;
+  Version deleted_at;
   service::GetOutcome o = co_await net::RunBlocking(self->server_->io_pool(), [&]() {
     service::GetOutcome out = svc.Get(m.key, {m.offset, m.length});
     // Bring the first slice into the page cache here, so the loop's sendfile never waits.
     if (out.status.ok() && out.pin != nullptr) WarmFirstSlice(*out.pin, out.offset, out.length);
+    // A replica read of a deleted key says when it was deleted (section 9).
+    if (out.status.IsNotFound() && role == RoutingRole::kReplica) {
+      Result<ObjectInfo> v = svc.store()->HeadVersion(m.key);
+      if (v.ok() && v->deleted) deleted_at = v->version;
+    }
     return out;
   });
   if (!o.status.ok()) {
-    self->Enqueue(StatusReply(h, o.status));
+    self->Enqueue(StatusReply(h, o.status, deleted_at));
     co_return;
   }
   Reply r = GetReply(h, std::move(o));
@@ -315,13 +388,26 @@ awaitable<void> Connection::PoolGet(std::shared_ptr<Connection> self, FrameHeade
 
 awaitable<void> Connection::PoolRequest(std::shared_ptr<Connection> self, Request req) {
   const FrameHeader& h = req.h;
-  service::ObjectService& svc = self->server_->service();
+  service::ObjectService& svc = *req.svc;
   asio::thread_pool& pool = self->server_->io_pool();
   WireError err;
   switch (h.op) {
     case Op::kHead: {
       KeyRequest m;
       (void)DecodeMeta(req.meta, &m, &err);  // validated by Dispatch
+      if (req.role == RoutingRole::kReplica) {
+        // A replica reports a delete it holds: NotFound with the delete's version (section 9).
+        Result<ObjectInfo> v = co_await net::RunBlocking(pool, [&]() {
+          Status ks = svc.CheckKey(m.key);
+          return ks.ok() ? svc.store()->HeadVersion(m.key) : Result<ObjectInfo>(ks);
+        });
+        if (v.ok() && v->deleted) {
+          self->Enqueue(StatusReply(h, Status::NotFound("deleted"), v->version));
+        } else {
+          self->Enqueue(v.ok() ? HeadReply(h, *v) : StatusReply(h, v.status()));
+        }
+        co_return;
+      }
       Result<ObjectInfo> info = co_await net::RunBlocking(pool, [&]() { return svc.Head(m.key); });
       self->Enqueue(info.ok() ? HeadReply(h, *info) : StatusReply(h, info.status()));
       co_return;
@@ -355,7 +441,8 @@ awaitable<void> Connection::PoolRequest(std::shared_ptr<Connection> self, Reques
         self->Enqueue(StatusReply(h, st.status()));
         co_return;
       }
-      st->server = self->server_->Counters();
+      // The serving process's counters join whatever the store reported (a cluster's own).
+      for (auto& [name, v] : self->server_->Counters()) st->server[name] = v;
       self->Enqueue(StatReply(h, *st));
       co_return;
     }

@@ -11,15 +11,110 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <unordered_map>
 
 #include "cairn/local_object_store.h"
 #include "net/asio.h"
 #include "ops/log_ring.h"
+#include "cluster/cluster_node.h"
+#include "server/cluster_hooks.h"
 #include "server/config.h"
 #include "server/ops_listener.h"
 #include "server/server.h"
 
 namespace {
+
+// Makes the server a cluster node: routed requests go to the node's stores by role. Until the
+// node has joined (registered in etcd), every request is answered Unavailable.
+class NodeHooks final : public cairn::server::ClusterHooks {
+ public:
+  explicit NodeHooks(cairn::service::ServiceLimits limits) : limits_(limits), joining_(&not_ready_, limits) {}
+  void Set(cairn::cluster::ClusterNode* node) {
+    for (auto role : {cairn::proto::RoutingRole::kAny, cairn::proto::RoutingRole::kCoordinate,
+                      cairn::proto::RoutingRole::kReplica})
+      services_[static_cast<int>(role)] = std::make_unique<cairn::service::ObjectService>(
+          node->StoreFor(static_cast<cairn::RoutingRole>(role)), limits_);
+    node_.store(node, std::memory_order_release);
+  }
+  uint64_t epoch() const override {
+    auto* n = node_.load(std::memory_order_acquire);
+    return n != nullptr ? n->epoch() : 0;
+  }
+  void NoteEpoch(uint64_t e) override {
+    if (auto* n = node_.load(std::memory_order_acquire)) n->NoteEpoch(e);
+  }
+  bool IsMemberKey(std::string_view id) const override {
+    // Still joining: every store answers Unavailable (the joining service), so the caller
+    // retries later instead of taking a PermissionDenied that is not true.
+    auto* n = node_.load(std::memory_order_acquire);
+    return n == nullptr || n->IsMemberKey(id);
+  }
+  cairn::service::ObjectService* ServiceFor(cairn::proto::RoutingRole role) override {
+    if (node_.load(std::memory_order_acquire) == nullptr) return &joining_;
+    return services_[static_cast<int>(role)].get();
+  }
+  cairn::server::ClusterStatus Status() const override {
+    namespace cl = cairn::cluster;
+    cairn::server::ClusterStatus st;
+    cl::ClusterNode* n = node_.load(std::memory_order_acquire);
+    if (n == nullptr) return st;
+    cl::Membership* m = n->membership();
+    std::shared_ptr<const cl::ClusterMap> map = m->map();
+    st.joined = true;
+    st.epoch = map->epoch;
+    st.noted_epoch = m->noted_epoch();
+    st.self = m->node_id();
+    st.controller = m->is_controller();
+    st.etcd_reachable = m->etcd_reachable();
+    st.write_policy = cl::WritePolicyName(n->write_policy());
+    st.replicas = map->placement.replicas;
+    std::unordered_map<cl::NodeId, uint64_t> slots;
+    for (cl::NodeId id : map->placement.table) slots[id]++;
+    for (const cl::MapNode& mn : map->nodes)
+      st.nodes.push_back({mn.id, mn.address, mn.zone, cl::NodeStateName(mn.state), mn.weight, slots[mn.id]});
+    const uint64_t now_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch()).count());
+    uint64_t oldest = 0;
+    for (cl::NodeId t : n->hints()->Targets()) {
+      cl::HintQueueStats q = n->hints()->Stats(t);
+      st.hint_queue_bytes += q.bytes;
+      if (q.oldest_us != 0 && (oldest == 0 || q.oldest_us < oldest)) oldest = q.oldest_us;
+    }
+    if (oldest != 0 && oldest < now_us) st.hint_oldest_age_s = static_cast<double>(now_us - oldest) / 1e6;
+    const cl::ClusterCounters& c = n->shared().counters();
+    st.hints_written = c.hints_written.load();
+    st.hints_replayed = c.hints_replayed.load();
+    st.hints_skipped = c.hints_skipped.load();
+    st.coordinated = c.coordinated.load();
+    st.routed = c.routed.load();
+    st.failovers = c.failovers.load();
+    st.hedged = c.hedged.load();
+    st.read_repairs = c.read_repairs.load();
+    st.partial_writes = c.partial_writes.load();
+    return st;
+  }
+
+ private:
+  // Every call: Unavailable, the node is still joining.
+  class NotReady final : public cairn::ObjectStore {
+    static cairn::Status No() { return cairn::Status::Unavailable("this node is still joining the cluster"); }
+   public:
+    cairn::Result<cairn::WriteResult> Put(std::string_view, std::string_view, const cairn::WriteOptions&) override { return No(); }
+    cairn::Result<cairn::WriteResult> PutStream(std::string_view, cairn::ValueSource*, const cairn::WriteOptions&) override { return No(); }
+    cairn::Result<cairn::GetResult> Get(std::string_view, const cairn::ByteRange&) override { return No(); }
+    cairn::Result<std::unique_ptr<cairn::ObjectReader>> OpenReader(std::string_view, const cairn::ByteRange&) override { return No(); }
+    cairn::Result<cairn::ObjectInfo> Head(std::string_view) override { return No(); }
+    cairn::Result<cairn::WriteResult> Delete(std::string_view, const cairn::WriteOptions&) override { return No(); }
+    cairn::Result<cairn::ListResult> List(const cairn::ListOptions&) override { return No(); }
+    cairn::Result<cairn::StoreStats> Stats() override { return No(); }
+  };
+  cairn::service::ServiceLimits limits_;
+  NotReady not_ready_;
+  cairn::service::ObjectService joining_;
+  std::unique_ptr<cairn::service::ObjectService> services_[3];
+  std::atomic<cairn::cluster::ClusterNode*> node_{nullptr};
+};
+
 
 using cairn::server::ServerConfig;
 
@@ -96,6 +191,7 @@ int main(int argc, char** argv) {
   so.volume_capacity = c.volume_size;
   // The engine refuses the same metadata as the ObjectService: one max_meta_bytes.
   so.max_meta_bytes = c.limits.max_meta_bytes;
+  so.max_clock_skew_ms = c.max_clock_skew_ms;
   so.info_log = [&c](const std::string& m) {
     // The engine marks its errors and warnings in the text; the rest is information (what
     // recovery found). Each carries the data directory, so a line is found in a log of many.
@@ -119,6 +215,11 @@ int main(int argc, char** argv) {
                c.auth.allow_unauthenticated_loopback);
 
   cairn::server::Server server(c, store->get());
+  std::unique_ptr<NodeHooks> hooks;
+  if (!c.cluster.etcd.empty()) {
+    hooks = std::make_unique<NodeHooks>(server.service_limits());
+    server.SetCluster(hooks.get());
+  }
   cairn::Result<uint16_t> port = server.Start();
   if (!port.ok()) {
     std::fprintf(stderr, "cairnd: %s\n", port.status().ToString().c_str());
@@ -135,6 +236,39 @@ int main(int argc, char** argv) {
   }
   spdlog::info("event=listening addr={} data={} durability={} pid={}", addr, c.data,
                cairn::DurabilityName(c.durability), getpid());
+  std::unique_ptr<cairn::cluster::ClusterNode> node;
+  if (hooks != nullptr) {
+    cairn::cluster::ClusterNodeOptions no;
+    cairn::cluster::MembershipOptions& m = no.membership;
+    if (cairn::Status es = cairn::cluster::ParseEtcdEndpoints(c.cluster.etcd, &m.etcd.endpoints); !es.ok()) {
+      std::fprintf(stderr, "cairnd: cluster_etcd: %s\n", es.message().c_str());
+      return 2;
+    }
+    m.etcd.user = c.cluster.etcd_user;
+    m.etcd.password = c.cluster.etcd_password;
+    m.cluster = c.cluster.name;
+    m.node_id = static_cast<cairn::cluster::NodeId>(c.cluster.node_id);
+    m.address = c.cluster.advertise.empty() ? addr : c.cluster.advertise;
+    m.zone = c.cluster.zone;
+    m.weight = c.cluster.weight;
+    m.replicas = c.cluster.replicas;
+    m.bootstrap_nodes = c.cluster.bootstrap_nodes;
+    no.data_dir = c.data;
+    const std::string advertised = m.address;
+    no.member_key = cairn::ClientKey{c.cluster.key_id, c.auth.keys.at(c.cluster.key_id)};
+    (void)cairn::cluster::ParseWritePolicy(c.cluster.write_policy, &no.write_policy);
+    auto started_node = cairn::cluster::ClusterNode::Start(std::move(no), store->get());
+    if (!started_node.ok()) {
+      std::fprintf(stderr, "cairnd: cannot join the cluster: %s\n",
+                   started_node.status().ToString().c_str());
+      return 1;
+    }
+    node = std::move(*started_node);
+    hooks->Set(node.get());
+    spdlog::info("event=cluster_joined cluster={} node_id={} address={} zone={} epoch={}",
+                 c.cluster.name, node->membership()->node_id(), advertised, c.cluster.zone,
+                 node->epoch());
+  }
   std::unique_ptr<cairn::server::OpsListener> ops;
   if (!c.http_listen.empty()) {
     ops = std::make_unique<cairn::server::OpsListener>(
@@ -190,6 +324,8 @@ int main(int argc, char** argv) {
   server.Drain(/*deadline_ms=*/30000);
   if (ops != nullptr) ops->Stop();  // /readyz said "draining" meanwhile
   server.Stop();
+  // Leaving the cluster: the lease is revoked, so the others see this node down at once.
+  if (node != nullptr) node->Stop();
   // Commit, checkpoint the index, release the store: no acknowledged write is lost, and the
   // next start has nothing to replay.
   cairn::Status s = (*store)->Close();

@@ -158,9 +158,31 @@ Result<StoreStats> OpsListener::Stats(bool fresh) {
   return *stats_;
 }
 
+ops::Readiness ClusterReadiness(const ClusterStatus& c) {
+  if (!c.joined) return {false, "joining the cluster: not yet registered in etcd"};
+  if (c.epoch == 0) return {false, "no cluster map yet"};
+  if (c.noted_epoch > c.epoch) {
+    return {false, "behind the cluster map: holds epoch " + std::to_string(c.epoch) +
+                       ", a peer has shown epoch " + std::to_string(c.noted_epoch)};
+  }
+  return {true, ""};
+}
+
+ops::Readiness OpsListener::Ready(const Result<StoreStats>& stats, const ClusterStatus* cluster) {
+  ops::Readiness r = NodeReadiness(stats, server_->draining());
+  if (r.ready && cluster != nullptr) r = ClusterReadiness(*cluster);
+  return r;
+}
+
+std::optional<ClusterStatus> OpsListener::Cluster() const {
+  if (server_->cluster() == nullptr) return std::nullopt;
+  return server_->cluster()->Status();
+}
+
 // Never from the cache: a probe that follows a failed write must see it.
 ops::Readiness OpsListener::Readiness() {
-  return NodeReadiness(Stats(/*fresh=*/true), server_->draining());
+  std::optional<ClusterStatus> cl = Cluster();
+  return Ready(Stats(/*fresh=*/true), cl ? &*cl : nullptr);
 }
 
 std::string OpsListener::MetricsText() {
@@ -168,7 +190,8 @@ std::string OpsListener::MetricsText() {
   ServerCounters& c = server_->counters();
   const Limits& lim = config_.limits;
   const Result<StoreStats> st = Stats();
-  const ops::Readiness ready = NodeReadiness(st, server_->draining());
+  const std::optional<ClusterStatus> cl = Cluster();
+  const ops::Readiness ready = Ready(st, cl ? &*cl : nullptr);
 
   w.Family("cairn_build_info", "The cairnd version (the value is always 1).",
            ops::MetricType::kGauge);
@@ -274,6 +297,48 @@ std::string OpsListener::MetricsText() {
     w.Gauge("cairn_ops_http_connections", "Connections open on this ops listener.",
             static_cast<double>(http_->counters().connections.load(std::memory_order_relaxed)));
   }
+  if (cl.has_value()) {
+    w.Gauge("cairn_cluster_joined", "1 once the node has joined its cluster, else 0.", cl->joined ? 1 : 0);
+    w.Gauge("cairn_cluster_map_epoch", "The epoch of the partition map this node holds.",
+            static_cast<double>(cl->epoch));
+    w.Gauge("cairn_cluster_controller", "1 if this node is the controller (writes the map).",
+            cl->controller ? 1 : 0);
+    w.Gauge("cairn_cluster_etcd_reachable",
+            "1 if the node's last etcd call succeeded (0: serving on the map it has).",
+            cl->etcd_reachable ? 1 : 0);
+    uint64_t held = 0;
+    for (const ClusterStatus::Node& n : cl->nodes)
+      if (n.id == cl->self) held = n.partitions;
+    w.Gauge("cairn_cluster_partitions_held", "Partition replicas the map places on this node.",
+            static_cast<double>(held));
+    w.Family("cairn_cluster_nodes", "Nodes in the map, by state.", ops::MetricType::kGauge);
+    for (const char* state : {"up", "down", "out", "draining"}) {
+      uint64_t k = 0;
+      for (const ClusterStatus::Node& n : cl->nodes) k += n.state == state;
+      w.Sample("cairn_cluster_nodes", {{"state", state}}, k);
+    }
+    w.Gauge("cairn_cluster_hint_queue_bytes", "Hints waiting on this node for other nodes, bytes.",
+            static_cast<double>(cl->hint_queue_bytes));
+    w.Gauge("cairn_cluster_hint_oldest_age_seconds", "Age of the oldest hint waiting (0: none).",
+            cl->hint_oldest_age_s);
+    w.Counter("cairn_cluster_hints_written_total", "Hints written for replicas that missed a write.",
+              cl->hints_written);
+    w.Counter("cairn_cluster_hints_replayed_total", "Hints delivered to their target.",
+              cl->hints_replayed);
+    w.Counter("cairn_cluster_hints_skipped_total", "Hints dropped (expired, or refused for what they are).",
+              cl->hints_skipped);
+    w.Counter("cairn_cluster_coordinated_total", "Requests this node coordinated as a replica.",
+              cl->coordinated);
+    w.Counter("cairn_cluster_routed_total", "Requests this node sent on to a replica.", cl->routed);
+    w.Counter("cairn_cluster_failovers_total", "Replicas found unreachable, the next one asked.",
+              cl->failovers);
+    w.Counter("cairn_cluster_hedged_reads_total", "Reads that asked one more replica after the p95 delay.",
+              cl->hedged);
+    w.Counter("cairn_cluster_read_repairs_total", "Replicas given the newest version by a read.",
+              cl->read_repairs);
+    w.Counter("cairn_cluster_partial_writes_total", "Writes that got fewer than W acknowledgements.",
+              cl->partial_writes);
+  }
   return w.Take();
 }
 
@@ -281,7 +346,8 @@ std::string OpsListener::StatusJson() {
   ServerCounters& c = server_->counters();
   const Limits& lim = config_.limits;
   const Result<StoreStats> st = Stats();
-  const ops::Readiness ready = NodeReadiness(st, server_->draining());
+  const std::optional<ClusterStatus> cl = Cluster();
+  const ops::Readiness ready = Ready(st, cl ? &*cl : nullptr);
   const auto now_sys = std::chrono::system_clock::now();
 
   Json j;
@@ -375,6 +441,28 @@ std::string OpsListener::StatusJson() {
   logs["recent"] = std::move(recent);
   logs["kept_at_most"] = ops::kRecentLogLines;
   j["logs"] = std::move(logs);
+  if (cl.has_value()) {
+    Json c;
+    c["joined"] = cl->joined;
+    c["epoch"] = cl->epoch;
+    c["self"] = cl->self;
+    c["controller"] = cl->controller;
+    c["etcd_reachable"] = cl->etcd_reachable;
+    c["write_policy"] = cl->write_policy;
+    c["replicas"] = cl->replicas;
+    Json nodes = Json::array();
+    for (const ClusterStatus::Node& n : cl->nodes)
+      nodes.push_back({{"id", n.id}, {"address", n.address}, {"zone", n.zone}, {"state", n.state},
+                       {"weight", n.weight}, {"partitions", n.partitions}});
+    c["nodes"] = std::move(nodes);
+    c["hints"] = {{"queue_bytes", cl->hint_queue_bytes}, {"oldest_age_s", cl->hint_oldest_age_s},
+                  {"written", cl->hints_written}, {"replayed", cl->hints_replayed},
+                  {"skipped", cl->hints_skipped}};
+    c["counters"] = {{"coordinated", cl->coordinated}, {"routed", cl->routed},
+                     {"failovers", cl->failovers}, {"hedged", cl->hedged},
+                     {"read_repairs", cl->read_repairs}, {"partial_writes", cl->partial_writes}};
+    j["cluster"] = std::move(c);
+  }
   // Invalid UTF-8 (a key in a log line) is replaced, never a reason to fail the page.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }

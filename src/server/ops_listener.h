@@ -17,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "cairn/store.h"
@@ -24,6 +25,7 @@
 #include "net/loop_group.h"
 #include "ops/log_ring.h"
 #include "ops/ops_handler.h"
+#include "server/cluster_hooks.h"
 #include "server/config.h"
 
 namespace cairn::server {
@@ -45,6 +47,9 @@ inline constexpr std::chrono::milliseconds kOpsStatsMaxAge{500};
 // Ready when the store is open and writable and the server is not draining; otherwise the
 // reason ("the store is read-only: <why>", "draining: the server is shutting down").
 ops::Readiness NodeReadiness(const Result<StoreStats>& stats, bool draining);
+// A cluster node is ready also only when it has joined, holds a map, and no peer has shown it
+// a newer one it has not installed ("behind the cluster map: ...").
+ops::Readiness ClusterReadiness(const ClusterStatus& cluster);
 
 class OpsListener {
  public:
@@ -68,6 +73,8 @@ class OpsListener {
 
  private:
   struct Sample;
+  ops::Readiness Ready(const Result<StoreStats>& stats, const ClusterStatus* cluster);
+  std::optional<ClusterStatus> Cluster() const;
   // Store::Stats, reused for kOpsStatsMaxAge unless `fresh`.
   Result<StoreStats> Stats(bool fresh = false);
   void TakeSample();

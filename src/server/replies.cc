@@ -47,17 +47,19 @@ Reply WithBody(Builder& b, const FrameHeader& req, std::string body) {
 }  // namespace
 
 Reply ErrorReply(const FrameHeader& req, WireStatus s, std::string_view message,
-                 const Version& held) {
+                 const Version& held, uint64_t epoch) {
   Builder b(req, s);
   proto::ErrorReply m;
   m.message.assign(message.substr(0, 4000));
   m.held = held;
+  m.epoch = epoch;
   EncodeMeta(m, b.meta());
   return b.Finish(req, 0, 0);
 }
 
 Reply StatusReply(const FrameHeader& req, const Status& s, const Version& held) {
-  return ErrorReply(req, ToWireStatus(s), s.message(), s.IsConflict() ? held : Version());
+  return ErrorReply(req, ToWireStatus(s), s.message(),
+                    s.IsConflict() || s.IsNotFound() ? held : Version());
 }
 
 Reply UnsupportedVersionReply(const FrameHeader& req) {

@@ -32,8 +32,9 @@ struct Reply {
 // An error reply to `req` (its request id and op) carrying `message` (cut to 4000 bytes) and,
 // for a Conflict, the version held.
 Reply ErrorReply(const proto::FrameHeader& req, proto::WireStatus s, std::string_view message,
-                 const Version& held = Version());
-// The reply for a Status that is not OK, through the status table.
+                 const Version& held = Version(), uint64_t epoch = 0);
+// The reply for a Status that is not OK, through the status table. `held` travels with a
+// Conflict, and with a NotFound (a replica's delete, docs/protocol.md section 9).
 Reply StatusReply(const proto::FrameHeader& req, const Status& s,
                   const Version& held = Version());
 // The UnsupportedVersion reply to a frame of another version: to a version 1 frame, encoded as

@@ -47,6 +47,8 @@ Server::Server(const ServerConfig& config, ObjectStore* store)
       loops_(LoopCount(config.threads)),
       io_pool_(config.io_threads) {}
 
+service::ServiceLimits Server::service_limits() const { return LimitsOf(config_); }
+
 Server::~Server() {
   Stop();
 }

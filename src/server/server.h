@@ -47,6 +47,8 @@ struct ServerCounters {
   ops::OpMetrics ops;
 };
 
+class ClusterHooks;
+
 class Server {
  public:
   Server(const ServerConfig& config, ObjectStore* store);
@@ -63,6 +65,11 @@ class Server {
 
   const ServerConfig& config() const { return config_; }
   service::ObjectService& service() { return service_; }
+  // Makes this server a cluster node (before Start). The hooks must outlive the server.
+  void SetCluster(ClusterHooks* hooks) { cluster_ = hooks; }
+  // The limits every ObjectService of this server uses (a cluster node has one per role).
+  service::ServiceLimits service_limits() const;
+  ClusterHooks* cluster() const { return cluster_; }
   Authenticator& authenticator() { return auth_; }
   net::asio::thread_pool& io_pool() { return io_pool_; }
   ServerCounters& counters() { return counters_; }
@@ -78,6 +85,7 @@ class Server {
 
  private:
   net::asio::awaitable<void> AcceptLoop();
+  ClusterHooks* cluster_ = nullptr;
 
   ServerConfig config_;
   service::ObjectService service_;

@@ -156,6 +156,10 @@ class LocalObjectStoreImpl final : public LocalObjectStore {
     CAIRN_RETURN_IF_ERROR(ValidateKey(key));
     return store_->Head(key);
   }
+  Result<ObjectInfo> HeadVersion(std::string_view key) override {
+    CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+    return store_->HeadVersion(key);
+  }
 
   Result<WriteResult> Delete(std::string_view key, const WriteOptions& wo) override {
     CAIRN_RETURN_IF_ERROR(CheckWrite(key, wo, /*is_delete=*/true));

@@ -1,0 +1,180 @@
+#include "cluster/cluster_map.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_set>
+
+#include "util/coding.h"
+#include "util/crc32c.h"
+
+namespace cairn::cluster {
+
+const char* NodeStateName(NodeState s) {
+  switch (s) {
+    case NodeState::kUp: return "up";
+    case NodeState::kDown: return "down";
+    case NodeState::kOut: return "out";
+    case NodeState::kDraining: return "draining";
+  }
+  return "?";
+}
+
+const MapNode* ClusterMap::Node(NodeId id) const {
+  auto it = std::lower_bound(nodes.begin(), nodes.end(), id,
+                             [](const MapNode& n, NodeId v) { return n.id < v; });
+  return it != nodes.end() && it->id == id ? &*it : nullptr;
+}
+
+std::vector<NodeSpec> ClusterMap::PlacementNodes() const {
+  std::vector<NodeSpec> v;
+  for (const MapNode& n : nodes) {
+    const bool holds = n.state == NodeState::kUp || n.state == NodeState::kDown;
+    v.push_back(NodeSpec{n.id, n.zone, holds ? n.weight : 0});
+  }
+  return v;
+}
+
+namespace {
+
+void PutU16(std::string* o, uint16_t v) {
+  char b[2];
+  EncodeFixed16(b, v);
+  o->append(b, 2);
+}
+void PutU32(std::string* o, uint32_t v) {
+  char b[4];
+  EncodeFixed32(b, v);
+  o->append(b, 4);
+}
+void PutU64(std::string* o, uint64_t v) {
+  char b[8];
+  EncodeFixed64(b, v);
+  o->append(b, 8);
+}
+void PutStr(std::string* o, const std::string& s) {
+  PutU16(o, static_cast<uint16_t>(s.size()));
+  o->append(s);
+}
+
+struct Reader {
+  std::string_view in;
+  bool ok = true;
+  bool Need(size_t n) {
+    if (in.size() < n) ok = false;
+    return ok;
+  }
+  uint8_t U8() {
+    if (!Need(1)) return 0;
+    uint8_t v = static_cast<uint8_t>(in[0]);
+    in.remove_prefix(1);
+    return v;
+  }
+  uint16_t U16() {
+    if (!Need(2)) return 0;
+    uint16_t v = DecodeFixed16(in.data());
+    in.remove_prefix(2);
+    return v;
+  }
+  uint32_t U32() {
+    if (!Need(4)) return 0;
+    uint32_t v = DecodeFixed32(in.data());
+    in.remove_prefix(4);
+    return v;
+  }
+  uint64_t U64() {
+    if (!Need(8)) return 0;
+    uint64_t v = DecodeFixed64(in.data());
+    in.remove_prefix(8);
+    return v;
+  }
+  std::string Str() {
+    uint16_t n = U16();
+    if (n > kMaxMapStringBytes || !Need(n)) {
+      ok = false;
+      return "";
+    }
+    std::string s(in.substr(0, n));
+    in.remove_prefix(n);
+    return s;
+  }
+};
+
+}  // namespace
+
+std::string EncodeClusterMap(const ClusterMap& m) {
+  std::string o;
+  o.reserve(64 + m.nodes.size() * 64 + m.placement.table.size() * 2);
+  o.append(kMapMagic, 8);
+  PutU32(&o, kMapFormat);
+  PutU32(&o, 0);  // flags
+  PutU64(&o, m.epoch);
+  PutU32(&o, m.placement.replicas);
+  PutU32(&o, m.placement.partitions);
+  PutU32(&o, static_cast<uint32_t>(m.nodes.size()));
+  for (const MapNode& n : m.nodes) {
+    PutU16(&o, n.id);
+    o.push_back(static_cast<char>(n.state));
+    o.push_back(0);
+    PutU32(&o, n.weight);
+    PutStr(&o, n.address);
+    PutStr(&o, n.zone);
+  }
+  PutU32(&o, static_cast<uint32_t>(m.placement.table.size()));
+  for (NodeId id : m.placement.table) PutU16(&o, id);
+  PutU32(&o, crc32c::Value(o.data(), o.size()));
+  return o;
+}
+
+Status DecodeClusterMap(std::string_view b, ClusterMap* m) {
+  *m = ClusterMap();
+  if (b.size() < 8 + 4 || std::memcmp(b.data(), kMapMagic, 8) != 0)
+    return Status::Corruption("cluster map: bad magic");
+  const uint32_t want = DecodeFixed32(b.data() + b.size() - 4);
+  if (crc32c::Value(b.data(), b.size() - 4) != want)
+    return Status::Corruption("cluster map: checksum mismatch");
+  Reader r{b.substr(8, b.size() - 12)};
+  const uint32_t format = r.U32();
+  if (format != kMapFormat)
+    return Status::NotSupported("cluster map format " + std::to_string(format) +
+                                " is not known to this binary (it reads format 1)");
+  if (r.U32() != 0) return Status::Corruption("cluster map: unknown flags");
+  m->epoch = r.U64();
+  m->placement.replicas = r.U32();
+  m->placement.partitions = r.U32();
+  const uint32_t count = r.U32();
+  if (!r.ok || count > kMaxMapNodes || m->placement.replicas == 0 ||
+      m->placement.replicas > 16 || m->placement.partitions == 0 ||
+      m->placement.partitions > kPartitions)
+    return Status::Corruption("cluster map: a field is out of bounds");
+  std::unordered_set<NodeId> ids;
+  for (uint32_t i = 0; i < count && r.ok; i++) {
+    MapNode n;
+    n.id = r.U16();
+    n.state = static_cast<NodeState>(r.U8());
+    (void)r.U8();
+    n.weight = r.U32();
+    n.address = r.Str();
+    n.zone = r.Str();
+    if (n.state < NodeState::kUp || n.state > NodeState::kDraining || n.id == kNoNode ||
+        !ids.insert(n.id).second)
+      return Status::Corruption("cluster map: node " + std::to_string(n.id) + " is malformed");
+    if (!m->nodes.empty() && m->nodes.back().id > n.id)
+      return Status::Corruption("cluster map: nodes out of order");
+    m->nodes.push_back(std::move(n));
+  }
+  const uint32_t slots = r.U32();
+  if (!r.ok || slots != m->placement.partitions * m->placement.replicas || !r.Need(size_t{slots} * 2))
+    return Status::Corruption("cluster map: the table has the wrong size");
+  m->placement.table.resize(slots);
+  for (uint32_t i = 0; i < slots; i++) {
+    NodeId id = r.U16();
+    if (id != kNoNode && ids.count(id) == 0)
+      return Status::Corruption("cluster map: slot " + std::to_string(i) + " names unknown node " +
+                                std::to_string(id));
+    m->placement.table[i] = id;
+  }
+  if (!r.ok || !r.in.empty()) return Status::Corruption("cluster map: trailing or missing bytes");
+  return Status::OK();
+}
+
+}  // namespace cairn::cluster

@@ -1,0 +1,142 @@
+#include "cluster/cluster_node.h"
+
+#include <spdlog/spdlog.h>
+
+#include "util/escape.h"
+
+namespace cairn::cluster {
+namespace {
+
+// Named bound: hints read from a queue per batch.
+constexpr size_t kReplayBatch = 256;
+
+}  // namespace
+
+Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions options, ObjectStore* local) {
+  std::unique_ptr<ClusterNode> n(new ClusterNode(std::move(options)));
+  n->local_ = local;
+  CAIRN_ASSIGN_OR_RETURN(n->hints_, HintLog::Open(n->options_.data_dir + "/hints", n->options_.hints));
+  if (n->options_.membership.node_id_file.empty())
+    n->options_.membership.node_id_file = n->options_.data_dir + "/NODE_ID";
+  CAIRN_ASSIGN_OR_RETURN(n->membership_, Membership::Start(n->options_.membership));
+  const NodeId self = n->membership_->node_id();
+  PeerOptions po;
+  po.key = n->options_.member_key;
+  po.self = self;
+  po.timeout_ms = n->options_.replica_timeout_ms;
+  n->peers_ = std::make_unique<PeerPool>(n->membership_.get(), po);
+  n->shared_ = std::make_shared<ClusterShared>(self, n->options_.now_ms, n->hints_.get());
+  ClusterStoreOptions so;
+  so.self = self;
+  so.write_policy = n->options_.write_policy;
+  so.now_ms = n->options_.now_ms;
+  so.forward = true;
+  n->any_ = std::make_unique<ClusterObjectStore>(so, n->membership_.get(), n->peers_.get(), local, n->shared_);
+  so.forward = false;
+  n->coordinate_ = std::make_unique<ClusterObjectStore>(so, n->membership_.get(), n->peers_.get(), local, n->shared_);
+  n->membership_->OnMapChange([p = n.get()](std::shared_ptr<const ClusterMap>) {
+    std::lock_guard<std::mutex> l(p->mu_);
+    p->cv_.notify_all();  // a node may be up again: replay its hints now
+  });
+  n->replayer_ = std::thread([p = n.get()] { p->ReplayLoop(); });
+  return n;
+}
+
+ClusterNode::~ClusterNode() { Stop(); }
+
+void ClusterNode::Stop() {
+  if (stop_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    cv_.notify_all();
+  }
+  if (replayer_.joinable()) replayer_.join();
+  if (membership_) membership_->Stop();
+}
+
+ObjectStore* ClusterNode::StoreFor(RoutingRole role) {
+  switch (role) {
+    case RoutingRole::kReplica: return local_;
+    case RoutingRole::kCoordinate: return coordinate_.get();
+    case RoutingRole::kAny: break;
+  }
+  return any_.get();
+}
+
+void ClusterNode::ReplayLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stop_) {
+    cv_.wait_for(l, std::chrono::milliseconds(options_.hint_replay_interval_ms));
+    if (stop_) break;
+    l.unlock();
+    std::shared_ptr<const ClusterMap> map = membership_->map();
+    for (NodeId t : hints_->Targets()) {
+      const MapNode* n = map->Node(t);
+      if (n == nullptr || n->state != NodeState::kUp) continue;
+      if (hints_->Stats(t).bytes == 0) continue;
+      (void)ReplayTo(t);
+    }
+    l.lock();
+  }
+}
+
+bool ClusterNode::ReplayTo(NodeId target) {
+  ObjectStore* peer = peers_->Get(target, RoutingRole::kReplica);
+  if (peer == nullptr) return false;
+  while (!stop_) {
+    Result<HintBatch> b = hints_->Read(target, kReplayBatch);
+    if (!b.ok()) return false;
+    shared_->counters().hints_skipped += b->expired;
+    for (const Hint& h : b->hints) {
+      // What this node holds now: the hinted version, or a newer one (replayed instead: it is
+      // what the target should have). Older or nothing: the write never landed here, and the
+      // replicas that acknowledged it (and anti-entropy) carry it.
+      Result<ObjectInfo> mine = local_->HeadVersion(h.key);
+      if (!mine.ok() || mine->version < h.version) {
+        shared_->counters().hints_skipped++;
+        continue;
+      }
+      WriteOptions wo;
+      wo.condition = WriteCondition::kIfNewer;
+      wo.version = mine->version;
+      Status s;
+      if (mine->deleted) {
+        s = peer->Delete(h.key, wo).status();
+      } else {
+        Result<std::unique_ptr<ObjectReader>> r = local_->OpenReader(h.key, ByteRange());
+        if (!r.ok()) {
+          shared_->counters().hints_skipped++;
+          continue;
+        }
+        if ((*r)->info().version != mine->version) continue;  // replaced meanwhile: its own hint
+        wo.metadata = (*r)->info().metadata;
+        struct Src final : ValueSource {
+          ObjectReader* r;
+          Result<size_t> Read(char* buf, size_t n) override { return r->Read(buf, n); }
+        } src;
+        src.r = r->get();
+        s = peer->PutStream(h.key, &src, wo).status();
+      }
+      // A Conflict means the target already holds something newer: the hint is done.
+      if (!s.ok() && !s.IsConflict()) {
+        // Later: the target is away, busy, or not yet serving (a node that is still joining
+        // refuses replica operations). Only a hint the target refuses for what it is (a bad
+        // key, a value over a limit) is dropped; anti-entropy is its last resort.
+        if (!s.IsInvalidArgument() && !s.IsLimitExceeded()) {
+          shared_->counters().hint_replay_stalls++;
+          spdlog::debug("event=hint_replay_later target={} key=\"{}\" status=\"{}\"", target,
+                        EscapeKey(h.key), s.ToString());
+          return false;
+        }
+        shared_->counters().hints_skipped++;
+        continue;
+      }
+      shared_->counters().hints_replayed++;
+    }
+    if (!hints_->Ack(target, b->next).ok()) return false;
+    if (b->end) return true;
+  }
+  return false;
+}
+
+}  // namespace cairn::cluster

@@ -1,0 +1,78 @@
+// ClusterNode: what makes a cairnd a cluster node (docs/cluster.md): its membership in etcd,
+// its hint queues and their replayer, its peers, and the stores that serve each routing role:
+//   kAny        the cluster (coordinates when this node is a replica of the key, else routes)
+//   kCoordinate the cluster, never routed on (the sender chose this node)
+//   kReplica    this node's own store (only for peers holding the cluster's member key)
+//
+// Thread safety: every method from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "cairn/client.h"
+#include "cluster/cluster_store.h"
+#include "cluster/hint_log.h"
+#include "cluster/membership.h"
+#include "cluster/peer_pool.h"
+
+namespace cairn::cluster {
+
+struct ClusterNodeOptions {
+  MembershipOptions membership;
+  std::string data_dir;             // hints/ and NODE_ID live here
+  ClientKey member_key;             // nodes authenticate each other with it
+  WritePolicy write_policy = WritePolicy::kQuorum;
+  HintLogOptions hints;
+  uint32_t replica_timeout_ms = 3000;
+  uint32_t hint_replay_interval_ms = 500;
+  std::function<uint64_t()> now_ms;  // tests skew a node's clock
+};
+
+struct HintReplayStats {
+  uint64_t replayed = 0;
+  uint64_t skipped = 0;  // this node no longer held the version (anti-entropy's work)
+};
+
+class ClusterNode {
+ public:
+  static Result<std::unique_ptr<ClusterNode>> Start(ClusterNodeOptions options, ObjectStore* local);
+  ~ClusterNode();
+  void Stop();
+
+  ObjectStore* StoreFor(RoutingRole role);
+  uint64_t epoch() const { return membership_->epoch_cell()->load(std::memory_order_acquire); }
+  void NoteEpoch(uint64_t epoch) { membership_->NoteEpoch(epoch); }
+  bool IsMemberKey(std::string_view key_id) const { return key_id == options_.member_key.id; }
+  Membership* membership() { return membership_.get(); }
+  HintLog* hints() { return hints_.get(); }
+  ClusterShared& shared() { return *shared_; }
+  WritePolicy write_policy() const { return options_.write_policy; }
+  HintReplayStats replay_stats() const {
+    return HintReplayStats{shared_->counters().hints_replayed.load(),
+                           shared_->counters().hints_skipped.load()};
+  }
+
+ private:
+  explicit ClusterNode(ClusterNodeOptions options) : options_(std::move(options)) {}
+  void ReplayLoop();
+  // Replays `target`'s queue until it is empty or the target fails; false on failure.
+  bool ReplayTo(NodeId target);
+
+  ClusterNodeOptions options_;
+  ObjectStore* local_ = nullptr;
+  std::unique_ptr<HintLog> hints_;
+  std::unique_ptr<Membership> membership_;
+  std::unique_ptr<PeerPool> peers_;
+  std::shared_ptr<ClusterShared> shared_;
+  std::unique_ptr<ClusterObjectStore> any_;
+  std::unique_ptr<ClusterObjectStore> coordinate_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread replayer_;
+};
+
+}  // namespace cairn::cluster

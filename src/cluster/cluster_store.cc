@@ -1,0 +1,1125 @@
+#include "cluster/cluster_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "util/crc32c.h"
+
+namespace cairn::cluster {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Named bound: recent replica read latencies kept for the hedge delay (its p95).
+constexpr size_t kLatencySamples = 256;
+// Named bound: a value up to this is repaired from memory; a larger one is streamed.
+constexpr uint64_t kRepairInMemoryBytes = uint64_t{4} << 20;
+// Named bound: how many times a read starts over when the version it chose changed under it.
+constexpr int kMaxReadRetries = 3;
+// Named bound: hints waiting for the background writer (past it, the oldest are dropped and
+// counted as failures; anti-entropy finds what they would have fixed).
+constexpr size_t kMaxQueuedHints = 65536;
+
+uint64_t SystemMillis() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// A remote failure that says the request was certainly not applied.
+bool DefinitelyNotApplied(const Status& s) {
+  return s.IsInvalidArgument() || s.IsLimitExceeded() || s.IsPermissionDenied() ||
+         s.IsNotSupported() || s.IsReadOnly() || s.IsNoSpace() || s.IsBusy() || s.IsConflict();
+}
+
+// Answers of replica calls, gathered on the coordinator's thread. Shared with the callbacks,
+// which may run after the coordinator has returned.
+template <typename T>
+struct Gather {
+  explicit Gather(size_t n) : results(n) {}
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::optional<Result<T>>> results;
+  size_t done = 0;
+  // Set when the coordinator has returned: later answers go here.
+  std::function<void(size_t, const Result<T>&)> late;
+
+  void Set(size_t i, Result<T> r) {
+    std::function<void(size_t, const Result<T>&)> f;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (results[i].has_value()) return;
+      results[i] = std::move(r);
+      done++;
+      f = late;
+      cv.notify_all();
+    }
+    if (f) f(i, *results[i]);
+  }
+};
+
+// A ValueSource over an in-memory value (repairs of small objects go through Put instead).
+class ReaderSource final : public ValueSource {
+ public:
+  explicit ReaderSource(ObjectReader* r) : r_(r) {}
+  Result<size_t> Read(char* buf, size_t n) override { return r_->Read(buf, n); }
+
+ private:
+  ObjectReader* r_;
+};
+
+// Feeds one value to several streaming writers that read it at their own pace, holding at
+// most `max_bytes` of it: the slowest active reader decides when the source is read further.
+class Tee {
+ public:
+  Tee(ValueSource* src, size_t readers, size_t max_bytes)
+      : src_(src), next_(readers, 0), active_(readers, true), max_chunks_(std::max<size_t>(2, max_bytes / kChunk)) {}
+
+  static constexpr size_t kChunk = 1 << 20;
+
+  class Reader final : public ValueSource {
+   public:
+    Reader(Tee* t, size_t i) : t_(t), i_(i) {}
+    Result<size_t> Read(char* buf, size_t n) override { return t_->ReadFor(i_, buf, n); }
+
+   private:
+    Tee* t_;
+    size_t i_;
+  };
+
+  // A reader that is done (its writer returned): the others no longer wait for it.
+  void Detach(size_t i) {
+    std::lock_guard<std::mutex> l(mu_);
+    active_[i] = false;
+    Trim();
+    cv_.notify_all();
+  }
+  uint64_t bytes() const { return bytes_; }
+  uint32_t crc() const { return crc_; }
+  const Status& source_status() const { return source_status_; }
+
+ private:
+  Result<size_t> ReadFor(size_t i, char* buf, size_t n) {
+    std::unique_lock<std::mutex> l(mu_);
+    for (;;) {
+      const size_t idx = next_[i] - base_;
+      if (idx < chunks_.size()) {
+        std::string& c = chunks_[idx];
+        const size_t k = std::min(n, c.size() - offset_in_chunk_[i]);
+        std::memcpy(buf, c.data() + offset_in_chunk_[i], k);
+        offset_in_chunk_[i] += k;
+        if (offset_in_chunk_[i] == c.size()) {
+          next_[i]++;
+          offset_in_chunk_[i] = 0;
+          Trim();
+          cv_.notify_all();
+        }
+        return k;
+      }
+      if (!source_status_.ok()) return source_status_;
+      if (eof_) return size_t{0};
+      if (!reading_ && chunks_.size() < max_chunks_) {
+        // This reader is at the front: it reads the source for everyone.
+        reading_ = true;
+        l.unlock();
+        std::string c(kChunk, '\0');
+        size_t have = 0;
+        Status s;
+        while (have < c.size()) {
+          Result<size_t> got = src_->Read(c.data() + have, c.size() - have);
+          if (!got.ok()) {
+            s = got.status();
+            break;
+          }
+          if (*got == 0) break;
+          have += *got;
+        }
+        l.lock();
+        reading_ = false;
+        if (!s.ok()) {
+          source_status_ = s;
+        } else if (have == 0) {
+          eof_ = true;
+        } else {
+          c.resize(have);
+          crc_ = crc32c::Extend(crc_, c.data(), c.size());
+          bytes_ += have;
+          chunks_.push_back(std::move(c));
+        }
+        cv_.notify_all();
+        continue;
+      }
+      cv_.wait(l);
+    }
+  }
+  // Drops chunks every active reader has read. REQUIRES: mu_ held.
+  void Trim() {
+    uint64_t low = UINT64_MAX;
+    for (size_t i = 0; i < next_.size(); i++)
+      if (active_[i]) low = std::min(low, next_[i]);
+    if (low == UINT64_MAX) low = base_ + chunks_.size();
+    while (base_ < low && !chunks_.empty()) {
+      chunks_.pop_front();
+      base_++;
+    }
+  }
+
+  ValueSource* src_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> chunks_;
+  uint64_t base_ = 0;  // index of chunks_.front()
+  std::vector<uint64_t> next_;
+  std::vector<size_t> offset_in_chunk_ = std::vector<size_t>(next_.size(), 0);
+  std::vector<bool> active_;
+  size_t max_chunks_;
+  bool reading_ = false;
+  bool eof_ = false;
+  Status source_status_;
+  uint64_t bytes_ = 0;
+  uint32_t crc_ = 0;
+};
+
+}  // namespace
+
+const char* WritePolicyName(WritePolicy p) {
+  switch (p) {
+    case WritePolicy::kQuorum: return "quorum";
+    case WritePolicy::kAll: return "all";
+    case WritePolicy::kOne: return "one";
+  }
+  return "?";
+}
+
+bool ParseWritePolicy(std::string_view text, WritePolicy* p) {
+  if (text == "quorum") *p = WritePolicy::kQuorum;
+  else if (text == "all") *p = WritePolicy::kAll;
+  else if (text == "one") *p = WritePolicy::kOne;
+  else return false;
+  return true;
+}
+
+// ---- ClusterShared ------------------------------------------------------------------------
+
+ClusterShared::ClusterShared(NodeId self, std::function<uint64_t()> now_ms, HintLog* hints)
+    : self_(self),
+      now_ms_(now_ms ? std::move(now_ms) : std::function<uint64_t()>(SystemMillis)),
+      hints_(hints),
+      clock_(self) {
+  if (hints_ != nullptr) hint_thread_ = std::thread([this] { HintLoop(); });
+}
+
+ClusterShared::~ClusterShared() {
+  {
+    std::lock_guard<std::mutex> l(hint_mu_);
+    stop_ = true;
+    hint_cv_.notify_all();
+  }
+  if (hint_thread_.joinable()) hint_thread_.join();
+}
+
+Version ClusterShared::Stamp() {
+  const uint64_t now = now_ms_();
+  std::lock_guard<std::mutex> l(clock_mu_);
+  return clock_.Stamp(now);
+}
+
+void ClusterShared::Observe(const Version& v) {
+  std::lock_guard<std::mutex> l(clock_mu_);
+  clock_.Observe(v);
+}
+
+void ClusterShared::NoteReadMicros(uint64_t us) {
+  std::lock_guard<std::mutex> l(lat_mu_);
+  if (lat_.size() < kLatencySamples) {
+    lat_.push_back(us);
+  } else {
+    lat_[lat_next_] = us;
+  }
+  lat_next_ = (lat_next_ + 1) % kLatencySamples;
+  if (lat_next_ % 32 == 0 && lat_.size() >= 32) {
+    std::vector<uint64_t> v = lat_;
+    const size_t k = v.size() * 95 / 100;
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+    hedge_ms_ = static_cast<uint32_t>(std::min<uint64_t>(v[k] / 1000 + 1, 60000));
+  }
+}
+
+uint32_t ClusterShared::HedgeDelayMs(uint32_t min_ms, uint32_t max_ms) {
+  std::lock_guard<std::mutex> l(lat_mu_);
+  return std::clamp(hedge_ms_, min_ms, max_ms);
+}
+
+void ClusterShared::HintNow(NodeId target, const Hint& h) {
+  if (hints_ == nullptr) return;
+  if (hints_->Append(target, {h}).ok()) {
+    counters_.hints_written++;
+  } else {
+    counters_.hint_failures++;
+  }
+}
+
+uint64_t ClusterShared::HintQueueBytes() const {
+  if (hints_ == nullptr) return 0;
+  uint64_t b = 0;
+  for (NodeId t : hints_->Targets()) b += hints_->Stats(t).bytes;
+  return b;
+}
+
+void ClusterShared::HintLater(NodeId target, Hint h) {
+  if (hints_ == nullptr) return;
+  std::lock_guard<std::mutex> l(hint_mu_);
+  if (hint_queue_.size() >= kMaxQueuedHints) {
+    hint_queue_.pop_front();
+    counters_.hint_failures++;
+  }
+  hint_queue_.emplace_back(target, std::move(h));
+  hint_cv_.notify_one();
+}
+
+void ClusterShared::HintLoop() {
+  std::unique_lock<std::mutex> l(hint_mu_);
+  while (!stop_ || !hint_queue_.empty()) {
+    if (hint_queue_.empty()) {
+      hint_cv_.wait(l);
+      continue;
+    }
+    auto [target, h] = std::move(hint_queue_.front());
+    hint_queue_.pop_front();
+    l.unlock();
+    HintNow(target, h);
+    l.lock();
+  }
+}
+
+// ---- ClusterObjectStore -------------------------------------------------------------------
+
+struct ClusterObjectStore::Versions {
+  struct Answer {
+    NodeId node = 0;
+    bool found = false;  // the replica holds something for the key (live or a delete)
+    ObjectInfo info;     // when found (info.deleted for a delete)
+  };
+  std::vector<Answer> answers;
+  const Answer* newest = nullptr;  // the answer with the highest version (null: none found)
+};
+
+ClusterObjectStore::ClusterObjectStore(ClusterStoreOptions options, MapView* view,
+                                       PeerPool* peers, ObjectStore* local,
+                                       std::shared_ptr<ClusterShared> shared)
+    : options_(std::move(options)),
+      view_(view),
+      peers_(peers),
+      local_(local),
+      shared_(std::move(shared)) {}
+
+ClusterObjectStore::~ClusterObjectStore() = default;
+
+std::vector<NodeId> ClusterObjectStore::ReplicasOf(std::string_view key, bool* local_replica) const {
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  std::vector<NodeId> row;
+  *local_replica = false;
+  if (map->epoch == 0 || map->placement.table.empty()) return row;
+  for (NodeId id : map->ReplicasOf(key)) {
+    if (id == kNoNode) continue;
+    row.push_back(id);
+    if (id == options_.self && options_.self != 0 && local_ != nullptr) *local_replica = true;
+  }
+  return row;
+}
+
+uint32_t ClusterObjectStore::WriteQuorum(size_t replicas) const {
+  const uint32_t r = static_cast<uint32_t>(replicas);
+  switch (options_.write_policy) {
+    case WritePolicy::kAll: return r;
+    case WritePolicy::kOne: return 1;
+    case WritePolicy::kQuorum: break;
+  }
+  return r / 2 + 1;
+}
+
+std::vector<NodeId> ClusterObjectStore::RouteOrder(std::string_view key) const {
+  bool local_replica = false;
+  std::vector<NodeId> row = ReplicasOf(key, &local_replica);
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  std::vector<NodeId> up, down;
+  for (NodeId id : row) {
+    if (id == options_.self) continue;
+    const MapNode* n = map->Node(id);
+    (n != nullptr && n->state == NodeState::kUp ? up : down).push_back(id);
+  }
+  up.insert(up.end(), down.begin(), down.end());  // down ones last: the map may be behind
+  return up;
+}
+
+Client* ClusterObjectStore::Coordinator(NodeId node) { return peers_->Get(node, RoutingRole::kCoordinate); }
+
+std::vector<NodeId> ClusterObjectStore::AnyNodeOrder() const {
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  std::vector<NodeId> order;
+  for (const MapNode& n : map->nodes)
+    if (n.state == NodeState::kUp && n.id != options_.self) order.push_back(n.id);
+  return order;
+}
+
+ObjectStore* ClusterObjectStore::ReplicaStore(NodeId node) {
+  if (node == options_.self && local_ != nullptr) return local_;
+  return peers_->Get(node, RoutingRole::kReplica);
+}
+
+namespace {
+
+// Named bound: the first bytes of a routed stream kept to replay to another coordinator when
+// the first could not be reached (a client reads one chunk before it connects).
+constexpr size_t kStreamFailoverBytes = 4u << 20;
+
+Status NoMap() { return Status::Unavailable("the cluster has no map yet (no placement)"); }
+
+// Runs `call` against the coordinators in `order`, moving to the next while one is
+// unreachable (Unavailable: nothing reached it, or the connection was lost).
+template <typename T, typename F>
+Result<T> RouteWithFailover(const std::vector<NodeId>& order, ClusterCounters& c, F call) {
+  Status last = Status::Unavailable("no replica of the key is reachable");
+  for (size_t i = 0; i < order.size(); i++) {
+    if (i > 0) c.failovers++;
+    Result<T> r = call(order[i]);
+    if (r.ok() || !r.status().IsUnavailable()) return r;
+    last = r.status();
+  }
+  return last;
+}
+
+}  // namespace
+
+template <typename T, typename F>
+Result<T> ClusterObjectStore::Routed(std::string_view key, F call) {
+  for (int round = 0;; round++) {
+    const std::vector<NodeId> order = key.empty() ? AnyNodeOrder() : RouteOrder(key);
+    Result<T> r = RouteWithFailover<T>(order, shared_->counters(), [&](NodeId n) -> Result<T> {
+      Client* c = Coordinator(n);
+      if (c == nullptr) return Status::Unavailable("no address for node " + std::to_string(n));
+      shared_->counters().routed++;
+      return call(c);
+    });
+    if (r.ok() || !r.status().IsUnavailable() || round > 0) return r;
+    // A node said our map is stale: fetch the newer one and route again.
+    if (view_->noted_epoch() <= view_->map()->epoch || !view_->Refresh().ok()) return r;
+  }
+}
+
+Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std::string* value,
+                                                 const WriteOptions& wo, Version v) {
+  bool local_replica = false;
+  const std::vector<NodeId> row = ReplicasOf(key, &local_replica);
+  const size_t n = row.size();
+  const uint32_t w = WriteQuorum(n);
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  shared_->counters().coordinated++;
+  for (int attempt = 0;; attempt++) {
+    auto g = std::make_shared<Gather<WriteResult>>(n);
+    auto held = std::make_shared<std::vector<Version>>(n);
+    WriteOptions rwo;
+    rwo.durability = wo.durability;
+    rwo.condition = WriteCondition::kIfNewer;
+    rwo.version = v;
+    if (value != nullptr) rwo.metadata = wo.metadata;
+    std::vector<bool> sent(n, false);
+    size_t self_slot = n;
+    for (size_t i = 0; i < n; i++) {
+      if (row[i] == options_.self && local_replica) {
+        self_slot = i;
+        continue;
+      }
+      const MapNode* mn = map->Node(row[i]);
+      Client* c = (mn != nullptr && mn->state == NodeState::kUp) ? peers_->Get(row[i], RoutingRole::kReplica) : nullptr;
+      if (c == nullptr) {
+        g->Set(i, Status::Unavailable("replica node " + std::to_string(row[i]) + " is down"));
+        continue;
+      }
+      sent[i] = true;
+      WriteOptions o = rwo;
+      o.held_version_out = &(*held)[i];
+      auto done = [g, held, i](Result<WriteResult> r) { g->Set(i, std::move(r)); };
+      if (value != nullptr) {
+        Status s = c->PutAsync(key, *value, o, done);
+        if (!s.ok()) g->Set(i, s);
+      } else {
+        c->DeleteAsync(std::string(key), o, done);
+      }
+    }
+    if (self_slot < n) {
+      WriteOptions o = rwo;
+      o.held_version_out = &(*held)[self_slot];
+      g->Set(self_slot, value != nullptr ? local_->Put(key, *value, o) : local_->Delete(key, o));
+      sent[self_slot] = true;
+    }
+    // Wait for W acknowledgements, every answer, or the deadline.
+    size_t acks = 0;
+    Version newer;
+    {
+      std::unique_lock<std::mutex> l(g->mu);
+      auto count = [&] {
+        acks = 0;
+        for (const auto& r : g->results) acks += r.has_value() && r->ok();
+        return acks >= w || g->done == n;
+      };
+      g->cv.wait_until(l, Clock::now() + std::chrono::milliseconds(options_.replica_deadline_ms), count);
+      count();
+      for (size_t i = 0; i < n; i++)
+        if (g->results[i].has_value() && g->results[i]->status().IsConflict() && (*held)[i] > newer)
+          newer = (*held)[i];
+    }
+    if (acks < w && newer > v && attempt == 0 && wo.condition != WriteCondition::kIfNewer) {
+      // A replica holds a newer version (a coordinator with a clock ahead of ours): write again
+      // above it, so this write is ordered after every acknowledged one.
+      shared_->Observe(newer);
+      v = shared_->Stamp();
+      shared_->counters().conflicts_retried++;
+      continue;
+    }
+    Hint hint{std::string(key), v, value == nullptr, 0};
+    // Hints: replicas that failed now are hinted before the reply (durable); those still
+    // answering are hinted if they fail later, from the background writer.
+    std::vector<size_t> failed_now;
+    {
+      std::lock_guard<std::mutex> l(g->mu);
+      for (size_t i = 0; i < n; i++) {
+        if (!g->results[i].has_value()) continue;
+        const Status& s = g->results[i]->status();
+        if (!s.ok() && !s.IsConflict()) failed_now.push_back(i);
+      }
+      if (acks > 0) {
+        g->late = [shared = shared_, row, hint](size_t i, const Result<WriteResult>& r) {
+          if (!r.ok() && !r.status().IsConflict()) shared->HintLater(row[i], hint);
+        };
+      }
+    }
+    if (acks > 0)
+      for (size_t i : failed_now) shared_->HintNow(row[i], hint);
+    if (acks >= w) {
+      WriteResult out;
+      out.version = v;
+      if (self_slot < n && g->results[self_slot].has_value() && g->results[self_slot]->ok())
+        out.sequence = (*g->results[self_slot])->sequence;
+      if (value != nullptr) {
+        out.size = value->size();
+        out.crc32c = crc32c::Value(*value);
+      }
+      return out;
+    }
+    shared_->counters().partial_writes++;
+    if (newer > v && wo.condition == WriteCondition::kIfNewer) {
+      if (wo.held_version_out != nullptr) *wo.held_version_out = newer;
+      return Status::Conflict("a replica holds a newer version (" + newer.ToString() + ")");
+    }
+    // Could any replica have applied it? Then the outcome is unknown.
+    bool maybe = acks > 0;
+    std::string why;
+    {
+      std::lock_guard<std::mutex> l(g->mu);
+      for (size_t i = 0; i < n; i++) {
+        if (!g->results[i].has_value()) {
+          maybe = maybe || sent[i];
+          continue;
+        }
+        const Status& s = g->results[i]->status();
+        if (!s.ok()) {
+          if (why.empty()) why = s.ToString();
+          if (sent[i] && !DefinitelyNotApplied(s)) maybe = true;
+        }
+      }
+    }
+    const std::string msg = std::to_string(acks) + " of the " + std::to_string(w) +
+                            " replicas the write policy (" + WritePolicyName(options_.write_policy) +
+                            ") needs acknowledged the write" + (why.empty() ? "" : " (" + why + ")");
+    if (maybe) return Status::DeadlineExceeded(msg + "; the outcome is unknown");
+    return Status::Unavailable(msg + "; nothing was written");
+  }
+}
+
+Result<WriteResult> ClusterObjectStore::WriteStreamAll(std::string_view key, ValueSource* src,
+                                                       const WriteOptions& wo, Version v) {
+  bool local_replica = false;
+  const std::vector<NodeId> row = ReplicasOf(key, &local_replica);
+  const size_t n = row.size();
+  const uint32_t w = WriteQuorum(n);
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  shared_->counters().coordinated++;
+  WriteOptions rwo;
+  rwo.durability = wo.durability;
+  rwo.condition = WriteCondition::kIfNewer;
+  rwo.version = v;
+  rwo.metadata = wo.metadata;
+  std::vector<ObjectStore*> stores(n, nullptr);
+  std::vector<Result<WriteResult>> results(n, Status::Unavailable("replica node is down"));
+  for (size_t i = 0; i < n; i++) {
+    const MapNode* mn = map->Node(row[i]);
+    if (row[i] == options_.self && local_replica) {
+      stores[i] = local_;
+    } else if (mn != nullptr && mn->state == NodeState::kUp) {
+      stores[i] = peers_->Get(row[i], RoutingRole::kReplica);
+    }
+  }
+  // Every replica reads the same bytes, in step, from one bounded buffer.
+  Tee tee(src, n, options_.stream_buffer_bytes);
+  std::vector<std::thread> writers;
+  for (size_t i = 0; i < n; i++) {
+    if (stores[i] == nullptr) {
+      tee.Detach(i);
+      continue;
+    }
+    writers.emplace_back([&, i] {
+      Tee::Reader r(&tee, i);
+      results[i] = stores[i]->PutStream(key, &r, rwo);
+      tee.Detach(i);
+    });
+  }
+  for (auto& t : writers) t.join();
+  if (!tee.source_status().ok()) return tee.source_status();
+  size_t acks = 0;
+  for (const auto& r : results) acks += r.ok();
+  Hint hint{std::string(key), v, false, 0};
+  if (acks > 0)
+    for (size_t i = 0; i < n; i++)
+      if (!results[i].ok() && !results[i].status().IsConflict()) shared_->HintNow(row[i], hint);
+  if (acks >= w) {
+    WriteResult out;
+    out.version = v;
+    out.size = tee.bytes();
+    out.crc32c = tee.crc();
+    return out;
+  }
+  shared_->counters().partial_writes++;
+  std::string why;
+  for (const auto& r : results)
+    if (!r.ok() && why.empty()) why = r.status().ToString();
+  const std::string msg = std::to_string(acks) + " of the " + std::to_string(w) +
+                          " replicas needed acknowledged the streamed write (" + why + ")";
+  return acks > 0 ? Status::DeadlineExceeded(msg + "; the outcome is unknown")
+                  : Status::Unavailable(msg);
+}
+
+Result<ClusterObjectStore::Versions> ClusterObjectStore::ReadVersions(
+    std::string_view key, const std::vector<NodeId>& replicas) {
+  const size_t need = replicas.size() / 2 + 1;
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  // The order to ask: this node first (its index is at hand), then up nodes, then down ones.
+  std::vector<NodeId> order;
+  for (NodeId id : replicas)
+    if (id == options_.self && local_ != nullptr) order.push_back(id);
+  for (int pass = 0; pass < 2; pass++)
+    for (NodeId id : replicas) {
+      if (id == options_.self && local_ != nullptr) continue;
+      const MapNode* mn = map->Node(id);
+      const bool up = mn != nullptr && mn->state == NodeState::kUp;
+      if (up == (pass == 0)) order.push_back(id);
+    }
+  auto g = std::make_shared<Gather<ObjectInfo>>(order.size());
+  auto started = std::make_shared<std::vector<Clock::time_point>>(order.size());
+  size_t next = 0;
+  auto ask = [&](size_t i) {
+    (*started)[i] = Clock::now();
+    if (order[i] == options_.self && local_ != nullptr) {
+      g->Set(i, local_->HeadVersion(key));
+      return;
+    }
+    Client* c = peers_->Get(order[i], RoutingRole::kReplica);
+    if (c == nullptr) {
+      g->Set(i, Status::Unavailable("no address for node " + std::to_string(order[i])));
+      return;
+    }
+    auto shared = shared_;
+    c->HeadVersionAsync(std::string(key), [g, i, started, shared](Result<ObjectInfo> r) {
+      if (r.ok() || r.status().IsNotFound())
+        shared->NoteReadMicros(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - (*started)[i]).count()));
+      g->Set(i, std::move(r));
+    });
+  };
+  auto answered = [&] {
+    size_t ok = 0;
+    for (const auto& r : g->results) ok += r.has_value() && (r->ok() || r->status().IsNotFound());
+    return ok;
+  };
+  auto failed = [&] {
+    size_t bad = 0;
+    for (const auto& r : g->results) bad += r.has_value() && !r->ok() && !r->status().IsNotFound();
+    return bad;
+  };
+  // Ask as many as a majority needs at once.
+  while (next < order.size() && next < need) ask(next++);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.replica_deadline_ms);
+  std::unique_lock<std::mutex> l(g->mu);
+  while (answered() < need) {
+    // Asked but not yet failed: those may still answer.
+    const size_t outstanding = next - g->done;
+    if (answered() + outstanding < need && next < order.size()) {
+      // One of them failed: ask the next one at once.
+      l.unlock();
+      ask(next++);
+      l.lock();
+      continue;
+    }
+    if (next >= order.size() && g->done == next) break;  // everyone asked has answered
+    const auto hedge = std::chrono::milliseconds(
+        shared_->HedgeDelayMs(options_.hedge_min_ms, options_.hedge_max_ms));
+    const auto until = next < order.size() ? std::min(deadline, Clock::now() + hedge) : deadline;
+    const size_t before = g->done;
+    g->cv.wait_until(l, until, [&] { return g->done != before || answered() >= need; });
+    if (answered() >= need) break;
+    if (Clock::now() >= deadline) break;
+    if (g->done == before && next < order.size()) {
+      // Slow: hedge to one more replica.
+      shared_->counters().hedged++;
+      l.unlock();
+      ask(next++);
+      l.lock();
+    }
+  }
+  Versions v;
+  for (size_t i = 0; i < order.size(); i++) {
+    if (!g->results[i].has_value()) continue;
+    const Result<ObjectInfo>& r = *g->results[i];
+    if (!r.ok() && !r.status().IsNotFound()) continue;
+    Versions::Answer a;
+    a.node = order[i];
+    a.found = r.ok();
+    if (r.ok()) a.info = *r;
+    v.answers.push_back(std::move(a));
+  }
+  (void)failed;
+  if (v.answers.size() < need)
+    return Status::Unavailable("only " + std::to_string(v.answers.size()) + " of the " +
+                               std::to_string(need) + " replicas a read needs answered");
+  for (const auto& a : v.answers)
+    if (a.found && (v.newest == nullptr || v.newest->info.version < a.info.version)) v.newest = &a;
+  if (v.newest != nullptr) shared_->Observe(v.newest->info.version);
+  return v;
+}
+
+Status ClusterObjectStore::Repair(std::string_view key, NodeId from, const ObjectInfo& newest,
+                                  const std::vector<NodeId>& stale) {
+  if (stale.empty()) return Status::OK();
+  WriteOptions wo;
+  wo.condition = WriteCondition::kIfNewer;
+  wo.version = newest.version;
+  size_t repaired = 0;
+  Status last;
+  auto count = [&](const Status& s) {
+    // A Conflict means the replica already holds something newer: as good as repaired.
+    if (s.ok() || s.IsConflict()) {
+      repaired++;
+      shared_->counters().read_repairs++;
+    } else {
+      last = s;
+    }
+  };
+  if (newest.deleted) {
+    for (NodeId id : stale) {
+      ObjectStore* s = ReplicaStore(id);
+      count(s != nullptr ? s->Delete(key, wo).status() : Status::Unavailable("no replica store"));
+    }
+  } else {
+    wo.metadata = newest.metadata;
+    ObjectStore* src = ReplicaStore(from);
+    if (src == nullptr) return Status::Unavailable("no store for node " + std::to_string(from));
+    if (newest.size <= kRepairInMemoryBytes) {
+      Result<GetResult> got = src->Get(key, ByteRange());
+      if (!got.ok()) return got.status().WithContext("read repair");
+      if (got->info.version != newest.version) return Status::OK();  // moved on: a newer write repairs
+      for (NodeId id : stale) {
+        ObjectStore* s = ReplicaStore(id);
+        count(s != nullptr ? s->Put(key, got->data, wo).status() : Status::Unavailable("no replica store"));
+      }
+    } else {
+      for (NodeId id : stale) {
+        Result<std::unique_ptr<ObjectReader>> r = src->OpenReader(key, ByteRange());
+        if (!r.ok()) return r.status().WithContext("read repair");
+        if ((*r)->info().version != newest.version) return Status::OK();
+        ReaderSource rs(r->get());
+        ObjectStore* s = ReplicaStore(id);
+        count(s != nullptr ? s->PutStream(key, &rs, wo).status() : Status::Unavailable("no replica store"));
+      }
+    }
+  }
+  return repaired == stale.size() ? Status::OK() : last;
+}
+
+Result<ObjectInfo> ClusterObjectStore::CoordinatedHead(std::string_view key, NodeId* holder) {
+  bool local_replica = false;
+  const std::vector<NodeId> row = ReplicasOf(key, &local_replica);
+  if (row.empty()) return NoMap();
+  CAIRN_ASSIGN_OR_RETURN(Versions vs, ReadVersions(key, row));
+  if (vs.newest == nullptr) return Status::NotFound("no such key");
+  // Replicas of the majority that hold less than the newest get it before we answer (ABD): a
+  // later read then cannot see an older version.
+  std::vector<NodeId> stale;
+  for (const auto& a : vs.answers)
+    if (!a.found || a.info.version < vs.newest->info.version) stale.push_back(a.node);
+  if (!stale.empty()) {
+    Status s = Repair(key, vs.newest->node, vs.newest->info, stale);
+    if (!s.ok()) return Status::Unavailable("read repair could not reach a majority: " + s.ToString());
+  }
+  *holder = vs.newest->node;
+  // Prefer this node when it holds the newest too.
+  for (const auto& a : vs.answers)
+    if (a.node == options_.self && a.found && a.info.version == vs.newest->info.version) *holder = a.node;
+  return vs.newest->info;
+}
+
+Result<ObjectInfo> ClusterObjectStore::HeadVersion(std::string_view key) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  bool local_replica = false;
+  if (ReplicasOf(key, &local_replica).empty()) return NoMap();
+  if (!local_replica) {
+    if (!options_.forward) return Status::Unavailable("this node is not a replica of the key");
+    return Routed<ObjectInfo>(key, [&](Client* c) { return c->HeadVersion(key); });
+  }
+  NodeId holder = 0;
+  return CoordinatedHead(key, &holder);
+}
+
+Result<ObjectInfo> ClusterObjectStore::Head(std::string_view key) {
+  CAIRN_ASSIGN_OR_RETURN(ObjectInfo info, HeadVersion(key));
+  if (info.deleted) return Status::NotFound("no such key");
+  return info;
+}
+
+Result<GetResult> ClusterObjectStore::Get(std::string_view key, const ByteRange& range) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  bool local_replica = false;
+  if (ReplicasOf(key, &local_replica).empty()) return NoMap();
+  if (!local_replica) {
+    if (!options_.forward) return Status::Unavailable("this node is not a replica of the key");
+    return Routed<GetResult>(key, [&](Client* c) { return c->Get(key, range); });
+  }
+  for (int attempt = 0;; attempt++) {
+    NodeId holder = 0;
+    CAIRN_ASSIGN_OR_RETURN(ObjectInfo newest, CoordinatedHead(key, &holder));
+    if (newest.deleted) return Status::NotFound("no such key");
+    ObjectStore* s = ReplicaStore(holder);
+    if (s == nullptr) return Status::Unavailable("no store for node " + std::to_string(holder));
+    Result<GetResult> r = s->Get(key, range);
+    // The version read must be the one chosen (or newer: a write landed meanwhile, and the next
+    // read would see it anyway). An older one means a race with a repair: start over.
+    if (r.ok() && r->info.version < newest.version && attempt < kMaxReadRetries) continue;
+    if (!r.ok() && r.status().IsNotFound() && attempt < kMaxReadRetries) continue;
+    return r;
+  }
+}
+
+Result<std::unique_ptr<ObjectReader>> ClusterObjectStore::OpenReader(std::string_view key,
+                                                                     const ByteRange& range) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  bool local_replica = false;
+  if (ReplicasOf(key, &local_replica).empty()) return NoMap();
+  if (!local_replica) {
+    if (!options_.forward) return Status::Unavailable("this node is not a replica of the key");
+    return Routed<std::unique_ptr<ObjectReader>>(key, [&](Client* c) { return c->OpenReader(key, range); });
+  }
+  for (int attempt = 0;; attempt++) {
+    NodeId holder = 0;
+    CAIRN_ASSIGN_OR_RETURN(ObjectInfo newest, CoordinatedHead(key, &holder));
+    if (newest.deleted) return Status::NotFound("no such key");
+    ObjectStore* s = ReplicaStore(holder);
+    if (s == nullptr) return Status::Unavailable("no store for node " + std::to_string(holder));
+    Result<std::unique_ptr<ObjectReader>> r = s->OpenReader(key, range);
+    if (r.ok() && (*r)->info().version < newest.version && attempt < kMaxReadRetries) continue;
+    if (!r.ok() && r.status().IsNotFound() && attempt < kMaxReadRetries) continue;
+    return r;
+  }
+}
+
+Result<std::unique_ptr<PinnedObject>> ClusterObjectStore::Pin(std::string_view key) {
+  // Zero-copy only when this node holds the newest version itself.
+  bool local_replica = false;
+  if (ReplicasOf(key, &local_replica).empty()) return NoMap();
+  if (!local_replica) return Status::NotSupported("pinning: this node is not a replica of the key");
+  NodeId holder = 0;
+  CAIRN_ASSIGN_OR_RETURN(ObjectInfo newest, CoordinatedHead(key, &holder));
+  if (newest.deleted) return Status::NotFound("no such key");
+  if (holder != options_.self) return Status::NotSupported("pinning: the newest version is elsewhere");
+  Result<std::unique_ptr<PinnedObject>> p = local_->Pin(key);
+  if (p.ok() && (*p)->info().version < newest.version)
+    return Status::NotSupported("pinning: the local version changed");
+  return p;
+}
+
+Result<WriteResult> ClusterObjectStore::CheckedWrite(std::string_view key, const std::string* value,
+                                                     ValueSource* src, const WriteOptions& wo) {
+  const bool is_delete = value == nullptr && src == nullptr;
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  bool local_replica = false;
+  if (ReplicasOf(key, &local_replica).empty()) return NoMap();
+  if (!local_replica) {
+    if (!options_.forward) return Status::Unavailable("this node is not a replica of the key");
+    if (src != nullptr) {
+      // A stream cannot be sent twice, except its first bytes: a client reads a chunk before it
+      // connects, so the bytes read so far are kept (up to kStreamFailoverBytes) and replayed to
+      // the next coordinator when this one could not be reached.
+      struct Replayable final : ValueSource {
+        ValueSource* s;
+        std::string kept;    // every byte read, while under the bound
+        size_t replay = 0;   // next byte of `kept` to hand out again
+        bool over = false;   // more was read than kept: no failover
+        Result<size_t> Read(char* buf, size_t n) override {
+          if (replay < kept.size()) {
+            const size_t k = std::min(n, kept.size() - replay);
+            std::memcpy(buf, kept.data() + replay, k);
+            replay += k;
+            return k;
+          }
+          Result<size_t> r = s->Read(buf, n);
+          if (r.ok() && !over) {
+            if (kept.size() + *r > kStreamFailoverBytes) {
+              over = true;
+              kept.clear();
+              kept.shrink_to_fit();
+            } else {
+              kept.append(buf, *r);
+            }
+            replay = kept.size();
+          }
+          return r;
+        }
+      } source;
+      source.s = src;
+      Status last = Status::Unavailable("no replica of the key is reachable");
+      for (NodeId n : RouteOrder(key)) {
+        Client* c = Coordinator(n);
+        if (c == nullptr) continue;
+        shared_->counters().routed++;
+        source.replay = 0;
+        Result<WriteResult> r = c->PutStream(key, &source, wo);
+        if (r.ok() || !r.status().IsUnavailable() || source.over) return r;
+        shared_->counters().failovers++;
+        last = r.status();
+      }
+      return last;
+    }
+    return Routed<WriteResult>(key, [&](Client* c) { return is_delete ? c->Delete(key, wo) : c->Put(key, *value, wo); });
+  }
+  // The coordinator.
+  Version v;
+  if (wo.condition == WriteCondition::kIfNewer) {
+    if (wo.version.none()) return Status::InvalidArgument("if-newer needs a version");
+    shared_->Observe(wo.version);
+    v = wo.version;
+  } else {
+    const bool needs_read = is_delete || wo.condition != WriteCondition::kNone || src != nullptr;
+    if (needs_read) {
+      bool lr = false;
+      CAIRN_ASSIGN_OR_RETURN(Versions vs, ReadVersions(key, ReplicasOf(key, &lr)));
+      const bool live = vs.newest != nullptr && !vs.newest->info.deleted;
+      switch (wo.condition) {
+        case WriteCondition::kIfMatch:
+          if (wo.version.none()) return Status::InvalidArgument("if-match needs a version");
+          if (!live) return Status::NotFound("if-match: the key has no live version");
+          if (vs.newest->info.version != wo.version) {
+            if (wo.held_version_out != nullptr) *wo.held_version_out = vs.newest->info.version;
+            return Status::Conflict("if-match: the key's version is " + vs.newest->info.version.ToString());
+          }
+          break;
+        case WriteCondition::kIfNoneMatch:
+          if (live) {
+            if (wo.held_version_out != nullptr) *wo.held_version_out = vs.newest->info.version;
+            return Status::Conflict("if-none-match: the key exists (version " +
+                                    vs.newest->info.version.ToString() + ")");
+          }
+          if (is_delete) return Status::NotFound("no such key");
+          break;
+        default:
+          if (is_delete && !live) return Status::NotFound("no such key");
+          break;
+      }
+    }
+    v = shared_->Stamp();
+  }
+  Result<WriteResult> r = src != nullptr ? WriteStreamAll(key, src, wo, v) : WriteAll(key, value, wo, v);
+  if (r.ok() && wo.result_out != nullptr) *wo.result_out = *r;
+  if (r.ok() && wo.sequence_out != nullptr) *wo.sequence_out = r->sequence;
+  return r;
+}
+
+Result<WriteResult> ClusterObjectStore::Put(std::string_view key, std::string_view value,
+                                            const WriteOptions& wo) {
+  const std::string v(value);
+  return CheckedWrite(key, &v, nullptr, wo);
+}
+
+Result<WriteResult> ClusterObjectStore::PutStream(std::string_view key, ValueSource* src,
+                                                  const WriteOptions& wo) {
+  // Small values go the buffered way (one message per replica instead of a stream each).
+  std::string first(size_t{1} << 20, '\0');
+  size_t have = 0;
+  while (have < first.size()) {
+    CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(first.data() + have, first.size() - have));
+    if (got == 0) {
+      first.resize(have);
+      return CheckedWrite(key, &first, nullptr, wo);
+    }
+    have += got;
+  }
+  // Longer: the bytes read so far, then the rest of the source.
+  struct Rest final : ValueSource {
+    std::string head;
+    size_t off = 0;
+    ValueSource* tail;
+    Result<size_t> Read(char* buf, size_t n) override {
+      if (off < head.size()) {
+        const size_t k = std::min(n, head.size() - off);
+        std::memcpy(buf, head.data() + off, k);
+        off += k;
+        return k;
+      }
+      return tail->Read(buf, n);
+    }
+  } rest;
+  rest.head = std::move(first);
+  rest.tail = src;
+  return CheckedWrite(key, nullptr, &rest, wo);
+}
+
+Result<WriteResult> ClusterObjectStore::Delete(std::string_view key, const WriteOptions& wo) {
+  return CheckedWrite(key, nullptr, nullptr, wo);
+}
+
+Result<ListResult> ClusterObjectStore::List(const ListOptions& lo) {
+  const uint32_t limit = lo.limit == 0 ? kDefaultListLimit : lo.limit;
+  if (limit > kMaxListLimit)
+    return Status::LimitExceeded("max_list_limit: limit " + std::to_string(limit) + " is over " +
+                                 std::to_string(kMaxListLimit));
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  if (map->epoch == 0) return NoMap();
+  // A client asks a node, which lists the cluster (it holds the member key the per-node
+  // listings need).
+  if (local_ == nullptr) return Routed<ListResult>("", [&](Client* c) { return c->List(lo); });
+  // Every up node lists what it holds; the merge decides each key by its own replicas.
+  std::vector<NodeId> nodes;
+  for (const MapNode& n : map->nodes)
+    if (n.state == NodeState::kUp) nodes.push_back(n.id);
+  ListOptions each = lo;
+  each.limit = limit;
+  std::map<NodeId, ListResult> lists;
+  for (NodeId id : nodes) {
+    ObjectStore* s = ReplicaStore(id);
+    if (s == nullptr) continue;
+    Result<ListResult> r = s->List(each);
+    if (!r.ok()) {
+      if (r.status().IsLimitExceeded() || r.status().IsInvalidArgument()) return r.status();
+      continue;  // that node is unreachable: its replicas' peers answer for it
+    }
+    lists[id] = std::move(*r);
+  }
+  if (lists.empty()) return Status::Unavailable("no node answered the listing");
+  // Only what sorts at or before every truncated node's last entry is known completely.
+  std::optional<std::string> frontier;
+  for (const auto& [id, r] : lists)
+    if (r.truncated && (!frontier || r.next_start_after < *frontier)) frontier = r.next_start_after;
+  std::map<std::string, std::vector<std::pair<NodeId, const ObjectInfo*>>> keys;
+  std::set<std::string> prefixes;
+  for (const auto& [id, r] : lists) {
+    for (const ObjectInfo& o : r.objects) keys[o.key].emplace_back(id, &o);
+    for (const std::string& p : r.common_prefixes) prefixes.insert(p);
+  }
+  ListResult out;
+  auto k = keys.begin();
+  auto p = prefixes.begin();
+  bool more = frontier.has_value();
+  while (k != keys.end() || p != prefixes.end()) {
+    const bool take_key = p == prefixes.end() || (k != keys.end() && k->first < *p);
+    const std::string& name = take_key ? k->first : *p;
+    if (frontier && name > *frontier) break;
+    if (out.objects.size() + out.common_prefixes.size() == limit) {
+      more = true;
+      break;
+    }
+    if (!take_key) {
+      out.common_prefixes.push_back(*p);
+      out.next_start_after = *p;
+      ++p;
+      continue;
+    }
+    // Listed by every responding replica of the key: take the newest. Otherwise the replicas
+    // disagree (a write or a delete some missed): a majority read decides.
+    bool lr = false;
+    std::vector<NodeId> row = ReplicasOf(k->first, &lr);
+    size_t responding = 0;
+    for (NodeId id : row) responding += lists.count(id);
+    const ObjectInfo* best = nullptr;
+    for (const auto& [id, o] : k->second)
+      if (best == nullptr || best->version < o->version) best = o;
+    if (k->second.size() >= responding) {
+      out.objects.push_back(*best);
+    } else {
+      Result<ObjectInfo> h = HeadVersion(k->first);
+      if (h.ok() && !h->deleted) out.objects.push_back(*h);
+      else if (!h.ok() && !h.status().IsNotFound()) return h.status();
+    }
+    out.next_start_after = k->first;
+    ++k;
+  }
+  if (k != keys.end() || p != prefixes.end()) more = true;
+  out.truncated = more;
+  if (!out.truncated) out.next_start_after.clear();
+  else if (out.next_start_after.empty() && frontier) out.next_start_after = *frontier;
+  return out;
+}
+
+Result<StoreStats> ClusterObjectStore::Stats() {
+  if (local_ == nullptr) return Routed<StoreStats>("", [&](Client* c) { return c->Stats(); });
+  StoreStats total;
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  auto add = [&](const StoreStats& s, NodeId id) {
+    total.objects += s.objects;
+    total.logical_bytes += s.logical_bytes;
+    total.live_bytes += s.live_bytes;
+    total.dead_bytes += s.dead_bytes;
+    total.tombstones += s.tombstones;
+    total.volumes += s.volumes;
+    total.allocated_bytes += s.allocated_bytes;
+    total.reclaimed_bytes += s.reclaimed_bytes;
+    total.reclaimable_bytes += s.reclaimable_bytes;
+    const std::string n = "node." + std::to_string(id) + ".";
+    total.server[n + "objects"] = s.objects;
+    total.server[n + "logical_bytes"] = s.logical_bytes;
+    total.server[n + "allocated_bytes"] = s.allocated_bytes;
+    total.server[n + "read_only"] = s.read_only ? 1 : 0;
+  };
+  for (const MapNode& n : map->nodes) {
+    total.server["node." + std::to_string(n.id) + ".state"] = static_cast<uint64_t>(n.state);
+    if (n.state != NodeState::kUp) continue;
+    ObjectStore* s = ReplicaStore(n.id);
+    if (s == nullptr) continue;
+    Result<StoreStats> st = s->Stats();
+    if (st.ok()) add(*st, n.id);
+  }
+  // Each object is held R times: the cluster's objects and bytes are the copies divided by R
+  // (exact when every replica holds every write; the per-node counts stay in `server`).
+  const uint64_t r = std::max<uint32_t>(1, map->placement.replicas);
+  total.server["cluster.copies"] = total.objects;
+  total.objects /= r;
+  total.logical_bytes /= r;
+  total.live_bytes /= r;
+  total.tombstones /= r;
+  ClusterCounters& c = shared_->counters();
+  total.server["cluster.epoch"] = map->epoch;
+  total.server["cluster.nodes"] = map->nodes.size();
+  total.server["cluster.coordinated"] = c.coordinated.load();
+  total.server["cluster.routed"] = c.routed.load();
+  total.server["cluster.failovers"] = c.failovers.load();
+  total.server["cluster.hedged"] = c.hedged.load();
+  total.server["cluster.read_repairs"] = c.read_repairs.load();
+  total.server["cluster.hints_written"] = c.hints_written.load();
+  total.server["cluster.hints_replayed"] = c.hints_replayed.load();
+  total.server["cluster.hints_skipped"] = c.hints_skipped.load();
+  total.server["cluster.hint_replay_stalls"] = c.hint_replay_stalls.load();
+  total.server["cluster.hint_queue_bytes"] = shared_->HintQueueBytes();
+  total.server["cluster.partial_writes"] = c.partial_writes.load();
+  return total;
+}
+
+}  // namespace cairn::cluster

@@ -1,0 +1,54 @@
+// MapView: where the cluster's data path gets the map. A node's Membership (etcd) or, for a
+// client, a map fetched from etcd and cached in /dev/shm; tests use a fixed one.
+//
+// Thread safety: every method from any thread, never blocking.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "cluster/cluster_map.h"
+
+namespace cairn::cluster {
+
+class MapView {
+ public:
+  virtual ~MapView() = default;
+  // The newest map known (never null; epoch 0 when there is none).
+  virtual std::shared_ptr<const ClusterMap> map() const = 0;
+  // Its epoch, as requests carry it (docs/protocol.md section 9).
+  virtual const std::atomic<uint64_t>* epoch_cell() const = 0;
+  // A node said its map is at `epoch`: fetch it if it is newer (asynchronously).
+  virtual void NoteEpoch(uint64_t epoch) = 0;
+  // The highest epoch a node has said it is at (0: none said).
+  virtual uint64_t noted_epoch() const = 0;
+  // Fetches the newest map now (blocking). NotSupported where the view cannot.
+  virtual Status Refresh() { return Status::NotSupported("this map view does not refresh"); }
+};
+
+// A map that changes only when told (tests, and a client that fetched one).
+class FixedMapView : public MapView {
+ public:
+  explicit FixedMapView(ClusterMap m) { Set(std::move(m)); }
+  std::shared_ptr<const ClusterMap> map() const override { return std::atomic_load(&map_); }
+  const std::atomic<uint64_t>* epoch_cell() const override { return &epoch_; }
+  void NoteEpoch(uint64_t epoch) override {
+    uint64_t cur = noted_.load();
+    while (epoch > cur && !noted_.compare_exchange_weak(cur, epoch)) {
+    }
+  }
+  void Set(ClusterMap m) {
+    auto p = std::make_shared<const ClusterMap>(std::move(m));
+    epoch_.store(p->epoch);
+    std::atomic_store(&map_, p);
+  }
+  // The highest epoch a node has said it is at (a client refetches when it is above its own).
+  uint64_t noted_epoch() const override { return noted_.load(); }
+
+ private:
+  std::shared_ptr<const ClusterMap> map_;
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<uint64_t> noted_{0};
+};
+
+}  // namespace cairn::cluster

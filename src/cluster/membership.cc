@@ -1,0 +1,385 @@
+#include "cluster/membership.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+
+namespace cairn::cluster {
+namespace {
+
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// Named bound: bytes of the encoded map per etcd value (etcd refuses requests over ~1.5 MiB;
+// the whole map goes in one transaction).
+constexpr size_t kMapChunkBytes = 256 << 10;
+// Named bound: the pause after a failed etcd call before the next attempt.
+constexpr uint32_t kRetryMs = 200;
+
+std::string ChunkKey(const std::string& prefix, size_t i) {
+  char b[16];
+  std::snprintf(b, sizeof(b), "%04zu", i);
+  return prefix + "map/chunk/" + b;
+}
+
+Status WriteIdFile(const std::string& path, NodeId id) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << id << "\n";
+    f.flush();
+    if (!f) return Status::IOError("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("cannot rename " + tmp);
+  return Status::OK();
+}
+
+}  // namespace
+
+Membership::Membership(MembershipOptions options)
+    : options_(std::move(options)),
+      prefix_("/cairn/" + options_.cluster + "/"),
+      map_(std::make_shared<const ClusterMap>()),
+      started_(Clock::now()) {}
+
+Membership::~Membership() { Stop(); }
+
+Result<std::unique_ptr<Membership>> Membership::Start(const MembershipOptions& options) {
+  if (options.address.empty()) return Status::InvalidArgument("membership needs the node's address");
+  if (options.cluster.empty() || options.cluster.find('/') != std::string::npos)
+    return Status::InvalidArgument("cluster name must be non-empty and contain no '/'");
+  std::unique_ptr<Membership> m(new Membership(options));
+  CAIRN_ASSIGN_OR_RETURN(m->etcd_, EtcdClient::Create(options.etcd));
+  CAIRN_ASSIGN_OR_RETURN(m->ctl_etcd_, EtcdClient::Create(options.etcd));
+  CAIRN_ASSIGN_OR_RETURN(m->watch_etcd_, EtcdClient::Create(options.etcd));
+  CAIRN_ASSIGN_OR_RETURN(m->ctl_watch_etcd_, EtcdClient::Create(options.etcd));
+  CAIRN_RETURN_IF_ERROR(m->Register());
+  // The map as etcd has it now, so a node starts on the current map when there is one.
+  Result<ClusterMap> cur = FetchMap(m->etcd_.get(), m->prefix_);
+  if (cur.ok()) m->Install(std::move(*cur));
+  m->keepalive_ = std::thread([p = m.get()] { p->KeepAliveLoop(); });
+  m->watcher_ = std::thread([p = m.get()] { p->WatchMapLoop(); });
+  m->controller_ = std::thread([p = m.get()] { p->ControllerLoop(); });
+  return m;
+}
+
+void Membership::Stop() {
+  if (stop_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    cv_.notify_all();
+  }
+  if (watch_etcd_) watch_etcd_->CancelWatch();
+  if (ctl_watch_etcd_) ctl_watch_etcd_->CancelWatch();
+  if (keepalive_.joinable()) keepalive_.join();
+  if (watcher_.joinable()) watcher_.join();
+  if (controller_.joinable()) controller_.join();
+  if (lease_ != 0) (void)etcd_->LeaseRevoke(lease_);
+}
+
+bool Membership::Sleep(uint32_t ms) {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait_for(l, std::chrono::milliseconds(ms), [&] { return stop_.load(); });
+  return !stop_;
+}
+
+Status Membership::Register() {
+  node_id_ = options_.node_id;
+  if (node_id_ == 0 && !options_.node_id_file.empty()) {
+    std::ifstream f(options_.node_id_file);
+    unsigned v = 0;
+    if (f >> v && v > 0 && v < kNoNode) node_id_ = static_cast<NodeId>(v);
+  }
+  while (node_id_ == 0) {
+    // Allocate: next_id is compared and bumped in one transaction.
+    CAIRN_ASSIGN_OR_RETURN(EtcdRange r, etcd_->Get(prefix_ + "next_id"));
+    uint64_t next = 1;
+    EtcdCompare cmp{prefix_ + "next_id", EtcdCompare::Target::kVersion, EtcdCompare::Result::kEqual, 0, ""};
+    if (!r.kvs.empty()) {
+      next = std::stoull(r.kvs[0].value);
+      cmp = {prefix_ + "next_id", EtcdCompare::Target::kModRevision, EtcdCompare::Result::kEqual,
+             r.kvs[0].mod_revision, ""};
+    }
+    if (next >= kNoNode) return Status::LimitExceeded("no node ids left (65534 allocated)");
+    EtcdOp bump{EtcdOp::Kind::kPut, prefix_ + "next_id", std::to_string(next + 1), "", 0};
+    CAIRN_ASSIGN_OR_RETURN(EtcdTxnResult t, etcd_->Txn({cmp}, {bump}));
+    if (t.succeeded) node_id_ = static_cast<NodeId>(next);
+  }
+  if (!options_.node_id_file.empty()) CAIRN_RETURN_IF_ERROR(WriteIdFile(options_.node_id_file, node_id_));
+  Json info = {{"address", options_.address}, {"zone", options_.zone}, {"weight", options_.weight}};
+  CAIRN_RETURN_IF_ERROR(etcd_->Put(prefix_ + "nodes/" + std::to_string(node_id_), info.dump()).status());
+  CAIRN_ASSIGN_OR_RETURN(int64_t lease, etcd_->LeaseGrant(options_.lease_ttl_s));
+  CAIRN_RETURN_IF_ERROR(etcd_->Put(prefix_ + "alive/" + std::to_string(node_id_), options_.address, lease).status());
+  lease_ = lease;
+  return Status::OK();
+}
+
+void Membership::KeepAliveLoop() {
+  while (Sleep(options_.keepalive_ms)) {
+    Result<int64_t> ttl = etcd_->LeaseKeepAlive(lease_);
+    if (ttl.status().IsNotFound()) {
+      // The lease expired (we were paused or cut off longer than its TTL): come back alive
+      // with a new one. The controller saw us down meanwhile.
+      Result<int64_t> lease = etcd_->LeaseGrant(options_.lease_ttl_s);
+      if (lease.ok() &&
+          etcd_->Put(prefix_ + "alive/" + std::to_string(node_id_), options_.address, *lease).ok()) {
+        lease_ = *lease;
+        control_dirty_ = true;
+      }
+    }
+    etcd_ok_ = ttl.ok() || ttl.status().IsNotFound();
+    if (wanted_epoch_.load() > map()->epoch) {
+      Result<ClusterMap> m = FetchMap(etcd_.get(), prefix_);
+      if (m.ok()) Install(std::move(*m));
+    }
+  }
+}
+
+Result<ClusterMap> Membership::FetchMap(EtcdClient* etcd, const std::string& prefix, int64_t* revision) {
+  CAIRN_ASSIGN_OR_RETURN(EtcdRange r, etcd->GetPrefix(prefix + "map/"));
+  if (revision != nullptr) *revision = r.revision;
+  std::string bytes, epoch;
+  for (const EtcdKv& kv : r.kvs) {  // in key order: chunk/0000, chunk/0001, ..., epoch
+    if (kv.key == prefix + "map/epoch") {
+      epoch = kv.value;
+    } else if (kv.key.rfind(prefix + "map/chunk/", 0) == 0) {
+      bytes += kv.value;
+    }
+  }
+  if (epoch.empty()) return Status::NotFound("the cluster has no map yet");
+  ClusterMap m;
+  CAIRN_RETURN_IF_ERROR(DecodeClusterMap(bytes, &m).WithContext("the map in etcd"));
+  if (std::to_string(m.epoch) != epoch)
+    return Status::Corruption("the map in etcd says epoch " + std::to_string(m.epoch) +
+                              " but map/epoch is " + epoch);
+  return m;
+}
+
+void Membership::WatchMapLoop() {
+  while (!stop_) {
+    int64_t rev = 0;
+    Result<ClusterMap> m = FetchMap(watch_etcd_.get(), prefix_, &rev);
+    if (m.ok()) {
+      Install(std::move(*m));
+    } else if (!m.status().IsNotFound()) {
+      etcd_ok_ = false;
+      Sleep(kRetryMs);
+      continue;
+    }
+    // Watch from the revision after the one read; a compacted start re-reads everything.
+    int64_t compacted = 0;
+    const std::string from = prefix_ + "map/";
+    Status s = watch_etcd_->Watch(
+        from, EtcdPrefixEnd(from), rev + 1,
+        [&](const std::vector<EtcdEvent>& events, int64_t at) {
+          if (events.empty()) return true;
+          Result<ClusterMap> next = FetchMap(watch_etcd_.get(), prefix_);
+          (void)at;
+          if (next.ok()) Install(std::move(*next));
+          return !stop_.load();
+        },
+        &compacted);
+    if (!s.ok() && !stop_) Sleep(kRetryMs);
+  }
+}
+
+void Membership::Install(ClusterMap m) {
+  std::vector<std::function<void(std::shared_ptr<const ClusterMap>)>> listeners;
+  std::shared_ptr<const ClusterMap> fresh;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (m.epoch <= map_->epoch) return;  // never go back to an older map (invariant 9)
+    fresh = std::make_shared<const ClusterMap>(std::move(m));
+    map_ = fresh;
+    epoch_.store(fresh->epoch, std::memory_order_release);
+    listeners = listeners_;
+    cv_.notify_all();
+  }
+  for (auto& f : listeners) f(fresh);
+}
+
+std::shared_ptr<const ClusterMap> Membership::map() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return map_;
+}
+
+bool Membership::WaitForEpoch(uint64_t epoch, uint32_t timeout_ms) {
+  std::unique_lock<std::mutex> l(mu_);
+  return cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
+                      [&] { return map_->epoch >= epoch || stop_.load(); }) &&
+         map_->epoch >= epoch;
+}
+
+void Membership::NoteEpoch(uint64_t epoch) {
+  uint64_t cur = wanted_epoch_.load();
+  while (epoch > cur && !wanted_epoch_.compare_exchange_weak(cur, epoch)) {
+  }
+  if (epoch > map()->epoch) {
+    std::lock_guard<std::mutex> l(mu_);
+    cv_.notify_all();  // wakes the keepalive loop, which fetches it
+  }
+}
+
+Status Membership::Refresh() {
+  auto client = EtcdClient::Create(options_.etcd);
+  if (!client.ok()) return client.status();
+  CAIRN_ASSIGN_OR_RETURN(ClusterMap m, FetchMap(client->get(), prefix_));
+  Install(std::move(m));
+  return Status::OK();
+}
+
+void Membership::OnMapChange(std::function<void(std::shared_ptr<const ClusterMap>)> f) {
+  std::lock_guard<std::mutex> l(mu_);
+  listeners_.push_back(std::move(f));
+}
+
+void Membership::ControllerLoop() {
+  std::thread watch;
+  auto stop_watch = [&] {
+    if (watch.joinable()) {
+      ctl_watch_etcd_->CancelWatch();
+      watch.join();
+    }
+  };
+  while (!stop_) {
+    if (!options_.controller) {
+      Sleep(1000);
+      continue;
+    }
+    // Campaign: the controller key is created only if absent, on our lease.
+    const int64_t lease = lease_.load();
+    EtcdCompare absent{prefix_ + "controller", EtcdCompare::Target::kCreateRevision,
+                       EtcdCompare::Result::kEqual, 0, ""};
+    EtcdOp claim{EtcdOp::Kind::kPut, prefix_ + "controller", std::to_string(node_id_), "", lease};
+    Result<EtcdTxnResult> won = ctl_etcd_->Txn({absent}, {claim});
+    if (!won.ok() || !won->succeeded) {
+      is_controller_ = false;
+      Sleep(won.ok() ? 500 : kRetryMs);  // the holder's lease expires within its TTL
+      continue;
+    }
+    is_controller_ = true;
+    control_dirty_ = true;
+    if (!watch.joinable()) {
+      watch = std::thread([this] {
+        // Any change under nodes/ or alive/ (keys between them too) marks the view dirty.
+        const std::string from = prefix_ + "alive/", to = EtcdPrefixEnd(prefix_ + "nodes/");
+        while (!stop_) {
+          int64_t compacted = 0;
+          Status s = ctl_watch_etcd_->Watch(from, to, 0,
+                                            [&](const std::vector<EtcdEvent>& evs, int64_t) {
+                                              if (!evs.empty()) {
+                                                control_dirty_ = true;
+                                                std::lock_guard<std::mutex> l(mu_);
+                                                cv_.notify_all();
+                                              }
+                                              return !stop_.load();
+                                            },
+                                            &compacted);
+          if (stop_) break;
+          control_dirty_ = true;
+          if (!s.ok()) Sleep(kRetryMs);
+        }
+      });
+    }
+    while (!stop_ && lease_.load() == lease) {
+      if (control_dirty_.exchange(false)) {
+        Status s = ControlOnce();
+        if (!s.ok()) {
+          control_dirty_ = true;
+          if (s.IsConflict()) break;  // no longer the controller
+        }
+      }
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait_for(l, std::chrono::milliseconds(500), [&] { return stop_.load() || control_dirty_.load(); });
+      // Bootstrap waits and down nodes need a look now and then even without events.
+      if (map_->epoch == 0) control_dirty_ = true;
+    }
+    is_controller_ = false;
+  }
+  stop_watch();
+}
+
+Status Membership::ControlOnce() {
+  CAIRN_ASSIGN_OR_RETURN(EtcdRange reg, ctl_etcd_->GetPrefix(prefix_ + "nodes/"));
+  CAIRN_ASSIGN_OR_RETURN(EtcdRange alive, ctl_etcd_->GetPrefix(prefix_ + "alive/", reg.revision));
+  CAIRN_ASSIGN_OR_RETURN(EtcdRange ctl, ctl_etcd_->Get(prefix_ + "controller", {}, reg.revision));
+  if (ctl.kvs.empty() || ctl.kvs[0].value != std::to_string(node_id_))
+    return Status::Conflict("this node is no longer the controller");
+  Result<ClusterMap> cur = FetchMap(ctl_etcd_.get(), prefix_);
+  if (!cur.ok() && !cur.status().IsNotFound()) return cur.status();
+  ClusterMap prev = cur.ok() ? std::move(*cur) : ClusterMap();
+  std::map<NodeId, MapNode> registered;
+  for (const EtcdKv& kv : reg.kvs) {
+    Json j = Json::parse(kv.value, nullptr, false);
+    if (j.is_discarded()) continue;
+    MapNode n;
+    n.id = static_cast<NodeId>(std::stoul(kv.key.substr(prefix_.size() + 6)));
+    n.address = j.value("address", std::string());
+    n.zone = j.value("zone", std::string("default"));
+    n.weight = j.value("weight", 1u);
+    registered[n.id] = n;
+  }
+  std::set<NodeId> up;
+  for (const EtcdKv& kv : alive.kvs) up.insert(static_cast<NodeId>(std::stoul(kv.key.substr(prefix_.size() + 6))));
+
+  ClusterMap next;
+  next.epoch = prev.epoch + 1;
+  if (prev.epoch == 0) {
+    std::vector<NodeSpec> specs;
+    for (auto& [id, n] : registered) {
+      if (up.count(id) == 0) continue;
+      next.nodes.push_back(n);
+      specs.push_back(NodeSpec{id, n.zone, n.weight});
+    }
+    const bool waited = Clock::now() - started_ > std::chrono::milliseconds(options_.bootstrap_wait_ms);
+    if (specs.size() < options_.replicas) return Status::OK();
+    if (options_.bootstrap_nodes > 0 && specs.size() < options_.bootstrap_nodes && !waited)
+      return Status::OK();
+    CAIRN_ASSIGN_OR_RETURN(next.placement, BuildPlacement(specs, options_.replicas, options_.partitions));
+  } else {
+    // Only states change here: up while the alive key exists, down otherwise. Nodes that
+    // registered after the map was made wait for `cairn cluster add` (issue 12).
+    next.nodes = prev.nodes;
+    next.placement = prev.placement;
+    for (MapNode& n : next.nodes) {
+      if (n.state != NodeState::kUp && n.state != NodeState::kDown) continue;
+      n.state = up.count(n.id) ? NodeState::kUp : NodeState::kDown;
+      if (auto it = registered.find(n.id); it != registered.end()) n.address = it->second.address;
+    }
+    bool same = true;
+    for (size_t i = 0; i < next.nodes.size(); i++)
+      same = same && next.nodes[i].state == prev.nodes[i].state && next.nodes[i].address == prev.nodes[i].address;
+    if (same) return Status::OK();
+  }
+  // Write it: only if the map is still the one we started from and we still hold the
+  // controller key on our lease (a deposed controller's write fails inside etcd).
+  const std::string bytes = EncodeClusterMap(next);
+  std::vector<EtcdCompare> cmp;
+  if (prev.epoch == 0) {
+    cmp.push_back({prefix_ + "map/epoch", EtcdCompare::Target::kVersion, EtcdCompare::Result::kEqual, 0, ""});
+  } else {
+    cmp.push_back({prefix_ + "map/epoch", EtcdCompare::Target::kValue, EtcdCompare::Result::kEqual, 0,
+                   std::to_string(prev.epoch)});
+  }
+  cmp.push_back({prefix_ + "controller", EtcdCompare::Target::kValue, EtcdCompare::Result::kEqual, 0,
+                 std::to_string(node_id_)});
+  cmp.push_back({prefix_ + "controller", EtcdCompare::Target::kLease, EtcdCompare::Result::kEqual,
+                 lease_.load(), ""});
+  std::vector<EtcdOp> ops;
+  size_t chunks = 0;
+  for (size_t off = 0; off < bytes.size(); chunks++, off += kMapChunkBytes)
+    ops.push_back({EtcdOp::Kind::kPut, ChunkKey(prefix_, chunks), bytes.substr(off, kMapChunkBytes), "", 0});
+  // Chunks past the new count (a smaller map): deleted in the same transaction. (etcd refuses
+  // a transaction that puts a key inside a range it also deletes.)
+  ops.push_back({EtcdOp::Kind::kDelete, ChunkKey(prefix_, chunks), "", EtcdPrefixEnd(prefix_ + "map/chunk/"), 0});
+  ops.push_back({EtcdOp::Kind::kPut, prefix_ + "map/epoch", std::to_string(next.epoch), "", 0});
+  CAIRN_ASSIGN_OR_RETURN(EtcdTxnResult t, ctl_etcd_->Txn(cmp, ops));
+  if (!t.succeeded) return Status::Conflict("the map changed or this node lost the controller key");
+  Install(std::move(next));
+  return Status::OK();
+}
+
+}  // namespace cairn::cluster

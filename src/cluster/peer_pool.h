@@ -1,0 +1,50 @@
+// PeerPool: the clients a node (or a cluster-aware client) uses to reach the other nodes, one
+// per node and role, created when first needed from the address in the map and replaced when
+// the address changes. Every request they send carries the map epoch and the sender's id
+// (docs/protocol.md section 9); a node that answers StaleEpoch makes the pool's MapView fetch
+// the newer map, and the client retries.
+//
+// Thread safety: every method from any thread. Clients handed out stay valid until the pool is
+// destroyed (a replaced one is kept, so calls in flight on it finish).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "cairn/client.h"
+#include "cluster/map_view.h"
+
+namespace cairn::cluster {
+
+struct PeerOptions {
+  std::optional<ClientKey> key;  // the cluster's member key (replica operations need it)
+  NodeId self = 0;               // this node's id; 0 for a client
+  uint32_t timeout_ms = 3000;    // each attempt of a replica operation
+  uint32_t connect_timeout_ms = 1000;
+  int connections = 2;
+};
+
+class PeerPool {
+ public:
+  PeerPool(MapView* view, PeerOptions options);
+  ~PeerPool();
+  // The client for `node` with role `role`; nullptr when the map does not know the node.
+  Client* Get(NodeId node, RoutingRole role);
+  const PeerOptions& options() const { return options_; }
+
+ private:
+  struct Entry {
+    std::string address;
+    std::unique_ptr<Client> client;
+  };
+  MapView* view_;
+  PeerOptions options_;
+  std::mutex mu_;
+  std::map<std::pair<NodeId, RoutingRole>, Entry> peers_;
+  std::vector<std::unique_ptr<Client>> replaced_;
+};
+
+}  // namespace cairn::cluster

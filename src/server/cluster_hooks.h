@@ -1,0 +1,60 @@
+// ClusterHooks: what a cairnd that is a cluster node tells its connections (docs/protocol.md
+// section 9). Without hooks, cairnd is a single node: routed requests of role kAny or
+// kCoordinate are served by its one ObjectService, and kReplica is NotSupported.
+//
+// Thread safety: every method from any connection's loop; none blocks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/messages.h"
+#include "service/object_service.h"
+
+namespace cairn::server {
+
+// What the ops listener shows of a cluster node (/metrics, /status.json, /readyz, the page).
+struct ClusterStatus {
+  bool joined = false;        // registered and serving (false: still joining)
+  uint64_t epoch = 0;         // the map this node holds (0: none yet)
+  uint64_t noted_epoch = 0;   // the newest epoch a peer or client has shown it
+  uint32_t self = 0;          // this node's id
+  bool controller = false;    // this node writes the map
+  bool etcd_reachable = false;  // the last etcd call succeeded (false: serving on the map it has)
+  std::string write_policy;
+  uint32_t replicas = 0;      // R
+  struct Node {
+    uint32_t id = 0;
+    std::string address, zone;
+    std::string state;        // up, down, out, draining
+    uint32_t weight = 0;
+    uint64_t partitions = 0;  // partition-replicas placed on it
+  };
+  std::vector<Node> nodes;
+  uint64_t hint_queue_bytes = 0;     // hints waiting on this node, every target
+  double hint_oldest_age_s = 0;      // age of the oldest of them
+  uint64_t hints_written = 0, hints_replayed = 0, hints_skipped = 0;
+  uint64_t coordinated = 0, routed = 0, failovers = 0, hedged = 0, read_repairs = 0,
+           partial_writes = 0;
+};
+
+class ClusterHooks {
+ public:
+  virtual ~ClusterHooks() = default;
+  // The node's map epoch now (0: it has no map yet).
+  virtual uint64_t epoch() const = 0;
+  // A request carried a newer epoch than ours: fetch the map (asynchronously).
+  virtual void NoteEpoch(uint64_t epoch) = 0;
+  // Whether `key_id` is the cluster's member key: replica operations need it, so a process
+  // that is not a member cannot write replicas.
+  virtual bool IsMemberKey(std::string_view key_id) const = 0;
+  // The service that serves a request of this role (kAny also for requests not routed).
+  virtual service::ObjectService* ServiceFor(proto::RoutingRole role) = 0;
+  // The node's cluster state for the ops listener (called on its pool: may take a millisecond
+  // to count partitions, never blocks on the network).
+  virtual ClusterStatus Status() const = 0;
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The ops listener of a cluster node (issues 11 and 14), from the outside: a 3-node cluster from
+# scripts/cluster, one node killed with SIGKILL, then on a surviving node:
+#   - /status.json's cluster part shows 3 nodes, the killed one down, a newer map epoch;
+#   - /metrics carries the cluster gauges and counters, and promtool accepts it;
+#   - /readyz is ready (it holds the current map) and cairn status prints the cluster table;
+#   - headless Chromium renders the status page's cluster section (2 of 3 up, the killed node's
+#     row marked down) and takes a screenshot, kept under the build dir (its path is printed).
+# Exit 77 (skipped) when etcd or chromium is missing (scripts/deps installs them).
+#
+# Usage: cluster_ops_test.sh BUILD_DIR SOURCE_DIR ARTIFACT_DIR
+set -euo pipefail
+B=$(realpath "$1")
+SRC=$(realpath "$2")
+ARTIFACTS=$3
+mkdir -p "$ARTIFACTS"
+ARTIFACTS=$(realpath "$ARTIFACTS")
+CAIRN=$B/src/cli/cairn
+have() { command -v "$1" >/dev/null 2>&1; }
+have etcd || { echo "SKIP: etcd is not installed (scripts/deps)"; exit 77; }
+CHROMIUM=""
+for c in chromium chromium-browser; do have "$c" && CHROMIUM=$c && break; done
+[[ -n $CHROMIUM ]] || { echo "SKIP: chromium is not installed (scripts/deps)"; exit 77; }
+
+T=$(mktemp -d)
+CPID=""
+cleanup() {
+  if [[ -n $CPID ]]; then
+    kill -TERM "$CPID" 2>/dev/null || true
+    wait "$CPID" 2>/dev/null || true
+  fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+export LC_ALL=C
+unset CAIRN_STORE CAIRN_SERVER CAIRN_HTTP CAIRN_CLUSTER
+fail() {
+  echo "FAIL: $*" >&2
+  [[ -f $T/cluster.out ]] && tail -20 "$T/cluster.out" >&2
+  exit 1
+}
+
+XDG_CONFIG_HOME=$T/xdg CAIRN_BUILD_DIR=$B "$SRC/scripts/cluster" -n 3 --dir "$T/c" >"$T/cluster.out" 2>&1 &
+CPID=$!
+for _ in $(seq 600); do grep -q "Ctrl-C stops" "$T/cluster.out" && break; sleep 0.1; done
+grep -q "Ctrl-C stops" "$T/cluster.out" || fail "scripts/cluster did not come up"
+mapfile -t PIDS < <(sed -n 's/.*node [0-9]*: .* pid \([0-9]*\),.*/\1/p' "$T/cluster.out")
+mapfile -t HTTP < <(sed -n 's/.*status page \(http:[^,]*\),.*/\1/p' "$T/cluster.out")
+[[ ${#PIDS[@]} -eq 3 && ${#HTTP[@]} -eq 3 ]] || fail "could not read the nodes' pids and pages"
+H=${HTTP[0]}
+json() { curl -sS -f -m 10 "${H}status.json"; }
+field() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+
+before=$(json | field 'j["cluster"]["epoch"]')
+[[ $(json | field 'len(j["cluster"]["nodes"])') == 3 ]] || fail "status.json: not 3 nodes"
+[[ $(json | field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="up")') == 3 ]] || fail "status.json: not 3 up"
+
+kill -KILL "${PIDS[2]}"
+for _ in $(seq 300); do   # the lease (5 s) expires, the controller marks it down
+  [[ $(json | field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="down")') == 1 ]] && break
+  sleep 0.1
+done
+s=$(json)
+[[ $(field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="down")' <<<"$s") == 1 ]] || fail "no node down after 30 s: $s"
+[[ $(field 'j["cluster"]["epoch"]' <<<"$s") -gt $before ]] || fail "the epoch did not move on"
+[[ $(field 'j["ready"]["ready"]' <<<"$s") == True ]] || fail "the survivor is not ready: $s"
+echo "ok: status.json shows the killed node down at a newer epoch; the survivor is ready"
+
+curl -sS -f -m 10 "${H}readyz" >/dev/null || fail "/readyz is not 200"
+curl -sS -f -m 10 "${H}metrics" >"$T/metrics" || fail "/metrics"
+for m in cairn_cluster_map_epoch cairn_cluster_partitions_held 'cairn_cluster_nodes{state="down"} 1' \
+  cairn_cluster_hint_queue_bytes cairn_cluster_etcd_reachable; do
+  grep -qF "$m" "$T/metrics" || fail "/metrics lacks $m"
+done
+if have promtool; then
+  promtool check metrics <"$T/metrics" >"$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
+  echo "ok: /metrics has the cluster metrics; promtool accepts them"
+fi
+
+HP=${H#http://}
+"$CAIRN" status --http "${HP%/}" >"$T/status.txt" 2>&1 || fail "cairn status: $(cat "$T/status.txt")"
+grep -q "down" "$T/status.txt" || fail "cairn status shows no node down: $(cat "$T/status.txt")"
+echo "ok: cairn status prints the cluster"
+
+chrome() {
+  timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --disable-dev-shm-usage --user-data-dir="$T/chromium.$1" --virtual-time-budget=4000 \
+    --window-size=1280,1200 "${@:2}" "$H" 2>>"$T/chromium.log"
+}
+chrome dom --dump-dom >"$T/dom.html" || fail "chromium --dump-dom failed: $(tail -5 "$T/chromium.log")"
+grep -q 'id="cl-up">2 / 3<' "$T/dom.html" || fail "page: nodes up: $(grep -o 'id="cl-up">[^<]*<' "$T/dom.html")"
+grep -q 'data-state="down"' "$T/dom.html" || fail "page: no row marked down"
+grep -q 'id="cluster" style="display: block' "$T/dom.html" || fail "page: the cluster section is hidden"
+SHOT="$ARTIFACTS/cluster-status-page.png"
+rm -f "$SHOT"
+chrome shot --screenshot="$SHOT" >/dev/null || fail "chromium --screenshot failed"
+[[ -s $SHOT ]] || fail "no screenshot at $SHOT"
+echo "ok: the status page shows the cluster with one node down; screenshot (CI artifact): $SHOT"

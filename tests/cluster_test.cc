@@ -1,0 +1,501 @@
+// The cluster on loopback (issue 11): real etcd, real cairnd nodes, the client library.
+//   - the ObjectStore suite, run a third time, against the cluster through a client that holds
+//     the map (a ClusterObjectStore routing each request to a replica);
+//   - replication, W, hints after a node comes back, read repair, routing from any node, large
+//     streamed objects;
+//   - fencing and bad input between nodes: a stale epoch, replica operations without the
+//     member key, a garbage frame, a version from the future.
+// The nemesis tests in network namespaces are tests/cluster/ (label cluster too).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "cairn/client.h"
+#include "cluster/cached_map_view.h"
+#include "cluster/cluster_store.h"
+#include "cluster/etcd_fixture.h"
+#include "object_store_suite.h"
+#include "server_test_util.h"
+#include "test_util.h"
+
+namespace cairn::test {
+namespace {
+
+using cluster::ClusterMap;
+using cluster::NodeId;
+using Clock = std::chrono::steady_clock;
+
+// A second key the nodes accept for clients, which is not the member key.
+constexpr char kClientKeyId[] = "client";
+constexpr char kClientSecret[] = "fedcba9876543210fedcba9876543210";
+
+class StringSource final : public ValueSource {
+ public:
+  explicit StringSource(const std::string& s) : s_(s) {}
+  Result<size_t> Read(char* buf, size_t n) override {
+    n = std::min(n, s_.size() - pos_);
+    std::memcpy(buf, s_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  const std::string& s_;
+  size_t pos_ = 0;
+};
+
+bool WaitFor(const std::function<bool()>& f, int ms) {
+  const auto end = Clock::now() + std::chrono::milliseconds(ms);
+  while (Clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return f();
+}
+
+// etcd and `n` cairnd nodes in zones z1..zn, R = 3, on 127.0.0.1; each node's member key is the
+// test key, and it also accepts the client key.
+class TestCluster {
+ public:
+  explicit TestCluster(int n, std::string policy = "quorum") : n_(n), policy_(std::move(policy)) {}
+  ~TestCluster() {
+    store_.reset();
+    peers_.reset();
+    view_.reset();
+    for (auto& s : nodes_) s.Stop(SIGKILL);
+  }
+
+  bool Start() {
+    if (!etcd_.ok()) {
+      why_ = etcd_.why();
+      return false;
+    }
+    config_ = dir_.sub("node.toml");
+    {
+      std::ofstream f(config_);
+      f << "[keys]\n" << kClientKeyId << " = \"" << kClientSecret << "\"\n";
+    }
+    ::chmod(config_.c_str(), 0600);
+    nodes_.resize(n_);
+    for (int i = 0; i < n_; i++)
+      if (!StartNode(i)) return false;
+    cluster::CachedMapOptions mo;
+    mo.etcd.endpoints = etcd_.endpoints();
+    mo.use_cache = false;
+    // The first map: once every node has registered.
+    if (!WaitFor([&] {
+          auto v = cluster::CachedMapView::Load(mo);
+          return v.ok() && (*v)->map()->epoch >= 1 && (*v)->map()->nodes.size() == size_t(n_);
+        }, 30000)) {
+      why_ = "the cluster made no map in 30 s";
+      return false;
+    }
+    auto v = cluster::CachedMapView::Load(mo);
+    view_ = std::move(*v);
+    // And every node serving it (joined, at that epoch): a node still joining answers
+    // Unavailable, which a write under policy "all" would not survive.
+    const uint64_t epoch = view_->map()->epoch;
+    for (int i = 0; i < n_; i++) {
+      if (!WaitFor([&] {
+            Result<StoreStats> st = NodeClient(i)->Stats();
+            return st.ok() && st->server.count("cluster.epoch") != 0 &&
+                   st->server.at("cluster.epoch") >= epoch;
+          }, 30000)) {
+        why_ = "node " + std::to_string(i) + " did not join in 30 s";
+        return false;
+      }
+    }
+    cluster::PeerOptions po;
+    po.key = ClientKey{kClientKeyId, kClientSecret};
+    peers_ = std::make_unique<cluster::PeerPool>(view_.get(), po);
+    store_ = std::make_unique<cluster::ClusterObjectStore>(
+        cluster::ClusterStoreOptions(), view_.get(), peers_.get(), nullptr,
+        std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr));
+    return true;
+  }
+
+  bool StartNode(int i) {
+    std::vector<std::string> args = {"--volume-size", "16M", "--config", config_,
+                                     "--cluster-etcd", etcd_.EndpointList(),
+                                     "--cluster-key-id", kTestKeyId,
+                                     "--zone", "z" + std::to_string(i + 1),
+                                     "--bootstrap-nodes", std::to_string(n_),
+                                     "--write-policy", policy_};
+    if (!nodes_[i].Start(dir_.sub("n" + std::to_string(i)), args)) {
+      why_ = "node " + std::to_string(i) + " did not start";
+      return false;
+    }
+    return true;
+  }
+
+  // The map as etcd has it now (the view refreshed).
+  std::shared_ptr<const ClusterMap> Map() {
+    (void)view_->Refresh();
+    return view_->map();
+  }
+  // The process index of node `id` (by its address in the map).
+  int IndexOf(NodeId id) {
+    const cluster::MapNode* n = Map()->Node(id);
+    for (int i = 0; i < n_; i++)
+      if (n != nullptr && n->address == "127.0.0.1:" + std::to_string(nodes_[i].port())) return i;
+    return -1;
+  }
+  std::vector<NodeId> ReplicasOf(const std::string& key) {
+    auto row = Map()->ReplicasOf(key);
+    return std::vector<NodeId>(row.begin(), row.end());
+  }
+  // A client of node `i`'s own store (role kReplica, the member key).
+  std::unique_ptr<Client> ReplicaClient(int i, const std::atomic<uint64_t>* epoch = nullptr) {
+    ClientOptions o;
+    o.port = nodes_[i].port();
+    o.key = ClientKey{kTestKeyId, kTestSecret};
+    o.max_attempts = 1;
+    ClientRouting r;
+    r.epoch = epoch != nullptr ? epoch : view_->epoch_cell();
+    r.role = RoutingRole::kReplica;
+    o.routing = r;
+    return std::move(*Client::Create(o));
+  }
+  // A plain client of node `i` (no routing: the node serves it as the cluster does).
+  std::unique_ptr<Client> NodeClient(int i) {
+    ClientOptions o;
+    o.port = nodes_[i].port();
+    o.key = ClientKey{kClientKeyId, kClientSecret};
+    return std::move(*Client::Create(o));
+  }
+
+  // The map's nodes, for a failure message.
+  std::string Describe() {
+    std::shared_ptr<const ClusterMap> m = Map();
+    std::string out = "map epoch " + std::to_string(m->epoch) + ":";
+    for (const cluster::MapNode& n : m->nodes)
+      out += " [" + std::to_string(n.id) + " " + n.address + " " +
+             std::to_string(static_cast<int>(n.state)) + "]";
+    for (int i = 0; i < n_; i++) {
+      out += "\n  p" + std::to_string(i) + "=" + std::to_string(nodes_[i].port());
+      if (!nodes_[i].Alive()) continue;
+      Result<StoreStats> st = NodeClient(i)->Stats();
+      if (!st.ok()) {
+        out += " stats: " + st.status().ToString();
+        continue;
+      }
+      for (const auto& [k, v] : st->server)
+        if (k.rfind("cluster.", 0) == 0) out += " " + k + "=" + std::to_string(v);
+    }
+    return out;
+  }
+
+  ObjectStore* store() { return store_.get(); }
+  ServerProcess& node(int i) { return nodes_[i]; }
+  const std::string& why() const { return why_; }
+  int size() const { return n_; }
+
+ private:
+  int n_;
+  std::string policy_;
+  cairn::testing::EtcdFixture etcd_;
+  TempDir dir_;
+  std::string config_;
+  std::vector<ServerProcess> nodes_;
+  std::unique_ptr<cluster::CachedMapView> view_;
+  std::unique_ptr<cluster::PeerPool> peers_;
+  std::unique_ptr<cluster::ClusterObjectStore> store_;
+  std::string why_;
+};
+
+// ---- The ObjectStore suite, a third time.
+
+class ClusterUnderTest final : public StoreUnderTest {
+ public:
+  // Write policy "all": the suite's statistics test counts objects right after its puts, and
+  // a cluster's count is its replicas' divided by R (exact once every replica has them).
+  ClusterUnderTest() : c_(4, "all") {}
+  bool Start() { return c_.Start(); }
+  ObjectStore* store() override { return c_.store(); }
+  const std::string& why() const { return c_.why(); }
+
+ private:
+  TestCluster c_;
+};
+
+ObjectStoreImpl ClusterImpl() {
+  return {"Cluster", []() -> std::unique_ptr<StoreUnderTest> {
+            auto s = std::make_unique<ClusterUnderTest>();
+            if (!s->Start()) {
+              ADD_FAILURE() << "cluster: " << s->why();
+              return nullptr;
+            }
+            return s;
+          }};
+}
+
+INSTANTIATE_TEST_SUITE_P(Cluster, ObjectStoreSuite, ::testing::Values(ClusterImpl()),
+                         ObjectStoreImplName);
+
+// ---- The cluster's own behaviour.
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    c_ = std::make_unique<TestCluster>(4);
+    if (!c_->Start()) {
+      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
+      FAIL() << c_->why();
+    }
+  }
+  // What node `i`'s own store holds for `key` (deletes included).
+  // (At the map's current epoch: a node refuses an older one.)
+  Result<ObjectInfo> Holds(int i, const std::string& key) {
+    (void)c_->Map();
+    return c_->ReplicaClient(i)->HeadVersion(key);
+  }
+
+  std::unique_ptr<TestCluster> c_;
+};
+
+TEST_F(ClusterTest, Issue11AWriteIsOnEveryReplicaAndReadableFromEveryNode) {
+  ObjectStore* s = c_->store();
+  Result<WriteResult> w = s->Put("rep/a", "hello");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  std::vector<NodeId> row = c_->ReplicasOf("rep/a");
+  ASSERT_EQ(row.size(), 3u);
+  // W = 2 acknowledged; the third gets it within moments.
+  for (NodeId id : row) {
+    int i = c_->IndexOf(id);
+    ASSERT_GE(i, 0);
+    EXPECT_TRUE(WaitFor([&] {
+      Result<ObjectInfo> h = Holds(i, "rep/a");
+      return h.ok() && h->version == w->version;
+    }, 5000)) << "replica " << id;
+  }
+  // Any node answers, replica or not (a non-replica routes to one).
+  for (int i = 0; i < c_->size(); i++) {
+    Result<GetResult> g = c_->NodeClient(i)->Get("rep/a", ByteRange());
+    ASSERT_TRUE(g.ok()) << "node " << i << ": " << g.status().ToString();
+    EXPECT_EQ(g->data, "hello");
+    EXPECT_EQ(g->info.version, w->version);
+  }
+}
+
+TEST_F(ClusterTest, Issue11LargeObjectsStreamToEveryReplicaThroughAnyNode) {
+  std::string big(12 << 20, '\0');
+  std::mt19937_64 rng(11);
+  for (size_t i = 0; i + 8 <= big.size(); i += 8) {
+    uint64_t x = rng();
+    std::memcpy(&big[i], &x, 8);
+  }
+  // Through a node that is not a replica of the key: it routes the stream to a coordinator.
+  std::vector<NodeId> row = c_->ReplicasOf("big/1");
+  int outsider = -1;
+  for (int i = 0; i < c_->size(); i++) {
+    bool replica = false;
+    for (NodeId id : row) replica = replica || c_->IndexOf(id) == i;
+    if (!replica) outsider = i;
+  }
+  ASSERT_GE(outsider, 0);
+  StringSource src(big);
+  auto client = c_->NodeClient(outsider);
+  Result<WriteResult> w = client->PutStream("big/1", &src, WriteOptions());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->size, big.size());
+  Result<GetResult> g = client->Get("big/1", ByteRange());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_TRUE(g->data == big);
+  for (NodeId id : row)
+    EXPECT_TRUE(WaitFor([&] {
+      Result<ObjectInfo> h = Holds(c_->IndexOf(id), "big/1");
+      return h.ok() && h->size == big.size() && h->version == w->version;
+    }, 10000)) << "replica " << id;
+}
+
+TEST_F(ClusterTest, Issue11WritesSurviveOneReplicaDownAndReachItByHintsWhenItReturns) {
+  ObjectStore* s = c_->store();
+  // Keys whose replicas include the node we stop.
+  const int victim = 1;
+  std::vector<std::string> keys;
+  for (int k = 0; keys.size() < 20 && k < 1000; k++) {
+    std::string key = "hint/" + std::to_string(k);
+    for (NodeId id : c_->ReplicasOf(key))
+      if (c_->IndexOf(id) == victim) keys.push_back(key);
+  }
+  ASSERT_EQ(keys.size(), 20u);
+  c_->node(victim).Stop(SIGKILL);
+  std::map<std::string, Version> written;
+  for (const std::string& k : keys) {
+    Result<WriteResult> w = s->Put(k, "v-" + k);
+    ASSERT_TRUE(w.ok()) << k << ": " << w.status().ToString();
+    written[k] = w->version;
+    Result<GetResult> g = s->Get(k, ByteRange());
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    EXPECT_EQ(g->data, "v-" + k);
+  }
+  ASSERT_TRUE(s->Delete(keys[0]).ok());
+  // A streamed put whose preferred coordinator is the stopped node (the map still says it is
+  // up): the client fails over to the next replica with the bytes it had already read.
+  std::string stream_key;
+  for (int k = 0; stream_key.empty() && k < 1000; k++) {
+    std::string key = "hint/stream/" + std::to_string(k);
+    if (c_->IndexOf(c_->ReplicasOf(key)[0]) == victim) stream_key = key;
+  }
+  ASSERT_FALSE(stream_key.empty());
+  const std::string big(3 << 20, 's');
+  StringSource src(big);
+  Result<WriteResult> ws = s->PutStream(stream_key, &src, WriteOptions());
+  ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+  keys.push_back(stream_key);
+  written[stream_key] = ws->version;
+  Result<GetResult> gs = s->Get(stream_key, ByteRange());
+  ASSERT_TRUE(gs.ok()) << gs.status().ToString();
+  EXPECT_TRUE(gs->data == big);
+  // Back: its hints are replayed, and it holds every write (and the delete).
+  ASSERT_TRUE(c_->StartNode(victim));
+  for (const std::string& k : keys) {
+    ASSERT_TRUE(WaitFor([&] {
+      Result<ObjectInfo> h = Holds(victim, k);
+      return h.ok() && (k == keys[0] ? h->deleted : h->version == written[k]);
+    }, 30000)) << k << " written " << written[k].ToString() << ", the victim holds "
+               << [&] {
+                    Result<ObjectInfo> h = Holds(victim, k);
+                    return h.ok() ? h->version.ToString() + (h->deleted ? " (deleted)" : "")
+                                  : h.status().ToString();
+                  }() << "\n" << c_->Describe();
+  }
+}
+
+TEST_F(ClusterTest, Issue11WithTwoReplicasDownAWriteFailsAndSaysWhetherItMayHaveLanded) {
+  std::string key = "two/down";
+  std::vector<NodeId> row = c_->ReplicasOf(key);
+  c_->node(c_->IndexOf(row[1])).Stop(SIGKILL);
+  c_->node(c_->IndexOf(row[2])).Stop(SIGKILL);
+  Result<WriteResult> w = c_->store()->Put(key, "x");
+  ASSERT_FALSE(w.ok());
+  // One replica (the coordinator) applied it: the outcome is unknown, not "nothing written".
+  EXPECT_TRUE(w.status().IsDeadlineExceeded() || w.status().IsUnavailable()) << w.status().ToString();
+  // And a read cannot find a majority.
+  EXPECT_TRUE(c_->store()->Get(key, ByteRange()).status().IsUnavailable());
+}
+
+TEST_F(ClusterTest, Issue11AReadWritesTheNewestVersionBackToAMajority) {
+  // A version only one replica holds (a write that reached one replica and no more).
+  const std::string key = "repair/1";
+  std::vector<NodeId> row = c_->ReplicasOf(key);
+  const int lone = c_->IndexOf(row[2]);
+  WriteOptions wo;
+  wo.condition = WriteCondition::kIfNewer;
+  const uint64_t now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count());
+  wo.version = Version::Make(now_ms, 0, 99);
+  ASSERT_TRUE(c_->ReplicaClient(lone)->Put(key, "lonely", wo).ok());
+  // With the first replica stopped, every majority holds the lone replica and the middle one:
+  // the read meets both versions, returns the newest, and first writes it to the middle one.
+  const int middle = c_->IndexOf(row[1]);
+  c_->node(c_->IndexOf(row[0])).Stop(SIGKILL);
+  Result<GetResult> g = c_->store()->Get(key, ByteRange());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->data, "lonely");
+  EXPECT_EQ(g->info.version, wo.version);
+  // Written back before the read returned: no waiting here.
+  Result<ObjectInfo> h = Holds(middle, key);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  EXPECT_EQ(h->version, wo.version);
+}
+
+TEST_F(ClusterTest, Issue11ADeletedKeyNeverComesBackFromAReplicaThatMissedTheDelete) {
+  const std::string key = "del/1";
+  ASSERT_TRUE(c_->store()->Put(key, "alive").ok());
+  std::vector<NodeId> row = c_->ReplicasOf(key);
+  const int missed = c_->IndexOf(row[0]);
+  c_->node(missed).Stop(SIGKILL);
+  ASSERT_TRUE(c_->store()->Delete(key).ok());
+  ASSERT_TRUE(c_->StartNode(missed));
+  // Whatever the returning replica holds meanwhile, no read may see the value again.
+  for (int i = 0; i < 50; i++) {
+    Result<GetResult> g = c_->store()->Get(key, ByteRange());
+    ASSERT_FALSE(g.ok()) << "read " << i << " brought back a deleted key";
+    EXPECT_TRUE(g.status().IsNotFound()) << g.status().ToString();
+  }
+}
+
+TEST_F(ClusterTest, Issue11AStaleEpochIsRefusedWithTheNodesEpoch) {
+  // Move the map on: a node goes down.
+  const uint64_t before = c_->Map()->epoch;
+  c_->node(3).Stop(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->epoch > before; }, 15000));
+  std::atomic<uint64_t> old{before};
+  std::atomic<uint64_t> told{0};
+  ClientOptions o;
+  o.port = c_->node(0).port();
+  o.key = ClientKey{kClientKeyId, kClientSecret};
+  o.max_attempts = 1;
+  ClientRouting r;
+  r.epoch = &old;
+  r.on_stale_epoch = [&](uint64_t e) { told = e; };
+  o.routing = r;
+  auto client = std::move(*Client::Create(o));
+  Status s = client->Put("stale/1", "x").status();
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_NE(s.message().find("stale"), std::string::npos) << s.ToString();
+  EXPECT_GT(told.load(), before);
+  EXPECT_TRUE(c_->store()->Head("stale/1").status().IsNotFound());  // nothing was done
+  // With the node's epoch, the same request is served.
+  old = told.load();
+  EXPECT_TRUE(client->Put("stale/1", "x").ok());
+}
+
+TEST_F(ClusterTest, Issue11OnlyMembersWriteReplicas) {
+  // The client key is accepted for requests, but not for replica operations.
+  ClientOptions o;
+  o.port = c_->node(0).port();
+  o.key = ClientKey{kClientKeyId, kClientSecret};
+  o.max_attempts = 1;
+  ClientRouting r;
+  r.role = RoutingRole::kReplica;
+  o.routing = r;
+  auto outsider = std::move(*Client::Create(o));
+  Status s = outsider->Put("member/1", "forged").status();
+  EXPECT_TRUE(s.IsPermissionDenied()) << s.ToString();
+  EXPECT_TRUE(c_->store()->Head("member/1").status().IsNotFound());
+  // A key the cluster does not know at all: refused at the handshake.
+  o.key = ClientKey{"stranger", "00000000000000000000000000000000"};
+  auto stranger = std::move(*Client::Create(o));
+  EXPECT_TRUE(stranger->Put("member/1", "forged").status().IsPermissionDenied());
+}
+
+TEST_F(ClusterTest, Issue11BadInputBetweenNodesGetsAClearErrorAndLosesNothing) {
+  ASSERT_TRUE(c_->store()->Put("keep/1", "kept").ok());
+  // A garbage frame: ProtocolError, the connection closes, the node stays up.
+  RawConn raw;
+  ASSERT_TRUE(raw.Connect(c_->node(0).port()));
+  std::string junk(64, '\x5a');
+  ASSERT_TRUE(raw.SendAll(junk));
+  RawConn::Reply rep;
+  ASSERT_TRUE(raw.ReadReply(&rep));
+  EXPECT_EQ(rep.h.status, proto::WireStatus::kProtocolError);
+  // A replica write whose version is far in the future (beyond max_clock_skew_ms): refused.
+  WriteOptions wo;
+  wo.condition = WriteCondition::kIfNewer;
+  wo.version = Version::Make(Version::kMaxMillis - 1, 0, 1);
+  Status s = c_->ReplicaClient(0)->Put("future/1", "x", wo).status();
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("max_clock_skew_ms"), std::string::npos) << s.ToString();
+  // A routed frame whose prefix is cut short: ProtocolError.
+  RawConn raw2;
+  ASSERT_TRUE(raw2.Connect(c_->node(0).port()));
+  proto::FrameHeader bad;
+  bad.op = proto::Op::kHead;
+  bad.request_id = 9;
+  bad.flags = proto::kFlagRouted;
+  ASSERT_TRUE(raw2.SendAll(proto::EncodeFrame(bad, "abc")));
+  ASSERT_TRUE(raw2.ReadReply(&rep));
+  EXPECT_EQ(rep.h.status, proto::WireStatus::kProtocolError);
+  // Nothing lost, the nodes still serve.
+  for (int i = 0; i < c_->size(); i++) EXPECT_EQ(c_->NodeClient(i)->Get("keep/1", ByteRange())->data, "kept");
+}
+
+}  // namespace
+}  // namespace cairn::test
