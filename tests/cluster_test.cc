@@ -442,9 +442,15 @@ TEST_F(ClusterTest, Issue11AStaleEpochIsRefusedWithTheNodesEpoch) {
   EXPECT_NE(s.message().find("stale"), std::string::npos) << s.ToString();
   EXPECT_GT(told.load(), before);
   EXPECT_TRUE(c_->store()->Head("stale/1").status().IsNotFound());  // nothing was done
-  // With the node's epoch, the same request is served.
+  // With the node's epoch, the same request is served (once the other replicas have that map
+  // too: a replica still one epoch behind the coordinator answers Unavailable meanwhile, which
+  // docs/cluster.md lists as an open availability item; a few seconds under ASan).
   old = told.load();
-  EXPECT_TRUE(client->Put("stale/1", "x").ok());
+  Status last;
+  EXPECT_TRUE(WaitFor([&] {
+    last = client->Put("stale/1", "x").status();
+    return last.ok();
+  }, 15000)) << last.ToString();
 }
 
 TEST_F(ClusterTest, Issue11OnlyMembersWriteReplicas) {
