@@ -188,7 +188,7 @@ Status EtcdClient::Authenticate() {
   std::string host;
   uint16_t port;
   (void)SplitHostPort(options_.endpoints[current_], &host, &port);
-  Result<net::HttpResponse> r = http_->Request("POST", "/v3/auth/authenticate", req.dump());
+  Result<net::HttpClientResponse> r = http_->Request("POST", "/v3/auth/authenticate", req.dump());
   if (!r.ok()) return r.status();
   if (r->status != 200) return FromEtcdError(r->status, r->body).WithContext("authenticate as " + options_.user);
   Json j = Json::parse(r->body, nullptr, false);
@@ -213,7 +213,7 @@ Result<std::string> EtcdClient::Call(const std::string& path, const std::string&
     if (s.ok()) {
       std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"}};
       if (!token_.empty()) headers.emplace_back("Authorization", token_);
-      Result<net::HttpResponse> r = http_->Request("POST", path, json, headers);
+      Result<net::HttpClientResponse> r = http_->Request("POST", path, json, headers);
       if (r.ok() && r->status == 200) return std::move(r->body);
       if (r.ok()) {
         s = FromEtcdError(r->status, r->body);

@@ -39,7 +39,7 @@ bool WaitFd(int fd, short events, int timeout_ms) {
 
 }  // namespace
 
-std::string HttpResponse::Header(std::string_view name) const {
+std::string HttpClientResponse::Header(std::string_view name) const {
   for (const auto& [k, v] : headers)
     if (k.size() == name.size() && strncasecmp(k.data(), name.data(), k.size()) == 0) return v;
   return "";
@@ -133,7 +133,7 @@ std::string HttpClient::Format(std::string_view method, std::string_view target,
   return r;
 }
 
-Result<HttpResponse> HttpClient::Request(std::string_view method, std::string_view target,
+Result<HttpClientResponse> HttpClient::Request(std::string_view method, std::string_view target,
                                          std::string_view body,
                                          const std::vector<std::pair<std::string, std::string>>& headers,
                                          uint64_t max_body) {
@@ -192,7 +192,7 @@ Result<HttpResponse> HttpClient::Request(std::string_view method, std::string_vi
     }
     if (!parser.is_done()) continue;  // retry on a fresh connection
     auto& msg = parser.get();
-    HttpResponse out;
+    HttpClientResponse out;
     out.status = static_cast<int>(msg.result_int());
     for (const auto& f : msg) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     out.body = std::move(msg.body());

@@ -17,7 +17,10 @@
 
 namespace cairn::net {
 
-struct HttpResponse {
+// Not `HttpResponse`: http_server.h has a different struct of that name in this namespace, and
+// cairnd links both. Two definitions of one name break the one-definition rule: the linker kept
+// one inline move constructor for both, and the -Og ASan build crashed in it.
+struct HttpClientResponse {
   int status = 0;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
@@ -35,7 +38,7 @@ class HttpClient {
   // one is LimitExceeded naming max_response_bytes). Reconnects once if a kept-alive
   // connection turned out to be closed before anything was sent. Unavailable when the server
   // cannot be reached, DeadlineExceeded when it did not answer in time.
-  Result<HttpResponse> Request(std::string_view method, std::string_view target,
+  Result<HttpClientResponse> Request(std::string_view method, std::string_view target,
                                std::string_view body,
                                const std::vector<std::pair<std::string, std::string>>& headers = {},
                                uint64_t max_body = uint64_t{64} << 20);
