@@ -35,8 +35,7 @@ Result<LogBatch> StoreImpl::IterateLog(LogPosition from, size_t limit) {
   };
   std::vector<Span> spans;
   {
-    MutexLock al(&acct_mu_);
-    for (const auto& [id, a] : accounts_) {
+    for (const auto& [id, a] : accounts_.snapshot().accounts) {
       if (id > end.volume()) break;
       if (a.retired || id < from.volume()) continue;  // retired: its live records were copied
       spans.push_back(Span{id, id == end.volume() ? end.offset() : a.end});

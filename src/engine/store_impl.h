@@ -7,6 +7,7 @@
 // Parts with their own state and locks (issue 15; docs/design.md, "Lock order"):
 //   volume_syncer.h     the volumes awaiting fdatasync, the sync passes, the interval thread
 //   volume_set.h        the open volumes, for readers
+//   volume_accounts.h   the volume accounts, object counts, reclaim totals and stream pins
 //   reader_epochs.h     the readers reclamation must wait for
 //   reclaim_throttle.h  reclamation's yielding and I/O budget (under reclaim_mu_)
 //   periodic_thread.h   the background reclaimer's thread
@@ -54,6 +55,7 @@
 #include "engine/store_format.h"
 #include "engine/test_hooks.h"
 #include "engine/volume.h"
+#include "engine/volume_accounts.h"
 #include "engine/volume_set.h"
 #include "engine/volume_syncer.h"
 #include "util/hlc.h"
@@ -243,7 +245,9 @@ class StoreImpl final : public Store {
   // One round of the background reclaimer (on reclaimer_'s thread): a pass if there is work.
   // Logs the first failure (`*warned`).
   void BackgroundReclaim(bool* warned);
-  std::vector<ReclaimReport::VolumePlan> PlanVolumes();
+  // Which volumes to compact, and why, from the accounts in `snap` (now: a fresh snapshot).
+  std::vector<ReclaimReport::VolumePlan> PlanVolumes(const VolumeAccounts::Snapshot& snap);
+  std::vector<ReclaimReport::VolumePlan> PlanVolumes() { return PlanVolumes(accounts_.snapshot()); }
   Status PunchDead(bool throttle, bool punch_active, ReclaimReport* r) REQUIRES(reclaim_mu_);
   // The id of the volume being appended to, or UINT32_MAX when there is none.
   uint32_t ActiveVolumeId();
@@ -287,18 +291,11 @@ class StoreImpl final : public Store {
   Result<std::optional<format::IndexEntry>> LookupForCommit(std::string_view key,
                                                             const Overlay& overlay)
       REQUIRES(index_write_mu_);
-  // The version `e` of `key` stops being live: its bytes leave the live counts, and its records
-  // (a manifest's chunks too, except those in `keep`) are listed for hole punching.
-  void RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
-                           const Manifest* keep, IndexBatch* batch) REQUIRES(acct_mu_);
-  // Lists one dead record for hole punching, if it spans a whole block.
-  void ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t head_len, uint64_t record_len,
-                      IndexBatch* batch) REQUIRES(acct_mu_);
-  // One record of a retired version leaves the live counts and is listed for punching.
-  void DropLiveLocked(uint32_t volume, uint64_t offset, uint64_t head_len, uint64_t record_len,
-                      IndexBatch* batch) REQUIRES(acct_mu_);
-  void AddLiveLocked(uint32_t volume, uint64_t bytes) REQUIRES(acct_mu_);
-  void WriteDirtyAccounts(IndexBatch* batch) EXCLUDES(acct_mu_);
+  // The version `e` of `key` as it stops being live, for VolumeAccounts::Replace. A large
+  // object's chunks are read back from its manifest into *chunks (without the accounts' lock); if
+  // that fails, only its record is counted (logged). `keep`: as LiveVersion::keep.
+  VolumeAccounts::LiveVersion Retiring(const format::IndexEntry& e, std::string_view key,
+                                       const Manifest* keep, Manifest* chunks);
   // The checkpoint of the last committed position with the current counts (for index writes
   // that change counts outside a group commit).
   format::Checkpoint CurrentCheckpointLocked() REQUIRES(index_write_mu_);
@@ -335,21 +332,20 @@ class StoreImpl final : public Store {
   //   mark_mu_           the clean flag's one-time reset (an index write and flush)
   //   syncer_.interval_mu_  (VolumeSyncer) the interval thread's sleep (it syncs holding it)
   //   syncer_.run_mu_       (VolumeSyncer) one sync pass at a time (a failed fdatasync calls
-  //                         SetBgError, which takes mu_ and acct_mu_)
+  //                         SetBgError, which takes mu_, then accounts_.mu_)
   //   mu_                the log: reservation, the commit queue, volume switching
-  //   acct_mu_           the volume accounts and object counts
   //   volumes_           (VolumeSet) the open volumes, shared by readers
+  //   accounts_.mu_      (VolumeAccounts) a leaf: the volume accounts, object counts, stream pins
   //   syncer_.dirty_mu_  (VolumeSyncer) a leaf: the volumes written since the last sync pass
   //   readers_           (ReaderEpochs) a leaf
   //   reclaimer_         (PeriodicThread) a leaf: the reclaimer thread's sleep and wake-up
   // Waits across threads follow the same order: the commit leader holds index_write_mu_ while
   // RocksDB may stall its write for a flush, whose before-flush hook syncs the volumes
-  // (syncer_.run_mu_, and mu_ and acct_mu_ if the sync fails).
+  // (syncer_.run_mu_, and mu_ and accounts_.mu_ if the sync fails).
   Mutex reclaim_mu_ ACQUIRED_BEFORE(index_write_mu_);
   Mutex index_write_mu_ ACQUIRED_BEFORE(mark_mu_);
   Mutex mark_mu_ ACQUIRED_BEFORE(syncer_.interval_mu_);
-  mutable Mutex mu_ ACQUIRED_AFTER(syncer_.run_mu_) ACQUIRED_BEFORE(acct_mu_);
-  mutable Mutex acct_mu_ ACQUIRED_BEFORE(volumes_.mu_);
+  mutable Mutex mu_ ACQUIRED_AFTER(syncer_.run_mu_) ACQUIRED_BEFORE(volumes_.mu_, accounts_.mu_);
 
   // All open volumes, for readers (engine/volume_set.h).
   VolumeSet volumes_;
@@ -381,18 +377,9 @@ class StoreImpl final : public Store {
   bool prep_wanted_ GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};
 
-  // Accounting; changed by the commit leader, recovery and reclamation.
-  std::map<uint32_t, format::VolumeAccount> accounts_ GUARDED_BY(acct_mu_);
-  std::set<uint32_t> dirty_accounts_ GUARDED_BY(acct_mu_);
-  // For each chunked write in flight, the first volume its chunks may be in. Its chunks are not
-  // live until the manifest commits, so compaction must leave these volumes alone, or it would
-  // find them empty and remove them under the manifest (LargeObject.MoreThanFourGiB... did).
-  std::multiset<uint32_t> stream_pins_ GUARDED_BY(acct_mu_);
-  uint64_t objects_ GUARDED_BY(acct_mu_) = 0;
-  uint64_t logical_bytes_ GUARDED_BY(acct_mu_) = 0;
-  uint64_t tombstones_ GUARDED_BY(acct_mu_) = 0;
-  uint64_t reclaimed_total_ GUARDED_BY(acct_mu_) = 0;  // punched + retired bytes
-  uint64_t compactions_total_ GUARDED_BY(acct_mu_) = 0;
+  // The volume accounts, the object counts, reclamation's totals and the stream pins
+  // (engine/volume_accounts.h); changed by the commit leader, recovery and reclamation.
+  VolumeAccounts accounts_;
 
   // The index's writer.
   uint64_t bytes_since_flush_ GUARDED_BY(index_write_mu_) = 0;

@@ -62,15 +62,7 @@ void StoreImpl::SetBgError(const Status& cause) {
     space_cv_.SignalAll();
     prepared_cv_.SignalAll();
   }
-  {
-    MutexLock l(&acct_mu_);
-    for (auto& [id, a] : accounts_) {
-      if (!a.sealed) {
-        a.sealed = true;
-        dirty_accounts_.insert(id);
-      }
-    }
-  }
+  accounts_.SealBelow(UINT32_MAX);
   Log("ERROR: " + cause.ToString() + "; store is now read-only");
 }
 
@@ -160,19 +152,8 @@ Status StoreImpl::SwitchVolumeLocked() {
   }
   std::shared_ptr<Volume> next = prepared_.front();
   prepared_.pop_front();
-  {
-    MutexLock al(&acct_mu_);
-    if (active_ != nullptr) {
-      format::VolumeAccount& old = accounts_[active_->id()];
-      old.sealed = true;
-      old.end = std::max(old.end, tail_);
-      dirty_accounts_.insert(active_->id());
-    }
-    format::VolumeAccount& fresh = accounts_[next->id()];
-    fresh = format::VolumeAccount();
-    fresh.end = next->data_offset();
-    dirty_accounts_.insert(next->id());
-  }
+  if (active_ != nullptr) accounts_.Seal(active_->id(), tail_);
+  accounts_.Reset(next->id(), next->data_offset(), /*sealed=*/false);
   active_ = std::move(next);
   tail_ = active_->data_offset();
   return Status::OK();
@@ -529,10 +510,7 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
   for (Writer* w : group) {
     bytes += w->len;
     if (!w->write_status.ok()) {
-      MutexLock al(&acct_mu_);
-      format::VolumeAccount& a = accounts_[w->vol->id()];
-      a.end = std::max(a.end, w->offset + w->len);
-      dirty_accounts_.insert(w->vol->id());
+      accounts_.Appended(w->vol->id(), w->offset + w->len, /*seq=*/0);  // a gap, no record
       continue;
     }
     Applied a;
@@ -562,7 +540,7 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
   last_ckpt_.offset = last->offset + last->len;
   last_ckpt_.next_sequence = last->seq_after;
   const format::Checkpoint ckpt = CurrentCheckpointLocked();
-  WriteDirtyAccounts(&batch);
+  accounts_.WriteDirty(&batch);
   batch.PutCheckpoint(ckpt);
   Status s = index_->Write(&batch);
   if (!s.ok()) {
@@ -585,17 +563,11 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
 }
 
 format::Checkpoint StoreImpl::CurrentCheckpointLocked() {
-  MutexLock al(&acct_mu_);
-  last_ckpt_.objects = objects_;
-  last_ckpt_.logical_bytes = logical_bytes_;
-  last_ckpt_.tombstones = tombstones_;
+  const VolumeAccounts::Counts c = accounts_.counts();
+  last_ckpt_.objects = c.objects;
+  last_ckpt_.logical_bytes = c.logical_bytes;
+  last_ckpt_.tombstones = c.tombstones;
   return last_ckpt_;
-}
-
-void StoreImpl::WriteDirtyAccounts(IndexBatch* batch) {
-  MutexLock al(&acct_mu_);
-  for (uint32_t id : dirty_accounts_) batch->PutVolume(id, accounts_[id]);
-  dirty_accounts_.clear();
 }
 
 Result<std::optional<format::IndexEntry>> StoreImpl::LookupForCommit(std::string_view key,
@@ -612,70 +584,28 @@ Result<std::optional<format::IndexEntry>> StoreImpl::LookupForCommit(std::string
   return e.status();
 }
 
-void StoreImpl::AddLiveLocked(uint32_t volume, uint64_t bytes) {
-  format::VolumeAccount& a = accounts_[volume];
-  a.live_bytes += bytes;
-  a.live_records++;
-  dirty_accounts_.insert(volume);
-}
-
-void StoreImpl::ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t head_len,
-                               uint64_t record_len, IndexBatch* batch) {
-  PunchRange r = PunchableRange(offset, head_len, record_len);
-  if (r.bytes() == 0) return;  // no whole block to release: left to compaction
-  batch->PutDead(DeadRecord{volume, offset, r.begin, r.end});
-  accounts_[volume].punchable_bytes += r.bytes();
-  dirty_accounts_.insert(volume);
-}
-
-void StoreImpl::DropLiveLocked(uint32_t volume, uint64_t offset, uint64_t head_len,
-                               uint64_t record_len, IndexBatch* batch) {
-  format::VolumeAccount& a = accounts_[volume];
-  a.live_bytes -= std::min(a.live_bytes, record_len);
-  a.live_records -= std::min<uint64_t>(a.live_records, 1);
-  dirty_accounts_.insert(volume);
-  ListDeadLocked(volume, offset, head_len, record_len, batch);
-}
-
-void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
-                                    const Manifest* keep, IndexBatch* batch) {
-  DropLiveLocked(e.volume, e.offset, e.head_len(key.size()), e.record_len, batch);
-  if (e.tombstone()) {
-    tombstones_ -= std::min<uint64_t>(tombstones_, 1);
-    return;
-  }
-  objects_--;
-  logical_bytes_ -= std::min(logical_bytes_, e.object_size);
-  if (e.type != static_cast<uint8_t>(RecordType::kManifest)) return;
+VolumeAccounts::LiveVersion StoreImpl::Retiring(const format::IndexEntry& e,
+                                                 std::string_view key, const Manifest* keep,
+                                                 Manifest* chunks) {
+  VolumeAccounts::LiveVersion v;
+  v.record = {e.volume, e.offset, e.head_len(key.size()), e.record_len};
+  v.tombstone = e.tombstone();
+  v.object_size = e.object_size;
+  v.keep = keep;
+  if (e.tombstone() || e.type != static_cast<uint8_t>(RecordType::kManifest)) return v;
   // The chunks of a large object are live with its manifest. Read it back to find them. They are
   // in the manifest's record format.
   std::string buf;
   std::string_view payload;
-  Manifest m;
   Status s = ReadRecord(e.volume, e.offset, e.record_len, key, RecordType::kManifest,
                         e.sequence, &buf, &payload);
-  if (s.ok()) s = DecodeManifest(payload, &m);
+  if (s.ok()) s = DecodeManifest(payload, chunks);
   if (!s.ok()) {
     Log("WARNING: cannot account the chunks of a large object: " + s.ToString());
-    return;
+    return v;
   }
-  const uint64_t chunk_head = RecordHeaderSize(e.record_format) + key.size();
-  for (const ChunkRef& c : m.chunks) {
-    const uint64_t len = RecordLength(e.record_format, key.size(), 0, c.value_len);
-    // A relocated manifest still uses the chunks compaction did not move.
-    bool kept = keep != nullptr &&
-                std::any_of(keep->chunks.begin(), keep->chunks.end(), [&](const ChunkRef& k) {
-                  return k.volume == c.volume && k.offset == c.offset;
-                });
-    if (kept) {
-      format::VolumeAccount& a = accounts_[c.volume];
-      a.live_bytes -= std::min(a.live_bytes, len);
-      a.live_records -= std::min<uint64_t>(a.live_records, 1);
-      dirty_accounts_.insert(c.volume);
-      continue;
-    }
-    DropLiveLocked(c.volume, c.offset, chunk_head, len, batch);
-  }
+  v.chunks = {chunks, e.record_format, key.size()};
+  return v;
 }
 
 // The rules (docs/design.md, "Applying a record"):
@@ -692,13 +622,7 @@ void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_vie
 //  - Whatever stops being live is listed for hole punching in the same batch.
 Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch,
                               Overlay* overlay) {
-  {
-    MutexLock al(&acct_mu_);
-    format::VolumeAccount& a = accounts_[r.volume];
-    a.end = std::max(a.end, r.offset + r.len);
-    a.NoteSeq(r.seq);
-    dirty_accounts_.insert(r.volume);
-  }
+  accounts_.Appended(r.volume, r.offset + r.len, r.seq);
   if (r.type == RecordType::kChunk) return Status::OK();  // live once its manifest commits
   const bool tombstone = r.type == RecordType::kTombstone;
   CAIRN_ASSIGN_OR_RETURN(std::optional<format::IndexEntry> old, LookupForCommit(r.key, *overlay));
@@ -728,21 +652,22 @@ Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batc
     apply = mode == ApplyMode::kCommit || order > 0;
   }
   const uint64_t head_len = RecordHeaderSize(r.format) + r.key.size() + r.meta.size();
-  MutexLock al(&acct_mu_);
   if (!apply) {
     // Dead on arrival: a copy that lost a race with a newer write, or a version recovery found
     // superseded. Its bytes are dead; list them for punching.
-    ListDeadLocked(r.volume, r.offset, head_len, r.len, batch);
-    if (r.manifest != nullptr && r.relocated) {
-      const bool shared = old_live && order == 0;  // same object: chunks may be live
-      if (!shared)
-        for (const ChunkRef& c : r.manifest->chunks)
-          ListDeadLocked(c.volume, c.offset, RecordHeaderSize(r.format) + r.key.size(),
-                         RecordLength(r.format, r.key.size(), 0, c.value_len), batch);
-    }
+    VolumeAccounts::Chunks chunks;
+    const bool shared = old_live && order == 0;  // same object: chunks may be live
+    if (r.manifest != nullptr && r.relocated && !shared)
+      chunks = {r.manifest, r.format, r.key.size()};
+    accounts_.ListDead({r.volume, r.offset, head_len, r.len}, chunks, batch);
     return Status::OK();
   }
-  if (old.has_value()) RetireVersionLocked(*old, r.key, r.relocated ? r.manifest : nullptr, batch);
+  // What the version replaced held (a large object's chunks are read back without the
+  // accounts' lock).
+  Manifest old_chunks;
+  std::optional<VolumeAccounts::LiveVersion> retiring;
+  if (old.has_value())
+    retiring = Retiring(*old, r.key, r.relocated ? r.manifest : nullptr, &old_chunks);
   format::IndexEntry e;
   e.type = static_cast<uint8_t>(r.type);
   e.record_format = r.format;
@@ -755,17 +680,12 @@ Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batc
   e.timestamp_us = r.ts;
   e.version = r.version;
   e.meta.assign(r.meta);
-  // Live accounting of a new manifest's chunks uses the manifest in hand, not a disk read.
-  AddLiveLocked(r.volume, r.len);
-  if (r.manifest != nullptr)
-    for (const ChunkRef& c : r.manifest->chunks)
-      AddLiveLocked(c.volume, RecordLength(r.format, r.key.size(), 0, c.value_len));
-  if (tombstone) {
-    tombstones_++;
-  } else {
-    objects_++;
-    logical_bytes_ += r.object_size;
-  }
+  VolumeAccounts::LiveVersion now;
+  now.record = {r.volume, r.offset, head_len, r.len};
+  now.tombstone = tombstone;
+  now.object_size = r.object_size;
+  if (r.manifest != nullptr) now.chunks = {r.manifest, r.format, r.key.size()};
+  accounts_.Replace(retiring ? &*retiring : nullptr, &now, batch);
   batch->PutEntry(r.key, e);
   (*overlay)[std::string(r.key)] = std::move(e);
   return Status::OK();
@@ -1009,19 +929,7 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
     MutexLock l(&mu_);
     if (active_ != nullptr) pin = active_->id();
   }
-  std::multiset<uint32_t>::iterator pin_it;
-  {
-    MutexLock al(&acct_mu_);
-    pin_it = stream_pins_.insert(pin);
-  }
-  struct Unpin {
-    StoreImpl* s;
-    std::multiset<uint32_t>::iterator it;
-    ~Unpin() {
-      MutexLock al(&s->acct_mu_);
-      s->stream_pins_.erase(it);
-    }
-  } unpin{this, pin_it};
+  const VolumeAccounts::StreamPin stream_pin = accounts_.Pin(pin);
   Manifest m;
   uint32_t crc = 0;
   for (;;) {
