@@ -8,6 +8,7 @@
 //   volume_syncer.h     the volumes awaiting fdatasync, the sync passes, the interval thread
 //   volume_set.h        the open volumes, for readers
 //   volume_accounts.h   the volume accounts, object counts, reclaim totals and stream pins
+//   volume_preparer.h   the next volumes, prepared ahead of need by its thread; the next volume id
 //   reader_epochs.h     the readers reclamation must wait for
 //   reclaim_throttle.h  reclamation's yielding and I/O budget (under reclaim_mu_)
 //   periodic_thread.h   the background reclaimer's thread
@@ -56,6 +57,7 @@
 #include "engine/test_hooks.h"
 #include "engine/volume.h"
 #include "engine/volume_accounts.h"
+#include "engine/volume_preparer.h"
 #include "engine/volume_set.h"
 #include "engine/volume_syncer.h"
 #include "util/hlc.h"
@@ -224,8 +226,8 @@ class StoreImpl final : public Store {
   bool WantsSync(const WriteOptions& wo) const;
   bool WantsInterval(const WriteOptions& wo) const;
   Status Reserve(Writer* w, uint64_t len) EXCLUDES(mu_);
-  // Waits for a prepared volume (releasing mu_) if none is ready.
-  Status SwitchVolumeLocked() REQUIRES(mu_);
+  // Makes `next` (from the preparer) the active volume, sealing the current one.
+  void SwitchVolumeLocked(std::shared_ptr<Volume> next) REQUIRES(mu_);
   // Encodes the record for w with `value` into buf (which may already hold the value at the
   // right place when `value_in_place`), pwrites it, then waits for its commit.
   Status WriteRecord(Writer* w, std::string_view value, std::string* buf);
@@ -235,7 +237,6 @@ class StoreImpl final : public Store {
   Status CommitGroup(const std::vector<Writer*>& group);
   void SetBgError(const Status& cause);
   void Log(const std::string& msg);
-  void PreparerLoop();
   // store_write.cc: leads the commits of PutAsync writers (no thread of theirs waits).
   void CommitterLoop();
   // PutAsync's FinishAndWait: marks the write done (StartCommit wakes the committer).
@@ -334,6 +335,8 @@ class StoreImpl final : public Store {
   //   syncer_.run_mu_       (VolumeSyncer) one sync pass at a time (a failed fdatasync calls
   //                         SetBgError, which takes mu_, then accounts_.mu_)
   //   mu_                the log: reservation, the commit queue, volume switching
+  //   preparer_.mu_      (VolumePreparer) a leaf: the prepared volumes, the next id; a writer
+  //                      waits for a volume (WaitForVolume) with mu_ released
   //   volumes_           (VolumeSet) the open volumes, shared by readers
   //   accounts_.mu_      (VolumeAccounts) a leaf: the volume accounts, object counts, stream pins
   //   syncer_.dirty_mu_  (VolumeSyncer) a leaf: the volumes written since the last sync pass
@@ -345,10 +348,14 @@ class StoreImpl final : public Store {
   Mutex reclaim_mu_ ACQUIRED_BEFORE(index_write_mu_);
   Mutex index_write_mu_ ACQUIRED_BEFORE(mark_mu_);
   Mutex mark_mu_ ACQUIRED_BEFORE(syncer_.interval_mu_);
-  mutable Mutex mu_ ACQUIRED_AFTER(syncer_.run_mu_) ACQUIRED_BEFORE(volumes_.mu_, accounts_.mu_);
+  mutable Mutex mu_ ACQUIRED_AFTER(syncer_.run_mu_)
+      ACQUIRED_BEFORE(preparer_.mu_, volumes_.mu_, accounts_.mu_);
 
   // All open volumes, for readers (engine/volume_set.h).
   VolumeSet volumes_;
+  // The next volumes, prepared ahead of need by its thread, and the next volume id
+  // (engine/volume_preparer.h). Declared after volumes_, which it adds to: destroyed before it.
+  VolumePreparer preparer_;
 
   // Reservation, commit queue, volume switching.
   std::shared_ptr<Volume> active_ GUARDED_BY(mu_);
@@ -365,16 +372,11 @@ class StoreImpl final : public Store {
   uint64_t unfinished_bytes_ GUARDED_BY(mu_) = 0;
   bool leader_active_ GUARDED_BY(mu_) = false;
   CondVar space_cv_;  // with mu_: unfinished_bytes_ dropped, or queue_ drained
-  std::deque<std::shared_ptr<Volume>> prepared_ GUARDED_BY(mu_);
-  uint32_t next_volume_id_ GUARDED_BY(mu_) = 1;
-  Status prep_error_ GUARDED_BY(mu_);
-  CondVar prep_cv_;      // with mu_: wakes the preparer
-  CondVar prepared_cv_;  // with mu_: a volume was prepared, or preparing failed
   Status bg_error_ GUARDED_BY(mu_);
   bool closing_ GUARDED_BY(mu_) = false;
   bool closed_ GUARDED_BY(mu_) = false;
-  // Set by Reserve once the active volume is half full, and whenever a volume is needed now.
-  bool prep_wanted_ GUARDED_BY(mu_) = false;
+  // Reserve asked the preparer for the next volume (WantAhead) once the active one was half full.
+  bool asked_ahead_ GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};
 
   // The volume accounts, the object counts, reclamation's totals and the stream pins
@@ -404,7 +406,6 @@ class StoreImpl final : public Store {
   // (engine/volume_syncer.h). Declared after what SetBgError touches: destroyed before it.
   VolumeSyncer syncer_{[this](const Status& s) { SetBgError(s); }};
 
-  std::thread preparer_;
   std::thread committer_;
   CondVar commit_cv_;  // with mu_: the queue's front may be ready to commit
   bool opened_ = false;

@@ -250,7 +250,9 @@ Status StoreImpl::OpenStore() {
                                 "; refusing to open the store rather than lose its records");
     volumes_.Add(*v);
   }
-  next_volume_id_ = ids.empty() ? 1 : ids.back() + 1;
+  preparer_.SetOptions({env_, vol_dir_, capacity_, store_id_, options_.volume_preparation,
+                        &volumes_, [this](const std::string& m) { Log(m); }, &hooks_.test_point});
+  if (!ids.empty()) preparer_.IdsAbove(ids.back());
 
   std::optional<format::Checkpoint> ckpt;
   Result<format::Checkpoint> c = index_->ReadCheckpoint();
@@ -285,9 +287,8 @@ Status StoreImpl::OpenStore() {
   // durable). The checkpoint may point into that id and its account may seal it: records of a
   // new volume under the same id would be skipped by the next replay (power_loss_test lost
   // acknowledged writes that way; PowerLossRegression.AVolumeIdTheIndexStillNamesIsNeverReused).
-  if (ckpt.has_value()) next_volume_id_ = std::max(next_volume_id_, ckpt->volume + 1);
-  if (auto last = accounts_.Last(); last.has_value())
-    next_volume_id_ = std::max(next_volume_id_, last->first + 1);
+  if (ckpt.has_value()) preparer_.IdsAbove(ckpt->volume);
+  if (auto last = accounts_.Last(); last.has_value()) preparer_.IdsAbove(last->first);
   // A compaction that crashed after retiring a volume but before removing its file: finish it.
   // (The index no longer points into it, and its dead-record entries are gone.)
   for (const uint32_t id : accounts_.RetiredIds()) {
@@ -321,7 +322,7 @@ Status StoreImpl::OpenStore() {
   opened_ = true;
   CAIRN_ASSIGN_OR_RETURN(auto totals, index_->ReadReclaimTotals());
   accounts_.SetTotals(totals.first, totals.second);
-  preparer_ = std::thread([this] { PreparerLoop(); });
+  preparer_.Start();
   committer_ = std::thread([this] { CommitterLoop(); });
   if (options_.background_reclaim) {
     reclaimer_.Start(std::chrono::milliseconds(options_.reclaim_interval_ms),
@@ -366,7 +367,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   if (!ckpt.has_value()) {
     // A new store: its first volume is written now, so the first put does not wait for it,
     // and the store starts clean, appending at the start of that volume.
-    CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, next_volume_id_++, capacity_,
+    CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, preparer_.TakeId(), capacity_,
                                                   store_id_, options_.volume_preparation,
                                                   nullptr, &hooks_.test_point));
     volumes_.Add(v);
@@ -423,13 +424,13 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     if (last == nullptr || (last_acct.has_value() && last_acct->sealed)) {
       // The last volume was full: the next write switches to a prepared one.
       active_ = nullptr;
-      prep_wanted_ = true;
+      preparer_.Want();
     } else {
       active_ = last;
       tail_ = ckpt->offset;
     }
     for (const std::shared_ptr<Volume>& v : volumes_.All())
-      if (v->id() > ckpt->volume && !accounts_.Get(v->id()).has_value()) prepared_.push_back(v);
+      if (v->id() > ckpt->volume && !accounts_.Get(v->id()).has_value()) preparer_.AddPrepared(v);
     report_.tail_volume = ckpt->volume;
     report_.tail_offset = ckpt->offset;
     // The clean flag stays on disk until the first write (MarkUncleanOnce).
@@ -662,7 +663,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       // in it can ever pass for a record.
       CAIRN_RETURN_IF_ERROR(vol->Resalt());
       if (accounts_.Erase(id)) batch.PutVolume(id, format::VolumeAccount());  // reset
-      prepared_.push_back(vol);
+      preparer_.AddPrepared(vol);
     } else {
       // Torn bytes of writes that never committed: retire the volume, all of it dead space.
       accounts_.Reset(id, sn.last_valid_end + sn.garbage, /*sealed=*/true);
@@ -680,7 +681,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
   next_seq_ = last_seq + 1;
   active_ = nullptr;  // the first write takes a prepared volume
-  prep_wanted_ = prepared_.empty();
+  if (preparer_.PreparedIds().empty()) preparer_.Want();
   report_.tail_volume = tail_vol;
   report_.tail_offset = tail_end;
   report_.micros = env_->NowMicros() - t0;
@@ -713,21 +714,19 @@ Status StoreImpl::Close() {
     closing_ = true;
     // Writers waiting for a volume or for room give up; writers already admitted finish and
     // commit.
-    prepared_cv_.SignalAll();
+    preparer_.Halt();
     space_cv_.SignalAll();
     commit_cv_.Signal();  // PutAsync writes not yet started by a StartCommit
     while (!queue_.empty()) space_cv_.Wait(&mu_);
     stop_ = true;
-    prep_cv_.SignalAll();
-    prepared_cv_.SignalAll();
     commit_cv_.SignalAll();
   }
+  preparer_.Stop();  // cancels a volume being written
   if (committer_.joinable()) committer_.join();
   syncer_.StopInterval();
   reclaimer_.Stop();
   // A pass started by Reclaim() on another thread finishes (it stops early on stop_).
   { MutexLock rl(&reclaim_mu_); }
-  if (preparer_.joinable()) preparer_.join();
   Status result;
   if (index_ != nullptr) {
     bool healthy;

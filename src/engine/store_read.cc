@@ -278,8 +278,8 @@ Result<StoreStats> StoreImpl::Stats() {
     st.next_sequence = next_seq_;
     st.read_only = !bg_error_.ok();
     st.read_only_reason = bg_error_.ok() ? "" : bg_error_.message();
-    for (const auto& v : prepared_) prepared.push_back(v->id());
   }
+  prepared = preparer_.PreparedIds();
   st.volume_capacity = capacity_;
   const VolumeAccounts::Snapshot snap = accounts_.snapshot();
   for (const auto& p : PlanVolumes(snap)) {

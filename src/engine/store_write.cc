@@ -60,7 +60,7 @@ void StoreImpl::SetBgError(const Status& cause) {
         "reopen the store to recover");
     // Seal every volume: nothing is appended after a failed sync.
     space_cv_.SignalAll();
-    prepared_cv_.SignalAll();
+    preparer_.Halt();  // writers waiting for a volume give up
   }
   accounts_.SealBelow(UINT32_MAX);
   Log("ERROR: " + cause.ToString() + "; store is now read-only");
@@ -97,9 +97,23 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
       continue;
     }
     if (active_ == nullptr || tail_ + len > active_->capacity()) {
-      if (w->no_wait && prepared_.empty()) return Status::Busy("no prepared volume yet");
-      if (prepared_.empty()) ReleaseDecisionLock(w);
-      CAIRN_RETURN_IF_ERROR(SwitchVolumeLocked());
+      if (std::shared_ptr<Volume> next = preparer_.TryTake(); next != nullptr) {
+        SwitchVolumeLocked(std::move(next));
+        continue;
+      }
+      if (w->no_wait) return Status::Busy("no prepared volume yet");
+      // Wait for the preparer without the log lock (and without the decision lock): writers
+      // that still fit and the commits that free space go on meanwhile.
+      ReleaseDecisionLock(w);
+      l.Unlock();
+      Status prep = preparer_.WaitForVolume();
+      l.Lock();
+      if (!prep.ok()) {
+        if (!bg_error_.ok()) return bg_error_;
+        // Close stops the preparer: a writer still waiting for a volume then would wait forever.
+        if (closing_) return Status::ReadOnly("the store is closing");
+        return prep.WithContext("no volume to append to");
+      }
       continue;
     }
     break;
@@ -126,37 +140,21 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
   // Prepare the next volume once this one is half full: early enough that it is ready when
   // needed (writing 1 GiB of zeros takes about a second here), late enough that a short-lived
   // process does not write a volume it will never use.
-  if (!prep_wanted_ && prepared_.empty() && tail_ - active_->data_offset() >
-                                                (active_->capacity() - active_->data_offset()) / 2) {
-    prep_wanted_ = true;
-    prep_cv_.Signal();
+  if (!asked_ahead_ &&
+      tail_ - active_->data_offset() > (active_->capacity() - active_->data_offset()) / 2) {
+    asked_ahead_ = true;  // once per volume: the preparer's lock is not taken per write
+    preparer_.WantAhead();
   }
   return Status::OK();
 }
 
-// Makes the next prepared volume the active one, sealing the current one. Waits for the
-// preparer if no volume is ready; fails with its error (e.g. NoSpace) if preparing failed.
-Status StoreImpl::SwitchVolumeLocked() {
-  while (prepared_.empty()) {
-    prep_wanted_ = true;
-    if (!bg_error_.ok()) return bg_error_;
-    // Close stops the preparer: a writer still waiting for a volume then would wait forever.
-    if (closing_) return Status::ReadOnly("the store is closing");
-    if (!prep_error_.ok()) {
-      Status e = prep_error_;
-      prep_cv_.Signal();  // ask for another attempt
-      return e.WithContext("no volume to append to");
-    }
-    prep_cv_.Signal();
-    prepared_cv_.Wait(&mu_);
-  }
-  std::shared_ptr<Volume> next = prepared_.front();
-  prepared_.pop_front();
+// Makes `next` (a prepared volume) the active one, sealing the current one.
+void StoreImpl::SwitchVolumeLocked(std::shared_ptr<Volume> next) {
   if (active_ != nullptr) accounts_.Seal(active_->id(), tail_);
   accounts_.Reset(next->id(), next->data_offset(), /*sealed=*/false);
   active_ = std::move(next);
   tail_ = active_->data_offset();
-  return Status::OK();
+  asked_ahead_ = false;
 }
 
 Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* buf) {
@@ -969,37 +967,6 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
   w.manifest = &m;
   std::string mbuf;
   return WriteWith(&w, payload, &mbuf, wo);
-}
-
-void StoreImpl::PreparerLoop() {
-  MutexLock l(&mu_);
-  while (!stop_) {
-    if (!prep_wanted_ || !prepared_.empty() || !bg_error_.ok()) {
-      prep_cv_.Wait(&mu_);
-      continue;
-    }
-    uint32_t id = next_volume_id_++;
-    l.Unlock();
-    Result<std::shared_ptr<Volume>> v =
-        Volume::Create(env_, vol_dir_, id, capacity_, store_id_, options_.volume_preparation,
-                       &stop_, &hooks_.test_point);
-    l.Lock();
-    if (stop_) break;
-    if (v.ok()) {
-      prep_wanted_ = false;
-      volumes_.Add(*v);
-      prepared_.push_back(*v);
-      prep_error_ = Status::OK();
-      prepared_cv_.SignalAll();
-      continue;
-    }
-    next_volume_id_ = id;  // reuse the id; the temporary file was removed
-    if (prep_error_.ok()) Log("WARNING: " + v.status().ToString());
-    prep_error_ = v.status();
-    prepared_cv_.SignalAll();
-    // Back off, then retry: writes resume by themselves once space is freed.
-    prep_cv_.WaitFor(&mu_, std::chrono::milliseconds(200));
-  }
 }
 
 Status StoreImpl::Sync() {
