@@ -26,7 +26,7 @@ Result<LogBatch> StoreImpl::IterateLog(LogPosition from, size_t limit) {
   LogPosition end;
   {
     MutexLock l(&mu_);
-    end = committed_end_;
+    end = queue_.committed_end(&mu_);
   }
   // The volumes that hold committed log, and how far.
   struct Span {

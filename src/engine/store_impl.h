@@ -9,22 +9,25 @@
 //   volume_set.h        the open volumes, for readers
 //   volume_accounts.h   the volume accounts, object counts, reclaim totals and stream pins
 //   volume_preparer.h   the next volumes, prepared ahead of need by its thread; the next volume id
+//   commit_queue.h      the writers in log order, the leader election of group commit, the
+//                       unfinished bytes, the committer thread (no lock of its own: under mu_)
 //   reader_epochs.h     the readers reclamation must wait for
 //   reclaim_throttle.h  reclamation's yielding and I/O budget (under reclaim_mu_)
 //   periodic_thread.h   the background reclaimer's thread
 //
 // The write path (docs/design.md has the full tour):
 //   1. Reserve: under mu_, a writer takes the next `len` bytes of the active volume and the next
-//      sequence number, and joins queue_ (log order == sequence order). Only a few instructions
-//      run under the lock.
+//      sequence number, and joins queue_ (CommitQueue::Join, in the same critical section: log
+//      order == sequence order). Only a few instructions run under the lock.
 //   2. Write: with no lock held, the writer encodes and pwrites its record.
-//   3. Commit: the first writer in queue_ whose bytes are written becomes the leader. It takes
-//      the longest prefix of queue_ whose bytes are written, and without mu_ runs one fdatasync
-//      (if any writer in the group asked for kSync) and one index batch, then marks the group
-//      committed and wakes it. Only then are the writes visible and acknowledged.
+//   3. Commit (CommitQueue::FinishAndWait): the first writer in queue_ whose bytes are written
+//      becomes the leader. It takes the longest prefix of queue_ whose bytes are written, and
+//      without mu_ runs CommitGroup: one fdatasync (if any writer in the group asked for kSync)
+//      and one index batch; then it marks the group committed and wakes it. Only then are the
+//      writes visible and acknowledged.
 //   Conditions (issue 15) are judged in Reserve, under mu_, against the key's last write ahead in
 //   queue_ (it takes effect when its group commits), or else its committed entry, looked up just
-//   before and still current (no group committed since: commit_gen_; or looked up under
+//   before and still current (no group committed since: queue_.generation(); or looked up under
 //   index_write_mu_, held until the reservation). So every record in the log takes effect when
 //   its group commits, and replay needs no condition. Lock order: index_write_mu_, then mu_.
 //   Invariant: the index only ever refers to records of a committed prefix of the log.
@@ -48,6 +51,7 @@
 
 #include "cairn/env.h"
 #include "cairn/store.h"
+#include "engine/commit_queue.h"
 #include "engine/index.h"
 #include "engine/periodic_thread.h"
 #include "engine/reader_epochs.h"
@@ -124,7 +128,8 @@ class StoreImpl final : public Store {
     bool is_delete = false;
     bool may_wait = true;    // false for PutAsync: Busy instead of waiting for a commit
     bool locked = false;     // looked up under index_write_mu_ (WriteDecided)
-    // The key's committed entry (tombstones included), looked up when commit_gen_ was `gen`.
+    // The key's committed entry (tombstones included), looked up when queue_.generation() was
+    // `gen`.
     uint64_t gen = 0;
     std::optional<format::IndexEntry> found;
     enum class Outcome { kWrite, kRetry, kRefused, kNoop };
@@ -132,8 +137,9 @@ class StoreImpl final : public Store {
     Version held;            // on kRefused (Conflict) and kNoop: the version the store holds
   };
 
-  // One pending write; lives on the writing thread's stack until committed.
-  struct Writer {
+  // One pending write; lives on the writing thread's stack until committed. Its commit-queue
+  // part (len, end, no_wait, done, write_status, committed, result, cv) is CommitQueue::Entry.
+  struct Writer : CommitQueue::Entry {
     RecordType type = RecordType::kValue;
     std::string_view key;
     std::string_view meta;  // encoded metadata (values and manifests)
@@ -159,18 +165,10 @@ class StoreImpl final : public Store {
     // Set by Reserve().
     std::shared_ptr<Volume> vol;
     uint64_t offset = 0;
-    uint64_t len = 0;
     uint64_t seq = 0;
     uint64_t seq_after = 0;  // next_seq_ once this write was reserved
-    // Guarded by mu_ (once queued; the analysis cannot follow a Writer into the queue).
-    bool done = false;
-    Status write_status;
-    bool committed = false;
-    Status result;
-    CondVar cv;
-    // PutAsync: Reserve returns Busy instead of waiting; the commit leader calls `done` (with
-    // mu_ released) and deletes the writer, which owns its key.
-    bool no_wait = false;
+    // PutAsync (no_wait): Reserve returns Busy instead of waiting; once committed, Acknowledge
+    // calls `done_cb` (with mu_ released) and deletes the writer, which owns its key.
     Store::PutDone done_cb;
     std::string owned_key;
     std::string owned_meta;
@@ -231,16 +229,13 @@ class StoreImpl final : public Store {
   // Encodes the record for w with `value` into buf (which may already hold the value at the
   // right place when `value_in_place`), pwrites it, then waits for its commit.
   Status WriteRecord(Writer* w, std::string_view value, std::string* buf);
-  void FinishAndWait(Writer* w, Status write_status);
-  // Releases mu_ while the group commits.
-  void LeadCommit() REQUIRES(mu_);
-  Status CommitGroup(const std::vector<Writer*>& group);
+  // The commit queue's callbacks (engine/commit_queue.h), without mu_: one fdatasync (if a
+  // writer asked for kSync) and one index batch for a group of Writers, in log order; and the
+  // acknowledgment of a committed PutAsync writer (its done_cb; deletes it).
+  Status CommitGroup(const CommitQueue::Group& group);
+  void Acknowledge(CommitQueue::Entry* e);
   void SetBgError(const Status& cause);
   void Log(const std::string& msg);
-  // store_write.cc: leads the commits of PutAsync writers (no thread of theirs waits).
-  void CommitterLoop();
-  // PutAsync's FinishAndWait: marks the write done (StartCommit wakes the committer).
-  void FinishAsync(Writer* w, Status write_status);
 
   // ---- store_reclaim.cc
   // One round of the background reclaimer (on reclaimer_'s thread): a pass if there is work.
@@ -334,7 +329,9 @@ class StoreImpl final : public Store {
   //   syncer_.interval_mu_  (VolumeSyncer) the interval thread's sleep (it syncs holding it)
   //   syncer_.run_mu_       (VolumeSyncer) one sync pass at a time (a failed fdatasync calls
   //                         SetBgError, which takes mu_, then accounts_.mu_)
-  //   mu_                the log: reservation, the commit queue, volume switching
+  //   mu_                the log: reservation, volume switching, and the commit queue
+  //                      (queue_, CommitQueue: no lock of its own; its methods take mu_ as an
+  //                      argument; its callbacks CommitGroup and Acknowledge run without it)
   //   preparer_.mu_      (VolumePreparer) a leaf: the prepared volumes, the next id; a writer
   //                      waits for a volume (WaitForVolume) with mu_ released
   //   volumes_           (VolumeSet) the open volumes, shared by readers
@@ -357,21 +354,21 @@ class StoreImpl final : public Store {
   // (engine/volume_preparer.h). Declared after volumes_, which it adds to: destroyed before it.
   VolumePreparer preparer_;
 
-  // Reservation, commit queue, volume switching.
+  // Reservation and volume switching.
   std::shared_ptr<Volume> active_ GUARDED_BY(mu_);
   uint64_t tail_ GUARDED_BY(mu_) = 0;
   uint64_t next_seq_ GUARDED_BY(mu_) = 1;
   HybridClock clock_ GUARDED_BY(mu_);  // stamps versions in log order
   uint32_t clock_writer_ = 0;          // clock_'s writer id (constant once open)
-  // Groups committed: a decision's lookup is stale once this moved. Written under mu_.
-  std::atomic<uint64_t> commit_gen_{0};
-  // Where the committed prefix of the log ends (the change feed reads up to here).
-  LogPosition committed_end_ GUARDED_BY(mu_);
   Version explicit_horizon_ GUARDED_BY(mu_);  // SetTombstoneHorizon's, persisted
-  std::deque<Writer*> queue_ GUARDED_BY(mu_);
-  uint64_t unfinished_bytes_ GUARDED_BY(mu_) = 0;
-  bool leader_active_ GUARDED_BY(mu_) = false;
-  CondVar space_cv_;  // with mu_: unfinished_bytes_ dropped, or queue_ drained
+  // The writers reserved but not yet acknowledged, in log order; the leader election of group
+  // commit, the unfinished bytes (max_unfinished_bytes), the groups committed (generation: a
+  // decision's lookup is stale once it moved), where the committed log ends, and the committer
+  // thread for PutAsync (engine/commit_queue.h). Guarded by mu_ (its methods take it as an
+  // argument, so the analysis checks the callers). Declared after mu_ and options_, which it uses.
+  CommitQueue queue_{&mu_, options_.max_unfinished_bytes,
+                     {[this](const CommitQueue::Group& g) { return CommitGroup(g); },
+                      [this](CommitQueue::Entry* e) { Acknowledge(e); }}};
   Status bg_error_ GUARDED_BY(mu_);
   bool closing_ GUARDED_BY(mu_) = false;
   bool closed_ GUARDED_BY(mu_) = false;
@@ -406,8 +403,6 @@ class StoreImpl final : public Store {
   // (engine/volume_syncer.h). Declared after what SetBgError touches: destroyed before it.
   VolumeSyncer syncer_{[this](const Status& s) { SetBgError(s); }};
 
-  std::thread committer_;
-  CondVar commit_cv_;  // with mu_: the queue's front may be ready to commit
   bool opened_ = false;
   bool rebuild_from_start_ = false;  // the index had no checkpoint at open
   std::atomic<bool> clean_on_disk_{false};

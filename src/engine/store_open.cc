@@ -318,12 +318,12 @@ Status StoreImpl::OpenStore() {
     last_ckpt_.next_sequence = next_seq_;
     last_ckpt_.max_version = clock_.max();
   }
-  committed_end_ = LogPosition(report_.tail_volume, report_.tail_offset);
+  queue_.SetCommittedEnd(&mu_, LogPosition(report_.tail_volume, report_.tail_offset));
   opened_ = true;
   CAIRN_ASSIGN_OR_RETURN(auto totals, index_->ReadReclaimTotals());
   accounts_.SetTotals(totals.first, totals.second);
   preparer_.Start();
-  committer_ = std::thread([this] { CommitterLoop(); });
+  queue_.Start();
   if (options_.background_reclaim) {
     reclaimer_.Start(std::chrono::milliseconds(options_.reclaim_interval_ms),
                      [this, warned = false]() mutable { BackgroundReclaim(&warned); });
@@ -715,14 +715,14 @@ Status StoreImpl::Close() {
     // Writers waiting for a volume or for room give up; writers already admitted finish and
     // commit.
     preparer_.Halt();
-    space_cv_.SignalAll();
-    commit_cv_.Signal();  // PutAsync writes not yet started by a StartCommit
-    while (!queue_.empty()) space_cv_.Wait(&mu_);
+    // The queue wakes the writers waiting for room, has the committer lead the PutAsync writes
+    // not yet started by a StartCommit, waits until every admitted writer has committed, and
+    // tells the committer to stop.
+    queue_.Drain(&mu_);
     stop_ = true;
-    commit_cv_.SignalAll();
   }
   preparer_.Stop();  // cancels a volume being written
-  if (committer_.joinable()) committer_.join();
+  queue_.Stop();     // joins the committer
   syncer_.StopInterval();
   reclaimer_.Stop();
   // A pass started by Reclaim() on another thread finishes (it stops early on stop_).

@@ -10,8 +10,6 @@
 namespace cairn {
 namespace {
 
-// Named bound: writers one commit takes. Larger groups only delay the first writer's ack.
-constexpr size_t kMaxGroupWriters = 1024;
 // Named bounds: lookups a conditional write makes. The first kOptimisticDecisionAttempts take no
 // lock, and are made stale by a group commit landing between the lookup and the reservation;
 // the others hold index_write_mu_ over both and are retried only after waiting for log space, a
@@ -59,7 +57,7 @@ void StoreImpl::SetBgError(const Status& cause) {
         "); writes since the last successful sync may be lost, so none will be acknowledged; "
         "reopen the store to recover");
     // Seal every volume: nothing is appended after a failed sync.
-    space_cv_.SignalAll();
+    queue_.Wake(&mu_);
     preparer_.Halt();  // writers waiting for a volume give up
   }
   accounts_.SealBelow(UINT32_MAX);
@@ -90,10 +88,10 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
     if (!bg_error_.ok()) return bg_error_;
     if (closing_) return Status::ReadOnly("the store is closing");
     // Named bound max_unfinished_bytes: reserved-but-uncommitted log. Always admit one writer.
-    if (unfinished_bytes_ > 0 && unfinished_bytes_ + len > options_.max_unfinished_bytes) {
+    if (!queue_.HasRoom(&mu_, len)) {
       if (w->no_wait) return Status::Busy("log space is full (max_unfinished_bytes)");
       ReleaseDecisionLock(w);
-      space_cv_.Wait(&mu_);
+      queue_.Wait(&mu_);
       continue;
     }
     if (active_ == nullptr || tail_ + len > active_->capacity()) {
@@ -134,9 +132,9 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
   w->len = len;
   if (!w->relocated) w->seq = next_seq_++;  // a copy keeps its original's sequence
   w->seq_after = next_seq_;
+  w->end = LogPosition(active_->id(), tail_ + len);
   tail_ += len;
-  unfinished_bytes_ += len;
-  queue_.push_back(w);
+  queue_.Join(&mu_, w);
   // Prepare the next volume once this one is half full: early enough that it is ready when
   // needed (writing 1 GiB of zeros takes about a second here), late enough that a short-lived
   // process does not write a volume it will never use.
@@ -199,10 +197,10 @@ Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* bu
     syncer_.Written(w->vol, w->interval && w->type != RecordType::kChunk);
   }
   if (w->no_wait) {
-    FinishAsync(w, std::move(ws));  // w may be gone from here on
+    queue_.FinishAsync(w, std::move(ws));  // w may be gone from here on
     return Status::OK();
   }
-  FinishAndWait(w, ws);
+  queue_.FinishAndWait(w, ws);
   return w->result;
 }
 
@@ -250,7 +248,7 @@ Status StoreImpl::JudgeLocked(Writer* w) {
   // The lookup is current if it was made under index_write_mu_, still held (nothing reached the
   // index since), or, made without it, if no group has committed since.
   const bool current =
-      d.locked ? w->decision_locked : commit_gen_.load(std::memory_order_relaxed) == d.gen;
+      d.locked ? w->decision_locked : queue_.generation(std::memory_order_relaxed) == d.gen;
   if (!current) {
     d.outcome = Decision::Outcome::kRetry;
     return Status::Busy("the lookup is stale: look again");
@@ -258,11 +256,11 @@ Status StoreImpl::JudgeLocked(Writer* w) {
   // A write of the key ahead in the log, not committed yet, takes effect when its group commits
   // (it was judged too, or needs no judging): this write is judged against it. Compaction's
   // copies change no version: they do not count.
-  const Writer* ahead = nullptr;
-  for (auto it = queue_.rbegin(); it != queue_.rend() && ahead == nullptr; ++it) {
-    const Writer* q = *it;
-    if (q->type != RecordType::kChunk && !q->relocated && q->key == w->key) ahead = q;
-  }
+  const Writer* ahead = static_cast<const Writer*>(
+      queue_.FindLast(&mu_, [w](const CommitQueue::Entry* e) {
+        const Writer* q = static_cast<const Writer*>(e);
+        return q->type != RecordType::kChunk && !q->relocated && q->key == w->key;
+      }));
   if (ahead == nullptr) return Judge(&d, HorizonLocked(w->timestamp_us / 1000));
   d.found.emplace();
   d.found->type = static_cast<uint8_t>(ahead->type);
@@ -277,9 +275,9 @@ Status StoreImpl::JudgeLocked(Writer* w) {
   }
   d.outcome = Decision::Outcome::kRetry;
   ReleaseDecisionLock(w);
-  const uint64_t gen = commit_gen_.load(std::memory_order_relaxed);
-  while (commit_gen_.load(std::memory_order_relaxed) == gen && bg_error_.ok() && !closing_)
-    space_cv_.Wait(&mu_);
+  const uint64_t gen = queue_.generation(std::memory_order_relaxed);
+  while (queue_.generation(std::memory_order_relaxed) == gen && bg_error_.ok() && !closing_)
+    queue_.Wait(&mu_);
   return Status::Busy("looked up again after a commit");
 }
 
@@ -339,7 +337,7 @@ Status StoreImpl::WriteDecided(Writer* w, std::string_view value, std::string* b
     // the optimistic way might never succeed.
     d.locked = d.may_wait && attempt >= kOptimisticDecisionAttempts;
     if (d.locked) LockForDecision(w);
-    d.gen = commit_gen_.load(std::memory_order_acquire);
+    d.gen = queue_.generation(std::memory_order_acquire);
     Result<format::IndexEntry> e = Status::OK();
     if (d.may_wait) {
       e = index_->Get(w->key, /*with_tombstones=*/true);
@@ -365,93 +363,34 @@ Status StoreImpl::WriteDecided(Writer* w, std::string_view value, std::string* b
                       std::to_string(kMaxDecisionAttempts) + " times (kMaxDecisionAttempts)");
 }
 
-void StoreImpl::FinishAsync(Writer* w, Status write_status) {
-  MutexLock l(&mu_);
-  w->done = true;
-  w->write_status = std::move(write_status);
+void StoreImpl::StartCommit() { queue_.StartCommit(); }
+
+void StoreImpl::Acknowledge(CommitQueue::Entry* e) {
+  Writer* w = static_cast<Writer*>(e);
+  WriteResult r;
+  if (w->result.ok()) r = WriteResult{w->version, w->seq, w->object_size, w->object_crc};
+  w->done_cb(w->result, r);
+  delete w;
 }
 
-void StoreImpl::StartCommit() {
-  MutexLock l(&mu_);
-  // A leader that is active now checks the queue's front when it finishes (LeadCommit).
-  if (!leader_active_ && !queue_.empty() && queue_.front()->done) commit_cv_.Signal();
-}
-
-void StoreImpl::CommitterLoop() {
-  MutexLock l(&mu_);
-  while (!stop_) {
-    if (!leader_active_ && !queue_.empty() && queue_.front()->done) {
-      LeadCommit();
-      continue;
-    }
-    commit_cv_.Wait(&mu_);
-  }
-}
-
-void StoreImpl::FinishAndWait(Writer* w, Status write_status) {
-  MutexLock l(&mu_);
-  w->done = true;
-  w->write_status = std::move(write_status);
-  while (!w->committed) {
-    if (!leader_active_ && !queue_.empty() && queue_.front()->done) {
-      LeadCommit();
-      continue;
-    }
-    w->cv.Wait(&mu_);
-  }
-}
-
-void StoreImpl::LeadCommit() {
-  leader_active_ = true;
-  std::vector<Writer*> group;
-  for (Writer* w : queue_) {
-    if (!w->done || group.size() == kMaxGroupWriters) break;
-    group.push_back(w);
-  }
-  mu_.Unlock();
-  Status s = CommitGroup(group);
-  mu_.Lock();
-  if (s.ok()) {
-    const Writer* last = group.back();
-    committed_end_ = LogPosition(last->vol->id(), last->offset + last->len);
-  }
-  // Decisions made against the index before this commit are stale now (JudgeLocked).
-  commit_gen_.fetch_add(1, std::memory_order_release);
-  std::vector<Writer*> async_done;
-  for (Writer* w : group) {
-    CAIRN_CHECK(queue_.front() == w);
-    queue_.pop_front();
-    unfinished_bytes_ -= w->len;
-    w->result = !w->write_status.ok() ? w->write_status : s;
-    w->committed = true;
-    if (w->no_wait) {
-      async_done.push_back(w);
-    } else {
-      w->cv.Signal();
-    }
-  }
-  leader_active_ = false;
-  space_cv_.SignalAll();
-  if (!queue_.empty() && queue_.front()->done) {
-    if (queue_.front()->no_wait) {
-      commit_cv_.Signal();
-    } else {
-      queue_.front()->cv.Signal();
-    }
-  }
-  if (async_done.empty()) return;
-  // Acknowledge PutAsync writers without holding mu_: their callbacks post replies.
-  mu_.Unlock();
-  for (Writer* w : async_done) {
-    WriteResult r;
-    if (w->result.ok()) r = WriteResult{w->version, w->seq, w->object_size, w->object_crc};
-    w->done_cb(w->result, r);
-    delete w;
-  }
-  mu_.Lock();
-}
-
-Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
+Status StoreImpl::CommitGroup(const CommitQueue::Group& entries) {
+  // The group's Writers (Reserve joins only Writers to the queue): a view, no copy.
+  struct Writers {
+    const CommitQueue::Group& g;
+    struct It {
+      CommitQueue::Entry* const* p;
+      Writer* operator*() const { return static_cast<Writer*>(*p); }
+      It& operator++() {
+        ++p;
+        return *this;
+      }
+      bool operator!=(const It& o) const { return p != o.p; }
+    };
+    It begin() const { return It{g.data()}; }
+    It end() const { return It{g.data() + g.size()}; }
+    size_t size() const { return g.size(); }
+    Writer* back() const { return static_cast<Writer*>(g.back()); }
+  } const group{entries};
   if (options_.observer != nullptr) {
     uint64_t log_bytes = 0;
     for (const Writer* w : group) log_bytes += w->len;
