@@ -26,7 +26,7 @@ Result<LogBatch> StoreImpl::IterateLog(LogPosition from, size_t limit) {
   LogPosition end;
   {
     MutexLock l(&mu_);
-    end = committed_end_;
+    end = queue_.committed_end(&mu_);
   }
   // The volumes that hold committed log, and how far.
   struct Span {
@@ -35,8 +35,7 @@ Result<LogBatch> StoreImpl::IterateLog(LogPosition from, size_t limit) {
   };
   std::vector<Span> spans;
   {
-    MutexLock al(&acct_mu_);
-    for (const auto& [id, a] : accounts_) {
+    for (const auto& [id, a] : accounts_.snapshot().accounts) {
       if (id > end.volume()) break;
       if (a.retired || id < from.volume()) continue;  // retired: its live records were copied
       spans.push_back(Span{id, id == end.volume() ? end.offset() : a.end});

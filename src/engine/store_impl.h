@@ -7,22 +7,27 @@
 // Parts with their own state and locks (issue 15; docs/design.md, "Lock order"):
 //   volume_syncer.h     the volumes awaiting fdatasync, the sync passes, the interval thread
 //   volume_set.h        the open volumes, for readers
+//   volume_accounts.h   the volume accounts, object counts, reclaim totals and stream pins
+//   volume_preparer.h   the next volumes, prepared ahead of need by its thread; the next volume id
+//   commit_queue.h      the writers in log order, the leader election of group commit, the
+//                       unfinished bytes, the committer thread (no lock of its own: under mu_)
 //   reader_epochs.h     the readers reclamation must wait for
 //   reclaim_throttle.h  reclamation's yielding and I/O budget (under reclaim_mu_)
 //   periodic_thread.h   the background reclaimer's thread
 //
 // The write path (docs/design.md has the full tour):
 //   1. Reserve: under mu_, a writer takes the next `len` bytes of the active volume and the next
-//      sequence number, and joins queue_ (log order == sequence order). Only a few instructions
-//      run under the lock.
+//      sequence number, and joins queue_ (CommitQueue::Join, in the same critical section: log
+//      order == sequence order). Only a few instructions run under the lock.
 //   2. Write: with no lock held, the writer encodes and pwrites its record.
-//   3. Commit: the first writer in queue_ whose bytes are written becomes the leader. It takes
-//      the longest prefix of queue_ whose bytes are written, and without mu_ runs one fdatasync
-//      (if any writer in the group asked for kSync) and one index batch, then marks the group
-//      committed and wakes it. Only then are the writes visible and acknowledged.
+//   3. Commit (CommitQueue::FinishAndWait): the first writer in queue_ whose bytes are written
+//      becomes the leader. It takes the longest prefix of queue_ whose bytes are written, and
+//      without mu_ runs CommitGroup: one fdatasync (if any writer in the group asked for kSync)
+//      and one index batch; then it marks the group committed and wakes it. Only then are the
+//      writes visible and acknowledged.
 //   Conditions (issue 15) are judged in Reserve, under mu_, against the key's last write ahead in
 //   queue_ (it takes effect when its group commits), or else its committed entry, looked up just
-//   before and still current (no group committed since: commit_gen_; or looked up under
+//   before and still current (no group committed since: queue_.generation(); or looked up under
 //   index_write_mu_, held until the reservation). So every record in the log takes effect when
 //   its group commits, and replay needs no condition. Lock order: index_write_mu_, then mu_.
 //   Invariant: the index only ever refers to records of a committed prefix of the log.
@@ -46,6 +51,7 @@
 
 #include "cairn/env.h"
 #include "cairn/store.h"
+#include "engine/commit_queue.h"
 #include "engine/index.h"
 #include "engine/periodic_thread.h"
 #include "engine/reader_epochs.h"
@@ -54,6 +60,8 @@
 #include "engine/store_format.h"
 #include "engine/test_hooks.h"
 #include "engine/volume.h"
+#include "engine/volume_accounts.h"
+#include "engine/volume_preparer.h"
 #include "engine/volume_set.h"
 #include "engine/volume_syncer.h"
 #include "util/hlc.h"
@@ -120,7 +128,8 @@ class StoreImpl final : public Store {
     bool is_delete = false;
     bool may_wait = true;    // false for PutAsync: Busy instead of waiting for a commit
     bool locked = false;     // looked up under index_write_mu_ (WriteDecided)
-    // The key's committed entry (tombstones included), looked up when commit_gen_ was `gen`.
+    // The key's committed entry (tombstones included), looked up when queue_.generation() was
+    // `gen`.
     uint64_t gen = 0;
     std::optional<format::IndexEntry> found;
     enum class Outcome { kWrite, kRetry, kRefused, kNoop };
@@ -128,8 +137,9 @@ class StoreImpl final : public Store {
     Version held;            // on kRefused (Conflict) and kNoop: the version the store holds
   };
 
-  // One pending write; lives on the writing thread's stack until committed.
-  struct Writer {
+  // One pending write; lives on the writing thread's stack until committed. Its commit-queue
+  // part (len, end, no_wait, done, write_status, committed, result, cv) is CommitQueue::Entry.
+  struct Writer : CommitQueue::Entry {
     RecordType type = RecordType::kValue;
     std::string_view key;
     std::string_view meta;  // encoded metadata (values and manifests)
@@ -155,18 +165,10 @@ class StoreImpl final : public Store {
     // Set by Reserve().
     std::shared_ptr<Volume> vol;
     uint64_t offset = 0;
-    uint64_t len = 0;
     uint64_t seq = 0;
     uint64_t seq_after = 0;  // next_seq_ once this write was reserved
-    // Guarded by mu_ (once queued; the analysis cannot follow a Writer into the queue).
-    bool done = false;
-    Status write_status;
-    bool committed = false;
-    Status result;
-    CondVar cv;
-    // PutAsync: Reserve returns Busy instead of waiting; the commit leader calls `done` (with
-    // mu_ released) and deletes the writer, which owns its key.
-    bool no_wait = false;
+    // PutAsync (no_wait): Reserve returns Busy instead of waiting; once committed, Acknowledge
+    // calls `done_cb` (with mu_ released) and deletes the writer, which owns its key.
     Store::PutDone done_cb;
     std::string owned_key;
     std::string owned_meta;
@@ -222,28 +224,26 @@ class StoreImpl final : public Store {
   bool WantsSync(const WriteOptions& wo) const;
   bool WantsInterval(const WriteOptions& wo) const;
   Status Reserve(Writer* w, uint64_t len) EXCLUDES(mu_);
-  // Waits for a prepared volume (releasing mu_) if none is ready.
-  Status SwitchVolumeLocked() REQUIRES(mu_);
+  // Makes `next` (from the preparer) the active volume, sealing the current one.
+  void SwitchVolumeLocked(std::shared_ptr<Volume> next) REQUIRES(mu_);
   // Encodes the record for w with `value` into buf (which may already hold the value at the
   // right place when `value_in_place`), pwrites it, then waits for its commit.
   Status WriteRecord(Writer* w, std::string_view value, std::string* buf);
-  void FinishAndWait(Writer* w, Status write_status);
-  // Releases mu_ while the group commits.
-  void LeadCommit() REQUIRES(mu_);
-  Status CommitGroup(const std::vector<Writer*>& group);
+  // The commit queue's callbacks (engine/commit_queue.h), without mu_: one fdatasync (if a
+  // writer asked for kSync) and one index batch for a group of Writers, in log order; and the
+  // acknowledgment of a committed PutAsync writer (its done_cb; deletes it).
+  Status CommitGroup(const CommitQueue::Group& group);
+  void Acknowledge(CommitQueue::Entry* e);
   void SetBgError(const Status& cause);
   void Log(const std::string& msg);
-  void PreparerLoop();
-  // store_write.cc: leads the commits of PutAsync writers (no thread of theirs waits).
-  void CommitterLoop();
-  // PutAsync's FinishAndWait: marks the write done (StartCommit wakes the committer).
-  void FinishAsync(Writer* w, Status write_status);
 
   // ---- store_reclaim.cc
   // One round of the background reclaimer (on reclaimer_'s thread): a pass if there is work.
   // Logs the first failure (`*warned`).
   void BackgroundReclaim(bool* warned);
-  std::vector<ReclaimReport::VolumePlan> PlanVolumes();
+  // Which volumes to compact, and why, from the accounts in `snap` (now: a fresh snapshot).
+  std::vector<ReclaimReport::VolumePlan> PlanVolumes(const VolumeAccounts::Snapshot& snap);
+  std::vector<ReclaimReport::VolumePlan> PlanVolumes() { return PlanVolumes(accounts_.snapshot()); }
   Status PunchDead(bool throttle, bool punch_active, ReclaimReport* r) REQUIRES(reclaim_mu_);
   // The id of the volume being appended to, or UINT32_MAX when there is none.
   uint32_t ActiveVolumeId();
@@ -287,18 +287,11 @@ class StoreImpl final : public Store {
   Result<std::optional<format::IndexEntry>> LookupForCommit(std::string_view key,
                                                             const Overlay& overlay)
       REQUIRES(index_write_mu_);
-  // The version `e` of `key` stops being live: its bytes leave the live counts, and its records
-  // (a manifest's chunks too, except those in `keep`) are listed for hole punching.
-  void RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
-                           const Manifest* keep, IndexBatch* batch) REQUIRES(acct_mu_);
-  // Lists one dead record for hole punching, if it spans a whole block.
-  void ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t head_len, uint64_t record_len,
-                      IndexBatch* batch) REQUIRES(acct_mu_);
-  // One record of a retired version leaves the live counts and is listed for punching.
-  void DropLiveLocked(uint32_t volume, uint64_t offset, uint64_t head_len, uint64_t record_len,
-                      IndexBatch* batch) REQUIRES(acct_mu_);
-  void AddLiveLocked(uint32_t volume, uint64_t bytes) REQUIRES(acct_mu_);
-  void WriteDirtyAccounts(IndexBatch* batch) EXCLUDES(acct_mu_);
+  // The version `e` of `key` as it stops being live, for VolumeAccounts::Replace. A large
+  // object's chunks are read back from its manifest into *chunks (without the accounts' lock); if
+  // that fails, only its record is counted (logged). `keep`: as LiveVersion::keep.
+  VolumeAccounts::LiveVersion Retiring(const format::IndexEntry& e, std::string_view key,
+                                       const Manifest* keep, Manifest* chunks);
   // The checkpoint of the last committed position with the current counts (for index writes
   // that change counts outside a group commit).
   format::Checkpoint CurrentCheckpointLocked() REQUIRES(index_write_mu_);
@@ -335,64 +328,57 @@ class StoreImpl final : public Store {
   //   mark_mu_           the clean flag's one-time reset (an index write and flush)
   //   syncer_.interval_mu_  (VolumeSyncer) the interval thread's sleep (it syncs holding it)
   //   syncer_.run_mu_       (VolumeSyncer) one sync pass at a time (a failed fdatasync calls
-  //                         SetBgError, which takes mu_ and acct_mu_)
-  //   mu_                the log: reservation, the commit queue, volume switching
-  //   acct_mu_           the volume accounts and object counts
+  //                         SetBgError, which takes mu_, then accounts_.mu_)
+  //   mu_                the log: reservation, volume switching, and the commit queue
+  //                      (queue_, CommitQueue: no lock of its own; its methods take mu_ as an
+  //                      argument; its callbacks CommitGroup and Acknowledge run without it)
+  //   preparer_.mu_      (VolumePreparer) a leaf: the prepared volumes, the next id; a writer
+  //                      waits for a volume (WaitForVolume) with mu_ released
   //   volumes_           (VolumeSet) the open volumes, shared by readers
+  //   accounts_.mu_      (VolumeAccounts) a leaf: the volume accounts, object counts, stream pins
   //   syncer_.dirty_mu_  (VolumeSyncer) a leaf: the volumes written since the last sync pass
   //   readers_           (ReaderEpochs) a leaf
   //   reclaimer_         (PeriodicThread) a leaf: the reclaimer thread's sleep and wake-up
   // Waits across threads follow the same order: the commit leader holds index_write_mu_ while
   // RocksDB may stall its write for a flush, whose before-flush hook syncs the volumes
-  // (syncer_.run_mu_, and mu_ and acct_mu_ if the sync fails).
+  // (syncer_.run_mu_, and mu_ and accounts_.mu_ if the sync fails).
   Mutex reclaim_mu_ ACQUIRED_BEFORE(index_write_mu_);
   Mutex index_write_mu_ ACQUIRED_BEFORE(mark_mu_);
   Mutex mark_mu_ ACQUIRED_BEFORE(syncer_.interval_mu_);
-  mutable Mutex mu_ ACQUIRED_AFTER(syncer_.run_mu_) ACQUIRED_BEFORE(acct_mu_);
-  mutable Mutex acct_mu_ ACQUIRED_BEFORE(volumes_.mu_);
+  mutable Mutex mu_ ACQUIRED_AFTER(syncer_.run_mu_)
+      ACQUIRED_BEFORE(preparer_.mu_, volumes_.mu_, accounts_.mu_);
 
   // All open volumes, for readers (engine/volume_set.h).
   VolumeSet volumes_;
+  // The next volumes, prepared ahead of need by its thread, and the next volume id
+  // (engine/volume_preparer.h). Declared after volumes_, which it adds to: destroyed before it.
+  VolumePreparer preparer_;
 
-  // Reservation, commit queue, volume switching.
+  // Reservation and volume switching.
   std::shared_ptr<Volume> active_ GUARDED_BY(mu_);
   uint64_t tail_ GUARDED_BY(mu_) = 0;
   uint64_t next_seq_ GUARDED_BY(mu_) = 1;
   HybridClock clock_ GUARDED_BY(mu_);  // stamps versions in log order
   uint32_t clock_writer_ = 0;          // clock_'s writer id (constant once open)
-  // Groups committed: a decision's lookup is stale once this moved. Written under mu_.
-  std::atomic<uint64_t> commit_gen_{0};
-  // Where the committed prefix of the log ends (the change feed reads up to here).
-  LogPosition committed_end_ GUARDED_BY(mu_);
   Version explicit_horizon_ GUARDED_BY(mu_);  // SetTombstoneHorizon's, persisted
-  std::deque<Writer*> queue_ GUARDED_BY(mu_);
-  uint64_t unfinished_bytes_ GUARDED_BY(mu_) = 0;
-  bool leader_active_ GUARDED_BY(mu_) = false;
-  CondVar space_cv_;  // with mu_: unfinished_bytes_ dropped, or queue_ drained
-  std::deque<std::shared_ptr<Volume>> prepared_ GUARDED_BY(mu_);
-  uint32_t next_volume_id_ GUARDED_BY(mu_) = 1;
-  Status prep_error_ GUARDED_BY(mu_);
-  CondVar prep_cv_;      // with mu_: wakes the preparer
-  CondVar prepared_cv_;  // with mu_: a volume was prepared, or preparing failed
+  // The writers reserved but not yet acknowledged, in log order; the leader election of group
+  // commit, the unfinished bytes (max_unfinished_bytes), the groups committed (generation: a
+  // decision's lookup is stale once it moved), where the committed log ends, and the committer
+  // thread for PutAsync (engine/commit_queue.h). Guarded by mu_ (its methods take it as an
+  // argument, so the analysis checks the callers). Declared after mu_ and options_, which it uses.
+  CommitQueue queue_{&mu_, options_.max_unfinished_bytes,
+                     {[this](const CommitQueue::Group& g) { return CommitGroup(g); },
+                      [this](CommitQueue::Entry* e) { Acknowledge(e); }}};
   Status bg_error_ GUARDED_BY(mu_);
   bool closing_ GUARDED_BY(mu_) = false;
   bool closed_ GUARDED_BY(mu_) = false;
-  // Set by Reserve once the active volume is half full, and whenever a volume is needed now.
-  bool prep_wanted_ GUARDED_BY(mu_) = false;
+  // Reserve asked the preparer for the next volume (WantAhead) once the active one was half full.
+  bool asked_ahead_ GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};
 
-  // Accounting; changed by the commit leader, recovery and reclamation.
-  std::map<uint32_t, format::VolumeAccount> accounts_ GUARDED_BY(acct_mu_);
-  std::set<uint32_t> dirty_accounts_ GUARDED_BY(acct_mu_);
-  // For each chunked write in flight, the first volume its chunks may be in. Its chunks are not
-  // live until the manifest commits, so compaction must leave these volumes alone, or it would
-  // find them empty and remove them under the manifest (LargeObject.MoreThanFourGiB... did).
-  std::multiset<uint32_t> stream_pins_ GUARDED_BY(acct_mu_);
-  uint64_t objects_ GUARDED_BY(acct_mu_) = 0;
-  uint64_t logical_bytes_ GUARDED_BY(acct_mu_) = 0;
-  uint64_t tombstones_ GUARDED_BY(acct_mu_) = 0;
-  uint64_t reclaimed_total_ GUARDED_BY(acct_mu_) = 0;  // punched + retired bytes
-  uint64_t compactions_total_ GUARDED_BY(acct_mu_) = 0;
+  // The volume accounts, the object counts, reclamation's totals and the stream pins
+  // (engine/volume_accounts.h); changed by the commit leader, recovery and reclamation.
+  VolumeAccounts accounts_;
 
   // The index's writer.
   uint64_t bytes_since_flush_ GUARDED_BY(index_write_mu_) = 0;
@@ -417,9 +403,6 @@ class StoreImpl final : public Store {
   // (engine/volume_syncer.h). Declared after what SetBgError touches: destroyed before it.
   VolumeSyncer syncer_{[this](const Status& s) { SetBgError(s); }};
 
-  std::thread preparer_;
-  std::thread committer_;
-  CondVar commit_cv_;  // with mu_: the queue's front may be ready to commit
   bool opened_ = false;
   bool rebuild_from_start_ = false;  // the index had no checkpoint at open
   std::atomic<bool> clean_on_disk_{false};

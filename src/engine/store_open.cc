@@ -250,7 +250,9 @@ Status StoreImpl::OpenStore() {
                                 "; refusing to open the store rather than lose its records");
     volumes_.Add(*v);
   }
-  next_volume_id_ = ids.empty() ? 1 : ids.back() + 1;
+  preparer_.SetOptions({env_, vol_dir_, capacity_, store_id_, options_.volume_preparation,
+                        &volumes_, [this](const std::string& m) { Log(m); }, &hooks_.test_point});
+  if (!ids.empty()) preparer_.IdsAbove(ids.back());
 
   std::optional<format::Checkpoint> ckpt;
   Result<format::Checkpoint> c = index_->ReadCheckpoint();
@@ -276,23 +278,20 @@ Status StoreImpl::OpenStore() {
   // A format-1 index, or one rebuilt from the volumes, does not know which deletes were
   // forgotten: its horizon becomes now (docs/format.md section 7).
   if (format1 || rebuild_from_start_) CAIRN_RETURN_IF_ERROR(UpgradeIndex(ckpt ? &*ckpt : nullptr));
-  CAIRN_ASSIGN_OR_RETURN(accounts_, index_->ReadVolumes());
+  {
+    CAIRN_ASSIGN_OR_RETURN(auto accounts, index_->ReadVolumes());
+    accounts_.Load(std::move(accounts));
+  }
   // A new volume never takes an id the index still names, even if that volume's file is gone
   // (compaction removed it, and the power failed before the next volume's directory entry was
   // durable). The checkpoint may point into that id and its account may seal it: records of a
   // new volume under the same id would be skipped by the next replay (power_loss_test lost
   // acknowledged writes that way; PowerLossRegression.AVolumeIdTheIndexStillNamesIsNeverReused).
-  if (ckpt.has_value()) next_volume_id_ = std::max(next_volume_id_, ckpt->volume + 1);
-  if (!accounts_.empty())
-    next_volume_id_ = std::max(next_volume_id_, accounts_.rbegin()->first + 1);
+  if (ckpt.has_value()) preparer_.IdsAbove(ckpt->volume);
+  if (auto last = accounts_.Last(); last.has_value()) preparer_.IdsAbove(last->first);
   // A compaction that crashed after retiring a volume but before removing its file: finish it.
   // (The index no longer points into it, and its dead-record entries are gone.)
-  for (auto it = accounts_.begin(); it != accounts_.end();) {
-    if (!it->second.retired) {
-      ++it;
-      continue;
-    }
-    const uint32_t id = it->first;
+  for (const uint32_t id : accounts_.RetiredIds()) {
     if (volumes_.Remove(id) != nullptr) {
       CAIRN_RETURN_IF_ERROR(env_->RemoveFile(vol_dir_ + "/" + Volume::FileName(id)));
       CAIRN_RETURN_IF_ERROR(env_->SyncDir(vol_dir_));
@@ -301,10 +300,10 @@ Status StoreImpl::OpenStore() {
     IndexBatch b;
     b.DeleteVolume(id);
     CAIRN_RETURN_IF_ERROR(index_->Write(&b));
-    it = accounts_.erase(it);
+    accounts_.Erase(id);
     std::erase(ids, id);
   }
-  for (const auto& [id, a] : accounts_) {
+  for (const auto& [id, a] : accounts_.snapshot().accounts) {
     if (!volumes_.Contains(id) && a.live_bytes > 0)
       return Status::Corruption("volume " + Volume::FileName(id) +
                                 " holds live objects but its file is missing");
@@ -319,13 +318,12 @@ Status StoreImpl::OpenStore() {
     last_ckpt_.next_sequence = next_seq_;
     last_ckpt_.max_version = clock_.max();
   }
-  committed_end_ = LogPosition(report_.tail_volume, report_.tail_offset);
+  queue_.SetCommittedEnd(&mu_, LogPosition(report_.tail_volume, report_.tail_offset));
   opened_ = true;
   CAIRN_ASSIGN_OR_RETURN(auto totals, index_->ReadReclaimTotals());
-  reclaimed_total_ = totals.first;
-  compactions_total_ = totals.second;
-  preparer_ = std::thread([this] { PreparerLoop(); });
-  committer_ = std::thread([this] { CommitterLoop(); });
+  accounts_.SetTotals(totals.first, totals.second);
+  preparer_.Start();
+  queue_.Start();
   if (options_.background_reclaim) {
     reclaimer_.Start(std::chrono::milliseconds(options_.reclaim_interval_ms),
                      [this, warned = false]() mutable { BackgroundReclaim(&warned); });
@@ -369,7 +367,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   if (!ckpt.has_value()) {
     // A new store: its first volume is written now, so the first put does not wait for it,
     // and the store starts clean, appending at the start of that volume.
-    CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, next_volume_id_++, capacity_,
+    CAIRN_ASSIGN_OR_RETURN(auto v, Volume::Create(env_, vol_dir_, preparer_.TakeId(), capacity_,
                                                   store_id_, options_.volume_preparation,
                                                   nullptr, &hooks_.test_point));
     volumes_.Add(v);
@@ -379,9 +377,9 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     c.clean = true;
     c.volume = v->id();
     c.offset = tail_;
-    accounts_[v->id()] = format::VolumeAccount();
+    accounts_.Reset(v->id(), format::kVolumeHeaderSize, /*sealed=*/false);
     IndexBatch b;
-    b.PutVolume(v->id(), accounts_[v->id()]);
+    accounts_.WriteDirty(&b);
     b.PutCheckpoint(c);
     CAIRN_RETURN_IF_ERROR(index_->Write(&b));
     CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
@@ -394,9 +392,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     return Status::OK();
   }
   next_seq_ = ckpt->next_sequence;
-  objects_ = ckpt->objects;
-  logical_bytes_ = ckpt->logical_bytes;
-  tombstones_ = ckpt->tombstones;
+  accounts_.SetCounts({ckpt->objects, ckpt->logical_bytes, ckpt->tombstones});
 
   if (ckpt->clean) {
     // Nothing was written after the checkpoint: resume exactly there. Check the claim first. A
@@ -408,8 +404,8 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     // Trusting it would hide every later write and append over them.
     for (const std::shared_ptr<Volume>& v : volumes_.All()) {
       if (v->id() < ckpt->volume) continue;
-      auto a = accounts_.find(v->id());
-      if (a != accounts_.end() && a->second.sealed) continue;
+      const std::optional<format::VolumeAccount> a = accounts_.Get(v->id());
+      if (a.has_value() && a->sealed) continue;
       const uint64_t at = v->id() == ckpt->volume ? ckpt->offset : v->data_offset();
       CAIRN_ASSIGN_OR_RETURN(bool written, WrittenAt(v->file(), at));
       if (written)
@@ -424,16 +420,17 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     }
     report_.clean_shutdown = true;
     std::shared_ptr<Volume> last = volumes_.Get(ckpt->volume);
-    if (last == nullptr || accounts_[ckpt->volume].sealed) {
+    const std::optional<format::VolumeAccount> last_acct = accounts_.Get(ckpt->volume);
+    if (last == nullptr || (last_acct.has_value() && last_acct->sealed)) {
       // The last volume was full: the next write switches to a prepared one.
       active_ = nullptr;
-      prep_wanted_ = true;
+      preparer_.Want();
     } else {
       active_ = last;
       tail_ = ckpt->offset;
     }
     for (const std::shared_ptr<Volume>& v : volumes_.All())
-      if (v->id() > ckpt->volume && accounts_.count(v->id()) == 0) prepared_.push_back(v);
+      if (v->id() > ckpt->volume && !accounts_.Get(v->id()).has_value()) preparer_.AddPrepared(v);
     report_.tail_volume = ckpt->volume;
     report_.tail_offset = ckpt->offset;
     // The clean flag stays on disk until the first write (MarkUncleanOnce).
@@ -483,11 +480,12 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
     c.offset = end;
     c.next_sequence = last_seq + 1;
     c.version = 2;
-    c.objects = objects_;
-    c.logical_bytes = logical_bytes_;
-    c.tombstones = tombstones_;
+    const VolumeAccounts::Counts counts = accounts_.counts();
+    c.objects = counts.objects;
+    c.logical_bytes = counts.logical_bytes;
+    c.tombstones = counts.tombstones;
     c.max_version = clock_.max();
-    WriteDirtyAccounts(&batch);
+    accounts_.WriteDirty(&batch);
     batch.PutCheckpoint(c);
     CAIRN_RETURN_IF_ERROR(index_->Write(&batch));
     batch.Clear();
@@ -548,10 +546,10 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   for (const std::shared_ptr<Volume>& vol : volumes_.All()) {
     const uint32_t id = vol->id();
     if (id < ckpt->volume) continue;
-    auto acct = accounts_.find(id);
-    bool sealed = acct != accounts_.end() && acct->second.sealed;
+    const std::optional<format::VolumeAccount> acct = accounts_.Get(id);
+    bool sealed = acct.has_value() && acct->sealed;
     uint64_t start = id == ckpt->volume ? ckpt->offset : vol->data_offset();
-    uint64_t limit = sealed ? acct->second.end : vol->capacity();
+    uint64_t limit = sealed ? acct->end : vol->capacity();
     if (start < vol->data_offset()) start = vol->data_offset();
     LogScanner scanner(vol->file(), vol->salt(), start, limit,
                        sealed ? LogScanner::kNoGapLimit : options_.max_unfinished_bytes);
@@ -640,26 +638,14 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   }
 
   // Seal the tail volume at its last valid record; every volume after it holds no record.
-  {
-    MutexLock al(&acct_mu_);
-    if (volumes_.Contains(tail_vol)) {
-      format::VolumeAccount& ta = accounts_[tail_vol];
-      ta.sealed = true;
-      ta.end = std::max(ta.end, tail_end);
-      dirty_accounts_.insert(tail_vol);
-    } else if (accounts_.erase(tail_vol) > 0) {
-      // The checkpoint's volume is gone (compaction removed it and nothing was appended after
-      // it): no account for a file that does not exist. New volumes take higher ids (OpenStore).
-      dirty_accounts_.erase(tail_vol);
-      batch.DeleteVolume(tail_vol);
-    }
-    for (auto& [id, a] : accounts_) {
-      if (id < tail_vol && !a.sealed) {
-        a.sealed = true;
-        dirty_accounts_.insert(id);
-      }
-    }
+  if (volumes_.Contains(tail_vol)) {
+    accounts_.Seal(tail_vol, tail_end);
+  } else if (accounts_.Erase(tail_vol)) {
+    // The checkpoint's volume is gone (compaction removed it and nothing was appended after
+    // it): no account for a file that does not exist. New volumes take higher ids (OpenStore).
+    batch.DeleteVolume(tail_vol);
   }
+  accounts_.SealBelow(tail_vol);
   // The sealed tail's unused remainder goes back to the file system now: a crash must not cost
   // a volume's worth of disk, and whatever stale bytes lay there become zeros.
   if (std::shared_ptr<Volume> tv = volumes_.Get(tail_vol); tv != nullptr) {
@@ -676,17 +662,11 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
       // Unused as far as any write could have reached. A new salt makes sure no stale byte
       // in it can ever pass for a record.
       CAIRN_RETURN_IF_ERROR(vol->Resalt());
-      MutexLock al(&acct_mu_);
-      if (accounts_.erase(id) > 0) batch.PutVolume(id, format::VolumeAccount());  // reset
-      prepared_.push_back(vol);
+      if (accounts_.Erase(id)) batch.PutVolume(id, format::VolumeAccount());  // reset
+      preparer_.AddPrepared(vol);
     } else {
       // Torn bytes of writes that never committed: retire the volume, all of it dead space.
-      MutexLock al(&acct_mu_);
-      format::VolumeAccount& a = accounts_[id];
-      a = format::VolumeAccount();
-      a.sealed = true;
-      a.end = sn.last_valid_end + sn.garbage;
-      dirty_accounts_.insert(id);
+      accounts_.Reset(id, sn.last_valid_end + sn.garbage, /*sealed=*/true);
       Status ps = vol->file()->PunchHole(vol->data_offset(), vol->capacity() - vol->data_offset());
       if (!ps.ok()) Log("WARNING: could not release a retired volume: " + ps.ToString());
     }
@@ -701,7 +681,7 @@ Status StoreImpl::Recover(const std::optional<format::Checkpoint>& ckpt) {
   CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
   next_seq_ = last_seq + 1;
   active_ = nullptr;  // the first write takes a prepared volume
-  prep_wanted_ = prepared_.empty();
+  if (preparer_.PreparedIds().empty()) preparer_.Want();
   report_.tail_volume = tail_vol;
   report_.tail_offset = tail_end;
   report_.micros = env_->NowMicros() - t0;
@@ -734,21 +714,19 @@ Status StoreImpl::Close() {
     closing_ = true;
     // Writers waiting for a volume or for room give up; writers already admitted finish and
     // commit.
-    prepared_cv_.SignalAll();
-    space_cv_.SignalAll();
-    commit_cv_.Signal();  // PutAsync writes not yet started by a StartCommit
-    while (!queue_.empty()) space_cv_.Wait(&mu_);
+    preparer_.Halt();
+    // The queue wakes the writers waiting for room, has the committer lead the PutAsync writes
+    // not yet started by a StartCommit, waits until every admitted writer has committed, and
+    // tells the committer to stop.
+    queue_.Drain(&mu_);
     stop_ = true;
-    prep_cv_.SignalAll();
-    prepared_cv_.SignalAll();
-    commit_cv_.SignalAll();
   }
-  if (committer_.joinable()) committer_.join();
+  preparer_.Stop();  // cancels a volume being written
+  queue_.Stop();     // joins the committer
   syncer_.StopInterval();
   reclaimer_.Stop();
   // A pass started by Reclaim() on another thread finishes (it stops early on stop_).
   { MutexLock rl(&reclaim_mu_); }
-  if (preparer_.joinable()) preparer_.join();
   Status result;
   if (index_ != nullptr) {
     bool healthy;
@@ -772,20 +750,17 @@ Status StoreImpl::Close() {
         }
         if (c.volume == 0) {
           // No active volume: resume at the end of the last sealed one.
-          MutexLock al(&acct_mu_);
-          if (!accounts_.empty()) {
-            c.volume = accounts_.rbegin()->first;
-            c.offset = accounts_.rbegin()->second.end;
+          if (auto last = accounts_.Last(); last.has_value()) {
+            c.volume = last->first;
+            c.offset = last->second.end;
           }
         }
-        {
-          MutexLock al(&acct_mu_);
-          c.objects = objects_;
-          c.logical_bytes = logical_bytes_;
-          c.tombstones = tombstones_;
-        }
+        const VolumeAccounts::Counts counts = accounts_.counts();
+        c.objects = counts.objects;
+        c.logical_bytes = counts.logical_bytes;
+        c.tombstones = counts.tombstones;
         IndexBatch batch;
-        WriteDirtyAccounts(&batch);
+        accounts_.WriteDirty(&batch);
         if (c.volume != 0) batch.PutCheckpoint(c);
         result = index_->Write(&batch);
         if (result.ok()) result = index_->Flush(/*wait=*/true);

@@ -278,22 +278,22 @@ Result<StoreStats> StoreImpl::Stats() {
     st.next_sequence = next_seq_;
     st.read_only = !bg_error_.ok();
     st.read_only_reason = bg_error_.ok() ? "" : bg_error_.message();
-    for (const auto& v : prepared_) prepared.push_back(v->id());
   }
+  prepared = preparer_.PreparedIds();
   st.volume_capacity = capacity_;
-  for (const auto& p : PlanVolumes()) {
+  const VolumeAccounts::Snapshot snap = accounts_.snapshot();
+  for (const auto& p : PlanVolumes(snap)) {
     st.reclaimable_bytes += p.punchable_bytes;
     // Compaction releases what a volume still occupies beyond its live bytes.
     if (p.compact) st.reclaimable_bytes += p.dead_bytes - std::min(p.dead_bytes, p.punchable_bytes);
   }
   {
-    MutexLock l(&acct_mu_);
-    st.objects = objects_;
-    st.logical_bytes = logical_bytes_;
-    st.tombstones = tombstones_;
-    st.reclaimed_bytes = reclaimed_total_;
-    st.compactions = compactions_total_;
-    for (const auto& [id, a] : accounts_) {
+    st.objects = snap.counts.objects;
+    st.logical_bytes = snap.counts.logical_bytes;
+    st.tombstones = snap.counts.tombstones;
+    st.reclaimed_bytes = snap.reclaimed_total;
+    st.compactions = snap.compactions_total;
+    for (const auto& [id, a] : snap.accounts) {
       VolumeStats v;
       v.id = id;
       v.state = a.sealed ? "sealed" : "active";

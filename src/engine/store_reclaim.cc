@@ -31,12 +31,12 @@ constexpr uint64_t kCompactBatchBytes = 8u << 20;
 
 }  // namespace
 
-std::vector<ReclaimReport::VolumePlan> StoreImpl::PlanVolumes() {
+std::vector<ReclaimReport::VolumePlan> StoreImpl::PlanVolumes(
+    const VolumeAccounts::Snapshot& snap) {
   const uint64_t min_live =
       options_.compact_min_live_bytes != 0 ? options_.compact_min_live_bytes : capacity_ / 16;
   std::vector<ReclaimReport::VolumePlan> plans;
-  MutexLock al(&acct_mu_);
-  for (const auto& [id, a] : accounts_) {
+  for (const auto& [id, a] : snap.accounts) {
     if (a.retired) continue;
     ReclaimReport::VolumePlan p;
     p.id = id;
@@ -49,7 +49,7 @@ std::vector<ReclaimReport::VolumePlan> StoreImpl::PlanVolumes() {
     const uint64_t occupied = used - std::min(used, released);
     if (!a.sealed) {
       p.reason = "active: appended to, never compacted";
-    } else if (!stream_pins_.empty() && id >= *stream_pins_.begin()) {
+    } else if (snap.first_pinned.has_value() && id >= *snap.first_pinned) {
       p.reason = "may hold chunks of an object still being written";
     } else if (a.live_bytes < min_live) {
       p.compact = true;
@@ -154,19 +154,8 @@ Status StoreImpl::PunchDead(bool throttle, bool punch_active, ReclaimReport* r) 
     {
       MutexLock iwl(&index_write_mu_);
       for (size_t i = 0; i < done; i++) batch.DeleteDead(dead[i].volume, dead[i].offset);
-      {
-        MutexLock al(&acct_mu_);
-        for (const auto& [vol, b] : per_volume) {
-          auto it = accounts_.find(vol);
-          if (it == accounts_.end() || it->second.retired) continue;
-          it->second.punchable_bytes -= std::min(it->second.punchable_bytes, b);
-          it->second.punched_bytes += b;
-          dirty_accounts_.insert(vol);
-        }
-        reclaimed_total_ += bytes;
-        batch.PutReclaimTotals(reclaimed_total_, compactions_total_);
-      }
-      WriteDirtyAccounts(&batch);
+      accounts_.Punched(per_volume, &batch);
+      accounts_.WriteDirty(&batch);
       CAIRN_RETURN_IF_ERROR(index_->Write(&batch));
     }
     r->punched_records += done;
@@ -198,20 +187,13 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   std::shared_ptr<Volume> vol = VolumeFor(id);
   format::VolumeAccount acct;
   {
-    MutexLock al(&acct_mu_);
-    auto it = accounts_.find(id);
-    if (vol == nullptr || it == accounts_.end() || !it->second.sealed || it->second.retired)
-      return Status::OK();
-    acct = it->second;
+    const std::optional<format::VolumeAccount> a = accounts_.Get(id);
+    if (vol == nullptr || !a.has_value() || !a->sealed || a->retired) return Status::OK();
+    acct = *a;
   }
   TestPoint("compact:before-copy");
   // Tombstones must be kept while any other volume may hold an older version of their key.
-  auto older_volume_exists = [&](uint64_t seq) {
-    MutexLock al(&acct_mu_);
-    for (const auto& [vid, a] : accounts_)
-      if (vid != id && !a.retired && a.min_seq != 0 && a.min_seq < seq) return true;
-    return false;
-  };
+  auto older_volume_exists = [&](uint64_t seq) { return accounts_.OlderRecordOutside(id, seq); };
   // Large objects whose manifest or chunks live here: chunk moves, by key.
   struct Rewrite {
     format::IndexEntry entry;
@@ -382,11 +364,10 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   }
   TestPoint("compact:after-copy");
   {
-    MutexLock al(&acct_mu_);
-    const format::VolumeAccount& a = accounts_[id];
-    if (a.live_records != 0) {
+    const uint64_t live_records = accounts_.Get(id).value_or(format::VolumeAccount()).live_records;
+    if (live_records != 0) {
       Log("reclaim: volume " + Volume::FileName(id) + " still holds " +
-          std::to_string(a.live_records) +
+          std::to_string(live_records) +
           " live records after compaction (written meanwhile, or unreadable); keeping it");
       return Status::OK();
     }
@@ -397,15 +378,9 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   {
     MutexLock iwl(&index_write_mu_);
     IndexBatch b;
-    {
-      MutexLock al(&acct_mu_);
-      format::VolumeAccount& a = accounts_[id];
-      a.retired = true;
-      a.sealed = true;
-      dirty_accounts_.insert(id);
-    }
+    accounts_.Retire(id);
     b.DeleteDeadInVolume(id);
-    WriteDirtyAccounts(&b);
+    accounts_.WriteDirty(&b);
     CAIRN_RETURN_IF_ERROR(index_->Write(&b));
   }
   CAIRN_RETURN_IF_ERROR(index_->Flush(/*wait=*/true));
@@ -428,17 +403,16 @@ Status StoreImpl::DropExpiredTombstones(ReclaimReport* r) {
       batch.DeleteTombstoneListing(t);
       // Written again since (or already dropped): only the listing goes.
       if (!e.has_value() || !e->tombstone() || e->version != t.version) continue;
-      {
-        MutexLock al(&acct_mu_);
-        RetireVersionLocked(*e, t.key, nullptr, &batch);
-      }
+      Manifest none;  // a tombstone has no chunks
+      const VolumeAccounts::LiveVersion old = Retiring(*e, t.key, nullptr, &none);
+      accounts_.Replace(&old, nullptr, &batch);
       batch.DeleteEntry(t.key);
       overlay[t.key] = std::nullopt;
       r->tombstones_dropped++;
     }
     // The counts change with the entries: a checkpoint in the same batch keeps them together.
     batch.PutCheckpoint(CurrentCheckpointLocked());
-    WriteDirtyAccounts(&batch);
+    accounts_.WriteDirty(&batch);
     CAIRN_RETURN_IF_ERROR(index_->Write(&batch));
     if (listed.size() < kTombstoneDropBatch) return Status::OK();
   }
@@ -446,12 +420,7 @@ Status StoreImpl::DropExpiredTombstones(ReclaimReport* r) {
 }
 
 Status StoreImpl::RemoveRetired(ReclaimReport* r) {
-  std::vector<uint32_t> retired;
-  {
-    MutexLock al(&acct_mu_);
-    for (const auto& [id, a] : accounts_)
-      if (a.retired) retired.push_back(id);
-  }
+  const std::vector<uint32_t> retired = accounts_.RetiredIds();
   if (retired.empty()) return Status::OK();
   // Readers opened before the index stopped pointing into these volumes may still be in them.
   if (!WaitForOlderReaders()) return Status::OK();
@@ -467,14 +436,7 @@ Status StoreImpl::RemoveRetired(ReclaimReport* r) {
     }
     MutexLock iwl(&index_write_mu_);
     IndexBatch b;
-    {
-      MutexLock al(&acct_mu_);
-      accounts_.erase(id);
-      dirty_accounts_.erase(id);
-      reclaimed_total_ += allocated;
-      compactions_total_++;
-      b.PutReclaimTotals(reclaimed_total_, compactions_total_);
-    }
+    accounts_.Removed(id, allocated, &b);
     b.DeleteVolume(id);
     CAIRN_RETURN_IF_ERROR(index_->Write(&b));
     r->retired_bytes += allocated;

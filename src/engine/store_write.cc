@@ -10,8 +10,6 @@
 namespace cairn {
 namespace {
 
-// Named bound: writers one commit takes. Larger groups only delay the first writer's ack.
-constexpr size_t kMaxGroupWriters = 1024;
 // Named bounds: lookups a conditional write makes. The first kOptimisticDecisionAttempts take no
 // lock, and are made stale by a group commit landing between the lookup and the reservation;
 // the others hold index_write_mu_ over both and are retried only after waiting for log space, a
@@ -59,18 +57,10 @@ void StoreImpl::SetBgError(const Status& cause) {
         "); writes since the last successful sync may be lost, so none will be acknowledged; "
         "reopen the store to recover");
     // Seal every volume: nothing is appended after a failed sync.
-    space_cv_.SignalAll();
-    prepared_cv_.SignalAll();
+    queue_.Wake(&mu_);
+    preparer_.Halt();  // writers waiting for a volume give up
   }
-  {
-    MutexLock l(&acct_mu_);
-    for (auto& [id, a] : accounts_) {
-      if (!a.sealed) {
-        a.sealed = true;
-        dirty_accounts_.insert(id);
-      }
-    }
-  }
+  accounts_.SealBelow(UINT32_MAX);
   Log("ERROR: " + cause.ToString() + "; store is now read-only");
 }
 
@@ -98,16 +88,30 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
     if (!bg_error_.ok()) return bg_error_;
     if (closing_) return Status::ReadOnly("the store is closing");
     // Named bound max_unfinished_bytes: reserved-but-uncommitted log. Always admit one writer.
-    if (unfinished_bytes_ > 0 && unfinished_bytes_ + len > options_.max_unfinished_bytes) {
+    if (!queue_.HasRoom(&mu_, len)) {
       if (w->no_wait) return Status::Busy("log space is full (max_unfinished_bytes)");
       ReleaseDecisionLock(w);
-      space_cv_.Wait(&mu_);
+      queue_.Wait(&mu_);
       continue;
     }
     if (active_ == nullptr || tail_ + len > active_->capacity()) {
-      if (w->no_wait && prepared_.empty()) return Status::Busy("no prepared volume yet");
-      if (prepared_.empty()) ReleaseDecisionLock(w);
-      CAIRN_RETURN_IF_ERROR(SwitchVolumeLocked());
+      if (std::shared_ptr<Volume> next = preparer_.TryTake(); next != nullptr) {
+        SwitchVolumeLocked(std::move(next));
+        continue;
+      }
+      if (w->no_wait) return Status::Busy("no prepared volume yet");
+      // Wait for the preparer without the log lock (and without the decision lock): writers
+      // that still fit and the commits that free space go on meanwhile.
+      ReleaseDecisionLock(w);
+      l.Unlock();
+      Status prep = preparer_.WaitForVolume();
+      l.Lock();
+      if (!prep.ok()) {
+        if (!bg_error_.ok()) return bg_error_;
+        // Close stops the preparer: a writer still waiting for a volume then would wait forever.
+        if (closing_) return Status::ReadOnly("the store is closing");
+        return prep.WithContext("no volume to append to");
+      }
       continue;
     }
     break;
@@ -128,54 +132,27 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
   w->len = len;
   if (!w->relocated) w->seq = next_seq_++;  // a copy keeps its original's sequence
   w->seq_after = next_seq_;
+  w->end = LogPosition(active_->id(), tail_ + len);
   tail_ += len;
-  unfinished_bytes_ += len;
-  queue_.push_back(w);
+  queue_.Join(&mu_, w);
   // Prepare the next volume once this one is half full: early enough that it is ready when
   // needed (writing 1 GiB of zeros takes about a second here), late enough that a short-lived
   // process does not write a volume it will never use.
-  if (!prep_wanted_ && prepared_.empty() && tail_ - active_->data_offset() >
-                                                (active_->capacity() - active_->data_offset()) / 2) {
-    prep_wanted_ = true;
-    prep_cv_.Signal();
+  if (!asked_ahead_ &&
+      tail_ - active_->data_offset() > (active_->capacity() - active_->data_offset()) / 2) {
+    asked_ahead_ = true;  // once per volume: the preparer's lock is not taken per write
+    preparer_.WantAhead();
   }
   return Status::OK();
 }
 
-// Makes the next prepared volume the active one, sealing the current one. Waits for the
-// preparer if no volume is ready; fails with its error (e.g. NoSpace) if preparing failed.
-Status StoreImpl::SwitchVolumeLocked() {
-  while (prepared_.empty()) {
-    prep_wanted_ = true;
-    if (!bg_error_.ok()) return bg_error_;
-    // Close stops the preparer: a writer still waiting for a volume then would wait forever.
-    if (closing_) return Status::ReadOnly("the store is closing");
-    if (!prep_error_.ok()) {
-      Status e = prep_error_;
-      prep_cv_.Signal();  // ask for another attempt
-      return e.WithContext("no volume to append to");
-    }
-    prep_cv_.Signal();
-    prepared_cv_.Wait(&mu_);
-  }
-  std::shared_ptr<Volume> next = prepared_.front();
-  prepared_.pop_front();
-  {
-    MutexLock al(&acct_mu_);
-    if (active_ != nullptr) {
-      format::VolumeAccount& old = accounts_[active_->id()];
-      old.sealed = true;
-      old.end = std::max(old.end, tail_);
-      dirty_accounts_.insert(active_->id());
-    }
-    format::VolumeAccount& fresh = accounts_[next->id()];
-    fresh = format::VolumeAccount();
-    fresh.end = next->data_offset();
-    dirty_accounts_.insert(next->id());
-  }
+// Makes `next` (a prepared volume) the active one, sealing the current one.
+void StoreImpl::SwitchVolumeLocked(std::shared_ptr<Volume> next) {
+  if (active_ != nullptr) accounts_.Seal(active_->id(), tail_);
+  accounts_.Reset(next->id(), next->data_offset(), /*sealed=*/false);
   active_ = std::move(next);
   tail_ = active_->data_offset();
-  return Status::OK();
+  asked_ahead_ = false;
 }
 
 Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* buf) {
@@ -220,10 +197,10 @@ Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* bu
     syncer_.Written(w->vol, w->interval && w->type != RecordType::kChunk);
   }
   if (w->no_wait) {
-    FinishAsync(w, std::move(ws));  // w may be gone from here on
+    queue_.FinishAsync(w, std::move(ws));  // w may be gone from here on
     return Status::OK();
   }
-  FinishAndWait(w, ws);
+  queue_.FinishAndWait(w, ws);
   return w->result;
 }
 
@@ -271,7 +248,7 @@ Status StoreImpl::JudgeLocked(Writer* w) {
   // The lookup is current if it was made under index_write_mu_, still held (nothing reached the
   // index since), or, made without it, if no group has committed since.
   const bool current =
-      d.locked ? w->decision_locked : commit_gen_.load(std::memory_order_relaxed) == d.gen;
+      d.locked ? w->decision_locked : queue_.generation(std::memory_order_relaxed) == d.gen;
   if (!current) {
     d.outcome = Decision::Outcome::kRetry;
     return Status::Busy("the lookup is stale: look again");
@@ -279,11 +256,11 @@ Status StoreImpl::JudgeLocked(Writer* w) {
   // A write of the key ahead in the log, not committed yet, takes effect when its group commits
   // (it was judged too, or needs no judging): this write is judged against it. Compaction's
   // copies change no version: they do not count.
-  const Writer* ahead = nullptr;
-  for (auto it = queue_.rbegin(); it != queue_.rend() && ahead == nullptr; ++it) {
-    const Writer* q = *it;
-    if (q->type != RecordType::kChunk && !q->relocated && q->key == w->key) ahead = q;
-  }
+  const Writer* ahead = static_cast<const Writer*>(
+      queue_.FindLast(&mu_, [w](const CommitQueue::Entry* e) {
+        const Writer* q = static_cast<const Writer*>(e);
+        return q->type != RecordType::kChunk && !q->relocated && q->key == w->key;
+      }));
   if (ahead == nullptr) return Judge(&d, HorizonLocked(w->timestamp_us / 1000));
   d.found.emplace();
   d.found->type = static_cast<uint8_t>(ahead->type);
@@ -298,9 +275,9 @@ Status StoreImpl::JudgeLocked(Writer* w) {
   }
   d.outcome = Decision::Outcome::kRetry;
   ReleaseDecisionLock(w);
-  const uint64_t gen = commit_gen_.load(std::memory_order_relaxed);
-  while (commit_gen_.load(std::memory_order_relaxed) == gen && bg_error_.ok() && !closing_)
-    space_cv_.Wait(&mu_);
+  const uint64_t gen = queue_.generation(std::memory_order_relaxed);
+  while (queue_.generation(std::memory_order_relaxed) == gen && bg_error_.ok() && !closing_)
+    queue_.Wait(&mu_);
   return Status::Busy("looked up again after a commit");
 }
 
@@ -360,7 +337,7 @@ Status StoreImpl::WriteDecided(Writer* w, std::string_view value, std::string* b
     // the optimistic way might never succeed.
     d.locked = d.may_wait && attempt >= kOptimisticDecisionAttempts;
     if (d.locked) LockForDecision(w);
-    d.gen = commit_gen_.load(std::memory_order_acquire);
+    d.gen = queue_.generation(std::memory_order_acquire);
     Result<format::IndexEntry> e = Status::OK();
     if (d.may_wait) {
       e = index_->Get(w->key, /*with_tombstones=*/true);
@@ -386,93 +363,34 @@ Status StoreImpl::WriteDecided(Writer* w, std::string_view value, std::string* b
                       std::to_string(kMaxDecisionAttempts) + " times (kMaxDecisionAttempts)");
 }
 
-void StoreImpl::FinishAsync(Writer* w, Status write_status) {
-  MutexLock l(&mu_);
-  w->done = true;
-  w->write_status = std::move(write_status);
+void StoreImpl::StartCommit() { queue_.StartCommit(); }
+
+void StoreImpl::Acknowledge(CommitQueue::Entry* e) {
+  Writer* w = static_cast<Writer*>(e);
+  WriteResult r;
+  if (w->result.ok()) r = WriteResult{w->version, w->seq, w->object_size, w->object_crc};
+  w->done_cb(w->result, r);
+  delete w;
 }
 
-void StoreImpl::StartCommit() {
-  MutexLock l(&mu_);
-  // A leader that is active now checks the queue's front when it finishes (LeadCommit).
-  if (!leader_active_ && !queue_.empty() && queue_.front()->done) commit_cv_.Signal();
-}
-
-void StoreImpl::CommitterLoop() {
-  MutexLock l(&mu_);
-  while (!stop_) {
-    if (!leader_active_ && !queue_.empty() && queue_.front()->done) {
-      LeadCommit();
-      continue;
-    }
-    commit_cv_.Wait(&mu_);
-  }
-}
-
-void StoreImpl::FinishAndWait(Writer* w, Status write_status) {
-  MutexLock l(&mu_);
-  w->done = true;
-  w->write_status = std::move(write_status);
-  while (!w->committed) {
-    if (!leader_active_ && !queue_.empty() && queue_.front()->done) {
-      LeadCommit();
-      continue;
-    }
-    w->cv.Wait(&mu_);
-  }
-}
-
-void StoreImpl::LeadCommit() {
-  leader_active_ = true;
-  std::vector<Writer*> group;
-  for (Writer* w : queue_) {
-    if (!w->done || group.size() == kMaxGroupWriters) break;
-    group.push_back(w);
-  }
-  mu_.Unlock();
-  Status s = CommitGroup(group);
-  mu_.Lock();
-  if (s.ok()) {
-    const Writer* last = group.back();
-    committed_end_ = LogPosition(last->vol->id(), last->offset + last->len);
-  }
-  // Decisions made against the index before this commit are stale now (JudgeLocked).
-  commit_gen_.fetch_add(1, std::memory_order_release);
-  std::vector<Writer*> async_done;
-  for (Writer* w : group) {
-    CAIRN_CHECK(queue_.front() == w);
-    queue_.pop_front();
-    unfinished_bytes_ -= w->len;
-    w->result = !w->write_status.ok() ? w->write_status : s;
-    w->committed = true;
-    if (w->no_wait) {
-      async_done.push_back(w);
-    } else {
-      w->cv.Signal();
-    }
-  }
-  leader_active_ = false;
-  space_cv_.SignalAll();
-  if (!queue_.empty() && queue_.front()->done) {
-    if (queue_.front()->no_wait) {
-      commit_cv_.Signal();
-    } else {
-      queue_.front()->cv.Signal();
-    }
-  }
-  if (async_done.empty()) return;
-  // Acknowledge PutAsync writers without holding mu_: their callbacks post replies.
-  mu_.Unlock();
-  for (Writer* w : async_done) {
-    WriteResult r;
-    if (w->result.ok()) r = WriteResult{w->version, w->seq, w->object_size, w->object_crc};
-    w->done_cb(w->result, r);
-    delete w;
-  }
-  mu_.Lock();
-}
-
-Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
+Status StoreImpl::CommitGroup(const CommitQueue::Group& entries) {
+  // The group's Writers (Reserve joins only Writers to the queue): a view, no copy.
+  struct Writers {
+    const CommitQueue::Group& g;
+    struct It {
+      CommitQueue::Entry* const* p;
+      Writer* operator*() const { return static_cast<Writer*>(*p); }
+      It& operator++() {
+        ++p;
+        return *this;
+      }
+      bool operator!=(const It& o) const { return p != o.p; }
+    };
+    It begin() const { return It{g.data()}; }
+    It end() const { return It{g.data() + g.size()}; }
+    size_t size() const { return g.size(); }
+    Writer* back() const { return static_cast<Writer*>(g.back()); }
+  } const group{entries};
   if (options_.observer != nullptr) {
     uint64_t log_bytes = 0;
     for (const Writer* w : group) log_bytes += w->len;
@@ -529,10 +447,7 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
   for (Writer* w : group) {
     bytes += w->len;
     if (!w->write_status.ok()) {
-      MutexLock al(&acct_mu_);
-      format::VolumeAccount& a = accounts_[w->vol->id()];
-      a.end = std::max(a.end, w->offset + w->len);
-      dirty_accounts_.insert(w->vol->id());
+      accounts_.Appended(w->vol->id(), w->offset + w->len, /*seq=*/0);  // a gap, no record
       continue;
     }
     Applied a;
@@ -562,7 +477,7 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
   last_ckpt_.offset = last->offset + last->len;
   last_ckpt_.next_sequence = last->seq_after;
   const format::Checkpoint ckpt = CurrentCheckpointLocked();
-  WriteDirtyAccounts(&batch);
+  accounts_.WriteDirty(&batch);
   batch.PutCheckpoint(ckpt);
   Status s = index_->Write(&batch);
   if (!s.ok()) {
@@ -585,17 +500,11 @@ Status StoreImpl::CommitGroup(const std::vector<Writer*>& group) {
 }
 
 format::Checkpoint StoreImpl::CurrentCheckpointLocked() {
-  MutexLock al(&acct_mu_);
-  last_ckpt_.objects = objects_;
-  last_ckpt_.logical_bytes = logical_bytes_;
-  last_ckpt_.tombstones = tombstones_;
+  const VolumeAccounts::Counts c = accounts_.counts();
+  last_ckpt_.objects = c.objects;
+  last_ckpt_.logical_bytes = c.logical_bytes;
+  last_ckpt_.tombstones = c.tombstones;
   return last_ckpt_;
-}
-
-void StoreImpl::WriteDirtyAccounts(IndexBatch* batch) {
-  MutexLock al(&acct_mu_);
-  for (uint32_t id : dirty_accounts_) batch->PutVolume(id, accounts_[id]);
-  dirty_accounts_.clear();
 }
 
 Result<std::optional<format::IndexEntry>> StoreImpl::LookupForCommit(std::string_view key,
@@ -612,70 +521,28 @@ Result<std::optional<format::IndexEntry>> StoreImpl::LookupForCommit(std::string
   return e.status();
 }
 
-void StoreImpl::AddLiveLocked(uint32_t volume, uint64_t bytes) {
-  format::VolumeAccount& a = accounts_[volume];
-  a.live_bytes += bytes;
-  a.live_records++;
-  dirty_accounts_.insert(volume);
-}
-
-void StoreImpl::ListDeadLocked(uint32_t volume, uint64_t offset, uint64_t head_len,
-                               uint64_t record_len, IndexBatch* batch) {
-  PunchRange r = PunchableRange(offset, head_len, record_len);
-  if (r.bytes() == 0) return;  // no whole block to release: left to compaction
-  batch->PutDead(DeadRecord{volume, offset, r.begin, r.end});
-  accounts_[volume].punchable_bytes += r.bytes();
-  dirty_accounts_.insert(volume);
-}
-
-void StoreImpl::DropLiveLocked(uint32_t volume, uint64_t offset, uint64_t head_len,
-                               uint64_t record_len, IndexBatch* batch) {
-  format::VolumeAccount& a = accounts_[volume];
-  a.live_bytes -= std::min(a.live_bytes, record_len);
-  a.live_records -= std::min<uint64_t>(a.live_records, 1);
-  dirty_accounts_.insert(volume);
-  ListDeadLocked(volume, offset, head_len, record_len, batch);
-}
-
-void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_view key,
-                                    const Manifest* keep, IndexBatch* batch) {
-  DropLiveLocked(e.volume, e.offset, e.head_len(key.size()), e.record_len, batch);
-  if (e.tombstone()) {
-    tombstones_ -= std::min<uint64_t>(tombstones_, 1);
-    return;
-  }
-  objects_--;
-  logical_bytes_ -= std::min(logical_bytes_, e.object_size);
-  if (e.type != static_cast<uint8_t>(RecordType::kManifest)) return;
+VolumeAccounts::LiveVersion StoreImpl::Retiring(const format::IndexEntry& e,
+                                                 std::string_view key, const Manifest* keep,
+                                                 Manifest* chunks) {
+  VolumeAccounts::LiveVersion v;
+  v.record = {e.volume, e.offset, e.head_len(key.size()), e.record_len};
+  v.tombstone = e.tombstone();
+  v.object_size = e.object_size;
+  v.keep = keep;
+  if (e.tombstone() || e.type != static_cast<uint8_t>(RecordType::kManifest)) return v;
   // The chunks of a large object are live with its manifest. Read it back to find them. They are
   // in the manifest's record format.
   std::string buf;
   std::string_view payload;
-  Manifest m;
   Status s = ReadRecord(e.volume, e.offset, e.record_len, key, RecordType::kManifest,
                         e.sequence, &buf, &payload);
-  if (s.ok()) s = DecodeManifest(payload, &m);
+  if (s.ok()) s = DecodeManifest(payload, chunks);
   if (!s.ok()) {
     Log("WARNING: cannot account the chunks of a large object: " + s.ToString());
-    return;
+    return v;
   }
-  const uint64_t chunk_head = RecordHeaderSize(e.record_format) + key.size();
-  for (const ChunkRef& c : m.chunks) {
-    const uint64_t len = RecordLength(e.record_format, key.size(), 0, c.value_len);
-    // A relocated manifest still uses the chunks compaction did not move.
-    bool kept = keep != nullptr &&
-                std::any_of(keep->chunks.begin(), keep->chunks.end(), [&](const ChunkRef& k) {
-                  return k.volume == c.volume && k.offset == c.offset;
-                });
-    if (kept) {
-      format::VolumeAccount& a = accounts_[c.volume];
-      a.live_bytes -= std::min(a.live_bytes, len);
-      a.live_records -= std::min<uint64_t>(a.live_records, 1);
-      dirty_accounts_.insert(c.volume);
-      continue;
-    }
-    DropLiveLocked(c.volume, c.offset, chunk_head, len, batch);
-  }
+  v.chunks = {chunks, e.record_format, key.size()};
+  return v;
 }
 
 // The rules (docs/design.md, "Applying a record"):
@@ -692,13 +559,7 @@ void StoreImpl::RetireVersionLocked(const format::IndexEntry& e, std::string_vie
 //  - Whatever stops being live is listed for hole punching in the same batch.
 Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batch,
                               Overlay* overlay) {
-  {
-    MutexLock al(&acct_mu_);
-    format::VolumeAccount& a = accounts_[r.volume];
-    a.end = std::max(a.end, r.offset + r.len);
-    a.NoteSeq(r.seq);
-    dirty_accounts_.insert(r.volume);
-  }
+  accounts_.Appended(r.volume, r.offset + r.len, r.seq);
   if (r.type == RecordType::kChunk) return Status::OK();  // live once its manifest commits
   const bool tombstone = r.type == RecordType::kTombstone;
   CAIRN_ASSIGN_OR_RETURN(std::optional<format::IndexEntry> old, LookupForCommit(r.key, *overlay));
@@ -728,21 +589,22 @@ Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batc
     apply = mode == ApplyMode::kCommit || order > 0;
   }
   const uint64_t head_len = RecordHeaderSize(r.format) + r.key.size() + r.meta.size();
-  MutexLock al(&acct_mu_);
   if (!apply) {
     // Dead on arrival: a copy that lost a race with a newer write, or a version recovery found
     // superseded. Its bytes are dead; list them for punching.
-    ListDeadLocked(r.volume, r.offset, head_len, r.len, batch);
-    if (r.manifest != nullptr && r.relocated) {
-      const bool shared = old_live && order == 0;  // same object: chunks may be live
-      if (!shared)
-        for (const ChunkRef& c : r.manifest->chunks)
-          ListDeadLocked(c.volume, c.offset, RecordHeaderSize(r.format) + r.key.size(),
-                         RecordLength(r.format, r.key.size(), 0, c.value_len), batch);
-    }
+    VolumeAccounts::Chunks chunks;
+    const bool shared = old_live && order == 0;  // same object: chunks may be live
+    if (r.manifest != nullptr && r.relocated && !shared)
+      chunks = {r.manifest, r.format, r.key.size()};
+    accounts_.ListDead({r.volume, r.offset, head_len, r.len}, chunks, batch);
     return Status::OK();
   }
-  if (old.has_value()) RetireVersionLocked(*old, r.key, r.relocated ? r.manifest : nullptr, batch);
+  // What the version replaced held (a large object's chunks are read back without the
+  // accounts' lock).
+  Manifest old_chunks;
+  std::optional<VolumeAccounts::LiveVersion> retiring;
+  if (old.has_value())
+    retiring = Retiring(*old, r.key, r.relocated ? r.manifest : nullptr, &old_chunks);
   format::IndexEntry e;
   e.type = static_cast<uint8_t>(r.type);
   e.record_format = r.format;
@@ -755,17 +617,12 @@ Status StoreImpl::ApplyRecord(const Applied& r, ApplyMode mode, IndexBatch* batc
   e.timestamp_us = r.ts;
   e.version = r.version;
   e.meta.assign(r.meta);
-  // Live accounting of a new manifest's chunks uses the manifest in hand, not a disk read.
-  AddLiveLocked(r.volume, r.len);
-  if (r.manifest != nullptr)
-    for (const ChunkRef& c : r.manifest->chunks)
-      AddLiveLocked(c.volume, RecordLength(r.format, r.key.size(), 0, c.value_len));
-  if (tombstone) {
-    tombstones_++;
-  } else {
-    objects_++;
-    logical_bytes_ += r.object_size;
-  }
+  VolumeAccounts::LiveVersion now;
+  now.record = {r.volume, r.offset, head_len, r.len};
+  now.tombstone = tombstone;
+  now.object_size = r.object_size;
+  if (r.manifest != nullptr) now.chunks = {r.manifest, r.format, r.key.size()};
+  accounts_.Replace(retiring ? &*retiring : nullptr, &now, batch);
   batch->PutEntry(r.key, e);
   (*overlay)[std::string(r.key)] = std::move(e);
   return Status::OK();
@@ -1009,19 +866,7 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
     MutexLock l(&mu_);
     if (active_ != nullptr) pin = active_->id();
   }
-  std::multiset<uint32_t>::iterator pin_it;
-  {
-    MutexLock al(&acct_mu_);
-    pin_it = stream_pins_.insert(pin);
-  }
-  struct Unpin {
-    StoreImpl* s;
-    std::multiset<uint32_t>::iterator it;
-    ~Unpin() {
-      MutexLock al(&s->acct_mu_);
-      s->stream_pins_.erase(it);
-    }
-  } unpin{this, pin_it};
+  const VolumeAccounts::StreamPin stream_pin = accounts_.Pin(pin);
   Manifest m;
   uint32_t crc = 0;
   for (;;) {
@@ -1061,37 +906,6 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
   w.manifest = &m;
   std::string mbuf;
   return WriteWith(&w, payload, &mbuf, wo);
-}
-
-void StoreImpl::PreparerLoop() {
-  MutexLock l(&mu_);
-  while (!stop_) {
-    if (!prep_wanted_ || !prepared_.empty() || !bg_error_.ok()) {
-      prep_cv_.Wait(&mu_);
-      continue;
-    }
-    uint32_t id = next_volume_id_++;
-    l.Unlock();
-    Result<std::shared_ptr<Volume>> v =
-        Volume::Create(env_, vol_dir_, id, capacity_, store_id_, options_.volume_preparation,
-                       &stop_, &hooks_.test_point);
-    l.Lock();
-    if (stop_) break;
-    if (v.ok()) {
-      prep_wanted_ = false;
-      volumes_.Add(*v);
-      prepared_.push_back(*v);
-      prep_error_ = Status::OK();
-      prepared_cv_.SignalAll();
-      continue;
-    }
-    next_volume_id_ = id;  // reuse the id; the temporary file was removed
-    if (prep_error_.ok()) Log("WARNING: " + v.status().ToString());
-    prep_error_ = v.status();
-    prepared_cv_.SignalAll();
-    // Back off, then retry: writes resume by themselves once space is freed.
-    prep_cv_.WaitFor(&mu_, std::chrono::milliseconds(200));
-  }
 }
 
 Status StoreImpl::Sync() {
