@@ -470,7 +470,7 @@ TEST_F(HttpServerTest, LargeStreamedRequestBodyUsesBoundedMemory) {
 #else
   const uint64_t total = uint64_t{256} << 20;
 #endif
-  const size_t rss_before = RssBytes();
+  [[maybe_unused]] const size_t rss_before = RssBytes();
   int fd = Connect(port_);
   SendAll(fd, "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(total) +
                   "\r\n\r\n");
@@ -488,8 +488,13 @@ TEST_F(HttpServerTest, LargeStreamedRequestBodyUsesBoundedMemory) {
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.body, std::to_string(total) + " " + std::to_string(sum) + " pattern");
   EXPECT_LE(seen_.largest_piece.load(), 64u << 10);
-  // Nothing of the body was held: the process grew by far less than the body.
+  // Nothing of the body was held: the process grew by far less than the body. Not under TSan:
+  // its own memory (shadow, and each thread's event history, history_size=7 in scripts/test)
+  // grows with the work done, not with what the server holds (38 MiB here for a 64 MiB body);
+  // the largest piece above is the check there.
+#if !defined(__SANITIZE_THREAD__)
   EXPECT_LT(RssBytes(), rss_before + (32u << 20));
+#endif
   ::close(fd);
 }
 

@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <functional>
 #include <limits>
@@ -294,6 +295,29 @@ Result<ServerConfig> ParseConfig(
       return Status::InvalidArgument("config: line " + std::to_string(line) +
                                      ": only printable ASCII is accepted in the config file "
                                      "(byte " + std::to_string(ch) + ")");
+    }
+  }
+  // toml++ 3.3.0 also asserts (and without assert()s reads on) when a table header has no name
+  // on its line ("[" or "[[" then the line's end, found by fuzz/config_fuzz.cc). A header's
+  // name starts with a bare-key character or a quote; refuse anything else first. (A line
+  // inside a multi-line array that starts with a lone "[" is refused too: no setting of this
+  // file needs nested arrays.)
+  size_t line_no = 1;
+  for (size_t pos = 0; pos <= toml_text.size(); line_no++) {
+    size_t eol = toml_text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = toml_text.size();
+    std::string_view line = toml_text.substr(pos, eol - pos);
+    pos = eol + 1;
+    size_t i = line.find_first_not_of(" \t");
+    if (i == std::string_view::npos || line[i] != '[') continue;
+    i++;
+    if (i < line.size() && line[i] == '[') i++;
+    i = line.find_first_not_of(" \t", i);
+    const char ch = i == std::string_view::npos ? '\0' : line[i];
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '"' ||
+          ch == '\'')) {
+      return Status::InvalidArgument("config: line " + std::to_string(line_no) +
+                                     ": a table header needs a name on its line");
     }
   }
   toml::parse_result parsed = toml::parse(toml_text);

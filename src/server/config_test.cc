@@ -78,6 +78,13 @@ TEST(ServerConfig, ErrorsNameTheKey) {
   bad("data = ", {}, "line 1");
   bad("", {{"threads", "x"}}, "threads");
   bad("", {{"bogus", "1"}}, "--bogus");
+  // A table header with no name on its line: toml++ 3.3.0 asserts on it (fuzz/config_fuzz.cc
+  // found "[\nkey = ..."); the config refuses it first, naming the line.
+  bad("[\nkey = [1mah_key_bytes = 5100a data\"}]\n", {}, "line 1: a table header needs a name");
+  bad("threads = 2\n  [[ \n", {}, "line 2: a table header needs a name");
+  bad("[ ]\n", {}, "line 1: a table header needs a name");
+  bad("[]", {}, "line 1: a table header needs a name");
+  bad("[:able]\\(= [0, 2ldura {aey(= ]\n", {}, "line 1: a table header needs a name");
 }
 
 TEST(ServerConfig, Issue15KeysTableAndAuthKeys) {
