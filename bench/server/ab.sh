@@ -19,7 +19,8 @@ B=$(realpath "$2")
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 TICK=$(getconf CLK_TCK)
-T=$(mktemp -d "$PWD/bench/results/tmp-ab.XXXX" 2>/dev/null || { mkdir -p bench/results; mktemp -d "$PWD/bench/results/tmp-ab.XXXX"; })
+mkdir -p bench/results
+T=$(mktemp -d "$PWD/bench/results/tmp-ab.XXXX")  # on the store's file system, not tmpfs
 PID=
 cleanup() {
   if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
