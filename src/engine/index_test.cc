@@ -130,6 +130,50 @@ TEST_F(IndexTest, MetaKeysSurviveAFlushAndAReopen) {
   EXPECT_TRUE(*index_->Rebuilding());
 }
 
+// Index::Open checks each table file's size and last bytes against what its MANIFEST recorded
+// when the file was written (index.cc, "The tail check"), before RocksDB parses any of it: a
+// flipped byte in a table's properties block aborted the process inside DB::Open (RocksDB 7.8
+// parses that block before it checks it; corruption_test's Seed626951 case).
+TEST_F(IndexTest, ATableFileWhoseTailOrSizeChangedIsRefusedBeforeRocksDBReadsIt) {
+  for (int i = 0; i < 200; i++)
+    ASSERT_TRUE(Put("key" + std::to_string(i), Entry(1, 4096 * (i + 1), i + 1, Version{1 << 16, 1})).ok());
+  ASSERT_TRUE(index_->Flush(/*wait=*/true).ok());
+  index_.reset();
+  std::vector<std::string> names;
+  ASSERT_TRUE(env_->GetChildren("/index", &names).ok());
+  std::string table;
+  for (const std::string& n : names)
+    if (n.ends_with(".sst")) table = "/index/" + n;
+  ASSERT_FALSE(table.empty());
+  std::string original;
+  ASSERT_TRUE(rocksdb::ReadFileToString(env_.get(), table, &original).ok());
+  StoreOptions o;
+  auto open = [&] { return Index::Open("/index", o, env_.get(), {}); };
+  auto expect_refused = [&](const std::string& bytes, const char* what) {
+    ASSERT_TRUE(rocksdb::WriteStringToFile(env_.get(), bytes, table, true).ok());
+    auto idx = open();
+    ASSERT_FALSE(idx.ok()) << what;
+    EXPECT_TRUE(idx.status().IsCorruption()) << what << ": " << idx.status().ToString();
+    EXPECT_NE(idx.status().ToString().find("index table file"), std::string::npos)
+        << idx.status().ToString();
+  };
+  // A flipped bit in each of the last 64 bytes (the footer) and further in (the meta-index and
+  // properties blocks, the index block).
+  for (size_t back : {1, 8, 20, 47, 64, 100, 300, 1000, 3000}) {
+    if (back > original.size()) continue;
+    std::string flipped = original;
+    flipped[flipped.size() - back] ^= 0x80;
+    expect_refused(flipped, "a flipped bit near the end");
+  }
+  expect_refused(original.substr(0, original.size() - 1), "one byte cut off");
+  expect_refused(original + std::string(1, '\0'), "one byte appended");
+  // Restored, it opens and reads.
+  ASSERT_TRUE(rocksdb::WriteStringToFile(env_.get(), original, table, true).ok());
+  auto idx = open();
+  ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+  EXPECT_TRUE((*idx)->Get("key7").ok());
+}
+
 TEST_F(IndexTest, WithNoWalWhatWasNotFlushedIsGoneAfterAReopen) {
   EXPECT_TRUE(index_->ReadCheckpoint().status().IsNotFound());  // a new index
   ASSERT_TRUE(Put("durable", Entry(1, 4096, 1, Version{1 << 16, 1})).ok());
