@@ -169,8 +169,11 @@ ClientImpl::ClientImpl(const ClientOptions& options, asio::ip::tcp::endpoint end
   co.max_inflight = options_.max_inflight_per_connection;
   co.max_reply_body_bytes = options_.max_reply_body_bytes;
   co.connect_timeout = std::chrono::milliseconds(options_.connect_timeout_ms);
-  for (int i = 0; i < options_.connections; i++)
+  for (int i = 0; i < options_.connections; i++) {
     conns_.push_back(std::make_unique<Connection>(io_, co));
+    // A slot held by a timed-out call is freed by its late reply: calls waiting for room go.
+    conns_.back()->set_on_room([this] { DrainWaiting(); });
+  }
   std::promise<std::thread::id> id;
   std::future<std::thread::id> got = id.get_future();
   thread_ = std::thread([this, &id] {

@@ -8,12 +8,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cairn/client.h"
+#include "cairn/load_generator.h"
 #include "client/fake_server.h"
 #include "proto/frame.h"
 #include "util/crc32c.h"
@@ -193,6 +195,56 @@ TEST(ClientTest, TimeoutThenLateReplyIsDiscarded) {
   Result<GetResult> j = c->Get("j");
   ASSERT_TRUE(j.ok()) << j.status().ToString();
   EXPECT_EQ(j->data, "prompt");
+}
+
+// Found by bench/server/sustained.sh against a cairnd that stalled: with one request in flight
+// per connection, a timed-out call still holds its request id until its late reply, and the
+// load generator submitted the next call at once: a CAIRN_CHECK (no free slot) aborted
+// `cairn bench`. Now the connection waits for the late reply (Connection::set_on_room); the
+// timeouts are counted as errors and the run ends on time.
+TEST(ClientTest, LoadGeneratorSurvivesTimeoutsWithOneCallInFlight) {
+  FakeServer server;
+  server.Set("bench/0", "x");
+  server.delay_ms = 150;  // every reply later than the 50 ms deadline
+  ClientOptions o;
+  o.port = server.port();
+  LoadOptions lo;
+  lo.connections = 2;
+  lo.inflight = 1;
+  lo.keys = 1;
+  lo.preload = false;
+  lo.duration_s = 1.0;
+  lo.timeout_ms = 50;
+  Result<LoadReport> r = RunLoad(o, lo);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(r->errors, 2u);  // timeouts, each counted
+  EXPECT_NE(r->first_error.find("timeout"), std::string::npos) << r->first_error;
+}
+
+// The same for the client: its one slot held by a timed-out call, the next call waits for
+// room and goes when the late reply frees the slot. It used to wait for a reply to some other
+// call, which never came: for ever.
+TEST(ClientTest, ACallWaitingForTheSlotOfATimedOutCallGoesWhenTheLateReplyFreesIt) {
+  FakeServer server;
+  server.Set("k", "v");
+  ClientOptions o;
+  o.connections = 1;
+  o.max_inflight_per_connection = 1;
+  o.timeout_ms = 100;
+  o.max_attempts = 1;
+  auto c = Connect(server, o);
+  server.delay_ms = 300;
+  Result<GetResult> a = c->Get("k");
+  EXPECT_TRUE(a.status().IsDeadlineExceeded()) << a.status().ToString();
+  server.delay_ms = 0;
+  auto b = std::async(std::launch::async, [&] { return c->Get("k"); });
+  if (b.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    c.reset();  // completes the stuck call, so the future can be destroyed
+    FAIL() << "the call waiting for the timed-out call's slot was never sent";
+  }
+  Result<GetResult> got = b.get();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->data, "v");
 }
 
 TEST(ClientTest, PutIsRetriedAfterALostConnection) {

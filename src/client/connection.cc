@@ -329,6 +329,7 @@ void Connection::Complete(uint32_t slot, Reply& reply) {
   free_slots_.push_back(slot);
   inflight_--;
   if (!abandoned && fn) fn(reply);
+  if (abandoned && on_room_) on_room_();
 }
 
 void Connection::Close(Failure failure, const Status& why) {
@@ -347,9 +348,11 @@ void Connection::Close(Failure failure, const Status& why) {
   in_pos_ = in_end_ = 0;
   skip_body_ = 0;
   std::vector<ReplyFn> fns;
+  bool freed_abandoned = false;
   for (uint32_t i = 0; i < slots_.size(); i++) {
     Slot& s = slots_[i];
     if (!s.busy) continue;
+    freed_abandoned |= s.abandoned;
     if (!s.abandoned && s.fn) fns.push_back(std::move(s.fn));
     s.fn = nullptr;
     s.busy = false;
@@ -364,6 +367,7 @@ void Connection::Close(Failure failure, const Status& why) {
     r.status = why;
     fn(r);
   }
+  if (freed_abandoned && on_room_) on_room_();
 }
 
 void Connection::ArmSweep() {

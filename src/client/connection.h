@@ -93,6 +93,12 @@ class Connection {
   // also from a callback.
   void Close(Failure failure, const Status& why);
 
+  // Runs each time a slot held by an abandoned call is freed. A call whose deadline passed is
+  // answered with kTimeout at once, but its request id (its slot) stays taken until the late
+  // reply arrives or the connection closes, so HasRoom() may be false right after a timeout: a
+  // caller that found no room submits again from here.
+  void set_on_room(std::function<void()> fn) { on_room_ = std::move(fn); }
+
  private:
   enum class State { kClosed, kConnecting, kHandshake, kOpen };
   struct Slot {
@@ -127,6 +133,7 @@ class Connection {
 
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;
+  std::function<void()> on_room_;  // set_on_room
   uint32_t inflight_ = 0;  // busy slots (abandoned ones included: their ids are still taken)
   bool sweep_armed_ = false;
 

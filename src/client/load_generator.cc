@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <unordered_set>
 #include <vector>
 
 #include "client/connection.h"
@@ -104,6 +105,7 @@ class Bench {
 
   asio::io_context io_;
   std::vector<std::unique_ptr<Connection>> conns_;
+  std::unordered_set<Connection*> starved_;  // no room after a timeout: resumed by on_room
   std::string pool_;
   std::vector<uint64_t> issued_version_;  // newest version sent per key
   // Per key: the oldest version a GET may still return. It rises to a PUT's version when that
@@ -157,8 +159,15 @@ Status Bench::Setup() {
   co.connect_timeout = std::chrono::milliseconds(server_.connect_timeout_ms);
   co.max_inflight = static_cast<uint32_t>(args_.inflight);
   co.max_reply_body_bytes = std::max<uint64_t>(size_, 1 << 20);
-  for (int i = 0; i < args_.connections; i++)
+  for (int i = 0; i < args_.connections; i++) {
     conns_.push_back(std::make_unique<Connection>(io_, co));
+    Connection* c = conns_.back().get();
+    // A connection left without room by a timed-out call (IssueNext) resumes when the late
+    // reply frees its slot.
+    c->set_on_room([this, c] {
+      if (starved_.erase(c) > 0) IssueNext(c);
+    });
+  }
 
   // The pool the values are cut from: random bytes, so the server cannot compress or dedupe.
   pool_.resize(static_cast<size_t>(size_) + kPoolSlack);
@@ -197,6 +206,12 @@ void Bench::IssueNext(Connection* conn) {
   if (!preload_ && Clock::now() >= end_) stopping_ = true;
   if (stopping_) {
     if (outstanding_ == 0) io_.stop();
+    return;
+  }
+  // A call that timed out still holds its request id until its late reply arrives (Connection):
+  // wait for that (set_on_room) instead of submitting past the connection's slots.
+  if (!conn->HasRoom()) {
+    starved_.insert(conn);
     return;
   }
   if (preload_) {
