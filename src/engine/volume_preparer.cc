@@ -1,7 +1,5 @@
 #include "engine/volume_preparer.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 
 namespace cairn {
@@ -60,8 +58,6 @@ std::vector<uint32_t> VolumePreparer::PreparedIds() const {
 
 Status VolumePreparer::WaitForVolume() {
   MutexLock l(&mu_);
-  const auto deadline = std::chrono::steady_clock::now() + kMaxWait;
-  bool may_allocate = options_.preparation == VolumePreparation::kWriteZeros;
   while (prepared_.empty()) {
     wanted_ = true;
     if (halted_) return Status::OK();
@@ -70,64 +66,9 @@ Status VolumePreparer::WaitForVolume() {
       return error_;
     }
     work_cv_.Signal();
-    if (!may_allocate || writer_allocating_) {
-      ready_cv_.Wait(&mu_);
-      continue;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (now < deadline) {
-      ready_cv_.WaitFor(&mu_, deadline - now);
-      continue;
-    }
-    // Waited kMaxWait: allocate a volume here, while the preparer goes on with its zeros.
-    may_allocate = false;  // once per call: a failure falls back to waiting for the preparer
-    writer_allocating_ = true;
-    NoteAheadLocked();
-    const uint32_t id = next_id_++;
-    l.Unlock();
-    Result<std::shared_ptr<Volume>> v =
-        Volume::Create(options_.env, options_.dir, id, options_.capacity, options_.store_id,
-                       VolumePreparation::kAllocate, &stop_, options_.test_point);
-    if (v.ok() && !stop_) options_.volumes->Add(*v);
-    l.Lock();
-    writer_allocating_ = false;
-    ready_cv_.SignalAll();  // another writer waiting behind this one looks again
-    if (stop_) return Status::OK();
-    if (v.ok()) {
-      prepared_.push_front(*v);  // before the preparer's: the writers wait for it now
-      allocated_for_waiters_++;
-      if (options_.log) {
-        l.Unlock();
-        options_.log(fmt::format("volume {} allocated by a writer that waited {} ms for the "
-                                 "preparer's zeros", id, kMaxWait.count()));
-        l.Lock();
-      }
-      continue;
-    }
-    if (next_id_ == id + 1) next_id_ = id;  // the temporary file was removed
-    if (options_.log) {
-      l.Unlock();
-      options_.log("WARNING: allocating a volume for a waiting writer: " + v.status().ToString());
-      l.Lock();
-    }
+    ready_cv_.Wait(&mu_);
   }
   return Status::OK();
-}
-
-uint64_t VolumePreparer::allocated_for_waiters() const {
-  MutexLock l(&mu_);
-  return allocated_for_waiters_;
-}
-
-size_t VolumePreparer::MostVolumesAhead() const {
-  MutexLock l(&mu_);
-  return most_ahead_;
-}
-
-// Called as a volume starts being made: counts it with those made and not yet taken.
-void VolumePreparer::NoteAheadLocked() {
-  const size_t ahead = prepared_.size() + (preparing_ ? 1 : 0) + (writer_allocating_ ? 1 : 0);
-  most_ahead_ = std::max(most_ahead_, ahead);
 }
 
 void VolumePreparer::Halt() {
@@ -145,9 +86,6 @@ void VolumePreparer::Stop() {
     ready_cv_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
-  // A writer allocating a volume (WaitForVolume) uses options_: let it finish (milliseconds).
-  MutexLock l(&mu_);
-  while (writer_allocating_) ready_cv_.Wait(&mu_);
 }
 
 void VolumePreparer::Loop() {
@@ -158,8 +96,6 @@ void VolumePreparer::Loop() {
       continue;
     }
     const uint32_t id = next_id_++;
-    preparing_ = true;
-    NoteAheadLocked();
     l.Unlock();
     Result<std::shared_ptr<Volume>> v =
         Volume::Create(options_.env, options_.dir, id, options_.capacity, options_.store_id,
@@ -167,7 +103,6 @@ void VolumePreparer::Loop() {
     // Readers find the volume before any writer can append to it.
     if (v.ok() && !stop_) options_.volumes->Add(*v);
     l.Lock();
-    preparing_ = false;
     if (stop_) break;
     if (v.ok()) {
       wanted_ = false;
@@ -176,7 +111,7 @@ void VolumePreparer::Loop() {
       ready_cv_.SignalAll();
       continue;
     }
-    if (next_id_ == id + 1) next_id_ = id;  // reuse the id; the temporary file was removed
+    next_id_ = id;  // reuse the id; the temporary file was removed
     const bool first = error_.ok();
     error_ = v.status();
     ready_cv_.SignalAll();

@@ -17,17 +17,6 @@
 // AVolumeIdTheIndexStillNamesIsNeverReused). A failed preparation gives its id back (the
 // temporary file was removed).
 //
-// No stall (issue 16): a writer waits for the preparer at most kMaxWait. Past it, and with the
-// preparer still writing zeros (kWriteZeros), the writer allocates a volume itself
-// (kAllocate: fallocate, milliseconds) and takes it; the preparer's zeroed volume is used next.
-// Under a load that fills volumes faster than zeros can be written (64 writers of 1 MiB), about
-// every other volume is then allocated instead of zeroed, and a writer's longest wait for a
-// volume is kMaxWait plus one allocation, instead of the rest of a whole volume of zeros and its
-// fdatasync (2.3 s measured). Space ahead of the writers is bounded: the preparer makes one
-// volume at a time and only when none is ready, and a waiting writer allocates one only when
-// none is ready and no other writer is allocating: at most kMaxVolumesAhead volumes exist that
-// no writer has appended to.
-//
 // Thread safety: every method may be called from any thread; Stop joins the thread. Lock order
 // (docs/design.md, "Lock order"): the store's log lock (mu_) may be held when calling any method
 // but WaitForVolume and Stop; this part's lock is a leaf: it calls nothing while holding it (the
@@ -57,11 +46,6 @@ class VolumePreparer {
  public:
   // Named bound: the wait before trying again after a preparation failed.
   static constexpr std::chrono::milliseconds kRetryDelay{200};
-  // Named bound: the longest a writer waits for a zeroed volume before it allocates one.
-  static constexpr std::chrono::milliseconds kMaxWait{50};
-  // Named bound: volumes prepared or being prepared that no writer has taken yet (one from the
-  // preparer, one allocated by a waiting writer).
-  static constexpr size_t kMaxVolumesAhead = 2;
 
   struct Options {
     Env* env = nullptr;
@@ -98,28 +82,20 @@ class VolumePreparer {
   // Asks for a volume ahead of need, unless one is ready or being prepared.
   void WantAhead() EXCLUDES(mu_);
   std::vector<uint32_t> PreparedIds() const EXCLUDES(mu_);
-  // The most volumes that were ever prepared or being prepared and not yet taken (tests:
-  // never above kMaxVolumesAhead).
-  size_t MostVolumesAhead() const EXCLUDES(mu_);
 
   // Blocks until a volume is ready (OK: TryTake may find it, unless another writer took it
   // first), or preparing it failed (that error; another attempt is asked for), or Halt was
-  // called (OK: the caller looks at why). Asks for a volume. Past kMaxWait (kWriteZeros only),
-  // allocates one on the calling thread (above). Never call holding the log lock.
+  // called (OK: the caller looks at why). Asks for a volume. Never call holding the log lock.
   Status WaitForVolume() EXCLUDES(mu_);
-  // Volumes allocated by waiting writers since Start (Stats; tests).
-  uint64_t allocated_for_waiters() const EXCLUDES(mu_);
   // The store failed or is closing: nothing more is prepared, and the writers waiting return.
   // Sticky.
   void Halt() EXCLUDES(mu_);
-  // Halts, cancels a volume being written, joins the thread and waits for a writer's
-  // allocation in progress. Idempotent.
+  // Halts, cancels a volume being written and joins the thread. Idempotent.
   void Stop() EXCLUDES(mu_);
 
  private:
   friend class StoreImpl;  // names mu_ in the store's lock order
   void Loop() EXCLUDES(mu_);
-  void NoteAheadLocked() REQUIRES(mu_);
 
   Options options_;
   std::atomic<bool> stop_{false};  // also cancels Volume::Create
@@ -133,10 +109,6 @@ class VolumePreparer {
   Status error_ GUARDED_BY(mu_);  // the last preparation's, until one succeeds
   bool wanted_ GUARDED_BY(mu_) = false;
   bool halted_ GUARDED_BY(mu_) = false;
-  bool preparing_ GUARDED_BY(mu_) = false;         // the thread is making a volume
-  bool writer_allocating_ GUARDED_BY(mu_) = false;  // a waiting writer is
-  uint64_t allocated_for_waiters_ GUARDED_BY(mu_) = 0;
-  size_t most_ahead_ GUARDED_BY(mu_) = 0;  // the most volumes ever ahead (tests)
 };
 
 }  // namespace cairn

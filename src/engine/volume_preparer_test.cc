@@ -1,18 +1,12 @@
 // VolumePreparer (engine/volume_preparer.h) on an in-memory Env: a volume is prepared only when
 // asked, with an id above every id named at open, and is in the volume set before it is handed
 // out; a failed preparation is reported to the waiting writer, gives its id back and is retried;
-// Halt releases a waiting writer; Stop is idempotent; a writer that waited kMaxWait for zeros
-// allocates a volume itself, and the volumes ahead of the writers stay within kMaxVolumesAhead.
+// Halt releases a waiting writer; Stop is idempotent.
 #include "engine/volume_preparer.h"
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <functional>
-#include <mutex>
-#include <string_view>
 #include <thread>
 
 #include "io/fault_env.h"
@@ -127,113 +121,6 @@ TEST_F(VolumePreparerTest, HaltReleasesAWaitingWriterAndNothingMoreIsPrepared) {
   EXPECT_TRUE(prep_.PreparedIds().empty());  // halted: nothing more is prepared
   EXPECT_TRUE(prep_.WaitForVolume().ok());    // and nobody waits
   prep_.Stop();
-}
-
-// Issue 16: a writer never waits for a whole volume of zeros. The preparer's zeros are held up
-// (its Volume::Create blocks at its first test point, as a busy disk would hold them); a writer
-// waiting for a volume gets an allocated one after kMaxWait, and the preparer's volume, once
-// written, is the next one handed out. Never more than kMaxVolumesAhead volumes ahead.
-TEST_F(VolumePreparerTest, AWriterThatWaitedForZerosAllocatesAVolumeAndTheZerosComeNext) {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  const std::thread::id writer_thread = std::this_thread::get_id();
-  std::atomic<int> held{0};
-  std::function<void(const char*)> point = [&](const char* name) {
-    if (std::string_view(name) != "volume:create-begin") return;
-    if (std::this_thread::get_id() == writer_thread) return;  // the writer's allocation
-    held++;
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait_for(l, std::chrono::seconds(30), [&] { return release; });
-  };
-  prep_.SetOptions({&env_, "/v", kCap, 77, VolumePreparation::kWriteZeros, &volumes_,
-                    [this](const std::string& m) { logged_.push_back(m); }, &point});
-  prep_.IdsAbove(1);
-  prep_.Start();
-  prep_.Want();
-  for (int i = 0; i < 1000 && held.load() == 0; i++)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_EQ(held.load(), 1);
-  // The writer waits: the preparer is held at volume 2, so the writer allocates volume 3.
-  EXPECT_TRUE(prep_.WaitForVolume().ok());
-  std::shared_ptr<Volume> first = prep_.TryTake();
-  ASSERT_NE(first, nullptr);
-  EXPECT_EQ(first->id(), 3u);
-  EXPECT_TRUE(volumes_.Contains(3));
-  EXPECT_EQ(prep_.allocated_for_waiters(), 1u);
-  // The preparer is still held: the next writer to wait allocates again (volume 4), never more
-  // than kMaxVolumesAhead at once.
-  EXPECT_TRUE(prep_.WaitForVolume().ok());
-  std::shared_ptr<Volume> second = prep_.TryTake();
-  ASSERT_NE(second, nullptr);
-  EXPECT_EQ(second->id(), 4u);
-  // Released, the preparer's zeroed volume 2 is the next one ready, and nothing more is made.
-  {
-    std::lock_guard<std::mutex> l(mu);
-    release = true;
-  }
-  cv.notify_all();
-  for (int i = 0; i < 1000 && prep_.PreparedIds().empty(); i++)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_EQ(prep_.PreparedIds(), std::vector<uint32_t>{2});
-  EXPECT_TRUE(prep_.WaitForVolume().ok());  // ready: no wait, no allocation
-  std::shared_ptr<Volume> third = prep_.TryTake();
-  ASSERT_NE(third, nullptr);
-  EXPECT_EQ(third->id(), 2u);
-  EXPECT_EQ(prep_.allocated_for_waiters(), 2u);
-  EXPECT_LE(prep_.MostVolumesAhead(), VolumePreparer::kMaxVolumesAhead);
-  EXPECT_EQ(prep_.MostVolumesAhead(), 2u);  // the held zeros and one allocation
-  prep_.Stop();
-}
-
-// A writer whose own allocation fails waits for the preparer instead, and is woken by it.
-TEST_F(VolumePreparerTest, AWriterWhoseAllocationFailsIsWokenByThePreparersVolume) {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  const std::thread::id writer_thread = std::this_thread::get_id();
-  std::function<void(const char*)> point = [&](const char* name) {
-    if (std::string_view(name) != "volume:create-begin") return;
-    if (std::this_thread::get_id() == writer_thread) return;
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait_for(l, std::chrono::seconds(30), [&] { return release; });
-  };
-  prep_.SetOptions({&env_, "/v", kCap, 77, VolumePreparation::kWriteZeros, &volumes_,
-                    [this](const std::string& m) { logged_.push_back(m); }, &point});
-  prep_.IdsAbove(1);
-  // The writer's allocation (volume 3) fails; the preparer's volume 2 does not.
-  env_.Inject(FaultEnv::Op::kCreateFile, "00000003.vol", 0, 1, Status::NoSpace("injected ENOSPC"));
-  std::atomic<int> held{0};
-  std::function<void(const char*)> counted = [&](const char* name) {
-    if (std::string_view(name) == "volume:create-begin" &&
-        std::this_thread::get_id() != writer_thread)
-      held++;
-    point(name);
-  };
-  prep_.SetOptions({&env_, "/v", kCap, 77, VolumePreparation::kWriteZeros, &volumes_,
-                    [this](const std::string& m) { logged_.push_back(m); }, &counted});
-  prep_.Start();
-  prep_.Want();
-  for (int i = 0; i < 1000 && held.load() == 0; i++)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_EQ(held.load(), 1);
-  std::thread releaser([&] {
-    std::this_thread::sleep_for(VolumePreparer::kMaxWait * 4);
-    {
-      std::lock_guard<std::mutex> l(mu);
-      release = true;
-    }
-    cv.notify_all();
-  });
-  EXPECT_TRUE(prep_.WaitForVolume().ok());  // woken by the preparer's volume, not the error
-  releaser.join();
-  std::shared_ptr<Volume> v = prep_.TryTake();
-  ASSERT_NE(v, nullptr);
-  EXPECT_EQ(v->id(), 2u);
-  EXPECT_EQ(prep_.allocated_for_waiters(), 0u);
-  prep_.Stop();
-  ASSERT_FALSE(logged_.empty());
-  EXPECT_NE(logged_[0].find("ENOSPC"), std::string::npos) << logged_[0];
 }
 
 }  // namespace
