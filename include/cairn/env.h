@@ -27,6 +27,16 @@ class File {
   // fdatasync(2). After an error, nothing written since the last successful sync may be
   // trusted: the caller must not retry and then report success (docs/reliability.md).
   virtual Status DataSync() = 0;
+  // Starts writing [offset, offset+len) back to the device and, with `wait`, waits until that
+  // range is written (sync_file_range(2)); it makes nothing durable (only DataSync does). Keeps
+  // a long run of writes from piling up in the page cache for one large DataSync. A no-op where
+  // there is no page cache to drain.
+  virtual Status WriteBack(uint64_t offset, uint64_t len, bool wait) {
+    (void)offset;
+    (void)len;
+    (void)wait;
+    return Status::OK();
+  }
   virtual Result<uint64_t> Size() = 0;
   // Bytes actually allocated on the device (st_blocks * 512).
   virtual Result<uint64_t> AllocatedBytes() = 0;

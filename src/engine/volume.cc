@@ -42,7 +42,8 @@ Result<std::shared_ptr<Volume>> Volume::Create(Env* env, const std::string& dir,
                                                uint64_t capacity, uint64_t store_id,
                                                VolumePreparation prep,
                                                const std::atomic<bool>* cancel,
-                                               const std::function<void(const char*)>* test_point) {
+                                               const std::function<void(const char*)>* test_point,
+                                               const std::atomic<bool>* hurry) {
   auto point = [test_point](const char* name) {
     if (test_point != nullptr && *test_point) (*test_point)(name);
   };
@@ -68,14 +69,40 @@ Result<std::shared_ptr<Volume>> Volume::Create(Env* env, const std::string& dir,
     zeros = s.IsNotSupported();
     if (zeros) s = Status::OK();
   }
+  // The zeros are written back as they go (kWriteBackChunk at a time, the previous chunk waited
+  // for), so at most two chunks are dirty: the final DataSync, and any other file's sync queued
+  // behind it, never meets a whole volume of zeros in the page cache. With `hurry` set (a writer
+  // is waiting for this volume: VolumePreparer::kMaxWait), the rest of the data area is
+  // allocated instead of written (as kAllocate), so the volume is ready in milliseconds.
   static const std::string kZeros(1 << 20, '\0');
+  constexpr uint64_t kWriteBackChunk = uint64_t{32} << 20;
+  uint64_t chunk_start = h.data_offset, waited_to = h.data_offset;
   for (uint64_t off = h.data_offset; zeros && s.ok() && off < capacity; off += kZeros.size()) {
     if (cancel != nullptr && cancel->load()) {
       s = Status::IOError("cancelled: the store is closing");
       break;
     }
+    if (hurry != nullptr && hurry->load()) {
+      Status a = file->Allocate(off, capacity - off);
+      if (a.ok()) {
+        point("volume:hurried");
+        break;
+      }
+      if (!a.IsNotSupported()) {
+        s = a;
+        break;
+      }
+      hurry = nullptr;  // cannot allocate here: go on writing zeros
+    }
     uint64_t n = std::min<uint64_t>(kZeros.size(), capacity - off);
     s = file->PWrite(off, std::string_view(kZeros.data(), n));
+    if (s.ok() && off + n - chunk_start >= kWriteBackChunk) {
+      s = file->WriteBack(chunk_start, off + n - chunk_start, /*wait=*/false);
+      if (s.ok() && chunk_start > waited_to)
+        s = file->WriteBack(waited_to, chunk_start - waited_to, /*wait=*/true);
+      waited_to = chunk_start;
+      chunk_start = off + n;
+    }
   }
   if (s.ok()) s = file->DataSync();
   if (s.ok()) point("volume:before-rename");

@@ -38,7 +38,8 @@ class Volume {
   static Result<std::shared_ptr<Volume>> Create(
       Env* env, const std::string& dir, uint32_t id, uint64_t capacity, uint64_t store_id,
       VolumePreparation prep, const std::atomic<bool>* cancel = nullptr,
-      const std::function<void(const char*)>* test_point = nullptr);
+      const std::function<void(const char*)>* test_point = nullptr,
+      const std::atomic<bool>* hurry = nullptr);
   // Opens an existing volume and validates its header against `id` and `store_id`.
   static Result<std::shared_ptr<Volume>> Open(Env* env, const std::string& dir, uint32_t id,
                                               uint64_t store_id);

@@ -1,5 +1,7 @@
 #include "engine/volume_preparer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace cairn {
@@ -58,6 +60,7 @@ std::vector<uint32_t> VolumePreparer::PreparedIds() const {
 
 Status VolumePreparer::WaitForVolume() {
   MutexLock l(&mu_);
+  const auto deadline = std::chrono::steady_clock::now() + kMaxWait;
   while (prepared_.empty()) {
     wanted_ = true;
     if (halted_) return Status::OK();
@@ -66,9 +69,23 @@ Status VolumePreparer::WaitForVolume() {
       return error_;
     }
     work_cv_.Signal();
-    ready_cv_.Wait(&mu_);
+    if (hurry_.load()) {
+      ready_cv_.Wait(&mu_);
+      continue;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      hurry_ = true;  // the volume being zeroed is finished by allocation
+      continue;
+    }
+    ready_cv_.WaitFor(&mu_, deadline - now);
   }
   return Status::OK();
+}
+
+uint64_t VolumePreparer::hurried() const {
+  MutexLock l(&mu_);
+  return hurried_;
 }
 
 void VolumePreparer::Halt() {
@@ -99,16 +116,24 @@ void VolumePreparer::Loop() {
     l.Unlock();
     Result<std::shared_ptr<Volume>> v =
         Volume::Create(options_.env, options_.dir, id, options_.capacity, options_.store_id,
-                       options_.preparation, &stop_, options_.test_point);
+                       options_.preparation, &stop_, options_.test_point, &hurry_);
     // Readers find the volume before any writer can append to it.
     if (v.ok() && !stop_) options_.volumes->Add(*v);
     l.Lock();
     if (stop_) break;
+    const bool hurried = hurry_.exchange(false);
     if (v.ok()) {
       wanted_ = false;
       prepared_.push_back(*v);
       error_ = Status::OK();
+      if (hurried && options_.preparation == VolumePreparation::kWriteZeros) hurried_++;
       ready_cv_.SignalAll();
+      if (hurried && options_.preparation == VolumePreparation::kWriteZeros && options_.log) {
+        l.Unlock();
+        options_.log(fmt::format("volume {}: a writer waited {} ms for it; what was left of its "
+                                 "zeros was allocated instead", id, kMaxWait.count()));
+        l.Lock();
+      }
       continue;
     }
     next_id_ = id;  // reuse the id; the temporary file was removed

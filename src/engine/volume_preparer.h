@@ -17,6 +17,14 @@
 // AVolumeIdTheIndexStillNamesIsNeverReused). A failed preparation gives its id back (the
 // temporary file was removed).
 //
+// No stall (issue 16): a writer waits for a zeroed volume at most kMaxWait. Past it, the
+// preparer is hurried: the rest of the volume it is writing is allocated instead of zeroed
+// (Volume::Create's `hurry`), and the volume is ready in milliseconds. The zeros already
+// written are on their way to the disk as they go (Volume::Create writes them back in chunks),
+// so the volume's final fdatasync is short too. The id stays the one the volume was started
+// with: volumes are handed out in id order, which recovery relies on (it replays the volumes
+// from the checkpoint's id up). At most one volume is ever ahead of the writers.
+//
 // Thread safety: every method may be called from any thread; Stop joins the thread. Lock order
 // (docs/design.md, "Lock order"): the store's log lock (mu_) may be held when calling any method
 // but WaitForVolume and Stop; this part's lock is a leaf: it calls nothing while holding it (the
@@ -46,6 +54,8 @@ class VolumePreparer {
  public:
   // Named bound: the wait before trying again after a preparation failed.
   static constexpr std::chrono::milliseconds kRetryDelay{200};
+  // Named bound: the longest a writer waits for zeros before the preparer is hurried.
+  static constexpr std::chrono::milliseconds kMaxWait{50};
 
   struct Options {
     Env* env = nullptr;
@@ -85,8 +95,13 @@ class VolumePreparer {
 
   // Blocks until a volume is ready (OK: TryTake may find it, unless another writer took it
   // first), or preparing it failed (that error; another attempt is asked for), or Halt was
-  // called (OK: the caller looks at why). Asks for a volume. Never call holding the log lock.
+  // called (OK: the caller looks at why). Asks for a volume; past kMaxWait, hurries the one
+  // being prepared. Never call holding the log lock.
   Status WaitForVolume() EXCLUDES(mu_);
+  // Volumes a writer waited kMaxWait for, and so hurried (tests; the store logs each).
+  uint64_t hurried() const EXCLUDES(mu_);
+  // Whether the volume being prepared is being hurried now (tests).
+  bool hurrying() const { return hurry_.load(); }
   // The store failed or is closing: nothing more is prepared, and the writers waiting return.
   // Sticky.
   void Halt() EXCLUDES(mu_);
@@ -99,6 +114,7 @@ class VolumePreparer {
 
   Options options_;
   std::atomic<bool> stop_{false};  // also cancels Volume::Create
+  std::atomic<bool> hurry_{false};  // a writer waited kMaxWait: Volume::Create allocates the rest
   std::thread thread_;
 
   mutable Mutex mu_;
@@ -109,6 +125,7 @@ class VolumePreparer {
   Status error_ GUARDED_BY(mu_);  // the last preparation's, until one succeeds
   bool wanted_ GUARDED_BY(mu_) = false;
   bool halted_ GUARDED_BY(mu_) = false;
+  uint64_t hurried_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace cairn

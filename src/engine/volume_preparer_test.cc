@@ -1,12 +1,18 @@
 // VolumePreparer (engine/volume_preparer.h) on an in-memory Env: a volume is prepared only when
 // asked, with an id above every id named at open, and is in the volume set before it is handed
 // out; a failed preparation is reported to the waiting writer, gives its id back and is retried;
-// Halt releases a waiting writer; Stop is idempotent.
+// Halt releases a waiting writer; Stop is idempotent; a writer that waits kMaxWait hurries the
+// volume being zeroed (the rest is allocated), which keeps its id.
 #include "engine/volume_preparer.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string_view>
 #include <thread>
 
 #include "io/fault_env.h"
@@ -120,6 +126,60 @@ TEST_F(VolumePreparerTest, HaltReleasesAWaitingWriterAndNothingMoreIsPrepared) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_TRUE(prep_.PreparedIds().empty());  // halted: nothing more is prepared
   EXPECT_TRUE(prep_.WaitForVolume().ok());    // and nobody waits
+  prep_.Stop();
+}
+
+// Issue 16: a writer never waits for a whole volume of zeros. The preparer is held before it
+// starts zeroing volume 2 (as a busy disk would hold it); a writer waiting for a volume hurries
+// it after kMaxWait, and once released the preparer allocates the data area instead of writing
+// it and hands out volume 2: the id it started with, so volumes stay in id order (recovery
+// replays them from the checkpoint's id up). A volume prepared ahead, with nobody waiting, is
+// zeroed whole.
+TEST_F(VolumePreparerTest, AWriterThatWaitedHurriesTheVolumeBeingZeroedWhichKeepsItsId) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> began{0}, hurried_points{0};
+  std::function<void(const char*)> point = [&](const char* name) {
+    const std::string_view n(name);
+    if (n == "volume:hurried") hurried_points++;
+    if (n != "volume:create-begin") return;
+    if (began++ > 0) return;  // only the first volume is held
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait_for(l, std::chrono::seconds(30), [&] { return release; });
+  };
+  prep_.SetOptions({&env_, "/v", kCap, 77, VolumePreparation::kWriteZeros, &volumes_,
+                    [this](const std::string& m) { logged_.push_back(m); }, &point});
+  prep_.IdsAbove(1);
+  prep_.Start();
+  Status waited;
+  std::thread writer([&] { waited = prep_.WaitForVolume(); });
+  for (int i = 0; i < 1000 && !prep_.hurrying(); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(prep_.hurrying());  // the writer waited kMaxWait
+  EXPECT_EQ(began.load(), 1);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  writer.join();
+  EXPECT_TRUE(waited.ok()) << waited.ToString();
+  std::shared_ptr<Volume> v = prep_.TryTake();
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->id(), 2u);
+  EXPECT_EQ(hurried_points.load(), 1);  // the data area was allocated, not zeroed
+  EXPECT_EQ(prep_.hurried(), 1u);
+  EXPECT_FALSE(prep_.hurrying());
+  ASSERT_EQ(logged_.size(), 1u);
+  EXPECT_NE(logged_[0].find("volume 2: a writer waited"), std::string::npos) << logged_[0];
+  // Ahead of need, nobody waiting: zeroed whole, not hurried.
+  prep_.WantAhead();
+  for (int i = 0; i < 1000 && prep_.PreparedIds().empty(); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(prep_.PreparedIds(), std::vector<uint32_t>{3});
+  EXPECT_EQ(hurried_points.load(), 1);
+  EXPECT_EQ(prep_.hurried(), 1u);
   prep_.Stop();
 }
 

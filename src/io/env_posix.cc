@@ -66,6 +66,15 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
+  Status WriteBack(uint64_t offset, uint64_t len, bool wait) override {
+    const unsigned flags = wait ? SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                      SYNC_FILE_RANGE_WAIT_AFTER
+                                : SYNC_FILE_RANGE_WRITE;
+    if (::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(len), flags) != 0)
+      return Status::FromErrno(errno, "sync_file_range " + path_);
+    return Status::OK();
+  }
+
   Result<uint64_t> Size() override {
     struct stat st;
     if (::fstat(fd_, &st) != 0) return Status::FromErrno(errno, "fstat " + path_);
