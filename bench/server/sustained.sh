@@ -2,8 +2,7 @@
 # Sustained PUT load on one cairnd for minutes (issue 16, "No stall under sustained writes"):
 # every cell runs `cairn bench --mix put=100` against a fresh cairnd long enough to fill several
 # volumes, and reports what a client saw: requests that failed or timed out (the load's
-# per-request deadline, --timeout-ms), the maximum latency and p99.9, the volumes filled, and
-# how many volumes a writer waited for long enough to hurry them (cairnd's log).
+# per-request deadline, --timeout-ms), the maximum latency and p99.9, and the volumes filled.
 # A stall shows as timeouts and a maximum in seconds.
 #
 # Usage: bench/server/sustained.sh [BUILD_DIR]       (default build/release)
@@ -54,8 +53,8 @@ export CAIRN_KEY_FILE=$T/key
        "$CONNECTIONS connections, 1 request in flight each; $KEYS keys overwritten; volumes of $VOLUME;" \
        "per-request deadline $TIMEOUT_MS ms. Produced by \`bench/server/sustained.sh\`."
   echo
-  echo "| size | durability | PUT/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | errors (timeouts) | volumes filled | hurried by a waiting writer |"
-  echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+  echo "| size | durability | PUT/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | errors (timeouts) | volumes filled |"
+  echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"
 } >"$OUT.md"
 
 for cell in $CELLS; do
@@ -63,7 +62,7 @@ for cell in $CELLS; do
   free_gib=$(( $(df -P --block-size=1G "$T" | awk 'NR==2 {print $4}') ))
   if (( free_gib < MIN_FREE_GIB )); then
     log "skipping $size $mode: $free_gib GiB free, below MIN_FREE_GIB=$MIN_FREE_GIB"
-    echo "| $size | $mode | skipped: $free_gib GiB free | | | | | | | | |" >>"$OUT.md"
+    echo "| $size | $mode | skipped: $free_gib GiB free | | | | | | | |" >>"$OUT.md"
     continue
   fi
   rm -rf "$T/cairn" "$T/port" "$T/cairnd.log"
@@ -80,11 +79,10 @@ for cell in $CELLS; do
         2>"$T/bench.err") || true
   [[ -s $T/bench.err ]] && log "cairn bench: $(tail -c 300 "$T/bench.err")"
   stat=$("$CAIRN" --server "127.0.0.1:$port" --json stat 2>/dev/null || echo '{}')
-  hurried=$(grep -c "a writer waited" "$T/cairnd.log" || true)
   kill "$CAIRND_PID"; wait "$CAIRND_PID" || true; CAIRND_PID=""
-  python3 - "$j" "$stat" "$size" "$mode" "$hurried" >>"$OUT.md" <<'PY'
+  python3 - "$j" "$stat" "$size" "$mode" >>"$OUT.md" <<'PY'
 import json, sys
-raw, stat_raw, size, mode, hurried = sys.argv[1:6]
+raw, stat_raw, size, mode = sys.argv[1:5]
 try:
     j = json.loads(raw.strip().splitlines()[-1])
 except Exception:
@@ -98,7 +96,7 @@ except Exception:
     filled = "?"
 p = j["per_op"]["put"]; l = p["latency_us"]
 print(f"| {size} | {mode} | {p['ops_per_sec']:.0f} | {p['mb_per_sec']:.1f} | {l['p50']/1e3:.2f} | "
-      f"{l['p99']/1e3:.1f} | {l['p999']/1e3:.1f} | {l['max']/1e3:.0f} | {j['errors']} | {filled} | {hurried} |")
+      f"{l['p99']/1e3:.1f} | {l['p999']/1e3:.1f} | {l['max']/1e3:.0f} | {j['errors']} | {filled} |")
 PY
   tail -1 "$OUT.md" >&2
 done

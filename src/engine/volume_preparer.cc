@@ -1,7 +1,5 @@
 #include "engine/volume_preparer.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 
 namespace cairn {
@@ -128,12 +126,6 @@ void VolumePreparer::Loop() {
       error_ = Status::OK();
       if (hurried && options_.preparation == VolumePreparation::kWriteZeros) hurried_++;
       ready_cv_.SignalAll();
-      if (hurried && options_.preparation == VolumePreparation::kWriteZeros && options_.log) {
-        l.Unlock();
-        options_.log(fmt::format("volume {}: a writer waited {} ms for it; what was left of its "
-                                 "zeros was allocated instead", id, kMaxWait.count()));
-        l.Lock();
-      }
       continue;
     }
     next_id_ = id;  // reuse the id; the temporary file was removed

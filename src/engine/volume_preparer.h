@@ -98,7 +98,9 @@ class VolumePreparer {
   // called (OK: the caller looks at why). Asks for a volume; past kMaxWait, hurries the one
   // being prepared. Never call holding the log lock.
   Status WaitForVolume() EXCLUDES(mu_);
-  // Volumes a writer waited kMaxWait for, and so hurried (tests; the store logs each).
+  // Volumes a writer waited kMaxWait for, and so hurried (tests). Not logged: an embedded
+  // `cairn put` of a large file into small volumes hurries several, as it should, and the CLI
+  // prints the store's log lines.
   uint64_t hurried() const EXCLUDES(mu_);
   // Whether the volume being prepared is being hurried now (tests).
   bool hurrying() const { return hurry_.load(); }

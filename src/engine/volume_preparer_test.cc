@@ -171,8 +171,7 @@ TEST_F(VolumePreparerTest, AWriterThatWaitedHurriesTheVolumeBeingZeroedWhichKeep
   EXPECT_EQ(hurried_points.load(), 1);  // the data area was allocated, not zeroed
   EXPECT_EQ(prep_.hurried(), 1u);
   EXPECT_FALSE(prep_.hurrying());
-  ASSERT_EQ(logged_.size(), 1u);
-  EXPECT_NE(logged_[0].find("volume 2: a writer waited"), std::string::npos) << logged_[0];
+  EXPECT_TRUE(logged_.empty());  // not a warning: nothing to log
   // Ahead of need, nobody waiting: zeroed whole, not hurried.
   prep_.WantAhead();
   for (int i = 0; i < 1000 && prep_.PreparedIds().empty(); i++)
