@@ -10,6 +10,9 @@
 //      sync, interval or none durability. Issue 15's kinds of writes are in it: puts carry
 //      metadata, some are if-none-match or if-newer (a replica's version), some deletes are
 //      if-newer, and writes carrying an ancient version, which must always be refused;
+//      issue 16's ways of preparing a volume are in it too: some rounds prepare volumes with
+//      fallocate, and some have a slow preparer, so that a waiting writer hurries the volume
+//      (zeros up to where it got, allocated after);
 //   3. crashes: the model freezes (every later I/O fails) either after a seeded number of I/O
 //      operations or a few operations after a named point of the engine is reached (mid group
 //      commit, mid index flush, mid volume creation, mid reclamation), or after the workload;
@@ -76,7 +79,13 @@ const char* const kPoints[] = {
     "index:flush-begin",    "volume:create-begin",   "volume:before-rename",
     "volume:before-dir-sync", "punch:after-punch",   "compact:before-copy",
     "compact:mid-copy",     "compact:after-copy",    "compact:after-switch",
+    "volume:hurried",
 };
+// Issue 16: rounds whose preparer is slow sleep this long at the start of their first
+// kSlowVolumes volumes, past VolumePreparer::kMaxWait, so that a writer waiting for the volume
+// hurries it (the rest of its data area is allocated, not zeroed).
+constexpr auto kSlowPreparer = std::chrono::milliseconds(70);
+constexpr int kSlowVolumes = 2;
 
 uint64_t Mix(uint64_t a, uint64_t b) {
   uint64_t z = a + 0x9E3779B97F4A7C15ull * (b + 1);
@@ -108,6 +117,7 @@ struct Args {
 struct Counters {
   uint64_t crashes = 0, workload_crashes = 0, recovery_crashes = 0, idle_crashes = 0;
   uint64_t point_crashes = 0, random_crashes = 0, creation_crashes = 0;
+  uint64_t allocating_rounds = 0, hurried_volumes = 0;  // issue 16's preparation paths
   uint64_t ops_acked = 0, ops_failed = 0, acked_checked = 0, keys_checked = 0, losses = 0;
   uint64_t failures = 0;
   CrashStats io;
@@ -439,12 +449,24 @@ bool Chain::Run() {
     } else if (kind < 50) {
       point = kPoints[rng() % (sizeof(kPoints) / sizeof(kPoints[0]))];
     }
+    // Issue 16: a quarter of the rounds prepare volumes by fallocate, and an eighth have a slow
+    // preparer whose volumes a waiting writer hurries (zeros, then allocated). Chosen by their
+    // own hash, so that every other choice of a seed stays as it was.
+    const uint64_t prep = Mix(rs, 77) % 8;
+    if (prep < 2) o.volume_preparation = VolumePreparation::kAllocate;
+    const bool slow_preparer = prep == 2 || point == "volume:hurried";
+    std::atomic<uint64_t> hurried{0};
+    std::atomic<int> slowed{0};
     point_skip = rng() % 3;
     const uint64_t after_point = rng() % 8;
     CrashModel* model = s.model.get();
     std::atomic<bool> point_fired{false};
     std::atomic<bool> armed{false};  // points count only once the workload runs
     auto test_point = [&, model](const char* name) {
+      if (slow_preparer && armed && std::strcmp(name, "volume:create-begin") == 0 &&
+          slowed++ < kSlowVolumes)
+        std::this_thread::sleep_for(kSlowPreparer);
+      if (std::strcmp(name, "volume:hurried") == 0) hurried++;
       if (!armed || point.empty() || point != name || point_fired) return;
       if (point_hits++ < point_skip) return;
       point_fired = true;
@@ -481,6 +503,8 @@ bool Chain::Run() {
       c_->workload_crashes++;
       if (!Crash(&s, rs ^ 1)) return false;
     }
+    if (prep < 2) c_->allocating_rounds++;
+    c_->hurried_volumes += hurried.load();
     if (args_.verbose)
       std::fprintf(stderr, "chain %" PRIu64 " round %d: crashed (%s)\n", chain_, round_,
                    point_fired ? point.c_str() : "random/idle");
@@ -613,6 +637,13 @@ int Main(int argc, char** argv) {
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The hurry path must have been crossed: about one volume in a round of eight, so a run of
+  // 100 chains that hurried none means the slow preparer no longer works as a test.
+  if (a.only_chain < 0 && a.chains >= 100 && c.hurried_volumes == 0) {
+    std::fprintf(stderr, "FAILED: no volume was hurried in %" PRIu64
+                 " chains: the slow-preparer rounds no longer exercise it\n", a.chains);
+    c.failures++;
+  }
   std::printf("CRASH-SUMMARY seed=%" PRIu64 " crashes=%" PRIu64 " workload_crashes=%" PRIu64
               " point_crashes=%" PRIu64 " random_crashes=%" PRIu64 " idle_crashes=%" PRIu64
               " creation_crashes=%" PRIu64 " recovery_crashes=%" PRIu64 " writes_applied=%" PRIu64
@@ -620,13 +651,15 @@ int Main(int argc, char** argv) {
               " punches_dropped=%" PRIu64 " punches_torn=%" PRIu64 " truncates_applied=%" PRIu64
               " truncates_dropped=%" PRIu64 " dir_ops_applied=%" PRIu64 " dir_ops_dropped=%" PRIu64
               " ops_acked=%" PRIu64 " ops_failed=%" PRIu64 " acked_checked=%" PRIu64
-              " keys_checked=%" PRIu64 " losses=%" PRIu64 " failures=%" PRIu64 " seconds=%.1f\n",
+              " keys_checked=%" PRIu64 " losses=%" PRIu64 " failures=%" PRIu64
+              " allocating_rounds=%" PRIu64 " hurried_volumes=%" PRIu64 " seconds=%.1f\n",
               a.seed, c.crashes, c.workload_crashes, c.point_crashes, c.random_crashes,
               c.idle_crashes, c.creation_crashes, c.recovery_crashes, c.io.writes_applied,
               c.io.writes_dropped, c.io.writes_torn, c.io.punches_applied, c.io.punches_dropped,
               c.io.punches_torn, c.io.truncates_applied, c.io.truncates_dropped,
               c.io.dir_ops_applied, c.io.dir_ops_dropped, c.ops_acked, c.ops_failed,
-              c.acked_checked, c.keys_checked, c.losses, c.failures, secs);
+              c.acked_checked, c.keys_checked, c.losses, c.failures, c.allocating_rounds,
+              c.hurried_volumes, secs);
   if (c.failures > 0 && tmp) ::setenv("CAIRN_KEEP_TEST_DIRS", "1", 1);
   return c.failures == 0 ? 0 : 1;
 }

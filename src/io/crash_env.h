@@ -107,6 +107,10 @@ class CrashModel {
   Status Write(FileId id, uint64_t offset, std::string_view data,
                const std::function<Status()>& real);
   Status Punch(FileId id, uint64_t offset, uint64_t len, const std::function<Status()>& real);
+  // fallocate(mode 0): the range is allocated (what was written stays; the rest reads as zeros
+  // and is not a hole) and the file grows to cover it. All or nothing in a crash, like a
+  // truncation; counted with the writes.
+  Status Allocate(FileId id, uint64_t offset, uint64_t len, const std::function<Status()>& real);
   Status Truncate(FileId id, uint64_t size, const std::function<Status()>& real);
   // fdatasync/fsync of a file: everything written to it so far is durable.
   Status Sync(FileId id);
@@ -122,14 +126,14 @@ class CrashModel {
 
  private:
   struct Op {
-    enum Kind { kWrite, kPunch, kTruncate } kind;
+    enum Kind { kWrite, kPunch, kTruncate, kAllocate } kind;
     uint64_t offset;  // kTruncate: the new size
     uint64_t len;
     std::string data;  // kWrite
   };
   struct Block {
     std::string bytes;  // 4096 bytes: the durable content
-    bool hole = false;
+    bool hole = false;  // no extent behind it (an allocated, unwritten block is not a hole)
   };
   struct FileState {
     std::string path;  // where the file is now (its name, or in the trash)

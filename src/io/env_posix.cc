@@ -21,8 +21,32 @@
 #include <string>
 
 #include "cairn/env.h"
+#include "io/holes.h"
 
 namespace cairn {
+
+Result<bool> FdInHole(int fd, uint64_t offset, const std::string& path) {
+  // FIEMAP first: the extent covering `offset`, if any. An unwritten (allocated) extent is
+  // not a hole; SEEK_DATA would call it one once its pages left the cache.
+  alignas(struct fiemap) char qbuf[sizeof(struct fiemap) + sizeof(struct fiemap_extent)] = {};
+  auto* fm = reinterpret_cast<struct fiemap*>(qbuf);
+  fm->fm_start = offset;
+  fm->fm_length = 1;
+  fm->fm_extent_count = 1;
+  if (::ioctl(fd, FS_IOC_FIEMAP, fm) == 0) {
+    if (fm->fm_mapped_extents == 0) return true;
+    const struct fiemap_extent& e = fm->fm_extents[0];
+    return !(e.fe_logical <= offset && offset < e.fe_logical + e.fe_length);
+  }
+  off_t next = ::lseek(fd, static_cast<off_t>(offset), SEEK_DATA);
+  if (next < 0) {
+    if (errno == ENXIO) return true;  // no data at or after offset
+    if (errno == EINVAL) return false;  // the file system cannot tell
+    return Status::FromErrno(errno, "lseek(SEEK_DATA) " + path);
+  }
+  return static_cast<uint64_t>(next) > offset;
+}
+
 namespace {
 
 class PosixFile final : public File {
@@ -104,27 +128,7 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
-  Result<bool> InHole(uint64_t offset) override {
-    // FIEMAP first: the extent covering `offset`, if any. An unwritten (allocated) extent is
-    // not a hole; SEEK_DATA would call it one once its pages left the cache.
-    alignas(struct fiemap) char qbuf[sizeof(struct fiemap) + sizeof(struct fiemap_extent)] = {};
-    auto* fm = reinterpret_cast<struct fiemap*>(qbuf);
-    fm->fm_start = offset;
-    fm->fm_length = 1;
-    fm->fm_extent_count = 1;
-    if (::ioctl(fd_, FS_IOC_FIEMAP, fm) == 0) {
-      if (fm->fm_mapped_extents == 0) return true;
-      const struct fiemap_extent& e = fm->fm_extents[0];
-      return !(e.fe_logical <= offset && offset < e.fe_logical + e.fe_length);
-    }
-    off_t next = ::lseek(fd_, static_cast<off_t>(offset), SEEK_DATA);
-    if (next < 0) {
-      if (errno == ENXIO) return true;  // no data at or after offset
-      if (errno == EINVAL) return false;  // the file system cannot tell
-      return Status::FromErrno(errno, "lseek(SEEK_DATA) " + path_);
-    }
-    return static_cast<uint64_t>(next) > offset;
-  }
+  Result<bool> InHole(uint64_t offset) override { return FdInHole(fd_, offset, path_); }
 
   int fd() const override { return fd_; }
   const std::string& path() const override { return path_; }
