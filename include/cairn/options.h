@@ -83,10 +83,12 @@ struct StoreOptions {
   // read memory is bounded by this, not by the number of objects.
   size_t index_cache_bytes = size_t{64} << 20;
   // Named bound: the hot-entry cache kept in front of the RocksDB index, charged as key and
-  // metadata bytes plus 208 per entry (so about 40,000 entries of short keys without metadata
-  // per 8 MiB); recently read keys
-  // are found there without a RocksDB lookup (docs/design.md, "Hot entries"). 0 turns it off.
-  size_t index_hot_bytes = size_t{16} << 20;
+  // metadata bytes plus 208 per entry (so about 36,000 entries of 20-byte keys without metadata
+  // per 8 MiB); recently read keys are found there without a RocksDB lookup (docs/design.md,
+  // "Hot entries"). 0 turns it off. 20 MiB: the entry grew by its version and metadata (160 to
+  // 208 bytes charged) with format 2, and the default grew with it so that as many keys fit as
+  // before (about 92,000).
+  size_t index_hot_bytes = size_t{20} << 20;
   // RocksDB memtable size; at most two are kept, so index write memory is at most twice this.
   size_t index_write_buffer_bytes = size_t{32} << 20;
 
