@@ -34,7 +34,7 @@
 //
 // Usage: power_loss_test [--chains N] [--crashes-per-chain K] [--seed S] [--chain C]
 //                        [--point NAME] [--dir D] [--verbose]
-// (environment: CAIRN_POWER_LOSS_CHAINS or CAIRN_TEST_ROUNDS, default 125; CAIRN_POWER_LOSS_SEED). Every failure prints the exact
+// (environment: CAIRN_POWER_LOSS_CHAINS or CAIRN_TEST_ROUNDS, default 100; CAIRN_POWER_LOSS_SEED). Every failure prints the exact
 // command that replays its chain; thread interleaving still varies between runs, so a replay
 // repeats the same choices (ops, crash points, crash decisions), not the same schedule. The last
 // line is a parsable summary:
@@ -586,7 +586,7 @@ int Main(int argc, char** argv) {
   Args a;
   a.seed = EnvU64("CAIRN_POWER_LOSS_SEED", 0);
   // CAIRN_TEST_ROUNDS is what scripts/test sets for every `slow` suite (fewer under ASan).
-  a.chains = EnvU64("CAIRN_POWER_LOSS_CHAINS", EnvU64("CAIRN_TEST_ROUNDS", 125));
+  a.chains = EnvU64("CAIRN_POWER_LOSS_CHAINS", EnvU64("CAIRN_TEST_ROUNDS", 100));
   Chain::program_ = argv[0];
   for (int i = 1; i < argc; i++) {
     std::string f = argv[i];
