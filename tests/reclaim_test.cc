@@ -206,15 +206,15 @@ TEST(Reclaim, Issue3ThrottledPassProgressesUnderConstantForegroundLoad) {
   });
   ReclaimOptions ro;  // throttled, as the background reclaimer runs it
   ro.compact = false;
-  const auto t0 = std::chrono::steady_clock::now();
+  // The pass finishes (a pass that yielded for ever would hang here until ctest's timeout) and
+  // does all its work. How long it yields per step is a rule of ReclaimThrottle, checked on a
+  // fake clock (ReclaimThrottleTest.Issue3ShortStepsUnderConstantLoadYieldNoMoreThanTheirWork):
+  // a time asserted here failed on a loaded machine (5.9 s against 1.5 s under TSan).
   auto r = s->Reclaim(ro);
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   done = true;
   reader.join();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->punched_records, 120u);
-  EXPECT_LT(secs, 1.5) << "yielding, not the budget, held the pass back";
   Check(s.get(), m);
 }
 

@@ -203,24 +203,30 @@ TEST_F(ServerAuthTest, Issue15LoopbackModeStillAuthenticatesAClientWithAKey) {
 
 TEST_F(ServerAuthTest, Issue15FailuresPerPeerAreRateLimited) {
   StartServer({"--max-auth-failures-per-second", "3"});
-  // Unknown key ids until the server refuses by the bound instead (bounded: the window is one
-  // second, so at most one boundary falls inside a fast loop).
-  bool limited = false;
-  const auto until = Clock::now() + std::chrono::seconds(10);
-  for (int i = 0; i < 50 && !limited && Clock::now() < until; i++) {
+  // Unknown key ids until the server refuses by the bound instead, then at once the right key,
+  // which must be refused too without being looked at. The bound is per second: on a loaded
+  // machine the second may end between the two, so the pair is tried up to three times (each
+  // bounded) and must be seen once.
+  bool right_key_refused = false;
+  for (int attempt = 0; attempt < 3 && !right_key_refused; attempt++) {
+    bool limited = false;
+    const auto until = Clock::now() + std::chrono::seconds(10);
+    for (int i = 0; i < 50 && !limited && Clock::now() < until; i++) {
+      RawConn c = Open();
+      RawConn::Reply r;
+      ASSERT_TRUE(c.Call(RawConn::HelloFrame("nobody", proto::RandomNonce()), &r));
+      ASSERT_EQ(r.h.status, WireStatus::kPermissionDenied);
+      limited = r.error().find("max_auth_failures_per_second") != std::string::npos;
+    }
+    ASSERT_TRUE(limited) << "never refused by max_auth_failures_per_second";
     RawConn c = Open();
     RawConn::Reply r;
-    ASSERT_TRUE(c.Call(RawConn::HelloFrame("nobody", proto::RandomNonce()), &r));
-    ASSERT_EQ(r.h.status, WireStatus::kPermissionDenied);
-    limited = r.error().find("max_auth_failures_per_second") != std::string::npos;
+    ASSERT_TRUE(c.Call(RawConn::HelloFrame(kTestKeyId, proto::RandomNonce()), &r));
+    if (r.h.status != WireStatus::kPermissionDenied) continue;  // the second ended meanwhile
+    EXPECT_NE(r.error().find("max_auth_failures_per_second"), std::string::npos) << r.error();
+    right_key_refused = true;
   }
-  ASSERT_TRUE(limited) << "never refused by max_auth_failures_per_second";
-  // While limited, even the right key is refused without being looked at...
-  RawConn c = Open();
-  RawConn::Reply r;
-  ASSERT_TRUE(c.Call(RawConn::HelloFrame(kTestKeyId, proto::RandomNonce()), &r));
-  EXPECT_EQ(r.h.status, WireStatus::kPermissionDenied);
-  EXPECT_NE(r.error().find("max_auth_failures_per_second"), std::string::npos) << r.error();
+  EXPECT_TRUE(right_key_refused) << "the right key was looked at while the bound held";
   // ...and once the second is over, it works again.
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   RawConn later = Open();
