@@ -109,6 +109,11 @@ struct ClientRouting {
   // Called (on the client's I/O thread; keep it short, never block) with the node's newer
   // epoch when a node refused a request as stale.
   std::function<void(uint64_t node_epoch)> on_stale_epoch;
+  // Named bound: after a StaleEpoch, the retry (if max_attempts allows one) waits until `epoch`
+  // reaches the node's epoch (the owner fetches the newer map meanwhile), checking every
+  // backoff_ms, at most this long; then it goes anyway. A retry sent at once would carry the
+  // same stale epoch and be refused again.
+  uint32_t stale_epoch_wait_ms = 250;
 };
 
 struct ClientOptions {

@@ -281,21 +281,22 @@ void ClientImpl::Send(Connection* conn, std::shared_ptr<Call> call) {
 }
 
 void ClientImpl::OnReply(const std::shared_ptr<Call>& call, Reply& r) {
+  uint64_t node_epoch = 0;  // a StaleEpoch's: the retry waits for the map to reach it
   if (r.failure == Failure::kNone && r.header.status == proto::WireStatus::kStaleEpoch &&
-      options_.routing.has_value() && options_.routing->on_stale_epoch) {
+      options_.routing.has_value()) {
     proto::ErrorReply e;
     proto::WireError err;
-    if (proto::DecodeMeta(r.meta, &e, &err)) options_.routing->on_stale_epoch(e.epoch);
+    if (proto::DecodeMeta(r.meta, &e, &err)) {
+      if (options_.routing->epoch != nullptr) node_epoch = e.epoch;
+      if (options_.routing->on_stale_epoch) options_.routing->on_stale_epoch(e.epoch);
+    }
   }
   if (IsRetryable(r, call->idempotent) && call->attempt < options_.max_attempts && !closing_) {
     // Exponential backoff: a server that is restarting or draining gets time to come back.
     const uint32_t ms = options_.backoff_ms << std::min(call->attempt - 1, 16);
-    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(ms));
-    timers_.insert(timer);
-    timer->async_wait([this, timer, call](boost::system::error_code) {
-      timers_.erase(timer);
-      Dispatch(call);
-    });
+    RetryAfter(call, ms, node_epoch,
+               Clock::now() + std::chrono::milliseconds(
+                                  node_epoch > 0 ? options_.routing->stale_epoch_wait_ms : 0));
     return;
   }
   if (r.failure == Failure::kTimeout)
@@ -304,6 +305,20 @@ void ClientImpl::OnReply(const std::shared_ptr<Call>& call, Reply& r) {
                     ServerName(), options_.timeout_ms, call->attempt));
   call->finish(r, call->attempt);
   pending_--;
+}
+
+void ClientImpl::RetryAfter(std::shared_ptr<Call> call, uint32_t ms, uint64_t epoch,
+                            Clock::time_point until) {
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(ms));
+  timers_.insert(timer);
+  timer->async_wait([this, timer, call = std::move(call), ms, epoch, until](
+                        boost::system::error_code) mutable {
+    timers_.erase(timer);
+    if (epoch > 0 && !closing_ && Clock::now() < until &&
+        options_.routing->epoch->load(std::memory_order_acquire) < epoch)
+      return RetryAfter(std::move(call), std::max<uint32_t>(ms, 1), epoch, until);
+    Dispatch(std::move(call));
+  });
 }
 
 void ClientImpl::DrainWaiting() {

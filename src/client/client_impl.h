@@ -108,6 +108,10 @@ class ClientImpl final : public Client {
   void Dispatch(std::shared_ptr<Call> call);
   void Send(Connection* conn, std::shared_ptr<Call> call);
   void OnReply(const std::shared_ptr<Call>& call, Reply& r);
+  // Dispatches `call` again after `ms`; with `epoch` > 0, not before the routing epoch reaches
+  // it (checked every `ms`) or `until` passes.
+  void RetryAfter(std::shared_ptr<Call> call, uint32_t ms, uint64_t epoch,
+                  std::chrono::steady_clock::time_point until);
   void DrainWaiting();
   void Shutdown();
   void CheckNotIoThread() const;
