@@ -18,6 +18,8 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
   CAIRN_ASSIGN_OR_RETURN(n->hints_, HintLog::Open(n->options_.data_dir + "/hints", n->options_.hints));
   if (n->options_.membership.node_id_file.empty())
     n->options_.membership.node_id_file = n->options_.data_dir + "/NODE_ID";
+  if (n->options_.membership.map_file.empty())
+    n->options_.membership.map_file = n->options_.data_dir + "/CLUSTER_MAP";
   CAIRN_ASSIGN_OR_RETURN(n->membership_, Membership::Start(n->options_.membership));
   const NodeId self = n->membership_->node_id();
   PeerOptions po;

@@ -1,11 +1,14 @@
 #include "cluster/membership.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
+
+#include "cairn/env.h"
 
 namespace cairn::cluster {
 namespace {
@@ -23,6 +26,20 @@ std::string ChunkKey(const std::string& prefix, size_t i) {
   char b[16];
   std::snprintf(b, sizeof(b), "%04zu", i);
   return prefix + "map/chunk/" + b;
+}
+
+// The map kept in the data directory (MembershipOptions::map_file): EncodeClusterMap's bytes.
+Result<ClusterMap> LoadKeptMap(const std::string& path) {
+  Env* env = Env::Default();
+  CAIRN_ASSIGN_OR_RETURN(auto f, env->OpenFile(path, Env::OpenMode::kExisting));
+  CAIRN_ASSIGN_OR_RETURN(uint64_t size, f->Size());
+  std::string bytes(size, '\0');
+  size_t got = 0;
+  CAIRN_RETURN_IF_ERROR(f->PRead(0, bytes.size(), bytes.data(), &got));
+  bytes.resize(got);
+  ClusterMap m;
+  CAIRN_RETURN_IF_ERROR(DecodeClusterMap(bytes, &m).WithContext(path));
+  return m;
 }
 
 Status WriteIdFile(const std::string& path, NodeId id) {
@@ -56,7 +73,20 @@ Result<std::unique_ptr<Membership>> Membership::Start(const MembershipOptions& o
   CAIRN_ASSIGN_OR_RETURN(m->ctl_etcd_, EtcdClient::Create(options.etcd));
   CAIRN_ASSIGN_OR_RETURN(m->watch_etcd_, EtcdClient::Create(options.etcd));
   CAIRN_ASSIGN_OR_RETURN(m->ctl_watch_etcd_, EtcdClient::Create(options.etcd));
-  CAIRN_RETURN_IF_ERROR(m->Register());
+  if (Status reg = m->Register(); !reg.ok()) {
+    // etcd unreachable: a node that has joined before (it knows its id) restarts on the map it
+    // kept, and registers from its keepalive thread once etcd answers (docs/cluster.md).
+    const bool unreachable = reg.IsUnavailable() || reg.IsDeadlineExceeded() || reg.IsIOError();
+    if (!unreachable || m->node_id_ == 0 || options.map_file.empty()) return reg;
+    Result<ClusterMap> kept = LoadKeptMap(options.map_file);
+    if (!kept.ok())
+      return reg.WithContext("and no map kept to start on (" + kept.status().ToString() + ")");
+    spdlog::warn("event=cluster_start_offline node_id={} epoch={} cause=\"{}\" note=\"etcd is "
+                 "unreachable: serving on the map kept in {}; registering when etcd answers\"",
+                 m->node_id_, kept->epoch, reg.ToString(), options.map_file);
+    m->etcd_ok_ = false;
+    m->Install(std::move(*kept));
+  }
   // The map as etcd has it now, so a node starts on the current map when there is one.
   Result<ClusterMap> cur = FetchMap(m->etcd_.get(), m->prefix_);
   if (cur.ok()) m->Install(std::move(*cur));
@@ -119,6 +149,14 @@ Status Membership::Register() {
 
 void Membership::KeepAliveLoop() {
   while (Sleep(options_.keepalive_ms)) {
+    if (lease_ == 0) {
+      // Started on the kept map while etcd was unreachable: register now if it answers.
+      Status reg = Register();
+      etcd_ok_ = reg.ok();
+      if (!reg.ok()) continue;
+      spdlog::info("event=cluster_registered node_id={} note=\"etcd answers again\"", node_id_);
+      control_dirty_ = true;  // (the watch thread re-reads the map by itself)
+    }
     Result<int64_t> ttl = etcd_->LeaseKeepAlive(lease_);
     if (ttl.status().IsNotFound()) {
       // The lease expired (we were paused or cut off longer than its TTL): come back alive
@@ -198,7 +236,31 @@ void Membership::Install(ClusterMap m) {
     listeners = listeners_;
     cv_.notify_all();
   }
+  SaveMap(*fresh);
   for (auto& f : listeners) f(fresh);
+}
+
+void Membership::SaveMap(const ClusterMap& m) {
+  if (options_.map_file.empty()) return;
+  std::lock_guard<std::mutex> l(save_mu_);
+  if (m.epoch <= saved_epoch_) return;
+  // Whole or not at all: written to a temporary file, synced, renamed over the old one. The
+  // directory is not synced: after a machine crash the older kept map (or none) is as good.
+  Env* env = Env::Default();
+  const std::string tmp = options_.map_file + ".tmp";
+  Status s;
+  {
+    Result<std::unique_ptr<File>> f = env->OpenFile(tmp, Env::OpenMode::kCreate);
+    s = f.status();
+    if (s.ok()) s = (*f)->PWrite(0, EncodeClusterMap(m));
+    if (s.ok()) s = (*f)->DataSync();
+  }
+  if (s.ok()) s = env->Rename(tmp, options_.map_file);
+  if (!s.ok()) {
+    spdlog::warn("event=cluster_map_not_kept epoch={} error=\"{}\"", m.epoch, s.ToString());
+    return;
+  }
+  saved_epoch_ = m.epoch;
 }
 
 std::shared_ptr<const ClusterMap> Membership::map() const {

@@ -39,6 +39,10 @@ struct MembershipOptions {
   std::string cluster = "default";  // the etcd prefix is /cairn/<cluster>/
   NodeId node_id = 0;               // 0: allocate one (and keep it in node_id_file)
   std::string node_id_file;         // where an allocated id is kept (the data directory's)
+  // Where the newest map is kept (the data directory's), so that a node that has joined before
+  // can restart while etcd is unreachable: it serves on that map and registers once etcd is
+  // back. Empty: not kept.
+  std::string map_file;
   std::string address;              // this node's data port, "host:port"
   std::string zone = "default";
   uint32_t weight = 1;
@@ -74,6 +78,9 @@ class Membership final : public MapView {
   bool is_controller() const { return is_controller_.load(); }
   // Whether the last etcd call succeeded (the /readyz and status page report it).
   bool etcd_reachable() const { return etcd_ok_.load(); }
+  // Whether the node is registered (its alive key held): false after a start on the kept map
+  // while etcd was unreachable, until etcd answers again.
+  bool registered() const { return lease_.load() != 0; }
   std::string prefix() const { return prefix_; }
 
   // Reads the map from etcd at one revision (also used by the CLI). NotFound when there is
@@ -90,6 +97,9 @@ class Membership final : public MapView {
   // One pass of the controller: reads nodes/ and alive/, writes a new map if anything changed.
   Status ControlOnce();
   void Install(ClusterMap m);
+  // Keeps `m` in options_.map_file (written whole, synced, renamed over the old one), if it is
+  // newer than what is kept. A failure is only reported (the map in etcd is the truth).
+  void SaveMap(const ClusterMap& m);
   bool Sleep(uint32_t ms);  // false when stopping
 
   MembershipOptions options_;
@@ -112,6 +122,8 @@ class Membership final : public MapView {
   std::vector<std::function<void(std::shared_ptr<const ClusterMap>)>> listeners_;
   std::atomic<uint64_t> wanted_epoch_{0};
   std::atomic<bool> control_dirty_{true};
+  std::mutex save_mu_;          // one SaveMap at a time
+  uint64_t saved_epoch_ = 0;    // under save_mu_
   std::chrono::steady_clock::time_point started_;
   std::thread keepalive_, watcher_, controller_;
 };
