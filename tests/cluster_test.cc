@@ -191,6 +191,15 @@ class TestCluster {
 
   ObjectStore* store() { return store_.get(); }
   ServerProcess& node(int i) { return nodes_[i]; }
+  cairn::testing::EtcdFixture& etcd() { return etcd_; }
+  // A client's view of the map as etcd has it now (it changes only when refreshed).
+  std::unique_ptr<cluster::CachedMapView> LoadView() {
+    cluster::CachedMapOptions mo;
+    mo.etcd.endpoints = etcd_.endpoints();
+    mo.use_cache = false;
+    auto v = cluster::CachedMapView::Load(mo);
+    return v.ok() ? std::move(*v) : nullptr;
+  }
   const std::string& why() const { return why_; }
   int size() const { return n_; }
 
@@ -500,6 +509,40 @@ TEST_F(ClusterTest, Issue11AStaleEpochRetryWaitsForTheNewerMap) {
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_GT(told.load(), before);
   EXPECT_TRUE(c_->store()->Head("stale-wait/1").ok());
+}
+
+// A client whose map is older than the nodes' while etcd is down: every node refuses its
+// requests as stale and the newer map cannot be fetched. It now sends them with no epoch, so
+// the nodes route them by their own map. Before, the cluster was unavailable to it until etcd
+// came back (docs/cluster.md, open availability item 4).
+TEST_F(ClusterTest, Issue11AClientWithAnOldMapIsServedWhileEtcdIsDown) {
+  std::unique_ptr<cluster::CachedMapView> old_view = c_->LoadView();
+  ASSERT_NE(old_view, nullptr);
+  const uint64_t before = old_view->map()->epoch;
+  c_->node(3).Stop(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->epoch > before; }, 15000));
+  Status last;
+  ASSERT_TRUE(WaitFor([&] {  // every live node on the new map
+    last = c_->store()->Put("old-map/0", "x").status();
+    return last.ok();
+  }, 15000)) << last.ToString();
+  c_->etcd().Kill(0);
+  cluster::PeerOptions po;
+  po.key = ClientKey{kClientKeyId, kClientSecret};
+  cluster::PeerPool peers(old_view.get(), po);
+  cluster::ClusterObjectStore old_client(cluster::ClusterStoreOptions(), old_view.get(), &peers,
+                                         nullptr,
+                                         std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr));
+  ObjectStore& old_store = old_client;
+  Result<WriteResult> w = old_store.Put("old-map/1", "with an old map");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(old_view->map()->epoch, before);  // the map could not be fetched: still the old one
+  Result<GetResult> g = old_store.Get("old-map/1", ByteRange());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->data, "with an old map");
+  g = c_->store()->Get("old-map/1", ByteRange());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->data, "with an old map");
 }
 
 TEST_F(ClusterTest, Issue11OnlyMembersWriteReplicas) {

@@ -399,17 +399,29 @@ Result<T> RouteWithFailover(const std::vector<NodeId>& order, ClusterCounters& c
 
 template <typename T, typename F>
 Result<T> ClusterObjectStore::Routed(std::string_view key, F call) {
+  auto stale = [&] { return view_->noted_epoch() > view_->map()->epoch; };
   for (int round = 0;; round++) {
     const std::vector<NodeId> order = key.empty() ? AnyNodeOrder() : RouteOrder(key);
     Result<T> r = RouteWithFailover<T>(order, shared_->counters(), [&](NodeId n) -> Result<T> {
+      // Once a node said our map is stale, every node will: stop and fetch the newer one.
+      if (stale()) return Status::Unavailable("stale cluster map");
       Client* c = Coordinator(n);
       if (c == nullptr) return Status::Unavailable("no address for node " + std::to_string(n));
       shared_->counters().routed++;
       return call(c);
     });
-    if (r.ok() || !r.status().IsUnavailable() || round > 0) return r;
+    if (r.ok() || !r.status().IsUnavailable() || round > 0 || !stale()) return r;
     // A node said our map is stale: fetch the newer one and route again.
-    if (view_->noted_epoch() <= view_->map()->epoch || !view_->Refresh().ok()) return r;
+    if (view_->Refresh().ok()) continue;
+    // It cannot be fetched (etcd unreachable), but the nodes have it: let them route the
+    // request by their own map, sent with no epoch as from a client without a map (to the
+    // nodes our map names, in the same order).
+    return RouteWithFailover<T>(order, shared_->counters(), [&](NodeId n) -> Result<T> {
+      Client* c = peers_->GetUnrouted(n);
+      if (c == nullptr) return Status::Unavailable("no address for node " + std::to_string(n));
+      shared_->counters().routed++;
+      return call(c);
+    });
   }
 }
 

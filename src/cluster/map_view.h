@@ -24,6 +24,10 @@ class MapView {
   virtual uint64_t noted_epoch() const = 0;
   // Fetches the newest map now (blocking). NotSupported where the view cannot.
   virtual Status Refresh() { return Status::NotSupported("this map view does not refresh"); }
+  // Whether NoteEpoch starts a fetch by itself (a node's Membership), so that a retry after a
+  // StaleEpoch is worth waiting for (ClientRouting::stale_epoch_wait_ms). A client's view is
+  // refreshed by its caller (ClusterObjectStore::Routed) instead.
+  virtual bool fetches_on_note() const { return false; }
 };
 
 // A map that changes only when told (tests, and a client that fetched one).

@@ -72,6 +72,7 @@ class Membership final : public MapView {
   // A peer or client showed us epoch `epoch`: if it is newer than ours, fetch it now.
   void NoteEpoch(uint64_t epoch) override;
   uint64_t noted_epoch() const override { return wanted_epoch_.load(); }
+  bool fetches_on_note() const override { return true; }
   Status Refresh() override;
   // Called after every new map (on membership's thread).
   void OnMapChange(std::function<void(std::shared_ptr<const ClusterMap>)> f);

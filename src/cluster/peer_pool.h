@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "cairn/client.h"
@@ -33,6 +34,10 @@ class PeerPool {
   ~PeerPool();
   // The client for `node` with role `role`; nullptr when the map does not know the node.
   Client* Get(NodeId node, RoutingRole role);
+  // A client for `node` whose requests carry no epoch (role kAny): the node routes them by its
+  // own map, as for a client without one. For a caller whose map is stale and cannot be
+  // fetched (etcd unreachable).
+  Client* GetUnrouted(NodeId node);
   const PeerOptions& options() const { return options_; }
 
  private:
@@ -43,7 +48,8 @@ class PeerPool {
   MapView* view_;
   PeerOptions options_;
   std::mutex mu_;
-  std::map<std::pair<NodeId, RoutingRole>, Entry> peers_;
+  Client* GetClient(NodeId node, RoutingRole role, bool with_epoch);
+  std::map<std::tuple<NodeId, RoutingRole, bool>, Entry> peers_;  // by (node, role, with epoch)
   std::vector<std::unique_ptr<Client>> replaced_;
 };
 
