@@ -139,6 +139,10 @@ Status Membership::Register() {
     if (t.succeeded) node_id_ = static_cast<NodeId>(next);
   }
   if (!options_.node_id_file.empty()) CAIRN_RETURN_IF_ERROR(WriteIdFile(options_.node_id_file, node_id_));
+  return Announce();
+}
+
+Status Membership::Announce() {
   Json info = {{"address", options_.address}, {"zone", options_.zone}, {"weight", options_.weight}};
   CAIRN_RETURN_IF_ERROR(etcd_->Put(prefix_ + "nodes/" + std::to_string(node_id_), info.dump()).status());
   CAIRN_ASSIGN_OR_RETURN(int64_t lease, etcd_->LeaseGrant(options_.lease_ttl_s));
@@ -151,7 +155,7 @@ void Membership::KeepAliveLoop() {
   while (Sleep(options_.keepalive_ms)) {
     if (lease_ == 0) {
       // Started on the kept map while etcd was unreachable: register now if it answers.
-      Status reg = Register();
+      Status reg = Announce();
       etcd_ok_ = reg.ok();
       if (!reg.ok()) continue;
       spdlog::info("event=cluster_registered node_id={} note=\"etcd answers again\"", node_id_);

@@ -91,7 +91,10 @@ class Membership final : public MapView {
 
  private:
   explicit Membership(MembershipOptions options);
+  // Takes the node's id (configured, kept, or allocated), then Announce. Before the threads.
   Status Register();
+  // Registers the node's address, zone and weight, and its alive key on a new lease.
+  Status Announce();
   void KeepAliveLoop();
   void WatchMapLoop();
   void ControllerLoop();
