@@ -121,8 +121,11 @@ CACHE_FLAG=()
 start_cairnd() {
   rm -f "$T/port"
   (umask 077 && printf 'bench:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$T/key")
-  in_cgroup "$CAIRND" --data "$DATA/store" --listen 127.0.0.1:0 --port-file "$T/port" \
-    "${CACHE_FLAG[@]}" --log-file "$T/cairnd.log" --key-file "$T/key" >/dev/null 2>&1 &
+  # Not through in_cgroup: a function run in the background is a subshell, and $! would be
+  # its pid, not cairnd's. sh execs cairnd, so $! is cairnd.
+  sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$CAIRND" --data "$DATA/store" \
+    --listen 127.0.0.1:0 --port-file "$T/port" "${CACHE_FLAG[@]}" --log-file "$T/cairnd.log" \
+    --key-file "$T/key" >/dev/null 2>&1 &
   CAIRND_PID=$!
   wait_for test -s "$T/port"
 }
@@ -161,14 +164,17 @@ print(f"# Cold GETs, git {rev}\n")
 print(f"{built} objects of {size} ({int(store) >> 20} MiB of volumes, index {int(index) >> 20} MiB); "
       f"readers in a memory cgroup of {mem}; index cache {cache} MiB; warm: {warm}. "
       "Produced by `bench/engine/cold_get.sh`.\n")
-print("| path | QD | GETs | GETs/s | vs fio direct | p50 µs | p99 µs | device reads/GET | KiB read/GET | RocksDB block reads/GET | errors |")
-print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+print("| path | QD | GETs | GETs/s | vs fio direct | p50 µs | p99 µs | device reads/GET | device KiB/GET | KiB fetched/GET | RocksDB block reads/GET | errors |")
+print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 fio = {r["qd"]: r["gets_per_s"] for r in rows if r["path"] == "fio-direct"}
 for r in rows:
     base = fio.get(r["qd"])
     vs = f"{r['gets_per_s'] / base:.2f}" if base else ""
     rb = r.get("rocksdb_block_reads_per_get")
+    own = r.get("proc_kib_per_get")
     print(f"| {r['path']} | {r['qd']} | {r['gets']} | {r['gets_per_s']:.0f} | {vs} | {r['p50_us']:.0f} | "
           f"{r['p99_us']:.0f} | {r['reads_per_get']:.2f} | {r['kib_per_get']:.1f} | "
-          f"{'' if rb is None else f'{rb:.2f}'} | {r['errors']} |")
+          f"{'' if own is None else f'{own:.1f}'} | {'' if rb is None else f'{rb:.2f}'} | {r['errors']} |")
+print("\nDevice columns count the whole device (/proc/diskstats: other processes' reads too); "
+      "KiB fetched is the reader's own read_bytes (/proc/PID/io).")
 PY
