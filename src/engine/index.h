@@ -121,6 +121,10 @@ class Index {
   Result<Version> ReadHorizon();
   // Writes the memtables to disk. With wait, returns once they are durable.
   Status Flush(bool wait);
+  // Compacts every table into the last level (RocksDB CompactRange over all keys). The engine
+  // never calls it: tests use it to get the tables a long-lived index has, past level 0 (whose
+  // index and filter blocks stay pinned in the block cache).
+  Status CompactForTesting();
   // Makes everything written so far durable, then lists up to `limit` dead records that were
   // part of it (in volume and offset order). Entries written meanwhile are not listed: the
   // records that killed them may not be durable yet.

@@ -41,6 +41,8 @@ const std::vector<Key>& Keys() {
       {"durability", Kind::kDurability, 0, 0, nullptr},
       {"volume_size", Kind::kSize, kMinVolumeCapacity, kMaxVolumeCapacity,
        [](ServerConfig* c, const std::string&, uint64_t n) { c->volume_size = n; }},
+      {"index_cache", Kind::kSize, uint64_t{1} << 20, uint64_t{1} << 40,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->index_cache = n; }},
       {"log_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_file = s; }},
       {"log_level", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_level = s; }},
       {"port_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->port_file = s; }},

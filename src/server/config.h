@@ -102,6 +102,10 @@ struct ServerConfig {
   Durability durability = Durability::kSync;
   uint32_t sync_interval_ms = 100;
   uint64_t volume_size = uint64_t{1} << 30;  // only when the store is created
+  // Named bound: the engine's RocksDB block cache for the key index (StoreOptions::
+  // index_cache_bytes). A cold GET costs one disk read only while the index block holding its
+  // key is in this cache: about 100 bytes per object (docs/design.md, "Cold reads").
+  uint64_t index_cache = uint64_t{64} << 20;
   std::string log_file;                      // empty: stderr
   std::string log_level = "info";            // trace, debug, info, warn, error, off
   std::string port_file;                     // written with the bound port once listening

@@ -87,6 +87,23 @@ TEST(ServerConfig, ErrorsNameTheKey) {
   bad("[:able]\\(= [0, 2ldura {aey(= ]\n", {}, "line 1: a table header needs a name");
 }
 
+// The index's block cache is a named bound of cairnd's (docs/design.md, "Cold reads"): a size,
+// 64 MiB by default, refused below 1 MiB with an error naming it.
+TEST(ServerConfig, Issue16IndexCacheIsASizeWithABound) {
+  Result<ServerConfig> c = ParseConfig("", {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->index_cache, uint64_t{64} << 20);
+  c = ParseConfig("index_cache = \"512M\"\n", {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->index_cache, uint64_t{512} << 20);
+  c = ParseConfig("", {{"index_cache", "2G"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->index_cache, uint64_t{2} << 30);
+  c = ParseConfig("index_cache = 4096\n", {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("index_cache"), std::string::npos) << c.status().message();
+}
+
 TEST(ServerConfig, Issue15KeysTableAndAuthKeys) {
   Result<ServerConfig> c = ParseConfig(
       "allow_unauthenticated_loopback = true\n[keys]\nlocal = \"0123456789abcdef\"\n"

@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
   so.durability = c.durability;
   so.sync_interval_ms = c.sync_interval_ms;
   so.volume_capacity = c.volume_size;
+  so.index_cache_bytes = c.index_cache;
   // The engine refuses the same metadata as the ObjectService: one max_meta_bytes.
   so.max_meta_bytes = c.limits.max_meta_bytes;
   so.max_clock_skew_ms = c.max_clock_skew_ms;
