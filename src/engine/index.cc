@@ -525,6 +525,10 @@ Status Index::Scan(std::string_view prefix, std::string_view start_after, size_t
 Status Index::Flush(bool wait) {
   rocksdb::FlushOptions fo;
   fo.wait = wait;
+  // Not while a flush is running: with at most two memtables (max_write_buffer_number), another
+  // immutable one would stall writes, so RocksDB first waits for the running flush to finish.
+  // Hence at most one asked-for flush is ever in flight (the store's replay bound rests on it).
+  fo.allow_write_stall = false;
   return FromRocks(db_->Flush(fo), "flush");
 }
 

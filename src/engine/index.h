@@ -119,7 +119,9 @@ class Index {
   Status ListTombstones(const Version& upto, size_t limit, std::vector<TombstoneRef>* out);
   // The horizon set by SetTombstoneHorizon; none() if never set.
   Result<Version> ReadHorizon();
-  // Writes the memtables to disk. With wait, returns once they are durable.
+  // Writes the memtables to disk. With wait, returns once they are durable. Without, returns
+  // once the flush is scheduled, having first waited for a flush still running: at most one
+  // flush is in flight, so everything written before the previous call is durable.
   Status Flush(bool wait);
   // Makes everything written so far durable, then lists up to `limit` dead records that were
   // part of it (in volume and offset order). Entries written meanwhile are not listed: the

@@ -145,6 +145,8 @@ Status StoreImpl::OpenStore() {
                                    " is outside 1 MiB..64 GiB");
   if (options_.max_unfinished_bytes < (uint64_t{8} << 20))
     return Status::InvalidArgument("max_unfinished_bytes must be at least 8 MiB");
+  if (options_.checkpoint_records == 0 || options_.checkpoint_bytes == 0)
+    return Status::InvalidArgument("checkpoint_records and checkpoint_bytes must be at least 1");
   if (options_.max_meta_bytes > format::kMaxRecordMetaBytes)
     return Status::InvalidArgument("max_meta_bytes " + std::to_string(options_.max_meta_bytes) +
                                    " is above the record format's bound, " +
