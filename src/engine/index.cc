@@ -542,7 +542,9 @@ Status Index::Flush(bool wait) {
   fo.wait = wait;
   // Not while a flush is running: with at most two memtables (max_write_buffer_number), another
   // immutable one would stall writes, so RocksDB first waits for the running flush to finish.
-  // Hence at most one asked-for flush is ever in flight (the store's replay bound rests on it).
+  // (Were the switch allowed, the next write would stall instead.) Either way nothing is written
+  // past an asked-for flush before the flush asked for ahead of it is done: the store's replay
+  // bound rests on the two memtables.
   fo.allow_write_stall = false;
   return FromRocks(db_->Flush(fo), "flush");
 }
