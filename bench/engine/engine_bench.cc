@@ -77,7 +77,17 @@ struct Flags {
   // 32 MiB memtable holds about 130k puts of 100 B (entry, checkpoint and volume account, ~250
   // bytes each), so 125k puts after an open is about the most a crash can leave to replay.
   uint64_t crash_ops = 125'000;
+  // StoreOptions::checkpoint_records (0: the default), the crash writer's too. Twice the default
+  // with --crash-ops 4 * default - 1 leaves 2 * default - 1 records to replay: the most a crash
+  // can leave with the default bound.
+  uint64_t checkpoint_records = 0;
+  // The crash writer's background reclaimer flushes the index when it lists dead records, which
+  // shortens the replay at random: off, the replay is what the checkpoint bounds leave.
+  bool no_crash_reclaim = false;
   bool no_crash = false;
+  // The open after the SIGKILL starts with the store's files out of the page cache (as after a
+  // reboot or memory pressure): the replay's index lookups then read the disk.
+  bool unclean_cold = false;
   bool rebuild = false;
   // prewrite
   uint64_t file_mib = 64;
@@ -347,6 +357,7 @@ StoreOptions QuietOptions(const Flags& f, Durability d) {
   o.volume_capacity = f.volume_mib << 20;
   o.durability = d;
   o.index_cache_bytes = f.index_cache_mib << 20;
+  if (f.checkpoint_records != 0) o.checkpoint_records = f.checkpoint_records;
   o.info_log = [](const std::string& m) { std::fprintf(stderr, "cairn: %s\n", m.c_str()); };
   return o;
 }
@@ -498,6 +509,7 @@ uint64_t BuildStore(const Flags& f, const std::string& sd) {
 int RunCrashWriter(const Flags& f) {
   StoreOptions o = QuietOptions(f, Durability::kNone);
   o.index_cache_bytes = f.build_index_cache_mib << 20;  // not measured: see BuildStore
+  if (f.no_crash_reclaim) o.background_reclaim = false;
   auto s = Store::Open(f.dir, o);
   if (!s.ok()) Die(s.status().ToString());
   std::unique_ptr<Store> store = std::move(*s);
@@ -611,7 +623,9 @@ int RunOpenTime(const Flags& f) {
                                        "--objects", std::to_string(built), "--crash-ops",
                                        std::to_string(f.crash_ops), "--seed",
                                        std::to_string(f.seed), "--build-threads",
-                                       std::to_string(f.build_threads)};
+                                       std::to_string(f.build_threads), "--checkpoint-records",
+                                       std::to_string(f.checkpoint_records)};
+      if (f.no_crash_reclaim) args.push_back("--no-crash-reclaim");
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -626,6 +640,7 @@ int RunOpenTime(const Flags& f) {
     int status = 0;
     waitpid(pid, &status, 0);
     if (n <= 0) Die("crash writer failed before it was ready");
+    if (f.unclean_cold) EvictFromCache(sd);
     uint64_t t0 = NowNanos();
     auto s = Store::Open(sd, o);
     unclean_ms = static_cast<double>(NowNanos() - t0) / 1e6;
@@ -638,8 +653,17 @@ int RunOpenTime(const Flags& f) {
   j.Str("engine", "cairn").Str("op", "open_time").Int("objects", objects)
       .Num("open_ms", warm_ms[1]).Num("open_ms_min", warm_ms[0]).Num("open_ms_max", warm_ms[2])
       .Num("cold_open_ms", cold_ms).Num("unclean_open_ms", unclean_ms)
+      .Int("crash_ops", f.crash_ops).Int("crash_checkpoint_records", f.checkpoint_records)
       .Int("replayed_records", rep.records_replayed).Int("replayed_bytes", rep.bytes_replayed)
       .Num("recovery_ms", static_cast<double>(rep.micros) / 1000.0)
+      .Bool("unclean_cold", f.unclean_cold)
+      .Num("recovery_index_open_ms", static_cast<double>(rep.timings.index_open) / 1000.0)
+      .Num("recovery_scan_ms", static_cast<double>(rep.timings.scan) / 1000.0)
+      .Num("recovery_sync_ms", static_cast<double>(rep.timings.sync) / 1000.0)
+      .Num("recovery_lookup_ms", static_cast<double>(rep.timings.lookup) / 1000.0)
+      .Num("recovery_apply_ms", static_cast<double>(rep.timings.apply) / 1000.0)
+      .Num("recovery_index_write_ms", static_cast<double>(rep.timings.index_write) / 1000.0)
+      .Num("recovery_index_flush_ms", static_cast<double>(rep.timings.index_flush) / 1000.0)
       .Int("index_cache_bytes", f.index_cache_mib << 20).Int("index_memory_bound", bound)
       .Int("index_memory_after_open", idx_open).Int("index_memory_after_heads", idx_heads)
       .Int("rss_kib_after_open", rss_open).Int("rss_kib_after_heads", rss_heads)
@@ -758,7 +782,14 @@ int main(int argc, char** argv) {
   app.add_option("--build-index-cache-mib", f.build_index_cache_mib);
   app.add_option("--heads", f.heads);
   app.add_option("--crash-ops", f.crash_ops, "open_time: puts before the SIGKILL");
+  app.add_option("--checkpoint-records", f.checkpoint_records,
+                 "StoreOptions::checkpoint_records of the stores this run opens (0: the default)");
+  app.add_flag("--no-crash-reclaim", f.no_crash_reclaim,
+               "open_time: the crash writer runs without the background reclaimer");
   app.add_flag("--no-crash", f.no_crash);
+  app.add_flag("--unclean-cold", f.unclean_cold,
+               "open_time: drop the store's files from the page cache before the open that "
+               "recovers from the SIGKILL");
   app.add_flag("--rebuild", f.rebuild);
   app.add_option("--file-mib", f.file_mib, "prewrite: file size");
   app.add_option("--rounds", f.rounds, "prewrite: interleaved rounds");

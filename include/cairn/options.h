@@ -96,9 +96,15 @@ struct StoreOptions {
   // is reached. Recovery scans this far past the last valid record looking for survivors.
   uint64_t max_unfinished_bytes = uint64_t{64} << 20;
 
-  // After this many bytes of log since the last index flush, the index is flushed, so opening
-  // a store after a crash replays at most about this much log.
+  // Named bounds on the log a restart after a crash replays (docs/design.md, "The index and its
+  // checkpoint"). After this many bytes, or this many records, of log since the last index flush
+  // was asked for, the commit asks for the next one, and it does so only once the previous flush
+  // is done. So an open after a crash replays at most twice either bound of committed log, plus
+  // the writes not yet committed when the process died (at most max_unfinished_bytes). Each
+  // replayed record costs a lookup of its key's previous version, a random read when the index
+  // is not in memory; each flush costs index writes (a table file, and compaction later).
   uint64_t checkpoint_bytes = uint64_t{64} << 20;
+  uint64_t checkpoint_records = 8192;
 
   // Reclamation (docs/design.md, "Reclamation").
   // A background thread releases dead records' blocks (hole punching) and copy-compacts

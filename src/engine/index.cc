@@ -256,7 +256,8 @@ Index::~Index() {
 }
 
 Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOptions& o,
-                                           rocksdb::Env* env, std::function<void()> before_flush) {
+                                           rocksdb::Env* env, std::function<void()> before_flush,
+                                           bool defer_compactions) {
   std::unique_ptr<Index> idx(new Index());
   rocksdb::Options opts;
   opts.create_if_missing = true;
@@ -300,9 +301,24 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOp
   opts.file_checksum_gen_factory = std::make_shared<TableTailFactory>();
   CAIRN_RETURN_IF_ERROR(CheckTableFiles(opts.env, dir));
   rocksdb::DB* db = nullptr;
+  opts.disable_auto_compactions = defer_compactions;
   CAIRN_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(opts, dir, &db), "open"));
   idx->db_.reset(db);
+  idx->compactions_deferred_ = defer_compactions;
+  if (defer_compactions) {
+    uint64_t l0 = 0;
+    if (!db->GetIntProperty("rocksdb.num-files-at-level0", &l0) || l0 >= kDeferCompactionsBelowL0)
+      CAIRN_RETURN_IF_ERROR(idx->StartCompactions());
+  }
   return idx;
+}
+
+Status Index::StartCompactions() {
+  if (!compactions_deferred_) return Status::OK();
+  CAIRN_RETURN_IF_ERROR(
+      FromRocks(db_->SetOptions({{"disable_auto_compactions", "false"}}), "start compactions"));
+  compactions_deferred_ = false;
+  return Status::OK();
 }
 
 Result<format::IndexEntry> Index::Get(std::string_view key, bool with_tombstones) {
@@ -416,7 +432,7 @@ Result<Version> Index::ReadHorizon() {
 }
 
 Status Index::MultiGet(const std::vector<std::string>& keys,
-                       std::vector<std::optional<format::IndexEntry>>* out) {
+                       std::vector<std::optional<format::IndexEntry>>* out, size_t max_threads) {
   out->assign(keys.size(), std::nullopt);
   // Keys found in the hot cache are answered from it; the others (misses[]) go to RocksDB.
   std::vector<size_t> misses;
@@ -453,8 +469,7 @@ Status Index::MultiGet(const std::vector<std::string>& keys,
   // are looked up from several threads, keeping several reads in flight: replay after a crash
   // of a large, cold store is bound by these reads (bench/engine open_time).
   constexpr size_t kMinPerThread = 256;
-  constexpr size_t kMaxThreads = 8;  // named bound: lookup threads
-  size_t parts = std::min(kMaxThreads, misses.size() / kMinPerThread);
+  size_t parts = std::min(max_threads, misses.size() / kMinPerThread);
   if (misses.empty()) return Status::OK();
   if (parts <= 1) return lookup(0, misses.size());
   std::vector<Status> results(parts);
@@ -541,6 +556,12 @@ Status Index::Scan(std::string_view prefix, std::string_view start_after, size_t
 Status Index::Flush(bool wait) {
   rocksdb::FlushOptions fo;
   fo.wait = wait;
+  // Not while a flush is running: with at most two memtables (max_write_buffer_number), another
+  // immutable one would stall writes, so RocksDB first waits for the running flush to finish.
+  // (Were the switch allowed, the next write would stall instead.) Either way nothing is written
+  // past an asked-for flush before the flush asked for ahead of it is done: the store's replay
+  // bound rests on the two memtables.
+  fo.allow_write_stall = false;
   return FromRocks(db_->Flush(fo), "flush");
 }
 

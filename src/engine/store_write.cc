@@ -24,10 +24,6 @@ void ReportWrite(const WriteOptions& wo, const WriteResult& r) {
   if (wo.result_out != nullptr) *wo.result_out = r;
   if (wo.sequence_out != nullptr) *wo.sequence_out = r.sequence;
 }
-// Named bound: records between index checkpoints. Replaying a record after a crash costs a
-// lookup of the key's previous version, so this, with checkpoint_bytes, bounds restart time.
-constexpr uint64_t kCheckpointRecords = 65536;
-
 }  // namespace
 
 Status StoreImpl::ValidateKey(std::string_view key) const { return cairn::ValidateKey(key); }
@@ -488,10 +484,12 @@ Status StoreImpl::CommitGroup(const CommitQueue::Group& entries) {
   bytes_since_flush_ += bytes;
   records_since_flush_ += group.size();
   if (bytes_since_flush_ >= options_.checkpoint_bytes ||
-      records_since_flush_ >= kCheckpointRecords) {
-    // Bounds how much log (in bytes and in records) the next open after a crash replays.
-    // Asynchronous: RocksDB's flush thread first syncs the volumes (Index's before_flush), then
-    // writes the memtable.
+      records_since_flush_ >= options_.checkpoint_records) {
+    // Bounds how much log (in bytes and in records) the next open after a crash replays: at
+    // most twice checkpoint_bytes / checkpoint_records committed since the last flush that
+    // completed. Asynchronous, but Index::Flush first waits for the flush asked for before this
+    // one: RocksDB's flush thread syncs the volumes (Index's before_flush), then writes the
+    // memtable.
     bytes_since_flush_ = 0;
     records_since_flush_ = 0;
     (void)index_->Flush(/*wait=*/false);
