@@ -1,4 +1,5 @@
-// Base64 (RFC 4648, standard alphabet, padded), through OpenSSL's EVP block functions.
+// Base64 (RFC 4648, standard alphabet, padded). Plain C++ (it was OpenSSL's EVP block functions;
+// issue 11: `cairn` links no OpenSSL).
 #pragma once
 
 #include <optional>
