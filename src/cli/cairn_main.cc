@@ -12,8 +12,8 @@
 //
 // Global flags may also follow the command. This file only wires arguments to the command
 // bodies (commands.h) and turns their Outcome into output and an exit code. Two binaries run it
-// (cli/local_backend.h): `cairn`, without the engine, which execs `cairn-local` for a command
-// that needs a local store, and `cairn-local`, which runs every command.
+// (cli/local_backend.h): `cairn`, without the engine and OpenSSL, which execs `cairn-local` for
+// a command that needs a local store and for bench, and `cairn-local`, which runs every command.
 //
 // Exit codes (part of the interface: scripts branch on them; tests/cli_test.sh checks them):
 //   0  success (also --help and --version)
