@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 11, item 7: `cairn` against a server or a cluster does not load the engine (RocksDB) or
-# OpenSSL, so a short call starts fast; for a local store it runs cairn-local, which does
+# libssl, so a short call starts fast; for a local store it runs cairn-local, which does
 # (src/cli/local_backend.h). Checks:
-#   1. cairn's NEEDED libraries hold no librocksdb, libcrypto or libssl, and cairn-local's do
+#   1. cairn's NEEDED libraries hold no librocksdb or libssl, and cairn-local's do
 #      hold librocksdb (so the check can fail);
 #   2. a live remote call (cairn --server, waiting on a server that accepts and never answers)
 #      has none of them mapped (/proc/PID/maps), and has not become cairn-local;
@@ -34,14 +34,14 @@ export LC_ALL=C HOME=$T/home XDG_CONFIG_HOME=
 mkdir -p "$HOME"
 cd "$T"
 fail() { echo "FAIL (line ${BASH_LINENO[0]}): $*" >&2; exit 1; }
-HEAVY='librocksdb|libcrypto|libssl'
+HEAVY='librocksdb|libssl'
 
 # 1. The binaries' NEEDED lists.
 [ -x "$LOCAL" ] || fail "no cairn-local beside $CAIRN"
 needed=$(readelf -d "$CAIRN" | grep NEEDED)
 ! grep -qE "$HEAVY" <<<"$needed" || fail "cairn needs: $(grep -E "$HEAVY" <<<"$needed")"
 readelf -d "$LOCAL" | grep NEEDED | grep -q librocksdb || fail "cairn-local does not need librocksdb"
-echo "ok: cairn needs no librocksdb, libcrypto or libssl; cairn-local needs librocksdb"
+echo "ok: cairn needs no librocksdb or libssl; cairn-local needs librocksdb"
 
 # 2. A remote call in flight: a listener that accepts and never answers keeps it waiting.
 python3 - "$T/port" <<'EOF' &
@@ -80,7 +80,7 @@ comm=$(cat "/proc/$CLI_PID/comm")
 kill "$CLI_PID"
 wait "$CLI_PID" 2>/dev/null || true
 CLI_PID=""
-echo "ok: a remote call in flight has mapped none of librocksdb, libcrypto, libssl"
+echo "ok: a remote call in flight has mapped none of librocksdb, libssl"
 
 # 3. Local mode through cairn (it execs cairn-local: same pid).
 echo hello >in.txt

@@ -12,7 +12,7 @@
 //
 // Global flags may also follow the command. This file only wires arguments to the command
 // bodies (commands.h) and turns their Outcome into output and an exit code. Two binaries run it
-// (cli/local_backend.h): `cairn`, without the engine and OpenSSL, which execs `cairn-local` for
+// (cli/local_backend.h): `cairn`, without the engine and TLS, which execs `cairn-local` for
 // a command that needs a local store and for bench, and `cairn-local`, which runs every command.
 //
 // Exit codes (part of the interface: scripts branch on them; tests/cli_test.sh checks them):
@@ -273,7 +273,7 @@ int Run(int argc, char** argv, const LocalBackend* local) {
                   Outcome::Usage("works on a local store only; drop --server (and unset "
                                  "CAIRN_SERVER) and pass --store DIR"));
 
-  // A local store needs the engine and bench needs OpenSSL, which `cairn` does not link:
+  // A local store needs the engine and bench the S3 signer, which `cairn` does not link:
   // cairn-local runs the command, in this process, before anything here has touched a signal,
   // a file or stdout (cli/local_backend.h).
   const bool local_store = ctx.server.empty() && ctx.cluster.empty() && chosen != status &&

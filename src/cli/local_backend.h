@@ -1,13 +1,13 @@
-// LocalBackend: the commands that need the engine, or OpenSSL, behind one seam, so that `cairn`
+// LocalBackend: the commands that need the engine, or the S3 signer, behind one seam, so that `cairn`
 // can be built without them (issue 11, item 7).
 //
 // A `cairn` call against a server or a cluster never touches a local store, yet linking the
 // engine made every such call pay for it at process start: librocksdb and its compression
 // libraries mapped, relocated and statically initialised, about 7 ms of CPU of a 15 ms cached
-// cluster call; libcrypto and libssl cost another 1.5 ms (docs/design.md, "The CLI without the
+// cluster call; libssl cost more (docs/design.md, "The CLI without the
 // engine"). So there are two binaries built from the same sources (cli/cairn_main.h):
-//   cairn        no engine, no OpenSSL; Context::local is null. A command that needs the local
-//                store, or `bench` (SigV4 for --s3 hashes with OpenSSL), makes it exec
+//   cairn        no engine, no TLS; Context::local is null. A command that needs the local
+//                store, or `bench` (its --s3 signs with the gateway's SigV4), makes it exec
 //                `cairn-local` beside it with the same arguments (same process, so stdin,
 //                stdout, signals and the exit code are the caller's as before).
 //   cairn-local  links everything; Context::local is LocalStoreBackend(). Runs every command.
@@ -38,7 +38,8 @@ class LocalBackend {
   virtual Outcome Verify(const Context& ctx, bool repair) const = 0;
   virtual Outcome Import(const Context& ctx, const BulkArgs& args) const = 0;
   virtual Outcome Export(const Context& ctx, const BulkArgs& args) const = 0;
-  // The load generator (cli/bench.h): not a local command, but OpenSSL's (SigV4 for --s3).
+  // The load generator (cli/bench.h): not a local command, but it links the gateway's SigV4
+  // (--s3) and is long-running, so the exec costs nothing that matters.
   virtual Outcome Bench(const Context& ctx, const BenchArgs& args) const = 0;
 };
 

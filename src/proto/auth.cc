@@ -1,13 +1,13 @@
 #include "proto/auth.h"
 
-#include <sys/random.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <string>
 
 #include "util/check.h"
-#include "util/hmac_sha256.h"
 
 namespace cairn::proto {
 
@@ -23,31 +23,22 @@ Proof ComputeProof(AuthRole role, std::string_view secret, std::string_view key_
   t.append(key_id);
   t.append(reinterpret_cast<const char*>(client_nonce.data()), client_nonce.size());
   t.append(reinterpret_cast<const char*>(server_nonce.data()), server_nonce.size());
-  // util's HMAC, not OpenSSL's: a short `cairn` call makes one connection, and OpenSSL 3's
-  // first HMAC in a process costs about 1 ms of provider set-up (issue 11).
-  static_assert(sizeof(Proof) == sizeof(Sha256Digest));
-  const Sha256Digest d = HmacSha256(secret, t);
   Proof p{};
-  std::copy(d.begin(), d.end(), p.begin());
+  unsigned int len = 0;
+  const unsigned char* r =
+      HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(t.data()), t.size(), p.data(), &len);
+  CAIRN_CHECK(r != nullptr && len == p.size());
   return p;
 }
 
 bool ProofsEqual(const Proof& a, const Proof& b) {
-  return ConstantTimeEqual(a.data(), b.data(), a.size());
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-// From the kernel's CSPRNG (getrandom(2)) rather than RAND_bytes: the nonce needs nothing more,
-// and the first RAND_bytes of a process sets up OpenSSL's DRBG, about 0.5 ms of every short-lived
-// `cairn` call (issue 11).
 Nonce RandomNonce() {
   Nonce n{};
-  size_t done = 0;
-  while (done < n.size()) {
-    const ssize_t got = ::getrandom(n.data() + done, n.size() - done, 0);
-    if (got < 0 && errno == EINTR) continue;
-    CAIRN_CHECK(got > 0);
-    done += static_cast<size_t>(got);
-  }
+  CAIRN_CHECK(RAND_bytes(n.data(), static_cast<int>(n.size())) == 1);
   return n;
 }
 

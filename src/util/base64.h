@@ -1,5 +1,4 @@
-// Base64 (RFC 4648, standard alphabet, padded). Plain C++ (it was OpenSSL's EVP block functions;
-// issue 11: `cairn` links no OpenSSL).
+// Base64 (RFC 4648, standard alphabet, padded), through OpenSSL's EVP block functions.
 #pragma once
 
 #include <optional>
