@@ -2,13 +2,16 @@
 # Issue 15, item 9: scripts/check-layers (the CI step that enforces src/layers.txt) fails on each
 # kind of violation, and names it. Each case copies the tree's src/, include/ and the script into
 # a scratch directory, breaks one rule, and expects exit 1 with the rule's message; a clean copy,
-# with the real cairnd and cairn, must pass (so the failures are the violations' doing).
+# with the real cairnd, cairn-local and cairn, must pass (so the failures are the violations'
+# doing). Issue 11: a cairn that links the engine again (its symbols, or librocksdb) fails.
 #
-# Usage: check_layers_test.sh SOURCE_DIR /path/to/cairnd /path/to/cairn
+# Usage: check_layers_test.sh SOURCE_DIR /path/to/cairnd /path/to/cairn [/path/to/cairn-local]
+# (cairn-local defaults to the one beside cairn)
 set -euo pipefail
 SRC=$(realpath "${1:?usage: check_layers_test.sh SOURCE_DIR cairnd cairn}")
 CAIRND=$(realpath "${2:?usage: check_layers_test.sh SOURCE_DIR cairnd cairn}")
 CAIRN=$(realpath "${3:?usage: check_layers_test.sh SOURCE_DIR cairnd cairn}")
+CAIRN_LOCAL=$(realpath "${4:-$(dirname "$CAIRN")/cairn-local}")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export LC_ALL=C
@@ -23,6 +26,7 @@ fresh() {
   cp "$SRC/scripts/check-layers" "$d/scripts/"
   ln -s "$CAIRND" "$d/build/src/server/cairnd"
   ln -s "$CAIRN" "$d/build/src/cli/cairn"
+  ln -s "$CAIRN_LOCAL" "$d/build/src/cli/cairn-local"
   echo "$d"
 }
 # expect_violation DIR PATTERN [BUILD]: check-layers on DIR (with the build dir BUILD: the
@@ -39,7 +43,7 @@ expect_violation() {
 # The clean tree passes, binaries included.
 d=$(fresh clean)
 out=$("$d/scripts/check-layers" "$d/build" 2>&1) || fail "the clean tree fails: $out"
-grep -q "2 binaries checked" <<<"$out" || fail "clean tree: $out"
+grep -q "3 binaries checked" <<<"$out" || fail "clean tree: $out"
 echo "ok: clean: $out"
 
 # The server includes the CLI (what issue 15 found).
@@ -78,7 +82,9 @@ printf '#include "engine/store_impl.h"\n' >"$d/src/unlisted/g.cc"
 expect_violation "$d" "src/unlisted/ has no line in src/layers.txt"
 
 # Shipped binaries are stand-ins from here on (small: nm is quick): fake_ok has the engine's
-# entry point only, fake_bad FaultEnv's symbols too.
+# entry point only, fake_bad FaultEnv's symbols too; fake_cli has the tool's entry point and no
+# engine (what cairn must be), fake_cli_engine the engine's entry point too, fake_cli_rocksdb a
+# NEEDED librocksdb.
 cat >"$T/fake.cc" <<'EOF'
 namespace cairn {
 struct Store { static void Open(); };
@@ -93,17 +99,53 @@ EOF
 c++ -O0 -o "$T/fake_ok" "$T/fake.cc"
 c++ -O0 -DWITH_FAULT_ENV -o "$T/fake_bad" "$T/fake.cc"
 strip -o "$T/fake_stripped" "$T/fake_ok"
+cat >"$T/fake_cli.cc" <<'EOF'
+namespace cairn {
+#ifdef WITH_ENGINE
+struct Store { static void Open(); };
+void Store::Open() {}
+#endif
+namespace cli {
+int CairnMain() { return 0; }
+}  // namespace cli
+}  // namespace cairn
+int main() { return cairn::cli::CairnMain(); }
+EOF
+c++ -O0 -o "$T/fake_cli" "$T/fake_cli.cc"
+c++ -O0 -DWITH_ENGINE -o "$T/fake_cli_engine" "$T/fake_cli.cc"
+# librocksdb is installed wherever the engine builds.
+c++ -O0 -o "$T/fake_cli_rocksdb" "$T/fake_cli.cc" -Wl,--no-as-needed -lrocksdb
 
 # A shipped binary that links test machinery.
 d=$(fresh cairnd_links_fault_env)
 ln -sf "$T/fake_bad" "$d/build/src/server/cairnd"
-ln -sf "$T/fake_ok" "$d/build/src/cli/cairn"
+ln -sf "$T/fake_ok" "$d/build/src/cli/cairn-local"
+ln -sf "$T/fake_cli" "$d/build/src/cli/cairn"
 expect_violation "$d" "cairnd contains test machinery: cairn::FaultEnv" "$d/build"
+
+# Issue 11: cairn links the engine again (then every call against a server or a cluster pays for
+# loading RocksDB at process start), by its symbols or by a NEEDED librocksdb.
+d=$(fresh cairn_links_engine)
+ln -sf "$T/fake_ok" "$d/build/src/server/cairnd"
+ln -sf "$T/fake_ok" "$d/build/src/cli/cairn-local"
+ln -sf "$T/fake_cli_engine" "$d/build/src/cli/cairn"
+expect_violation "$d" "cairn contains the engine (\"cairn::Store::Open" "$d/build"
+d=$(fresh cairn_needs_librocksdb)
+ln -sf "$T/fake_ok" "$d/build/src/server/cairnd"
+ln -sf "$T/fake_ok" "$d/build/src/cli/cairn-local"
+ln -sf "$T/fake_cli_rocksdb" "$d/build/src/cli/cairn"
+expect_violation "$d" "cairn needs librocksdb (librocksdb.so" "$d/build"
 
 # A stripped binary cannot be checked, and saying nothing would pass it.
 d=$(fresh stripped_binary)
 ln -sf "$T/fake_ok" "$d/build/src/server/cairnd"
-ln -sf "$T/fake_stripped" "$d/build/src/cli/cairn"
+ln -sf "$T/fake_stripped" "$d/build/src/cli/cairn-local"
+ln -sf "$T/fake_cli" "$d/build/src/cli/cairn"
 expect_violation "$d" "nm finds no cairn::Store::Open (stripped?)" "$d/build"
+d=$(fresh stripped_cairn)
+ln -sf "$T/fake_ok" "$d/build/src/server/cairnd"
+ln -sf "$T/fake_ok" "$d/build/src/cli/cairn-local"
+ln -sf "$T/fake_stripped" "$d/build/src/cli/cairn"
+expect_violation "$d" "nm finds no cairn::cli::CairnMain (stripped?)" "$d/build"
 
 echo "check_layers_test: ok"

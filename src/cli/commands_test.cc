@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cairn/store.h"
+#include "cli/local_backend.h"
 
 namespace cairn::cli {
 namespace {
@@ -39,6 +40,7 @@ class PagedListing : public testing::Test {
     GlobalFlags f;
     f.store = dir_ + "/store";
     ASSERT_TRUE(MakeContext(f, "ls", &ctx_).ok());
+    ctx_.local = &LocalStoreBackend();  // what cairn-local's main passes
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 

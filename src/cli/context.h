@@ -14,6 +14,8 @@
 
 namespace cairn::cli {
 
+class LocalBackend;
+
 inline constexpr char kDefaultStoreDir[] = "./cairn-data";
 
 // The global flags as typed (empty string: not given).
@@ -47,6 +49,9 @@ struct Context {
   std::string cluster;
   std::string cluster_name = "default";
   bool no_map_cache = false;
+  // What opens a local store (cli/local_backend.h); null in `cairn`, which links no engine and
+  // runs `cairn-local` for the commands that need one. Not owned; lives as long as the process.
+  const LocalBackend* local = nullptr;
 };
 
 // Validates `flags` and fills `*ctx`. Usage outcome if a value is malformed or out of range.

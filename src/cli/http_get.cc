@@ -12,7 +12,7 @@
 
 #include "util/escape.h"
 #include "net/asio.h"
-#include "net/http_server.h"
+#include "net/listen_address.h"
 
 namespace cairn::cli {
 

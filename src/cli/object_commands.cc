@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "util/escape.h"
-#include "cli/open_store.h"
+#include "cli/command_checks.h"
 #include "cli/output.h"
 #include "cli/session.h"
 #include "cli/stream_io.h"

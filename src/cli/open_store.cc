@@ -35,12 +35,4 @@ Outcome CloseStore(const Context& ctx, Store* store) {
       fmt::format("closing the store at {}: {}", OneLine(ctx.store_dir), s.message()));
 }
 
-Outcome CheckKey(std::string_view key) {
-  Status s = ValidateKey(key);
-  if (s.ok()) return Outcome::Ok();
-  return Outcome::Usage(s.message());
-}
-
-Outcome Failure(const Status& s) { return Outcome::Error(s.message()); }
-
 }  // namespace cairn::cli

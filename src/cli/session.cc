@@ -6,6 +6,9 @@
 #include "cluster/cached_map_view.h"
 #include "cluster/cluster_store.h"
 #include "cluster/peer_pool.h"
+#include "cli/command_checks.h"
+#include "cli/local_backend.h"
+#include "util/check.h"
 #include "util/escape.h"
 
 namespace cairn::cli {
@@ -42,16 +45,13 @@ Outcome Session::Open(const Context& ctx, OpenMode mode, std::unique_ptr<Session
     auto shared = std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr);
     auto store = std::make_unique<cluster::ClusterObjectStore>(
         cluster::ClusterStoreOptions(), parts->view.get(), parts->peers.get(), nullptr, shared);
-    out->reset(new Session(ctx, std::move(store), nullptr));
+    out->reset(new Session(ctx, Kind::kCluster, std::move(store)));
     (*out)->keep_ = std::move(parts);
     return Outcome::Ok();
   }
   if (ctx.server.empty()) {
-    std::unique_ptr<Store> store;
-    if (Outcome o = OpenStore(ctx, mode, &store); !o.ok()) return o;
-    std::unique_ptr<ObjectStore> local = LocalObjectStore::Borrow(store.get());
-    out->reset(new Session(ctx, std::move(local), std::move(store)));
-    return Outcome::Ok();
+    CAIRN_CHECK(ctx.local != nullptr);  // cairn runs cairn-local for a local store
+    return ctx.local->OpenSession(ctx, mode, out);
   }
   ClientOptions co;
   if (Status s = ParseServerAddress(ctx.server, &co.host, &co.port); !s.ok())
@@ -63,8 +63,17 @@ Outcome Session::Open(const Context& ctx, OpenMode mode, std::unique_ptr<Session
   co.connections = 1;
   Result<std::unique_ptr<Client>> client = Client::Create(co);
   if (!client.ok()) return Outcome::Error(client.status().message());
-  out->reset(new Session(ctx, std::move(*client), nullptr));
+  out->reset(new Session(ctx, Kind::kRemote, std::move(*client)));
   return Outcome::Ok();
+}
+
+std::unique_ptr<Session> Session::Local(const Context& ctx, std::unique_ptr<ObjectStore> store,
+                                        std::function<Outcome()> close,
+                                        std::shared_ptr<void> keep) {
+  std::unique_ptr<Session> s(new Session(ctx, Kind::kLocal, std::move(store)));
+  s->close_ = std::move(close);
+  s->keep_ = std::move(keep);
+  return s;
 }
 
 std::string Session::Where() const {
@@ -84,11 +93,10 @@ Outcome Session::Fail(const Status& s) const {
 }
 
 Outcome Session::Close() {
-  store_.reset();
-  keep_.reset();  // a LocalObjectStore only borrows owned_; a Client closes its connections
-  if (owned_ == nullptr) return Outcome::Ok();
-  Outcome o = CloseStore(ctx_, owned_.get());
-  owned_.reset();
+  store_.reset();  // a LocalObjectStore only borrows the Store; a Client closes its connections
+  Outcome o = close_ != nullptr ? close_() : Outcome::Ok();
+  close_ = nullptr;
+  keep_.reset();
   return o;
 }
 

@@ -43,6 +43,24 @@ TEST(ClusterMap, EveryFlippedByteOrCutIsRefused) {
   for (size_t n = 0; n < enc.size(); n += 13) EXPECT_FALSE(DecodeClusterMap(enc.substr(0, n), &out).ok()) << n;
 }
 
+// Well-formed bytes (the checksum matches) that name what the map does not hold.
+TEST(ClusterMap, SlotsNamingUnknownNodesAreRefusedEmptySlotsAreNot) {
+  ClusterMap m = Sample();
+  m.placement.table[5] = kNoNode;
+  ClusterMap out;
+  ASSERT_TRUE(DecodeClusterMap(EncodeClusterMap(m), &out).ok());
+  EXPECT_EQ(out.placement.table[5], kNoNode);
+  const size_t last = m.placement.table.size() - 1;
+  m.placement.table[last] = 9;
+  m.placement.table[700] = 8;
+  Status s = DecodeClusterMap(EncodeClusterMap(m), &out);
+  EXPECT_TRUE(s.IsCorruption());
+  EXPECT_EQ(s.message(), "cluster map: slot 700 names unknown node 8");
+  m = Sample();
+  m.nodes[2].id = m.nodes[1].id;
+  EXPECT_TRUE(DecodeClusterMap(EncodeClusterMap(m), &out).IsCorruption());
+}
+
 TEST(ClusterMap, PlacementNodesDropOutAndDraining) {
   ClusterMap m = Sample();
   m.nodes[0].state = NodeState::kOut;

@@ -51,6 +51,7 @@
 #include "cairn/object_store.h"
 #include "cairn/status.h"
 #include "net/asio.h"
+#include "net/listen_address.h"
 #include "net/loop_group.h"
 
 namespace cairn::net {
@@ -237,9 +238,5 @@ class HttpServer {
   uint16_t port_ = 0;
   bool started_ = false;
 };
-
-// Splits "HOST:PORT" ("[::1]:80" for IPv6; a bare "PORT" means 127.0.0.1:PORT, so a listener
-// binds to loopback unless told otherwise).
-Status ParseListenAddress(std::string_view text, std::string* host, uint16_t* port);
 
 }  // namespace cairn::net
