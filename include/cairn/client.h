@@ -173,8 +173,10 @@ class Client : public ObjectStore {
   //
   // PutAsync never waits: it copies the key and value, returns OK and calls `done` on the I/O
   // thread with the outcome (Busy at once, `done` not called, past max_pending_calls).
-  // StartCommit does nothing (the server commits). The held version of a Conflict is reported
-  // only by the synchronous calls.
+  // StartCommit does nothing (the server commits). PutAsync and DeleteAsync report the held
+  // version of a Conflict through wo.held_version_out like the synchronous calls, written
+  // before `done` runs: the pointer must stay valid until then (the cluster's coordinator
+  // restamps above it, issue 11).
 
   // The server's name, e.g. "cairnd 0.1.0".
   virtual Result<std::string> Ping() = 0;

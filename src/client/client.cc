@@ -391,7 +391,8 @@ Status ClientImpl::PutAsync(std::string_view key, std::string_view value, const 
   CAIRN_RETURN_IF_ERROR(CheckWrite(key, wo, /*is_delete=*/false));
   if (pending_.load() >= options_.max_pending_calls)
     return Status::Busy("max_pending_calls: the client has that many calls waiting");
-  WriteCall(proto::Op::kPut, std::string(key), std::string(value), wo, nullptr, std::move(done));
+  WriteCall(proto::Op::kPut, std::string(key), std::string(value), wo, wo.held_version_out,
+            std::move(done));
   return Status::OK();
 }
 
@@ -464,7 +465,7 @@ Result<ObjectInfo> ClientImpl::HeadVersion(std::string_view key) {
 
 void ClientImpl::DeleteAsync(std::string key, const WriteOptions& wo, Callback<WriteResult> done) {
   if (Status ks = CheckWrite(key, wo, /*is_delete=*/true); !ks.ok()) return done(ks);
-  WriteCall(proto::Op::kDelete, std::move(key), "", wo, nullptr, std::move(done));
+  WriteCall(proto::Op::kDelete, std::move(key), "", wo, wo.held_version_out, std::move(done));
 }
 
 void ClientImpl::ListAsync(const ListOptions& lo, Callback<ListResult> done) {

@@ -280,9 +280,44 @@ void ClusterShared::HintLater(NodeId target, Hint h) {
   hint_cv_.notify_one();
 }
 
+void ClusterShared::HintThen(std::vector<std::pair<NodeId, Hint>> hints,
+                             std::function<void()> then) {
+  if (hints_ != nullptr) {
+    std::unique_lock<std::mutex> l(hint_mu_);
+    if (!stop_) {
+      hints_then_.push_back(HintsThen{std::move(hints), std::move(then)});
+      hint_cv_.notify_one();
+      return;
+    }
+    l.unlock();
+    // The writer is stopping: append here (blocking, but only at shutdown).
+    for (const auto& [target, h] : hints) HintNow(target, h);
+  }
+  then();
+}
+
 void ClusterShared::HintLoop() {
   std::unique_lock<std::mutex> l(hint_mu_);
-  while (!stop_ || !hint_queue_.empty()) {
+  while (!stop_ || !hint_queue_.empty() || !hints_then_.empty()) {
+    if (!hints_then_.empty()) {
+      // Every waiting reply's hints, one Append (one fdatasync) per target, then the replies.
+      std::deque<HintsThen> batch;
+      batch.swap(hints_then_);
+      l.unlock();
+      std::map<NodeId, std::vector<Hint>> by_target;
+      for (const HintsThen& b : batch)
+        for (const auto& [target, h] : b.hints) by_target[target].push_back(h);
+      for (const auto& [target, hs] : by_target) {
+        if (hints_->Append(target, hs).ok()) {
+          counters_.hints_written += hs.size();
+        } else {
+          counters_.hint_failures += hs.size();
+        }
+      }
+      for (HintsThen& b : batch) b.then();
+      l.lock();
+      continue;
+    }
     if (hint_queue_.empty()) {
       hint_cv_.wait(l);
       continue;
@@ -380,6 +415,32 @@ constexpr size_t kStreamFailoverBytes = 4u << 20;
 constexpr uint32_t kRestampWindowMs = 1000;
 
 Status NoMap() { return Status::Unavailable("the cluster has no map yet (no placement)"); }
+
+// The error of a write that fewer than `w` replicas acknowledged (`results`: the answers so
+// far; `sent`: the replicas it was sent to): DeadlineExceeded when some replica may have
+// applied it (the outcome is unknown), Unavailable when none can have.
+Status PartialWriteStatus(const std::vector<std::optional<Result<WriteResult>>>& results,
+                          const std::vector<bool>& sent, size_t acks, uint32_t w,
+                          WritePolicy policy) {
+  bool maybe = acks > 0;
+  std::string why;
+  for (size_t i = 0; i < results.size(); i++) {
+    if (!results[i].has_value()) {
+      maybe = maybe || sent[i];
+      continue;
+    }
+    const Status& s = results[i]->status();
+    if (!s.ok()) {
+      if (why.empty()) why = s.ToString();
+      if (sent[i] && !DefinitelyNotApplied(s)) maybe = true;
+    }
+  }
+  const std::string msg = std::to_string(acks) + " of the " + std::to_string(w) +
+                          " replicas the write policy (" + WritePolicyName(policy) +
+                          ") needs acknowledged the write" + (why.empty() ? "" : " (" + why + ")");
+  if (maybe) return Status::DeadlineExceeded(msg + "; the outcome is unknown");
+  return Status::Unavailable(msg + "; nothing was written");
+}
 
 // Runs `call` against the coordinators in `order`, moving to the next while one is
 // unreachable (Unavailable: nothing reached it, or the connection was lost).
@@ -538,28 +599,212 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
       return Status::Conflict("a replica holds a newer version (" + newer.ToString() + ")");
     }
     // Could any replica have applied it? Then the outcome is unknown.
-    bool maybe = acks > 0;
-    std::string why;
+    std::lock_guard<std::mutex> l(g->mu);
+    return PartialWriteStatus(g->results, sent, acks, w, options_.write_policy);
+  }
+}
+
+// ---- PutAsync: a coordinated put without a thread of its own ------------------------------
+
+// One PutAsync in flight, shared by the answers' callbacks (the local store's commit leader,
+// the peer clients' I/O thread); the answer that decides a round answers the caller, or starts
+// the one restamped round WriteAll would.
+struct ClusterObjectStore::AsyncWrite {
+  std::shared_ptr<ClusterShared> shared;
+  ObjectStore* local = nullptr;
+  std::vector<Client*> clients;  // by slot; null for this node's
+  std::vector<NodeId> row;
+  uint32_t w = 0;
+  WritePolicy policy = WritePolicy::kQuorum;
+  size_t self_slot = 0;
+  std::string key;
+  std::string value;  // kept for a restamped round
+  WriteOptions rwo;   // the replicas' options: if-newer the round's version
+  Clock::time_point started;
+  WriteResult out;  // the answer once W acknowledged (the local sequence added then)
+  WriteDone done;
+  std::vector<bool> sent;  // every slot (each round sends to every replica)
+  std::mutex mu;
+  int round = 0;  // guarded by mu
+  // Per round (an answer of round 0 may still arrive during round 1): guarded by mu, except
+  // that a client writes held[r][i] before it calls back for slot i.
+  std::vector<std::optional<Result<WriteResult>>> results[2];
+  std::vector<Version> held[2];
+  size_t answered = 0;     // this round's (guarded by mu)
+  size_t acks = 0;         // this round's (guarded by mu)
+  bool finished = false;   // `done` has been given its answer (guarded by mu)
+  bool hint_late = false;  // replicas failing after that are hinted (some replica acknowledged)
+
+  // Sends round `r` (its version in rwo) to every replica. The local write never waits: when it
+  // would (a restamped round), it counts as that replica's failure, as Busy (nothing written).
+  // REQUIRES: round == r was set under mu, with rwo, out.version and the round's vectors.
+  static void Send(const std::shared_ptr<AsyncWrite>& op, int r) {
+    const size_t n = op->row.size();
+    for (size_t i = 0; i < n; i++) {
+      WriteOptions o = op->rwo;
+      o.held_version_out = &op->held[r][i];
+      auto cb = [op, r, i](Result<WriteResult> res) { op->Answer(r, i, std::move(res)); };
+      Status s = i == op->self_slot ? op->local->PutAsync(op->key, op->value, o, cb)
+                                    : op->clients[i]->PutAsync(op->key, op->value, o, cb);
+      if (!s.ok()) op->Answer(r, i, s);
+    }
+    op->local->StartCommit();
+  }
+
+  // What WriteAll decides, made by whichever answer completes a round: W acknowledgements, or
+  // every replica answered. A prompt first round that a replica refused with a newer version
+  // is written again above it (on the hint writer's thread: this one may be the local store's
+  // commit leader, which must not be called back into). Replicas that failed by then are hinted
+  // durably before `done` runs (on the hint writer's thread); later failures are hinted from
+  // the background writer.
+  void Answer(int r, size_t i, Result<WriteResult> res) {
+    std::optional<Result<WriteResult>> answer;
+    std::vector<std::pair<NodeId, Hint>> hint_now;
+    bool hint_this_late = false;
+    bool restamp = false;
+    Hint hint;
     {
-      std::lock_guard<std::mutex> l(g->mu);
-      for (size_t i = 0; i < n; i++) {
-        if (!g->results[i].has_value()) {
-          maybe = maybe || sent[i];
-          continue;
-        }
-        const Status& s = g->results[i]->status();
-        if (!s.ok()) {
-          if (why.empty()) why = s.ToString();
-          if (sent[i] && !DefinitelyNotApplied(s)) maybe = true;
+      std::lock_guard<std::mutex> l(mu);
+      if (r != round || results[r][i].has_value()) return;  // a round given up, or a repeat
+      const bool failed = !res.ok() && !res.status().IsConflict();
+      answered++;
+      if (res.ok()) acks++;
+      results[r][i] = std::move(res);
+      hint = Hint{key, out.version, false, 0};
+      if (finished) {
+        hint_this_late = failed && hint_late;
+      } else if (acks >= w || answered == results[r].size()) {
+        Version newer;
+        for (size_t j = 0; j < results[r].size(); j++)
+          if (results[r][j].has_value() && results[r][j]->status().IsConflict() && held[r][j] > newer)
+            newer = held[r][j];
+        const bool prompt = Clock::now() - started < std::chrono::milliseconds(kRestampWindowMs);
+        if (acks < w && newer > out.version && r == 0 && prompt) {
+          // As WriteAll: a replica holds a newer version (a concurrent write, or a coordinator
+          // whose clock is ahead): write once more above it.
+          shared->Observe(newer);
+          const Version v = shared->Stamp();
+          shared->counters().conflicts_retried++;
+          round = 1;
+          answered = acks = 0;
+          rwo.version = v;
+          out.version = v;
+          results[1].assign(row.size(), std::nullopt);
+          held[1].assign(row.size(), Version());
+          restamp = true;
+        } else {
+          finished = true;
+          hint_late = acks > 0;
+          if (acks > 0) {
+            for (size_t j = 0; j < results[r].size(); j++)
+              if (results[r][j].has_value() && !results[r][j]->ok() &&
+                  !results[r][j]->status().IsConflict())
+                hint_now.emplace_back(row[j], hint);
+          }
+          if (acks >= w) {
+            WriteResult o = out;
+            if (results[r][self_slot].has_value() && results[r][self_slot]->ok())
+              o.sequence = (*results[r][self_slot])->sequence;
+            answer = o;
+          } else {
+            shared->counters().partial_writes++;
+            answer = PartialWriteStatus(results[r], sent, acks, w, policy);
+          }
         }
       }
     }
-    const std::string msg = std::to_string(acks) + " of the " + std::to_string(w) +
-                            " replicas the write policy (" + WritePolicyName(options_.write_policy) +
-                            ") needs acknowledged the write" + (why.empty() ? "" : " (" + why + ")");
-    if (maybe) return Status::DeadlineExceeded(msg + "; the outcome is unknown");
-    return Status::Unavailable(msg + "; nothing was written");
+    if (hint_this_late) shared->HintLater(row[i], hint);
+    if (restamp) {
+      shared->HintThen({}, [self = self_ptr.lock()] {
+        if (self != nullptr) Send(self, 1);
+      });
+      return;
+    }
+    if (!answer.has_value()) return;
+    if (hint_now.empty()) return done(std::move(*answer));
+    shared->HintThen(std::move(hint_now), [done = std::move(done), a = std::move(*answer)]() mutable {
+      done(std::move(a));
+    });
   }
+  std::weak_ptr<AsyncWrite> self_ptr;
+};
+
+Status ClusterObjectStore::PutAsync(std::string_view key, std::string_view value,
+                                    const WriteOptions& wo, WriteDone done) {
+  // A condition needs a read of the replicas first (or, for if-newer, its Conflict answered
+  // with the version held): Put.
+  if (local_ == nullptr || wo.condition != WriteCondition::kNone)
+    return Status::Busy("a conditional or routed put: use Put");
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  bool local_replica = false;
+  std::vector<NodeId> row = ReplicasOf(key, &local_replica);
+  if (!local_replica) return Status::Busy("this node is not a replica of the key: Put routes it");
+  const size_t n = row.size();
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  auto op = std::make_shared<AsyncWrite>();
+  op->self_ptr = op;
+  op->clients.assign(n, nullptr);
+  op->self_slot = n;
+  for (size_t i = 0; i < n; i++) {
+    if (row[i] == options_.self) {
+      op->self_slot = i;
+      continue;
+    }
+    // A replica down is hinted before the reply (a blocking, group-committed append): Put,
+    // whose concurrent writers share those appends.
+    const MapNode* mn = map->Node(row[i]);
+    if (mn == nullptr || mn->state != NodeState::kUp)
+      return Status::Busy("a replica is down: use Put");
+    op->clients[i] = peers_->Get(row[i], RoutingRole::kReplica);
+    if (op->clients[i] == nullptr) return Status::Busy("a replica has no client: use Put");
+  }
+  op->shared = shared_;
+  op->local = local_;
+  op->row = std::move(row);
+  op->w = WriteQuorum(n);
+  op->policy = options_.write_policy;
+  op->key.assign(key);
+  op->value.assign(value);
+  op->started = Clock::now();
+  op->done = std::move(done);
+  op->sent.assign(n, true);
+  op->results[0].resize(n);
+  op->held[0].resize(n);
+  const Version v = shared_->Stamp();
+  op->out.version = v;
+  op->out.size = value.size();
+  op->out.crc32c = crc32c::Value(value);
+  op->rwo.durability = wo.durability;
+  op->rwo.condition = WriteCondition::kIfNewer;
+  op->rwo.version = v;
+  op->rwo.metadata = wo.metadata;
+  // The local write first: when it would wait, or is refused (a newer version held here: Put
+  // restamps above it), nothing has been sent and the caller falls back to Put. The version
+  // stamped stays unused, which the clock allows.
+  const size_t self_slot = op->self_slot;
+  WriteOptions lo = op->rwo;
+  lo.held_version_out = nullptr;  // a refusal here is Busy: Put looks again
+  Status s = local_->PutAsync(key, value, lo, [op, self_slot](Result<WriteResult> r) {
+    op->Answer(0, self_slot, std::move(r));
+  });
+  if (!s.ok())
+    return Status::Busy("the local write would wait or was refused (" + s.ToString() +
+                        "): use Put");
+  shared_->counters().coordinated++;
+  for (size_t i = 0; i < n; i++) {
+    if (i == self_slot) continue;
+    WriteOptions o = op->rwo;
+    o.held_version_out = &op->held[0][i];
+    Status cs = op->clients[i]->PutAsync(key, value, o, [op, i](Result<WriteResult> r) {
+      op->Answer(0, i, std::move(r));
+    });
+    if (!cs.ok()) op->Answer(0, i, cs);
+  }
+  return Status::OK();
+}
+
+void ClusterObjectStore::StartCommit() {
+  if (local_ != nullptr) local_->StartCommit();
 }
 
 Result<WriteResult> ClusterObjectStore::WriteStreamAll(std::string_view key, ValueSource* src,

@@ -17,6 +17,11 @@
 // acknowledgements is DeadlineExceeded when some replica may have applied it (the outcome is
 // unknown), Unavailable when none can have. Hints never count toward W.
 //
+// On an event loop (PutAsync), the common put (plain, small, every replica up) is coordinated
+// the same way without blocking: the local write joins the loop's group commit, the answers
+// arrive on the store's and the peer clients' threads, and the one that decides the write
+// answers. Everything else is Busy there and goes through Put on a thread that may block.
+//
 // Reads (coordinator). The versions of a majority of the replicas (the local one, then others,
 // hedged to the next after the p95 delay) are compared, deletes included (HeadVersion). The
 // newest is read; replicas of the majority that hold an older one get the newest written back
@@ -31,6 +36,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -102,6 +108,10 @@ class ClusterShared {
   // thread, which must not block on an fdatasync).
   void HintNow(NodeId target, const Hint& h);
   void HintLater(NodeId target, Hint h);
+  // For a caller that must not block (a write coordinated on an event loop): appends `hints`
+  // durably, then runs `then`, both on the background writer's thread. Hints queued meanwhile
+  // for one target share one Append (one fdatasync). Never dropped: `then` answers a client.
+  void HintThen(std::vector<std::pair<NodeId, Hint>> hints, std::function<void()> then);
   ClusterCounters& counters() { return counters_; }
   HintLog* hints() const { return hints_; }
   // Bytes queued for every target (0 without a hint log).
@@ -121,6 +131,14 @@ class ClusterShared {
   std::mutex hint_mu_;
   std::condition_variable hint_cv_;
   std::deque<std::pair<NodeId, Hint>> hint_queue_;
+  // HintThen's: hints to append before their continuation runs (not bounded by
+  // kMaxQueuedHints: each one holds a client's reply, so it is bounded by the requests in
+  // flight).
+  struct HintsThen {
+    std::vector<std::pair<NodeId, Hint>> hints;
+    std::function<void()> then;
+  };
+  std::deque<HintsThen> hints_then_;
   bool stop_ = false;
   std::thread hint_thread_;
   ClusterCounters counters_;
@@ -135,6 +153,16 @@ class ClusterObjectStore final : public ObjectStore {
 
   Result<WriteResult> Put(std::string_view key, std::string_view value,
                           const WriteOptions& wo) override;
+  // The common put without a thread of its own (issue 11: a coordinated PUT cost 8x the CPU of
+  // a local one, most of it thread hand-offs): a plain put of a key this node is a replica of,
+  // every replica up in the map, is written to the local store with its PutAsync and sent to
+  // the other replicas with theirs; `done` runs once W have made it durable (or every replica
+  // answered). Anything else (a condition, routing, a replica down, a local write that would
+  // wait or is refused) is Busy at once, nothing done: the caller uses Put, whose WriteAll
+  // handles it (and restamps above a newer version).
+  Status PutAsync(std::string_view key, std::string_view value, const WriteOptions& wo,
+                  WriteDone done) override;
+  void StartCommit() override;
   Result<WriteResult> PutStream(std::string_view key, ValueSource* src,
                                 const WriteOptions& wo) override;
   Result<GetResult> Get(std::string_view key, const ByteRange& range) override;
@@ -151,6 +179,7 @@ class ClusterObjectStore final : public ObjectStore {
 
  private:
   struct Versions;  // what a majority of a key's replicas hold
+  struct AsyncWrite;  // one PutAsync in flight
   struct Target;    // one replica: this node's store, or a peer
 
   // The key's replicas (row order), and whether this node is one of them.
