@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 
@@ -566,6 +568,45 @@ TEST(Recovery, Issue16ReplayAfterACrashNeverExceedsTwiceTheCheckpointBounds) {
       ASSERT_TRUE(g.ok()) << k << ": " << g.status().ToString();
       EXPECT_EQ(ValueFor(k, static_cast<uint64_t>(last), c.size), *g) << k;
     }
+  }
+}
+
+// CLOSED (format.md section 1) is a hint that the last Close left a clean checkpoint, so that
+// an open need not defer compactions. A clean Close leaves it, an open removes it, a crash leaves
+// none; and one brought back by a power loss (its removal is not synced) changes nothing of what
+// recovery does: the replay runs and loses nothing.
+TEST(Recovery, Issue16TheClosedHintIsLeftByACleanCloseAndIsOnlyAHint) {
+  TempDir d;
+  const std::string hint = d.sub("CLOSED");
+  {
+    auto s = Open(d.path());
+    ASSERT_NE(nullptr, s);
+    EXPECT_FALSE(std::filesystem::exists(hint));
+    ASSERT_TRUE(s->Put("k", "v").ok());
+    ASSERT_TRUE(s->Close().ok());
+  }
+  EXPECT_TRUE(std::filesystem::exists(hint));
+  {
+    auto s = Open(d.path());
+    ASSERT_NE(nullptr, s);
+    EXPECT_TRUE(s->recovery_report().clean_shutdown);
+    EXPECT_FALSE(std::filesystem::exists(hint)) << "an open removes the hint";
+  }
+  TempDir c;
+  CrashAfter(c.path(), "Bounded100");
+  EXPECT_FALSE(std::filesystem::exists(c.sub("CLOSED"))) << "a crashed session left the hint";
+  { std::ofstream(c.sub("CLOSED")).flush(); }  // as a power loss could bring it back
+  auto s = Open(c.path());
+  ASSERT_NE(nullptr, s);
+  EXPECT_FALSE(s->recovery_report().clean_shutdown);
+  EXPECT_GT(s->recovery_report().records_replayed, 0u);
+  const int n = 100, distinct = n - n / 3;
+  for (int i = 0; i < distinct; i++) {
+    const std::string k = "b" + std::to_string(i);
+    const int last = i + distinct < n ? i + distinct : i;
+    auto g = s->Get(k);
+    ASSERT_TRUE(g.ok()) << k << ": " << g.status().ToString();
+    EXPECT_EQ(ValueFor(k, static_cast<uint64_t>(last), 100), *g) << k;
   }
 }
 
