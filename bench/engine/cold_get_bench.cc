@@ -167,6 +167,19 @@ std::vector<uint64_t> RunOrder(uint64_t built, uint64_t count, uint64_t seed) {
   return order;
 }
 
+// A run's keys: the first (at most half) are read unmeasured after the drop (--settle), the
+// rest are measured; none is read twice.
+struct RunKeys {
+  std::vector<uint64_t> settle;
+  std::vector<uint64_t> measured;
+};
+RunKeys MakeRunKeys(uint64_t built, const Flags& f) {
+  std::vector<uint64_t> all = RunOrder(built, f.count + f.settle, f.run_seed);
+  const auto split = static_cast<ptrdiff_t>(std::min<size_t>(f.settle, all.size() / 2));
+  return RunKeys{std::vector<uint64_t>(all.begin(), all.begin() + split),
+                 std::vector<uint64_t>(all.begin() + split, all.end())};
+}
+
 struct Measured {
   Histogram h;
   uint64_t errors = 0;
@@ -282,9 +295,8 @@ int RunEngine(const Flags& f) {
     Die("--warm must be scan or none");
   }
   const std::vector<char> pool = MakePool(f.size, f.seed);
-  const std::vector<uint64_t> all = RunOrder(built, f.count + f.settle, f.run_seed);
-  const size_t settle = std::min<size_t>(f.settle, all.size() / 2);
-  const std::vector<uint64_t> order(all.begin() + static_cast<ptrdiff_t>(settle), all.end());
+  const RunKeys keys = MakeRunKeys(built, f);
+  const std::vector<uint64_t>& order = keys.measured;
   // One GET of `key` into *buf, by --path; an error message, or empty.
   auto get_one = [&](const std::string& key, std::string* buf) -> std::string {
     if (f.path == "get") {
@@ -312,7 +324,7 @@ int RunEngine(const Flags& f) {
   if (f.drop_caches) DropPageCache();
   {
     std::string buf;
-    for (size_t n = 0; n < settle; n++) (void)get_one(KeyName(all[n], f.seed), &buf);
+    for (uint64_t k : keys.settle) (void)get_one(KeyName(k, f.seed), &buf);
   }
 
   Measured m;
@@ -376,7 +388,7 @@ int RunEngine(const Flags& f) {
   auto st = store->Stats();
   const double g = std::max<double>(1, static_cast<double>(m.h.count()));
   JsonLine j = Report(f, f.path == "get" ? "engine get" : "engine pin", m);
-  j.Int("settle", settle).Int("index_cache_mib", f.index_cache_mib)
+  j.Int("settle", keys.settle.size()).Int("index_cache_mib", f.index_cache_mib)
       .Num("rocksdb_block_reads_per_get", static_cast<double>(sum.block_reads) / g)
       .Num("rocksdb_block_kib_per_get", static_cast<double>(sum.block_read_bytes) / 1024.0 / g)
       .Int("rocksdb_index_block_reads", sum.index_reads)
@@ -418,11 +430,10 @@ int RunServer(const Flags& f) {
     Die("--warm must be scan or none");
   }
   const std::vector<char> pool = MakePool(f.size, f.seed);
-  const std::vector<uint64_t> all = RunOrder(built, f.count + f.settle, f.run_seed);
-  const size_t settle = std::min<size_t>(f.settle, all.size() / 2);
-  const std::vector<uint64_t> order(all.begin() + static_cast<ptrdiff_t>(settle), all.end());
+  const RunKeys keys = MakeRunKeys(built, f);
+  const std::vector<uint64_t>& order = keys.measured;
   if (f.drop_caches) DropPageCache();
-  for (size_t n = 0; n < settle; n++) (void)client->Get(KeyName(all[n], f.seed));
+  for (uint64_t k : keys.settle) (void)client->Get(KeyName(k, f.seed));
 
   Measured m;
   std::mutex mu;  // guards m.h, m.errors, m.first_error, in_flight
@@ -478,7 +489,7 @@ int RunServer(const Flags& f) {
   m.d1 = ReadDisk(f.dir);
   m.io1 = ProcReadBytes(f.server_pid);
   JsonLine j = Report(f, "cairnd get", m);
-  j.Int("settle", settle).Int("objects", built).Int("server_pid", static_cast<uint64_t>(f.server_pid));
+  j.Int("settle", keys.settle.size()).Int("objects", built).Int("server_pid", static_cast<uint64_t>(f.server_pid));
   std::printf("%s\n", j.Done().c_str());
   return m.errors == 0 ? 0 : 2;
 }
