@@ -202,7 +202,8 @@ echo "FAULT-SUMMARY kind=enospc_fallocate injected=$injected acked_checked=8 los
 # --- Random EIO and ENOSPC on every write and sync of the store, seeded ----------------------
 # Each operation runs under the shim with a 4% chance per call of failing (volume and index
 # files alike). Acknowledged operations must all be visible afterwards; failed ones may or may
-# not have happened, never in part.
+# not have happened, never in part. Values up to 100 KB: those of 64 KiB and more are written
+# with pwritev (issue 16), the others with pwrite.
 CASE=random
 S=$T/s6
 echo "random faults: seed $SEED, $ROUNDS operations (replay: $0 CAIRN SHIM --seed $SEED --rounds $ROUNDS)"
@@ -216,12 +217,12 @@ for ((i = 1; i <= ROUNDS; i++)); do
   tag=t$i
   err=EIO
   ((RANDOM % 3 == 0)) && err=ENOSPC
-  rules="call=fdatasync/fsync/pwrite/write/fallocate,errno=$err,path=$S/*,prob=0.04,seed=$((SEED + i)),count=-1"
+  rules="call=fdatasync/fsync/pwrite/pwritev/write/fallocate,errno=$err,path=$S/*,prob=0.04,seed=$((SEED + i)),count=-1"
   if ((RANDOM % 5 == 0)); then
     under "$rules" "$S" rm "$key"
     state=-
   else
-    under "$rules" "$S" put "$key" "$(value $tag $((RANDOM % 50000 + 1)))"
+    under "$rules" "$S" put "$key" "$(value $tag $((RANDOM % 100000 + 1)))"
     state=$tag
   fi
   injected=$((injected + $(shim_count "$T/shim.log")))

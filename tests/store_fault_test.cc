@@ -122,22 +122,27 @@ TEST(Fault, FullDiskGivesCleanErrorsReadsGoOnAndWritesResume) {
 // ENOSPC from a pwrite into a pre-written volume (possible on copy-on-write file systems) fails
 // that write only: the store does not turn read-only, and the next write succeeds (issue 5).
 TEST(Fault, PwriteNoSpaceFailsOnlyThatWrite) {
-  TempDir d;
-  FaultEnv env(Env::Default());
-  auto s = Open(d.path(), Opts(&env));
-  ASSERT_TRUE(s->Put("a", "1").ok());
-  env.Inject(FaultEnv::Op::kWrite, ".vol", 0, 1, Status::NoSpace("ENOSPC"));
-  Status e = s->Put("b", "2");
-  EXPECT_TRUE(e.IsNoSpace()) << e.ToString();
-  EXPECT_TRUE(s->Get("b").status().IsNotFound());
-  EXPECT_FALSE(s->Stats()->read_only);
-  ASSERT_TRUE(s->Put("c", "3").ok());
-  EXPECT_EQ("1", *s->Get("a"));
-  EXPECT_EQ("3", *s->Get("c"));
-  s.reset();
-  auto again = Open(d.path(), Opts());
-  EXPECT_EQ("1", *again->Get("a"));
-  EXPECT_EQ("3", *again->Get("c"));
+  // A small value (one pwrite of the record) and a large one (issue 16: pwritev of head, value
+  // and padding) fail the same way.
+  for (const std::string& big : {std::string("2"), ValueFor("b", 1, 200 << 10)}) {
+    SCOPED_TRACE(big.size());
+    TempDir d;
+    FaultEnv env(Env::Default());
+    auto s = Open(d.path(), Opts(&env));
+    ASSERT_TRUE(s->Put("a", "1").ok());
+    env.Inject(FaultEnv::Op::kWrite, ".vol", 0, 1, Status::NoSpace("ENOSPC"));
+    Status e = s->Put("b", big);
+    EXPECT_TRUE(e.IsNoSpace()) << e.ToString();
+    EXPECT_TRUE(s->Get("b").status().IsNotFound());
+    EXPECT_FALSE(s->Stats()->read_only);
+    ASSERT_TRUE(s->Put("c", big + "3").ok());
+    EXPECT_EQ("1", *s->Get("a"));
+    EXPECT_EQ(big + "3", *s->Get("c"));
+    s.reset();
+    auto again = Open(d.path(), Opts());
+    EXPECT_EQ("1", *again->Get("a"));
+    EXPECT_EQ(big + "3", *again->Get("c"));
+  }
 }
 
 // Issue 15: a conditional write or a versioned delete whose sync fails is like a timeout: after a
@@ -394,7 +399,14 @@ TEST(Fault, DamagedMarkerRefusesToOpen) {
   TempDir d;
   { auto s = Open(d.path(), Opts()); }
   auto f = Env::Default()->OpenFile(d.sub("CAIRN"), Env::OpenMode::kExisting);
-  ASSERT_TRUE((*f)->PWrite(17, "\x01").ok());
+  // Flip the byte: writing a fixed value left the marker whole when byte 17 (inside the random
+  // store id) already held it, 1 run in 256 (seen once in a ctest run).
+  char b = 0;
+  size_t got = 0;
+  ASSERT_TRUE((*f)->PRead(17, 1, &b, &got).ok());
+  ASSERT_EQ(1u, got);
+  b = static_cast<char>(~b);
+  ASSERT_TRUE((*f)->PWrite(17, std::string_view(&b, 1)).ok());
   auto s = Store::Open(d.path(), Opts());
   ASSERT_FALSE(s.ok());
   EXPECT_NE(std::string::npos, s.status().message().find("damaged"));

@@ -24,6 +24,15 @@ class File {
   virtual Status PRead(uint64_t offset, size_t n, char* buf, size_t* got) = 0;
   // Writes all of `data` at `offset` (retrying short writes), or fails.
   virtual Status PWrite(uint64_t offset, std::string_view data) = 0;
+  // Writes the pieces back to back at `offset`, as one PWrite of their concatenation would. The
+  // default concatenates them and calls PWrite (so a test Env that overrides only PWrite sees
+  // every write); the POSIX file uses pwritev(2), so a large value goes from the caller's
+  // buffer to the page cache without first being copied next to its header.
+  virtual Status PWriteV(uint64_t offset, const std::vector<std::string_view>& pieces) {
+    std::string all;
+    for (std::string_view p : pieces) all.append(p);
+    return PWrite(offset, all);
+  }
   // fdatasync(2). After an error, nothing written since the last successful sync may be
   // trusted: the caller must not retry and then report success (docs/reliability.md).
   virtual Status DataSync() = 0;

@@ -17,6 +17,9 @@ namespace {
 // optimistic attempts, then returns Busy.
 constexpr int kOptimisticDecisionAttempts = 2;
 constexpr int kMaxDecisionAttempts = 64;
+// Values from this size on are written in place with pwritev (WriteRecord); smaller ones are
+// copied behind their head and written with one pwrite.
+constexpr size_t kGatherValueBytes = 64 << 10;
 
 bool Live(const std::optional<format::IndexEntry>& e) { return e.has_value() && !e->tombstone(); }
 
@@ -175,18 +178,30 @@ Status StoreImpl::WriteRecord(Writer* w, std::string_view value, std::string* bu
   h.value_crc = vcrc;
   h.relocated = w->relocated;
   const size_t hk = hs + w->key.size() + w->meta.size();
+  const size_t pad = len - hk - value.size();
   // The value may already sit in *buf at offset hk (streaming puts read it there).
-  bool in_place = buf->size() >= hk + value.size() && value.data() == buf->data() + hk;
-  if (!in_place) {
-    buf->resize(hk + value.size());
-    if (!value.empty()) std::memcpy(buf->data() + hk, value.data(), value.size());
+  const bool in_place = buf->size() >= hk + value.size() && value.data() == buf->data() + hk;
+  // A large value is written from where it is (pwritev), not copied behind its head first: at
+  // 1 MiB that copy, and the zeroing of the buffer it needed, were a sixth of a durable put's
+  // CPU (perf, 64 writers).
+  const bool gather = !in_place && value.size() >= kGatherValueBytes;
+  if (gather) {
+    buf->resize(hk);
+  } else {
+    if (!in_place) {
+      buf->resize(hk + value.size());
+      if (!value.empty()) std::memcpy(buf->data() + hk, value.data(), value.size());
+    }
+    buf->resize(len);
+    std::memset(buf->data() + hk + value.size(), 0, pad);
   }
-  buf->resize(len);
-  std::memset(buf->data() + hk + value.size(), 0, len - hk - value.size());
   EncodeRecordHeader(h, w->key, w->meta, w->vol->salt(), w->offset, buf->data());
   std::memcpy(buf->data() + hs, w->key.data(), w->key.size());
   if (!w->meta.empty()) std::memcpy(buf->data() + hs + w->key.size(), w->meta.data(), w->meta.size());
-  Status ws = w->vol->file()->PWrite(w->offset, *buf);
+  static constexpr char kZeros[format::kRecordAlign] = {};
+  Status ws = gather ? w->vol->file()->PWriteV(
+                           w->offset, {std::string_view(*buf), value, std::string_view(kZeros, pad)})
+                     : w->vol->file()->PWrite(w->offset, *buf);
   if (ws.ok()) {
     // By the write's own mode: a kInterval write in a store whose default is sync or none was
     // never synced by the interval thread (found while writing the issue 5 power-loss test).

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "cairn/env.h"
 
@@ -31,6 +32,27 @@ TEST_F(EnvPosixTest, WriteReadSync) {
   EXPECT_EQ(5u, got);  // short read at end of file
   EXPECT_EQ("hello", std::string(buf, got));
   EXPECT_EQ(15u, *(*f)->Size());
+}
+
+// Issue 16: a gathered write lands as one write of the pieces' concatenation: empty pieces are
+// skipped, more pieces than one pwritev takes fall back to one concatenated write.
+TEST_F(EnvPosixTest, Issue16GatheredWriteEqualsTheConcatenation) {
+  auto f = env_->OpenFile(dir_ + "/f", Env::OpenMode::kCreate);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  const std::string big(3 << 20, 'v');
+  ASSERT_TRUE((*f)->PWriteV(4, {"head", "", big, std::string_view("\0\0\0", 3)}).ok());
+  std::vector<std::string> many;
+  for (int i = 0; i < 40; i++) many.push_back(std::to_string(i) + ",");
+  std::vector<std::string_view> views(many.begin(), many.end());
+  const uint64_t at = 4 + 4 + big.size() + 3;
+  ASSERT_TRUE((*f)->PWriteV(at, views).ok());
+  std::string want = std::string(4, '\0') + "head" + big + std::string(3, '\0');
+  for (const std::string& m : many) want += m;
+  std::string got(want.size() + 16, 'x');
+  size_t n = 0;
+  ASSERT_TRUE((*f)->PRead(0, got.size(), got.data(), &n).ok());
+  got.resize(n);
+  EXPECT_TRUE(got == want);
 }
 
 // Issue 3: allocated-but-unwritten space (volumes prepared with kAllocate) reads as zeros and

@@ -23,6 +23,9 @@ TEST(FaultEnv, InjectsAfterSkipForCount) {
   EXPECT_TRUE((*f)->PWrite(0, "x").ok());  // path does not match
   env.Inject(FaultEnv::Op::kWrite, "vol", 0, 1, Status::NoSpace("ENOSPC"));
   EXPECT_TRUE((*f)->PWrite(0, "x").IsNoSpace());
+  // A gathered write is a write (issue 16: large records use it).
+  env.Inject(FaultEnv::Op::kWrite, "vol", 0, 1, Status::NoSpace("ENOSPC"));
+  EXPECT_TRUE((*f)->PWriteV(0, {"x", "y"}).IsNoSpace());
   int hooked = 0;
   env.SetHook(FaultEnv::Op::kWrite, [&](const std::string&) { hooked++; });
   EXPECT_TRUE((*f)->PWrite(0, "x").ok());
