@@ -118,6 +118,30 @@ TEST(SigV4, StreamingSeedAndChunkSignatures) {
   EXPECT_EQ(c3, "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9");
 }
 
+// Issue 13: signing keys are cached per thread. The cache must never hand out a key for another
+// secret, date, region or service, also once it is full and replaces entries.
+TEST(SigV4, Issue13CachedSigningKeysAreThoseOfTheirInputs) {
+  auto uncached = [](const std::string& secret, const std::string& date,
+                     const std::string& region, const std::string& service) {
+    std::string k = HmacSha256("AWS4" + secret, date);
+    k = HmacSha256(k, region);
+    k = HmacSha256(k, service);
+    return HmacSha256(k, "aws4_request");
+  };
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < 20; i++) {
+      const std::string secret = std::string(kSecret) + std::to_string(i % 5);
+      const std::string date = "201305" + std::to_string(10 + i % 7);
+      const std::string region = i % 2 == 0 ? "us-east-1" : "eu-west-1";
+      const std::string service = i % 3 == 0 ? "s3" : "sts";
+      EXPECT_EQ(SigningKey(secret, date, region, service), uncached(secret, date, region, service))
+          << round << " " << i;
+    }
+  }
+  EXPECT_NE(SigningKey("a", "20130524", "us-east-1", "s3"),
+            SigningKey("b", "20130524", "us-east-1", "s3"));
+}
+
 TEST(SigV4, UriEncode) {
   EXPECT_EQ(UriEncode("a b+c%/d~e", true), "a%20b%2Bc%25/d~e");
   EXPECT_EQ(UriEncode("a/b", false), "a%2Fb");
