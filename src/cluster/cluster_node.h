@@ -1,8 +1,10 @@
 // ClusterNode: what makes a cairnd a cluster node (docs/cluster.md): its membership in etcd,
-// its hint queues and their replayer, its peers, and the stores that serve each routing role:
+// its hint queues and their replayer, its anti-entropy digest and rounds (cluster/anti_entropy.h),
+// its peers, and the stores that serve each routing role:
 //   kAny        the cluster (coordinates when this node is a replica of the key, else routes)
 //   kCoordinate the cluster, never routed on (the sender chose this node)
-//   kReplica    this node's own store (only for peers holding the cluster's member key)
+//   kReplica    this node's own store (only for peers holding the cluster's member key),
+//               through the digest (cluster/digested_store.h), as every cluster write here
 //
 // Thread safety: every method from any thread.
 #pragma once
