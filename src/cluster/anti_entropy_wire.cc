@@ -241,27 +241,4 @@ Status DecodeKeysReply(std::string_view in, uint32_t max_keys, KeyPage* page) {
   return Status::OK();
 }
 
-Result<std::string> ServeDigest(DigestedStore* store, const DigestRequest& r) {
-  switch (r.kind) {
-    case DigestKind::kRoots: {
-      std::vector<uint64_t> roots;
-      roots.reserve(r.partitions.size());
-      for (uint32_t p : r.partitions) roots.push_back(store->digest().Root(p));
-      return EncodeRootsReply(roots);
-    }
-    case DigestKind::kLeaves: {
-      std::vector<Leaves> leaves;
-      leaves.reserve(r.partitions.size());
-      for (uint32_t p : r.partitions) leaves.push_back(store->digest().LeavesOf(p));
-      return EncodeLeavesReply(leaves);
-    }
-    case DigestKind::kKeys: {
-      std::set<LeafRef> set(r.leaves.begin(), r.leaves.end());
-      CAIRN_ASSIGN_OR_RETURN(KeyPage page, store->ListLeafKeys(set, r.start_after, r.max_keys));
-      return EncodeKeysReply(page);
-    }
-  }
-  return Status::InvalidArgument("digest: unknown kind");
-}
-
 }  // namespace cairn::cluster

@@ -3,18 +3,49 @@
 // range, a list out of order are errors); an error is InvalidArgument naming the field, or
 // LimitExceeded naming the limit (cluster/anti_entropy_format.h).
 //
+// Its own library (cairn_cluster_wire, no networking) so that the fuzz build links it
+// (fuzz/wire_fuzz.cc).
+//
 // Thread safety: free functions.
 #pragma once
 
+#include <array>
+#include <compare>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cairn/object_store.h"
 #include "cairn/status.h"
-#include "cluster/digested_store.h"
+#include "cluster/anti_entropy_format.h"
 
 namespace cairn::cluster {
+
+// The leaves of one partition's digest (cluster/digest.h).
+using Leaves = std::array<uint64_t, kLeaves>;
+
+// A leaf of a partition, as a keys request names it.
+struct LeafRef {
+  uint32_t partition = 0;
+  uint32_t leaf = 0;
+  friend auto operator<=>(const LeafRef&, const LeafRef&) = default;
+};
+
+// One key of a leaf listing.
+struct KeyVersion {
+  std::string key;
+  Version version;
+  bool deleted = false;
+  friend bool operator==(const KeyVersion&, const KeyVersion&) = default;
+};
+
+// A page of the keys of a set of leaves, in key order.
+struct KeyPage {
+  std::vector<KeyVersion> keys;
+  bool truncated = false;          // more may follow: continue after next_start_after
+  std::string next_start_after;    // the last key scanned (not necessarily listed)
+};
 
 struct DigestRequest {
   DigestKind kind = DigestKind::kRoots;
@@ -33,8 +64,5 @@ std::string EncodeLeavesReply(const std::vector<Leaves>& leaves);
 Status DecodeLeavesReply(std::string_view in, size_t expect, std::vector<Leaves>* leaves);
 std::string EncodeKeysReply(const KeyPage& page);
 Status DecodeKeysReply(std::string_view in, uint32_t max_keys, KeyPage* page);
-
-// Answers a decoded request from this node's digest and store: the reply body.
-Result<std::string> ServeDigest(DigestedStore* store, const DigestRequest& r);
 
 }  // namespace cairn::cluster

@@ -24,10 +24,9 @@
 
 #include "cairn/object_store.h"
 #include "cluster/anti_entropy_format.h"
+#include "cluster/anti_entropy_wire.h"
 
 namespace cairn::cluster {
-
-using Leaves = std::array<uint64_t, kLeaves>;
 
 // Where a key lies: its partition (PartitionOf) and its leaf in it.
 struct KeySlot {

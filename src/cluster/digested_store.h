@@ -20,31 +20,10 @@
 #include <vector>
 
 #include "cairn/object_store.h"
+#include "cluster/anti_entropy_wire.h"
 #include "cluster/digest.h"
 
 namespace cairn::cluster {
-
-// One key of a leaf listing.
-struct KeyVersion {
-  std::string key;
-  Version version;
-  bool deleted = false;
-  friend bool operator==(const KeyVersion&, const KeyVersion&) = default;
-};
-
-// A page of the keys of a set of leaves, in key order.
-struct KeyPage {
-  std::vector<KeyVersion> keys;
-  bool truncated = false;          // more may follow: continue after next_start_after
-  std::string next_start_after;    // the last key scanned (not necessarily listed)
-};
-
-// A leaf of a partition, as a keys request names it.
-struct LeafRef {
-  uint32_t partition = 0;
-  uint32_t leaf = 0;
-  friend auto operator<=>(const LeafRef&, const LeafRef&) = default;
-};
 
 class DigestedStore final : public ObjectStore {
  public:
@@ -102,5 +81,8 @@ class DigestedStore final : public ObjectStore {
   ObjectStore* inner_;
   DigestSet digest_;
 };
+
+// Answers a decoded DIGEST request from this node's digest and store: the reply body.
+Result<std::string> ServeDigest(DigestedStore* store, const DigestRequest& r);
 
 }  // namespace cairn::cluster
