@@ -95,7 +95,8 @@ fi
 curl -sS -f -m 10 "${H}readyz" >/dev/null || fail "/readyz is not 200"
 curl -sS -f -m 10 "${H}metrics" >"$T/metrics" || fail "/metrics"
 for m in cairn_cluster_map_epoch cairn_cluster_partitions_held 'cairn_cluster_nodes{state="down"} 1' \
-  cairn_cluster_hint_queue_bytes cairn_cluster_etcd_reachable; do
+  cairn_cluster_hint_queue_bytes cairn_cluster_etcd_reachable cairn_cluster_ae_rounds_total \
+  cairn_cluster_ae_keys_repaired_total; do
   grep -qF "$m" "$T/metrics" || fail "/metrics lacks $m"
 done
 if have promtool; then

@@ -61,7 +61,9 @@ bool WaitFor(const std::function<bool()>& f, int ms) {
 // test key, and it also accepts the client key.
 class TestCluster {
  public:
-  explicit TestCluster(int n, std::string policy = "quorum") : n_(n), policy_(std::move(policy)) {}
+  // `extra`: more cairnd flags for every node (e.g. a short anti-entropy interval).
+  explicit TestCluster(int n, std::string policy = "quorum", std::vector<std::string> extra = {})
+      : n_(n), policy_(std::move(policy)), extra_(std::move(extra)) {}
   ~TestCluster() {
     store_.reset();
     peers_.reset();
@@ -125,6 +127,7 @@ class TestCluster {
                                      "--zone", "z" + std::to_string(i + 1),
                                      "--bootstrap-nodes", std::to_string(n_),
                                      "--write-policy", policy_};
+    args.insert(args.end(), extra_.begin(), extra_.end());
     if (!nodes_[i].Start(dir_.sub("n" + std::to_string(i)), args)) {
       why_ = "node " + std::to_string(i) + " did not start";
       return false;
@@ -206,6 +209,7 @@ class TestCluster {
  private:
   int n_;
   std::string policy_;
+  std::vector<std::string> extra_;
   cairn::testing::EtcdFixture etcd_;
   TempDir dir_;
   std::string config_;
@@ -630,6 +634,131 @@ TEST_F(ClusterTest, Issue11BadInputBetweenNodesGetsAClearErrorAndLosesNothing) {
   EXPECT_EQ(rep.h.status, proto::WireStatus::kProtocolError);
   // Nothing lost, the nodes still serve.
   for (int i = 0; i < c_->size(); i++) EXPECT_EQ(c_->NodeClient(i)->Get("keep/1", ByteRange())->data, "kept");
+}
+
+// ---- Anti-entropy (issue 12): what no hint carries is found and repaired by the nodes.
+
+class AntiEntropyClusterTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    // A round every 200 ms, so the tests wait seconds, not the default minute.
+    c_ = std::make_unique<TestCluster>(3, "quorum",
+                                       std::vector<std::string>{"--anti-entropy-interval-ms", "200"});
+    if (!c_->Start()) {
+      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
+      FAIL() << c_->why();
+    }
+  }
+  static uint64_t NowMs() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  }
+  // Writes straight into replica `i`'s own store (role replica): no coordinator, so no hint.
+  Status WriteReplica(int i, const std::string& key, const std::string* value, Version v) {
+    (void)c_->Map();
+    WriteOptions wo;
+    wo.condition = WriteCondition::kIfNewer;
+    wo.version = v;
+    return value != nullptr ? c_->ReplicaClient(i)->Put(key, *value, wo).status()
+                            : c_->ReplicaClient(i)->Delete(key, wo).status();
+  }
+  std::string Describe(int i, const std::string& key) {
+    Result<ObjectInfo> h = Holds(i, key);
+    return h.ok() ? h->version.ToString() + (h->deleted ? " (deleted)" : "") : h.status().ToString();
+  }
+};
+
+TEST_F(AntiEntropyClusterTest, Issue12AWriteAReplicaMissedWithNoHintReachesItWhenItReturns) {
+  const std::string key = "ae/missed";
+  std::vector<NodeId> row = c_->ReplicasOf(key);
+  const int away = c_->IndexOf(row[2]);
+  c_->node(away).Stop(SIGKILL);
+  // The write reaches the two other replicas only, and nobody queues a hint for the third.
+  const Version v = Version::Make(NowMs(), 0, 99);
+  const std::string value = "held by two";
+  for (int k = 0; k < 2; k++) ASSERT_TRUE(WriteReplica(c_->IndexOf(row[k]), key, &value, v).ok());
+  ASSERT_TRUE(c_->StartNode(away));
+  ASSERT_TRUE(WaitFor([&] {
+    Result<ObjectInfo> h = Holds(away, key);
+    return h.ok() && h->version == v;
+  }, 60000)) << "the returning replica holds " << Describe(away, key) << "\n" << c_->Describe();
+  Result<GetResult> g = c_->ReplicaClient(away)->Get(key, ByteRange());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->data, value);
+  Result<StoreStats> st = c_->NodeClient(0)->Stats();
+  ASSERT_TRUE(st.ok());
+  EXPECT_GT(st->server["cluster.ae_rounds"], 0u);
+}
+
+TEST_F(AntiEntropyClusterTest, Issue12ADeleteTwoReplicasHoldReachesTheThirdAndNewerWritesWin) {
+  const std::string key = "ae/deleted";
+  ASSERT_TRUE(c_->store()->Put(key, "old value").ok());
+  std::vector<NodeId> row = c_->ReplicasOf(key);
+  // Every replica holds the put; two of them then get the delete, directly (no hint).
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(WaitFor([&] { return Holds(c_->IndexOf(row[i]), key).ok(); }, 10000));
+  const Version del = Version::Make(NowMs() + 1, 0, 99);
+  for (int k = 0; k < 2; k++) ASSERT_TRUE(WriteReplica(c_->IndexOf(row[k]), key, nullptr, del).ok());
+  // Another key: the lagging replica holds the newest write; the others an older one.
+  const std::string key2 = "ae/newer-on-the-lagging-side";
+  std::vector<NodeId> row2 = c_->ReplicasOf(key2);
+  const Version older = Version::Make(NowMs() + 2, 0, 99), newer = Version::Make(NowMs() + 3, 0, 99);
+  const std::string ov = "older", nv = "newer";
+  for (int k = 0; k < 2; k++) ASSERT_TRUE(WriteReplica(c_->IndexOf(row2[k]), key2, &ov, older).ok());
+  ASSERT_TRUE(WriteReplica(c_->IndexOf(row2[2]), key2, &nv, newer).ok());
+  const int lagging2 = c_->IndexOf(row2[2]);
+  ASSERT_TRUE(WaitFor([&] {
+    for (int i = 0; i < 3; i++) {
+      Result<ObjectInfo> h = Holds(c_->IndexOf(row[i]), key);
+      if (!h.ok() || !h->deleted || h->version != del) return false;
+      Result<ObjectInfo> h2 = Holds(c_->IndexOf(row2[i]), key2);
+      // Never overwritten by the older write, at any moment.
+      Result<ObjectInfo> l = Holds(lagging2, key2);
+      EXPECT_TRUE(l.ok() && l->version == newer) << Describe(lagging2, key2);
+      if (!h2.ok() || h2->version != newer) return false;
+    }
+    return true;
+  }, 60000)) << "replicas of " << key << ": " << Describe(c_->IndexOf(row[0]), key) << ", "
+             << Describe(c_->IndexOf(row[1]), key) << ", " << Describe(c_->IndexOf(row[2]), key)
+             << "; of " << key2 << ": " << Describe(c_->IndexOf(row2[0]), key2) << ", "
+             << Describe(c_->IndexOf(row2[1]), key2) << ", " << Describe(c_->IndexOf(row2[2]), key2);
+  // No resurrection: the key reads as deleted, through the cluster and on every replica.
+  EXPECT_TRUE(c_->store()->Get(key, ByteRange()).status().IsNotFound());
+  for (int i = 0; i < 3; i++)
+    EXPECT_TRUE(c_->ReplicaClient(c_->IndexOf(row[i]))->Get(key, ByteRange()).status().IsNotFound());
+  Result<GetResult> g = c_->store()->Get(key2, ByteRange());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->data, nv);
+}
+
+TEST_F(AntiEntropyClusterTest, Issue12DigestRequestsNeedTheMemberKeyAndGoodInput) {
+  // A client without the member key: refused before anything is read.
+  ClientOptions o;
+  o.port = c_->node(0).port();
+  o.key = ClientKey{kClientKeyId, kClientSecret};
+  o.max_attempts = 1;
+  ClientRouting r;
+  r.epoch = nullptr;
+  r.role = RoutingRole::kReplica;
+  o.routing = r;
+  std::unique_ptr<Client> outsider = std::move(*Client::Create(o));
+  Result<std::string> d = outsider->Digest(std::string("\x01\x01\x00\x00\x00", 5));
+  EXPECT_TRUE(d.status().IsPermissionDenied()) << d.status().ToString();
+  // Role any (not a replica operation): refused too.
+  Result<std::string> any = c_->NodeClient(0)->Digest(std::string("\x01\x01\x00\x00\x00", 5));
+  EXPECT_TRUE(any.status().IsPermissionDenied()) << any.status().ToString();
+  // A member with bad input: a clear error naming the limit, and the node stays up.
+  (void)c_->Map();
+  std::unique_ptr<Client> member = c_->ReplicaClient(0);
+  Result<std::string> bad = member->Digest(std::string("\x01\x01\x10", 3));
+  EXPECT_TRUE(bad.status().IsLimitExceeded()) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("max_digest_partitions"), std::string::npos);
+  Result<std::string> garbage = member->Digest(std::string("\x07garbage", 8));
+  EXPECT_TRUE(garbage.status().IsInvalidArgument()) << garbage.status().ToString();
+  Result<std::string> good = member->Digest(std::string("\x01\x01\x00\x00\x00", 5));
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(good->size(), 2u + 8u);
+  EXPECT_TRUE(c_->store()->Put("ae/still-up", "yes").ok());
 }
 
 }  // namespace

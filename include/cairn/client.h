@@ -189,6 +189,10 @@ class Client : public ObjectStore {
   virtual void DeleteAsync(std::string key, const WriteOptions& wo,
                            Callback<WriteResult> done) = 0;
   virtual void ListAsync(const ListOptions& lo, Callback<ListResult> done) = 0;
+  // A DIGEST request (anti-entropy between cluster nodes, issue 12; docs/protocol.md section
+  // 10): `request` is the op's meta as the cluster encodes it (cluster/anti_entropy_wire.h);
+  // the result is the reply body. Needs role kReplica (and so the member key).
+  virtual Result<std::string> Digest(std::string_view request) = 0;
 
   virtual const ClientOptions& options() const = 0;
 };

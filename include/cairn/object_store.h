@@ -140,6 +140,13 @@ struct WriteResult {
   uint64_t sequence = 0;  // the holding store's log sequence (0 where not known)
   uint64_t size = 0;      // value bytes (0 for a delete)
   uint32_t crc32c = 0;    // CRC-32C of the value
+  // A local store's judged writes (any condition other than kNone, and every delete) report
+  // the key's write they replaced: its version (live or a delete), none() if the key held
+  // nothing; for an idempotent kIfNewer retry, the version itself. Anti-entropy's digest
+  // (issue 12) updates itself from it, atomically with the write's place in the log. Unknown
+  // (replaced_known false) for an unconditional put, which is not judged, and not on the wire.
+  Version replaced;
+  bool replaced_known = false;
 };
 
 // How one write is made (Put, PutStream, PutAsync, Delete). The conditions are described at
@@ -393,6 +400,14 @@ class ObjectStore {
                                       const WriteOptions& wo) {
     (void)key, (void)sources, (void)wo;
     return Status::NotSupported("compose: this store cannot make an object of other records");
+  }
+  // Keys with their current versions, deletes included (a kept tombstone: `deleted` set, as
+  // HeadVersion), in key order after `start_after`, at most `limit` (1..kMaxListLimit);
+  // `truncated` and `next_start_after` as List. What anti-entropy (issue 12) rebuilds its digest
+  // and lists a leaf's keys from: an index scan, no value read. NotSupported elsewhere.
+  virtual Result<ListResult> ListVersions(std::string_view start_after, uint32_t limit) {
+    (void)start_after, (void)limit;
+    return Status::NotSupported("listing versions with deletes: only a local store");
   }
   // The change feed: up to `limit` committed records at or after `from`, in log order.
   // Resumable across restarts and reclamation. NotSupported where there is no local log.

@@ -233,6 +233,10 @@ class Store {
   virtual Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
                                   size_t limit) = 0;
 
+  // Scan over every key, deletes included (a kept tombstone is an info with `deleted` set, as
+  // HeadVersion): for anti-entropy's digest (ObjectStore::ListVersions).
+  virtual Result<ScanResult> ScanVersions(std::string_view start_after, size_t limit) = 0;
+
   // Live objects whose key starts with `prefix`, in on-disk order (bulk export, verify).
   virtual Result<std::unique_ptr<PhysicalIterator>> IteratePhysical(std::string_view prefix) = 0;
 

@@ -550,6 +550,21 @@ Result<ListResult> ClientImpl::List(const ListOptions& lo) {
   return Wait<ListResult>([&](auto cb) { ListAsync(lo, std::move(cb)); });
 }
 
+Result<std::string> ClientImpl::Digest(std::string_view request) {
+  CheckNotIoThread();
+  return Wait<std::string>([&](auto cb) {
+    auto call = std::make_shared<Call>();
+    call->op = proto::Op::kDigest;
+    call->meta.assign(request);
+    call->finish = [done = std::move(cb)](Reply& r, int) {
+      Status s = ReplyStatus(r);
+      if (!s.ok()) return done(s);
+      done(std::string(r.body));
+    };
+    Start(std::move(call));
+  });
+}
+
 Result<StoreStats> ClientImpl::Stats() {
   CheckNotIoThread();
   return Wait<StoreStats>([&](auto cb) { StatAsync(std::move(cb)); });

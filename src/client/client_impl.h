@@ -84,6 +84,7 @@ class ClientImpl final : public Client {
   void ListAsync(const ListOptions& lo, Callback<ListResult> done) override;
   void PingAsync(Callback<std::string> done);
   void StatAsync(Callback<StoreStats> done);
+  Result<std::string> Digest(std::string_view request) override;
 
   Result<WriteResult> PutStream(std::string_view key, ValueSource* src,
                                 const WriteOptions& wo) override;

@@ -349,6 +349,10 @@ void FakeServer::Serve(int fd) {
         st = proto::WireStatus::kPermissionDenied;
         error = "this fake server does not authenticate";
         break;
+      case proto::Op::kDigest:
+        st = proto::WireStatus::kNotSupported;
+        error = "the fake server is not a cluster node";
+        break;
     }
     if (drop) break;  // applied, never answered
     if (const int d = delay_ms.load(); d > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d));

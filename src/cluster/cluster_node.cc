@@ -14,7 +14,13 @@ constexpr size_t kReplayBatch = 256;
 
 Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions options, ObjectStore* local) {
   std::unique_ptr<ClusterNode> n(new ClusterNode(std::move(options)));
-  n->local_ = local;
+  // Every cluster write this node applies goes through the digest (cluster/digested_store.h),
+  // rebuilt here by one scan of the store, before the node serves.
+  n->digested_ = std::make_unique<DigestedStore>(local);
+  if (Status s = n->digested_->Rebuild(); !s.ok())
+    return s.WithContext("anti-entropy: cannot rebuild the digest from the store");
+  n->local_ = n->digested_.get();
+  local = n->local_;
   CAIRN_ASSIGN_OR_RETURN(n->hints_, HintLog::Open(n->options_.data_dir + "/hints", n->options_.hints));
   if (n->options_.membership.node_id_file.empty())
     n->options_.membership.node_id_file = n->options_.data_dir + "/NODE_ID";
@@ -41,6 +47,17 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
     p->cv_.notify_all();  // a node may be up again: replay its hints now
   });
   n->replayer_ = std::thread([p = n.get()] { p->ReplayLoop(); });
+  n->local_peer_ = std::make_unique<LocalDigestPeer>(n->digested_.get());
+  n->anti_entropy_ = std::make_unique<AntiEntropy>(
+      n->options_.anti_entropy, self, n->membership_.get(), n->local_peer_.get(),
+      [p = n.get()](NodeId node) -> std::unique_ptr<DigestPeer> {
+        Client* c = p->peers_->Get(node, RoutingRole::kReplica);
+        if (c == nullptr) return nullptr;
+        return std::make_unique<RemoteDigestPeer>(c);
+      },
+      &n->shared_->counters(), &n->stop_);
+  if (n->options_.anti_entropy.interval_ms > 0)
+    n->anti_entropy_thread_ = std::thread([p = n.get()] { p->AntiEntropyLoop(); });
   return n;
 }
 
@@ -53,6 +70,7 @@ void ClusterNode::Stop() {
     cv_.notify_all();
   }
   if (replayer_.joinable()) replayer_.join();
+  if (anti_entropy_thread_.joinable()) anti_entropy_thread_.join();
   if (membership_) membership_->Stop();
 }
 
@@ -63,6 +81,23 @@ ObjectStore* ClusterNode::StoreFor(RoutingRole role) {
     case RoutingRole::kAny: break;
   }
   return any_.get();
+}
+
+Result<std::string> ClusterNode::ServeDigest(std::string_view request) {
+  DigestRequest r;
+  CAIRN_RETURN_IF_ERROR(DecodeDigestRequest(request, &r));
+  return cluster::ServeDigest(digested_.get(), r);
+}
+
+void ClusterNode::AntiEntropyLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stop_) {
+    cv_.wait_for(l, std::chrono::milliseconds(options_.anti_entropy.interval_ms));
+    if (stop_) break;
+    l.unlock();
+    (void)anti_entropy_->RunRound();
+    l.lock();
+  }
 }
 
 void ClusterNode::ReplayLoop() {

@@ -1,8 +1,10 @@
 // ClusterNode: what makes a cairnd a cluster node (docs/cluster.md): its membership in etcd,
-// its hint queues and their replayer, its peers, and the stores that serve each routing role:
+// its hint queues and their replayer, its anti-entropy digest and rounds (cluster/anti_entropy.h),
+// its peers, and the stores that serve each routing role:
 //   kAny        the cluster (coordinates when this node is a replica of the key, else routes)
 //   kCoordinate the cluster, never routed on (the sender chose this node)
-//   kReplica    this node's own store (only for peers holding the cluster's member key)
+//   kReplica    this node's own store (only for peers holding the cluster's member key),
+//               through the digest (cluster/digested_store.h), as every cluster write here
 //
 // Thread safety: every method from any thread.
 #pragma once
@@ -13,7 +15,9 @@
 #include <thread>
 
 #include "cairn/client.h"
+#include "cluster/anti_entropy.h"
 #include "cluster/cluster_store.h"
+#include "cluster/digested_store.h"
 #include "cluster/hint_log.h"
 #include "cluster/membership.h"
 #include "cluster/peer_pool.h"
@@ -28,6 +32,7 @@ struct ClusterNodeOptions {
   HintLogOptions hints;
   uint32_t replica_timeout_ms = 3000;
   uint32_t hint_replay_interval_ms = 500;
+  AntiEntropyOptions anti_entropy;  // interval_ms 0: no rounds (the digest is still kept)
   std::function<uint64_t()> now_ms;  // tests skew a node's clock
 };
 
@@ -43,6 +48,9 @@ class ClusterNode {
   void Stop();
 
   ObjectStore* StoreFor(RoutingRole role);
+  // Answers a DIGEST request from a peer (docs/protocol.md section 10): the reply body.
+  Result<std::string> ServeDigest(std::string_view request);
+  DigestedStore* digested() { return digested_.get(); }
   uint64_t epoch() const { return membership_->epoch_cell()->load(std::memory_order_acquire); }
   void NoteEpoch(uint64_t epoch) { membership_->NoteEpoch(epoch); }
   bool IsMemberKey(std::string_view key_id) const { return key_id == options_.member_key.id; }
@@ -58,11 +66,16 @@ class ClusterNode {
  private:
   explicit ClusterNode(ClusterNodeOptions options) : options_(std::move(options)) {}
   void ReplayLoop();
+  void AntiEntropyLoop();
   // Replays `target`'s queue until it is empty or the target fails; false on failure.
   bool ReplayTo(NodeId target);
 
   ClusterNodeOptions options_;
+  // This node's store as the cluster writes it: the engine's, through the digest.
+  std::unique_ptr<DigestedStore> digested_;
   ObjectStore* local_ = nullptr;
+  std::unique_ptr<LocalDigestPeer> local_peer_;
+  std::unique_ptr<AntiEntropy> anti_entropy_;
   std::unique_ptr<HintLog> hints_;
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<PeerPool> peers_;
@@ -73,6 +86,7 @@ class ClusterNode {
   std::mutex mu_;
   std::condition_variable cv_;
   std::thread replayer_;
+  std::thread anti_entropy_thread_;
 };
 
 }  // namespace cairn::cluster

@@ -1380,6 +1380,12 @@ Result<StoreStats> ClusterObjectStore::Stats() {
   total.server["cluster.failovers"] = c.failovers.load();
   total.server["cluster.hedged"] = c.hedged.load();
   total.server["cluster.read_repairs"] = c.read_repairs.load();
+  total.server["cluster.ae_rounds"] = c.ae_rounds.load();
+  total.server["cluster.ae_partitions_compared"] = c.ae_partitions_compared.load();
+  total.server["cluster.ae_leaves_walked"] = c.ae_leaves_walked.load();
+  total.server["cluster.ae_keys_repaired"] = c.ae_keys_repaired.load();
+  total.server["cluster.ae_bytes_pushed"] = c.ae_bytes_pushed.load();
+  total.server["cluster.ae_repairs_refused"] = c.ae_repairs_refused.load();
   total.server["cluster.hints_written"] = c.hints_written.load();
   total.server["cluster.hints_replayed"] = c.hints_replayed.load();
   total.server["cluster.hints_skipped"] = c.hints_skipped.load();

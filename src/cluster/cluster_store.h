@@ -90,6 +90,14 @@ struct ClusterCounters {
   std::atomic<uint64_t> hints_skipped{0};   // hints dropped (expired, refused for what they are)
   std::atomic<uint64_t> hint_replay_stalls{0};  // replays put off (target away, busy, joining)
   std::atomic<uint64_t> partial_writes{0};  // fewer than W acknowledgements
+  // Anti-entropy (cluster/anti_entropy.h, issue 12).
+  std::atomic<uint64_t> ae_rounds{0};
+  std::atomic<uint64_t> ae_partitions_compared{0};  // roots compared, per peer
+  std::atomic<uint64_t> ae_leaves_walked{0};        // leaves whose keys were listed
+  std::atomic<uint64_t> ae_keys_repaired{0};        // records pushed and applied
+  std::atomic<uint64_t> ae_bytes_pushed{0};         // value bytes of those
+  std::atomic<uint64_t> ae_repairs_refused{0};      // pushes refused (held newer, horizon, limits)
+  std::atomic<uint64_t> ae_errors{0};               // peers a round could not finish with
 };
 
 // State shared by the views of one node's cluster store (a node serves role kAny and role

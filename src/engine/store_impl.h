@@ -99,6 +99,7 @@ class StoreImpl final : public Store {
   uint32_t writer_id() const override { return clock_writer_; }
   Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
                           size_t limit) override;
+  Result<ScanResult> ScanVersions(std::string_view start_after, size_t limit) override;
   Result<std::unique_ptr<PhysicalIterator>> IteratePhysical(std::string_view prefix) override;
   Result<ReclaimReport> Reclaim(const ReclaimOptions& ro) override;
   Result<StoreStats> Stats() override;
@@ -149,6 +150,9 @@ class StoreImpl final : public Store {
     Version version;
     bool stamp = false;
     Decision* decision = nullptr;  // judged by Reserve when set
+    // Set by Reserve from the decision: the key's write this one replaces (WriteResult::replaced).
+    Version replaced;
+    bool replaced_known = false;
     // Set while the writer holds index_write_mu_ for its decision (WriteDecided); Reserve
     // releases it (ReleaseDecisionLock).
     bool decision_locked = false;

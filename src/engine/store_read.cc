@@ -225,6 +225,30 @@ Result<ScanResult> StoreImpl::Scan(std::string_view prefix, std::string_view sta
   return r;
 }
 
+Result<ScanResult> StoreImpl::ScanVersions(std::string_view start_after, size_t limit) {
+  if (start_after.size() > kMaxKeyBytes)
+    return Status::InvalidArgument("start-after is longer than max_key_bytes (1024)");
+  std::vector<std::pair<std::string, format::IndexEntry>> rows;
+  ScanResult r;
+  CAIRN_RETURN_IF_ERROR(index_->Scan("", start_after, limit, &rows, &r.truncated,
+                                     /*with_tombstones=*/true));
+  r.objects.resize(rows.size());
+  for (size_t i = 0; i < rows.size(); i++) {
+    const format::IndexEntry& e = rows[i].second;
+    ObjectInfo& info = r.objects[i];
+    if (e.type == static_cast<uint8_t>(RecordType::kTombstone)) {  // as HeadVersion
+      info.key = std::move(rows[i].first);
+      info.version = e.version;
+      info.sequence = e.sequence;
+      info.mtime_us = e.timestamp_us;
+      info.deleted = true;
+      continue;
+    }
+    CAIRN_RETURN_IF_ERROR(InfoOf(std::move(rows[i].first), e, &info));
+  }
+  return r;
+}
+
 namespace {
 
 class PhysicalIteratorImpl final : public PhysicalIterator {

@@ -23,6 +23,24 @@ constexpr size_t kGatherValueBytes = 64 << 10;
 
 bool Live(const std::optional<format::IndexEntry>& e) { return e.has_value() && !e->tombstone(); }
 
+// What a queued writer did (its replaced version only when it was judged).
+template <typename W>
+WriteResult ResultOf(const W& w) {
+  WriteResult r{w.version, w.seq, w.object_size, w.object_crc};
+  r.replaced = w.replaced;
+  r.replaced_known = w.replaced_known;
+  return r;
+}
+
+// An idempotent kIfNewer retry: the version held, which it "replaced" with itself.
+template <typename D>
+WriteResult NoopResultOf(const D& d) {
+  WriteResult r{d.held, d.found->sequence, d.found->object_size, d.found->object_crc};
+  r.replaced = d.held;
+  r.replaced_known = true;
+  return r;
+}
+
 void ReportWrite(const WriteOptions& wo, const WriteResult& r) {
   if (wo.result_out != nullptr) *wo.result_out = r;
   if (wo.sequence_out != nullptr) *wo.sequence_out = r.sequence;
@@ -119,6 +137,8 @@ Status StoreImpl::Reserve(Writer* w, uint64_t len) {
   if (w->decision != nullptr) {
     CAIRN_RETURN_IF_ERROR(JudgeLocked(w));
     if (w->decision->outcome != Decision::Outcome::kWrite) return Status::OK();  // a no-op
+    w->replaced = w->decision->held;
+    w->replaced_known = true;
   }
   // The version, in log order: a stamp is above every version accepted before it.
   if (w->stamp) {
@@ -379,7 +399,7 @@ void StoreImpl::StartCommit() { queue_.StartCommit(); }
 void StoreImpl::Acknowledge(CommitQueue::Entry* e) {
   Writer* w = static_cast<Writer*>(e);
   WriteResult r;
-  if (w->result.ok()) r = WriteResult{w->version, w->seq, w->object_size, w->object_crc};
+  if (w->result.ok()) r = ResultOf(*w);
   w->done_cb(w->result, r);
   delete w;
 }
@@ -662,7 +682,7 @@ Status StoreImpl::WriteWith(Writer* w, std::string_view value, std::string* buf,
     w->stamp = true;
     const bool no_wait = w->no_wait;
     Status s = WriteRecord(w, value, buf);
-    if (s.ok() && !no_wait) ReportWrite(wo, WriteResult{w->version, w->seq, w->object_size, w->object_crc});
+    if (s.ok() && !no_wait) ReportWrite(wo, ResultOf(*w));
     return s;
   }
   Decision d;
@@ -681,13 +701,12 @@ Status StoreImpl::WriteWith(Writer* w, std::string_view value, std::string* buf,
   // A PutAsync writer that was queued belongs to the commit leader now: do not touch it.
   if (s.ok() && d.outcome == Decision::Outcome::kNoop) {
     if (no_wait) return Status::Busy("an idempotent retry: Put answers it");
-    ReportWrite(wo, WriteResult{d.held, d.found->sequence, d.found->object_size,
-                                d.found->object_crc});
+    ReportWrite(wo, NoopResultOf(d));
     return s;
   }
   if (s.ok() && !no_wait) {
     w->decision = nullptr;
-    ReportWrite(wo, WriteResult{w->version, w->seq, w->object_size, w->object_crc});
+    ReportWrite(wo, ResultOf(*w));
   }
   if (s.IsConflict() && wo.held_version_out != nullptr) *wo.held_version_out = d.held;
   return s;
@@ -816,8 +835,7 @@ Status StoreImpl::PutStream(std::string_view key, ValueSource* src, const WriteO
         CAIRN_ASSIGN_OR_RETURN(size_t got, src->Read(sink.data(), sink.size()));
         if (got == 0) break;
       }
-      ReportWrite(wo, WriteResult{d.held, d.found->sequence, d.found->object_size,
-                                  d.found->object_crc});
+      ReportWrite(wo, NoopResultOf(d));
       return Status::OK();
     }
   }

@@ -22,6 +22,7 @@ const char* OpName(Op op) {
     case Op::kStat: return "STAT";
     case Op::kHello: return "HELLO";
     case Op::kAuth: return "AUTH";
+    case Op::kDigest: return "DIGEST";
   }
   return "UNKNOWN";
 }

@@ -25,8 +25,12 @@ enum class Op : uint8_t {
   kStat = 7,
   kHello = 8,  // authentication, section 8
   kAuth = 9,
+  // Anti-entropy between cluster nodes (issue 12, section 10): role replica only. Its meta and
+  // reply body are specified in section 10 and owned by the cluster (src/cluster/
+  // anti_entropy_format.h, anti_entropy_wire.h).
+  kDigest = 10,
 };
-inline constexpr uint8_t kMaxOp = 9;
+inline constexpr uint8_t kMaxOp = 10;
 const char* OpName(Op op);
 
 // docs/protocol.md section 5. Codes below 64 are cairn::Status codes one for one (the table in

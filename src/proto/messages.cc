@@ -422,6 +422,12 @@ bool ValidateRequestMeta(Op op, std::string_view meta, WireError* err) {
       AuthRequest m;
       return DecodeMeta(meta, &m, err);
     }
+    case Op::kDigest:
+      // Its fields belong to the cluster, which decodes them and answers InvalidArgument
+      // (section 10); here only that there is a request kind.
+      if (meta.empty())
+        return FailWith(err, WireStatus::kProtocolError, "DIGEST request: empty meta");
+      return true;
   }
   return FailWith(err, WireStatus::kProtocolError, "unknown op");
 }

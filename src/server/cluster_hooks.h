@@ -38,6 +38,9 @@ struct ClusterStatus {
   uint64_t hints_written = 0, hints_replayed = 0, hints_skipped = 0;
   uint64_t coordinated = 0, routed = 0, failovers = 0, hedged = 0, read_repairs = 0,
            partial_writes = 0;
+  // Anti-entropy (docs/cluster.md "Anti-entropy").
+  uint64_t ae_rounds = 0, ae_partitions_compared = 0, ae_leaves_walked = 0,
+           ae_keys_repaired = 0, ae_bytes_pushed = 0, ae_repairs_refused = 0;
 };
 
 class ClusterHooks {
@@ -52,6 +55,10 @@ class ClusterHooks {
   virtual bool IsMemberKey(std::string_view key_id) const = 0;
   // The service that serves a request of this role (kAny also for requests not routed).
   virtual service::ObjectService* ServiceFor(proto::RoutingRole role) = 0;
+  // Answers a DIGEST request (anti-entropy, docs/protocol.md section 10) from this node's digest
+  // and store: the reply body, or InvalidArgument/LimitExceeded for a bad request. Called on
+  // the I/O pool (it may scan the local index).
+  virtual Result<std::string> Digest(std::string_view request) = 0;
   // The node's cluster state for the ops listener (called on its pool: may take a millisecond
   // to count partitions, never blocks on the network).
   virtual ClusterStatus Status() const = 0;

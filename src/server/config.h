@@ -66,6 +66,11 @@ struct ClusterConfig {
   std::string advertise;
   std::string etcd_user;        // etcd's own authentication, when the operator set it up
   std::string etcd_password;
+  // Anti-entropy (docs/cluster.md "Anti-entropy"): a round every this many ms (0: none; the
+  // digest is still kept, so peers can compare with this node), and its named bounds.
+  uint32_t anti_entropy_interval_ms = 60000;
+  uint32_t anti_entropy_max_keys = 10000;    // records repaired per round
+  uint64_t anti_entropy_max_bytes = uint64_t{256} << 20;  // value bytes pushed per round
 };
 
 // The S3 gateway (issue 13; docs/s3.md): off unless s3_listen is set.

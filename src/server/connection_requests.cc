@@ -435,6 +435,24 @@ awaitable<void> Connection::PoolRequest(std::shared_ptr<Connection> self, Reques
       self->Enqueue(l.ok() ? ListReply(h, *l) : StatusReply(h, l.status()));
       co_return;
     }
+    case Op::kDigest: {
+      ClusterHooks* cluster = self->server_->cluster();
+      if (cluster == nullptr) {
+        self->Enqueue(ErrorReply(h, WireStatus::kNotSupported,
+                                 "DIGEST: this cairnd is not a cluster node"));
+        co_return;
+      }
+      if (req.role != RoutingRole::kReplica) {
+        self->Enqueue(ErrorReply(h, WireStatus::kPermissionDenied,
+                                 "DIGEST is a replica operation: role replica and the cluster's "
+                                 "member key"));
+        co_return;
+      }
+      Result<std::string> body =
+          co_await net::RunBlocking(pool, [&]() { return cluster->Digest(req.meta); });
+      self->Enqueue(body.ok() ? BodyReply(h, std::move(*body)) : StatusReply(h, body.status()));
+      co_return;
+    }
     case Op::kStat: {
       Result<StoreStats> st = co_await net::RunBlocking(pool, [&]() { return svc.Stats(); });
       if (!st.ok()) {

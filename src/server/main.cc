@@ -52,6 +52,11 @@ class NodeHooks final : public cairn::server::ClusterHooks {
     if (node_.load(std::memory_order_acquire) == nullptr) return &joining_;
     return services_[static_cast<int>(role)].get();
   }
+  cairn::Result<std::string> Digest(std::string_view request) override {
+    cairn::cluster::ClusterNode* n = node_.load(std::memory_order_acquire);
+    if (n == nullptr) return cairn::Status::Unavailable("this node is still joining the cluster");
+    return n->ServeDigest(request);
+  }
   cairn::server::ClusterStatus Status() const override {
     namespace cl = cairn::cluster;
     cairn::server::ClusterStatus st;
@@ -90,6 +95,12 @@ class NodeHooks final : public cairn::server::ClusterHooks {
     st.hedged = c.hedged.load();
     st.read_repairs = c.read_repairs.load();
     st.partial_writes = c.partial_writes.load();
+    st.ae_rounds = c.ae_rounds.load();
+    st.ae_partitions_compared = c.ae_partitions_compared.load();
+    st.ae_leaves_walked = c.ae_leaves_walked.load();
+    st.ae_keys_repaired = c.ae_keys_repaired.load();
+    st.ae_bytes_pushed = c.ae_bytes_pushed.load();
+    st.ae_repairs_refused = c.ae_repairs_refused.load();
     return st;
   }
 
@@ -260,6 +271,9 @@ int main(int argc, char** argv) {
     const std::string advertised = m.address;
     no.member_key = cairn::ClientKey{c.cluster.key_id, c.auth.keys.at(c.cluster.key_id)};
     (void)cairn::cluster::ParseWritePolicy(c.cluster.write_policy, &no.write_policy);
+    no.anti_entropy.interval_ms = c.cluster.anti_entropy_interval_ms;
+    no.anti_entropy.max_keys_per_round = c.cluster.anti_entropy_max_keys;
+    no.anti_entropy.max_bytes_per_round = c.cluster.anti_entropy_max_bytes;
     auto started_node = cairn::cluster::ClusterNode::Start(std::move(no), store->get());
     if (!started_node.ok()) {
       std::fprintf(stderr, "cairnd: cannot join the cluster: %s\n",

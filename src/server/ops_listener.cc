@@ -360,6 +360,18 @@ std::string OpsListener::MetricsText() {
               cl->read_repairs);
     w.Counter("cairn_cluster_partial_writes_total", "Writes that got fewer than W acknowledgements.",
               cl->partial_writes);
+    w.Counter("cairn_cluster_ae_rounds_total", "Anti-entropy rounds run.", cl->ae_rounds);
+    w.Counter("cairn_cluster_ae_partitions_compared_total",
+              "Partition roots anti-entropy compared with a peer.", cl->ae_partitions_compared);
+    w.Counter("cairn_cluster_ae_leaves_walked_total", "Digest leaves whose keys anti-entropy listed.",
+              cl->ae_leaves_walked);
+    w.Counter("cairn_cluster_ae_keys_repaired_total", "Records anti-entropy pushed to a replica that lacked them.",
+              cl->ae_keys_repaired);
+    w.Counter("cairn_cluster_ae_bytes_pushed_total", "Value bytes anti-entropy pushed.",
+              cl->ae_bytes_pushed);
+    w.Counter("cairn_cluster_ae_repairs_refused_total",
+              "Anti-entropy pushes the target refused (it held newer, or the tombstone horizon).",
+              cl->ae_repairs_refused);
   }
   return w.Take();
 }
@@ -483,6 +495,12 @@ std::string OpsListener::StatusJson() {
     c["counters"] = {{"coordinated", cl->coordinated}, {"routed", cl->routed},
                      {"failovers", cl->failovers}, {"hedged", cl->hedged},
                      {"read_repairs", cl->read_repairs}, {"partial_writes", cl->partial_writes}};
+    c["anti_entropy"] = {{"rounds", cl->ae_rounds},
+                         {"partitions_compared", cl->ae_partitions_compared},
+                         {"leaves_walked", cl->ae_leaves_walked},
+                         {"keys_repaired", cl->ae_keys_repaired},
+                         {"bytes_pushed", cl->ae_bytes_pushed},
+                         {"repairs_refused", cl->ae_repairs_refused}};
     j["cluster"] = std::move(c);
   }
   // Invalid UTF-8 (a key in a log line) is replaced, never a reason to fail the page.

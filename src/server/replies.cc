@@ -128,6 +128,11 @@ Reply StatReply(const FrameHeader& req, const StoreStats& s) {
   return WithBody(b, req, EncodeStatBody(s));
 }
 
+Reply BodyReply(const FrameHeader& req, std::string body) {
+  Builder b(req);
+  return WithBody(b, req, std::move(body));
+}
+
 Reply HelloReply(const FrameHeader& req, const proto::HelloReply& m) {
   Builder b(req);
   EncodeMeta(m, b.meta());

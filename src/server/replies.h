@@ -49,6 +49,8 @@ Reply GetReply(const proto::FrameHeader& req, service::GetOutcome o);
 Reply HeadReply(const proto::FrameHeader& req, const ObjectInfo& info);
 Reply ListReply(const proto::FrameHeader& req, const ListResult& r);
 Reply StatReply(const proto::FrameHeader& req, const StoreStats& s);
+// An OK reply whose body is `body` (DIGEST, section 10).
+Reply BodyReply(const proto::FrameHeader& req, std::string body);
 Reply HelloReply(const proto::FrameHeader& req, const proto::HelloReply& m);
 Reply AuthOkReply(const proto::FrameHeader& req);
 

@@ -192,6 +192,18 @@ class LocalObjectStoreImpl final : public LocalObjectStore {
   Result<std::unique_ptr<PinnedObject>> TryPin(std::string_view key) override {
     return store_->TryPinObject(key);
   }
+  Result<ListResult> ListVersions(std::string_view start_after, uint32_t limit) override {
+    if (limit == 0 || limit > kMaxListLimit)
+      return Status::LimitExceeded("max_list_limit: a versions listing of " +
+                                   std::to_string(limit) + " keys, limit 1.." +
+                                   std::to_string(kMaxListLimit));
+    CAIRN_ASSIGN_OR_RETURN(ScanResult s, store_->ScanVersions(start_after, limit));
+    ListResult r;
+    r.objects = std::move(s.objects);
+    r.truncated = s.truncated;
+    if (!r.objects.empty()) r.next_start_after = r.objects.back().key;
+    return r;
+  }
   Result<LogBatch> IterateLog(LogPosition from, size_t limit) override {
     return store_->IterateLog(from, limit);
   }

@@ -1,0 +1,203 @@
+#include "cluster/anti_entropy.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+
+#include "util/escape.h"
+
+namespace cairn::cluster {
+
+bool AntiEntropy::Budget::spent() const { return keys == 0 || bytes == 0; }
+
+AntiEntropy::AntiEntropy(AntiEntropyOptions o, NodeId self, MapView* view, DigestPeer* local,
+                         std::function<std::unique_ptr<DigestPeer>(NodeId)> peer_for,
+                         ClusterCounters* counters, const std::atomic<bool>* stop)
+    : o_(o),
+      self_(self),
+      view_(view),
+      local_(local),
+      peer_for_(std::move(peer_for)),
+      counters_(counters),
+      stop_(stop) {}
+
+Status AntiEntropy::RunRound() {
+  counters_->ae_rounds++;
+  std::shared_ptr<const ClusterMap> map = view_->map();
+  if (map->epoch == 0 || map->placement.table.empty()) return Status::OK();
+  auto up = [&](NodeId id) {
+    const MapNode* n = map->Node(id);
+    return n != nullptr && n->state == NodeState::kUp;
+  };
+  if (!up(self_)) return Status::OK();
+  // The partitions this node leads (first up member of the row), per other up replica.
+  std::map<NodeId, std::vector<uint32_t>> by_peer;
+  for (uint32_t p = 0; p < map->placement.partitions; p++) {
+    std::span<const NodeId> row = map->placement.Row(p);
+    NodeId first = kNoNode;
+    for (NodeId id : row)
+      if (id != kNoNode && up(id)) {
+        first = id;
+        break;
+      }
+    if (first != self_) continue;
+    for (NodeId id : row)
+      if (id != kNoNode && id != self_ && up(id)) by_peer[id].push_back(p);
+  }
+  Budget b{o_.max_keys_per_round, o_.max_bytes_per_round};
+  for (auto& [node, parts] : by_peer) {
+    if (stopping() || b.spent()) break;
+    std::unique_ptr<DigestPeer> peer = peer_for_(node);
+    if (peer == nullptr) continue;
+    Status s = ComparePeer(peer.get(), parts, &b);
+    if (!s.ok()) {
+      counters_->ae_errors++;
+      spdlog::info("event=anti_entropy_peer_failed peer={} status=\"{}\"", node, s.ToString());
+    }
+  }
+  return Status::OK();
+}
+
+Status AntiEntropy::ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& parts, Budget* b) {
+  for (size_t i = 0; i < parts.size() && !stopping() && !b->spent(); i += kMaxRootPartitions) {
+    DigestRequest rq;
+    rq.kind = DigestKind::kRoots;
+    rq.partitions.assign(parts.begin() + static_cast<ptrdiff_t>(i),
+                         parts.begin() + static_cast<ptrdiff_t>(std::min(parts.size(), i + kMaxRootPartitions)));
+    CAIRN_ASSIGN_OR_RETURN(std::string mine_b, local_->Call(rq));
+    CAIRN_ASSIGN_OR_RETURN(std::string theirs_b, peer->Call(rq));
+    std::vector<uint64_t> mine, theirs;
+    CAIRN_RETURN_IF_ERROR(DecodeRootsReply(mine_b, rq.partitions.size(), &mine));
+    CAIRN_RETURN_IF_ERROR(DecodeRootsReply(theirs_b, rq.partitions.size(), &theirs));
+    counters_->ae_partitions_compared += rq.partitions.size();
+    std::vector<uint32_t> differ;
+    for (size_t k = 0; k < mine.size(); k++)
+      if (mine[k] != theirs[k]) differ.push_back(rq.partitions[k]);
+    // Only the partitions whose roots differ: their leaves.
+    for (size_t j = 0; j < differ.size() && !stopping() && !b->spent(); j += kMaxLeafPartitions) {
+      DigestRequest lq;
+      lq.kind = DigestKind::kLeaves;
+      lq.partitions.assign(differ.begin() + static_cast<ptrdiff_t>(j),
+                           differ.begin() + static_cast<ptrdiff_t>(std::min(differ.size(), j + kMaxLeafPartitions)));
+      CAIRN_ASSIGN_OR_RETURN(std::string ml_b, local_->Call(lq));
+      CAIRN_ASSIGN_OR_RETURN(std::string tl_b, peer->Call(lq));
+      std::vector<Leaves> ml, tl;
+      CAIRN_RETURN_IF_ERROR(DecodeLeavesReply(ml_b, lq.partitions.size(), &ml));
+      CAIRN_RETURN_IF_ERROR(DecodeLeavesReply(tl_b, lq.partitions.size(), &tl));
+      std::vector<LeafRef> leaves;
+      for (size_t k = 0; k < ml.size(); k++)
+        for (uint32_t leaf = 0; leaf < kLeaves; leaf++)
+          if (ml[k][leaf] != tl[k][leaf]) leaves.push_back(LeafRef{lq.partitions[k], leaf});
+      for (size_t m = 0; m < leaves.size() && !stopping() && !b->spent(); m += kMaxKeyLeaves) {
+        std::vector<LeafRef> some(leaves.begin() + static_cast<ptrdiff_t>(m),
+                                  leaves.begin() + static_cast<ptrdiff_t>(std::min(leaves.size(), m + kMaxKeyLeaves)));
+        counters_->ae_leaves_walked += some.size();
+        CAIRN_RETURN_IF_ERROR(RepairLeaves(peer, some, b));
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::vector<KeyVersion>> AntiEntropy::AllKeys(DigestPeer* p,
+                                                     const std::vector<LeafRef>& leaves) {
+  std::vector<KeyVersion> out;
+  DigestRequest rq;
+  rq.kind = DigestKind::kKeys;
+  rq.leaves = leaves;
+  rq.max_keys = kMaxKeysPerReply;
+  for (;;) {
+    if (stopping()) return Status::Unavailable("anti-entropy is stopping");
+    CAIRN_ASSIGN_OR_RETURN(std::string body, p->Call(rq));
+    KeyPage page;
+    CAIRN_RETURN_IF_ERROR(DecodeKeysReply(body, rq.max_keys, &page));
+    for (KeyVersion& k : page.keys) out.push_back(std::move(k));
+    if (!page.truncated) return out;
+    if (page.next_start_after.empty() || page.next_start_after <= rq.start_after)
+      return Status::Corruption("digest: a keys page did not move forward");
+    rq.start_after = std::move(page.next_start_after);
+  }
+}
+
+Status AntiEntropy::RepairLeaves(DigestPeer* peer, const std::vector<LeafRef>& leaves, Budget* b) {
+  CAIRN_ASSIGN_OR_RETURN(std::vector<KeyVersion> mine, AllKeys(local_, leaves));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<KeyVersion> theirs, AllKeys(peer, leaves));
+  // Both lists are in key order: merge.
+  size_t i = 0, j = 0;
+  while ((i < mine.size() || j < theirs.size()) && !stopping() && !b->spent()) {
+    int c;
+    if (i == mine.size()) {
+      c = 1;
+    } else if (j == theirs.size()) {
+      c = -1;
+    } else {
+      c = mine[i].key.compare(theirs[j].key);
+    }
+    Status s;
+    if (c < 0) {  // only here
+      s = Push(local_->store(), peer->store(), mine[i++].key, b);
+    } else if (c > 0) {  // only there
+      s = Push(peer->store(), local_->store(), theirs[j++].key, b);
+    } else {
+      const KeyVersion& a = mine[i++];
+      const KeyVersion& t = theirs[j++];
+      if (a.version > t.version) {
+        s = Push(local_->store(), peer->store(), a.key, b);
+      } else if (t.version > a.version) {
+        s = Push(peer->store(), local_->store(), a.key, b);
+      }
+    }
+    if (!s.ok()) return s;  // the peer is away or failing: the next round
+  }
+  return Status::OK();
+}
+
+Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& key, Budget* b) {
+  // What `from` holds now (it may have moved on since the listing: push that, it is newer).
+  Result<ObjectInfo> held = from->HeadVersion(key);
+  if (!held.ok()) return held.status().IsNotFound() ? Status::OK() : held.status();
+  WriteOptions wo;
+  wo.condition = WriteCondition::kIfNewer;
+  wo.version = held->version;
+  Status s;
+  uint64_t bytes = 0;
+  if (held->deleted) {
+    s = to->Delete(key, wo).status();
+  } else {
+    Result<std::unique_ptr<ObjectReader>> r = from->OpenReader(key, ByteRange());
+    if (!r.ok()) return r.status().IsNotFound() ? Status::OK() : r.status();
+    if ((*r)->info().version != held->version) return Status::OK();  // replaced: next round
+    wo.metadata = (*r)->info().metadata;
+    bytes = (*r)->info().size;
+    struct Src final : ValueSource {
+      ObjectReader* r;
+      Result<size_t> Read(char* buf, size_t n) override { return r->Read(buf, n); }
+    } src;
+    src.r = r->get();
+    s = to->PutStream(key, &src, wo).status();
+  }
+  if (s.IsConflict()) {
+    // The target holds something newer, or the version is at or below its tombstone horizon
+    // (it may have forgotten a newer delete): never forced.
+    counters_->ae_repairs_refused++;
+    return Status::OK();
+  }
+  if (!s.ok()) {
+    // A bad key or a value over the target's limits: skipped; anything else ends the peer.
+    if (s.IsInvalidArgument() || s.IsLimitExceeded()) {
+      counters_->ae_repairs_refused++;
+      return Status::OK();
+    }
+    return s;
+  }
+  spdlog::debug("event=anti_entropy_repair key=\"{}\" version={} deleted={}", EscapeKey(key),
+                held->version.ToString(), held->deleted);
+  counters_->ae_keys_repaired++;
+  counters_->ae_bytes_pushed += bytes;
+  b->keys--;
+  b->bytes = bytes >= b->bytes ? 0 : b->bytes - bytes;
+  return Status::OK();
+}
+
+}  // namespace cairn::cluster
