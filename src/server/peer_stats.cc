@@ -78,7 +78,8 @@ void PeerStatsPoller::Worker() {
 
 void PeerStatsPoller::NoAnswer(Peer& p, std::string why) {
   if (p.view.answering || p.view.no_answer_since_unix_ms == 0)
-    p.view.no_answer_since_unix_ms = p.view.last_answer_unix_ms != 0 ? p.view.last_answer_unix_ms : UnixMs();
+    p.view.no_answer_since_unix_ms =
+        p.view.last_answer_unix_ms != 0 ? p.view.last_answer_unix_ms : p.first_try_unix_ms;
   p.view.answering = false;
   p.view.error = std::move(why);
 }
@@ -102,6 +103,7 @@ void PeerStatsPoller::Round() {
       }
       p.in_flight = true;
       p.started = now;
+      if (p.first_try_unix_ms == 0) p.first_try_unix_ms = UnixMs();
       queue_.push_back(t.id);
     }
     // A node that left the map (or the first kPeerStatsMaxNodes) is no longer shown; a call
@@ -208,9 +210,9 @@ std::map<uint32_t, PeerView> PeerStatsPoller::Views() const {
   for (const auto& [id, p] : peers_) {
     PeerView v = p.view;
     // A call past its deadline shows as such at once, not only at the next round.
-    if (p.in_flight && now - p.started > options_.deadline && v.answering) {
+    if (p.in_flight && now - p.started > options_.deadline && (v.answering || v.error.empty())) {
       v.answering = false;
-      v.no_answer_since_unix_ms = v.last_answer_unix_ms;
+      v.no_answer_since_unix_ms = v.last_answer_unix_ms != 0 ? v.last_answer_unix_ms : p.first_try_unix_ms;
       v.error = fmt::format("no answer within {} ms", options_.deadline.count());
     }
     out[id] = std::move(v);

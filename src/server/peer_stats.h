@@ -100,6 +100,7 @@ class PeerStatsPoller {
     PeerView view;
     bool in_flight = false;
     std::chrono::steady_clock::time_point started{};
+    int64_t first_try_unix_ms = 0;  // "since" for a peer that never answered
     std::deque<std::shared_ptr<const Raw>> window;  // oldest first
   };
   void Call(uint32_t id);
