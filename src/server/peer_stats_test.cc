@@ -89,7 +89,7 @@ TEST(Issue14PeerStats, EveryKindOfPeerEndsInAClearView) {
   src.stat = [&f](uint32_t id) { return f.Stat(id); };
   PeerStatsOptions o;
   o.interval = 20ms;
-  o.deadline = 200ms;
+  o.deadline = 1000ms;  // decoding 4,097 counters takes a while under TSan
   PeerStatsPoller poller(src, o);
   poller.Start();
 
@@ -115,21 +115,19 @@ TEST(Issue14PeerStats, EveryKindOfPeerEndsInAClearView) {
 
   // The hanging peer: "no answer within" its deadline, and only one call ever in flight.
   ASSERT_TRUE(Eventually([&] { return !view(2).answering && !view(2).error.empty(); }));
-  EXPECT_NE(view(2).error.find("no answer within 200 ms"), std::string::npos) << view(2).error;
+  EXPECT_NE(view(2).error.find("no answer within 1000 ms"), std::string::npos) << view(2).error;
   EXPECT_GT(view(2).no_answer_since_unix_ms, 0);
   EXPECT_EQ(view(2).last_answer_unix_ms, 0);
   EXPECT_LE(f.hanging.load(), 1);
 
   // Malformed, oversized, wrongly typed, refused: not answering, with the reason.
-  ASSERT_TRUE(Eventually([&] {
-    for (uint32_t id : {3u, 4u, 5u, 6u})
-      if (view(id).error.empty()) return false;
-    return true;
-  }));
-  EXPECT_NE(view(3).error.find("not a JSON object"), std::string::npos) << view(3).error;
-  EXPECT_NE(view(4).error.find("kPeerStatsMaxCounters"), std::string::npos) << view(4).error;
-  EXPECT_NE(view(5).error.find("requests"), std::string::npos) << view(5).error;
-  EXPECT_NE(view(6).error.find("connection refused"), std::string::npos) << view(6).error;
+  const std::map<uint32_t, std::string> why = {{3, "not a JSON object"},
+                                               {4, "kPeerStatsMaxCounters"},
+                                               {5, "server counter \"requests\" is not a count"},
+                                               {6, "connection refused"}};
+  for (const auto& [id, text] : why)
+    EXPECT_TRUE(Eventually([&] { return view(id).error.find(text) != std::string::npos; }))
+        << id << ": " << view(id).error;
   for (uint32_t id : {3u, 4u, 5u, 6u}) {
     EXPECT_FALSE(view(id).answering);
     EXPECT_FALSE(view(id).has_disk);
