@@ -4,6 +4,9 @@
 #   - /status.json's cluster part shows 3 nodes, the killed one down, a newer map epoch;
 #   - /metrics carries the cluster gauges and counters, and promtool accepts it;
 #   - /readyz is ready (it holds the current map) and cairn status prints the cluster table;
+#   - every node's disk, request rates and p99s (issue 14): after PUTs through node 1, its
+#     /status.json, `cairn status --json` and the page show node 2's disk and a PUT rate above
+#     zero (polled from node 2 with STAT), and the killed node as not answering;
 #   - S3 through node 1 into the cluster (awscli): a bucket and an object written before the
 #     kill read back after it, and a write after it succeeds;
 #   - headless Chromium renders the status page's cluster section (2 of 3 up, the killed node's
@@ -70,6 +73,46 @@ if [[ -n $AWS ]]; then
   s3 cp "$T/obj" s3://clusterbucket/before >/dev/null || fail "aws s3 cp (before the kill)"
 fi
 
+# Issue 14: node 1 shows node 2's disk and PUT rate, polled from node 2 (R = 3: every PUT
+# through node 1 is also a replica PUT on node 2). Bounded: up to 30 rounds of 5 PUTs.
+ADDR2="127.0.0.1:$(cat "$T/c/node2.port")"
+ADDR3="127.0.0.1:$(cat "$T/c/node3.port")"
+DATA1="127.0.0.1:$(cat "$T/c/node1.port")"
+put_some() {
+  head -c 4096 /dev/urandom >"$T/small"
+  for k in 1 2 3 4 5; do
+    XDG_CONFIG_HOME=$T/xdg "$CAIRN" --server "$DATA1" put "peers/$RANDOM$k" "$T/small" >/dev/null ||
+      fail "cairn put through node 1"
+  done
+}
+node_stat() {  # node_stat ADDR EXPR: EXPR over that node's "stats" (n) in the document on stdin
+  python3 -c "import json,sys; j=json.load(sys.stdin); n=[x for x in j['cluster']['nodes'] if x['address']=='$1'][0].get('stats',{}); print($2)"
+}
+ok=0
+for _ in $(seq 30); do
+  put_some
+  s=$(json)
+  if [[ $(node_stat "$ADDR2" 'n.get("answering") and n.get("disk_total_bytes",0)>0 and n.get("put_per_s",0)>0' <<<"$s") == True ]]; then
+    ok=1
+    break
+  fi
+  sleep 0.2
+done
+[[ $ok == 1 ]] || fail "status.json on node 1 never showed node 2's disk and PUT rate: $s"
+put_some
+HP=${H#http://}
+ok=0
+for _ in $(seq 30); do
+  "$CAIRN" status --json --http "${HP%/}" >"$T/status.json" 2>&1 || fail "cairn status --json: $(cat "$T/status.json")"
+  if [[ $(node_stat "$ADDR2" 'n.get("disk_used_bytes",0)>0 and n.get("disk_free_bytes",0)>0 and n.get("put_per_s",0)>0 and n.get("put_p99_ms",0)>0' <"$T/status.json") == True ]]; then
+    ok=1
+    break
+  fi
+  put_some
+done
+[[ $ok == 1 ]] || fail "cairn status --json never showed node 2's disk, PUT rate and p99: $(cat "$T/status.json")"
+echo "ok: node 1's status.json and cairn status --json show node 2's disk, PUT rate and p99 (polled with STAT)"
+
 kill -KILL "${PIDS[2]}"
 for _ in $(seq 300); do   # the lease (5 s) expires, the controller marks it down
   [[ $(json | field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="down")') == 1 ]] && break
@@ -80,6 +123,14 @@ s=$(json)
 [[ $(field 'j["cluster"]["epoch"]' <<<"$s") -gt $before ]] || fail "the epoch did not move on"
 [[ $(field 'j["ready"]["ready"]' <<<"$s") == True ]] || fail "the survivor is not ready: $s"
 echo "ok: status.json shows the killed node down at a newer epoch; the survivor is ready"
+for _ in $(seq 100); do
+  [[ $(json | node_stat "$ADDR3" 'n.get("answering") is False and n.get("no_answer_since_unix_ms",0)>0') == True ]] && break
+  sleep 0.1
+done
+s=$(json)
+[[ $(node_stat "$ADDR3" 'n.get("answering") is False and n.get("no_answer_since_unix_ms",0)>0' <<<"$s") == True ]] ||
+  fail "status.json does not show the killed node as not answering: $s"
+echo "ok: status.json shows the killed node as not answering since its last answer ($(node_stat "$ADDR3" 'n["error"]' <<<"$s"))"
 
 if [[ -n $AWS ]]; then
   s3 cp s3://clusterbucket/before "$T/back" >/dev/null || fail "aws s3 cp back (after the kill)"
@@ -104,9 +155,9 @@ if have promtool; then
   echo "ok: /metrics has the cluster metrics; promtool accepts them"
 fi
 
-HP=${H#http://}
 "$CAIRN" status --http "${HP%/}" >"$T/status.txt" 2>&1 || fail "cairn status: $(cat "$T/status.txt")"
 grep -q "down" "$T/status.txt" || fail "cairn status shows no node down: $(cat "$T/status.txt")"
+grep -q "no answer since" "$T/status.txt" || fail "cairn status shows no silent node: $(cat "$T/status.txt")"
 echo "ok: cairn status prints the cluster"
 
 chrome() {
@@ -115,7 +166,38 @@ chrome() {
     --disable-dev-shm-usage --user-data-dir="$T/chromium.$1" --virtual-time-budget=4000 \
     --window-size=1280,1200 "${@:2}" "$H" 2>>"$T/chromium.log"
 }
-chrome dom --dump-dom >"$T/dom.html" || fail "chromium --dump-dom failed: $(tail -5 "$T/chromium.log")"
+# The page's node table: node 2's disk and a PUT rate above zero (PUTs just before, so its 10 s
+# window holds some; bounded: 5 tries), the killed node not answering.
+node_id() { json | python3 -c "import json,sys; print([x['id'] for x in json.load(sys.stdin)['cluster']['nodes'] if x['address']=='$1'][0])"; }
+ID2=$(node_id "$ADDR2")
+ID3=$(node_id "$ADDR3")
+row() {  # row ID CLASS: the text of that cell of node ID's row in dom.html ("" if none)
+  python3 - "$T/dom.html" "$1" "$2" <<'PY'
+import re, sys
+dom = open(sys.argv[1]).read()
+m = re.search(r'<tr[^>]*id="node-%s"[^>]*>(.*?)</tr>' % sys.argv[2], dom, re.S)
+if not m: print(""); sys.exit()
+if sys.argv[3] == "answer":
+    a = re.search(r'data-answer="([a-z]*)"', m.group(0)); print(a.group(1) if a else ""); sys.exit()
+c = re.search(r'<td class="[^"]*%s[^"]*"[^>]*>([^<]*)<' % sys.argv[3], m.group(1))
+print(c.group(1) if c else "")
+PY
+}
+ok=0
+for _ in $(seq 5); do
+  put_some
+  chrome dom --dump-dom >"$T/dom.html" || fail "chromium --dump-dom failed: $(tail -5 "$T/chromium.log")"
+  rate2=$(row "$ID2" n-put-rate)
+  if [[ $(row "$ID2" answer) == yes && -n $(row "$ID2" n-disk-used) && $(row "$ID2" n-disk-used) != - &&
+        -n $rate2 && $rate2 != 0.00 ]]; then
+    ok=1
+    break
+  fi
+done
+[[ $ok == 1 ]] || fail "page: node $ID2's row lacks its disk or PUT rate: $(grep -o "<tr[^>]*node-$ID2.*" "$T/dom.html" | head -c 1500)"
+[[ $(row "$ID3" answer) == no ]] || fail "page: the killed node $ID3 is not shown as not answering"
+[[ $(row "$ID3" n-no-answer) == "no answer since"* ]] || fail "page: the killed node's row: $(row "$ID3" n-no-answer)"
+echo "ok: the page shows node $ID2's disk ($(row "$ID2" n-disk-used)) and PUT rate ($rate2/s), node $ID3 not answering"
 grep -q 'id="cl-up">2 / 3<' "$T/dom.html" || fail "page: nodes up: $(grep -o 'id="cl-up">[^<]*<' "$T/dom.html")"
 grep -q 'data-state="down"' "$T/dom.html" || fail "page: no row marked down"
 grep -q 'id="cluster" style="display: block' "$T/dom.html" || fail "page: the cluster section is hidden"

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -78,6 +79,16 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
     out += line + "\n";
   }
   return out;
+}
+
+// "2026-12-03 07:31:05 UTC" for milliseconds since the Unix epoch.
+std::string FormatUtcTime(uint64_t unix_ms) {
+  const time_t t = static_cast<time_t>(unix_ms / 1000);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
 }
 
 std::string Headline(const json& s) {
@@ -165,11 +176,35 @@ std::string FormatNodeStatus(const json& s) {
     std::sort(nodes.begin(), nodes.end(), [](const json* a, const json* b) {
       return std::make_pair(Str(*a, "zone"), U64(*a, "id")) < std::make_pair(Str(*b, "zone"), U64(*b, "id"));
     });
-    std::vector<std::vector<std::string>> rows = {{"zone", "node", "address", "state", "partitions", "weight"}};
-    for (const json* n : nodes)
-      rows.push_back({Str(*n, "zone"), std::to_string(U64(*n, "id")), Str(*n, "address"), Str(*n, "state"),
-                      std::to_string(U64(*n, "partitions")), std::to_string(U64(*n, "weight"))});
+    // Each node's disk, rates and p99s: the node's own, its peers' as its poller last saw them.
+    std::vector<std::vector<std::string>> rows = {{"zone", "node", "address", "state", "partitions", "weight",
+                                                   "disk used", "disk free", "GET/s", "PUT/s", "p99 GET", "p99 PUT"}};
+    std::string silent;
+    for (const json* n : nodes) {
+      std::vector<std::string> r = {Str(*n, "zone"), std::to_string(U64(*n, "id")), Str(*n, "address"),
+                                    Str(*n, "state"), std::to_string(U64(*n, "partitions")),
+                                    std::to_string(U64(*n, "weight"))};
+      auto st = n->find("stats");
+      if (st == n->end() || !st->is_object()) {
+        r.insert(r.end(), {"-", "-", "-", "-", "-", "-"});
+      } else if (!st->value("answering", false)) {
+        const uint64_t since = U64(*st, "no_answer_since_unix_ms");
+        const std::string when = since == 0 ? "-" : FormatUtcTime(since);
+        r.insert(r.end(), {"no answer", "-", "-", "-", "-", "-"});  // why: below the table
+        silent += fmt::format("  node {}: no answer since {}: {}\n", U64(*n, "id"), when, Str(*st, "error"));
+      } else {
+        const uint64_t total = U64(*st, "disk_total_bytes");
+        r.push_back(total == 0 ? "-" : HumanBytes(U64(*st, "disk_used_bytes")));
+        r.push_back(total == 0 ? "-" : HumanBytes(U64(*st, "disk_free_bytes")));
+        r.push_back(Rate(Num(*st, "get_per_s")));
+        r.push_back(Rate(Num(*st, "put_per_s")));
+        r.push_back(Millis(Num(*st, "get_p99_ms")));
+        r.push_back(Millis(Num(*st, "put_p99_ms")));
+      }
+      rows.push_back(std::move(r));
+    }
     out += Table(rows);
+    out += silent;
   }
 
   const json& logs = Obj(s, "logs");

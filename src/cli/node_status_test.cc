@@ -43,6 +43,51 @@ json Sample(uint64_t gets, uint64_t bytes_out) {
                          "bytes_out_total\",\"value\":" + std::to_string(bytes_out) + "}]"));
 }
 
+// Issue 14: the cluster table shows each node's disk, rates and p99s, and a silent node as
+// "no answer since" with the reason.
+TEST(NodeStatus, Issue14ClusterTableShowsEveryNodesNumbers) {
+  json s = Sample(100, 0);
+  s["cluster"] = json::parse(R"({
+    "epoch": 5, "self": 1, "controller": true, "etcd_reachable": true, "write_policy": "quorum",
+    "replicas": 3, "hints": {}, "counters": {},
+    "nodes": [
+      {"id": 1, "address": "127.0.0.1:7001", "zone": "z1", "state": "up", "weight": 100,
+       "partitions": 65536, "stats": {"answering": true, "self": true, "disk_total_bytes": 1000,
+       "disk_free_bytes": 250, "disk_used_bytes": 750, "get_per_s": 12.5, "put_per_s": 3,
+       "get_p99_ms": 0.25, "put_p99_ms": 4}},
+      {"id": 2, "address": "127.0.0.1:7002", "zone": "z2", "state": "up", "weight": 100,
+       "partitions": 65536, "stats": {"answering": true, "disk_total_bytes": 2147483648,
+       "disk_free_bytes": 1073741824, "disk_used_bytes": 1073741824, "get_per_s": 0,
+       "put_per_s": 40, "get_p99_ms": 0, "put_p99_ms": 2.5}},
+      {"id": 3, "address": "127.0.0.1:7003", "zone": "z3", "state": "down", "weight": 100,
+       "partitions": 65536, "stats": {"answering": false, "no_answer_since_unix_ms": 1796282465000,
+       "error": "Unavailable: connection refused"}},
+      {"id": 4, "address": "127.0.0.1:7004", "zone": "z4", "state": "out", "weight": 100,
+       "partitions": 0}
+    ]})");
+  const std::string t = FormatNodeStatus(s);
+  auto line = [&t](const std::string& start) {  // the table row that starts so
+    const size_t at = t.find("\n" + start);
+    if (at == std::string::npos) return std::string();
+    return t.substr(at + 1, t.find('\n', at + 1) - at - 1);
+  };
+  auto squeeze = [](std::string l) {  // runs of spaces to one
+    std::string out;
+    for (char c : l)
+      if (c != ' ' || (!out.empty() && out.back() != ' ')) out += c;
+    return out;
+  };
+  EXPECT_EQ(squeeze(line("zone")),
+            "zone node address state partitions weight disk used disk free GET/s PUT/s p99 GET p99 PUT")
+      << t;
+  EXPECT_EQ(squeeze(line("z1")), "z1 1 127.0.0.1:7001 up 65536 100 750 B 250 B 12.5 3.00 250 us 4.00 ms") << t;
+  EXPECT_EQ(squeeze(line("z2")), "z2 2 127.0.0.1:7002 up 65536 100 1.0 GiB 1.0 GiB 0.00 40.0 - 2.50 ms") << t;
+  EXPECT_EQ(squeeze(line("z3")), "z3 3 127.0.0.1:7003 down 65536 100 no answer - - - - -") << t;
+  EXPECT_EQ(squeeze(line("z4")), "z4 4 127.0.0.1:7004 out 0 100 - - - - - -") << t;
+  EXPECT_NE(t.find("  node 3: no answer since 2026-12-03 07:21:05 UTC: Unavailable: connection refused\n"),
+            std::string::npos) << t;
+}
+
 TEST(NodeStatus, Table) {
   const std::string t = FormatNodeStatus(Sample(100, 0));
   EXPECT_NE(t.find("node 127.0.0.1:7700 (ops 127.0.0.1:9100), cairnd 0.1.0, pid 42, up 1:02:03: "

@@ -414,6 +414,33 @@ TEST(ClientTest, StreamingGetHasBoundedMemory) {
   EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 32 << 10) << "KiB of peak RSS growth";
 }
 
+// Issue 14: a peer's STAT reply that is malformed, of the wrong shape, or over the client's
+// body bound is a clear error (the status page's poller shows it), and the client goes on.
+TEST(ClientTest, Issue14MalformedOrOversizedStatRepliesAreClearErrors) {
+  FakeServer server;
+  ClientOptions o;
+  o.connections = 1;
+  o.max_reply_body_bytes = 64 << 10;
+  auto c = Connect(server, o);
+  server.SetStatBody("{\"objects\": [1, 2");
+  Result<StoreStats> st = c->Stats();
+  EXPECT_TRUE(st.status().IsIOError()) << st.status().ToString();
+  EXPECT_NE(st.status().message().find("not a JSON object"), std::string::npos);
+  server.SetStatBody("{\"server\": {\"requests\": \"many\"}}");
+  st = c->Stats();
+  EXPECT_NE(st.status().message().find("server counter \"requests\""), std::string::npos)
+      << st.status().ToString();
+  server.SetStatBody("{\"server\": {\"x\": 1}, \"pad\": \"" + std::string(100 << 10, 'p') + "\"}");
+  st = c->Stats();
+  EXPECT_TRUE(st.status().IsLimitExceeded()) << st.status().ToString();
+  EXPECT_NE(st.status().message().find("max_reply_body_bytes"), std::string::npos);
+  server.SetStatBody("{\"objects\": 3, \"server\": {\"requests\": 9}}");
+  st = c->Stats();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->objects, 3u);
+  EXPECT_EQ(st->server["requests"], 9u);
+}
+
 TEST(ClientTest, GetOfABodyOverTheBoundIsRefusedAndTheConnectionSurvives) {
   FakeServer server;
   ClientOptions o;

@@ -108,6 +108,11 @@ FakeServer::~FakeServer() {
   for (std::thread& t : threads) t.join();
 }
 
+void FakeServer::SetStatBody(std::string body) {
+  std::lock_guard<std::mutex> lock(mu_);
+  stat_body_ = std::move(body);
+}
+
 void FakeServer::Set(const std::string& key, std::string value) {
   std::lock_guard<std::mutex> lock(mu_);
   objects_[key] = {std::move(value), next_seq_++};
@@ -340,7 +345,9 @@ void FakeServer::Serve(int fd) {
       }
       case proto::Op::kStat: {
         std::lock_guard<std::mutex> lock(mu_);
-        rbody = "{\"objects\":" + std::to_string(objects_.size()) + ",\"server\":{}}";
+        rbody = !stat_body_.empty()
+                    ? stat_body_
+                    : "{\"objects\":" + std::to_string(objects_.size()) + ",\"server\":{}}";
         break;
       }
       case proto::Op::kHello:

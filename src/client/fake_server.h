@@ -39,6 +39,9 @@ class FakeServer {
   std::atomic<int> chunked_puts{0};
   std::atomic<int> connections{0};
 
+  // The STAT reply body from now on (empty: a small valid document with the object count).
+  void SetStatBody(std::string body);
+
   // Direct access to the stored objects.
   void Set(const std::string& key, std::string value);
   bool Lookup(const std::string& key, std::string* value);
@@ -58,6 +61,7 @@ class FakeServer {
   std::vector<int> fds_;
   std::map<std::string, std::pair<std::string, uint64_t>> objects_;  // value, sequence
   uint64_t next_seq_ = 1;
+  std::string stat_body_;  // guarded by mu_
 };
 
 }  // namespace cairn::client

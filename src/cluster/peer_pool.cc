@@ -22,6 +22,7 @@ Client* PeerPool::GetClient(NodeId node, RoutingRole role, bool with_epoch) {
   o.connections = options_.connections;
   o.timeout_ms = options_.timeout_ms;
   o.connect_timeout_ms = options_.connect_timeout_ms;
+  if (options_.max_reply_body_bytes != 0) o.max_reply_body_bytes = options_.max_reply_body_bytes;
   // One retry: enough for a StaleEpoch (the map is fetched meanwhile) or a lost connection;
   // the coordinator decides everything else (another replica, a hint).
   o.max_attempts = 2;

@@ -26,6 +26,9 @@ struct PeerOptions {
   uint32_t timeout_ms = 3000;    // each attempt of a replica operation
   uint32_t connect_timeout_ms = 1000;
   int connections = 2;
+  // Largest reply body a call holds in memory (ClientOptions::max_reply_body_bytes); 0: the
+  // client's default. The status page's STAT poller sets a small one (issue 14).
+  uint64_t max_reply_body_bytes = 0;
 };
 
 class PeerPool {

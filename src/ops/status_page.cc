@@ -2,7 +2,9 @@
 // document, no build step and no front-end packages. It polls /status.json once a second and
 // renders the node (docs/design.md, "The ops listener", lists what it shows). Elements that
 // tests read carry ids (ready, objects, uptime, ops, volumes, logs, updated; on a cluster node
-// cluster, cl-epoch, cl-up and the rows of cluster-nodes, each with data-state).
+// cluster, cl-epoch, cl-up and the rows of cluster-nodes, each with id node-ID, data-state and
+// data-answer: yes, no or unknown; the cells of an answering node's numbers have classes
+// n-disk-used, n-disk-free, n-get-rate, n-put-rate, n-get-p99, n-put-p99, a silent one's n-no-answer).
 #include "ops/ops_handler.h"
 
 namespace cairn::ops {
@@ -94,7 +96,8 @@ constexpr char kPage[] = R"HTML(<!DOCTYPE html>
       <span>hints written / replayed</span><span id="cl-hint-counts">-</span>
       <span>read repairs / failovers / hedged</span><span id="cl-reads">-</span></div>
     <table id="cluster-nodes"><thead><tr><th>zone</th><th>node</th><th>address</th><th>state</th>
-      <th>partitions</th><th>weight</th></tr></thead><tbody></tbody></table></section>
+      <th>partitions</th><th>weight</th><th>disk used</th><th>disk free</th><th>GET/s</th>
+      <th>PUT/s</th><th>p99 GET</th><th>p99 PUT</th></tr></thead><tbody></tbody></table></section>
   <section><h2>Requests by operation</h2>
     <table id="ops"><thead><tr><th>operation</th><th>req/s</th><th>p50</th><th>p99</th>
       <th>errors/s</th><th>requests</th><th>errors</th></tr></thead><tbody></tbody></table></section>
@@ -192,6 +195,25 @@ function render(s) {
       cell(tr, n.zone); cell(tr, n.id + (n.id === c.self ? " (this)" : "")); cell(tr, n.address);
       cell(tr, n.state, n.state === "up" ? "" : "lvl-error"); cell(tr, n.partitions); cell(tr, n.weight);
       tr.dataset.state = n.state;
+      tr.id = "node-" + n.id;
+      // Disk, rates and p99s: this node's own, the others' as its peer poller last saw them.
+      const x = n.stats;
+      if (!x) {
+        tr.dataset.answer = "unknown";
+        const td = cell(tr, n.state === "out" ? "not polled" : "waiting for its first answer", "muted");
+        td.colSpan = 6;
+      } else if (!x.answering) {
+        tr.dataset.answer = "no";
+        const when = x.no_answer_since_unix_ms ? new Date(x.no_answer_since_unix_ms).toLocaleTimeString() : "-";
+        const td = cell(tr, "no answer since " + when + (x.error ? ": " + x.error : ""), "lvl-error n-no-answer");
+        td.colSpan = 6; td.style.textAlign = "left";
+      } else {
+        tr.dataset.answer = "yes";
+        cell(tr, x.disk_total_bytes ? bytes(x.disk_used_bytes) + " (" + (100 * x.disk_used_bytes / x.disk_total_bytes).toFixed(0) + "%)" : "-", "n-disk-used");
+        cell(tr, x.disk_total_bytes ? bytes(x.disk_free_bytes) : "-", "n-disk-free");
+        cell(tr, rate(x.get_per_s || 0), "n-get-rate"); cell(tr, rate(x.put_per_s || 0), "n-put-rate");
+        cell(tr, ms(x.get_p99_ms), "n-get-p99"); cell(tr, ms(x.put_p99_ms), "n-put-p99");
+      }
     });
   }
   const logs = s.logs || { recent: [] };

@@ -17,9 +17,11 @@
 #include "net/asio.h"
 #include "ops/log_ring.h"
 #include "cluster/cluster_node.h"
+#include "cluster/peer_pool.h"
 #include "server/cluster_hooks.h"
 #include "server/config.h"
 #include "server/ops_listener.h"
+#include "server/peer_stats.h"
 #include "server/s3_options.h"
 #include "server/server.h"
 
@@ -286,12 +288,44 @@ int main(int argc, char** argv) {
                  c.cluster.name, node->membership()->node_id(), advertised, c.cluster.zone,
                  node->epoch());
   }
-  std::unique_ptr<cairn::server::OpsListener> ops;
+  // On a cluster node with a status page: the other nodes' disk, rates and p99s, asked with
+  // STAT over the node-to-node protocol (the member key) by a background poller. Its own small
+  // peer pool: one connection per peer, short timeouts and a bounded reply, so a slow peer or
+  // a large reply never holds the coordinator's connections (docs/design.md, "The ops listener").
+  std::unique_ptr<cairn::cluster::PeerPool> stats_peers;
+  std::unique_ptr<cairn::server::PeerStatsPoller> peer_stats;
+  if (!c.http_listen.empty() && node != nullptr) {
+    cairn::cluster::PeerOptions po;
+    po.key = cairn::ClientKey{c.cluster.key_id, c.auth.keys.at(c.cluster.key_id)};
+    po.self = node->membership()->node_id();
+    po.timeout_ms = 1000;
+    po.connect_timeout_ms = 1000;
+    po.connections = 1;
+    po.max_reply_body_bytes = cairn::server::kPeerStatsMaxReplyBytes;
+    stats_peers = std::make_unique<cairn::cluster::PeerPool>(node->membership(), po);
+    cairn::server::PeerStatsPoller::Source src;
+    src.targets = [m = node->membership()] {
+      std::vector<cairn::server::PeerTarget> t;
+      std::shared_ptr<const cairn::cluster::ClusterMap> map = m->map();
+      for (const cairn::cluster::MapNode& n : map->nodes)
+        if (n.id != m->node_id() && n.state != cairn::cluster::NodeState::kOut) t.push_back({n.id});
+      return t;
+    };
+    src.stat = [p = stats_peers.get()](uint32_t id) -> cairn::Result<cairn::StoreStats> {
+      cairn::Client* peer = p->Get(id, cairn::RoutingRole::kReplica);
+      if (peer == nullptr) return cairn::Status::NotFound("the map has no address for this node");
+      return peer->Stats();
+    };
+    peer_stats = std::make_unique<cairn::server::PeerStatsPoller>(std::move(src));
+    peer_stats->Start();
+  }
+  std::unique_ptr<cairn::server::OpsListener> ops;  // after the poller: stopped first
   if (!c.http_listen.empty()) {
     ops = std::make_unique<cairn::server::OpsListener>(
         c, &server, (*store)->store(), recent_log,
         cairn::server::OpsListener::NodeInfo{CAIRN_VERSION, addr, started});
     ops->SetEngineMetrics(&engine_metrics);
+    ops->SetPeerStats(peer_stats.get());
     cairn::Result<uint16_t> http_port = ops->Start();
     if (!http_port.ok()) {
       std::fprintf(stderr, "cairnd: %s\n", http_port.status().ToString().c_str());
@@ -373,6 +407,7 @@ int main(int argc, char** argv) {
   server.Drain(/*deadline_ms=*/30000);
   if (s3 != nullptr) s3->Stop();    // finishes the S3 requests in flight (bounded)
   if (ops != nullptr) ops->Stop();  // /readyz said "draining" meanwhile
+  if (peer_stats != nullptr) peer_stats->Stop();  // before the node and its map go
   server.Stop();
   // Leaving the cluster: the lease is revoked, so the others see this node down at once.
   if (node != nullptr) node->Stop();

@@ -457,6 +457,34 @@ std::string OpsListener::StatusJson() {
     o["p99_ms"] = d.Quantile(spec, 0.99) * 1e-6;
     op_list.push_back(std::move(o));
   }
+  // This node's row of the cluster table, in the shape of a peer's (PeerViewJson).
+  Json self_stats;
+  {
+    PeerView me;
+    me.answering = true;
+    me.last_answer_unix_ms = j["node"]["now_unix_ms"].get<int64_t>();
+    me.has_disk = d.ok;
+    me.disk_total_bytes = d.total;
+    me.disk_free_bytes = std::min(d.free, d.total);
+    if (st.ok()) {
+      me.objects = st->objects;
+      me.allocated_bytes = st->allocated_bytes;
+      me.read_only = st->read_only;
+    }
+    me.window_seconds = window;
+    me.requests_per_s = per_s(requests_in_window);
+    for (const Json& o : op_list) {
+      if (o["op"] == "GET") {
+        me.get_per_s = o["rate_per_s"].get<double>();
+        me.get_p99_ms = o["p99_ms"].get<double>();
+      } else if (o["op"] == "PUT") {
+        me.put_per_s = o["rate_per_s"].get<double>();
+        me.put_p99_ms = o["p99_ms"].get<double>();
+      }
+    }
+    self_stats = PeerViewJson(me);
+    self_stats["self"] = true;
+  }
   j["ops"] = std::move(op_list);
   j["rates"] = {
       {"requests_per_s", per_s(requests_in_window)},
@@ -484,10 +512,21 @@ std::string OpsListener::StatusJson() {
     c["etcd_reachable"] = cl->etcd_reachable;
     c["write_policy"] = cl->write_policy;
     c["replicas"] = cl->replicas;
+    // Each node's disk, rates and p99s: this node's from its own numbers, the others' as the
+    // peer poller last saw them (never asked here: the page never waits on a peer).
+    const std::map<uint32_t, PeerView> peer_views =
+        peers_ != nullptr ? peers_->Views() : std::map<uint32_t, PeerView>{};
     Json nodes = Json::array();
-    for (const ClusterStatus::Node& n : cl->nodes)
-      nodes.push_back({{"id", n.id}, {"address", n.address}, {"zone", n.zone}, {"state", n.state},
-                       {"weight", n.weight}, {"partitions", n.partitions}});
+    for (const ClusterStatus::Node& n : cl->nodes) {
+      Json jn = {{"id", n.id}, {"address", n.address}, {"zone", n.zone}, {"state", n.state},
+                 {"weight", n.weight}, {"partitions", n.partitions}};
+      if (n.id == cl->self) {
+        jn["stats"] = std::move(self_stats);
+      } else if (auto it = peer_views.find(n.id); it != peer_views.end()) {
+        jn["stats"] = PeerViewJson(it->second);
+      }
+      nodes.push_back(std::move(jn));
+    }
     c["nodes"] = std::move(nodes);
     c["hints"] = {{"queue_bytes", cl->hint_queue_bytes}, {"oldest_age_s", cl->hint_oldest_age_s},
                   {"written", cl->hints_written}, {"replayed", cl->hints_replayed},

@@ -28,6 +28,7 @@
 #include "server/cluster_hooks.h"
 #include "server/config.h"
 #include "server/engine_metrics.h"
+#include "server/peer_stats.h"
 
 namespace cairn::server {
 
@@ -65,6 +66,9 @@ class OpsListener {
 
   // The engine's histograms (group commits, fdatasync), exported when set. Before Start.
   void SetEngineMetrics(const EngineMetrics* m) { engine_ = m; }
+  // On a cluster node: the other nodes' disk, rates and p99s, shown in /status.json's nodes
+  // (each node's "stats"). Before Start; the poller must outlive the listener's Stop.
+  void SetPeerStats(const PeerStatsPoller* p) { peers_ = p; }
 
   // Binds config.http_listen and starts serving. Returns the bound port.
   Result<uint16_t> Start();
@@ -88,6 +92,7 @@ class OpsListener {
   Server* server_;
   Store* store_;
   const EngineMetrics* engine_ = nullptr;
+  const PeerStatsPoller* peers_ = nullptr;
   std::shared_ptr<ops::RecentLogSink> logs_;
   NodeInfo info_;
   std::string http_addr_;

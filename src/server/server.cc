@@ -8,6 +8,7 @@
 
 #include "cairn/store.h"  // kMaxObjectBytes
 #include "server/connection.h"
+#include "server/stat_counters.h"
 
 namespace cairn::server {
 
@@ -178,6 +179,12 @@ std::map<std::string, uint64_t> Server::Counters() {
     uint64_t n = counters_.replies_by_status[s].load();
     if (n != 0)
       m[std::string("errors.") + proto::WireStatusName(static_cast<proto::WireStatus>(s))] = n;
+  }
+  // What a cluster node's status page shows of its peers (issue 14; server/stat_counters.h).
+  AddDiskCounters(config_.data, &m);
+  for (size_t op = 1; op <= proto::kMaxOp; op++) {
+    const ops::Histogram& h = counters_.ops.latency(op);
+    AddLatencyCounters(proto::OpName(static_cast<proto::Op>(op)), h.spec(), h.Snapshot(), &m);
   }
   return m;
 }

@@ -77,7 +77,8 @@ class Server {
   uint64_t max_object_bytes() const;
   // "cairnd VERSION", for PING.
   const std::string& name() const { return name_; }
-  // The counters STAT reports (StoreStats::server): connections, requests, bytes, errors.NAME...
+  // The counters STAT reports (StoreStats::server): connections, requests, bytes, errors.NAME,
+  // the disk and the per-operation latency histograms (server/stat_counters.h)...
   std::map<std::string, uint64_t> Counters();
 
   // Called by a Connection on its own loop when it ends.
