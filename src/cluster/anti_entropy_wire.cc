@@ -5,58 +5,6 @@
 namespace cairn::cluster {
 namespace {
 
-void Put8(std::string* o, uint8_t v) { o->push_back(static_cast<char>(v)); }
-void Put16(std::string* o, uint16_t v) {
-  char b[2];
-  EncodeFixed16(b, v);
-  o->append(b, 2);
-}
-void Put32(std::string* o, uint32_t v) {
-  char b[4];
-  EncodeFixed32(b, v);
-  o->append(b, 4);
-}
-void Put64(std::string* o, uint64_t v) {
-  char b[8];
-  EncodeFixed64(b, v);
-  o->append(b, 8);
-}
-
-// A bounds-checked reader: every Get fails (false) past the end.
-struct Reader {
-  std::string_view in;
-  bool Get8(uint8_t* v) {
-    if (in.size() < 1) return false;
-    *v = static_cast<uint8_t>(in[0]);
-    in.remove_prefix(1);
-    return true;
-  }
-  bool Get16(uint16_t* v) {
-    if (in.size() < 2) return false;
-    *v = DecodeFixed16(in.data());
-    in.remove_prefix(2);
-    return true;
-  }
-  bool Get32(uint32_t* v) {
-    if (in.size() < 4) return false;
-    *v = DecodeFixed32(in.data());
-    in.remove_prefix(4);
-    return true;
-  }
-  bool Get64(uint64_t* v) {
-    if (in.size() < 8) return false;
-    *v = DecodeFixed64(in.data());
-    in.remove_prefix(8);
-    return true;
-  }
-  bool GetBytes(size_t n, std::string* s) {
-    if (in.size() < n) return false;
-    s->assign(in.data(), n);
-    in.remove_prefix(n);
-    return true;
-  }
-};
-
 Status Short(const char* what) {
   return Status::InvalidArgument(std::string("digest: truncated ") + what);
 }
@@ -74,39 +22,39 @@ Status CheckCount(uint32_t n, uint32_t limit, const char* limit_name, const char
 
 std::string EncodeDigestRequest(const DigestRequest& r) {
   std::string o;
-  Put8(&o, static_cast<uint8_t>(r.kind));
+  PutFixed8(&o, static_cast<uint8_t>(r.kind));
   if (r.kind == DigestKind::kKeys) {
-    Put16(&o, static_cast<uint16_t>(r.leaves.size()));
+    PutFixed16(&o, static_cast<uint16_t>(r.leaves.size()));
     for (const LeafRef& l : r.leaves) {
-      Put16(&o, static_cast<uint16_t>(l.partition));
-      Put8(&o, static_cast<uint8_t>(l.leaf));
+      PutFixed16(&o, static_cast<uint16_t>(l.partition));
+      PutFixed8(&o, static_cast<uint8_t>(l.leaf));
     }
-    Put16(&o, static_cast<uint16_t>(r.start_after.size()));
+    PutFixed16(&o, static_cast<uint16_t>(r.start_after.size()));
     o += r.start_after;
-    Put32(&o, r.max_keys);
+    PutFixed32(&o, r.max_keys);
   } else {
-    Put16(&o, static_cast<uint16_t>(r.partitions.size()));
-    for (uint32_t p : r.partitions) Put16(&o, static_cast<uint16_t>(p));
+    PutFixed16(&o, static_cast<uint16_t>(r.partitions.size()));
+    for (uint32_t p : r.partitions) PutFixed16(&o, static_cast<uint16_t>(p));
   }
   return o;
 }
 
 Status DecodeDigestRequest(std::string_view in, DigestRequest* r) {
-  Reader rd{in};
+  ByteReader rd{in};
   uint8_t kind = 0;
-  if (!rd.Get8(&kind)) return Short("kind");
+  if (!rd.GetFixed8(&kind)) return Short("kind");
   if (kind == 0 || kind > kMaxDigestKind)
     return Status::InvalidArgument("digest: unknown kind " + std::to_string(kind));
   *r = DigestRequest();
   r->kind = static_cast<DigestKind>(kind);
   uint16_t n = 0;
   if (r->kind == DigestKind::kKeys) {
-    if (!rd.Get16(&n)) return Short("leaf count");
+    if (!rd.GetFixed16(&n)) return Short("leaf count");
     CAIRN_RETURN_IF_ERROR(CheckCount(n, kMaxKeyLeaves, "max_key_leaves", "leaves"));
     for (uint32_t i = 0; i < n; i++) {
       uint16_t p = 0;
       uint8_t leaf = 0;
-      if (!rd.Get16(&p) || !rd.Get8(&leaf)) return Short("leaf");
+      if (!rd.GetFixed16(&p) || !rd.GetFixed8(&leaf)) return Short("leaf");
       if (leaf >= kLeaves)
         return Status::InvalidArgument("digest: leaf " + std::to_string(leaf) + " is not below " +
                                        std::to_string(kLeaves));
@@ -116,15 +64,15 @@ Status DecodeDigestRequest(std::string_view in, DigestRequest* r) {
       r->leaves.push_back(l);
     }
     uint16_t len = 0;
-    if (!rd.Get16(&len)) return Short("start_after length");
+    if (!rd.GetFixed16(&len)) return Short("start_after length");
     if (len > kMaxKeyBytes)
       return Status::LimitExceeded("max_key_bytes: start_after of " + std::to_string(len) +
                                    " bytes, limit " + std::to_string(kMaxKeyBytes));
     if (!rd.GetBytes(len, &r->start_after)) return Short("start_after");
-    if (!rd.Get32(&r->max_keys)) return Short("max_keys");
+    if (!rd.GetFixed32(&r->max_keys)) return Short("max_keys");
     CAIRN_RETURN_IF_ERROR(CheckCount(r->max_keys, kMaxKeysPerReply, "max_digest_keys", "keys"));
   } else {
-    if (!rd.Get16(&n)) return Short("partition count");
+    if (!rd.GetFixed16(&n)) return Short("partition count");
     const uint32_t limit = r->kind == DigestKind::kRoots ? kMaxRootPartitions : kMaxLeafPartitions;
     CAIRN_RETURN_IF_ERROR(CheckCount(n, limit,
                                      r->kind == DigestKind::kRoots ? "max_digest_partitions"
@@ -132,7 +80,7 @@ Status DecodeDigestRequest(std::string_view in, DigestRequest* r) {
                                      "partitions"));
     for (uint32_t i = 0; i < n; i++) {
       uint16_t p = 0;
-      if (!rd.Get16(&p)) return Short("partition");
+      if (!rd.GetFixed16(&p)) return Short("partition");
       if (!r->partitions.empty() && r->partitions.back() >= p)
         return Status::InvalidArgument("digest: partitions are not in increasing order");
       r->partitions.push_back(p);
@@ -144,79 +92,79 @@ Status DecodeDigestRequest(std::string_view in, DigestRequest* r) {
 
 std::string EncodeRootsReply(const std::vector<uint64_t>& roots) {
   std::string o;
-  Put16(&o, static_cast<uint16_t>(roots.size()));
-  for (uint64_t v : roots) Put64(&o, v);
+  PutFixed16(&o, static_cast<uint16_t>(roots.size()));
+  for (uint64_t v : roots) PutFixed64(&o, v);
   return o;
 }
 
 Status DecodeRootsReply(std::string_view in, size_t expect, std::vector<uint64_t>* roots) {
-  Reader rd{in};
+  ByteReader rd{in};
   uint16_t n = 0;
-  if (!rd.Get16(&n)) return Short("root count");
+  if (!rd.GetFixed16(&n)) return Short("root count");
   if (n != expect)
     return Status::InvalidArgument("digest: " + std::to_string(n) + " roots for " +
                                    std::to_string(expect) + " partitions");
   roots->assign(n, 0);
   for (uint64_t& v : *roots)
-    if (!rd.Get64(&v)) return Short("root");
+    if (!rd.GetFixed64(&v)) return Short("root");
   if (!rd.in.empty()) return Trailing();
   return Status::OK();
 }
 
 std::string EncodeLeavesReply(const std::vector<Leaves>& leaves) {
   std::string o;
-  Put16(&o, static_cast<uint16_t>(leaves.size()));
+  PutFixed16(&o, static_cast<uint16_t>(leaves.size()));
   for (const Leaves& ls : leaves)
-    for (uint64_t v : ls) Put64(&o, v);
+    for (uint64_t v : ls) PutFixed64(&o, v);
   return o;
 }
 
 Status DecodeLeavesReply(std::string_view in, size_t expect, std::vector<Leaves>* leaves) {
-  Reader rd{in};
+  ByteReader rd{in};
   uint16_t n = 0;
-  if (!rd.Get16(&n)) return Short("leaves count");
+  if (!rd.GetFixed16(&n)) return Short("leaves count");
   if (n != expect)
     return Status::InvalidArgument("digest: leaves of " + std::to_string(n) + " partitions for " +
                                    std::to_string(expect));
   leaves->assign(n, Leaves{});
   for (Leaves& ls : *leaves)
     for (uint64_t& v : ls)
-      if (!rd.Get64(&v)) return Short("leaf");
+      if (!rd.GetFixed64(&v)) return Short("leaf");
   if (!rd.in.empty()) return Trailing();
   return Status::OK();
 }
 
 std::string EncodeKeysReply(const KeyPage& page) {
   std::string o;
-  Put8(&o, page.truncated ? 1 : 0);
-  Put16(&o, static_cast<uint16_t>(page.next_start_after.size()));
+  PutFixed8(&o, page.truncated ? 1 : 0);
+  PutFixed16(&o, static_cast<uint16_t>(page.next_start_after.size()));
   o += page.next_start_after;
-  Put32(&o, static_cast<uint32_t>(page.keys.size()));
+  PutFixed32(&o, static_cast<uint32_t>(page.keys.size()));
   for (const KeyVersion& k : page.keys) {
-    Put16(&o, static_cast<uint16_t>(k.key.size()));
+    PutFixed16(&o, static_cast<uint16_t>(k.key.size()));
     o += k.key;
-    Put64(&o, k.version.hlc);
-    Put32(&o, k.version.writer);
-    Put8(&o, k.deleted ? 1 : 0);
+    PutFixed64(&o, k.version.hlc);
+    PutFixed32(&o, k.version.writer);
+    PutFixed8(&o, k.deleted ? 1 : 0);
   }
   return o;
 }
 
 Status DecodeKeysReply(std::string_view in, uint32_t max_keys, KeyPage* page) {
-  Reader rd{in};
+  ByteReader rd{in};
   *page = KeyPage();
   uint8_t truncated = 0;
-  if (!rd.Get8(&truncated)) return Short("truncated");
+  if (!rd.GetFixed8(&truncated)) return Short("truncated");
   if (truncated > 1) return Status::InvalidArgument("digest: truncated is not 0 or 1");
   page->truncated = truncated == 1;
   uint16_t len = 0;
-  if (!rd.Get16(&len)) return Short("next_start_after length");
+  if (!rd.GetFixed16(&len)) return Short("next_start_after length");
   if (len > kMaxKeyBytes)
     return Status::LimitExceeded("max_key_bytes: next_start_after of " + std::to_string(len) +
                                  " bytes, limit " + std::to_string(kMaxKeyBytes));
   if (!rd.GetBytes(len, &page->next_start_after)) return Short("next_start_after");
   uint32_t n = 0;
-  if (!rd.Get32(&n)) return Short("key count");
+  if (!rd.GetFixed32(&n)) return Short("key count");
   if (n > max_keys)
     return Status::LimitExceeded("max_digest_keys: " + std::to_string(n) + " keys, asked for " +
                                  std::to_string(max_keys));
@@ -224,12 +172,12 @@ Status DecodeKeysReply(std::string_view in, uint32_t max_keys, KeyPage* page) {
     KeyVersion k;
     uint16_t kl = 0;
     uint8_t deleted = 0;
-    if (!rd.Get16(&kl)) return Short("key length");
+    if (!rd.GetFixed16(&kl)) return Short("key length");
     if (kl == 0 || kl > kMaxKeyBytes)
       return Status::InvalidArgument("digest: key length " + std::to_string(kl) +
                                      " is not 1..max_key_bytes");
-    if (!rd.GetBytes(kl, &k.key) || !rd.Get64(&k.version.hlc) || !rd.Get32(&k.version.writer) ||
-        !rd.Get8(&deleted))
+    if (!rd.GetBytes(kl, &k.key) || !rd.GetFixed64(&k.version.hlc) || !rd.GetFixed32(&k.version.writer) ||
+        !rd.GetFixed8(&deleted))
       return Short("key entry");
     if (deleted > 1) return Status::InvalidArgument("digest: deleted is not 0 or 1");
     if (!page->keys.empty() && !(page->keys.back().key < k.key))

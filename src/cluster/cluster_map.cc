@@ -36,23 +36,8 @@ std::vector<NodeSpec> ClusterMap::PlacementNodes() const {
 
 namespace {
 
-void PutU16(std::string* o, uint16_t v) {
-  char b[2];
-  EncodeFixed16(b, v);
-  o->append(b, 2);
-}
-void PutU32(std::string* o, uint32_t v) {
-  char b[4];
-  EncodeFixed32(b, v);
-  o->append(b, 4);
-}
-void PutU64(std::string* o, uint64_t v) {
-  char b[8];
-  EncodeFixed64(b, v);
-  o->append(b, 8);
-}
 void PutStr(std::string* o, const std::string& s) {
-  PutU16(o, static_cast<uint16_t>(s.size()));
+  PutFixed16(o, static_cast<uint16_t>(s.size()));
   o->append(s);
 }
 
@@ -105,23 +90,23 @@ std::string EncodeClusterMap(const ClusterMap& m) {
   std::string o;
   o.reserve(64 + m.nodes.size() * 64 + m.placement.table.size() * 2);
   o.append(kMapMagic, 8);
-  PutU32(&o, kMapFormat);
-  PutU32(&o, 0);  // flags
-  PutU64(&o, m.epoch);
-  PutU32(&o, m.placement.replicas);
-  PutU32(&o, m.placement.partitions);
-  PutU32(&o, static_cast<uint32_t>(m.nodes.size()));
+  PutFixed32(&o, kMapFormat);
+  PutFixed32(&o, 0);  // flags
+  PutFixed64(&o, m.epoch);
+  PutFixed32(&o, m.placement.replicas);
+  PutFixed32(&o, m.placement.partitions);
+  PutFixed32(&o, static_cast<uint32_t>(m.nodes.size()));
   for (const MapNode& n : m.nodes) {
-    PutU16(&o, n.id);
+    PutFixed16(&o, n.id);
     o.push_back(static_cast<char>(n.state));
     o.push_back(0);
-    PutU32(&o, n.weight);
+    PutFixed32(&o, n.weight);
     PutStr(&o, n.address);
     PutStr(&o, n.zone);
   }
-  PutU32(&o, static_cast<uint32_t>(m.placement.table.size()));
-  for (NodeId id : m.placement.table) PutU16(&o, id);
-  PutU32(&o, crc32c::Value(o.data(), o.size()));
+  PutFixed32(&o, static_cast<uint32_t>(m.placement.table.size()));
+  for (NodeId id : m.placement.table) PutFixed16(&o, id);
+  PutFixed32(&o, crc32c::Value(o.data(), o.size()));
   return o;
 }
 

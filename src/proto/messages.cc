@@ -14,15 +14,9 @@ namespace cairn::proto {
 
 namespace {
 
-void PutU8(std::string* out, uint8_t v) { out->push_back(static_cast<char>(v)); }
-void PutU16(std::string* out, uint16_t v) {
-  char b[2];
-  EncodeFixed16(b, v);
-  out->append(b, 2);
-}
 void PutString(std::string* out, std::string_view s) {
   CAIRN_CHECK(s.size() <= 0xFFFF);
-  PutU16(out, static_cast<uint16_t>(s.size()));
+  PutFixed16(out, static_cast<uint16_t>(s.size()));
   out->append(s);
 }
 void PutVersion(std::string* out, const Version& v) {
@@ -184,13 +178,13 @@ std::optional<Durability> DurabilityFromWire(uint8_t d) {
 }
 
 void EncodeMeta(const PingReply& m, std::string* out) {
-  PutU8(out, m.max_version);
+  PutFixed8(out, m.max_version);
   PutString(out, m.server);
 }
 void EncodeMeta(const PutRequest& m, std::string* out) {
-  PutU8(out, m.durability);
+  PutFixed8(out, m.durability);
   PutString(out, m.key);
-  PutU8(out, static_cast<uint8_t>(m.condition));
+  PutFixed8(out, static_cast<uint8_t>(m.condition));
   PutVersion(out, m.version);
   PutMetadata(out, m.metadata);
 }
@@ -215,9 +209,9 @@ void EncodeMeta(const GetReply& m, std::string* out) {
 }
 void EncodeMeta(const KeyRequest& m, std::string* out) { PutString(out, m.key); }
 void EncodeMeta(const DeleteRequest& m, std::string* out) {
-  PutU8(out, m.durability);
+  PutFixed8(out, m.durability);
   PutString(out, m.key);
-  PutU8(out, static_cast<uint8_t>(m.condition));
+  PutFixed8(out, static_cast<uint8_t>(m.condition));
   PutVersion(out, m.version);
 }
 void EncodeMeta(const ListRequest& m, std::string* out) {
@@ -227,7 +221,7 @@ void EncodeMeta(const ListRequest& m, std::string* out) {
   PutFixed32(out, m.limit);
 }
 void EncodeMeta(const ListReply& m, std::string* out) {
-  PutU8(out, m.truncated ? 1 : 0);
+  PutFixed8(out, m.truncated ? 1 : 0);
   PutFixed32(out, m.count);
   PutFixed32(out, m.prefix_count);
   PutString(out, m.next_start_after);
@@ -243,7 +237,7 @@ void AppendRouting(const Routing& r, std::string* out) {
   char b[2];
   EncodeFixed16(b, r.sender);
   out->append(b, 2);
-  PutU8(out, static_cast<uint8_t>(r.role));
+  PutFixed8(out, static_cast<uint8_t>(r.role));
 }
 bool DecodeRouting(std::string_view meta, Routing* r, std::string_view* rest, WireError* err) {
   if (meta.size() < kRoutingPrefixSize)

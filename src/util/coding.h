@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 namespace cairn {
 
@@ -50,6 +51,12 @@ inline uint64_t DecodeBigEndian64(const char* p) {
   for (int i = 0; i < 8; i++) v = (v << 8) | u[i];
   return v;
 }
+inline void PutFixed8(std::string* dst, uint8_t v) { dst->push_back(static_cast<char>(v)); }
+inline void PutFixed16(std::string* dst, uint16_t v) {
+  char b[2];
+  EncodeFixed16(b, v);
+  dst->append(b, 2);
+}
 inline void PutFixed32(std::string* dst, uint32_t v) {
   char b[4];
   EncodeFixed32(b, v);
@@ -60,6 +67,42 @@ inline void PutFixed64(std::string* dst, uint64_t v) {
   EncodeFixed64(b, v);
   dst->append(b, 8);
 }
+
+// A bounds-checked cursor over little-endian fixed-width fields: every Get returns false, and
+// consumes nothing, when fewer bytes remain than it needs.
+struct ByteReader {
+  std::string_view in;
+  bool GetFixed8(uint8_t* v) {
+    if (in.size() < 1) return false;
+    *v = static_cast<uint8_t>(in[0]);
+    in.remove_prefix(1);
+    return true;
+  }
+  bool GetFixed16(uint16_t* v) {
+    if (in.size() < 2) return false;
+    *v = DecodeFixed16(in.data());
+    in.remove_prefix(2);
+    return true;
+  }
+  bool GetFixed32(uint32_t* v) {
+    if (in.size() < 4) return false;
+    *v = DecodeFixed32(in.data());
+    in.remove_prefix(4);
+    return true;
+  }
+  bool GetFixed64(uint64_t* v) {
+    if (in.size() < 8) return false;
+    *v = DecodeFixed64(in.data());
+    in.remove_prefix(8);
+    return true;
+  }
+  bool GetBytes(size_t n, std::string* s) {
+    if (in.size() < n) return false;
+    s->assign(in.data(), n);
+    in.remove_prefix(n);
+    return true;
+  }
+};
 
 inline constexpr uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
