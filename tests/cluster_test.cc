@@ -418,34 +418,84 @@ TEST_F(ClusterTest, Issue11AReadWritesTheNewestVersionBackToAMajority) {
   EXPECT_EQ(h->version, wo.version);
 }
 
-// Found by bench/cluster/run.sh: a version newer than the coordinator's, held by its peers
-// only (a concurrent write that reached them first, or a coordinator whose clock is ahead).
-// The peers' Conflict must carry it back, so the coordinator writes once more above it; the
-// client's asynchronous writes used to drop it, and the write failed with an unknown outcome.
-TEST_F(ClusterTest, Issue11AWriteIsRestampedAboveANewerVersionOnlyPeersHold) {
+// A version 500 ms ahead of the coordinator's clock: well inside max_clock_skew_ms, above
+// anything the coordinator stamps now (a concurrent write, or a coordinator whose clock is ahead).
+static Version AheadOfNow() {
+  const uint64_t ahead_ms =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count()) +
+      500;
+  return Version::Make(ahead_ms, 0, 99);
+}
+
+// Found by bench/cluster/run.sh: a version newer than the coordinator's stamp, held by the
+// replicas. Their Conflict must carry it back, so the coordinator writes once more above it;
+// the client's asynchronous writes used to drop it, and the write failed with an unknown
+// outcome. Here no replica applied the first stamp, so writing it again cannot apply it twice.
+TEST_F(ClusterTest, Issue11AWriteIsRestampedAboveANewerVersionEveryReplicaHolds) {
   for (const bool is_delete : {false, true}) {
     const std::string key = is_delete ? "restamp/delete" : "restamp/put";
     std::vector<NodeId> row = c_->ReplicasOf(key);
     if (is_delete) {
       ASSERT_TRUE(c_->store()->Put(key, "first").ok());
     }
-    // 500 ms ahead: well inside max_clock_skew_ms, above anything the coordinator stamps now.
-    const uint64_t ahead_ms =
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count()) +
-        500;
     WriteOptions wo;
     wo.condition = WriteCondition::kIfNewer;
-    wo.version = Version::Make(ahead_ms, 0, 99);
-    for (int k = 1; k < 3; k++)
-      ASSERT_TRUE(c_->ReplicaClient(c_->IndexOf(row[k]))->Put(key, "peers-only", wo).ok());
-    // The client routes to row[0], which coordinates: on its event loop for the put
-    // (PutAsync), the blocking way for the delete (WriteAll).
+    wo.version = AheadOfNow();
+    for (int k = 0; k < 3; k++)
+      ASSERT_TRUE(c_->ReplicaClient(c_->IndexOf(row[k]))->Put(key, "held", wo).ok());
+    // The client routes to row[0], which coordinates (its local write is refused first: the
+    // blocking way, WriteAll, for both).
     Result<WriteResult> w = is_delete ? c_->store()->Delete(key) : c_->store()->Put(key, "mine");
     ASSERT_TRUE(w.ok()) << key << ": " << w.status().ToString();
     EXPECT_GT(w->version, wo.version) << key;
     Result<GetResult> g = c_->store()->Get(key, ByteRange());
+    if (is_delete) {
+      EXPECT_TRUE(g.status().IsNotFound()) << g.status().ToString();
+    } else {
+      ASSERT_TRUE(g.ok()) << g.status().ToString();
+      EXPECT_EQ(g->data, "mine");
+    }
+  }
+}
+
+// Found by the nemesis harness (tests/cluster/testdata/issue11-restamp-within-window.jsonl): a
+// delete whose first stamp one replica applied was read there ("absent"), a newer put was
+// acknowledged, and the delete, refused by the other replicas with that newer version, was
+// written again above it: applied twice, and the put's own client then read "absent". A write
+// one replica applied is not restamped: it ends with an unknown outcome, and the client's
+// retry, a new write, is stamped above the newer version (the coordinator's clock saw it).
+TEST_F(ClusterTest, Issue11AWriteOneReplicaAppliedIsNotWrittenAgainAboveANewerVersion) {
+  for (const bool is_delete : {false, true}) {
+    const std::string key = is_delete ? "applied-once/delete" : "applied-once/put";
+    std::vector<NodeId> row = c_->ReplicasOf(key);
+    if (is_delete) {
+      ASSERT_TRUE(c_->store()->Put(key, "first").ok());
+    }
+    WriteOptions wo;
+    wo.condition = WriteCondition::kIfNewer;
+    wo.version = AheadOfNow();
+    for (int k = 1; k < 3; k++)
+      ASSERT_TRUE(c_->ReplicaClient(c_->IndexOf(row[k]))->Put(key, "peers-only", wo).ok());
+    // row[0] coordinates and applies its own stamp (the put on its event loop, PutAsync; the
+    // delete the blocking way, WriteAll); its peers refuse it.
+    Result<WriteResult> w = is_delete ? c_->store()->Delete(key) : c_->store()->Put(key, "mine");
+    ASSERT_FALSE(w.ok()) << key << " was written again above the newer version";
+    EXPECT_TRUE(w.status().IsDeadlineExceeded()) << key << ": " << w.status().ToString();
+    // The replica that applied it holds the first stamp only, below the newer version; a read
+    // returns the newer version.
+    Result<ObjectInfo> h = Holds(c_->IndexOf(row[0]), key);
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    EXPECT_LT(h->version, wo.version) << key;
+    Result<GetResult> g = c_->store()->Get(key, ByteRange());
+    ASSERT_TRUE(g.ok()) << key << ": " << g.status().ToString();
+    EXPECT_EQ(g->data, "peers-only");
+    // The retry goes above it.
+    Result<WriteResult> again = is_delete ? c_->store()->Delete(key) : c_->store()->Put(key, "mine");
+    ASSERT_TRUE(again.ok()) << key << ": " << again.status().ToString();
+    EXPECT_GT(again->version, wo.version) << key;
+    g = c_->store()->Get(key, ByteRange());
     if (is_delete) {
       EXPECT_TRUE(g.status().IsNotFound()) << g.status().ToString();
     } else {

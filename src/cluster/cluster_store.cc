@@ -442,6 +442,22 @@ Status PartialWriteStatus(const std::vector<std::optional<Result<WriteResult>>>&
   return Status::Unavailable(msg + "; nothing was written");
 }
 
+// Whether no replica can have applied a write's round: every replica it was sent to answered,
+// and each answer says nothing was written (a Conflict among them). Only such a round may be
+// written again under a new stamp: a version one replica applied may already have been read
+// (and written back to a majority by that read), so writing it again above a newer version
+// would apply it twice, before and after that version (found by the nemesis harness; see
+// WriteAll).
+bool NoReplicaApplied(const std::vector<std::optional<Result<WriteResult>>>& results,
+                      const std::vector<bool>& sent) {
+  for (size_t i = 0; i < results.size(); i++) {
+    if (!sent[i]) continue;
+    if (!results[i].has_value() || results[i]->ok() || !DefinitelyNotApplied(results[i]->status()))
+      return false;
+  }
+  return true;
+}
+
 // Runs `call` against the coordinators in `order`, moving to the next while one is
 // unreachable (Unavailable: nothing reached it, or the connection was lost).
 template <typename T, typename F>
@@ -549,16 +565,25 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
         if (g->results[i].has_value() && g->results[i]->status().IsConflict() && (*held)[i] > newer)
           newer = (*held)[i];
     }
-    // Only a prompt write is restamped: one whose answers came back late may already have been
-    // given up by its client, retried through another coordinator and acknowledged there, and
-    // newer writes acknowledged after it; restamping it then would apply it a second time, after
-    // them (found by the nemesis harness: a put cut off by a partition that healed within the
-    // deadline). kRestampWindowMs is well below every client's request timeout.
+    // A replica holds a newer version (a concurrent write, or a coordinator whose clock is
+    // ahead of ours): the write is stamped again above it, once, so that it is ordered after
+    // every write acknowledged before it began, but only when that cannot apply it twice:
+    // - it is prompt: one whose answers came back late may already have been given up by its
+    //   client, retried through another coordinator and acknowledged there, and newer writes
+    //   acknowledged after it (found by the nemesis harness: a put cut off by a partition that
+    //   healed within the deadline). kRestampWindowMs is well below every client's timeout;
+    // - no replica applied the first stamp: one that did may have been read (a delete seen as
+    //   "absent", then a newer put acknowledged, then the delete restamped above it: found by
+    //   the nemesis harness, tests/cluster/testdata/issue11-restamp-within-window.jsonl). Such
+    //   a write ends "unknown" instead; the clock has seen the newer version, so the client's
+    //   retry is stamped above it.
     const bool prompt = Clock::now() - started < std::chrono::milliseconds(kRestampWindowMs);
-    if (acks < w && newer > v && attempt == 0 && prompt && wo.condition != WriteCondition::kIfNewer) {
-      // A replica holds a newer version (a coordinator with a clock ahead of ours): write again
-      // above it, so this write is ordered after every acknowledged one.
-      shared_->Observe(newer);
+    if (newer > v) shared_->Observe(newer);
+    if (acks < w && newer > v && attempt == 0 && prompt && wo.condition != WriteCondition::kIfNewer &&
+        [&] {
+          std::lock_guard<std::mutex> l(g->mu);
+          return NoReplicaApplied(g->results, sent);
+        }()) {
       v = shared_->Stamp();
       shared_->counters().conflicts_retried++;
       continue;
@@ -679,10 +704,10 @@ struct ClusterObjectStore::AsyncWrite {
           if (results[r][j].has_value() && results[r][j]->status().IsConflict() && held[r][j] > newer)
             newer = held[r][j];
         const bool prompt = Clock::now() - started < std::chrono::milliseconds(kRestampWindowMs);
-        if (acks < w && newer > out.version && r == 0 && prompt) {
+        if (newer > out.version) shared->Observe(newer);
+        if (acks < w && newer > out.version && r == 0 && prompt && NoReplicaApplied(results[r], sent)) {
           // As WriteAll: a replica holds a newer version (a concurrent write, or a coordinator
-          // whose clock is ahead): write once more above it.
-          shared->Observe(newer);
+          // whose clock is ahead) and none applied this one: write once more above it.
           const Version v = shared->Stamp();
           shared->counters().conflicts_retried++;
           round = 1;
