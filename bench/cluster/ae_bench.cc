@@ -2,11 +2,12 @@
 // anti-entropy targets, docs/cluster.md "Anti-entropy", "Measured").
 //
 //   ae_bench miss --etcd HOST:PORT --member-key-file F --lagging NODE_ID --keys M
-//                 [--prefix P] [--size BYTES] [--timeout-s S] [--poll-ms MS]
+//                 [--prefix P] [--size BYTES] [--timeout-s S] [--poll-ms MS] [--threads T]
 //     Writes M keys whose rows hold NODE_ID straight into the two OTHER replicas' own stores
 //     (member key, role replica, apply-if-newer: what tests/cluster_test.cc's
 //     AntiEntropyClusterTest does), so no coordinator runs and no hint is queued. Then polls
 //     NODE_ID (HeadVersion, role replica) until it holds every key at that version, and prints
+//     (T threads write, 16 by default, so that a large M is written well inside one round)
 //     one JSON line: the seconds from the last write until the first key, the median key and
 //     the last key arrived.
 //   ae_bench fill --data DIR --count N [--size BYTES]
@@ -21,6 +22,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -119,6 +121,7 @@ int Miss(const std::map<std::string, std::string>& f) {
     if (Status s = ParseServerAddress(n.address, &o.host, &o.port); !s.ok()) Die(n.address, s);
     o.key = *key;
     o.max_attempts = 3;
+    o.connections = 8;
     ClientRouting r;
     r.epoch = (*view)->epoch_cell();
     r.role = RoutingRole::kReplica;
@@ -139,21 +142,34 @@ int Miss(const std::map<std::string, std::string>& f) {
   WriteOptions wo;
   wo.condition = WriteCondition::kIfNewer;
   wo.version = v;
-  const auto t_write = Clock::now();
   for (uint64_t i = 0; keys.size() < m && i < m * 100; i++) {
     std::string k = prefix + std::to_string(i);
     auto row = map->ReplicasOf(k);
-    if (std::find(row.begin(), row.end(), lagging) == row.end()) continue;
-    for (cluster::NodeId id : row) {
-      if (id == lagging) continue;
-      Result<WriteResult> w = clients[id]->Put(k, value, wo);
-      if (!w.ok()) Die("replica write of " + k + " to node " + std::to_string(id), w.status());
+    if (std::find(row.begin(), row.end(), lagging) != row.end()) keys.push_back(Missed{k});
+  }
+  const auto t_write = Clock::now();
+  {
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> writers;
+    const uint64_t threads = std::max<uint64_t>(1, Num(f, "threads", 16));
+    for (uint64_t t = 0; t < threads; t++) {
+      writers.emplace_back([&] {
+        for (size_t i = next++; i < keys.size(); i = next++) {
+          const std::string& k = keys[i].key;
+          for (cluster::NodeId id : map->ReplicasOf(k)) {
+            if (id == lagging) continue;
+            Result<WriteResult> w = clients.at(id)->Put(k, value, wo);
+            if (!w.ok()) Die("replica write of " + k + " to node " + std::to_string(id), w.status());
+          }
+        }
+      });
     }
-    keys.push_back(Missed{k});
+    for (std::thread& w : writers) w.join();
   }
   const double write_s = Since(t_write);
   const auto t0 = Clock::now();
   const uint64_t t0_ms = NowMs();
+  // Keys a round repaired while the writes were still going on count as found at 0.
   size_t found = 0;
   uint64_t polls = 0;
   while (found < keys.size() && Since(t0) < timeout_s) {

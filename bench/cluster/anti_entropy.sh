@@ -9,8 +9,10 @@
 #      per-socket counters), and the ae_* counters;
 #   3. the time until a replica holds writes it missed with no hint (written straight into the
 #      two other replicas' stores with the member key, as AntiEntropyClusterTest does), at the
-#      DEFAULT interval, RUNS times with MISSED keys, then once with MISSED_BIG keys (more than
-#      one round's anti_entropy_max_keys);
+#      DEFAULT interval, RUNS times with MISSED keys, each after a random pause of 0..JITTER_S
+#      seconds (so the writes fall anywhere in the round's cycle, not just after the previous
+#      run's repair), then once with MISSED_BIG keys (more than one round's anti_entropy_max_keys
+#      per leading node: each node leads about 1/NODES of the partitions and has its own budget);
 #   4. start-up: every node's restart (log: listening -> cluster_joined, where the digest is
 #      rebuilt), and offline, on one node's store, the store's open against the digest rebuild
 #      (ae_bench rebuild); with FILL > 0 also on a store of FILL objects filled locally.
@@ -20,8 +22,9 @@
 #
 # Usage: bench/cluster/anti_entropy.sh   (needs build/release: cairnd cairn ae_bench)
 # Env: SMALL=100000 (1 KiB objects)  LARGE=16 (8 MiB objects)  NODES=4  RUNS=4  MISSED=100
-#      MISSED_BIG=25000  IDLE_S=180 (window at the default interval)  SHORT_MS=5000  SHORT_S=60
-#      OFF_S=60  FILL=0  FIO_SIZE=2G  FIO_S=10
+#      JITTER_S=60  MISSED_BIG=60000  IDLE_S=180 (window at the default interval; 0 skips it)
+#      SHORT_MS=5000  SHORT_S=60  OFF_S=60 (0 and 0 skip the restarted windows)  FILL=0
+#      FIO_SIZE=2G  FIO_S=10
 # Output: a markdown report on stdout and in bench/results/DATE-anti-entropy.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,7 +34,8 @@ LARGE=${LARGE:-16}
 NODES=${NODES:-4}
 RUNS=${RUNS:-4}
 MISSED=${MISSED:-100}
-MISSED_BIG=${MISSED_BIG:-25000}
+JITTER_S=${JITTER_S:-60}
+MISSED_BIG=${MISSED_BIG:-60000}
 IDLE_S=${IDLE_S:-180}
 SHORT_MS=${SHORT_MS:-5000}
 SHORT_S=${SHORT_S:-60}
@@ -64,7 +68,7 @@ export CAIRN_BUILD_DIR=$B
 
 out "# Anti-entropy bench, $STAMP"
 out
-out "Command: \`bench/cluster/anti_entropy.sh\` (SMALL=$SMALL LARGE=$LARGE NODES=$NODES RUNS=$RUNS MISSED=$MISSED"
+out "Command: \`bench/cluster/anti_entropy.sh\` (SMALL=$SMALL LARGE=$LARGE NODES=$NODES RUNS=$RUNS MISSED=$MISSED JITTER_S=$JITTER_S"
 out "MISSED_BIG=$MISSED_BIG IDLE_S=$IDLE_S SHORT_MS=$SHORT_MS SHORT_S=$SHORT_S OFF_S=$OFF_S FILL=$FILL) at $(git rev-parse --short HEAD);"
 out "$(nproc) cores, load at start $(load1)."
 out
@@ -243,15 +247,17 @@ out "block layer), read syscalls are syscr (files and sockets), CPU is utime+sti
 out "nodes are ss's bytes_acked/bytes_received on connections to other nodes' data ports."
 out
 window_header
-window "default 60 s" "$IDLE_S"
+if [ "$IDLE_S" -gt 0 ]; then window "default 60 s" "$IDLE_S"; fi
 
 # --- 3. Missed writes, found at the default interval.
 out
 out "## Time until a replica holds writes it missed, no hint (default interval, 60 s)"
 out
 out "\`ae_bench miss --keys K --lagging ID\`: K keys whose rows hold node ID, written straight into the two"
-out "other replicas (role replica, apply-if-newer); then node ID is polled (HeadVersion) every 250 ms."
-out "Seconds from the last write."
+out "other replicas (role replica, apply-if-newer, 16 writer threads); then node ID is polled (HeadVersion)"
+out "every 250 ms (1 s for the large run). Seconds from the last write; a key a round repaired while the writes"
+out "were still going on counts as 0. Each run of $MISSED keys starts after a random pause of 0-$JITTER_S s."
+out "CPU: every node's, over the run, polling and the writes included."
 out
 out "| run | lagging node | keys | first | median | last | rounds (sum over nodes) | keys repaired | CPU s of the cluster | load before / after |"
 out "|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
@@ -266,7 +272,10 @@ cluster_ae() {  # prints "ae_rounds ae_keys_repaired cpu_ticks" summed over node
 miss_run() {  # RUN KEYS TIMEOUT_S POLL_MS
   local run=$1 keys=$2 idx=$(( ($1 - 1) % NODES ))
   local lag=${NODE_IDS[$idx]}
-  local l0 l1 j
+  local l0 l1 j p
+  if [ "$keys" = "$MISSED" ] && [ "$JITTER_S" -gt 0 ]; then
+    p=$((RANDOM % JITTER_S)); log "miss run $run: pausing ${p}s"; sleep "$p"
+  fi
   read -r r0 k0 c0 < <(cluster_ae)
   l0=$(load1)
   log "miss run $run: $keys keys, lagging node $lag (load $l0)"
@@ -289,21 +298,24 @@ if [ "$MISSED_BIG" -gt 0 ]; then miss_run "$((RUNS + 1))" "$MISSED_BIG" 1200 100
 # --- 2b. The same steady cost at a short interval, and with rounds off (the baseline); each
 # restart of the cluster times every node's start.
 out
+RESTARTS=$T/restarts.md
+: >"$RESTARTS"
+stop_cluster
+if [ "$SHORT_S" -gt 0 ] || [ "$OFF_S" -gt 0 ]; then
 out "## Steady cost at a short interval and with anti-entropy off (restarted cluster)"
 out
 window_header
-stop_cluster
 start_cluster "$SHORT_MS"
 sleep $(( SHORT_MS / 1000 * 2 + 5 ))
 window "short $((SHORT_MS / 1000)) s" "$SHORT_S"
 stop_cluster
-RESTARTS=$T/restarts.md
 mv "$REPORT" "$REPORT.main"; restart_times "restart, interval $SHORT_MS ms"; mv "$REPORT" "$RESTARTS"; mv "$REPORT.main" "$REPORT"
 start_cluster 0
 sleep 5
 window "off (0)" "$OFF_S"
 stop_cluster
 mv "$REPORT" "$REPORT.main"; restart_times "restart, interval 0"; cat "$REPORT" >>"$RESTARTS"; mv "$REPORT.main" "$REPORT"
+fi
 
 # --- 4. Start-up: the digest rebuild, offline on node 1's store.
 out
