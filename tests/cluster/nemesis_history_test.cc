@@ -42,7 +42,8 @@ TEST(NemesisHistory, Issue11ALateRestampedWriteIsCaught) {
 // "Testing under faults"): a delete whose first stamp one replica accepted (a read saw the key
 // absent at 0.75 s) was restamped inside kRestampWindowMs above a put acknowledged after it
 // (v1.1483, process 1, done at 0.92 s), so process 1's next read found the key absent. Kept so
-// the checker is proven on it; the protocol fix is open.
+// the checker is proven on it. Fixed: a write one replica applied is no longer restamped
+// (ClusterTest.Issue11AWriteOneReplicaAppliedIsNotWrittenAgainAboveANewerVersion).
 TEST(NemesisHistory, Issue11ADeleteRestampedAfterItWasSeenIsCaught) {
   std::vector<Op> ops = Load("issue11-restamp-within-window.jsonl");
   ASSERT_EQ(ops.size(), 158u);
