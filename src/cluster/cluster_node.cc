@@ -123,7 +123,8 @@ void ClusterNode::AntiEntropyLoop() {
     // Tell the controller which epoch this node holds the data of (it retires the transition
     // once every up node has said so).
     const uint64_t synced = anti_entropy_->synced_epoch();
-    if (map->in_transition() && synced > reported && !stop_) {
+    // (Only the current map's epoch: one synced under an earlier map says nothing of this one.)
+    if (map->in_transition() && synced >= map->epoch && synced > reported && !stop_) {
       Status s = membership_->ReportSynced(synced);
       if (s.ok()) {
         reported = synced;
