@@ -11,12 +11,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "cairn/client.h"
 #include "cluster/cached_map_view.h"
 #include "cluster/cluster_store.h"
+#include "cluster/transition.h"
 #include "cluster/etcd_fixture.h"
 #include "object_store_suite.h"
 #include "server_test_util.h"
@@ -810,6 +813,251 @@ TEST_F(AntiEntropyClusterTest, Issue12DigestRequestsNeedTheMemberKeyAndGoodInput
   ASSERT_TRUE(good.ok()) << good.status().ToString();
   EXPECT_EQ(good->size(), 2u + 8u);
   EXPECT_TRUE(c_->store()->Put("ae/still-up", "yes").ok());
+}
+
+// ---- Map transitions (issue 12 items 2 and 3): a node out for good, its partitions moved.
+
+class TransitionClusterTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    // Out 2 s after its lease expired (default 60 s); no periodic anti-entropy rounds, so what
+    // reaches the new replicas is the transition's own rounds' work.
+    c_ = std::make_unique<TestCluster>(4, "quorum",
+                                       std::vector<std::string>{"--out-delay-ms", "2000",
+                                                                "--anti-entropy-interval-ms", "0"});
+    if (!c_->Start()) {
+      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
+      FAIL() << c_->why();
+    }
+  }
+  static uint32_t Part(const std::string& key) { return cluster::PartitionOf(key); }
+  // How many of `nodes` hold `key` at `v` or newer (their own stores, asked directly).
+  // (The view's epoch must be current: call c_->Map() first. Clients are kept per node.)
+  int HoldAtLeast(const std::vector<NodeId>& nodes, const std::string& key, const Version& v) {
+    int n = 0;
+    for (NodeId id : nodes) {
+      if (index_.count(id) == 0) index_[id] = c_->IndexOf(id);
+      const int i = index_[id];
+      if (i < 0 || !c_->node(i).Alive()) continue;
+      std::unique_ptr<Client>& client = replica_clients_[i];
+      if (client == nullptr) client = c_->ReplicaClient(i);
+      Result<ObjectInfo> h = client->HeadVersion(key);
+      n += h.ok() && !(h->version < v) ? 1 : 0;
+    }
+    return n;
+  }
+  std::map<NodeId, int> index_;
+  std::map<int, std::unique_ptr<Client>> replica_clients_;
+};
+
+TEST_F(TransitionClusterTest, Issue12ANodeOutForGoodMovesItsPartitionsAndTheSurvivorsRebuildThem) {
+  // Before: live keys, and keys put then deleted (acknowledged deletes).
+  std::map<std::string, std::string> live;
+  std::set<std::string> deleted;
+  std::map<std::string, Version> acked_version;
+  for (int i = 0; i < 120; i++) {
+    const std::string key = "before/" + std::to_string(i), value = "v" + std::to_string(i * 7);
+    Result<WriteResult> w = c_->store()->Put(key, value);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    if (i % 4 == 0) {
+      ASSERT_TRUE(c_->store()->Delete(key).ok());
+      deleted.insert(key);
+    } else {
+      live[key] = value;
+      acked_version[key] = w->version;
+    }
+  }
+  const std::shared_ptr<const ClusterMap> before = c_->Map();
+  const uint64_t epoch0 = before->epoch;
+  const int victim = 3;
+  NodeId victim_id = 0;
+  for (const cluster::MapNode& n : before->nodes)
+    if (c_->IndexOf(n.id) == victim) victim_id = n.id;
+  ASSERT_NE(victim_id, 0);
+  c_->node(victim).Stop(SIGKILL);  // for good
+
+  // Writes and deletes during the transition, from another client thread, until it retires.
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::map<std::string, std::string> live_during;
+  std::map<std::string, Version> during_version;
+  std::set<std::string> deleted_during;
+  std::thread writer([&] {
+    auto view = c_->LoadView();
+    cluster::PeerOptions po;
+    po.key = ClientKey{kClientKeyId, kClientSecret};
+    cluster::PeerPool peers(view.get(), po);
+    cluster::ClusterObjectStore store(cluster::ClusterStoreOptions(), view.get(), &peers, nullptr,
+                                      std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr));
+    for (int i = 0; i < 100000 && !stop.load(); i++) {
+      const std::string key = "during/" + std::to_string(i), value = "d" + std::to_string(i);
+      Result<WriteResult> w = store.Put(key, value, WriteOptions());
+      if (!w.ok()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
+      std::lock_guard<std::mutex> l(mu);
+      if (i % 5 == 0 && store.Delete(key, WriteOptions()).ok()) {
+        deleted_during.insert(key);
+      } else if (i % 5 != 0) {
+        live_during[key] = value;
+        during_version[key] = w->version;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  struct StopWriter {
+    std::atomic<bool>* stop;
+    std::thread* t;
+    ~StopWriter() {
+      stop->store(true);
+      if (t->joinable()) t->join();
+    }
+  } stop_writer{&stop, &writer};
+
+  // Down after its lease (5 s), out 2 s later: a new map whose table no longer holds it, with
+  // the previous table beside it.
+  std::shared_ptr<const ClusterMap> moving;
+  ASSERT_TRUE(WaitFor([&] {
+    std::shared_ptr<const ClusterMap> m = c_->Map();
+    const cluster::MapNode* v = m->Node(victim_id);
+    if (v != nullptr && v->state == cluster::NodeState::kOut && m->in_transition()) moving = m;
+    return moving != nullptr ||
+           (v != nullptr && v->state == cluster::NodeState::kOut);  // (retired already: below)
+  }, 30000)) << c_->Describe();
+  ASSERT_NE(moving, nullptr) << "the transition retired before the test saw it: " << c_->Describe();
+  EXPECT_GT(moving->epoch, epoch0);
+  for (NodeId id : moving->placement.table) EXPECT_NE(id, victim_id);
+  uint32_t moved = 0;
+  for (uint32_t p = 0; p < moving->placement.partitions; p++) {
+    const auto row = moving->prev.Row(p);
+    const bool held = std::find(row.begin(), row.end(), victim_id) != row.end();
+    EXPECT_EQ(moving->Moving(p), held) << p;
+    moved += held ? 1 : 0;
+  }
+  EXPECT_GT(moved, 0u);
+
+  // A write acknowledged while its partition moves is on W of the old row and W of the new
+  // one when it is acknowledged.
+  int checked = 0;
+  for (int i = 0; i < 400 && checked < 10; i++) {
+    const std::string key = "moving/" + std::to_string(i);
+    if (!moving->Moving(Part(key))) continue;
+    Result<WriteResult> w = c_->store()->Put(key, "m" + std::to_string(i));
+    if (!w.ok()) continue;  // (a map change raced it: unknown)
+    const std::shared_ptr<const ClusterMap> now = c_->Map();
+    if (!now->in_transition()) break;  // retired meanwhile: the check means nothing now
+    const cluster::KeyRows rows = cluster::RowsOf(*moving, Part(key));
+    EXPECT_GE(HoldAtLeast(rows.rows[1], key, w->version), 2) << key << " old row";
+    EXPECT_GE(HoldAtLeast(rows.rows[0], key, w->version), 2) << key << " new row";
+    live[key] = "m" + std::to_string(i);
+    acked_version[key] = w->version;
+    checked++;
+  }
+  EXPECT_GT(checked, 0) << "no write checked while the transition was in flight";
+
+  // The survivors rebuild the moved partitions; every up node reports synced; the controller
+  // retires the transition (a new epoch, no previous table).
+  ASSERT_TRUE(WaitFor([&] {
+    std::shared_ptr<const ClusterMap> m = c_->Map();
+    return m->epoch > moving->epoch && !m->in_transition();
+  }, 60000)) << c_->Describe();
+  stop.store(true);
+  writer.join();
+  const std::shared_ptr<const ClusterMap> after = c_->Map();
+  EXPECT_EQ(after->placement.table, moving->placement.table);
+  EXPECT_EQ(after->Node(victim_id)->state, cluster::NodeState::kOut);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_GT(live_during.size(), 0u) << "no write acknowledged during the transition";
+    for (auto& [k, v] : live_during) {
+      live[k] = v;
+      acked_version[k] = during_version[k];
+    }
+    deleted.insert(deleted_during.begin(), deleted_during.end());
+  }
+  // Every replica of the new rows holds every acknowledged write (the new ones included).
+  for (const auto& [key, v] : acked_version) {
+    auto row = after->ReplicasOf(key);
+    std::vector<NodeId> nodes(row.begin(), row.end());
+    EXPECT_EQ(HoldAtLeast(nodes, key, v), 3) << key << "\n" << c_->Describe();
+  }
+  // A second node stopped: every write reads back, every deleted key stays deleted.
+  c_->node(0).Stop(SIGKILL);
+  for (const auto& [key, value] : live) {
+    Result<GetResult> g = c_->store()->Get(key, ByteRange());
+    ASSERT_TRUE(g.ok()) << key << ": " << g.status().ToString();
+    EXPECT_EQ(g->data, value) << key;
+  }
+  for (const std::string& key : deleted)
+    EXPECT_TRUE(c_->store()->Get(key, ByteRange()).status().IsNotFound()) << key << " came back";
+}
+
+TEST_F(TransitionClusterTest, Issue12AWriteOfAMovingPartitionIsNotAcknowledgedWithoutWInTheOldRow) {
+  const std::shared_ptr<const ClusterMap> before = c_->Map();
+  const int victim = 3, stopped = 1;
+  NodeId victim_id = 0, stopped_id = 0;
+  for (const cluster::MapNode& n : before->nodes) {
+    if (c_->IndexOf(n.id) == victim) victim_id = n.id;
+    if (c_->IndexOf(n.id) == stopped) stopped_id = n.id;
+  }
+  c_->node(victim).Stop(SIGKILL);
+  // Once the victim is down, pause a second node (after the out, every survivor is in every
+  // row): the transition that follows cannot sync while it does not answer.
+  ASSERT_TRUE(WaitFor([&] {
+    const cluster::MapNode* v = c_->Map()->Node(victim_id);
+    return v != nullptr && v->state != cluster::NodeState::kUp;
+  }, 30000)) << c_->Describe();
+  ASSERT_EQ(::kill(c_->node(stopped).pid(), SIGSTOP), 0);
+  struct Resume {
+    TestCluster* c;
+    int i;
+    ~Resume() { ::kill(c->node(i).pid(), SIGCONT); }
+  } resume{c_.get(), stopped};
+  std::shared_ptr<const ClusterMap> moving;
+  ASSERT_TRUE(WaitFor([&] {
+    std::shared_ptr<const ClusterMap> m = c_->Map();
+    if (m->in_transition()) moving = m;
+    return moving != nullptr;
+  }, 30000)) << c_->Describe();
+  // And the paused node seen down (its lease expired), so that nothing is routed to it.
+  ASSERT_TRUE(WaitFor([&] {
+    std::shared_ptr<const ClusterMap> m = c_->Map();
+    const cluster::MapNode* b = m->Node(stopped_id);
+    return b != nullptr && b->state != cluster::NodeState::kUp;
+  }, 30000)) << c_->Describe();
+  ASSERT_TRUE(c_->Map()->in_transition()) << "the transition retired with a node paused";
+  // A key whose partition moves and whose old row is {victim, paused node, one more}: only one of
+  // them answers, so W = 2 in the old row cannot be met, though the new row's two up members
+  // could make W there. It must not be acknowledged.
+  std::string moving_key, still_key;
+  for (int i = 0; i < 2000 && (moving_key.empty() || still_key.empty()); i++) {
+    const std::string key = "k/" + std::to_string(i);
+    if (!moving->Moving(Part(key))) {
+      still_key = key;
+      continue;
+    }
+    const auto old_row = moving->prev.Row(Part(key));
+    if (std::find(old_row.begin(), old_row.end(), stopped_id) != old_row.end()) moving_key = key;
+  }
+  ASSERT_FALSE(moving_key.empty());
+  ASSERT_FALSE(still_key.empty());
+  const cluster::KeyRows rows = cluster::RowsOf(*moving, Part(moving_key));
+  ASSERT_TRUE(std::find(rows.rows[1].begin(), rows.rows[1].end(), stopped_id) != rows.rows[1].end());
+  Result<WriteResult> w = c_->store()->Put(moving_key, "needs W in both rows");
+  EXPECT_FALSE(w.ok()) << "acknowledged with one of the old row's replicas up";
+  // A partition that does not move: its two up replicas make W.
+  Result<WriteResult> ok = c_->store()->Put(still_key, "W of its row");
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+  // The paused node returns: the transition syncs and retires, and the moving key is
+  // writable again.
+  ::kill(c_->node(stopped).pid(), SIGCONT);
+  ASSERT_TRUE(WaitFor([&] { return !c_->Map()->in_transition(); }, 60000)) << c_->Describe();
+  Result<WriteResult> after = c_->store()->Put(moving_key, "after");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  Result<GetResult> g = c_->store()->Get(moving_key, ByteRange());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->data, "after");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "cluster/transition.h"
 #include "util/escape.h"
 
 namespace cairn::cluster {
@@ -22,44 +23,104 @@ AntiEntropy::AntiEntropy(AntiEntropyOptions o, NodeId self, MapView* view, Diges
       counters_(counters),
       stop_(stop) {}
 
-Status AntiEntropy::RunRound() {
+bool AntiEntropy::pending() const { return pending_.load(); }
+
+Status AntiEntropy::RunRound(bool moving_only) {
   counters_->ae_rounds++;
   std::shared_ptr<const ClusterMap> map = view_->map();
   if (map->epoch == 0 || map->placement.table.empty()) return Status::OK();
+  if (map->epoch != sync_epoch_) {
+    // A new map: its transition (if any) is synced afresh (its leaders may differ).
+    sync_epoch_ = map->epoch;
+    first_equal_.clear();
+    synced_.clear();
+  }
   auto up = [&](NodeId id) {
     const MapNode* n = map->Node(id);
     return n != nullptr && n->state == NodeState::kUp;
   };
-  if (!up(self_)) return Status::OK();
-  // The partitions this node leads (first up member of the row), per other up replica.
+  if (!up(self_)) {
+    pending_ = false;
+    return Status::OK();
+  }
+  const auto round_start = std::chrono::steady_clock::now();
+  // The partitions this node leads (first up member of the row; while a partition moves, of
+  // its old row then its new one), per other up replica.
   std::map<NodeId, std::vector<uint32_t>> by_peer;
+  std::map<uint32_t, size_t> moving_peers;  // led moving partitions not yet synced: peer count
+  bool all_synced = true;
   for (uint32_t p = 0; p < map->placement.partitions; p++) {
-    std::span<const NodeId> row = map->placement.Row(p);
+    const bool moving = map->Moving(p);
+    if (moving_only && !moving) continue;
+    if (moving && synced_.count(p) != 0) continue;  // synced at this epoch already
+    const KeyRows rows = RowsOf(*map, p);
     NodeId first = kNoNode;
-    for (NodeId id : row)
-      if (id != kNoNode && up(id)) {
+    for (NodeId id : rows.all)
+      if (up(id)) {
         first = id;
         break;
       }
     if (first != self_) continue;
-    for (NodeId id : row)
-      if (id != kNoNode && id != self_ && up(id)) by_peer[id].push_back(p);
+    size_t peers = 0;
+    for (NodeId id : rows.all)
+      if (id != self_ && up(id)) {
+        by_peer[id].push_back(p);
+        peers++;
+      }
+    if (!moving) continue;
+    // Synced needs every member of the new row up (each must hold the data once reads move
+    // there) and a majority of the old row (so every acknowledged write has a copy compared).
+    size_t new_up = 0, old_up = 0;
+    for (NodeId id : rows.rows[0]) new_up += up(id) ? 1 : 0;
+    for (NodeId id : rows.rows[1]) old_up += up(id) ? 1 : 0;
+    if (new_up < rows.rows[0].size() || old_up < rows.rows[1].size() / 2 + 1) {
+      all_synced = false;
+      continue;
+    }
+    moving_peers[p] = peers;
   }
   Budget b{o_.max_keys_per_round, o_.max_bytes_per_round};
+  std::map<uint32_t, size_t> equal_with;  // moving partitions: peers whose roots were equal
   for (auto& [node, parts] : by_peer) {
     if (stopping() || b.spent()) break;
     std::unique_ptr<DigestPeer> peer = peer_for_(node);
     if (peer == nullptr) continue;
-    Status s = ComparePeer(peer.get(), parts, &b);
+    std::vector<uint32_t> equal;
+    Status s = ComparePeer(peer.get(), parts, &b, &equal);
     if (!s.ok()) {
       counters_->ae_errors++;
       spdlog::info("event=anti_entropy_peer_failed peer={} status=\"{}\"", node, s.ToString());
     }
+    for (uint32_t p : equal)
+      if (moving_peers.count(p) != 0) equal_with[p]++;
   }
+  for (const auto& [p, peers] : moving_peers) {
+    if (equal_with[p] < peers) {
+      first_equal_.erase(p);  // found different (or not compared): start over
+      all_synced = false;
+      continue;
+    }
+    auto it = first_equal_.find(p);
+    if (it == first_equal_.end()) {
+      first_equal_[p] = std::chrono::steady_clock::now();
+      all_synced = false;
+    } else if (round_start - it->second >= std::chrono::milliseconds(kSyncSettleMs)) {
+      synced_.insert(p);
+    } else {
+      all_synced = false;
+    }
+  }
+  if (all_synced && !stopping()) {
+    uint64_t cur = synced_epoch_.load();
+    while (map->epoch > cur && !synced_epoch_.compare_exchange_weak(cur, map->epoch)) {
+    }
+  }
+  pending_ = map->in_transition() && !all_synced;
   return Status::OK();
 }
 
-Status AntiEntropy::ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& parts, Budget* b) {
+Status AntiEntropy::ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& parts, Budget* b,
+                                std::vector<uint32_t>* equal) {
   for (size_t i = 0; i < parts.size() && !stopping() && !b->spent(); i += kMaxRootPartitions) {
     DigestRequest rq;
     rq.kind = DigestKind::kRoots;
@@ -72,8 +133,13 @@ Status AntiEntropy::ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& p
     CAIRN_RETURN_IF_ERROR(DecodeRootsReply(theirs_b, rq.partitions.size(), &theirs));
     counters_->ae_partitions_compared += rq.partitions.size();
     std::vector<uint32_t> differ;
-    for (size_t k = 0; k < mine.size(); k++)
-      if (mine[k] != theirs[k]) differ.push_back(rq.partitions[k]);
+    for (size_t k = 0; k < mine.size(); k++) {
+      if (mine[k] != theirs[k]) {
+        differ.push_back(rq.partitions[k]);
+      } else if (equal != nullptr) {
+        equal->push_back(rq.partitions[k]);
+      }
+    }
     // Only the partitions whose roots differ: their leaves.
     for (size_t j = 0; j < differ.size() && !stopping() && !b->spent(); j += kMaxLeafPartitions) {
       DigestRequest lq;

@@ -10,6 +10,17 @@
 // hint replay does: a repair never overwrites a newer version, never brings back a key whose
 // delete the target holds, and a target refuses a version at or below its tombstone horizon.
 //
+// While a transition is in flight (ClusterMap::prev), a moving partition's replicas are the
+// up members of its old row and its new one (cluster/transition.h); its leader compares all
+// of them, and the partition is **synced** for the map's epoch once two rounds, the second at
+// least kSyncSettleMs after the first, found every root equal, with every member of the new
+// row up and a majority of the old row's. A peer answers a DIGEST only once its map is at the
+// sender's epoch (it refuses writes sent under an older map from then on), so a write that
+// raced the map change is in the data compared, or was sent under the new map, which writes
+// the new row too. synced_epoch() is the highest epoch for which every moving partition this
+// node leads is synced: the node reports it in etcd (synced/<node>), and the controller
+// retires the transition once every up node has (docs/cluster.md "Map transitions").
+//
 // Bounded per round (named bounds: max_keys_per_round repairs, max_bytes_per_round pushed); a
 // round that stops at a bound leaves the rest to the next. Checks `stop` between steps.
 //
@@ -17,6 +28,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <map>
+#include <set>
 #include <functional>
 #include <memory>
 
@@ -78,7 +92,14 @@ class AntiEntropy {
               std::function<std::unique_ptr<DigestPeer>(NodeId)> peer_for,
               ClusterCounters* counters, const std::atomic<bool>* stop);
   // One round. OK even when some peer failed (counted in errors; the next round retries).
-  Status RunRound();
+  // `moving_only`: only the partitions of a transition in flight that are not synced yet (the
+  // prompt rounds a transition needs, beside the periodic ones).
+  Status RunRound(bool moving_only = false);
+  // The highest epoch for which every moving partition this node leads was found synced (0:
+  // none yet). A map with no transition counts as synced once a round ran on it.
+  uint64_t synced_epoch() const { return synced_epoch_.load(); }
+  // Whether the current map's transition has partitions this node leads that are not synced.
+  bool pending() const;
   const AntiEntropyOptions& options() const { return o_; }
 
  private:
@@ -88,7 +109,9 @@ class AntiEntropy {
     bool spent() const;
   };
   // Compares `parts` (led by this node, `peer` up in each row) with one peer.
-  Status ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& parts, Budget* b);
+  // Adds the partitions whose roots were equal to `equal` (when not null).
+  Status ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& parts, Budget* b,
+                     std::vector<uint32_t>* equal);
   Status RepairLeaves(DigestPeer* peer, const std::vector<LeafRef>& leaves, Budget* b);
   Result<std::vector<KeyVersion>> AllKeys(DigestPeer* p, const std::vector<LeafRef>& leaves);
   // Pushes `from`'s current record of `key` to `to` (apply-if-newer).
@@ -102,6 +125,18 @@ class AntiEntropy {
   std::function<std::unique_ptr<DigestPeer>(NodeId)> peer_for_;
   ClusterCounters* counters_;  // the ae_* ones
   const std::atomic<bool>* stop_;
+  // Sync of the transition at sync_epoch_ (RunRound's thread only): when each moving partition
+  // led here was first found equal, and those found equal again kSyncSettleMs later.
+  uint64_t sync_epoch_ = 0;
+  std::map<uint32_t, std::chrono::steady_clock::time_point> first_equal_;
+  std::set<uint32_t> synced_;
+  std::atomic<uint64_t> synced_epoch_{0};
+  std::atomic<bool> pending_{false};
 };
+
+// Named bound: a moving partition found equal is declared synced only when found equal again
+// in a round that starts at least this long after (a write accepted under the old map just
+// before a replica installed the new one, still in its commit, is then in the data compared).
+inline constexpr uint32_t kSyncSettleMs = 500;
 
 }  // namespace cairn::cluster

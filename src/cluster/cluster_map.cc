@@ -25,6 +25,19 @@ const MapNode* ClusterMap::Node(NodeId id) const {
   return it != nodes.end() && it->id == id ? &*it : nullptr;
 }
 
+bool ClusterMap::Moving(uint32_t p) const {
+  if (prev.table.empty() || p >= placement.partitions) return false;
+  std::span<const NodeId> a = prev.Row(p), b = placement.Row(p);
+  return !std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
+uint32_t ClusterMap::MovingCount() const {
+  uint32_t n = 0;
+  if (prev.table.empty()) return 0;
+  for (uint32_t p = 0; p < placement.partitions; p++) n += Moving(p) ? 1 : 0;
+  return n;
+}
+
 std::vector<NodeSpec> ClusterMap::PlacementNodes() const {
   std::vector<NodeSpec> v;
   for (const MapNode& n : nodes) {
@@ -89,8 +102,10 @@ struct Reader {
 std::string EncodeClusterMap(const ClusterMap& m) {
   std::string o;
   o.reserve(64 + m.nodes.size() * 64 + m.placement.table.size() * 2);
+  const bool transition = m.in_transition();
+  o.reserve(o.capacity() + m.prev.table.size() * 2);
   o.append(kMapMagic, 8);
-  PutFixed32(&o, kMapFormat);
+  PutFixed32(&o, transition ? kMapFormat : kMapFormatNoTransition);
   PutFixed32(&o, 0);  // flags
   PutFixed64(&o, m.epoch);
   PutFixed32(&o, m.placement.replicas);
@@ -106,6 +121,11 @@ std::string EncodeClusterMap(const ClusterMap& m) {
   }
   PutFixed32(&o, static_cast<uint32_t>(m.placement.table.size()));
   for (NodeId id : m.placement.table) PutFixed16(&o, id);
+  if (transition) {
+    // Format 2: the previous table, the same shape as the table (its slot count repeated).
+    PutFixed32(&o, static_cast<uint32_t>(m.prev.table.size()));
+    for (NodeId id : m.prev.table) PutFixed16(&o, id);
+  }
   PutFixed32(&o, crc32c::Value(o.data(), o.size()));
   return o;
 }
@@ -119,9 +139,9 @@ Status DecodeClusterMap(std::string_view b, ClusterMap* m) {
     return Status::Corruption("cluster map: checksum mismatch");
   Reader r{b.substr(8, b.size() - 12)};
   const uint32_t format = r.U32();
-  if (format != kMapFormat)
+  if (format != kMapFormatNoTransition && format != kMapFormat)
     return Status::NotSupported("cluster map format " + std::to_string(format) +
-                                " is not known to this binary (it reads format 1)");
+                                " is not known to this binary (it reads formats 1 and 2)");
   if (r.U32() != 0) return Status::Corruption("cluster map: unknown flags");
   m->epoch = r.U64();
   m->placement.replicas = r.U32();
@@ -156,24 +176,37 @@ Status DecodeClusterMap(std::string_view b, ClusterMap* m) {
   const uint32_t slots = r.U32();
   if (!r.ok || slots != m->placement.partitions * m->placement.replicas || !r.Need(size_t{slots} * 2))
     return Status::Corruption("cluster map: the table has the wrong size");
-  m->placement.table.resize(slots);
   // One pass with no branch per slot; the first bad slot is looked for only if there is one.
-  const char* p = r.in.data();
-  uint8_t all_known = 1;
-  for (uint32_t i = 0; i < slots; i++) {
-    const NodeId id = DecodeFixed16(p + size_t{i} * 2);
-    m->placement.table[i] = id;
-    all_known &= known[id];
-  }
-  if (all_known == 0) {
+  auto read_table = [&](std::vector<NodeId>* table, const char* what) -> Status {
+    table->resize(slots);
+    const char* p = r.in.data();
+    uint8_t all_known = 1;
     for (uint32_t i = 0; i < slots; i++) {
-      const NodeId id = m->placement.table[i];
-      if (known[id] == 0)
-        return Status::Corruption("cluster map: slot " + std::to_string(i) +
-                                  " names unknown node " + std::to_string(id));
+      const NodeId id = DecodeFixed16(p + size_t{i} * 2);
+      (*table)[i] = id;
+      all_known &= known[id];
     }
+    if (all_known == 0) {
+      for (uint32_t i = 0; i < slots; i++) {
+        const NodeId id = (*table)[i];
+        if (known[id] == 0)
+          return Status::Corruption(std::string("cluster map: ") + what + "slot " +
+                                    std::to_string(i) + " names unknown node " + std::to_string(id));
+      }
+    }
+    r.in.remove_prefix(size_t{slots} * 2);
+    return Status::OK();
+  };
+  CAIRN_RETURN_IF_ERROR(read_table(&m->placement.table, ""));
+  if (format == kMapFormat) {
+    // The previous table: exactly as many slots as the table (a map in transition has one).
+    const uint32_t prev_slots = r.U32();
+    if (!r.ok || prev_slots != slots || !r.Need(size_t{slots} * 2))
+      return Status::Corruption("cluster map: the previous table has the wrong size");
+    m->prev.replicas = m->placement.replicas;
+    m->prev.partitions = m->placement.partitions;
+    CAIRN_RETURN_IF_ERROR(read_table(&m->prev.table, "previous table's "));
   }
-  r.in.remove_prefix(size_t{slots} * 2);
   if (!r.ok || !r.in.empty()) return Status::Corruption("cluster map: trailing or missing bytes");
   return Status::OK();
 }

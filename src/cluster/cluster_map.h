@@ -36,18 +36,33 @@ struct ClusterMap {
   uint64_t epoch = 0;  // grows by one with every change; 0 = no map yet
   std::vector<MapNode> nodes;  // by id
   Placement placement;
+  // The table before a membership change, while its data moves (issue 12; docs/cluster.md
+  // "Map transitions"): empty when no transition is in flight. A partition whose row differs
+  // between `prev` and `placement` is moving: its writes need W in both rows, and the
+  // controller clears `prev` (a new epoch) once every up node reported it synced.
+  // Invariant: empty, or the same shape (replicas, partitions) as `placement`.
+  Placement prev;
 
   const MapNode* Node(NodeId id) const;
   // The replicas of a key's partition, in row order (the first is the preferred coordinator).
   std::span<const NodeId> ReplicasOf(std::string_view key) const {
     return placement.Row(PartitionOf(key));
   }
+  bool in_transition() const { return !prev.table.empty(); }
+  // Whether partition `p`'s row changes in the transition in flight.
+  bool Moving(uint32_t p) const;
+  // Partitions whose row changes (0 when no transition is in flight).
+  uint32_t MovingCount() const;
   // Nodes as placement sees them: down nodes keep their slots; out and draining nodes do not.
   std::vector<NodeSpec> PlacementNodes() const;
 };
 
 inline constexpr char kMapMagic[8] = {'C', 'A', 'I', 'R', 'N', 'M', 'A', 'P'};
-inline constexpr uint32_t kMapFormat = 1;
+// Format 2 adds the previous table (a transition in flight). A map with no transition is still
+// written as format 1, so binaries from before transitions read it; one with a transition is
+// refused by them (NotSupported) rather than misread.
+inline constexpr uint32_t kMapFormatNoTransition = 1;
+inline constexpr uint32_t kMapFormat = 2;
 // Named bounds of a decoded map (bad input from etcd or a cache file is refused).
 inline constexpr uint32_t kMaxMapNodes = 65535;
 inline constexpr size_t kMaxMapStringBytes = 1024;

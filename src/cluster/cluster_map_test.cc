@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "util/coding.h"
+#include "util/crc32c.h"
+
 namespace cairn::cluster {
 namespace {
 
@@ -59,6 +64,78 @@ TEST(ClusterMap, SlotsNamingUnknownNodesAreRefusedEmptySlotsAreNot) {
   m = Sample();
   m.nodes[2].id = m.nodes[1].id;
   EXPECT_TRUE(DecodeClusterMap(EncodeClusterMap(m), &out).IsCorruption());
+}
+
+// Issue 12: a map in transition carries the previous table (format 2); one without a
+// transition is still written as format 1, so binaries from before transitions read it.
+ClusterMap InTransition() {
+  ClusterMap m = Sample();
+  m.prev = m.placement;
+  m.nodes[0].state = NodeState::kOut;
+  m.placement = *RebalancePlacement(m.prev, m.PlacementNodes());
+  return m;
+}
+
+TEST(ClusterMap, Issue12ATransitionRoundTripsWithItsPreviousTable) {
+  ClusterMap m = InTransition();
+  ASSERT_TRUE(m.in_transition());
+  ASSERT_GT(m.MovingCount(), 0u);
+  const std::string enc = EncodeClusterMap(m);
+  EXPECT_EQ(DecodeFixed32(enc.data() + 8), kMapFormat);
+  ClusterMap back;
+  ASSERT_TRUE(DecodeClusterMap(enc, &back).ok());
+  EXPECT_EQ(back.prev.table, m.prev.table);
+  EXPECT_EQ(back.prev.replicas, 3u);
+  EXPECT_EQ(back.prev.partitions, 256u);
+  EXPECT_EQ(back.placement.table, m.placement.table);
+  EXPECT_EQ(back.MovingCount(), m.MovingCount());
+  for (uint32_t p = 0; p < 256; p++) {
+    // Every row that held the node that is out moves.
+    const auto row = m.prev.Row(p);
+    if (std::find(row.begin(), row.end(), NodeId{1}) != row.end()) {
+      EXPECT_TRUE(back.Moving(p)) << p;
+    }
+    EXPECT_EQ(back.Moving(p), m.Moving(p)) << p;
+  }
+  // No transition: format 1, decoded with no previous table.
+  const std::string plain = EncodeClusterMap(Sample());
+  EXPECT_EQ(DecodeFixed32(plain.data() + 8), kMapFormatNoTransition);
+  ASSERT_TRUE(DecodeClusterMap(plain, &back).ok());
+  EXPECT_FALSE(back.in_transition());
+  EXPECT_FALSE(back.Moving(0));
+  EXPECT_EQ(back.MovingCount(), 0u);
+}
+
+TEST(ClusterMap, Issue12ATransitionsFlippedBytesCutsAndBadPreviousTablesAreRefused) {
+  const std::string enc = EncodeClusterMap(InTransition());
+  ClusterMap out;
+  for (size_t i = 0; i < enc.size(); i += 7) {
+    std::string bad = enc;
+    bad[i] ^= 0x20;
+    EXPECT_FALSE(DecodeClusterMap(bad, &out).ok()) << i;
+  }
+  for (size_t n = 0; n < enc.size(); n += 13) EXPECT_FALSE(DecodeClusterMap(enc.substr(0, n), &out).ok()) << n;
+  // Well-formed bytes whose previous table names a node the map does not list.
+  ClusterMap m = InTransition();
+  m.prev.table[9] = 42;
+  Status s = DecodeClusterMap(EncodeClusterMap(m), &out);
+  EXPECT_TRUE(s.IsCorruption());
+  EXPECT_EQ(s.message(), "cluster map: previous table's slot 9 names unknown node 42");
+  // A previous table of another size (re-sealed with a valid CRC).
+  std::string cut = EncodeClusterMap(InTransition());
+  cut.resize(cut.size() - 4 - 2);  // drop the CRC and the last previous slot
+  const size_t count_at = cut.size() - 256 * 3 * 2 + 2 - 4;
+  EncodeFixed32(cut.data() + count_at, 256 * 3 - 1);
+  PutFixed32(&cut, crc32c::Value(cut.data(), cut.size()));
+  s = DecodeClusterMap(cut, &out);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_EQ(s.message(), "cluster map: the previous table has the wrong size");
+  // A format this binary does not know: NotSupported, named.
+  std::string future = EncodeClusterMap(Sample());
+  future.resize(future.size() - 4);
+  EncodeFixed32(future.data() + 8, 3);
+  PutFixed32(&future, crc32c::Value(future.data(), future.size()));
+  EXPECT_TRUE(DecodeClusterMap(future, &out).IsNotSupported());
 }
 
 TEST(ClusterMap, PlacementNodesDropOutAndDraining) {

@@ -9,6 +9,11 @@ namespace {
 
 // Named bound: hints read from a queue per batch.
 constexpr size_t kReplayBatch = 256;
+// Named bounds of the anti-entropy loop: how often it looks for a transition when rounds are
+// off (a map change wakes it at once anyway), and the pause between rounds of a transition's
+// moving partitions until they are synced.
+constexpr uint32_t kIdlePollMs = 1000;
+constexpr uint32_t kTransitionRoundMs = 300;
 
 }  // namespace
 
@@ -56,8 +61,9 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
         return std::make_unique<RemoteDigestPeer>(c);
       },
       &n->shared_->counters(), &n->stop_);
-  if (n->options_.anti_entropy.interval_ms > 0)
-    n->anti_entropy_thread_ = std::thread([p = n.get()] { p->AntiEntropyLoop(); });
+  // Always: with interval_ms 0 there are no periodic rounds, but a transition still needs the
+  // rounds that sync its moving partitions.
+  n->anti_entropy_thread_ = std::thread([p = n.get()] { p->AntiEntropyLoop(); });
   return n;
 }
 
@@ -90,12 +96,41 @@ Result<std::string> ClusterNode::ServeDigest(std::string_view request) {
 }
 
 void ClusterNode::AntiEntropyLoop() {
+  using Clock = std::chrono::steady_clock;
+  const uint32_t interval = options_.anti_entropy.interval_ms;
   std::unique_lock<std::mutex> l(mu_);
+  uint64_t seen_epoch = membership_->map()->epoch;
+  uint64_t reported = 0;  // the epoch last written to synced/<node>
+  auto last_full = Clock::now();
   while (!stop_) {
-    cv_.wait_for(l, std::chrono::milliseconds(options_.anti_entropy.interval_ms));
+    // A periodic round every interval (and at once after a map change, as the wait wakes on
+    // it); while this node leads moving partitions not yet synced, a round of those every
+    // kTransitionRoundMs, so a transition does not wait for the interval.
+    uint32_t wait = interval > 0 ? interval : kIdlePollMs;
+    if (anti_entropy_->pending()) wait = std::min(wait, kTransitionRoundMs);
+    cv_.wait_for(l, std::chrono::milliseconds(wait));
     if (stop_) break;
     l.unlock();
-    (void)anti_entropy_->RunRound();
+    std::shared_ptr<const ClusterMap> map = membership_->map();
+    const bool changed = map->epoch != seen_epoch;
+    seen_epoch = map->epoch;
+    if (interval > 0 && (changed || Clock::now() - last_full >= std::chrono::milliseconds(interval))) {
+      (void)anti_entropy_->RunRound();
+      last_full = Clock::now();
+    } else if (map->in_transition()) {
+      (void)anti_entropy_->RunRound(/*moving_only=*/true);
+    }
+    // Tell the controller which epoch this node holds the data of (it retires the transition
+    // once every up node has said so).
+    const uint64_t synced = anti_entropy_->synced_epoch();
+    // (Only the current map's epoch: one synced under an earlier map says nothing of this one.)
+    if (map->in_transition() && synced >= map->epoch && synced > reported && !stop_) {
+      Status s = membership_->ReportSynced(synced);
+      if (s.ok()) {
+        reported = synced;
+        spdlog::info("event=cluster_synced node_id={} epoch={}", membership_->node_id(), synced);
+      }
+    }
     l.lock();
   }
 }

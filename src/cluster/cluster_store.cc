@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "cluster/transition.h"
 #include "util/crc32c.h"
 
 namespace cairn::cluster {
@@ -355,14 +356,11 @@ ClusterObjectStore::~ClusterObjectStore() = default;
 
 std::vector<NodeId> ClusterObjectStore::ReplicasOf(std::string_view key, bool* local_replica) const {
   std::shared_ptr<const ClusterMap> map = view_->map();
-  std::vector<NodeId> row;
   *local_replica = false;
-  if (map->epoch == 0 || map->placement.table.empty()) return row;
-  for (NodeId id : map->ReplicasOf(key)) {
-    if (id == kNoNode) continue;
-    row.push_back(id);
+  // While the key's partition moves: the old row and the new one (cluster/transition.h).
+  std::vector<NodeId> row = RowsOf(*map, PartitionOf(key)).all;
+  for (NodeId id : row)
     if (id == options_.self && options_.self != 0 && local_ != nullptr) *local_replica = true;
-  }
   return row;
 }
 
@@ -413,6 +411,9 @@ constexpr size_t kStreamFailoverBytes = 4u << 20;
 // Named bound: a write whose replicas answered "a newer version is held" is written again above
 // it only if those answers came within this long of the write's start (see WriteAll).
 constexpr uint32_t kRestampWindowMs = 1000;
+// Named bound: how many newer maps a write that met its quorum follows before it gives up as
+// "unknown" (each may add replicas: see FollowMapChange).
+constexpr int kMaxMapFollows = 3;
 
 Status NoMap() { return Status::Unavailable("the cluster has no map yet (no placement)"); }
 
@@ -504,11 +505,17 @@ Result<T> ClusterObjectStore::Routed(std::string_view key, F call) {
 
 Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std::string* value,
                                                  const WriteOptions& wo, Version v) {
-  bool local_replica = false;
-  const std::vector<NodeId> row = ReplicasOf(key, &local_replica);
-  const size_t n = row.size();
-  const uint32_t w = WriteQuorum(n);
+  // One map for the whole write: its rows decide where it goes and what acknowledges it.
   std::shared_ptr<const ClusterMap> map = view_->map();
+  const KeyRows rows = RowsOf(*map, PartitionOf(key));
+  const std::vector<NodeId>& row = rows.all;
+  const bool local_replica = local_ != nullptr && options_.self != 0 &&
+                             std::find(row.begin(), row.end(), options_.self) != row.end();
+  const size_t n = row.size();
+  if (n == 0) return NoMap();
+  // W of the new row (and, while the partition moves, W of the old one too: QuorumMet).
+  const uint32_t w = WriteQuorum(rows.rows[0].size());
+  auto quorum = [this](size_t k) { return WriteQuorum(k); };
   shared_->counters().coordinated++;
   const auto started = Clock::now();
   for (int attempt = 0;; attempt++) {
@@ -551,13 +558,21 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
     }
     // Wait for W acknowledgements, every answer, or the deadline.
     size_t acks = 0;
+    bool met = false;
+    std::vector<NodeId> acked;
     Version newer;
     {
       std::unique_lock<std::mutex> l(g->mu);
       auto count = [&] {
         acks = 0;
-        for (const auto& r : g->results) acks += r.has_value() && r->ok();
-        return acks >= w || g->done == n;
+        acked.clear();
+        for (size_t i = 0; i < n; i++)
+          if (g->results[i].has_value() && g->results[i]->ok()) {
+            acks++;
+            acked.push_back(row[i]);
+          }
+        met = QuorumMet(rows, acked, quorum);
+        return met || g->done == n;
       };
       g->cv.wait_until(l, Clock::now() + std::chrono::milliseconds(options_.replica_deadline_ms), count);
       count();
@@ -579,7 +594,7 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
     //   retry is stamped above it.
     const bool prompt = Clock::now() - started < std::chrono::milliseconds(kRestampWindowMs);
     if (newer > v) shared_->Observe(newer);
-    if (acks < w && newer > v && attempt == 0 && prompt && wo.condition != WriteCondition::kIfNewer &&
+    if (!met && newer > v && attempt == 0 && prompt && wo.condition != WriteCondition::kIfNewer &&
         [&] {
           std::lock_guard<std::mutex> l(g->mu);
           return NoReplicaApplied(g->results, sent);
@@ -597,6 +612,9 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
       for (size_t i = 0; i < n; i++) {
         if (!g->results[i].has_value()) continue;
         const Status& s = g->results[i]->status();
+        // (No hint for a node that is out: it holds nothing any more, and is never replayed to.)
+        const MapNode* mn = map->Node(row[i]);
+        if (mn != nullptr && mn->state == NodeState::kOut) continue;
         if (!s.ok() && !s.IsConflict()) failed_now.push_back(i);
       }
       if (acks > 0) {
@@ -607,9 +625,13 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
     }
     if (acks > 0)
       for (size_t i : failed_now) shared_->HintNow(row[i], hint);
-    if (acks >= w) {
+    if (met) {
+      // The map may have changed while the write was out (a transition began): the write then
+      // meets the newer map's quorum too before it is acknowledged.
+      CAIRN_RETURN_IF_ERROR(FollowMapChange(key, value, wo, v, map, row, acked));
       WriteResult out;
       out.version = v;
+      std::lock_guard<std::mutex> l(g->mu);
       if (self_slot < n && g->results[self_slot].has_value() && g->results[self_slot]->ok())
         out.sequence = (*g->results[self_slot])->sequence;
       if (value != nullptr) {
@@ -627,6 +649,47 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
     std::lock_guard<std::mutex> l(g->mu);
     return PartialWriteStatus(g->results, sent, acks, w, options_.write_policy);
   }
+}
+
+Status ClusterObjectStore::FollowMapChange(std::string_view key, const std::string* value,
+                                           const WriteOptions& wo, Version v,
+                                           std::shared_ptr<const ClusterMap> map,
+                                           std::vector<NodeId> written,
+                                           std::vector<NodeId> acked) {
+  auto quorum = [this](size_t k) { return WriteQuorum(k); };
+  for (int hop = 0; hop < kMaxMapFollows; hop++) {
+    std::shared_ptr<const ClusterMap> now = view_->map();
+    if (now->epoch == map->epoch) return Status::OK();
+    map = now;
+    const KeyRows rows = RowsOf(*map, PartitionOf(key));
+    WriteOptions o;
+    o.durability = wo.durability;
+    o.condition = WriteCondition::kIfNewer;
+    o.version = v;
+    if (value != nullptr) o.metadata = wo.metadata;
+    const Hint hint{std::string(key), v, value == nullptr, 0};
+    for (NodeId id : rows.all) {
+      if (std::find(written.begin(), written.end(), id) != written.end()) continue;
+      written.push_back(id);
+      const MapNode* mn = map->Node(id);
+      ObjectStore* s = mn != nullptr && mn->state == NodeState::kUp ? ReplicaStore(id) : nullptr;
+      Status st = s == nullptr ? Status::Unavailable("replica node " + std::to_string(id) + " is down")
+                  : value != nullptr ? s->Put(key, *value, o).status()
+                                     : s->Delete(key, o).status();
+      if (st.ok()) {
+        acked.push_back(id);
+      } else if (!st.IsConflict()) {
+        shared_->HintNow(id, hint);
+      }
+    }
+    if (!QuorumMet(rows, acked, quorum)) {
+      shared_->counters().partial_writes++;
+      return Status::DeadlineExceeded(
+          "the cluster map changed during the write (epoch " + std::to_string(map->epoch) +
+          ") and the write reached too few of the key's new replicas; the outcome is unknown");
+    }
+  }
+  return Status::DeadlineExceeded("the cluster map kept changing during the write; the outcome is unknown");
 }
 
 // ---- PutAsync: a coordinated put without a thread of its own ------------------------------
@@ -649,6 +712,9 @@ struct ClusterObjectStore::AsyncWrite {
   WriteResult out;  // the answer once W acknowledged (the local sequence added then)
   WriteDone done;
   std::vector<bool> sent;  // every slot (each round sends to every replica)
+  MapView* view = nullptr;  // to see whether the map changed before answering
+  uint64_t epoch = 0;       // the map's the put was sent under
+  uint32_t partition = 0;
   std::mutex mu;
   int round = 0;  // guarded by mu
   // Per round (an answer of round 0 may still arrive during round 1): guarded by mu, except
@@ -726,7 +792,22 @@ struct ClusterObjectStore::AsyncWrite {
                   !results[r][j]->status().IsConflict())
                 hint_now.emplace_back(row[j], hint);
           }
-          if (acks >= w) {
+          // The map changed while the put was out and the key now has replicas it was not
+          // sent to (a transition began): unknown, as WriteAll's FollowMapChange would need
+          // to block to send it there. Rare (a write racing a map change); the client retries.
+          bool grew = false;
+          if (acks >= w && view != nullptr) {
+            std::shared_ptr<const ClusterMap> now = view->map();
+            if (now->epoch != epoch)
+              for (NodeId id : RowsOf(*now, partition).all)
+                grew = grew || std::find(row.begin(), row.end(), id) == row.end();
+          }
+          if (acks >= w && grew) {
+            shared->counters().partial_writes++;
+            answer = Status::DeadlineExceeded(
+                "the cluster map changed during the write and the key has new replicas; the "
+                "outcome is unknown");
+          } else if (acks >= w) {
             WriteResult o = out;
             if (results[r][self_slot].has_value() && results[r][self_slot]->ok())
               o.sequence = (*results[r][self_slot])->sequence;
@@ -764,8 +845,13 @@ Status ClusterObjectStore::PutAsync(std::string_view key, std::string_view value
   bool local_replica = false;
   std::vector<NodeId> row = ReplicasOf(key, &local_replica);
   if (!local_replica) return Status::Busy("this node is not a replica of the key: Put routes it");
-  const size_t n = row.size();
   std::shared_ptr<const ClusterMap> map = view_->map();
+  // A moving partition needs W in two rows (and the ones under a newer map): Put's WriteAll.
+  if (map->Moving(PartitionOf(key))) return Status::Busy("the key's partition is moving: use Put");
+  row = RowsOf(*map, PartitionOf(key)).all;  // the same map as the checks below
+  if (std::find(row.begin(), row.end(), options_.self) == row.end())
+    return Status::Busy("this node is not a replica of the key: Put routes it");
+  const size_t n = row.size();
   auto op = std::make_shared<AsyncWrite>();
   op->self_ptr = op;
   op->clients.assign(n, nullptr);
@@ -784,6 +870,9 @@ Status ClusterObjectStore::PutAsync(std::string_view key, std::string_view value
     if (op->clients[i] == nullptr) return Status::Busy("a replica has no client: use Put");
   }
   op->shared = shared_;
+  op->view = view_;
+  op->epoch = map->epoch;
+  op->partition = PartitionOf(key);
   op->local = local_;
   op->row = std::move(row);
   op->w = WriteQuorum(n);
@@ -834,11 +923,14 @@ void ClusterObjectStore::StartCommit() {
 
 Result<WriteResult> ClusterObjectStore::WriteStreamAll(std::string_view key, ValueSource* src,
                                                        const WriteOptions& wo, Version v) {
-  bool local_replica = false;
-  const std::vector<NodeId> row = ReplicasOf(key, &local_replica);
-  const size_t n = row.size();
-  const uint32_t w = WriteQuorum(n);
   std::shared_ptr<const ClusterMap> map = view_->map();
+  const KeyRows rows = RowsOf(*map, PartitionOf(key));
+  const std::vector<NodeId>& row = rows.all;  // while the partition moves: old and new rows
+  const bool local_replica = local_ != nullptr && options_.self != 0 &&
+                             std::find(row.begin(), row.end(), options_.self) != row.end();
+  const size_t n = row.size();
+  if (n == 0) return NoMap();
+  const uint32_t w = WriteQuorum(rows.rows[0].size());
   shared_->counters().coordinated++;
   WriteOptions rwo;
   rwo.durability = wo.durability;
@@ -872,12 +964,31 @@ Result<WriteResult> ClusterObjectStore::WriteStreamAll(std::string_view key, Val
   for (auto& t : writers) t.join();
   if (!tee.source_status().ok()) return tee.source_status();
   size_t acks = 0;
-  for (const auto& r : results) acks += r.ok();
+  std::vector<NodeId> acked;
+  for (size_t i = 0; i < n; i++)
+    if (results[i].ok()) {
+      acks++;
+      acked.push_back(row[i]);
+    }
+  // W in the row, or in each of the old and new rows while the partition moves.
+  const bool met = QuorumMet(rows, acked, [this](size_t k) { return WriteQuorum(k); });
   Hint hint{std::string(key), v, false, 0};
   if (acks > 0)
     for (size_t i = 0; i < n; i++)
       if (!results[i].ok() && !results[i].status().IsConflict()) shared_->HintNow(row[i], hint);
-  if (acks >= w) {
+  if (met) {
+    // The map changed while the value streamed and the key has replicas it was not sent to (a
+    // transition began): the stream cannot be sent again, so the outcome is unknown (the client
+    // retries; anti-entropy brings the new replicas what the old ones hold).
+    std::shared_ptr<const ClusterMap> now = view_->map();
+    if (now->epoch != map->epoch)
+      for (NodeId id : RowsOf(*now, PartitionOf(key)).all)
+        if (std::find(row.begin(), row.end(), id) == row.end()) {
+          shared_->counters().partial_writes++;
+          return Status::DeadlineExceeded(
+              "the cluster map changed during the streamed write and the key has new replicas; "
+              "the outcome is unknown");
+        }
     WriteResult out;
     out.version = v;
     out.size = tee.bytes();
@@ -895,8 +1006,8 @@ Result<WriteResult> ClusterObjectStore::WriteStreamAll(std::string_view key, Val
 }
 
 Result<ClusterObjectStore::Versions> ClusterObjectStore::ReadVersions(
-    std::string_view key, const std::vector<NodeId>& replicas) {
-  const size_t need = replicas.size() / 2 + 1;
+    std::string_view key, const KeyRows& rows) {
+  const std::vector<NodeId>& replicas = rows.all;
   std::shared_ptr<const ClusterMap> map = view_->map();
   // The order to ask: this node first (its index is at hand), then up nodes, then down ones.
   std::vector<NodeId> order;
@@ -931,24 +1042,36 @@ Result<ClusterObjectStore::Versions> ClusterObjectStore::ReadVersions(
       g->Set(i, std::move(r));
     });
   };
-  auto answered = [&] {
-    size_t ok = 0;
-    for (const auto& r : g->results) ok += r.has_value() && (r->ok() || r->status().IsNotFound());
-    return ok;
+  // A majority of every row: the row, or, while the partition moves, the old row and the new
+  // one (cluster/transition.h), so that the newest acknowledged write is seen whichever rows
+  // it met its quorum in, and a repair makes what this read returns durable in both.
+  auto answered_at = [&](size_t i) {
+    const auto& r = g->results[i];
+    return r.has_value() && (r->ok() || r->status().IsNotFound());
   };
-  auto failed = [&] {
-    size_t bad = 0;
-    for (const auto& r : g->results) bad += r.has_value() && !r->ok() && !r->status().IsNotFound();
-    return bad;
+  auto failed_at = [&](size_t i) {
+    const auto& r = g->results[i];
+    return r.has_value() && !r->ok() && !r->status().IsNotFound();
   };
-  // Ask as many as a majority needs at once.
-  while (next < order.size() && next < need) ask(next++);
+  // Whether every row has a majority among the asked nodes for which `count` holds.
+  auto every_row = [&](const std::function<bool(size_t)>& count) {
+    for (const std::vector<NodeId>& row : rows.rows) {
+      size_t k = 0;
+      for (size_t i = 0; i < next; i++)
+        if (std::find(row.begin(), row.end(), order[i]) != row.end() && count(i)) k++;
+      if (k < row.size() / 2 + 1) return false;
+    }
+    return true;
+  };
+  auto satisfied = [&] { return every_row(answered_at); };
+  // Asked and not failed (answered or still outstanding): could they make a majority of each?
+  auto possible = [&] { return every_row([&](size_t i) { return !failed_at(i); }); };
+  // Ask as many as a majority of each row needs at once.
+  while (next < order.size() && !every_row([](size_t) { return true; })) ask(next++);
   const auto deadline = Clock::now() + std::chrono::milliseconds(options_.replica_deadline_ms);
   std::unique_lock<std::mutex> l(g->mu);
-  while (answered() < need) {
-    // Asked but not yet failed: those may still answer.
-    const size_t outstanding = next - g->done;
-    if (answered() + outstanding < need && next < order.size()) {
+  while (!satisfied()) {
+    if (!possible() && next < order.size()) {
       // One of them failed: ask the next one at once.
       l.unlock();
       ask(next++);
@@ -960,8 +1083,8 @@ Result<ClusterObjectStore::Versions> ClusterObjectStore::ReadVersions(
         shared_->HedgeDelayMs(options_.hedge_min_ms, options_.hedge_max_ms));
     const auto until = next < order.size() ? std::min(deadline, Clock::now() + hedge) : deadline;
     const size_t before = g->done;
-    g->cv.wait_until(l, until, [&] { return g->done != before || answered() >= need; });
-    if (answered() >= need) break;
+    g->cv.wait_until(l, until, [&] { return g->done != before || satisfied(); });
+    if (satisfied()) break;
     if (Clock::now() >= deadline) break;
     if (g->done == before && next < order.size()) {
       // Slow: hedge to one more replica.
@@ -982,10 +1105,11 @@ Result<ClusterObjectStore::Versions> ClusterObjectStore::ReadVersions(
     if (r.ok()) a.info = *r;
     v.answers.push_back(std::move(a));
   }
-  (void)failed;
-  if (v.answers.size() < need)
+  if (!satisfied())
     return Status::Unavailable("only " + std::to_string(v.answers.size()) + " of the " +
-                               std::to_string(need) + " replicas a read needs answered");
+                               std::to_string(order.size()) + " replicas answered, short of " +
+                               (rows.moving() ? "a majority of both the old and the new row"
+                                              : "the majority a read needs"));
   for (const auto& a : v.answers)
     if (a.found && (v.newest == nullptr || v.newest->info.version < a.info.version)) v.newest = &a;
   if (v.newest != nullptr) shared_->Observe(v.newest->info.version);
@@ -1041,10 +1165,9 @@ Status ClusterObjectStore::Repair(std::string_view key, NodeId from, const Objec
 }
 
 Result<ObjectInfo> ClusterObjectStore::CoordinatedHead(std::string_view key, NodeId* holder) {
-  bool local_replica = false;
-  const std::vector<NodeId> row = ReplicasOf(key, &local_replica);
-  if (row.empty()) return NoMap();
-  CAIRN_ASSIGN_OR_RETURN(Versions vs, ReadVersions(key, row));
+  const KeyRows rows = RowsOf(*view_->map(), PartitionOf(key));
+  if (rows.all.empty()) return NoMap();
+  CAIRN_ASSIGN_OR_RETURN(Versions vs, ReadVersions(key, rows));
   if (vs.newest == nullptr) return Status::NotFound("no such key");
   // Replicas of the majority that hold less than the newest get it before we answer (ABD): a
   // later read then cannot see an older version.
@@ -1203,8 +1326,7 @@ Result<WriteResult> ClusterObjectStore::CheckedWrite(std::string_view key, const
   } else {
     const bool needs_read = is_delete || wo.condition != WriteCondition::kNone || src != nullptr;
     if (needs_read) {
-      bool lr = false;
-      CAIRN_ASSIGN_OR_RETURN(Versions vs, ReadVersions(key, ReplicasOf(key, &lr)));
+      CAIRN_ASSIGN_OR_RETURN(Versions vs, ReadVersions(key, RowsOf(*view_->map(), PartitionOf(key))));
       const bool live = vs.newest != nullptr && !vs.newest->info.deleted;
       switch (wo.condition) {
         case WriteCondition::kIfMatch:
@@ -1399,6 +1521,8 @@ Result<StoreStats> ClusterObjectStore::Stats() {
   total.tombstones /= r;
   ClusterCounters& c = shared_->counters();
   total.server["cluster.epoch"] = map->epoch;
+  // A transition in flight (issue 12): how many partitions move (0 when none).
+  total.server["cluster.moving_partitions"] = map->MovingCount();
   total.server["cluster.nodes"] = map->nodes.size();
   total.server["cluster.coordinated"] = c.coordinated.load();
   total.server["cluster.routed"] = c.routed.load();

@@ -26,7 +26,13 @@
 // hedged to the next after the p95 delay) are compared, deletes included (HeadVersion). The
 // newest is read; replicas of the majority that hold an older one get the newest written back
 // (apply-if-newer) before the read returns, so single-key get/put/delete are linearizable
-// while a majority of a key's replicas is reachable (ABD). Conditional writes (if-match,
+// while a majority of a key's replicas is reachable (ABD).
+//
+// Map transitions (cluster/transition.h; docs/cluster.md "Map transitions"). While a key's
+// partition moves, its replicas are the old row and the new one: a write goes to both and
+// needs W acknowledgements in each; a write whose map changed under it follows the newer map
+// (FollowMapChange); a read asks a majority of each row and repairs both. PutAsync leaves
+// moving partitions to Put (Busy). Conditional writes (if-match,
 // if-none-match) are checked against such a read and then written: they are not linearizable
 // under concurrent writers of the same key (docs/cluster.md).
 //
@@ -46,6 +52,7 @@
 #include "cluster/hint_log.h"
 #include "cluster/map_view.h"
 #include "cluster/peer_pool.h"
+#include "cluster/transition.h"
 #include "util/hlc.h"
 
 namespace cairn::cluster {
@@ -209,10 +216,17 @@ class ClusterObjectStore final : public ObjectStore {
   // every replica; W acknowledgements make it OK. Retries once above a replica's newer version.
   Result<WriteResult> WriteAll(std::string_view key, const std::string* value,
                                const WriteOptions& wo, Version v);
+  // A write that met its quorum under `map` (sent to `written`, acknowledged by `acked`): if
+  // the view holds a newer map now, sends it to the replicas that map adds and checks that
+  // map's quorum (a transition began while it was out). DeadlineExceeded when it falls short.
+  Status FollowMapChange(std::string_view key, const std::string* value, const WriteOptions& wo,
+                         Version v, std::shared_ptr<const ClusterMap> map,
+                         std::vector<NodeId> written, std::vector<NodeId> acked);
   Result<WriteResult> WriteStreamAll(std::string_view key, ValueSource* src,
                                      const WriteOptions& wo, Version v);
   // HeadVersion of a majority of the replicas (hedged).
-  Result<Versions> ReadVersions(std::string_view key, const std::vector<NodeId>& replicas);
+  // (A majority of each of the old and the new row while the key's partition moves.)
+  Result<Versions> ReadVersions(std::string_view key, const KeyRows& rows);
   // Writes the newest version held by `from` back to the replicas in `stale` (read repair).
   Status Repair(std::string_view key, NodeId from, const ObjectInfo& newest,
                 const std::vector<NodeId>& stale);

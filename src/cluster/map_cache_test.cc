@@ -52,6 +52,35 @@ TEST_F(MapCacheTest, NeverGoesBackToAnOlderEpoch) {
   EXPECT_TRUE(ReadCachedMap(o_, name, 1'000'200).status().IsNotFound());
 }
 
+// Issue 12: the cache holds the map's own encoding, so a map in transition (format 2, with its
+// previous table) comes back whole, and a damaged one is a miss.
+TEST_F(MapCacheTest, Issue12AMapInTransitionKeepsItsPreviousTable) {
+  const std::string name = MapCacheName("t", "e");
+  ClusterMap m = Map(6);
+  m.nodes.push_back(MapNode{4, NodeState::kUp, 1, "127.0.0.1:4", "z1"});
+  m.prev = m.placement;
+  m.nodes[0].state = NodeState::kOut;
+  m.placement = *RebalancePlacement(m.prev, m.PlacementNodes());
+  ASSERT_TRUE(m.in_transition());
+  ASSERT_TRUE(WriteCachedMap(o_, name, m, 1'000'000).ok());
+  Result<ClusterMap> back = ReadCachedMap(o_, name, 1'000'001);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->prev.table, m.prev.table);
+  EXPECT_EQ(back->placement.table, m.placement.table);
+  EXPECT_EQ(back->MovingCount(), m.MovingCount());
+  EXPECT_GT(back->MovingCount(), 0u);
+  // A flipped byte in the previous table: a miss.
+  const std::string path = o_.dir + "/" + name;
+  std::string bytes;
+  {
+    std::ifstream f(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  bytes[bytes.size() - 10] ^= 1;
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  EXPECT_TRUE(ReadCachedMap(o_, name, 1'000'002).status().IsNotFound());
+}
+
 TEST_F(MapCacheTest, DamageIsAMissNeverAnError) {
   const std::string name = MapCacheName("c", "e");
   ASSERT_TRUE(WriteCachedMap(o_, name, Map(3), 1'000'000).ok());

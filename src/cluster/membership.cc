@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -73,6 +74,7 @@ Result<std::unique_ptr<Membership>> Membership::Start(const MembershipOptions& o
   CAIRN_ASSIGN_OR_RETURN(m->ctl_etcd_, EtcdClient::Create(options.etcd));
   CAIRN_ASSIGN_OR_RETURN(m->watch_etcd_, EtcdClient::Create(options.etcd));
   CAIRN_ASSIGN_OR_RETURN(m->ctl_watch_etcd_, EtcdClient::Create(options.etcd));
+  CAIRN_ASSIGN_OR_RETURN(m->sync_etcd_, EtcdClient::Create(options.etcd));
   if (Status reg = m->Register(); !reg.ok()) {
     // etcd unreachable: a node that has joined before (it knows its id) restarts on the map it
     // kept, and registers from its keepalive thread once etcd answers (docs/cluster.md).
@@ -297,6 +299,11 @@ Status Membership::Refresh() {
   return Status::OK();
 }
 
+Status Membership::ReportSynced(uint64_t epoch) {
+  std::lock_guard<std::mutex> l(sync_mu_);
+  return sync_etcd_->Put(prefix_ + "synced/" + std::to_string(node_id_), std::to_string(epoch)).status();
+}
+
 void Membership::OnMapChange(std::function<void(std::shared_ptr<const ClusterMap>)> f) {
   std::lock_guard<std::mutex> l(mu_);
   listeners_.push_back(std::move(f));
@@ -360,8 +367,11 @@ void Membership::ControllerLoop() {
       }
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait_for(l, std::chrono::milliseconds(500), [&] { return stop_.load() || control_dirty_.load(); });
-      // Bootstrap waits and down nodes need a look now and then even without events.
-      if (map_->epoch == 0) control_dirty_ = true;
+      // Bootstrap waits, down nodes (out after out_delay_ms) and a transition in flight (its
+      // nodes' synced/ keys) need a look now and then even without events.
+      bool look = map_->epoch == 0 || map_->in_transition();
+      for (const MapNode& n : map_->nodes) look = look || n.state == NodeState::kDown;
+      if (look) control_dirty_ = true;
     }
     is_controller_ = false;
   }
@@ -406,19 +416,81 @@ Status Membership::ControlOnce() {
       return Status::OK();
     CAIRN_ASSIGN_OR_RETURN(next.placement, BuildPlacement(specs, options_.replicas, options_.partitions));
   } else {
-    // Only states change here: up while the alive key exists, down otherwise. Nodes that
-    // registered after the map was made wait for `cairn cluster add` (issue 12).
+    // States: up while the alive key exists, down otherwise; down for longer than
+    // out_delay_ms, out. Nodes that registered after the map was made, and an out node that
+    // comes back, wait for an operator (`cairn cluster add`, not built yet): an out node holds
+    // nothing in the table, so it is not asked for anything.
     next.nodes = prev.nodes;
     next.placement = prev.placement;
+    next.prev = prev.prev;
+    const auto now = Clock::now();
+    bool outs = false;
     for (MapNode& n : next.nodes) {
       if (n.state != NodeState::kUp && n.state != NodeState::kDown) continue;
       n.state = up.count(n.id) ? NodeState::kUp : NodeState::kDown;
       if (auto it = registered.find(n.id); it != registered.end()) n.address = it->second.address;
+      if (n.state == NodeState::kUp) {
+        down_since_.erase(n.id);
+        continue;
+      }
+      auto [since, fresh] = down_since_.emplace(n.id, now);
+      (void)fresh;
+      if (now - since->second >= std::chrono::milliseconds(options_.out_delay_ms)) {
+        n.state = NodeState::kOut;
+        outs = true;
+      }
     }
-    bool same = true;
+    if (outs) {
+      // Its partitions go to other nodes, moving only what must move; writes go to the old and
+      // the new rows until the new members are synced. A transition already in flight keeps
+      // its older previous table: that one holds W copies of everything acknowledged, while
+      // the newer table's rows may not be synced yet.
+      Result<Placement> moved = RebalancePlacement(prev.placement, next.PlacementNodes());
+      if (!moved.ok()) {
+        // Too few nodes left to place R replicas: the node stays down (routed around, hinted).
+        spdlog::warn("event=cluster_out_refused epoch={} error=\"{}\"", prev.epoch,
+                     moved.status().ToString());
+        for (MapNode& n : next.nodes)
+          if (n.state == NodeState::kOut) {
+            const MapNode* was = prev.Node(n.id);
+            n.state = was != nullptr && was->state == NodeState::kOut ? NodeState::kOut : NodeState::kDown;
+          }
+      } else {
+        if (!prev.in_transition()) next.prev = prev.placement;
+        next.placement = std::move(*moved);
+        if (next.prev.table == next.placement.table) next.prev.table.clear();  // nothing moves
+        for (const MapNode& n : next.nodes)
+          if (n.state == NodeState::kOut && prev.Node(n.id) != nullptr && prev.Node(n.id)->state != NodeState::kOut)
+            spdlog::warn("event=cluster_node_out node_id={} epoch={} moving_partitions={} "
+                         "note=\"down for longer than out_delay_ms: its partitions move\"",
+                         n.id, next.epoch, next.MovingCount());
+      }
+    }
+    bool same = next.placement.table == prev.placement.table && next.prev.table == prev.prev.table;
     for (size_t i = 0; i < next.nodes.size(); i++)
       same = same && next.nodes[i].state == prev.nodes[i].state && next.nodes[i].address == prev.nodes[i].address;
-    if (same) return Status::OK();
+    if (same && prev.in_transition()) {
+      // Retire the transition once every up node has reported it holds the data of this epoch
+      // (synced/<node> >= epoch: every moving partition it leads was found equal on all its
+      // replicas): reads and writes then use the new rows only.
+      CAIRN_ASSIGN_OR_RETURN(EtcdRange synced, ctl_etcd_->GetPrefix(prefix_ + "synced/"));
+      std::map<NodeId, uint64_t> at;
+      for (const EtcdKv& kv : synced.kvs) {
+        // (Parsed without exceptions: a malformed key or value only fails to count.)
+        const unsigned long id = std::strtoul(kv.key.c_str() + prefix_.size() + 7, nullptr, 10);
+        if (id == 0 || id >= kNoNode) continue;
+        at[static_cast<NodeId>(id)] = std::strtoull(kv.value.c_str(), nullptr, 10);
+      }
+      bool all = true;
+      for (const MapNode& n : next.nodes)
+        if (n.state == NodeState::kUp) all = all && at.count(n.id) != 0 && at[n.id] >= prev.epoch;
+      if (!all) return Status::OK();
+      spdlog::info("event=cluster_transition_retired epoch={} moved_partitions={}", next.epoch,
+                   prev.MovingCount());
+      next.prev.table.clear();
+    } else if (same) {
+      return Status::OK();
+    }
   }
   // Write it: only if the map is still the one we started from and we still hold the
   // controller key on our lease (a deposed controller's write fails inside etcd).

@@ -5,6 +5,7 @@
 //   controller     the elected controller's id, attached to its lease (created only if absent)
 //   map/epoch      the map's epoch (decimal); map/chunk/NNNN the encoded map in pieces
 //   next_id        the allocator of node ids
+//   synced/<id>    the highest epoch whose moving partitions the node's anti-entropy synced
 //
 // Every node watches map/ and keeps the newest map it has seen; with etcd down it keeps
 // serving on that map. One node at a time is the controller: it watches nodes/ and alive/,
@@ -12,8 +13,12 @@
 // started from AND its own controller key (value and lease), so a deposed controller's write
 // fails inside etcd. It places the first map once `bootstrap_nodes` nodes have registered (or
 // bootstrap_wait_ms passed with at least `replicas`); after that it changes a node's state
-// (up <-> down, as its alive key comes and goes) without moving data. Adding, draining and
-// removing nodes (moving data) is `cairn cluster ...` (issue 12).
+// (up <-> down, as its alive key comes and goes); a node down for longer than out_delay_ms
+// becomes out, and the controller writes a map whose table moves its partitions to other
+// nodes, the old table kept beside it as ClusterMap::prev (a transition); once every up node
+// has reported synced/<id> at the map's epoch, it writes the next epoch without prev (the
+// transition retired; docs/cluster.md "Map transitions"). Adding, draining and reweighting
+// nodes is `cairn cluster ...` (issue 12, not built yet).
 //
 // Thread safety: all methods may be called from any thread. Callbacks run on membership's
 // own threads and must be short.
@@ -22,6 +27,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,6 +59,9 @@ struct MembershipOptions {
   uint32_t keepalive_ms = 1500;
   bool controller = true;           // may this node be elected controller
   uint32_t partitions = kPartitions;  // tests use fewer
+  // A node down (lease expired) for longer than this becomes out: the controller moves its
+  // partitions to other nodes (issue 12 item 2). Named bound; default 60 s, tests use ~2 s.
+  uint32_t out_delay_ms = 60000;
 };
 
 class Membership final : public MapView {
@@ -74,6 +83,10 @@ class Membership final : public MapView {
   uint64_t noted_epoch() const override { return wanted_epoch_.load(); }
   bool fetches_on_note() const override { return true; }
   Status Refresh() override;
+  // Writes synced/<node> = `epoch`: this node leads no moving partition of that epoch's map
+  // that is not synced (cluster/anti_entropy.h). The controller retires a transition once
+  // every up node has reported its epoch.
+  Status ReportSynced(uint64_t epoch);
   // Called after every new map (on membership's thread).
   void OnMapChange(std::function<void(std::shared_ptr<const ClusterMap>)> f);
   bool is_controller() const { return is_controller_.load(); }
@@ -115,6 +128,11 @@ class Membership final : public MapView {
   std::unique_ptr<EtcdClient> ctl_etcd_;    // the controller's reads and writes
   std::unique_ptr<EtcdClient> watch_etcd_;  // the map watch
   std::unique_ptr<EtcdClient> ctl_watch_etcd_;  // the controller's watch
+  std::mutex sync_mu_;                      // one ReportSynced at a time
+  std::unique_ptr<EtcdClient> sync_etcd_;   // ReportSynced's (anti-entropy's thread)
+  // The controller's (its thread only): when it first saw each node down; a node down for
+  // longer than out_delay_ms becomes out. A new controller starts the delay afresh.
+  std::map<NodeId, std::chrono::steady_clock::time_point> down_since_;
   std::atomic<int64_t> lease_{0};
   std::atomic<bool> stop_{false};
   std::atomic<bool> is_controller_{false};

@@ -54,6 +54,7 @@ const std::vector<Key>& Keys() {
       {"replicas", Kind::kUint, 1, 16, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.replicas = static_cast<uint32_t>(n); }},
       {"bootstrap_nodes", Kind::kUint, 0, 65534, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.bootstrap_nodes = static_cast<uint32_t>(n); }},
       {"write_policy", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.write_policy = s; }},
+      {"out_delay_ms", Kind::kUint, 0, uint64_t{24} * 3600 * 1000, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.out_delay_ms = static_cast<uint32_t>(n); }},
       {"anti_entropy_interval_ms", Kind::kUint, 0, uint64_t{24} * 3600 * 1000, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.anti_entropy_interval_ms = static_cast<uint32_t>(n); }},
       {"anti_entropy_max_keys", Kind::kUint, 1, 10000000, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.anti_entropy_max_keys = static_cast<uint32_t>(n); }},
       {"anti_entropy_max_bytes", Kind::kSize, 1, uint64_t{1} << 40, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.anti_entropy_max_bytes = n; }},

@@ -69,6 +69,8 @@ struct ClusterConfig {
   // Anti-entropy (docs/cluster.md "Anti-entropy"): a round every this many ms (0: none; the
   // digest is still kept, so peers can compare with this node), and its named bounds.
   uint32_t anti_entropy_interval_ms = 60000;
+  // A node down for longer than this is out: its partitions move to other nodes (issue 12).
+  uint32_t out_delay_ms = 60000;
   uint32_t anti_entropy_max_keys = 10000;    // records repaired per round
   uint64_t anti_entropy_max_bytes = uint64_t{256} << 20;  // value bytes pushed per round
 };

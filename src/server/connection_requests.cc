@@ -123,6 +123,15 @@ bool Connection::Route(Request* r) {
                             "replica operations need the cluster's member key");
     return true;
   }
+  // A DIGEST comparison is what declares a moving partition synced for the sender's epoch
+  // (docs/cluster.md "Map transitions"): it must see this node's data only once this node
+  // refuses writes sent under an older map, so a node behind the sender answers "later".
+  if (h.op == Op::kDigest && routing.epoch > ours) {
+    r->refusal = ErrorReply(h, WireStatus::kUnavailable,
+                            "this node's cluster map (epoch " + std::to_string(ours) +
+                                ") is older than the request's " + std::to_string(routing.epoch));
+    return true;
+  }
   r->svc = cluster->ServiceFor(routing.role);
   return true;
 }

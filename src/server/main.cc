@@ -269,6 +269,7 @@ int main(int argc, char** argv) {
     m.weight = c.cluster.weight;
     m.replicas = c.cluster.replicas;
     m.bootstrap_nodes = c.cluster.bootstrap_nodes;
+    m.out_delay_ms = c.cluster.out_delay_ms;
     no.data_dir = c.data;
     const std::string advertised = m.address;
     no.member_key = cairn::ClientKey{c.cluster.key_id, c.auth.keys.at(c.cluster.key_id)};

@@ -139,6 +139,8 @@ struct Options {
   std::string write_policy = "quorum";  // "one" shows the checks failing (a write on one replica)
   int quiet_ms = 2000;  // between faults
   int fault_ms = 6000;  // how long a fault lasts (a pause: at least the lease TTL + 2 s)
+  // cairnd --out-delay-ms (0: its default, 60 s). The `out` nemesis needs it short.
+  int out_delay_ms = 0;
   int register_clients = 3;
   int register_keys = 4;
   int register_generation_ms = 2000;  // fresh register keys this often (bounds each key's history)
@@ -371,6 +373,10 @@ class Cluster {
                 "--cluster-etcd", EtcdEndpoints(), "--cluster-key-id", kMemberKeyId,
                 "--zone", "z" + std::to_string(i % 3 + 1), "--node-id", std::to_string(i + 1),
                 "--bootstrap-nodes", std::to_string(o_.nodes), "--write-policy", o_.write_policy};
+      if (o_.out_delay_ms > 0) {
+        p.argv.push_back("--out-delay-ms");
+        p.argv.push_back(std::to_string(o_.out_delay_ms));
+      }
       if (!StartNode(i)) return false;
     }
     return true;
@@ -542,13 +548,21 @@ bool MakeClient(const std::string& etcd, int nodes, ClientSide* c, std::string* 
   return true;
 }
 
-// Every node up in the map etcd has now.
-bool AllUp(ClientSide* c, int nodes) {
+// Every node up in the map etcd has now (or out: the `out` nemesis's node stays out, issue 12),
+// and no transition in flight. `out` (when not null): how many are out.
+bool AllUp(ClientSide* c, int nodes, int* out = nullptr) {
   if (!c->view->Refresh().ok()) return false;
   auto m = c->view->map();
-  if (m->nodes.size() != size_t(nodes)) return false;
-  for (auto& n : m->nodes)
+  if (m->nodes.size() != size_t(nodes) || m->in_transition()) return false;
+  int outs = 0;
+  for (auto& n : m->nodes) {
+    if (n.state == cairn::cluster::NodeState::kOut) {
+      outs++;
+      continue;
+    }
     if (n.state != cairn::cluster::NodeState::kUp) return false;
+  }
+  if (out != nullptr) *out = outs;
   return true;
 }
 
@@ -727,6 +741,7 @@ struct FaultCounts {
 bool RunNemesis(const Options& o, Cluster* c, Clock::time_point deadline, FaultCounts* fc) {
   std::mt19937_64 rng(o.seed);
   size_t next = 0;
+  std::set<int> gone;  // killed for good by the `out` nemesis (restarted only when healing)
   while (!g_interrupted) {
     if (!Nap(o.quiet_ms)) break;
     if (o.nemeses.empty()) {
@@ -736,9 +751,23 @@ bool RunNemesis(const Options& o, Cluster* c, Clock::time_point deadline, FaultC
     // A fault must end (and be healed) before the deadline.
     if (Clock::now() + std::chrono::milliseconds(o.fault_ms + 1000) >= deadline) break;
     const std::string kind = o.nemeses[next++ % o.nemeses.size()];
-    const int node = rng() % o.nodes;
+    int node = rng() % o.nodes;
+    while (gone.count(node) != 0) node = (node + 1) % o.nodes;
     const std::string nname = "node " + std::to_string(node + 1);
-    if (kind == "kill") {
+    if (kind == "out") {
+      // Issue 12: a node killed for good is down after its lease, out `--out-delay-ms` later;
+      // its partitions move (writes to old and new rows) and the survivors rebuild them. Once
+      // per run (5 nodes, R = 3: a second out would leave too few zones to spread a row).
+      if (!gone.empty() || o.out_delay_ms <= 0) {
+        Log("nemesis: out needs --out-delay-ms and happens once per run; skipped");
+        continue;
+      }
+      Log("nemesis: kill -9 " + nname + " for good (out " + std::to_string(o.out_delay_ms) +
+          " ms after its lease expires)");
+      c->KillNode(node);
+      gone.insert(node);
+      Nap(std::max(o.fault_ms, kLeaseTtlMs + o.out_delay_ms + 8000));
+    } else if (kind == "kill") {
       Log("nemesis: kill -9 " + nname);
       c->KillNode(node);
       Nap(o.fault_ms);
@@ -807,7 +836,8 @@ int Usage(const char* why) {
   std::fprintf(stderr,
                "cluster_nemesis: %s\n"
                "usage: cluster_nemesis --cairnd PATH [--seconds S] [--nodes N] [--etcd M]\n"
-               "  [--nemeses kill,stop,partition,etcd-down,etcd-leader,skew|none] [--workloads register,unique,cycles]\n"
+               "  [--nemeses kill,stop,partition,etcd-down,etcd-leader,skew,out|none] [--workloads register,unique,cycles]\n"
+               "  [--out-delay-ms MS (cairnd's; `out` kills a node for good and needs it)]\n"
                "  [--seed N] [--fault-ms MS] [--quiet-ms MS] [--write-policy quorum|all|one] [--out DIR] [--keep]\n",
                why);
   return 2;
@@ -830,6 +860,7 @@ int main(int argc, char** argv) {
     else if (a == "--seed") o.seed = std::strtoull(next().c_str(), nullptr, 10);
     else if (a == "--fault-ms") o.fault_ms = std::atoi(next().c_str());
     else if (a == "--quiet-ms") o.quiet_ms = std::atoi(next().c_str());
+    else if (a == "--out-delay-ms") o.out_delay_ms = std::atoi(next().c_str());
     else if (a == "--out") o.out = next();
     else if (a == "--keep") o.keep = true;
     else if (a == "--write-policy") o.write_policy = next();
@@ -944,8 +975,10 @@ int main(int argc, char** argv) {
       }
       auto end = Clock::now() + std::chrono::seconds(60);
       bool up = false;
-      while (!(up = AllUp(&client, o.nodes)) && Clock::now() < end && Nap(200)) {
+      int out_nodes = 0;
+      while (!(up = AllUp(&client, o.nodes, &out_nodes)) && Clock::now() < end && Nap(200)) {
       }
+      if (up && out_nodes > 0) Log("map: " + std::to_string(out_nodes) + " node(s) out, no transition in flight");
       heal_s = Secs() - t;
       Log(up ? "healed: every node up after " + std::to_string(heal_s) + " s"
              : "NOT HEALED: some node is not up 60 s after healing");

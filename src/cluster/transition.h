@@ -1,0 +1,40 @@
+// Transition: where a key's writes and reads go while its partition moves (issue 12 item 3;
+// docs/cluster.md "Map transitions"; CLUSTER.md section 4).
+//
+// A map in transition holds the previous table beside the new one (ClusterMap::prev). For a
+// partition whose row changed, a write goes to the union of the old and the new row and is
+// acknowledged only with W durable acknowledgements among the old row's members AND W among
+// the new row's; a read asks a majority of each row. So every write acknowledged before,
+// during or after the transition is on W of the rows a later reader asks, whichever map that
+// reader holds, and the new members need only anti-entropy to catch up on the rest.
+//
+// Thread safety: pure functions on values.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "cluster/cluster_map.h"
+
+namespace cairn::cluster {
+
+// A partition's replica sets under one map.
+struct KeyRows {
+  // Every replica to write: the old row in order, then the new row's members that are not in
+  // it (so the first up member is one that holds the data). Not moving: the row.
+  std::vector<NodeId> all;
+  // The rows a quorum is needed in: one (the row), or two (the new row, then the old one).
+  std::vector<std::vector<NodeId>> rows;
+  bool moving() const { return rows.size() > 1; }
+};
+
+// The replica sets of partition `p` (empty slots left out). Empty when the map has no table.
+KeyRows RowsOf(const ClusterMap& m, uint32_t p);
+
+// Whether the nodes in `acked` make a write durable: at least quorum(row size) of them in every
+// row of `r` (W in the old row and W in the new one while the partition moves).
+bool QuorumMet(const KeyRows& r, const std::vector<NodeId>& acked,
+               const std::function<uint32_t(size_t)>& quorum);
+
+}  // namespace cairn::cluster

@@ -1,0 +1,66 @@
+#include "cluster/transition.h"
+
+#include <gtest/gtest.h>
+
+namespace cairn::cluster {
+namespace {
+
+uint32_t Majority(size_t n) { return static_cast<uint32_t>(n / 2 + 1); }
+
+// One partition, R = 3: rows {1,2,3}, then node 3 is out and node 4 takes its slot.
+ClusterMap Moving() {
+  ClusterMap m;
+  m.epoch = 5;
+  for (NodeId id = 1; id <= 4; id++) m.nodes.push_back(MapNode{id, NodeState::kUp, 1, "a", "z"});
+  m.nodes[2].state = NodeState::kOut;
+  m.placement.replicas = 3;
+  m.placement.partitions = 2;
+  m.placement.table = {1, 2, 4, 1, 2, 4};
+  m.prev = m.placement;
+  m.prev.table = {1, 2, 3, 1, 2, 4};  // partition 1 does not move
+  return m;
+}
+
+TEST(Transition, Issue12AMovingPartitionWritesTheUnionOldRowFirst) {
+  ClusterMap m = Moving();
+  KeyRows r = RowsOf(m, 0);
+  ASSERT_TRUE(r.moving());
+  EXPECT_EQ(r.all, (std::vector<NodeId>{1, 2, 3, 4}));
+  EXPECT_EQ(r.rows[0], (std::vector<NodeId>{1, 2, 4}));  // new
+  EXPECT_EQ(r.rows[1], (std::vector<NodeId>{1, 2, 3}));  // old
+  KeyRows still = RowsOf(m, 1);
+  EXPECT_FALSE(still.moving());
+  EXPECT_EQ(still.all, (std::vector<NodeId>{1, 2, 4}));
+  m.prev.table.clear();  // retired
+  EXPECT_FALSE(RowsOf(m, 0).moving());
+  EXPECT_EQ(RowsOf(m, 0).all, (std::vector<NodeId>{1, 2, 4}));
+  EXPECT_TRUE(RowsOf(ClusterMap(), 0).all.empty());
+}
+
+TEST(Transition, Issue12AWriteNeedsWInTheOldRowAndWInTheNewRow) {
+  const KeyRows r = RowsOf(Moving(), 0);  // old {1,2,3}, new {1,2,4}
+  // Two acks, both in the old and the new row: W = 2 in each.
+  EXPECT_TRUE(QuorumMet(r, {1, 2}, Majority));
+  // W in the old row only (3 is out, 4 not reached): not acknowledged.
+  EXPECT_FALSE(QuorumMet(r, {1, 3}, Majority));
+  // W in the new row only.
+  EXPECT_FALSE(QuorumMet(r, {1, 4}, Majority));
+  EXPECT_FALSE(QuorumMet(r, {2, 4}, Majority));
+  // Three acks that give W in each.
+  EXPECT_TRUE(QuorumMet(r, {1, 3, 4}, Majority));
+  EXPECT_TRUE(QuorumMet(r, {2, 3, 4}, Majority));
+  EXPECT_FALSE(QuorumMet(r, {3, 4}, Majority));
+  EXPECT_FALSE(QuorumMet(r, {}, Majority));
+  // Policy "all": every member of both rows.
+  auto all = [](size_t n) { return static_cast<uint32_t>(n); };
+  EXPECT_FALSE(QuorumMet(r, {1, 2, 4}, all));
+  EXPECT_TRUE(QuorumMet(r, {1, 2, 3, 4}, all));
+  // Not moving: W of the row, as before transitions.
+  const KeyRows still = RowsOf(Moving(), 1);
+  EXPECT_TRUE(QuorumMet(still, {2, 4}, Majority));
+  EXPECT_FALSE(QuorumMet(still, {4}, Majority));
+  EXPECT_FALSE(QuorumMet(still, {3, 4}, Majority));  // 3 is not a replica of it
+}
+
+}  // namespace
+}  // namespace cairn::cluster
