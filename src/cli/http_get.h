@@ -1,7 +1,8 @@
 // HttpGet: one GET to a cairnd ops listener (its --http-listen), for `cairn status` and
-// `cairn top`. Blocking, bounded by a timeout, one connection per call (Boost.Beast).
+// `cairn top`. Blocking, one connection per call (net::HttpClient): the connect and the
+// response are each bounded by the timeout.
 //
-// Thread safety: a pure function (its own io_context per call).
+// Thread safety: a pure function (its own connection per call).
 #pragma once
 
 #include <cstdint>
