@@ -421,14 +421,16 @@ TEST_F(ClusterTest, Issue11AReadWritesTheNewestVersionBackToAMajority) {
   EXPECT_EQ(h->version, wo.version);
 }
 
-// A version 500 ms ahead of the coordinator's clock: well inside max_clock_skew_ms, above
-// anything the coordinator stamps now (a concurrent write, or a coordinator whose clock is ahead).
+// A version 10 s ahead of the coordinator's clock: well inside max_clock_skew_ms (60 s), above
+// anything the coordinator stamps during the test (a concurrent write, or a coordinator whose
+// clock is ahead). 500 ms was too little under ASan on a loaded machine: the coordinator's own
+// clock passed it before the write, which then rightly succeeded above it.
 static Version AheadOfNow() {
   const uint64_t ahead_ms =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count()) +
-      500;
+      10000;
   return Version::Make(ahead_ms, 0, 99);
 }
 
