@@ -161,12 +161,12 @@ Status DecodeClusterMap(std::string_view b, ClusterMap* m) {
     MapNode n;
     n.id = r.U16();
     n.state = static_cast<NodeState>(r.U8());
-    (void)r.U8();
+    const uint8_t reserved = r.U8();
     n.weight = r.U32();
     n.address = r.Str();
     n.zone = r.Str();
     if (n.state < NodeState::kUp || n.state > NodeState::kDraining || n.id == kNoNode ||
-        known[n.id])
+        known[n.id] || reserved != 0)
       return Status::Corruption("cluster map: node " + std::to_string(n.id) + " is malformed");
     known[n.id] = true;
     if (!m->nodes.empty() && m->nodes.back().id > n.id)

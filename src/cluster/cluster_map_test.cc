@@ -138,6 +138,19 @@ TEST(ClusterMap, Issue12ATransitionsFlippedBytesCutsAndBadPreviousTablesAreRefus
   EXPECT_TRUE(DecodeClusterMap(future, &out).IsNotSupported());
 }
 
+// The reserved byte after a node's state is 0; anything else is refused, as the flags are, so
+// every map that decodes encodes back to the same bytes (fuzz/map_fuzz.cc checks that).
+TEST(ClusterMap, AReservedByteThatIsNotZeroIsRefused) {
+  std::string enc = EncodeClusterMap(Sample());
+  enc.resize(enc.size() - 4);
+  enc[36 + 2 + 1] = 1;  // the first node: u16 id, u8 state, then the reserved byte
+  PutFixed32(&enc, crc32c::Value(enc.data(), enc.size()));
+  ClusterMap out;
+  Status s = DecodeClusterMap(enc, &out);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_EQ(s.message(), "cluster map: node 1 is malformed");
+}
+
 TEST(ClusterMap, PlacementNodesDropOutAndDraining) {
   ClusterMap m = Sample();
   m.nodes[0].state = NodeState::kOut;
