@@ -37,8 +37,8 @@ TEST(ClusterMap, RoundTrips) {
   EXPECT_EQ(back.ReplicasOf("k").size(), 3u);
 }
 
-TEST(ClusterMap, EveryFlippedByteOrCutIsRefused) {
-  const std::string enc = EncodeClusterMap(Sample());
+// Every 7th byte flipped and every 13th length cut from an encoded map: each refused.
+void ExpectFlipsAndCutsRefused(const std::string& enc) {
   ClusterMap out;
   for (size_t i = 0; i < enc.size(); i += 7) {
     std::string bad = enc;
@@ -46,6 +46,10 @@ TEST(ClusterMap, EveryFlippedByteOrCutIsRefused) {
     EXPECT_FALSE(DecodeClusterMap(bad, &out).ok()) << i;
   }
   for (size_t n = 0; n < enc.size(); n += 13) EXPECT_FALSE(DecodeClusterMap(enc.substr(0, n), &out).ok()) << n;
+}
+
+TEST(ClusterMap, EveryFlippedByteOrCutIsRefused) {
+  ExpectFlipsAndCutsRefused(EncodeClusterMap(Sample()));
 }
 
 // Well-formed bytes (the checksum matches) that name what the map does not hold.
@@ -107,14 +111,8 @@ TEST(ClusterMap, Issue12ATransitionRoundTripsWithItsPreviousTable) {
 }
 
 TEST(ClusterMap, Issue12ATransitionsFlippedBytesCutsAndBadPreviousTablesAreRefused) {
-  const std::string enc = EncodeClusterMap(InTransition());
+  ExpectFlipsAndCutsRefused(EncodeClusterMap(InTransition()));
   ClusterMap out;
-  for (size_t i = 0; i < enc.size(); i += 7) {
-    std::string bad = enc;
-    bad[i] ^= 0x20;
-    EXPECT_FALSE(DecodeClusterMap(bad, &out).ok()) << i;
-  }
-  for (size_t n = 0; n < enc.size(); n += 13) EXPECT_FALSE(DecodeClusterMap(enc.substr(0, n), &out).ok()) << n;
   // Well-formed bytes whose previous table names a node the map does not list.
   ClusterMap m = InTransition();
   m.prev.table[9] = 42;
