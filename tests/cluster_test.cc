@@ -8,6 +8,7 @@
 // The nemesis tests in network namespaces are tests/cluster/ (label cluster too).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,8 +17,11 @@
 #include <set>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "cairn/client.h"
 #include "cluster/cached_map_view.h"
+#include "cluster/cluster_admin.h"
 #include "cluster/cluster_store.h"
 #include "cluster/transition.h"
 #include "cluster/etcd_fixture.h"
@@ -85,9 +89,10 @@ class TestCluster {
       f << "[keys]\n" << kClientKeyId << " = \"" << kClientSecret << "\"\n";
     }
     ::chmod(config_.c_str(), 0600);
-    nodes_.resize(n_);
+    nodes_.resize(n_ + kSpareNodes);
     for (int i = 0; i < n_; i++)
       if (!StartNode(i)) return false;
+    started_ = n_;
     cluster::CachedMapOptions mo;
     mo.etcd.endpoints = etcd_.endpoints();
     mo.use_cache = false;
@@ -123,6 +128,13 @@ class TestCluster {
     return true;
   }
 
+  // Starts one more node (registered, not placed: the map waits for `cairn cluster add`);
+  // returns its process index, -1 if it did not start.
+  int AddNode() {
+    if (started_ >= static_cast<int>(nodes_.size()) || !StartNode(started_)) return -1;
+    return started_++;
+  }
+
   bool StartNode(int i) {
     std::vector<std::string> args = {"--volume-size", "16M", "--config", config_,
                                      "--cluster-etcd", etcd_.EndpointList(),
@@ -146,7 +158,7 @@ class TestCluster {
   // The process index of node `id` (by its address in the map).
   int IndexOf(NodeId id) {
     const cluster::MapNode* n = Map()->Node(id);
-    for (int i = 0; i < n_; i++)
+    for (int i = 0; i < started_; i++)
       if (n != nullptr && n->address == "127.0.0.1:" + std::to_string(nodes_[i].port())) return i;
     return -1;
   }
@@ -181,7 +193,7 @@ class TestCluster {
     for (const cluster::MapNode& n : m->nodes)
       out += " [" + std::to_string(n.id) + " " + n.address + " " +
              std::to_string(static_cast<int>(n.state)) + "]";
-    for (int i = 0; i < n_; i++) {
+    for (int i = 0; i < started_; i++) {
       out += "\n  p" + std::to_string(i) + "=" + std::to_string(nodes_[i].port());
       if (!nodes_[i].Alive()) continue;
       Result<StoreStats> st = NodeClient(i)->Stats();
@@ -210,7 +222,10 @@ class TestCluster {
   int size() const { return n_; }
 
  private:
+  // Named bound: processes AddNode may start beyond the first n.
+  static constexpr int kSpareNodes = 2;
   int n_;
+  int started_ = 0;
   std::string policy_;
   std::vector<std::string> extra_;
   cairn::testing::EtcdFixture etcd_;
@@ -1081,6 +1096,400 @@ TEST_F(TransitionClusterTest, Issue12AWriteOfAMovingPartitionIsNotAcknowledgedWi
   Result<GetResult> g = c_->store()->Get(moving_key, ByteRange());
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   EXPECT_EQ(g->data, "after");
+}
+
+// ---- The membership commands (issue 12 item 3): `cairn cluster ...` against real etcd and
+// real nodes, through the cairn binary.
+
+class MembershipCommandsTest : public TransitionClusterTest {
+ protected:
+  void SetUp() override {
+    // Out only by an operator's remove here (out_delay_ms far away); no periodic anti-entropy
+    // rounds, so what reaches the new replicas is the transitions' own work.
+    c_ = std::make_unique<TestCluster>(4, "quorum",
+                                       std::vector<std::string>{"--out-delay-ms", "600000",
+                                                                "--anti-entropy-interval-ms", "0"});
+    if (!c_->Start()) {
+      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
+      FAIL() << c_->why();
+    }
+  }
+  struct Cli {
+    int code = -1;
+    std::string out, err;
+  };
+  // Runs `cairn --cluster ETCD ARGS...` (the real binary), stdout and stderr captured.
+  Cli Cairn(const std::vector<std::string>& args) {
+    const std::string err_file = dir_.sub("cairn.err");
+    std::string cmd = std::string(CAIRN_PATH) + " --cluster " + c_->etcd().EndpointList();
+    for (const std::string& a : args) cmd += " '" + a + "'";
+    cmd += " 2>" + err_file;
+    Cli r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+    const int st = ::pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    std::ifstream f(err_file);
+    r.err.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    return r;
+  }
+  nlohmann::json StatusJson() {
+    Cli r = Cairn({"cluster", "status", "--json"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
+    return j;
+  }
+  static const nlohmann::json* NodeOf(const nlohmann::json& s, NodeId id) {
+    for (const nlohmann::json& n : s["nodes"])
+      if (n["id"] == id) return &n;
+    return nullptr;
+  }
+  static uint64_t SlotsOf(const ClusterMap& m, NodeId id) {
+    return static_cast<uint64_t>(std::count(m.placement.table.begin(), m.placement.table.end(), id));
+  }
+  NodeId IdOfIndex(int i) {
+    for (const cluster::MapNode& n : c_->Map()->nodes)
+      if (c_->IndexOf(n.id) == i) return n.id;
+    return 0;
+  }
+  // Waits for a map newer than `epoch` with no transition in flight.
+  std::shared_ptr<const ClusterMap> WaitRetired(uint64_t epoch, int ms = 90000) {
+    std::shared_ptr<const ClusterMap> m;
+    if (!WaitFor([&] {
+          m = c_->Map();
+          return m->epoch > epoch && !m->in_transition();
+        }, ms))
+      return nullptr;
+    return m;
+  }
+
+  // A load of writes (and reads of what was acknowledged before) from a client of its own, while
+  // membership changes.
+  class Load {
+   public:
+    explicit Load(TestCluster* c) : c_(c) {
+      t_ = std::thread([this] { Run(); });
+    }
+    ~Load() { Stop(); }
+    void Stop() {
+      stop_ = true;
+      if (t_.joinable()) t_.join();
+    }
+    std::map<std::string, std::string> acked;  // after Stop
+    int wrong_reads = 0, failed_reads = 0, reads = 0, failed_writes = 0;
+    std::string first_wrong;
+
+   private:
+    void Run() {
+      auto view = c_->LoadView();
+      cluster::PeerOptions po;
+      po.key = ClientKey{kClientKeyId, kClientSecret};
+      cluster::PeerPool peers(view.get(), po);
+      cluster::ClusterObjectStore store(cluster::ClusterStoreOptions(), view.get(), &peers, nullptr,
+                                        std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr));
+      std::mt19937 rng(7);
+      std::vector<std::string> keys;
+      for (int i = 0; !stop_.load(); i++) {
+        const std::string key = "load/" + std::to_string(i), value = "l" + std::to_string(i * 13);
+        if (store.Put(key, value, WriteOptions()).ok()) {
+          acked[key] = value;
+          keys.push_back(key);
+        } else {
+          failed_writes++;
+        }
+        if (!keys.empty()) {  // an acknowledged key, read back
+          const std::string& k = keys[rng() % keys.size()];
+          Result<GetResult> g = store.Get(k, ByteRange());
+          reads++;
+          if (g.ok() ? g->data != acked[k] : g.status().IsNotFound()) {
+            if (wrong_reads++ == 0) first_wrong = k + ": " + (g.ok() ? g->data : g.status().ToString());
+          } else if (!g.ok()) {
+            failed_reads++;
+          }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    TestCluster* c_;
+    std::atomic<bool> stop_{false};
+    std::thread t_;
+  };
+
+  // Every key of `acked` reads back with its value, and (with `rows`) is held by every replica
+  // of its row in `m`.
+  void ExpectAllThere(const std::map<std::string, std::string>& acked, const ClusterMap* rows) {
+    int missing = 0;
+    for (const auto& [key, value] : acked) {
+      Result<GetResult> g = c_->store()->Get(key, ByteRange());
+      if (!g.ok() || g->data != value) {
+        if (missing++ < 5) ADD_FAILURE() << key << ": " << (g.ok() ? g->data : g.status().ToString());
+      }
+      if (rows != nullptr) {
+        auto row = rows->ReplicasOf(key);
+        Result<ObjectInfo> h = c_->store()->Head(key);
+        if (h.ok()) {
+          EXPECT_EQ(HoldAtLeast(std::vector<NodeId>(row.begin(), row.end()), key, h->version), 3) << key;
+        }
+      }
+    }
+    EXPECT_EQ(missing, 0) << "of " << acked.size() << "\n" << c_->Describe();
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(MembershipCommandsTest, Issue12AddANodeUnderWritesLosesNothingAndMovesOnlyItsShare) {
+  std::map<std::string, std::string> acked;
+  for (int i = 0; i < 200; i++) {
+    const std::string key = "before/" + std::to_string(i), value = "b" + std::to_string(i);
+    ASSERT_TRUE(c_->store()->Put(key, value).ok());
+    acked[key] = value;
+  }
+  // status --json before: four nodes up, every slot held, nothing moving.
+  nlohmann::json s = StatusJson();
+  ASSERT_EQ(s["nodes"].size(), 4u) << s.dump();
+  uint64_t total = 0;
+  for (const nlohmann::json& n : s["nodes"]) {
+    EXPECT_EQ(n["state"], "up");
+    EXPECT_EQ(n["alive"], true);
+    total += n["slots"].get<uint64_t>();
+  }
+  EXPECT_EQ(total, uint64_t{s["partitions"].get<uint32_t>()} * s["replicas"].get<uint32_t>());
+  EXPECT_TRUE(s["transition"].is_null());
+  EXPECT_EQ(s["settled"], true);
+  const uint64_t epoch0 = s["epoch"];
+
+  // A fifth node starts: registered, not placed (no automatic join).
+  const int fifth = c_->AddNode();
+  ASSERT_GE(fifth, 0) << c_->why();
+  NodeId new_id = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    nlohmann::json st = StatusJson();
+    for (const nlohmann::json& n : st["nodes"])
+      if (n["state"] == "unplaced" && n["alive"] == true) new_id = n["id"];
+    return new_id != 0;
+  }, 30000)) << StatusJson().dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(c_->Map()->epoch, epoch0) << "a registered node changed the map by itself";
+  EXPECT_EQ(c_->Map()->Node(new_id), nullptr);
+
+  const std::shared_ptr<const ClusterMap> before = c_->Map();
+  Load load(c_.get());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Cli add = Cairn({"cluster", "add", std::to_string(new_id)});
+  ASSERT_EQ(add.code, 0) << add.err;
+  EXPECT_NE(add.out.find("node " + std::to_string(new_id)), std::string::npos) << add.out;
+  // The transition: visible in status while in flight (unless it retired first).
+  bool saw_transition = false;
+  std::shared_ptr<const ClusterMap> moving;
+  ASSERT_TRUE(WaitFor([&] {
+    std::shared_ptr<const ClusterMap> m = c_->Map();
+    if (m->in_transition() && m->Node(new_id) != nullptr && moving == nullptr) {
+      moving = m;
+      nlohmann::json st = StatusJson();
+      if (!st["transition"].is_null()) {
+        saw_transition = true;
+        EXPECT_GT(st["transition"]["moving_partitions"].get<uint64_t>(), 0u);
+        EXPECT_GT(st["transition"]["nodes_total"].get<uint64_t>(), 0u);
+        EXPECT_FALSE(st["settled"].get<bool>());
+      }
+    }
+    return m->Node(new_id) != nullptr;
+  }, 30000)) << c_->Describe();
+  const std::shared_ptr<const ClusterMap> after = WaitRetired(before->epoch);
+  ASSERT_NE(after, nullptr) << "the add did not retire\n" << c_->Describe();
+  load.Stop();
+  EXPECT_TRUE(saw_transition || moving == nullptr);
+  EXPECT_EQ(load.wrong_reads, 0) << load.first_wrong;
+  EXPECT_LT(load.failed_reads, std::max(1, load.reads / 20)) << "of " << load.reads;
+  EXPECT_GT(load.acked.size(), 0u);
+  for (auto& [k, v] : load.acked) acked[k] = v;
+
+  // The new node holds its share, and only that moved: every slot that changed went to it.
+  const uint64_t slots = SlotsOf(*after, new_id);
+  const uint64_t all = uint64_t{after->placement.partitions} * after->placement.replicas;
+  const uint64_t moved = cluster::MovedSlots(before->placement, after->placement);
+  EXPECT_GT(slots, 0u);
+  EXPECT_EQ(moved, slots) << "slots moved beyond what the new node took";
+  const double optimum = static_cast<double>(all) / 5;  // 1/(N+1) of the slots
+  uint64_t keys_on_new = 0;
+  for (const auto& [k, v] : acked) {
+    auto row = after->ReplicasOf(k);
+    keys_on_new += std::find(row.begin(), row.end(), new_id) != row.end() ? 1 : 0;
+  }
+  std::printf("[measure] add 5th node to 4: slots moved %llu of %llu, optimum 1/(N+1) = %.0f, "
+              "moved/optimum %.4f; records copied to the new node %llu of %zu keys (x3 copies: "
+              "%.4f of all copies, optimum 0.2)\n",
+              (unsigned long long)moved, (unsigned long long)all, optimum, moved / optimum,
+              (unsigned long long)keys_on_new, acked.size(), keys_on_new / (3.0 * acked.size()));
+  EXPECT_LE(moved, optimum * 1.05 + 1);
+  // Every acknowledged key: readable, and on all three replicas of its new row.
+  ExpectAllThere(acked, after.get());
+  nlohmann::json st = StatusJson();
+  const nlohmann::json* n = NodeOf(st, new_id);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ((*n)["state"], "up");
+  EXPECT_EQ((*n)["slots"].get<uint64_t>(), slots);
+  EXPECT_EQ((*n)["intent"], "in");
+  EXPECT_TRUE(st["transition"].is_null());
+}
+
+TEST_F(MembershipCommandsTest, Issue12DrainANodeThenKillItAndRemoveItLosesNothing) {
+  std::map<std::string, std::string> acked;
+  for (int i = 0; i < 200; i++) {
+    const std::string key = "before/" + std::to_string(i), value = "b" + std::to_string(i);
+    ASSERT_TRUE(c_->store()->Put(key, value).ok());
+    acked[key] = value;
+  }
+  const int victim = 2;
+  const NodeId victim_id = IdOfIndex(victim);
+  ASSERT_NE(victim_id, 0);
+  const std::shared_ptr<const ClusterMap> before = c_->Map();
+  Load load(c_.get());
+  Cli drain = Cairn({"cluster", "drain", std::to_string(victim_id)});
+  ASSERT_EQ(drain.code, 0) << drain.err;
+  // Draining: it still serves (state up in the map) while its slots move.
+  ASSERT_TRUE(WaitFor([&] {
+    const cluster::MapNode* n = c_->Map()->Node(victim_id);
+    return n != nullptr && n->weight == 0;
+  }, 30000)) << c_->Describe();
+  EXPECT_EQ(c_->Map()->Node(victim_id)->state, cluster::NodeState::kUp);
+  const std::shared_ptr<const ClusterMap> after = WaitRetired(before->epoch);
+  ASSERT_NE(after, nullptr) << c_->Describe();
+  load.Stop();
+  EXPECT_EQ(load.wrong_reads, 0) << load.first_wrong;
+  EXPECT_LT(load.failed_reads, std::max(1, load.reads / 20)) << "of " << load.reads;
+  for (auto& [k, v] : load.acked) acked[k] = v;
+  EXPECT_EQ(SlotsOf(*after, victim_id), 0u);
+  EXPECT_EQ(cluster::MovedSlots(before->placement, after->placement), SlotsOf(*before, victim_id))
+      << "only the drained node's slots move";
+  nlohmann::json st = StatusJson();
+  ASSERT_NE(NodeOf(st, victim_id), nullptr);
+  EXPECT_EQ((*NodeOf(st, victim_id))["state"], "draining");
+  EXPECT_EQ((*NodeOf(st, victim_id))["slots"], 0);
+  // Killed: nothing it held is needed.
+  c_->node(victim).Stop(SIGKILL);
+  ExpectAllThere(acked, after.get());
+  // And removed once gone: out, still nothing lost.
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(victim_id)->state == cluster::NodeState::kDown; }, 30000))
+      << c_->Describe();
+  Cli rm = Cairn({"cluster", "remove", std::to_string(victim_id)});
+  ASSERT_EQ(rm.code, 0) << rm.err;
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(victim_id)->state == cluster::NodeState::kOut; }, 30000))
+      << c_->Describe();
+  ExpectAllThere(acked, nullptr);
+  EXPECT_EQ((*NodeOf(StatusJson(), victim_id))["state"], "out");
+}
+
+TEST_F(MembershipCommandsTest, Issue12RemoveANodeThatIsGoneRebuildsItsSlotsFromTheSurvivors) {
+  std::map<std::string, std::string> acked;
+  for (int i = 0; i < 200; i++) {
+    const std::string key = "before/" + std::to_string(i), value = "b" + std::to_string(i);
+    ASSERT_TRUE(c_->store()->Put(key, value).ok());
+    acked[key] = value;
+  }
+  const int victim = 1;
+  const NodeId victim_id = IdOfIndex(victim);
+  // Up and holding slots: refused.
+  Cli early = Cairn({"cluster", "remove", std::to_string(victim_id)});
+  EXPECT_EQ(early.code, 2);
+  EXPECT_NE(early.err.find("drain it first"), std::string::npos) << early.err;
+  c_->node(victim).Stop(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(victim_id)->state == cluster::NodeState::kDown; }, 30000))
+      << c_->Describe();
+  const std::shared_ptr<const ClusterMap> before = c_->Map();
+  Cli rm = Cairn({"cluster", "remove", std::to_string(victim_id)});
+  ASSERT_EQ(rm.code, 0) << rm.err;
+  const std::shared_ptr<const ClusterMap> after = WaitRetired(before->epoch);
+  ASSERT_NE(after, nullptr) << c_->Describe();
+  EXPECT_EQ(after->Node(victim_id)->state, cluster::NodeState::kOut);
+  EXPECT_EQ(SlotsOf(*after, victim_id), 0u);
+  EXPECT_EQ(cluster::MovedSlots(before->placement, after->placement), SlotsOf(*before, victim_id));
+  ExpectAllThere(acked, after.get());
+}
+
+TEST_F(MembershipCommandsTest, Issue12ReweightMovesSlotsTheRightWay) {
+  const NodeId a = IdOfIndex(0), b = IdOfIndex(1);
+  const std::shared_ptr<const ClusterMap> before = c_->Map();
+  // 4 nodes in 4 zones, R = 3: each holds 3/4 of the partitions; weight 1 -> 3 lifts a to its
+  // cap (one slot per partition), taken from the others.
+  Cli up = Cairn({"cluster", "reweight", std::to_string(a), "--weight", "3"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  std::shared_ptr<const ClusterMap> m1 = WaitRetired(before->epoch);
+  ASSERT_NE(m1, nullptr) << c_->Describe();
+  EXPECT_GT(SlotsOf(*m1, a), SlotsOf(*before, a));
+  EXPECT_LT(SlotsOf(*m1, b), SlotsOf(*before, b));
+  EXPECT_EQ(m1->Node(a)->weight, 3u);
+  // And down again: a gives slots back.
+  Cli down = Cairn({"cluster", "reweight", std::to_string(a), "--weight", "1"});
+  ASSERT_EQ(down.code, 0) << down.err;
+  std::shared_ptr<const ClusterMap> m2 = WaitRetired(m1->epoch);
+  ASSERT_NE(m2, nullptr) << c_->Describe();
+  EXPECT_LT(SlotsOf(*m2, a), SlotsOf(*m1, a));
+  EXPECT_GT(SlotsOf(*m2, b), SlotsOf(*m1, b));
+}
+
+TEST_F(MembershipCommandsTest, Issue12BadInputGetsAClearErrorAndChangesNothing) {
+  auto etcd = cluster::EtcdClient::Create(cluster::EtcdOptions{c_->etcd().endpoints()});
+  ASSERT_TRUE(etcd.ok());
+  auto view = [&] { return *cluster::ReadClusterView(etcd->get(), "/cairn/default/"); };
+  const cluster::ClusterView v0 = view();
+  const NodeId a = IdOfIndex(0), b = IdOfIndex(1);
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"cluster", "drain", "999"}, "no node 999"},
+      {{"cluster", "reweight", std::to_string(a), "--weight", "0"}, "1..1000"},
+      {{"cluster", "reweight", std::to_string(a), "--weight", "5000"}, "kMaxNodeWeight"},
+      {{"cluster", "add", std::to_string(a), "--weight", "0"}, "1..1000"},
+      {{"cluster", "add", std::to_string(a)}, "already in the cluster"},
+      {{"cluster", "remove", std::to_string(a)}, "drain it first"},
+      {{"cluster", "reweight", std::to_string(a)}, "--weight"},
+      {{"cluster", "drain", "0"}, "bad node id"},
+  };
+  for (const Case& c : cases) {
+    Cli r = Cairn(c.args);
+    EXPECT_EQ(r.code, 2) << c.args[1] << " " << c.args[2] << ": " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+  }
+  cluster::ClusterView v1 = view();
+  EXPECT_EQ(v1.map.epoch, v0.map.epoch);
+  EXPECT_EQ(v1.serial_mod_revision, v0.serial_mod_revision) << "an intent was written";
+  EXPECT_TRUE(v1.intents.empty());
+  // 4 nodes in 4 zones, R = 3: one may drain, a second would leave 2 zones.
+  Cli one = Cairn({"cluster", "drain", std::to_string(a)});
+  ASSERT_EQ(one.code, 0) << one.err;
+  Cli two = Cairn({"cluster", "drain", std::to_string(b)});
+  EXPECT_EQ(two.code, 2);
+  EXPECT_NE(two.err.find("fewer than R = 3"), std::string::npos) << two.err;
+  v1 = view();
+  EXPECT_EQ(v1.intents.size(), 1u);
+  EXPECT_EQ(v1.intents.count(b), 0u);
+  // One transition at a time: a change made while the drain moves waits, and status says so.
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->in_transition(); }, 30000)) << c_->Describe();
+  Cli rw = Cairn({"cluster", "reweight", std::to_string(b), "--weight", "2"});
+  ASSERT_EQ(rw.code, 0) << rw.err;
+  nlohmann::json st = StatusJson();
+  if (c_->Map()->in_transition() && !st["transition"].is_null()) {
+    ASSERT_EQ(st["pending"].size(), 1u) << st.dump();
+    EXPECT_NE(st["pending"][0].get<std::string>().find("one at a time"), std::string::npos) << st.dump();
+    Cli text = Cairn({"cluster", "status"});
+    EXPECT_NE(text.out.find("pending: node " + std::to_string(b)), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("zone z1"), std::string::npos) << text.out;
+  }
+  // Both end up applied, one after the other.
+  ASSERT_TRUE(WaitFor([&] {
+    std::shared_ptr<const ClusterMap> m = c_->Map();
+    return !m->in_transition() && m->Node(a)->weight == 0 && m->Node(b)->weight == 2;
+  }, 90000)) << c_->Describe();
+  EXPECT_EQ(StatusJson()["settled"], true);
 }
 
 }  // namespace
