@@ -1525,5 +1525,65 @@ TEST_F(MembershipCommandsTest, Issue12BadInputGetsAClearErrorAndChangesNothing) 
   EXPECT_EQ(StatusJson()["settled"], true);
 }
 
+// Out 2 s after its lease expired, as in TransitionClusterTest.
+class MembershipOutTest : public MembershipCommandsTest {
+ protected:
+  void SetUp() override {
+    c_ = std::make_unique<TestCluster>(4, "quorum",
+                                       std::vector<std::string>{"--out-delay-ms", "2000",
+                                                                "--anti-entropy-interval-ms", "0"});
+    if (!c_->Start()) {
+      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
+      FAIL() << c_->why();
+    }
+  }
+};
+
+TEST_F(MembershipOutTest, Issue12ANodeBackAfterOutWaitsForAddAndItsOldIntentIsForgotten) {
+  std::map<std::string, std::string> acked;
+  PutBefore(100, &acked);
+  const int victim = 3;
+  const NodeId victim_id = IdOfIndex(victim);
+  // An operator's intent for it ("in", weight 2)...
+  Cli rw = Cairn({"cluster", "reweight", std::to_string(victim_id), "--weight", "2"});
+  ASSERT_EQ(rw.code, 0) << rw.err;
+  std::shared_ptr<const ClusterMap> m = WaitRetired(c_->Map()->epoch);
+  ASSERT_NE(m, nullptr) << c_->Describe();
+  ASSERT_EQ(m->Node(victim_id)->weight, 2u);
+  // ...is forgotten when it goes out for good, so that it does not come back by itself.
+  c_->node(victim).Stop(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(victim_id)->state == cluster::NodeState::kOut; }, 30000))
+      << c_->Describe();
+  {
+    const nlohmann::json st = StatusJson();
+    ASSERT_NE(NodeOf(st, victim_id), nullptr);
+    EXPECT_TRUE((*NodeOf(st, victim_id))["intent"].is_null()) << st.dump();
+  }
+  ASSERT_NE(WaitRetired(c_->Map()->epoch - 1), nullptr) << c_->Describe();
+  ASSERT_TRUE(c_->StartNode(victim));  // back, same data directory, same id
+  ASSERT_TRUE(WaitFor([&] {
+    const nlohmann::json st = StatusJson();
+    const nlohmann::json* n = NodeOf(st, victim_id);
+    return n != nullptr && (*n)["alive"] == true;
+  }, 30000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(c_->Map()->Node(victim_id)->state, cluster::NodeState::kOut) << "it came back by itself";
+  EXPECT_EQ(SlotsOf(*c_->Map(), victim_id), 0u);
+  EXPECT_EQ((*NodeOf(StatusJson(), victim_id))["state"], "out");
+  // `add` brings it back: up, with slots, after a transition; nothing lost.
+  Cli add = Cairn({"cluster", "add", std::to_string(victim_id)});
+  ASSERT_EQ(add.code, 0) << add.err;
+  std::shared_ptr<const ClusterMap> back;
+  ASSERT_TRUE(WaitFor([&] {
+    back = c_->Map();
+    return back->Node(victim_id)->state == cluster::NodeState::kUp && !back->in_transition() &&
+           SlotsOf(*back, victim_id) > 0;
+  }, 90000)) << c_->Describe();
+  EXPECT_EQ(back->Node(victim_id)->weight, 2u) << "the weight it had in the map";
+  index_.clear();
+  replica_clients_.clear();
+  ExpectAllThere(acked, back.get());
+}
+
 }  // namespace
 }  // namespace cairn::test
