@@ -1313,6 +1313,7 @@ TEST_F(MembershipCommandsTest, Issue12AddANodeUnderWritesLosesNothingAndMovesOnl
       nlohmann::json st = StatusJson();
       if (!st["transition"].is_null()) {
         saw_transition = true;
+        std::printf("[status during the add]\n%s", Cairn({"cluster", "status"}).out.c_str());
         EXPECT_GT(st["transition"]["moving_partitions"].get<uint64_t>(), 0u);
         EXPECT_GT(st["transition"]["nodes_total"].get<uint64_t>(), 0u);
         EXPECT_FALSE(st["settled"].get<bool>());
