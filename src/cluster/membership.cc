@@ -414,13 +414,14 @@ Status Membership::ControlOnce() {
     const unsigned long id = std::strtoul(kv.key.c_str() + prefix_.size() + 6, nullptr, 10);
     Result<AdminIntent> in = DecodeAdminIntent(kv.value);
     if (id == 0 || id >= kNoNode || !in.ok()) continue;  // admin/serial, or bad input: ignored
+    in->mod_revision = kv.mod_revision;
     intents[static_cast<NodeId>(id)] = *in;
   }
 
   ClusterMap next;
   next.epoch = prev.epoch + 1;
   // Nodes an "in" intent had placed that this map marks out (down for too long): their intent
-  // is deleted with the map write, so a node that comes back after being out waits for an
+  // is deleted once the map is written, so a node that comes back after being out waits for an
   // operator's `add` like any other, instead of pulling its slots back by itself.
   std::vector<NodeId> forget;
   if (prev.epoch == 0) {
@@ -569,11 +570,22 @@ Status Membership::ControlOnce() {
   // a transaction that puts a key inside a range it also deletes.)
   ops.push_back({EtcdOp::Kind::kDelete, ChunkKey(prefix_, chunks), "", EtcdPrefixEnd(prefix_ + "map/chunk/"), 0});
   ops.push_back({EtcdOp::Kind::kPut, prefix_ + "map/epoch", std::to_string(next.epoch), "", 0});
-  for (NodeId id : forget) ops.push_back({EtcdOp::Kind::kDelete, prefix_ + "admin/" + std::to_string(id), "", "", 0});
-  if (!forget.empty())  // (an admin's check that read the intents before this fails its compare)
-    ops.push_back({EtcdOp::Kind::kPut, prefix_ + "admin/serial", "{\"controller\":\"out\"}", "", 0});
   CAIRN_ASSIGN_OR_RETURN(EtcdTxnResult t, ctl_etcd_->Txn(cmp, ops));
   if (!t.succeeded) return Status::Conflict("the map changed or this node lost the controller key");
+  for (NodeId id : forget) {
+    // Only the intent this pass read (an operator's newer one stays), in its own transaction:
+    // the map's must not fail for it. It bumps admin/serial, so an admin's check that read the
+    // old intent fails its compare. If this is lost (the controller dies first), the node may
+    // come back by itself when it returns: the old behaviour of an explicit add.
+    const std::string key = prefix_ + "admin/" + std::to_string(id);
+    Result<EtcdTxnResult> f = ctl_etcd_->Txn(
+        {{key, EtcdCompare::Target::kModRevision, EtcdCompare::Result::kEqual, intents[id].mod_revision, ""}},
+        {{EtcdOp::Kind::kDelete, key, "", "", 0},
+         {EtcdOp::Kind::kPut, prefix_ + "admin/serial", "{\"controller\":\"forgot " + std::to_string(id) + "\"}", "", 0}});
+    if (!f.ok() || !f->succeeded)
+      spdlog::info("event=cluster_intent_kept node_id={} note=\"an operator changed it meanwhile, or etcd "
+                   "did not answer\"", id);
+  }
   Install(std::move(next));
   return Status::OK();
 }
