@@ -293,10 +293,8 @@ Result<AdminIntent> CheckAdminChange(const ClusterView& view, AdminCommand cmd, 
   return out;
 }
 
-Result<AdminIntent> WriteAdminChange(EtcdClient* etcd, const std::string& prefix, AdminCommand cmd,
-                                     NodeId node, std::optional<uint32_t> weight) {
-  CAIRN_ASSIGN_OR_RETURN(ClusterView view, ReadClusterView(etcd, prefix));
-  CAIRN_ASSIGN_OR_RETURN(AdminIntent in, CheckAdminChange(view, cmd, node, weight));
+Status WriteAdminIntent(EtcdClient* etcd, const std::string& prefix, const ClusterView& view,
+                        AdminCommand cmd, NodeId node, AdminIntent* in) {
   // Only if no intent changed since the read: every change bumps admin/serial.
   const std::string serial = prefix + "admin/serial";
   EtcdCompare cmp = view.serial_mod_revision == 0
@@ -306,13 +304,21 @@ Result<AdminIntent> WriteAdminChange(EtcdClient* etcd, const std::string& prefix
   const std::string note =
       Json{{"node", node}, {"command", AdminCommandName(cmd)}, {"map_epoch", view.map.epoch}}.dump();
   std::vector<EtcdOp> ops = {
-      {EtcdOp::Kind::kPut, prefix + "admin/" + std::to_string(node), EncodeAdminIntent(in), "", 0},
+      {EtcdOp::Kind::kPut, prefix + "admin/" + std::to_string(node), EncodeAdminIntent(*in), "", 0},
       {EtcdOp::Kind::kPut, serial, note, "", 0}};
   CAIRN_ASSIGN_OR_RETURN(EtcdTxnResult t, etcd->Txn({cmp}, ops));
   if (!t.succeeded)
     return Status::Conflict("another admin changed the cluster's intents meanwhile; nothing was "
                             "written: look at cairn cluster status and try again");
-  in.mod_revision = t.revision;
+  in->mod_revision = t.revision;
+  return Status::OK();
+}
+
+Result<AdminIntent> WriteAdminChange(EtcdClient* etcd, const std::string& prefix, AdminCommand cmd,
+                                     NodeId node, std::optional<uint32_t> weight) {
+  CAIRN_ASSIGN_OR_RETURN(ClusterView view, ReadClusterView(etcd, prefix));
+  CAIRN_ASSIGN_OR_RETURN(AdminIntent in, CheckAdminChange(view, cmd, node, weight));
+  CAIRN_RETURN_IF_ERROR(WriteAdminIntent(etcd, prefix, view, cmd, node, &in));
   return in;
 }
 

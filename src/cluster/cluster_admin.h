@@ -97,6 +97,11 @@ Result<ClusterView> ReadClusterView(EtcdClient* etcd, const std::string& prefix)
 Result<AdminIntent> CheckAdminChange(const ClusterView& view, AdminCommand cmd, NodeId node,
                                      std::optional<uint32_t> weight);
 
+// Writes `in` for `node` if no intent changed since `view` was read (admin/serial's mod
+// revision), bumping admin/serial. Conflict otherwise (nothing written).
+Status WriteAdminIntent(EtcdClient* etcd, const std::string& prefix, const ClusterView& view,
+                        AdminCommand cmd, NodeId node, AdminIntent* in);
+
 // Reads, checks and writes one change (the CLI's add/drain/remove/reweight). Conflict when
 // another admin changed an intent between the read and the write (nothing written: look at
 // status, retry). Returns the intent written.
