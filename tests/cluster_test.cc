@@ -1182,7 +1182,7 @@ class MembershipCommandsTest : public TransitionClusterTest {
     std::map<std::string, std::string> acked;  // after Stop
     std::map<std::string, Version> versions;
     int wrong_reads = 0, failed_reads = 0, reads = 0, failed_writes = 0;
-    std::string first_wrong;
+    std::string first_wrong, first_failed_write;
 
    private:
     void Run() {
@@ -1201,7 +1201,7 @@ class MembershipCommandsTest : public TransitionClusterTest {
           versions[key] = w->version;
           keys.push_back(key);
         } else {
-          failed_writes++;
+          if (failed_writes++ == 0) first_failed_write = w.status().ToString();
         }
         if (!keys.empty()) {  // an acknowledged key, read back
           const std::string& k = keys[rng() % keys.size()];
@@ -1258,8 +1258,9 @@ class MembershipCommandsTest : public TransitionClusterTest {
   void Merge(const Load& load, std::map<std::string, std::string>* acked) {
     for (auto& [k, v] : load.acked) (*acked)[k] = v;
     for (auto& [k, v] : load.versions) versions_[k] = v;
-    std::printf("[load] %zu writes acknowledged, %d failed; %d reads, %d failed, %d wrong\n",
-                load.acked.size(), load.failed_writes, load.reads, load.failed_reads, load.wrong_reads);
+    std::printf("[load] %zu writes acknowledged, %d failed (first: %s); %d reads, %d failed, %d wrong\n",
+                load.acked.size(), load.failed_writes, load.first_failed_write.c_str(), load.reads,
+                load.failed_reads, load.wrong_reads);
   }
 
   std::map<std::string, Version> versions_;
@@ -1300,6 +1301,7 @@ TEST_F(MembershipCommandsTest, Issue12AddANodeUnderWritesLosesNothingAndMovesOnl
   const std::shared_ptr<const ClusterMap> before = c_->Map();
   Load load(c_.get());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto add_at = Clock::now();
   Cli add = Cairn({"cluster", "add", std::to_string(new_id)});
   ASSERT_EQ(add.code, 0) << add.err;
   EXPECT_NE(add.out.find("node " + std::to_string(new_id)), std::string::npos) << add.out;
@@ -1323,7 +1325,10 @@ TEST_F(MembershipCommandsTest, Issue12AddANodeUnderWritesLosesNothingAndMovesOnl
   }, 30000)) << c_->Describe();
   const std::shared_ptr<const ClusterMap> after = WaitRetired(before->epoch);
   ASSERT_NE(after, nullptr) << "the add did not retire\n" << c_->Describe();
+  const double took_s = std::chrono::duration<double>(Clock::now() - add_at).count();
   load.Stop();
+  std::printf("[measure] add to retired: %.2f s; load %zu writes acknowledged in all\n", took_s,
+              load.acked.size());
   EXPECT_TRUE(saw_transition || moving == nullptr);
   std::printf("[add] transition seen by status: %s (epoch %llu -> retired at %llu)\n",
               saw_transition ? "yes" : "no", (unsigned long long)before->epoch,
