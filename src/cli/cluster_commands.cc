@@ -30,7 +30,8 @@ using cluster::NodeState;
 // from the command line, where `ps` would show it).
 Outcome OpenEtcd(const Context& ctx, std::unique_ptr<cluster::EtcdClient>* out) {
   if (ctx.cluster.empty())
-    return Outcome::Usage("needs the cluster's etcd: --cluster HOST:PORT[,HOST:PORT...] or $CAIRN_CLUSTER");
+    return Outcome::Usage(
+        "needs the cluster's etcd: --cluster HOST:PORT[,HOST:PORT...] or $CAIRN_CLUSTER");
   cluster::EtcdOptions eo;
   if (Status s = cluster::ParseEtcdEndpoints(ctx.cluster, &eo.endpoints); !s.ok())
     return Outcome::Usage(s.message() + " (--cluster or CAIRN_CLUSTER)");
@@ -53,7 +54,8 @@ std::string ShownState(const ClusterView& v, NodeId id) {
   const MapNode* n = v.map.Node(id);
   if (n == nullptr) return "unplaced";
   auto in = v.intents.find(id);
-  if (n->state != NodeState::kOut && in != v.intents.end() && in->second.state == AdminState::kDrain)
+  if (n->state != NodeState::kOut && in != v.intents.end() &&
+      in->second.state == AdminState::kDrain)
     return v.alive.count(id) != 0 ? "draining" : "draining-down";
   if (n->state == NodeState::kUp || n->state == NodeState::kDown)
     return v.alive.count(id) != 0 ? "up" : "down";  // (liveness now, ahead of the map)
@@ -63,7 +65,8 @@ std::string ShownState(const ClusterView& v, NodeId id) {
 std::string Bar(uint64_t done, uint64_t total, int width) {
   const double frac = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
   const int full = static_cast<int>(frac * width);
-  return "[" + std::string(static_cast<size_t>(full), '#') + std::string(static_cast<size_t>(width - full), '-') + "]";
+  return "[" + std::string(static_cast<size_t>(full), '#') +
+         std::string(static_cast<size_t>(width - full), '-') + "]";
 }
 
 }  // namespace
@@ -74,11 +77,14 @@ Outcome EtcdCredentials(cluster::EtcdOptions* eo) {
   eo->user = user;
   const char* file = std::getenv("CAIRN_ETCD_PASSWORD_FILE");
   if (file == nullptr || *file == '\0')
-    return Outcome::Usage("CAIRN_ETCD_USER is set but CAIRN_ETCD_PASSWORD_FILE (the file holding etcd's password) is not");
+    return Outcome::Usage(
+        "CAIRN_ETCD_USER is set but CAIRN_ETCD_PASSWORD_FILE (the file holding etcd's password) is "
+        "not");
   std::ifstream f(file);
   std::string pw;
   if (!f || !std::getline(f, pw))
-    return Outcome::Error(fmt::format("cannot read etcd's password from {} (CAIRN_ETCD_PASSWORD_FILE)", OneLine(file)));
+    return Outcome::Error(fmt::format(
+        "cannot read etcd's password from {} (CAIRN_ETCD_PASSWORD_FILE)", OneLine(file)));
   eo->password = pw;
   return Outcome::Ok();
 }
@@ -89,7 +95,8 @@ Json ClusterStatusJson(const ClusterView& v, const std::string& name) {
   j["epoch"] = v.map.epoch;
   j["replicas"] = v.map.placement.replicas;
   j["partitions"] = v.map.placement.partitions;
-  j["controller"] = v.controller.empty() ? Json() : Json(std::strtoul(v.controller.c_str(), nullptr, 10));
+  j["controller"] =
+      v.controller.empty() ? Json() : Json(std::strtoul(v.controller.c_str(), nullptr, 10));
   std::set<NodeId> ids;
   for (const MapNode& n : v.map.nodes) ids.insert(n.id);
   for (const auto& [id, r] : v.registered) ids.insert(id);
@@ -153,10 +160,11 @@ Json ClusterStatusJson(const ClusterView& v, const std::string& name) {
 }
 
 std::string FormatClusterStatus(const Json& s, int bar_width) {
-  std::string out = fmt::format("cluster {}: map epoch {}, R = {}, {} partitions, controller {}\n",
-                                s["cluster"].get<std::string>(), s["epoch"].get<uint64_t>(),
-                                s["replicas"].get<uint32_t>(), s["partitions"].get<uint32_t>(),
-                                s["controller"].is_null() ? std::string("none") : s["controller"].dump());
+  std::string out =
+      fmt::format("cluster {}: map epoch {}, R = {}, {} partitions, controller {}\n",
+                  s["cluster"].get<std::string>(), s["epoch"].get<uint64_t>(),
+                  s["replicas"].get<uint32_t>(), s["partitions"].get<uint32_t>(),
+                  s["controller"].is_null() ? std::string("none") : s["controller"].dump());
   std::map<std::string, std::vector<const Json*>> by_zone;
   for (const Json& n : s["nodes"]) by_zone[n["zone"].get<std::string>()].push_back(&n);
   const bool moving = !s["transition"].is_null();
@@ -165,7 +173,8 @@ std::string FormatClusterStatus(const Json& s, int bar_width) {
     for (const Json* n : nodes) {
       std::string slots = fmt::format("{} slots", (*n)["slots"].get<uint64_t>());
       if (moving && (*n)["slots_before"].get<uint64_t>() != (*n)["slots"].get<uint64_t>())
-        slots = fmt::format("{} -> {} slots", (*n)["slots_before"].get<uint64_t>(), (*n)["slots"].get<uint64_t>());
+        slots = fmt::format("{} -> {} slots", (*n)["slots_before"].get<uint64_t>(),
+                            (*n)["slots"].get<uint64_t>());
       out += fmt::format("  node {:<5} {:<14} weight {:<4} {:<22} {}\n", (*n)["id"].get<uint32_t>(),
                          (*n)["state"].get<std::string>(), (*n)["weight"].get<uint32_t>(), slots,
                          OneLine((*n)["address"].get<std::string>()));
@@ -173,14 +182,17 @@ std::string FormatClusterStatus(const Json& s, int bar_width) {
   }
   if (moving) {
     const Json& t = s["transition"];
-    const uint64_t done = t["nodes_synced"].get<uint64_t>(), total = t["nodes_total"].get<uint64_t>();
-    out += fmt::format("transition to epoch {}: {} partitions moving ({} slots)\n", t["epoch"].get<uint64_t>(),
-                       t["moving_partitions"].get<uint64_t>(), t["moved_slots"].get<uint64_t>());
-    const uint64_t pdone = t["partitions_synced"].get<uint64_t>(), ptotal = t["moving_partitions"].get<uint64_t>();
-    out += fmt::format("  partitions synced: {}{}/{}\n", bar_width > 0 ? Bar(pdone, ptotal, bar_width) + " " : "",
-                       pdone, ptotal);
-    out += fmt::format("  nodes synced:      {}{}/{} reported", bar_width > 0 ? Bar(done, total, bar_width) + " " : "",
-                       done, total);
+    const uint64_t done = t["nodes_synced"].get<uint64_t>(),
+                   total = t["nodes_total"].get<uint64_t>();
+    out += fmt::format("transition to epoch {}: {} partitions moving ({} slots)\n",
+                       t["epoch"].get<uint64_t>(), t["moving_partitions"].get<uint64_t>(),
+                       t["moved_slots"].get<uint64_t>());
+    const uint64_t pdone = t["partitions_synced"].get<uint64_t>(),
+                   ptotal = t["moving_partitions"].get<uint64_t>();
+    out += fmt::format("  partitions synced: {}{}/{}\n",
+                       bar_width > 0 ? Bar(pdone, ptotal, bar_width) + " " : "", pdone, ptotal);
+    out += fmt::format("  nodes synced:      {}{}/{} reported",
+                       bar_width > 0 ? Bar(done, total, bar_width) + " " : "", done, total);
     if (!t["waiting"].empty()) {
       std::string w;
       for (const Json& id : t["waiting"]) w += (w.empty() ? "" : ", ") + id.dump();
@@ -196,7 +208,8 @@ std::string FormatClusterStatus(const Json& s, int bar_width) {
 
 Outcome RunClusterChange(const Context& ctx, const ClusterChangeArgs& args) {
   if (args.node == 0 || args.node >= cluster::kNoNode)
-    return Outcome::Usage(fmt::format("bad node id {}: a node id is 1..{}", args.node, cluster::kNoNode - 1));
+    return Outcome::Usage(
+        fmt::format("bad node id {}: a node id is 1..{}", args.node, cluster::kNoNode - 1));
   std::unique_ptr<cluster::EtcdClient> etcd;
   if (Outcome o = OpenEtcd(ctx, &etcd); !o.ok()) return o;
   Result<cluster::AdminIntent> in = cluster::WriteAdminChange(
@@ -206,14 +219,17 @@ Outcome RunClusterChange(const Context& ctx, const ClusterChangeArgs& args) {
     return Outcome::Error(in.status().message());
   }
   if (ctx.json) {
-    Json j{{"node", args.node}, {"command", cluster::AdminCommandName(args.command)},
-           {"intent", cluster::AdminStateName(in->state)}, {"weight", in->weight}};
+    Json j{{"node", args.node},
+           {"command", cluster::AdminCommandName(args.command)},
+           {"intent", cluster::AdminStateName(in->state)},
+           {"weight", in->weight}};
     PrintOut(j.dump() + "\n");
   } else {
-    PrintOut(fmt::format("node {}: {} (intent {}{}); the controller moves the data, one transition at a "
-                         "time: follow it with cairn cluster status\n",
-                         args.node, cluster::AdminCommandName(args.command), cluster::AdminStateName(in->state),
-                         in->state == AdminState::kIn ? fmt::format(", weight {}", in->weight) : std::string()));
+    PrintOut(fmt::format(
+        "node {}: {} (intent {}{}); the controller moves the data, one transition at a "
+        "time: follow it with cairn cluster status\n",
+        args.node, cluster::AdminCommandName(args.command), cluster::AdminStateName(in->state),
+        in->state == AdminState::kIn ? fmt::format(", weight {}", in->weight) : std::string()));
   }
   return Outcome::Ok();
 }
@@ -224,9 +240,11 @@ Outcome RunClusterStatus(const Context& ctx, const ClusterStatusArgs& args) {
   const bool tty = ::isatty(STDOUT_FILENO) == 1 && !ctx.json;
   for (int frame = 0;; frame++) {
     Result<ClusterView> v = cluster::ReadClusterView(etcd.get(), Prefix(ctx));
-    if (!v.ok()) return Outcome::Error("cannot read the cluster from etcd: " + v.status().message());
+    if (!v.ok())
+      return Outcome::Error("cannot read the cluster from etcd: " + v.status().message());
     if (v->map.epoch == 0 && v->registered.empty())
-      return Outcome::Error("cluster '" + OneLine(ctx.cluster_name) + "' has no map and no node in this etcd");
+      return Outcome::Error("cluster '" + OneLine(ctx.cluster_name) +
+                            "' has no map and no node in this etcd");
     const Json s = ClusterStatusJson(*v, ctx.cluster_name);
     if (ctx.json) {
       PrintOut(s.dump() + "\n");

@@ -8,10 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/context.h"
 #include "cli/outcome.h"
@@ -26,13 +25,13 @@ Outcome EtcdCredentials(cluster::EtcdOptions* eo);
 
 struct ClusterChangeArgs {
   cluster::AdminCommand command = cluster::AdminCommand::kAdd;
-  uint32_t node = 0;                // the node's id (as status lists it)
-  std::optional<uint32_t> weight;   // --weight (add, reweight)
+  uint32_t node = 0;               // the node's id (as status lists it)
+  std::optional<uint32_t> weight;  // --weight (add, reweight)
 };
 Outcome RunClusterChange(const Context& ctx, const ClusterChangeArgs& args);
 
 struct ClusterStatusArgs {
-  bool watch = false;          // --watch: redraw every second until nothing moves or waits
+  bool watch = false;  // --watch: redraw every second until nothing moves or waits
   double interval_s = 1.0;
 };
 Outcome RunClusterStatus(const Context& ctx, const ClusterStatusArgs& args);

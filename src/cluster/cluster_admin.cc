@@ -1,9 +1,8 @@
 #include "cluster/cluster_admin.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "cluster/membership.h"
 
@@ -48,19 +47,26 @@ uint64_t SlotsOf(const Placement& p, NodeId id) {
 
 const char* AdminStateName(AdminState s) {
   switch (s) {
-    case AdminState::kIn: return "in";
-    case AdminState::kDrain: return "drain";
-    case AdminState::kRemoved: return "removed";
+    case AdminState::kIn:
+      return "in";
+    case AdminState::kDrain:
+      return "drain";
+    case AdminState::kRemoved:
+      return "removed";
   }
   return "?";
 }
 
 const char* AdminCommandName(AdminCommand c) {
   switch (c) {
-    case AdminCommand::kAdd: return "add";
-    case AdminCommand::kDrain: return "drain";
-    case AdminCommand::kRemove: return "remove";
-    case AdminCommand::kReweight: return "reweight";
+    case AdminCommand::kAdd:
+      return "add";
+    case AdminCommand::kDrain:
+      return "drain";
+    case AdminCommand::kRemove:
+      return "remove";
+    case AdminCommand::kReweight:
+      return "reweight";
   }
   return "?";
 }
@@ -71,7 +77,8 @@ std::string EncodeAdminIntent(const AdminIntent& i) {
 
 Result<AdminIntent> DecodeAdminIntent(std::string_view json) {
   Json j = Json::parse(json, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("an admin intent is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return Status::InvalidArgument("an admin intent is not a JSON object");
   AdminIntent i;
   const Json& st = j.contains("state") ? j["state"] : Json();
   if (st == "in") {
@@ -85,7 +92,8 @@ Result<AdminIntent> DecodeAdminIntent(std::string_view json) {
   }
   const Json& w = j.contains("weight") ? j["weight"] : Json();
   if (!w.is_number_unsigned() || w.get<uint64_t>() == 0 || w.get<uint64_t>() > kMaxNodeWeight)
-    return Status::InvalidArgument("an admin intent's weight is not 1.." + std::to_string(kMaxNodeWeight));
+    return Status::InvalidArgument("an admin intent's weight is not 1.." +
+                                   std::to_string(kMaxNodeWeight));
   i.weight = w.get<uint32_t>();
   return i;
 }
@@ -201,19 +209,23 @@ Result<AdminIntent> CheckAdminChange(const ClusterView& view, AdminCommand cmd, 
                                      std::optional<uint32_t> weight) {
   const std::string what = std::string(AdminCommandName(cmd)) + " node " + std::to_string(node);
   if (view.map.epoch == 0)
-    return Status::InvalidArgument("the cluster has no map yet (it is made once enough nodes registered)");
+    return Status::InvalidArgument(
+        "the cluster has no map yet (it is made once enough nodes registered)");
   const MapNode* mn = view.map.Node(node);
   auto reg = view.registered.find(node);
   if (mn == nullptr && reg == view.registered.end()) {
     std::string known;
-    for (const auto& [id, r] : view.registered) known += (known.empty() ? "" : ", ") + std::to_string(id);
-    return Status::InvalidArgument("no node " + std::to_string(node) + " in this cluster (registered: " +
-                                   (known.empty() ? "none" : known) + ")");
+    for (const auto& [id, r] : view.registered)
+      known += (known.empty() ? "" : ", ") + std::to_string(id);
+    return Status::InvalidArgument(
+        "no node " + std::to_string(node) +
+        " in this cluster (registered: " + (known.empty() ? "none" : known) + ")");
   }
   if (weight.has_value() && (*weight == 0 || *weight > kMaxNodeWeight))
     return Status::InvalidArgument(
-        "bad weight " + std::to_string(*weight) + ": a weight is 1.." + std::to_string(kMaxNodeWeight) +
-        " (kMaxNodeWeight)" + (*weight == 0 ? "; to move every slot off a node, drain it" : ""));
+        "bad weight " + std::to_string(*weight) + ": a weight is 1.." +
+        std::to_string(kMaxNodeWeight) + " (kMaxNodeWeight)" +
+        (*weight == 0 ? "; to move every slot off a node, drain it" : ""));
   const AdminIntent* cur = nullptr;
   if (auto it = view.intents.find(node); it != view.intents.end()) cur = &it->second;
   const bool holds = mn != nullptr && mn->state != NodeState::kOut;
@@ -223,47 +235,57 @@ Result<AdminIntent> CheckAdminChange(const ClusterView& view, AdminCommand cmd, 
                           : reg != view.registered.end()  ? reg->second.weight
                                                           : 1;
   known_weight = std::clamp<uint32_t>(known_weight, 1, kMaxNodeWeight);
-  const uint64_t slots = mn == nullptr ? 0 : SlotsOf(view.map.placement, node) + SlotsOf(view.map.prev, node);
+  const uint64_t slots =
+      mn == nullptr ? 0 : SlotsOf(view.map.placement, node) + SlotsOf(view.map.prev, node);
 
   AdminIntent out;
   switch (cmd) {
     case AdminCommand::kAdd:
       if (view.alive.count(node) == 0)
-        return Status::InvalidArgument(what + ": it is not up (no alive key): start it first; a node "
+        return Status::InvalidArgument(what +
+                                       ": it is not up (no alive key): start it first; a node "
                                        "joins only while up, to sync the slots it takes");
       if (holds && mn->weight > 0 && (cur == nullptr || cur->state == AdminState::kIn))
         return Status::InvalidArgument(what + ": it is already in the cluster (weight " +
-                                       std::to_string(mn->weight) + "); to change its weight, reweight it");
+                                       std::to_string(mn->weight) +
+                                       "); to change its weight, reweight it");
       out = {AdminState::kIn, weight.value_or(known_weight), 0};
       break;
     case AdminCommand::kDrain:
       if (!holds)
-        return Status::InvalidArgument(what + ": it holds no slots (" +
-                                       (mn == nullptr ? std::string("not in the map") : std::string("out")) +
-                                       "): nothing to drain");
+        return Status::InvalidArgument(
+            what + ": it holds no slots (" +
+            (mn == nullptr ? std::string("not in the map") : std::string("out")) +
+            "): nothing to drain");
       if (cur != nullptr && cur->state == AdminState::kDrain)
         return Status::InvalidArgument(what + ": it is draining already");
       out = {AdminState::kDrain, known_weight, 0};
       break;
     case AdminCommand::kRemove:
       if (mn == nullptr)
-        return Status::InvalidArgument(what + ": it is not in the map (registered, never added): nothing to remove");
+        return Status::InvalidArgument(
+            what + ": it is not in the map (registered, never added): nothing to remove");
       if (cur != nullptr && cur->state == AdminState::kRemoved)
         return Status::InvalidArgument(what + ": it is removed already");
       if (view.alive.count(node) != 0 && slots > 0)
         return Status::InvalidArgument(what + ": it is up and holds " + std::to_string(slots) +
-                                       " slots: drain it first (cairn cluster drain " + std::to_string(node) +
+                                       " slots: drain it first (cairn cluster drain " +
+                                       std::to_string(node) +
                                        "), or stop it; remove is for a node that is gone");
       out = {AdminState::kRemoved, known_weight, 0};
       break;
     case AdminCommand::kReweight:
-      if (!weight.has_value()) return Status::InvalidArgument(what + ": give the new weight (--weight N)");
+      if (!weight.has_value())
+        return Status::InvalidArgument(what + ": give the new weight (--weight N)");
       if (!holds || (cur != nullptr && cur->state != AdminState::kIn))
         return Status::InvalidArgument(what + ": it is not in the cluster (" +
-                                       (cur != nullptr ? AdminStateName(cur->state)
-                                                       : mn == nullptr ? "not in the map" : "out") +
+                                       (cur != nullptr  ? AdminStateName(cur->state)
+                                        : mn == nullptr ? "not in the map"
+                                                        : "out") +
                                        "): add it with --weight instead");
-      if (mn->weight == *weight) return Status::InvalidArgument(what + ": its weight is " + std::to_string(*weight) + " already");
+      if (mn->weight == *weight)
+        return Status::InvalidArgument(what + ": its weight is " + std::to_string(*weight) +
+                                       " already");
       out = {AdminState::kIn, *weight, 0};
       break;
   }
@@ -284,12 +306,14 @@ Result<AdminIntent> CheckAdminChange(const ClusterView& view, AdminCommand cmd, 
   const size_t r = view.map.placement.replicas;
   if (n_after < r)
     return Status::InvalidArgument(what + ": it would leave " + std::to_string(n_after) +
-                                   " nodes holding slots, fewer than R = " + std::to_string(r) + " replicas");
+                                   " nodes holding slots, fewer than R = " + std::to_string(r) +
+                                   " replicas");
   if (z_after < std::min(r, z_before))
-    return Status::InvalidArgument(what + ": it would leave " + std::to_string(z_after) +
-                                   " zones holding slots, fewer than R = " + std::to_string(r) +
-                                   " (the cluster has " + std::to_string(z_before) +
-                                   "): a partition's replicas could no longer be in distinct zones");
+    return Status::InvalidArgument(
+        what + ": it would leave " + std::to_string(z_after) +
+        " zones holding slots, fewer than R = " + std::to_string(r) + " (the cluster has " +
+        std::to_string(z_before) +
+        "): a partition's replicas could no longer be in distinct zones");
   return out;
 }
 
@@ -297,19 +321,22 @@ Status WriteAdminIntent(EtcdClient* etcd, const std::string& prefix, const Clust
                         AdminCommand cmd, NodeId node, AdminIntent* in) {
   // Only if no intent changed since the read: every change bumps admin/serial.
   const std::string serial = prefix + "admin/serial";
-  EtcdCompare cmp = view.serial_mod_revision == 0
-                        ? EtcdCompare{serial, EtcdCompare::Target::kVersion, EtcdCompare::Result::kEqual, 0, ""}
-                        : EtcdCompare{serial, EtcdCompare::Target::kModRevision, EtcdCompare::Result::kEqual,
-                                      view.serial_mod_revision, ""};
+  EtcdCompare cmp =
+      view.serial_mod_revision == 0
+          ? EtcdCompare{serial, EtcdCompare::Target::kVersion, EtcdCompare::Result::kEqual, 0, ""}
+          : EtcdCompare{serial, EtcdCompare::Target::kModRevision, EtcdCompare::Result::kEqual,
+                        view.serial_mod_revision, ""};
   const std::string note =
-      Json{{"node", node}, {"command", AdminCommandName(cmd)}, {"map_epoch", view.map.epoch}}.dump();
+      Json{{"node", node}, {"command", AdminCommandName(cmd)}, {"map_epoch", view.map.epoch}}
+          .dump();
   std::vector<EtcdOp> ops = {
       {EtcdOp::Kind::kPut, prefix + "admin/" + std::to_string(node), EncodeAdminIntent(*in), "", 0},
       {EtcdOp::Kind::kPut, serial, note, "", 0}};
   CAIRN_ASSIGN_OR_RETURN(EtcdTxnResult t, etcd->Txn({cmp}, ops));
   if (!t.succeeded)
-    return Status::Conflict("another admin changed the cluster's intents meanwhile; nothing was "
-                            "written: look at cairn cluster status and try again");
+    return Status::Conflict(
+        "another admin changed the cluster's intents meanwhile; nothing was "
+        "written: look at cairn cluster status and try again");
   in->mod_revision = t.revision;
   return Status::OK();
 }
@@ -341,11 +368,13 @@ bool IntentsApplied(const ClusterView& view, std::vector<std::string>* waiting) 
     if (done) continue;
     all = false;
     if (waiting == nullptr) continue;
-    std::string why = view.map.in_transition() ? "waits for the transition in flight to retire (one at a time)"
-                      : in.state == AdminState::kIn && view.alive.count(id) == 0 ? "waits for the node to be up"
-                                                                                  : "waits for the controller";
+    std::string why =
+        view.map.in_transition() ? "waits for the transition in flight to retire (one at a time)"
+        : in.state == AdminState::kIn && view.alive.count(id) == 0 ? "waits for the node to be up"
+                                                                   : "waits for the controller";
     waiting->push_back("node " + std::to_string(id) + " " + AdminStateName(in.state) +
-                       (in.state == AdminState::kIn ? " weight " + std::to_string(in.weight) : "") + ": " + why);
+                       (in.state == AdminState::kIn ? " weight " + std::to_string(in.weight) : "") +
+                       ": " + why);
   }
   return all;
 }

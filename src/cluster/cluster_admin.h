@@ -43,8 +43,8 @@ const char* AdminStateName(AdminState s);
 
 struct AdminIntent {
   AdminState state = AdminState::kIn;
-  uint32_t weight = 1;        // for kIn (kept for the others, shown by status)
-  int64_t mod_revision = 0;   // as read from etcd (0: not read / absent)
+  uint32_t weight = 1;       // for kIn (kept for the others, shown by status)
+  int64_t mod_revision = 0;  // as read from etcd (0: not read / absent)
 };
 
 std::string EncodeAdminIntent(const AdminIntent& i);
@@ -73,19 +73,19 @@ const char* AdminCommandName(AdminCommand c);
 // Everything a check and `status` need, read from etcd at one revision.
 struct ClusterView {
   int64_t revision = 0;
-  ClusterMap map;                                  // epoch 0: no map yet
-  std::map<NodeId, RegisteredNode> registered;     // nodes/
-  std::set<NodeId> alive;                          // alive/
-  std::map<NodeId, AdminIntent> intents;           // admin/<id>
-  int64_t serial_mod_revision = 0;                 // admin/serial (0: absent)
-  std::map<NodeId, uint64_t> synced;               // synced/<id>
+  ClusterMap map;                               // epoch 0: no map yet
+  std::map<NodeId, RegisteredNode> registered;  // nodes/
+  std::set<NodeId> alive;                       // alive/
+  std::map<NodeId, AdminIntent> intents;        // admin/<id>
+  int64_t serial_mod_revision = 0;              // admin/serial (0: absent)
+  std::map<NodeId, uint64_t> synced;            // synced/<id>
   struct Progress {
     uint64_t epoch = 0;
     uint32_t synced = 0;
     uint32_t total = 0;
   };
-  std::map<NodeId, Progress> progress;             // progress/<id>
-  std::string controller;                          // controller (a node id), empty if none
+  std::map<NodeId, Progress> progress;  // progress/<id>
+  std::string controller;               // controller (a node id), empty if none
 };
 Result<ClusterView> ReadClusterView(EtcdClient* etcd, const std::string& prefix);
 

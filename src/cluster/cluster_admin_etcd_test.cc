@@ -25,8 +25,10 @@ void WriteCluster(EtcdClient* etcd) {
     n.address = "127.0.0.1:" + std::to_string(7000 + id);
     m.nodes.push_back(n);
     specs.push_back({id, n.zone, 1});
-    ASSERT_TRUE(etcd->Put(std::string(kPrefix) + "nodes/" + std::to_string(id),
-                          "{\"address\":\"" + n.address + "\",\"zone\":\"" + n.zone + "\",\"weight\":1}").ok());
+    ASSERT_TRUE(
+        etcd->Put(std::string(kPrefix) + "nodes/" + std::to_string(id),
+                  "{\"address\":\"" + n.address + "\",\"zone\":\"" + n.zone + "\",\"weight\":1}")
+            .ok());
     ASSERT_TRUE(etcd->Put(std::string(kPrefix) + "alive/" + std::to_string(id), n.address).ok());
   }
   m.placement = *BuildPlacement(specs, 3, 64);

@@ -34,8 +34,9 @@ TEST(ClusterAdmin, IntentsRoundTripAndBadOnesAreRefused) {
   ASSERT_TRUE(i.ok()) << i.status().ToString();
   EXPECT_EQ(i->state, AdminState::kDrain);
   EXPECT_EQ(i->weight, 7u);
-  for (const char* bad : {"", "[]", "{\"state\":\"gone\",\"weight\":1}", "{\"state\":\"in\",\"weight\":0}",
-                          "{\"state\":\"in\",\"weight\":1001}", "{\"state\":\"in\"}", "{\"state\":\"in\",\"weight\":-1}"})
+  for (const char* bad : {"", "[]", "{\"state\":\"gone\",\"weight\":1}",
+                          "{\"state\":\"in\",\"weight\":0}", "{\"state\":\"in\",\"weight\":1001}",
+                          "{\"state\":\"in\"}", "{\"state\":\"in\",\"weight\":-1}"})
     EXPECT_TRUE(DecodeAdminIntent(bad).status().IsInvalidArgument()) << bad;
 }
 
@@ -84,7 +85,8 @@ TEST(ClusterAdmin, Issue12BadChangesGetAClearErrorNamingTheLimit) {
   EXPECT_TRUE(CheckAdminChange(v, AdminCommand::kDrain, 4, std::nullopt).ok());
   // ...but not both: with node 4 draining (an intent), draining 3 leaves 2 nodes.
   v.intents[4] = {AdminState::kDrain, 1, 0};
-  EXPECT_NE(err(AdminCommand::kDrain, 3, std::nullopt).find("fewer than R = 3 replicas"), std::string::npos);
+  EXPECT_NE(err(AdminCommand::kDrain, 3, std::nullopt).find("fewer than R = 3 replicas"),
+            std::string::npos);
   EXPECT_NE(err(AdminCommand::kDrain, 4, std::nullopt).find("draining already"), std::string::npos);
   // Remove is for a node that is gone.
   v.intents.clear();
