@@ -3,6 +3,7 @@
 //   cairn [--store DIR] [--json] [--durability MODE] [--volume-size SIZE] COMMAND ARGS...
 //   cairn --server HOST:PORT [--json] [--durability MODE] COMMAND ARGS...
 //   cairn status|top --http HOST:PORT    (a running node's ops listener, cairnd --http-listen)
+//   cairn --cluster ETCD cluster add|drain|remove|reweight|status ...   (membership, via etcd)
 //
 // With --server (or $CAIRN_SERVER) put, get, head, rm, ls and stat talk to cairnd through the
 // client library (a RemoteObjectStore, authenticated with --key-file, $CAIRN_KEY,
@@ -20,7 +21,8 @@
 //   1  error: I/O, corruption, locked store, not a store, read-only store, unreadable input;
 //      verify found problems
 //   2  usage: bad flags or arguments (unknown command, bad --durability/--volume-size/--limit
-//      value, empty key, key longer than max_key_bytes)
+//      value, empty key, key longer than max_key_bytes); a `cluster` change its checks refuse
+//      (unknown node, bad weight, too few nodes or zones left: nothing is written)
 //   3  not found: get, head or rm of a key that has no live version
 // Every failure prints exactly one line to stderr: "cairn: <command>: <message>". import and
 // export also print one line per file they skip, before it, and exit 1 if they skipped any.
