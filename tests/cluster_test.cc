@@ -1591,5 +1591,88 @@ TEST_F(MembershipOutTest, Issue12ANodeBackAfterOutWaitsForAddAndItsOldIntentIsFo
   ExpectAllThere(acked, back.get());
 }
 
+// The commands reach etcd with its own credentials ($CAIRN_ETCD_USER and the password from the
+// file $CAIRN_ETCD_PASSWORD_FILE names) and never print the password. No nodes: a map and four
+// registered nodes are written into an etcd that then turns authentication on.
+TEST(ClusterCommandsEtcdAuth, Issue12TheCommandsUseEtcdsOwnCredentialsAndNeverPrintThem) {
+  cairn::testing::EtcdFixture etcd;
+  if (!etcd.ok()) {
+    if (etcd.why().find("not installed") != std::string::npos) GTEST_SKIP() << etcd.why();
+    FAIL() << etcd.why();
+  }
+  {
+    auto c = cluster::EtcdClient::Create(cluster::EtcdOptions{etcd.endpoints()});
+    ASSERT_TRUE(c.ok());
+    ClusterMap m;
+    m.epoch = 2;
+    std::vector<cluster::NodeSpec> specs;
+    for (NodeId id = 1; id <= 4; id++) {
+      cluster::MapNode n;
+      n.id = id;
+      n.zone = "z" + std::to_string(id);
+      n.address = "127.0.0.1:" + std::to_string(7000 + id);
+      m.nodes.push_back(n);
+      specs.push_back({id, n.zone, 1});
+      ASSERT_TRUE((*c)->Put("/cairn/default/nodes/" + std::to_string(id),
+                            "{\"address\":\"" + n.address + "\",\"zone\":\"" + n.zone + "\",\"weight\":1}").ok());
+      ASSERT_TRUE((*c)->Put("/cairn/default/alive/" + std::to_string(id), n.address).ok());
+    }
+    m.placement = *cluster::BuildPlacement(specs, 3, 64);
+    ASSERT_TRUE((*c)->Put("/cairn/default/map/chunk/0000", cluster::EncodeClusterMap(m)).ok());
+    ASSERT_TRUE((*c)->Put("/cairn/default/map/epoch", "2").ok());
+  }
+  const std::string password = "pw-never-printed-7f3a";
+  ASSERT_EQ(etcd.Ctl("user add root:" + password), 0);
+  ASSERT_EQ(etcd.Ctl("auth enable"), 0);
+  TempDir dir;
+  const std::string pw_file = dir.sub("etcd-password");
+  {
+    std::ofstream f(pw_file);
+    f << password << "\n";
+  }
+  ::chmod(pw_file.c_str(), 0600);
+  auto run = [&](const std::string& env, const std::string& args, std::string* out, std::string* err) {
+    const std::string err_file = dir.sub("err");
+    const std::string cmd = "env -u CAIRN_ETCD_USER -u CAIRN_ETCD_PASSWORD_FILE " + env + " " + CAIRN_PATH +
+                            " --no-map-cache --cluster " + etcd.EndpointList() + " " + args + " 2>" + err_file;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    size_t n;
+    out->clear();
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out->append(buf, n);
+    const int st = ::pclose(p);
+    std::ifstream f(err_file);
+    err->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  const std::string creds = "CAIRN_ETCD_USER=root CAIRN_ETCD_PASSWORD_FILE=" + pw_file;
+  std::string out, err;
+  // Without credentials: refused by etcd, said in one line.
+  EXPECT_EQ(run("", "cluster status --json", &out, &err), 1);
+  EXPECT_FALSE(err.empty());
+  // A user without the password file: a usage error naming the variable.
+  EXPECT_EQ(run("CAIRN_ETCD_USER=root", "cluster status", &out, &err), 2);
+  EXPECT_NE(err.find("CAIRN_ETCD_PASSWORD_FILE"), std::string::npos) << err;
+  // With them: status and a change work.
+  ASSERT_EQ(run(creds, "cluster status --json", &out, &err), 0) << err;
+  nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  EXPECT_EQ(j["epoch"], 2);
+  EXPECT_EQ(j["nodes"].size(), 4u);
+  EXPECT_EQ(out.find(password), std::string::npos);
+  EXPECT_EQ(run(creds, "cluster drain 4", &out, &err), 0) << err;
+  EXPECT_EQ((out + err).find(password), std::string::npos);
+  EXPECT_EQ(run(creds, "cluster status", &out, &err), 0) << err;
+  EXPECT_NE(out.find("pending: node 4 drain"), std::string::npos) << out;
+  EXPECT_EQ((out + err).find(password), std::string::npos);
+  // A wrong password: refused, and the wrong one is not printed either.
+  {
+    std::ofstream f(pw_file, std::ios::trunc);
+    f << "wrong-pw-also-secret\n";
+  }
+  EXPECT_EQ(run(creds, "cluster status", &out, &err), 1);
+  EXPECT_EQ((out + err).find("wrong-pw-also-secret"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace cairn::test
