@@ -8,6 +8,7 @@
 // The nemesis tests in network namespaces are tests/cluster/ (label cluster too).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,8 +17,11 @@
 #include <set>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "cairn/client.h"
 #include "cluster/cached_map_view.h"
+#include "cluster/cluster_admin.h"
 #include "cluster/cluster_store.h"
 #include "cluster/transition.h"
 #include "cluster/etcd_fixture.h"
@@ -85,9 +89,10 @@ class TestCluster {
       f << "[keys]\n" << kClientKeyId << " = \"" << kClientSecret << "\"\n";
     }
     ::chmod(config_.c_str(), 0600);
-    nodes_.resize(n_);
+    nodes_.resize(n_ + kSpareNodes);
     for (int i = 0; i < n_; i++)
       if (!StartNode(i)) return false;
+    started_ = n_;
     cluster::CachedMapOptions mo;
     mo.etcd.endpoints = etcd_.endpoints();
     mo.use_cache = false;
@@ -123,6 +128,13 @@ class TestCluster {
     return true;
   }
 
+  // Starts one more node (registered, not placed: the map waits for `cairn cluster add`);
+  // returns its process index, -1 if it did not start.
+  int AddNode() {
+    if (started_ >= static_cast<int>(nodes_.size()) || !StartNode(started_)) return -1;
+    return started_++;
+  }
+
   bool StartNode(int i) {
     std::vector<std::string> args = {"--volume-size", "16M", "--config", config_,
                                      "--cluster-etcd", etcd_.EndpointList(),
@@ -146,7 +158,7 @@ class TestCluster {
   // The process index of node `id` (by its address in the map).
   int IndexOf(NodeId id) {
     const cluster::MapNode* n = Map()->Node(id);
-    for (int i = 0; i < n_; i++)
+    for (int i = 0; i < started_; i++)
       if (n != nullptr && n->address == "127.0.0.1:" + std::to_string(nodes_[i].port())) return i;
     return -1;
   }
@@ -181,7 +193,7 @@ class TestCluster {
     for (const cluster::MapNode& n : m->nodes)
       out += " [" + std::to_string(n.id) + " " + n.address + " " +
              std::to_string(static_cast<int>(n.state)) + "]";
-    for (int i = 0; i < n_; i++) {
+    for (int i = 0; i < started_; i++) {
       out += "\n  p" + std::to_string(i) + "=" + std::to_string(nodes_[i].port());
       if (!nodes_[i].Alive()) continue;
       Result<StoreStats> st = NodeClient(i)->Stats();
@@ -210,7 +222,10 @@ class TestCluster {
   int size() const { return n_; }
 
  private:
+  // Named bound: processes AddNode may start beyond the first n.
+  static constexpr int kSpareNodes = 2;
   int n_;
+  int started_ = 0;
   std::string policy_;
   std::vector<std::string> extra_;
   cairn::testing::EtcdFixture etcd_;
@@ -1081,6 +1096,582 @@ TEST_F(TransitionClusterTest, Issue12AWriteOfAMovingPartitionIsNotAcknowledgedWi
   Result<GetResult> g = c_->store()->Get(moving_key, ByteRange());
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   EXPECT_EQ(g->data, "after");
+}
+
+// ---- The membership commands (issue 12 item 3): `cairn cluster ...` against real etcd and
+// real nodes, through the cairn binary.
+
+class MembershipCommandsTest : public TransitionClusterTest {
+ protected:
+  void SetUp() override {
+    // Out only by an operator's remove here (out_delay_ms far away); no periodic anti-entropy
+    // rounds, so what reaches the new replicas is the transitions' own work.
+    c_ = std::make_unique<TestCluster>(4, "quorum",
+                                       std::vector<std::string>{"--out-delay-ms", "600000",
+                                                                "--anti-entropy-interval-ms", "0"});
+    if (!c_->Start()) {
+      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
+      FAIL() << c_->why();
+    }
+  }
+  struct Cli {
+    int code = -1;
+    std::string out, err;
+  };
+  // Runs `cairn --cluster ETCD ARGS...` (the real binary), stdout and stderr captured.
+  Cli Cairn(const std::vector<std::string>& args) {
+    const std::string err_file = dir_.sub("cairn.err");
+    std::string cmd = std::string(CAIRN_PATH) + " --cluster " + c_->etcd().EndpointList();
+    for (const std::string& a : args) cmd += " '" + a + "'";
+    cmd += " 2>" + err_file;
+    Cli r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+    const int st = ::pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    std::ifstream f(err_file);
+    r.err.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    return r;
+  }
+  nlohmann::json StatusJson() {
+    Cli r = Cairn({"cluster", "status", "--json"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
+    return j;
+  }
+  static const nlohmann::json* NodeOf(const nlohmann::json& s, NodeId id) {
+    for (const nlohmann::json& n : s["nodes"])
+      if (n["id"] == id) return &n;
+    return nullptr;
+  }
+  static uint64_t SlotsOf(const ClusterMap& m, NodeId id) {
+    return static_cast<uint64_t>(std::count(m.placement.table.begin(), m.placement.table.end(), id));
+  }
+  NodeId IdOfIndex(int i) {
+    for (const cluster::MapNode& n : c_->Map()->nodes)
+      if (c_->IndexOf(n.id) == i) return n.id;
+    return 0;
+  }
+  // Waits for a map newer than `epoch` with no transition in flight.
+  std::shared_ptr<const ClusterMap> WaitRetired(uint64_t epoch, int ms = 90000) {
+    std::shared_ptr<const ClusterMap> m;
+    if (!WaitFor([&] {
+          m = c_->Map();
+          return m->epoch > epoch && !m->in_transition();
+        }, ms))
+      return nullptr;
+    return m;
+  }
+
+  // A load of writes (and reads of what was acknowledged before) from a client of its own, while
+  // membership changes.
+  class Load {
+   public:
+    explicit Load(TestCluster* c) : c_(c) {
+      t_ = std::thread([this] { Run(); });
+    }
+    ~Load() { Stop(); }
+    void Stop() {
+      stop_ = true;
+      if (t_.joinable()) t_.join();
+    }
+    std::map<std::string, std::string> acked;  // after Stop
+    std::map<std::string, Version> versions;
+    int wrong_reads = 0, failed_reads = 0, reads = 0, failed_writes = 0;
+    std::string first_wrong, first_failed_write;
+
+   private:
+    void Run() {
+      auto view = c_->LoadView();
+      cluster::PeerOptions po;
+      po.key = ClientKey{kClientKeyId, kClientSecret};
+      cluster::PeerPool peers(view.get(), po);
+      cluster::ClusterObjectStore store(cluster::ClusterStoreOptions(), view.get(), &peers, nullptr,
+                                        std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr));
+      std::mt19937 rng(7);
+      std::vector<std::string> keys;
+      for (int i = 0; !stop_.load(); i++) {
+        const std::string key = "load/" + std::to_string(i), value = "l" + std::to_string(i * 13);
+        if (Result<WriteResult> w = store.Put(key, value, WriteOptions()); w.ok()) {
+          acked[key] = value;
+          versions[key] = w->version;
+          keys.push_back(key);
+        } else {
+          if (failed_writes++ == 0) first_failed_write = w.status().ToString();
+        }
+        if (!keys.empty()) {  // an acknowledged key, read back
+          const std::string& k = keys[rng() % keys.size()];
+          Result<GetResult> g = store.Get(k, ByteRange());
+          reads++;
+          if (g.ok() ? g->data != acked[k] : g.status().IsNotFound()) {
+            if (wrong_reads++ == 0) first_wrong = k + ": " + (g.ok() ? g->data : g.status().ToString());
+          } else if (!g.ok()) {
+            failed_reads++;
+          }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    TestCluster* c_;
+    std::atomic<bool> stop_{false};
+    std::thread t_;
+  };
+
+  // Every key of `acked` is held, at its acknowledged version or newer, by every replica of its
+  // row in `rows` (asked directly, before any read through the cluster could repair it), and
+  // reads back with its value.
+  void ExpectAllThere(const std::map<std::string, std::string>& acked, const ClusterMap* rows) {
+    int short_rows = 0, missing = 0;
+    if (rows != nullptr) {
+      (void)c_->Map();  // (the replica clients carry the current epoch)
+      for (const auto& [key, value] : acked) {
+        auto row = rows->ReplicasOf(key);
+        auto v = versions_.find(key);
+        if (v == versions_.end()) continue;
+        const int held = HoldAtLeast(std::vector<NodeId>(row.begin(), row.end()), key, v->second);
+        if (held != 3 && short_rows++ < 5) ADD_FAILURE() << key << " held by " << held << " of its new row";
+      }
+    }
+    EXPECT_EQ(short_rows, 0) << "of " << acked.size();
+    for (const auto& [key, value] : acked) {
+      Result<GetResult> g = c_->store()->Get(key, ByteRange());
+      if (!g.ok() || g->data != value) {
+        if (missing++ < 5) ADD_FAILURE() << key << ": " << (g.ok() ? g->data : g.status().ToString());
+      }
+    }
+    EXPECT_EQ(missing, 0) << "of " << acked.size() << "\n" << c_->Describe();
+  }
+  // Puts `n` keys "before/i" and records them.
+  void PutBefore(int n, std::map<std::string, std::string>* acked) {
+    for (int i = 0; i < n; i++) {
+      const std::string key = "before/" + std::to_string(i), value = "b" + std::to_string(i);
+      Result<WriteResult> w = c_->store()->Put(key, value);
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      (*acked)[key] = value;
+      versions_[key] = w->version;
+    }
+  }
+  void Merge(const Load& load, std::map<std::string, std::string>* acked) {
+    for (auto& [k, v] : load.acked) (*acked)[k] = v;
+    for (auto& [k, v] : load.versions) versions_[k] = v;
+    std::printf("[load] %zu writes acknowledged, %d failed (first: %s); %d reads, %d failed, %d wrong\n",
+                load.acked.size(), load.failed_writes, load.first_failed_write.c_str(), load.reads,
+                load.failed_reads, load.wrong_reads);
+  }
+
+  std::map<std::string, Version> versions_;
+  TempDir dir_;
+};
+
+TEST_F(MembershipCommandsTest, Issue12AddANodeUnderWritesLosesNothingAndMovesOnlyItsShare) {
+  std::map<std::string, std::string> acked;
+  PutBefore(200, &acked);
+  // status --json before: four nodes up, every slot held, nothing moving.
+  nlohmann::json s = StatusJson();
+  ASSERT_EQ(s["nodes"].size(), 4u) << s.dump();
+  uint64_t total = 0;
+  for (const nlohmann::json& n : s["nodes"]) {
+    EXPECT_EQ(n["state"], "up");
+    EXPECT_EQ(n["alive"], true);
+    total += n["slots"].get<uint64_t>();
+  }
+  EXPECT_EQ(total, uint64_t{s["partitions"].get<uint32_t>()} * s["replicas"].get<uint32_t>());
+  EXPECT_TRUE(s["transition"].is_null());
+  EXPECT_EQ(s["settled"], true);
+  const uint64_t epoch0 = s["epoch"];
+
+  // A fifth node starts: registered, not placed (no automatic join).
+  const int fifth = c_->AddNode();
+  ASSERT_GE(fifth, 0) << c_->why();
+  NodeId new_id = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    nlohmann::json st = StatusJson();
+    for (const nlohmann::json& n : st["nodes"])
+      if (n["state"] == "unplaced" && n["alive"] == true) new_id = n["id"];
+    return new_id != 0;
+  }, 30000)) << StatusJson().dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(c_->Map()->epoch, epoch0) << "a registered node changed the map by itself";
+  EXPECT_EQ(c_->Map()->Node(new_id), nullptr);
+
+  const std::shared_ptr<const ClusterMap> before = c_->Map();
+  Load load(c_.get());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto add_at = Clock::now();
+  Cli add = Cairn({"cluster", "add", std::to_string(new_id)});
+  ASSERT_EQ(add.code, 0) << add.err;
+  EXPECT_NE(add.out.find("node " + std::to_string(new_id)), std::string::npos) << add.out;
+  // The transition: visible in status while in flight (unless it retired first).
+  bool saw_transition = false;
+  std::shared_ptr<const ClusterMap> moving;
+  ASSERT_TRUE(WaitFor([&] {
+    std::shared_ptr<const ClusterMap> m = c_->Map();
+    if (m->in_transition() && m->Node(new_id) != nullptr && moving == nullptr) {
+      moving = m;
+      nlohmann::json st = StatusJson();
+      if (!st["transition"].is_null()) {
+        saw_transition = true;
+        std::printf("[status during the add]\n%s", Cairn({"cluster", "status"}).out.c_str());
+        EXPECT_GT(st["transition"]["moving_partitions"].get<uint64_t>(), 0u);
+        EXPECT_GT(st["transition"]["nodes_total"].get<uint64_t>(), 0u);
+        EXPECT_FALSE(st["settled"].get<bool>());
+      }
+    }
+    return m->Node(new_id) != nullptr;
+  }, 30000)) << c_->Describe();
+  const std::shared_ptr<const ClusterMap> after = WaitRetired(before->epoch);
+  ASSERT_NE(after, nullptr) << "the add did not retire\n" << c_->Describe();
+  const double took_s = std::chrono::duration<double>(Clock::now() - add_at).count();
+  load.Stop();
+  std::printf("[measure] add to retired: %.2f s; load %zu writes acknowledged in all\n", took_s,
+              load.acked.size());
+  EXPECT_TRUE(saw_transition || moving == nullptr);
+  std::printf("[add] transition seen by status: %s (epoch %llu -> retired at %llu)\n",
+              saw_transition ? "yes" : "no", (unsigned long long)before->epoch,
+              (unsigned long long)after->epoch);
+  EXPECT_EQ(load.wrong_reads, 0) << load.first_wrong;
+  EXPECT_LT(load.failed_reads, std::max(1, load.reads / 20)) << "of " << load.reads;
+  EXPECT_GT(load.acked.size(), 0u);
+  Merge(load, &acked);
+
+  // The new node holds its share, and only that moved: every slot that changed went to it.
+  const uint64_t slots = SlotsOf(*after, new_id);
+  const uint64_t all = uint64_t{after->placement.partitions} * after->placement.replicas;
+  const uint64_t moved = cluster::MovedSlots(before->placement, after->placement);
+  EXPECT_GT(slots, 0u);
+  EXPECT_EQ(moved, slots) << "slots moved beyond what the new node took";
+  const double optimum = static_cast<double>(all) / 5;  // 1/(N+1) of the slots
+  uint64_t keys_on_new = 0;
+  for (const auto& [k, v] : acked) {
+    auto row = after->ReplicasOf(k);
+    keys_on_new += std::find(row.begin(), row.end(), new_id) != row.end() ? 1 : 0;
+  }
+  std::printf("[measure] add 5th node to 4: slots moved %llu of %llu, optimum 1/(N+1) = %.0f, "
+              "moved/optimum %.4f; records copied to the new node %llu of %zu keys (x3 copies: "
+              "%.4f of all copies, optimum 0.2)\n",
+              (unsigned long long)moved, (unsigned long long)all, optimum, moved / optimum,
+              (unsigned long long)keys_on_new, acked.size(), keys_on_new / (3.0 * acked.size()));
+  EXPECT_LE(moved, optimum * 1.05 + 1);
+  {
+    // Records that crossed the wire: what the transition's anti-entropy pushed (writes made
+    // during it went to both rows directly), and what the new node holds.
+    uint64_t repaired = 0, on_new = 0;
+    for (int i = 0; i <= fifth; i++) {
+      Result<StoreStats> st = c_->NodeClient(i)->Stats();
+      if (!st.ok()) continue;
+      repaired += st->server.count("cluster.ae_keys_repaired") ? st->server.at("cluster.ae_keys_repaired") : 0;
+      const std::string k = "node." + std::to_string(new_id) + ".objects";
+      if (st->server.count(k)) on_new = std::max<uint64_t>(on_new, st->server.at(k));
+    }
+    std::printf("[measure] records pushed by the transition's anti-entropy %llu; the new node "
+                "holds %llu records; every node's copies %zu x 3 = %zu\n",
+                (unsigned long long)repaired, (unsigned long long)on_new, acked.size(), acked.size() * 3);
+  }
+  // Every acknowledged key: readable, and on all three replicas of its new row.
+  ExpectAllThere(acked, after.get());
+  nlohmann::json st = StatusJson();
+  const nlohmann::json* n = NodeOf(st, new_id);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ((*n)["state"], "up");
+  EXPECT_EQ((*n)["slots"].get<uint64_t>(), slots);
+  EXPECT_EQ((*n)["intent"], "in");
+  EXPECT_TRUE(st["transition"].is_null());
+}
+
+TEST_F(MembershipCommandsTest, Issue12DrainANodeThenKillItAndRemoveItLosesNothing) {
+  std::map<std::string, std::string> acked;
+  PutBefore(200, &acked);
+  const int victim = 2;
+  const NodeId victim_id = IdOfIndex(victim);
+  ASSERT_NE(victim_id, 0);
+  const std::shared_ptr<const ClusterMap> before = c_->Map();
+  Load load(c_.get());
+  Cli drain = Cairn({"cluster", "drain", std::to_string(victim_id)});
+  ASSERT_EQ(drain.code, 0) << drain.err;
+  // Draining: it still serves (state up in the map) while its slots move.
+  ASSERT_TRUE(WaitFor([&] {
+    const cluster::MapNode* n = c_->Map()->Node(victim_id);
+    return n != nullptr && n->weight == 0;
+  }, 30000)) << c_->Describe();
+  EXPECT_EQ(c_->Map()->Node(victim_id)->state, cluster::NodeState::kUp);
+  const std::shared_ptr<const ClusterMap> after = WaitRetired(before->epoch);
+  ASSERT_NE(after, nullptr) << c_->Describe();
+  load.Stop();
+  EXPECT_EQ(load.wrong_reads, 0) << load.first_wrong;
+  EXPECT_LT(load.failed_reads, std::max(1, load.reads / 20)) << "of " << load.reads;
+  Merge(load, &acked);
+  EXPECT_EQ(SlotsOf(*after, victim_id), 0u);
+  EXPECT_EQ(cluster::MovedSlots(before->placement, after->placement), SlotsOf(*before, victim_id))
+      << "only the drained node's slots move";
+  nlohmann::json st = StatusJson();
+  ASSERT_NE(NodeOf(st, victim_id), nullptr);
+  EXPECT_EQ((*NodeOf(st, victim_id))["state"], "draining");
+  EXPECT_EQ((*NodeOf(st, victim_id))["slots"], 0);
+  // Killed: nothing it held is needed.
+  c_->node(victim).Stop(SIGKILL);
+  ExpectAllThere(acked, after.get());
+  // And removed once gone: out, still nothing lost.
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(victim_id)->state == cluster::NodeState::kDown; }, 30000))
+      << c_->Describe();
+  Cli rm = Cairn({"cluster", "remove", std::to_string(victim_id)});
+  ASSERT_EQ(rm.code, 0) << rm.err;
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(victim_id)->state == cluster::NodeState::kOut; }, 30000))
+      << c_->Describe();
+  ExpectAllThere(acked, nullptr);
+  EXPECT_EQ((*NodeOf(StatusJson(), victim_id))["state"], "out");
+}
+
+TEST_F(MembershipCommandsTest, Issue12RemoveANodeThatIsGoneRebuildsItsSlotsFromTheSurvivors) {
+  std::map<std::string, std::string> acked;
+  PutBefore(200, &acked);
+  const int victim = 1;
+  const NodeId victim_id = IdOfIndex(victim);
+  // Up and holding slots: refused.
+  Cli early = Cairn({"cluster", "remove", std::to_string(victim_id)});
+  EXPECT_EQ(early.code, 2);
+  EXPECT_NE(early.err.find("drain it first"), std::string::npos) << early.err;
+  c_->node(victim).Stop(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(victim_id)->state == cluster::NodeState::kDown; }, 30000))
+      << c_->Describe();
+  const std::shared_ptr<const ClusterMap> before = c_->Map();
+  Cli rm = Cairn({"cluster", "remove", std::to_string(victim_id)});
+  ASSERT_EQ(rm.code, 0) << rm.err;
+  const std::shared_ptr<const ClusterMap> after = WaitRetired(before->epoch);
+  ASSERT_NE(after, nullptr) << c_->Describe();
+  EXPECT_EQ(after->Node(victim_id)->state, cluster::NodeState::kOut);
+  EXPECT_EQ(SlotsOf(*after, victim_id), 0u);
+  EXPECT_EQ(cluster::MovedSlots(before->placement, after->placement), SlotsOf(*before, victim_id));
+  ExpectAllThere(acked, after.get());
+}
+
+TEST_F(MembershipCommandsTest, Issue12ReweightMovesSlotsTheRightWay) {
+  const NodeId a = IdOfIndex(0), b = IdOfIndex(1);
+  const std::shared_ptr<const ClusterMap> before = c_->Map();
+  // 4 nodes in 4 zones, R = 3: each holds 3/4 of the partitions; weight 1 -> 3 lifts a to its
+  // cap (one slot per partition), taken from the others.
+  Cli up = Cairn({"cluster", "reweight", std::to_string(a), "--weight", "3"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  std::shared_ptr<const ClusterMap> m1 = WaitRetired(before->epoch);
+  ASSERT_NE(m1, nullptr) << c_->Describe();
+  EXPECT_GT(SlotsOf(*m1, a), SlotsOf(*before, a));
+  EXPECT_LT(SlotsOf(*m1, b), SlotsOf(*before, b));
+  EXPECT_EQ(m1->Node(a)->weight, 3u);
+  // And down again: a gives slots back.
+  Cli down = Cairn({"cluster", "reweight", std::to_string(a), "--weight", "1"});
+  ASSERT_EQ(down.code, 0) << down.err;
+  std::shared_ptr<const ClusterMap> m2 = WaitRetired(m1->epoch);
+  ASSERT_NE(m2, nullptr) << c_->Describe();
+  EXPECT_LT(SlotsOf(*m2, a), SlotsOf(*m1, a));
+  EXPECT_GT(SlotsOf(*m2, b), SlotsOf(*m1, b));
+}
+
+TEST_F(MembershipCommandsTest, Issue12BadInputGetsAClearErrorAndChangesNothing) {
+  auto etcd = cluster::EtcdClient::Create(cluster::EtcdOptions{c_->etcd().endpoints()});
+  ASSERT_TRUE(etcd.ok());
+  auto view = [&] { return *cluster::ReadClusterView(etcd->get(), "/cairn/default/"); };
+  const cluster::ClusterView v0 = view();
+  const NodeId a = IdOfIndex(0), b = IdOfIndex(1);
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"cluster", "drain", "999"}, "no node 999"},
+      {{"cluster", "reweight", std::to_string(a), "--weight", "0"}, "1..1000"},
+      {{"cluster", "reweight", std::to_string(a), "--weight", "5000"}, "kMaxNodeWeight"},
+      {{"cluster", "add", std::to_string(a), "--weight", "0"}, "1..1000"},
+      {{"cluster", "add", std::to_string(a)}, "already in the cluster"},
+      {{"cluster", "remove", std::to_string(a)}, "drain it first"},
+      {{"cluster", "reweight", std::to_string(a)}, "--weight"},
+      {{"cluster", "drain", "0"}, "bad node id"},
+  };
+  for (const Case& c : cases) {
+    Cli r = Cairn(c.args);
+    EXPECT_EQ(r.code, 2) << c.args[1] << " " << c.args[2] << ": " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+  }
+  cluster::ClusterView v1 = view();
+  EXPECT_EQ(v1.map.epoch, v0.map.epoch);
+  EXPECT_EQ(v1.serial_mod_revision, v0.serial_mod_revision) << "an intent was written";
+  EXPECT_TRUE(v1.intents.empty());
+  // 4 nodes in 4 zones, R = 3: one may drain, a second would leave 2 zones.
+  Cli one = Cairn({"cluster", "drain", std::to_string(a)});
+  ASSERT_EQ(one.code, 0) << one.err;
+  Cli two = Cairn({"cluster", "drain", std::to_string(b)});
+  EXPECT_EQ(two.code, 2);
+  EXPECT_NE(two.err.find("fewer than R = 3"), std::string::npos) << two.err;
+  v1 = view();
+  EXPECT_EQ(v1.intents.size(), 1u);
+  EXPECT_EQ(v1.intents.count(b), 0u);
+  // One transition at a time: a change made while the drain moves waits, and status says so.
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->in_transition(); }, 30000)) << c_->Describe();
+  Cli rw = Cairn({"cluster", "reweight", std::to_string(b), "--weight", "2"});
+  ASSERT_EQ(rw.code, 0) << rw.err;
+  nlohmann::json st = StatusJson();
+  const bool in_flight = c_->Map()->in_transition() && !st["transition"].is_null();
+  std::printf("[one-at-a-time] reweight made while the drain moved: %s\n",
+              in_flight ? "checked (pending)" : "not checked (the drain retired first)");
+  if (in_flight) {
+    ASSERT_EQ(st["pending"].size(), 1u) << st.dump();
+    EXPECT_NE(st["pending"][0].get<std::string>().find("one at a time"), std::string::npos) << st.dump();
+    Cli text = Cairn({"cluster", "status"});
+    EXPECT_NE(text.out.find("pending: node " + std::to_string(b)), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("zone z1"), std::string::npos) << text.out;
+  }
+  // Both end up applied, one after the other.
+  ASSERT_TRUE(WaitFor([&] {
+    std::shared_ptr<const ClusterMap> m = c_->Map();
+    return !m->in_transition() && m->Node(a)->weight == 0 && m->Node(b)->weight == 2;
+  }, 90000)) << c_->Describe();
+  EXPECT_EQ(StatusJson()["settled"], true);
+}
+
+// Out 2 s after its lease expired, as in TransitionClusterTest.
+class MembershipOutTest : public MembershipCommandsTest {
+ protected:
+  void SetUp() override {
+    c_ = std::make_unique<TestCluster>(4, "quorum",
+                                       std::vector<std::string>{"--out-delay-ms", "2000",
+                                                                "--anti-entropy-interval-ms", "0"});
+    if (!c_->Start()) {
+      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
+      FAIL() << c_->why();
+    }
+  }
+};
+
+TEST_F(MembershipOutTest, Issue12ANodeBackAfterOutWaitsForAddAndItsOldIntentIsForgotten) {
+  std::map<std::string, std::string> acked;
+  PutBefore(100, &acked);
+  const int victim = 3;
+  const NodeId victim_id = IdOfIndex(victim);
+  // An operator's intent for it ("in", weight 2)...
+  Cli rw = Cairn({"cluster", "reweight", std::to_string(victim_id), "--weight", "2"});
+  ASSERT_EQ(rw.code, 0) << rw.err;
+  std::shared_ptr<const ClusterMap> m = WaitRetired(c_->Map()->epoch);
+  ASSERT_NE(m, nullptr) << c_->Describe();
+  ASSERT_EQ(m->Node(victim_id)->weight, 2u);
+  // ...is forgotten when it goes out for good, so that it does not come back by itself.
+  c_->node(victim).Stop(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(victim_id)->state == cluster::NodeState::kOut; }, 30000))
+      << c_->Describe();
+  {
+    const nlohmann::json st = StatusJson();
+    ASSERT_NE(NodeOf(st, victim_id), nullptr);
+    EXPECT_TRUE((*NodeOf(st, victim_id))["intent"].is_null()) << st.dump();
+  }
+  ASSERT_NE(WaitRetired(c_->Map()->epoch - 1), nullptr) << c_->Describe();
+  ASSERT_TRUE(c_->StartNode(victim));  // back, same data directory, same id
+  ASSERT_TRUE(WaitFor([&] {
+    const nlohmann::json st = StatusJson();
+    const nlohmann::json* n = NodeOf(st, victim_id);
+    return n != nullptr && (*n)["alive"] == true;
+  }, 30000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(c_->Map()->Node(victim_id)->state, cluster::NodeState::kOut) << "it came back by itself";
+  EXPECT_EQ(SlotsOf(*c_->Map(), victim_id), 0u);
+  EXPECT_EQ((*NodeOf(StatusJson(), victim_id))["state"], "out");
+  // `add` brings it back: up, with slots, after a transition; nothing lost.
+  Cli add = Cairn({"cluster", "add", std::to_string(victim_id)});
+  ASSERT_EQ(add.code, 0) << add.err;
+  std::shared_ptr<const ClusterMap> back;
+  ASSERT_TRUE(WaitFor([&] {
+    back = c_->Map();
+    return back->Node(victim_id)->state == cluster::NodeState::kUp && !back->in_transition() &&
+           SlotsOf(*back, victim_id) > 0;
+  }, 90000)) << c_->Describe();
+  EXPECT_EQ(back->Node(victim_id)->weight, 2u) << "the weight it had in the map";
+  index_.clear();
+  replica_clients_.clear();
+  ExpectAllThere(acked, back.get());
+}
+
+// The commands reach etcd with its own credentials ($CAIRN_ETCD_USER and the password from the
+// file $CAIRN_ETCD_PASSWORD_FILE names) and never print the password. No nodes: a map and four
+// registered nodes are written into an etcd that then turns authentication on.
+TEST(ClusterCommandsEtcdAuth, Issue12TheCommandsUseEtcdsOwnCredentialsAndNeverPrintThem) {
+  cairn::testing::EtcdFixture etcd;
+  if (!etcd.ok()) {
+    if (etcd.why().find("not installed") != std::string::npos) GTEST_SKIP() << etcd.why();
+    FAIL() << etcd.why();
+  }
+  {
+    auto c = cluster::EtcdClient::Create(cluster::EtcdOptions{etcd.endpoints()});
+    ASSERT_TRUE(c.ok());
+    ClusterMap m;
+    m.epoch = 2;
+    std::vector<cluster::NodeSpec> specs;
+    for (NodeId id = 1; id <= 4; id++) {
+      cluster::MapNode n;
+      n.id = id;
+      n.zone = "z" + std::to_string(id);
+      n.address = "127.0.0.1:" + std::to_string(7000 + id);
+      m.nodes.push_back(n);
+      specs.push_back({id, n.zone, 1});
+      ASSERT_TRUE((*c)->Put("/cairn/default/nodes/" + std::to_string(id),
+                            "{\"address\":\"" + n.address + "\",\"zone\":\"" + n.zone + "\",\"weight\":1}").ok());
+      ASSERT_TRUE((*c)->Put("/cairn/default/alive/" + std::to_string(id), n.address).ok());
+    }
+    m.placement = *cluster::BuildPlacement(specs, 3, 64);
+    ASSERT_TRUE((*c)->Put("/cairn/default/map/chunk/0000", cluster::EncodeClusterMap(m)).ok());
+    ASSERT_TRUE((*c)->Put("/cairn/default/map/epoch", "2").ok());
+  }
+  const std::string password = "pw-never-printed-7f3a";
+  ASSERT_EQ(etcd.Ctl("user add root:" + password), 0);
+  ASSERT_EQ(etcd.Ctl("auth enable"), 0);
+  TempDir dir;
+  const std::string pw_file = dir.sub("etcd-password");
+  {
+    std::ofstream f(pw_file);
+    f << password << "\n";
+  }
+  ::chmod(pw_file.c_str(), 0600);
+  auto run = [&](const std::string& env, const std::string& args, std::string* out, std::string* err) {
+    const std::string err_file = dir.sub("err");
+    const std::string cmd = "env -u CAIRN_ETCD_USER -u CAIRN_ETCD_PASSWORD_FILE " + env + " " + CAIRN_PATH +
+                            " --no-map-cache --cluster " + etcd.EndpointList() + " " + args + " 2>" + err_file;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    size_t n;
+    out->clear();
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out->append(buf, n);
+    const int st = ::pclose(p);
+    std::ifstream f(err_file);
+    err->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  const std::string creds = "CAIRN_ETCD_USER=root CAIRN_ETCD_PASSWORD_FILE=" + pw_file;
+  std::string out, err;
+  // Without credentials: refused by etcd, said in one line.
+  EXPECT_EQ(run("", "cluster status --json", &out, &err), 1);
+  EXPECT_FALSE(err.empty());
+  // A user without the password file: a usage error naming the variable.
+  EXPECT_EQ(run("CAIRN_ETCD_USER=root", "cluster status", &out, &err), 2);
+  EXPECT_NE(err.find("CAIRN_ETCD_PASSWORD_FILE"), std::string::npos) << err;
+  // With them: status and a change work.
+  ASSERT_EQ(run(creds, "cluster status --json", &out, &err), 0) << err;
+  nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << out;
+  EXPECT_EQ(j["epoch"], 2);
+  EXPECT_EQ(j["nodes"].size(), 4u);
+  EXPECT_EQ(out.find(password), std::string::npos);
+  EXPECT_EQ(run(creds, "cluster drain 4", &out, &err), 0) << err;
+  EXPECT_EQ((out + err).find(password), std::string::npos);
+  EXPECT_EQ(run(creds, "cluster status", &out, &err), 0) << err;
+  EXPECT_NE(out.find("pending: node 4 drain"), std::string::npos) << out;
+  EXPECT_EQ((out + err).find(password), std::string::npos);
+  // A wrong password: refused, and the wrong one is not printed either.
+  {
+    std::ofstream f(pw_file, std::ios::trunc);
+    f << "wrong-pw-also-secret\n";
+  }
+  EXPECT_EQ(run(creds, "cluster status", &out, &err), 1);
+  EXPECT_EQ((out + err).find("wrong-pw-also-secret"), std::string::npos) << err;
 }
 
 }  // namespace

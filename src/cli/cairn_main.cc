@@ -3,6 +3,7 @@
 //   cairn [--store DIR] [--json] [--durability MODE] [--volume-size SIZE] COMMAND ARGS...
 //   cairn --server HOST:PORT [--json] [--durability MODE] COMMAND ARGS...
 //   cairn status|top --http HOST:PORT    (a running node's ops listener, cairnd --http-listen)
+//   cairn --cluster ETCD cluster add|drain|remove|reweight|status ...   (membership, via etcd)
 //
 // With --server (or $CAIRN_SERVER) put, get, head, rm, ls and stat talk to cairnd through the
 // client library (a RemoteObjectStore, authenticated with --key-file, $CAIRN_KEY,
@@ -20,7 +21,8 @@
 //   1  error: I/O, corruption, locked store, not a store, read-only store, unreadable input;
 //      verify found problems
 //   2  usage: bad flags or arguments (unknown command, bad --durability/--volume-size/--limit
-//      value, empty key, key longer than max_key_bytes)
+//      value, empty key, key longer than max_key_bytes); a `cluster` change its checks refuse
+//      (unknown node, bad weight, too few nodes or zones left: nothing is written)
 //   3  not found: get, head or rm of a key that has no live version
 // Every failure prints exactly one line to stderr: "cairn: <command>: <message>". import and
 // export also print one line per file they skip, before it, and exit 1 if they skipped any.
@@ -37,6 +39,7 @@
 
 #include "cli/bench.h"  // BenchArgs; RunBench is cairn-local's
 #include "cli/cairn_main.h"
+#include "cli/cluster_commands.h"
 #include "cli/commands.h"
 #include "cli/context.h"
 #include "cli/local_backend.h"
@@ -55,7 +58,7 @@ namespace cairn::cli {
 namespace {
 
 constexpr char kCommandList[] =
-    "put, get, head, rm, ls, stat, reclaim, verify, import, export, bench, status, top";
+    "put, get, head, rm, ls, stat, reclaim, verify, import, export, bench, status, top, cluster";
 
 void PrintFailure(const std::string& command, const std::string& message) {
   std::fflush(stdout);  // what was printed before the failure comes first
@@ -104,7 +107,12 @@ int UsageFailure(CLI::App& app, const CLI::ParseError& e) {
       PrintFailure("", std::string(e.what()) + " (see cairn --help)");
     }
   } else {
-    const std::string& name = parsed.back()->get_name();
+    // The innermost command parsed ("cluster reweight").
+    std::string name = parsed.back()->get_name();
+    for (CLI::App* sub = parsed.back(); !sub->get_subcommands().empty();) {
+      sub = sub->get_subcommands().back();
+      name += " " + sub->get_name();
+    }
     PrintFailure(name, std::string(e.what()) + " (see cairn " + name + " --help)");
   }
   return static_cast<int>(ExitCode::kUsage);
@@ -250,8 +258,36 @@ int Run(int argc, char** argv, const LocalBackend* local) {
   top->add_option("--interval", top_args.interval_s, "Seconds between refreshes (default 1)");
   top->add_option("--count", top_args.count, "Refresh this many times, then exit (default: until Ctrl-C)");
 
+  // cairn cluster add|drain|remove|reweight|status (cluster/cluster_admin.h): etcd only.
+  CLI::App* cluster = app.add_subcommand(
+      "cluster", "Change or show the cluster's membership through its etcd (--cluster): add, drain, "
+                 "remove, reweight, status");
+  cluster->require_subcommand(1);
+  ClusterChangeArgs change;
+  uint32_t weight = 0;
+  CLI::App* c_add = cluster->add_subcommand(
+      "add", "Give a registered node slots (a new node, or one back after being out or drained)");
+  CLI::App* c_drain = cluster->add_subcommand(
+      "drain", "Move every slot off a node that keeps serving until the move is done");
+  CLI::App* c_remove = cluster->add_subcommand(
+      "remove", "Take a node that is gone out now: its slots are rebuilt from the other replicas");
+  CLI::App* c_reweight = cluster->add_subcommand("reweight", "Change a node's weight and rebalance");
+  CLI::Option* weight_opt = nullptr;
+  CLI::Option* reweight_opt = nullptr;
+  for (CLI::App* sub : {c_add, c_drain, c_remove, c_reweight}) {
+    sub->add_option("NODE", change.node, "The node's id (cairn cluster status lists them)")->required();
+    sub->fallthrough();
+  }
+  weight_opt = c_add->add_option("--weight", weight, "Its weight, 1..1000 (default: its own, or the one it had)");
+  reweight_opt = c_reweight->add_option("--weight", weight, "The new weight, 1..1000")->required();
+  ClusterStatusArgs cstatus;
+  CLI::App* c_status = cluster->add_subcommand(
+      "status", "Nodes by zone, slots, the map epoch, the transition in flight and what waits");
+  c_status->add_flag("--watch", cstatus.watch, "Redraw every second until nothing moves or waits");
+  c_status->fallthrough();
+
   for (CLI::App* sub :
-       {put, get, head, rm, ls, stat, reclaim, verify, import, exp, bench, status, top})
+       {put, get, head, rm, ls, stat, reclaim, verify, import, exp, bench, status, top, cluster})
     sub->fallthrough();
 
   try {
@@ -277,14 +313,30 @@ int Run(int argc, char** argv, const LocalBackend* local) {
   // cairn-local runs the command, in this process, before anything here has touched a signal,
   // a file or stdout (cli/local_backend.h).
   const bool local_store = ctx.server.empty() && ctx.cluster.empty() && chosen != status &&
-                           chosen != top && chosen != bench;
+                           chosen != top && chosen != bench && chosen != cluster;
   if ((local_store || chosen == bench) && local == nullptr)
     return Finish(chosen->get_name(), ExecLocalTool(argv));
   ctx.local = local;
   InstallSignalHandlers();
 
   Outcome outcome = Outcome::Ok();
-  if (chosen == status) {
+  if (chosen == cluster) {
+    if (!ctx.server.empty())
+      return Finish("cluster", Outcome::Usage("talks to the cluster's etcd: use --cluster, not --server"));
+    CLI::App* sub = cluster->get_subcommands().front();
+    if (sub == c_status) {
+      outcome = RunClusterStatus(ctx, cstatus);
+    } else {
+      change.command = sub == c_add      ? cluster::AdminCommand::kAdd
+                       : sub == c_drain  ? cluster::AdminCommand::kDrain
+                       : sub == c_remove ? cluster::AdminCommand::kRemove
+                                         : cluster::AdminCommand::kReweight;
+      if ((sub == c_add && weight_opt->count() > 0) || (sub == c_reweight && reweight_opt->count() > 0))
+        change.weight = weight;
+      outcome = RunClusterChange(ctx, change);
+    }
+    return Finish("cluster " + sub->get_name(), outcome);
+  } else if (chosen == status) {
     outcome = RunStatus(node, ctx.json);
   } else if (chosen == top) {
     outcome = RunTop(node, top_args, ctx.json);

@@ -6,6 +6,7 @@
 #include "cluster/cached_map_view.h"
 #include "cluster/cluster_store.h"
 #include "cluster/peer_pool.h"
+#include "cli/cluster_commands.h"
 #include "cli/command_checks.h"
 #include "cli/local_backend.h"
 #include "util/check.h"
@@ -28,6 +29,7 @@ Outcome Session::Open(const Context& ctx, OpenMode mode, std::unique_ptr<Session
     cluster::CachedMapOptions mo;
     if (Status s = cluster::ParseEtcdEndpoints(ctx.cluster, &mo.etcd.endpoints); !s.ok())
       return Outcome::Usage(s.message() + " (--cluster or CAIRN_CLUSTER)");
+    if (Outcome o = EtcdCredentials(&mo.etcd); !o.ok()) return o;
     mo.cluster = ctx.cluster_name;
     mo.use_cache = !ctx.no_map_cache;
     Result<std::optional<ClientKey>> key = FindClientKey(ctx.key_file);

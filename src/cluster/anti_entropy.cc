@@ -25,6 +25,11 @@ AntiEntropy::AntiEntropy(AntiEntropyOptions o, NodeId self, MapView* view, Diges
 
 bool AntiEntropy::pending() const { return pending_.load(); }
 
+AntiEntropy::SyncProgress AntiEntropy::progress() const {
+  std::lock_guard<std::mutex> l(progress_mu_);
+  return progress_;
+}
+
 Status AntiEntropy::RunRound(bool moving_only) {
   counters_->ae_rounds++;
   std::shared_ptr<const ClusterMap> map = view_->map();
@@ -49,10 +54,10 @@ Status AntiEntropy::RunRound(bool moving_only) {
   std::map<NodeId, std::vector<uint32_t>> by_peer;
   std::map<uint32_t, size_t> moving_peers;  // led moving partitions not yet synced: peer count
   bool all_synced = true;
+  uint32_t led_moving = 0;  // moving partitions this node leads, synced or not
   for (uint32_t p = 0; p < map->placement.partitions; p++) {
     const bool moving = map->Moving(p);
     if (moving_only && !moving) continue;
-    if (moving && synced_.count(p) != 0) continue;  // synced at this epoch already
     const KeyRows rows = RowsOf(*map, p);
     NodeId first = kNoNode;
     for (NodeId id : rows.all)
@@ -61,6 +66,8 @@ Status AntiEntropy::RunRound(bool moving_only) {
         break;
       }
     if (first != self_) continue;
+    if (moving) led_moving++;
+    if (moving && synced_.count(p) != 0) continue;  // synced at this epoch already
     size_t peers = 0;
     for (NodeId id : rows.all)
       if (id != self_ && up(id)) {
@@ -116,6 +123,10 @@ Status AntiEntropy::RunRound(bool moving_only) {
     }
   }
   pending_ = map->in_transition() && !all_synced;
+  if (map->in_transition()) {
+    std::lock_guard<std::mutex> l(progress_mu_);
+    progress_ = {map->epoch, static_cast<uint32_t>(synced_.size()), led_moving};
+  }
   return Status::OK();
 }
 

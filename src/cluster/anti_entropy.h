@@ -30,6 +30,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <set>
 #include <functional>
 #include <memory>
@@ -100,6 +101,15 @@ class AntiEntropy {
   uint64_t synced_epoch() const { return synced_epoch_.load(); }
   // Whether the current map's transition has partitions this node leads that are not synced.
   bool pending() const;
+  // The moving partitions this node leads at `epoch` and how many of them are synced, as of
+  // the last round (published for `cairn cluster status`'s progress).
+  struct SyncProgress {
+    uint64_t epoch = 0;
+    uint32_t synced = 0;
+    uint32_t total = 0;
+    bool operator==(const SyncProgress&) const = default;
+  };
+  SyncProgress progress() const;
   const AntiEntropyOptions& options() const { return o_; }
 
  private:
@@ -132,6 +142,8 @@ class AntiEntropy {
   std::set<uint32_t> synced_;
   std::atomic<uint64_t> synced_epoch_{0};
   std::atomic<bool> pending_{false};
+  mutable std::mutex progress_mu_;
+  SyncProgress progress_;  // GUARDED_BY(progress_mu_)
 };
 
 // Named bound: a moving partition found equal is declared synced only when found equal again

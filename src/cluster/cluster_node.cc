@@ -14,6 +14,9 @@ constexpr size_t kReplayBatch = 256;
 // moving partitions until they are synced.
 constexpr uint32_t kIdlePollMs = 1000;
 constexpr uint32_t kTransitionRoundMs = 300;
+// Named bound: progress/<node> is written at most this often (one small etcd put per node per
+// second during a transition; status reads it).
+constexpr uint32_t kProgressReportMs = 1000;
 
 }  // namespace
 
@@ -101,6 +104,8 @@ void ClusterNode::AntiEntropyLoop() {
   std::unique_lock<std::mutex> l(mu_);
   uint64_t seen_epoch = membership_->map()->epoch;
   uint64_t reported = 0;  // the epoch last written to synced/<node>
+  AntiEntropy::SyncProgress published;  // the last progress/<node> written
+  auto published_at = Clock::now() - std::chrono::milliseconds(kProgressReportMs);
   auto last_full = Clock::now();
   while (!stop_) {
     // A periodic round every interval (and at once after a map change, as the wait wakes on
@@ -119,6 +124,17 @@ void ClusterNode::AntiEntropyLoop() {
       last_full = Clock::now();
     } else if (map->in_transition()) {
       (void)anti_entropy_->RunRound(/*moving_only=*/true);
+    }
+    // Progress for `cairn cluster status` (at most every kProgressReportMs, and at once when
+    // everything this node leads is synced), before the synced report it leads to.
+    if (map->in_transition() && !stop_) {
+      const AntiEntropy::SyncProgress p = anti_entropy_->progress();
+      const bool done = p.epoch == map->epoch && p.synced == p.total;
+      if (p.epoch == map->epoch && !(p == published) &&
+          (done || Clock::now() - published_at >= std::chrono::milliseconds(kProgressReportMs))) {
+        if (membership_->ReportProgress(p.epoch, p.synced, p.total).ok()) published = p;
+        published_at = Clock::now();
+      }
     }
     // Tell the controller which epoch this node holds the data of (it retires the transition
     // once every up node has said so).

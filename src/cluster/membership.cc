@@ -10,6 +10,7 @@
 #include <set>
 
 #include "cairn/env.h"
+#include "cluster/cluster_admin.h"
 
 namespace cairn::cluster {
 namespace {
@@ -304,6 +305,12 @@ Status Membership::ReportSynced(uint64_t epoch) {
   return sync_etcd_->Put(prefix_ + "synced/" + std::to_string(node_id_), std::to_string(epoch)).status();
 }
 
+Status Membership::ReportProgress(uint64_t epoch, uint32_t synced, uint32_t total) {
+  std::lock_guard<std::mutex> l(sync_mu_);
+  const Json j = {{"epoch", epoch}, {"synced", synced}, {"total", total}};
+  return sync_etcd_->Put(prefix_ + "progress/" + std::to_string(node_id_), j.dump()).status();
+}
+
 void Membership::OnMapChange(std::function<void(std::shared_ptr<const ClusterMap>)> f) {
   std::lock_guard<std::mutex> l(mu_);
   listeners_.push_back(std::move(f));
@@ -337,8 +344,8 @@ void Membership::ControllerLoop() {
     control_dirty_ = true;
     if (!watch.joinable()) {
       watch = std::thread([this] {
-        // Any change under nodes/ or alive/ (keys between them too) marks the view dirty.
-        const std::string from = prefix_ + "alive/", to = EtcdPrefixEnd(prefix_ + "nodes/");
+        // Any change under admin/, alive/ or nodes/ (keys between them too) marks the view dirty.
+        const std::string from = prefix_ + "admin/", to = EtcdPrefixEnd(prefix_ + "nodes/");
         while (!stop_) {
           int64_t compacted = 0;
           Status s = ctl_watch_etcd_->Watch(from, to, 0,
@@ -400,9 +407,23 @@ Status Membership::ControlOnce() {
   }
   std::set<NodeId> up;
   for (const EtcdKv& kv : alive.kvs) up.insert(static_cast<NodeId>(std::stoul(kv.key.substr(prefix_.size() + 6))));
+  // The operators' intents (cluster/cluster_admin.h), at the same revision.
+  CAIRN_ASSIGN_OR_RETURN(EtcdRange admin, ctl_etcd_->GetPrefix(prefix_ + "admin/", reg.revision));
+  std::map<NodeId, AdminIntent> intents;
+  for (const EtcdKv& kv : admin.kvs) {
+    const unsigned long id = std::strtoul(kv.key.c_str() + prefix_.size() + 6, nullptr, 10);
+    Result<AdminIntent> in = DecodeAdminIntent(kv.value);
+    if (id == 0 || id >= kNoNode || !in.ok()) continue;  // admin/serial, or bad input: ignored
+    in->mod_revision = kv.mod_revision;
+    intents[static_cast<NodeId>(id)] = *in;
+  }
 
   ClusterMap next;
   next.epoch = prev.epoch + 1;
+  // Nodes an "in" intent had placed that this map marks out (down for too long): their intent
+  // is deleted once the map is written, so a node that comes back after being out waits for an
+  // operator's `add` like any other, instead of pulling its slots back by itself.
+  std::vector<NodeId> forget;
   if (prev.epoch == 0) {
     std::vector<NodeSpec> specs;
     for (auto& [id, n] : registered) {
@@ -440,7 +461,36 @@ Status Membership::ControlOnce() {
         outs = true;
       }
     }
-    if (outs) {
+    // The operators' intents (add, drain, remove, reweight), one transition at a time: while
+    // one is in flight they wait until it retires, so that `prev` is always a table every
+    // acknowledged write is in (a second out still goes through: below).
+    bool admin = false;
+    if (!prev.in_transition()) {
+      std::map<NodeId, RegisteredNode> reg_nodes;
+      for (const auto& [id, n] : registered) reg_nodes[id] = RegisteredNode{id, n.address, n.zone, n.weight};
+      std::vector<MapNode> applied = next.nodes;
+      if (ApplyIntents(intents, reg_nodes, up, &applied)) {
+        ClusterMap trial;
+        trial.nodes = applied;
+        Result<Placement> moved = RebalancePlacement(prev.placement, trial.PlacementNodes());
+        if (moved.ok()) {
+          next.nodes = std::move(applied);
+          admin = true;
+          for (const MapNode& n : next.nodes) {
+            const MapNode* was = prev.Node(n.id);
+            if (was == nullptr || was->weight != n.weight || was->state != n.state)
+              spdlog::info("event=cluster_admin_change node_id={} epoch={} state={} weight={}", n.id,
+                           next.epoch, NodeStateName(n.state), n.weight);
+          }
+        } else {
+          // The CLI checks every change first; this is a change that became impossible since
+          // (nodes went down meanwhile). It waits.
+          spdlog::warn("event=cluster_admin_refused epoch={} error=\"{}\"", prev.epoch,
+                       moved.status().ToString());
+        }
+      }
+    }
+    if (outs || admin) {
       // Its partitions go to other nodes, moving only what must move; writes go to the old and
       // the new rows until the new members are synced. A transition already in flight keeps
       // its older previous table: that one holds W copies of everything acknowledged, while
@@ -460,15 +510,21 @@ Status Membership::ControlOnce() {
         next.placement = std::move(*moved);
         if (next.prev.table == next.placement.table) next.prev.table.clear();  // nothing moves
         for (const MapNode& n : next.nodes)
-          if (n.state == NodeState::kOut && prev.Node(n.id) != nullptr && prev.Node(n.id)->state != NodeState::kOut)
-            spdlog::warn("event=cluster_node_out node_id={} epoch={} moving_partitions={} "
-                         "note=\"down for longer than out_delay_ms: its partitions move\"",
-                         n.id, next.epoch, next.MovingCount());
+          if (n.state == NodeState::kOut && prev.Node(n.id) != nullptr && prev.Node(n.id)->state != NodeState::kOut) {
+            if (auto it = intents.find(n.id); it != intents.end() && it->second.state == AdminState::kIn)
+              forget.push_back(n.id);
+            const bool removed = intents.count(n.id) != 0 && intents[n.id].state == AdminState::kRemoved;
+            spdlog::warn("event=cluster_node_out node_id={} epoch={} moving_partitions={} note=\"{}: its "
+                         "partitions move\"", n.id, next.epoch, next.MovingCount(),
+                         removed ? "removed by an operator" : "down for longer than out_delay_ms");
+          }
       }
     }
-    bool same = next.placement.table == prev.placement.table && next.prev.table == prev.prev.table;
-    for (size_t i = 0; i < next.nodes.size(); i++)
-      same = same && next.nodes[i].state == prev.nodes[i].state && next.nodes[i].address == prev.nodes[i].address;
+    bool same = next.placement.table == prev.placement.table && next.prev.table == prev.prev.table &&
+                next.nodes.size() == prev.nodes.size();
+    for (size_t i = 0; same && i < next.nodes.size(); i++)
+      same = next.nodes[i].id == prev.nodes[i].id && next.nodes[i].state == prev.nodes[i].state &&
+             next.nodes[i].address == prev.nodes[i].address && next.nodes[i].weight == prev.nodes[i].weight;
     if (same && prev.in_transition()) {
       // Retire the transition once every up node has reported it holds the data of this epoch
       // (synced/<node> >= epoch: every moving partition it leads was found equal on all its
@@ -516,6 +572,20 @@ Status Membership::ControlOnce() {
   ops.push_back({EtcdOp::Kind::kPut, prefix_ + "map/epoch", std::to_string(next.epoch), "", 0});
   CAIRN_ASSIGN_OR_RETURN(EtcdTxnResult t, ctl_etcd_->Txn(cmp, ops));
   if (!t.succeeded) return Status::Conflict("the map changed or this node lost the controller key");
+  for (NodeId id : forget) {
+    // Only the intent this pass read (an operator's newer one stays), in its own transaction:
+    // the map's must not fail for it. It bumps admin/serial, so an admin's check that read the
+    // old intent fails its compare. If this is lost (the controller dies first), the node may
+    // come back by itself when it returns: the old behaviour of an explicit add.
+    const std::string key = prefix_ + "admin/" + std::to_string(id);
+    Result<EtcdTxnResult> f = ctl_etcd_->Txn(
+        {{key, EtcdCompare::Target::kModRevision, EtcdCompare::Result::kEqual, intents[id].mod_revision, ""}},
+        {{EtcdOp::Kind::kDelete, key, "", "", 0},
+         {EtcdOp::Kind::kPut, prefix_ + "admin/serial", "{\"controller\":\"forgot " + std::to_string(id) + "\"}", "", 0}});
+    if (!f.ok() || !f->succeeded)
+      spdlog::info("event=cluster_intent_kept node_id={} note=\"an operator changed it meanwhile, or etcd "
+                   "did not answer\"", id);
+  }
   Install(std::move(next));
   return Status::OK();
 }

@@ -6,6 +6,9 @@
 //   map/epoch      the map's epoch (decimal); map/chunk/NNNN the encoded map in pieces
 //   next_id        the allocator of node ids
 //   synced/<id>    the highest epoch whose moving partitions the node's anti-entropy synced
+//   admin/<id>     an operator's intent for the node (in, drain, removed; weight), and
+//   admin/serial   bumped with every intent, so that two admins' writes cannot cross
+//   progress/<id>  the node's sync progress in the transition in flight (status only)
 //
 // Every node watches map/ and keeps the newest map it has seen; with etcd down it keeps
 // serving on that map. One node at a time is the controller: it watches nodes/ and alive/,
@@ -17,8 +20,12 @@
 // becomes out, and the controller writes a map whose table moves its partitions to other
 // nodes, the old table kept beside it as ClusterMap::prev (a transition); once every up node
 // has reported synced/<id> at the map's epoch, it writes the next epoch without prev (the
-// transition retired; docs/cluster.md "Map transitions"). Adding, draining and reweighting
-// nodes is `cairn cluster ...` (issue 12, not built yet).
+// transition retired; docs/cluster.md "Map transitions"). Operators add, drain, remove and
+// reweight nodes with `cairn cluster ...`, which writes intents under admin/<id>
+// (cluster/cluster_admin.h); the controller watches them and applies them with
+// RebalancePlacement, one transition at a time: an intent that arrives while a transition is in
+// flight waits until it retires. A node that registers after the first map is not placed until
+// an operator adds it (docs/cluster.md "Membership commands" says why).
 //
 // Thread safety: all methods may be called from any thread. Callbacks run on membership's
 // own threads and must be short.
@@ -87,6 +94,9 @@ class Membership final : public MapView {
   // that is not synced (cluster/anti_entropy.h). The controller retires a transition once
   // every up node has reported its epoch.
   Status ReportSynced(uint64_t epoch);
+  // Writes progress/<node> = {"epoch","synced","total"}: of the moving partitions this node
+  // leads at `epoch`, how many are synced (for `cairn cluster status`; nothing depends on it).
+  Status ReportProgress(uint64_t epoch, uint32_t synced, uint32_t total);
   // Called after every new map (on membership's thread).
   void OnMapChange(std::function<void(std::shared_ptr<const ClusterMap>)> f);
   bool is_controller() const { return is_controller_.load(); }
