@@ -335,6 +335,14 @@ void Membership::ControllerLoop() {
                        EtcdCompare::Result::kEqual, 0, ""};
     EtcdOp claim{EtcdOp::Kind::kPut, prefix_ + "controller", std::to_string(node_id_), "", lease};
     Result<EtcdTxnResult> won = ctl_etcd_->Txn({absent}, {claim});
+    if (won.ok() && !won->succeeded) {
+      // The key may still be ours: a pass that ended in Conflict (the map's compare failed)
+      // leaves it on our live lease, and nobody, this node included, could win it again.
+      Result<EtcdRange> held = ctl_etcd_->Get(prefix_ + "controller");
+      if (held.ok() && held->kvs.size() == 1 && held->kvs[0].lease == lease &&
+          held->kvs[0].value == std::to_string(node_id_))
+        won->succeeded = true;
+    }
     if (!won.ok() || !won->succeeded) {
       is_controller_ = false;
       Sleep(won.ok() ? 500 : kRetryMs);  // the holder's lease expires within its TTL
@@ -369,7 +377,10 @@ void Membership::ControllerLoop() {
         Status s = ControlOnce();
         if (!s.ok()) {
           control_dirty_ = true;
-          if (s.IsConflict()) break;  // no longer the controller
+          if (s.IsConflict()) {  // no longer the controller, or the map moved under this pass:
+            Sleep(100);          // campaign again (it finds the key if it is still ours)
+            break;
+          }
         }
       }
       std::unique_lock<std::mutex> l(mu_);
