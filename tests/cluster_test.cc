@@ -1221,9 +1221,14 @@ class MembershipCommandsTest : public TransitionClusterTest {
     std::thread t_;
   };
 
-  // Every key of `acked` is held, at its acknowledged version or newer, by every replica of its
+  // Every key of `acked` is held, at its acknowledged version or newer, by the replicas of its
   // row in `rows` (asked directly, before any read through the cluster could repair it), and
-  // reads back with its value.
+  // reads back with its value. A key written before the change ("before/") must be on all three:
+  // the sync copied it before the transition retired. A key of the load may have been written
+  // after the sync or the retirement, acknowledged by W = 2 of its row, the third still to come
+  // by its hint (a loaded machine showed 230 such keys): W is what the contract promises.
+  // (Without the old row in the map, keys written before an add are on 2 of the new row: the
+  // check fails.)
   void ExpectAllThere(const std::map<std::string, std::string>& acked, const ClusterMap* rows) {
     int short_rows = 0, missing = 0;
     if (rows != nullptr) {
@@ -1233,7 +1238,9 @@ class MembershipCommandsTest : public TransitionClusterTest {
         auto v = versions_.find(key);
         if (v == versions_.end()) continue;
         const int held = HoldAtLeast(std::vector<NodeId>(row.begin(), row.end()), key, v->second);
-        if (held != 3 && short_rows++ < 5) ADD_FAILURE() << key << " held by " << held << " of its new row";
+        const int want = key.rfind("before/", 0) == 0 ? 3 : 2;
+        if (held < want && short_rows++ < 5)
+          ADD_FAILURE() << key << " held by " << held << " of its new row, want " << want;
       }
     }
     EXPECT_EQ(short_rows, 0) << "of " << acked.size();
