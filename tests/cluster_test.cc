@@ -40,6 +40,22 @@ using Clock = std::chrono::steady_clock;
 constexpr char kClientKeyId[] = "client";
 constexpr char kClientSecret[] = "fedcba9876543210fedcba9876543210";
 
+// A client of the cluster as an application holds one: its peers and its store, routing by
+// `view` (which it does not own), with the client key.
+struct ClusterClient {
+  explicit ClusterClient(cluster::MapView* view)
+      : peers(view, Options()),
+        store(cluster::ClusterStoreOptions(), view, &peers, nullptr,
+              std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr)) {}
+  static cluster::PeerOptions Options() {
+    cluster::PeerOptions po;
+    po.key = ClientKey{kClientKeyId, kClientSecret};
+    return po;
+  }
+  cluster::PeerPool peers;
+  cluster::ClusterObjectStore store;
+};
+
 class StringSource final : public ValueSource {
  public:
   explicit StringSource(const std::string& s) : s_(s) {}
@@ -72,8 +88,7 @@ class TestCluster {
   explicit TestCluster(int n, std::string policy = "quorum", std::vector<std::string> extra = {})
       : n_(n), policy_(std::move(policy)), extra_(std::move(extra)) {}
   ~TestCluster() {
-    store_.reset();
-    peers_.reset();
+    client_.reset();
     view_.reset();
     for (auto& s : nodes_) s.Stop(SIGKILL);
   }
@@ -119,12 +134,7 @@ class TestCluster {
         return false;
       }
     }
-    cluster::PeerOptions po;
-    po.key = ClientKey{kClientKeyId, kClientSecret};
-    peers_ = std::make_unique<cluster::PeerPool>(view_.get(), po);
-    store_ = std::make_unique<cluster::ClusterObjectStore>(
-        cluster::ClusterStoreOptions(), view_.get(), peers_.get(), nullptr,
-        std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr));
+    client_ = std::make_unique<ClusterClient>(view_.get());
     return true;
   }
 
@@ -207,7 +217,7 @@ class TestCluster {
     return out;
   }
 
-  ObjectStore* store() { return store_.get(); }
+  ObjectStore* store() { return client_ ? &client_->store : nullptr; }
   ServerProcess& node(int i) { return nodes_[i]; }
   cairn::testing::EtcdFixture& etcd() { return etcd_; }
   // A client's view of the map as etcd has it now (it changes only when refreshed).
@@ -233,8 +243,7 @@ class TestCluster {
   std::string config_;
   std::vector<ServerProcess> nodes_;
   std::unique_ptr<cluster::CachedMapView> view_;
-  std::unique_ptr<cluster::PeerPool> peers_;
-  std::unique_ptr<cluster::ClusterObjectStore> store_;
+  std::unique_ptr<ClusterClient> client_;
   std::string why_;
 };
 
@@ -271,8 +280,11 @@ INSTANTIATE_TEST_SUITE_P(Cluster, ObjectStoreSuite, ::testing::Values(ClusterImp
 
 class ClusterTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    c_ = std::make_unique<TestCluster>(4);
+  void SetUp() override { StartCluster(4); }
+  // Starts `c_`: `nodes` cairnd processes with the write policy and extra cairnd flags. Skips
+  // the test where etcd is not installed; fails it if the cluster does not start.
+  void StartCluster(int nodes, std::string policy = "quorum", std::vector<std::string> flags = {}) {
+    c_ = std::make_unique<TestCluster>(nodes, std::move(policy), std::move(flags));
     if (!c_->Start()) {
       if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
       FAIL() << c_->why();
@@ -495,12 +507,7 @@ TEST_F(ClusterTest, Issue11AWriteIsRestampedAboveANewerVersionEveryReplicaHolds)
 class ClusterNoAntiEntropyTest : public ClusterTest {
  protected:
   void SetUp() override {
-    c_ = std::make_unique<TestCluster>(4, "quorum",
-                                       std::vector<std::string>{"--anti-entropy-interval-ms", "0"});
-    if (!c_->Start()) {
-      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
-      FAIL() << c_->why();
-    }
+    StartCluster(4, "quorum", {"--anti-entropy-interval-ms", "0"});
   }
 };
 
@@ -660,13 +667,8 @@ TEST_F(ClusterTest, Issue11AClientWithAnOldMapIsServedWhileEtcdIsDown) {
     return last.ok();
   }, 15000)) << last.ToString();
   c_->etcd().Kill(0);
-  cluster::PeerOptions po;
-  po.key = ClientKey{kClientKeyId, kClientSecret};
-  cluster::PeerPool peers(old_view.get(), po);
-  cluster::ClusterObjectStore old_client(cluster::ClusterStoreOptions(), old_view.get(), &peers,
-                                         nullptr,
-                                         std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr));
-  ObjectStore& old_store = old_client;
+  ClusterClient old_client(old_view.get());
+  ObjectStore& old_store = old_client.store;
   Result<WriteResult> w = old_store.Put("old-map/1", "with an old map");
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   EXPECT_EQ(old_view->map()->epoch, before);  // the map could not be fetched: still the old one
@@ -734,12 +736,7 @@ class AntiEntropyClusterTest : public ClusterTest {
  protected:
   void SetUp() override {
     // A round every 200 ms, so the tests wait seconds, not the default minute.
-    c_ = std::make_unique<TestCluster>(3, "quorum",
-                                       std::vector<std::string>{"--anti-entropy-interval-ms", "200"});
-    if (!c_->Start()) {
-      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
-      FAIL() << c_->why();
-    }
+    StartCluster(3, "quorum", {"--anti-entropy-interval-ms", "200"});
   }
   static uint64_t NowMs() {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -860,13 +857,7 @@ class TransitionClusterTest : public ClusterTest {
   void SetUp() override {
     // Out 2 s after its lease expired (default 60 s); no periodic anti-entropy rounds, so what
     // reaches the new replicas is the transition's own rounds' work.
-    c_ = std::make_unique<TestCluster>(4, "quorum",
-                                       std::vector<std::string>{"--out-delay-ms", "2000",
-                                                                "--anti-entropy-interval-ms", "0"});
-    if (!c_->Start()) {
-      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
-      FAIL() << c_->why();
-    }
+    StartCluster(4, "quorum", {"--out-delay-ms", "2000", "--anti-entropy-interval-ms", "0"});
   }
   static uint32_t Part(const std::string& key) { return cluster::PartitionOf(key); }
   // How many of `nodes` hold `key` at `v` or newer (their own stores, asked directly).
@@ -922,11 +913,8 @@ TEST_F(TransitionClusterTest, Issue12ANodeOutForGoodMovesItsPartitionsAndTheSurv
   std::set<std::string> deleted_during;
   std::thread writer([&] {
     auto view = c_->LoadView();
-    cluster::PeerOptions po;
-    po.key = ClientKey{kClientKeyId, kClientSecret};
-    cluster::PeerPool peers(view.get(), po);
-    cluster::ClusterObjectStore store(cluster::ClusterStoreOptions(), view.get(), &peers, nullptr,
-                                      std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr));
+    ClusterClient client(view.get());
+    cluster::ClusterObjectStore& store = client.store;
     for (int i = 0; i < 100000 && !stop.load(); i++) {
       const std::string key = "during/" + std::to_string(i), value = "d" + std::to_string(i);
       Result<WriteResult> w = store.Put(key, value, WriteOptions());
@@ -1106,13 +1094,7 @@ class MembershipCommandsTest : public TransitionClusterTest {
   void SetUp() override {
     // Out only by an operator's remove here (out_delay_ms far away); no periodic anti-entropy
     // rounds, so what reaches the new replicas is the transitions' own work.
-    c_ = std::make_unique<TestCluster>(4, "quorum",
-                                       std::vector<std::string>{"--out-delay-ms", "600000",
-                                                                "--anti-entropy-interval-ms", "0"});
-    if (!c_->Start()) {
-      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
-      FAIL() << c_->why();
-    }
+    StartCluster(4, "quorum", {"--out-delay-ms", "600000", "--anti-entropy-interval-ms", "0"});
   }
   struct Cli {
     int code = -1;
@@ -1187,11 +1169,8 @@ class MembershipCommandsTest : public TransitionClusterTest {
    private:
     void Run() {
       auto view = c_->LoadView();
-      cluster::PeerOptions po;
-      po.key = ClientKey{kClientKeyId, kClientSecret};
-      cluster::PeerPool peers(view.get(), po);
-      cluster::ClusterObjectStore store(cluster::ClusterStoreOptions(), view.get(), &peers, nullptr,
-                                        std::make_shared<cluster::ClusterShared>(0, nullptr, nullptr));
+      ClusterClient client(view.get());
+      cluster::ClusterObjectStore& store = client.store;
       std::mt19937 rng(7);
       std::vector<std::string> keys;
       for (int i = 0; !stop_.load(); i++) {
@@ -1542,13 +1521,7 @@ TEST_F(MembershipCommandsTest, Issue12BadInputGetsAClearErrorAndChangesNothing) 
 class MembershipOutTest : public MembershipCommandsTest {
  protected:
   void SetUp() override {
-    c_ = std::make_unique<TestCluster>(4, "quorum",
-                                       std::vector<std::string>{"--out-delay-ms", "2000",
-                                                                "--anti-entropy-interval-ms", "0"});
-    if (!c_->Start()) {
-      if (c_->why().find("etcd is not installed") != std::string::npos) GTEST_SKIP() << c_->why();
-      FAIL() << c_->why();
-    }
+    StartCluster(4, "quorum", {"--out-delay-ms", "2000", "--anti-entropy-interval-ms", "0"});
   }
 };
 
