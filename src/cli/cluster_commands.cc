@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "cli/progress.h"
 #include "cli/signals.h"
 #include "cli/stream_io.h"
 #include "util/escape.h"
@@ -62,11 +63,10 @@ std::string ShownState(const ClusterView& v, NodeId id) {
   return cluster::NodeStateName(n->state);
 }
 
+// A bar of `done` of `total` (full when there is nothing to do). Nodes' reports can briefly
+// count more than the map moves: ProgressBar clamps.
 std::string Bar(uint64_t done, uint64_t total, int width) {
-  const double frac = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
-  const int full = static_cast<int>(frac * width);
-  return "[" + std::string(static_cast<size_t>(full), '#') +
-         std::string(static_cast<size_t>(width - full), '-') + "]";
+  return ProgressBar(total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total), width);
 }
 
 }  // namespace

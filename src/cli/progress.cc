@@ -40,14 +40,15 @@ std::string FormatByteProgress(std::string_view verb, std::string_view what, uin
   if (done > 0 && elapsed_s > 0)
     eta = FormatDuration(static_cast<double>(shown_total - done) * elapsed_s /
                          static_cast<double>(done));
-  std::string bar;
-  if (bar_width > 0) {
-    const int full = static_cast<int>(frac * bar_width);
-    bar = "[" + std::string(static_cast<size_t>(full), '#') +
-          std::string(static_cast<size_t>(bar_width - full), '-') + "] ";
-  }
+  const std::string bar = bar_width > 0 ? ProgressBar(frac, bar_width) + " " : "";
   return fmt::format("{}: {}{:.0f}% {}/{} {}, {:.1f} MB/s, ETA {}", verb, bar, 100 * frac,
                      HumanBytes(done), HumanBytes(shown_total), what, mbps, eta);
+}
+
+std::string ProgressBar(double frac, int width) {
+  const int full = static_cast<int>(std::clamp(frac, 0.0, 1.0) * width);
+  return "[" + std::string(static_cast<size_t>(full), '#') +
+         std::string(static_cast<size_t>(width - full), '-') + "]";
 }
 
 ProcessIo ReadProcessIo() {

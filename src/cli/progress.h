@@ -46,6 +46,9 @@ std::string FormatByteProgress(std::string_view verb, std::string_view what, uin
 // Named bound: the width of a terminal progress bar, in characters.
 inline constexpr int kProgressBarWidth = 24;
 
+// "[#########---------------]": `frac` (clamped to 0..1) of `width` characters filled.
+std::string ProgressBar(double frac, int width);
+
 // This process's I/O so far (/proc/self/io: bytes passed to read and write calls, page cache
 // or not), for progress of work that cannot report its own (verify and reclaim run inside the
 // engine). Zeros where /proc is missing.

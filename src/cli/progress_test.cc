@@ -58,6 +58,16 @@ class Capture {
   std::FILE* f_;
 };
 
+// A fraction past either end fills the bar or empties it, never more than its width (a count
+// of reports over the total it is measured against would have thrown std::length_error).
+TEST(ProgressBar, FillsItsWidthAndClampsTheFraction) {
+  EXPECT_EQ(ProgressBar(0.5, 4), "[##--]");
+  EXPECT_EQ(ProgressBar(0.0, 3), "[---]");
+  EXPECT_EQ(ProgressBar(1.0, 3), "[###]");
+  EXPECT_EQ(ProgressBar(7.0 / 5.0, 5), "[#####]");
+  EXPECT_EQ(ProgressBar(-0.5, 2), "[--]");
+}
+
 TEST(ProgressReporter, PlainLinesAreSpacedOut) {
   Capture cap;
   auto t0 = ProgressReporter::Clock::time_point();
