@@ -12,6 +12,8 @@
 # Usage: bench/server/ab.sh BUILD_A BUILD_B      (build dirs holding src/server/cairnd and
 #                                                  src/cli/cairn)
 # Env:   ROUNDS=3 (runs of each build)  DURATION=5 (s measured per run)
+# The request histograms' own cost: B = the same tree configured with
+#   -DCMAKE_CXX_FLAGS=-DCAIRN_BENCH_NO_OP_HISTOGRAMS (server/connection.cc leaves out the hook)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 A=$(realpath "$1")
