@@ -397,37 +397,15 @@ void Membership::ControllerLoop() {
 }
 
 Status Membership::ControlOnce() {
-  CAIRN_ASSIGN_OR_RETURN(EtcdRange reg, ctl_etcd_->GetPrefix(prefix_ + "nodes/"));
-  CAIRN_ASSIGN_OR_RETURN(EtcdRange alive, ctl_etcd_->GetPrefix(prefix_ + "alive/", reg.revision));
-  CAIRN_ASSIGN_OR_RETURN(EtcdRange ctl, ctl_etcd_->Get(prefix_ + "controller", {}, reg.revision));
-  if (ctl.kvs.empty() || ctl.kvs[0].value != std::to_string(node_id_))
+  // The map, nodes/, alive/, admin/ and the controller key, at one revision; keys that do not
+  // name a node and values that do not parse are left out (cluster_admin.h).
+  CAIRN_ASSIGN_OR_RETURN(ClusterView view, ReadClusterView(ctl_etcd_.get(), prefix_));
+  if (view.controller != std::to_string(node_id_))
     return Status::Conflict("this node is no longer the controller");
-  Result<ClusterMap> cur = FetchMap(ctl_etcd_.get(), prefix_);
-  if (!cur.ok() && !cur.status().IsNotFound()) return cur.status();
-  ClusterMap prev = cur.ok() ? std::move(*cur) : ClusterMap();
-  std::map<NodeId, MapNode> registered;
-  for (const EtcdKv& kv : reg.kvs) {
-    Json j = Json::parse(kv.value, nullptr, false);
-    if (j.is_discarded()) continue;
-    MapNode n;
-    n.id = static_cast<NodeId>(std::stoul(kv.key.substr(prefix_.size() + 6)));
-    n.address = j.value("address", std::string());
-    n.zone = j.value("zone", std::string("default"));
-    n.weight = j.value("weight", 1u);
-    registered[n.id] = n;
-  }
-  std::set<NodeId> up;
-  for (const EtcdKv& kv : alive.kvs) up.insert(static_cast<NodeId>(std::stoul(kv.key.substr(prefix_.size() + 6))));
-  // The operators' intents (cluster/cluster_admin.h), at the same revision.
-  CAIRN_ASSIGN_OR_RETURN(EtcdRange admin, ctl_etcd_->GetPrefix(prefix_ + "admin/", reg.revision));
-  std::map<NodeId, AdminIntent> intents;
-  for (const EtcdKv& kv : admin.kvs) {
-    const unsigned long id = std::strtoul(kv.key.c_str() + prefix_.size() + 6, nullptr, 10);
-    Result<AdminIntent> in = DecodeAdminIntent(kv.value);
-    if (id == 0 || id >= kNoNode || !in.ok()) continue;  // admin/serial, or bad input: ignored
-    in->mod_revision = kv.mod_revision;
-    intents[static_cast<NodeId>(id)] = *in;
-  }
+  ClusterMap prev = std::move(view.map);  // epoch 0: no map yet
+  const std::map<NodeId, RegisteredNode>& registered = view.registered;
+  const std::set<NodeId>& up = view.alive;
+  std::map<NodeId, AdminIntent>& intents = view.intents;
 
   ClusterMap next;
   next.epoch = prev.epoch + 1;
@@ -437,9 +415,14 @@ Status Membership::ControlOnce() {
   std::vector<NodeId> forget;
   if (prev.epoch == 0) {
     std::vector<NodeSpec> specs;
-    for (auto& [id, n] : registered) {
+    for (const auto& [id, n] : registered) {
       if (up.count(id) == 0) continue;
-      next.nodes.push_back(n);
+      MapNode mn;
+      mn.id = id;
+      mn.address = n.address;
+      mn.zone = n.zone;
+      mn.weight = n.weight;
+      next.nodes.push_back(mn);
       specs.push_back(NodeSpec{id, n.zone, n.weight});
     }
     const bool waited = Clock::now() - started_ > std::chrono::milliseconds(options_.bootstrap_wait_ms);
@@ -477,10 +460,8 @@ Status Membership::ControlOnce() {
     // acknowledged write is in (a second out still goes through: below).
     bool admin = false;
     if (!prev.in_transition()) {
-      std::map<NodeId, RegisteredNode> reg_nodes;
-      for (const auto& [id, n] : registered) reg_nodes[id] = RegisteredNode{id, n.address, n.zone, n.weight};
       std::vector<MapNode> applied = next.nodes;
-      if (ApplyIntents(intents, reg_nodes, up, &applied)) {
+      if (ApplyIntents(intents, registered, up, &applied)) {
         ClusterMap trial;
         trial.nodes = applied;
         Result<Placement> moved = RebalancePlacement(prev.placement, trial.PlacementNodes());

@@ -126,6 +126,22 @@ TEST(Membership, NodesKeepTheirMapWhileEtcdIsDown) {
   EXPECT_TRUE(WaitFor([&] { return nodes[0]->etcd_reachable(); }, 10000));
 }
 
+// Keys under nodes/, alive/ and admin/ that name no node (an operator's typo, another tool)
+// are left out: the controller used to parse their ids with std::stoul, which threw in its
+// thread and ended the process.
+TEST(Membership, KeysThatNameNoNodeDoNotStopTheController) {
+  EtcdFixture etcd;
+  if (!etcd.ok()) GTEST_SKIP() << etcd.why();
+  auto etcd_client = EtcdClient::Create(Options(etcd, 9, "z").etcd);
+  ASSERT_TRUE(etcd_client.ok());
+  for (const char* key : {"/cairn/t/nodes/abc", "/cairn/t/alive/", "/cairn/t/admin/x1"})
+    ASSERT_TRUE((*etcd_client)->Put(key, "{}").ok()) << key;
+  std::vector<std::unique_ptr<Membership>> nodes;
+  for (NodeId id = 1; id <= 4; id++) nodes.push_back(std::move(*Membership::Start(Options(etcd, id, "z" + std::to_string(id)))));
+  for (auto& n : nodes) ASSERT_TRUE(n->WaitForEpoch(1, 10000));
+  EXPECT_EQ(nodes[0]->map()->nodes.size(), 4u);
+}
+
 TEST(Membership, ADeposedControllerCannotWriteTheMap) {
   EtcdFixture etcd;
   if (!etcd.ok()) GTEST_SKIP() << etcd.why();
