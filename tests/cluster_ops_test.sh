@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The ops listener of a cluster node (issues 11 and 14), from the outside: a 3-node cluster from
+# The ops listener of a cluster node (issues 11 and 14), from the outside: a 4-node cluster from
 # scripts/cluster, one node killed with SIGKILL, then on a surviving node:
-#   - /status.json's cluster part shows 3 nodes, the killed one down, a newer map epoch;
+#   - /status.json's cluster part shows 4 nodes, the killed one down, a newer map epoch;
 #   - /metrics carries the cluster gauges and counters, and promtool accepts it;
 #   - /readyz is ready (it holds the current map) and cairn status prints the cluster table;
 #   - every node's disk, request rates and p99s (issue 14): after PUTs through node 1, its
@@ -9,8 +9,14 @@
 #     zero (polled from node 2 with STAT), and the killed node as not answering;
 #   - S3 through node 1 into the cluster (awscli): a bucket and an object written before the
 #     kill read back after it, and a write after it succeeds;
-#   - headless Chromium renders the status page's cluster section (2 of 3 up, the killed node's
-#     row marked down) and takes a screenshot, kept under the build dir (its path is printed).
+#   - headless Chromium renders the status page's cluster section (3 of 4 up, the killed node's
+#     row marked down) and takes a screenshot, kept under the build dir (its path is printed);
+#   - a transition's progress (issue 14): `cairn cluster remove --wait` takes the killed node out
+#     while another survivor is stopped (SIGSTOP), so the transition cannot sync and stays in
+#     flight: /status.json, /metrics, `cairn status` and the page show the moving partitions and
+#     each node's partitions before and after (a second screenshot); once the survivor is
+#     continued, the transition retires, the page shows none, and the waiting command ends
+#     with "done" after printing its progress lines.
 # Exit 77 (skipped) when etcd or chromium is missing (scripts/deps installs them).
 #
 # Usage: cluster_ops_test.sh BUILD_DIR SOURCE_DIR ARTIFACT_DIR
@@ -29,7 +35,11 @@ for c in chromium chromium-browser; do have "$c" && CHROMIUM=$c && break; done
 
 T=$(mktemp -d)
 CPID=""
+SPID=""   # a node stopped with SIGSTOP: continued first, so it can stop
+WPID=""   # a cairn cluster ... --wait in the background
 cleanup() {
+  [[ -n $SPID ]] && kill -CONT "$SPID" 2>/dev/null || true
+  [[ -n $WPID ]] && kill -TERM "$WPID" 2>/dev/null || true
   if [[ -n $CPID ]]; then
     kill -TERM "$CPID" 2>/dev/null || true
     wait "$CPID" 2>/dev/null || true
@@ -45,20 +55,20 @@ fail() {
   exit 1
 }
 
-XDG_CONFIG_HOME=$T/xdg CAIRN_BUILD_DIR=$B "$SRC/scripts/cluster" -n 3 --s3 --dir "$T/c" >"$T/cluster.out" 2>&1 &
+XDG_CONFIG_HOME=$T/xdg CAIRN_BUILD_DIR=$B "$SRC/scripts/cluster" -n 4 --s3 --dir "$T/c" >"$T/cluster.out" 2>&1 &
 CPID=$!
 for _ in $(seq 600); do grep -q "Ctrl-C stops" "$T/cluster.out" && break; sleep 0.1; done
 grep -q "Ctrl-C stops" "$T/cluster.out" || fail "scripts/cluster did not come up"
 mapfile -t PIDS < <(sed -n 's/.*node [0-9]*: .* pid \([0-9]*\),.*/\1/p' "$T/cluster.out")
 mapfile -t HTTP < <(sed -n 's/.*status page \(http:[^,]*\),.*/\1/p' "$T/cluster.out")
-[[ ${#PIDS[@]} -eq 3 && ${#HTTP[@]} -eq 3 ]] || fail "could not read the nodes' pids and pages"
+[[ ${#PIDS[@]} -eq 4 && ${#HTTP[@]} -eq 4 ]] || fail "could not read the nodes' pids and pages"
 H=${HTTP[0]}
 json() { curl -sS -f -m 10 "${H}status.json"; }
 field() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 
 before=$(json | field 'j["cluster"]["epoch"]')
-[[ $(json | field 'len(j["cluster"]["nodes"])') == 3 ]] || fail "status.json: not 3 nodes"
-[[ $(json | field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="up")') == 3 ]] || fail "status.json: not 3 up"
+[[ $(json | field 'len(j["cluster"]["nodes"])') == 4 ]] || fail "status.json: not 4 nodes"
+[[ $(json | field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="up")') == 4 ]] || fail "status.json: not 4 up"
 
 AWS=""
 [[ -x /usr/bin/aws ]] && AWS=/usr/bin/aws   # Debian's awscli (a pyenv copy may shadow it)
@@ -113,6 +123,111 @@ done
 [[ $ok == 1 ]] || fail "cairn status --json never showed node 2's disk, PUT rate and p99: $(cat "$T/status.json")"
 echo "ok: node 1's status.json and cairn status --json show node 2's disk, PUT rate and p99 (polled with STAT)"
 
+chrome() {
+  timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --disable-dev-shm-usage --user-data-dir="$T/chromium.$1" --virtual-time-budget=4000 \
+    --window-size=1280,1200 "${@:2}" "$H" 2>>"$T/chromium.log"
+}
+node_id() { json | python3 -c "import json,sys; print([x['id'] for x in json.load(sys.stdin)['cluster']['nodes'] if x['address']=='$1'][0])"; }
+ID2=$(node_id "$ADDR2")
+ID3=$(node_id "$ADDR3")
+row() {  # row ID CLASS: the text of that cell of node ID's row in dom.html ("" if none)
+  python3 - "$T/dom.html" "$1" "$2" <<'PY'
+import re, sys
+dom = open(sys.argv[1]).read()
+m = re.search(r'<tr[^>]*id="node-%s"[^>]*>(.*?)</tr>' % sys.argv[2], dom, re.S)
+if not m: print(""); sys.exit()
+if sys.argv[3] == "answer":
+    a = re.search(r'data-answer="([a-z]*)"', m.group(0)); print(a.group(1) if a else ""); sys.exit()
+c = re.search(r'<td class="[^"]*%s[^"]*"[^>]*>([^<]*)<' % sys.argv[3], m.group(1))
+print(c.group(1) if c else "")
+PY
+}
+
+# Issue 14: a transition's progress. Node 4 is drained: its slots move to nodes 1-3, so every
+# new row holds all three. One of nodes 2 and 3 (not node 1, whose page is read, nor the
+# controller) is stopped first: no moving partition can sync without it, so the transition stays
+# in flight while it is looked at.
+ETCD=$(sed -n 's/.*etcd at \([^,]*\),.*/\1/p' "$T/cluster.out")
+[[ -n $ETCD ]] || fail "could not read etcd's endpoint"
+cluster_cmd() { XDG_CONFIG_HOME=$T/xdg "$CAIRN" --cluster "$ETCD" cluster "$@"; }
+ID4=$(node_id "127.0.0.1:$(cat "$T/c/node4.port")")
+ctl=$(cluster_cmd status --json | field 'j["controller"]')
+if [[ $ctl == "$ID2" ]]; then SPID=${PIDS[2]}; else SPID=${PIDS[1]}; fi
+partitions_of() {  # partitions_of ID: that node's partitions in the document on stdin
+  python3 -c "import json,sys; print([n['partitions'] for n in json.load(sys.stdin)['cluster']['nodes'] if n['id']==$1][0])"
+}
+moved=$(json | partitions_of "$ID4")
+[[ $moved -gt 0 ]] || fail "node $ID4 holds no partitions before the drain"
+kill -STOP "$SPID"
+cluster_cmd drain "$ID4" --wait --timeout 180 >"$T/wait.out" 2>"$T/wait.err" &
+WPID=$!
+t_wait=$SECONDS
+for _ in $(seq 300); do
+  [[ $(json | field 'j["cluster"]["transition"] is not None') == True ]] && break
+  sleep 0.1
+done
+s=$(json)
+[[ $(field 'j["cluster"]["transition"] is not None and j["cluster"]["transition"]["moving_partitions"]>0' <<<"$s") == True ]] ||
+  fail "status.json shows no transition after the drain: $s"
+[[ $(python3 -c "import json,sys; n=[x for x in json.load(sys.stdin)['cluster']['nodes'] if x['id']==$ID4][0]; print(n['partitions']==0 and n['partitions_before']==$moved)" <<<"$s") == True ]] ||
+  fail "status.json: the drained node's partitions are not $moved -> 0: $s"
+echo "ok: status.json shows the transition ($(field 'j["cluster"]["transition"]' <<<"$s")) and node $ID4's $moved partitions moving to 0"
+curl -sS -f -m 10 "${H}metrics" >"$T/metrics2" || fail "/metrics during the transition"
+grep -qE '^cairn_cluster_moving_partitions [1-9]' "$T/metrics2" || fail "/metrics: $(grep moving "$T/metrics2")"
+grep -qF 'cairn_cluster_sync_partitions{state="led"}' "$T/metrics2" || fail "/metrics lacks cairn_cluster_sync_partitions"
+"$CAIRN" status --http "${HP%/}" >"$T/status2.txt" 2>&1 || fail "cairn status: $(cat "$T/status2.txt")"
+grep -q "^transition to epoch [0-9]*: [0-9]* of [1-9][0-9]* moving partitions synced" "$T/status2.txt" ||
+  fail "cairn status shows no transition: $(cat "$T/status2.txt")"
+grep -qE " $moved -> 0 " "$T/status2.txt" || fail "cairn status: node $ID4 not $moved -> 0: $(cat "$T/status2.txt")"
+echo "ok: /metrics and cairn status show the transition"
+moving_attr() {  # moving_attr NAME: that data- attribute of the page's transition box
+  python3 - "$T/dom.html" "$1" <<'PY'
+import re, sys
+m = re.search(r'<div id="cl-moving"[^>]*>', open(sys.argv[1]).read())
+a = re.search(r'data-%s="([0-9]*)"' % sys.argv[2], m.group(0)) if m else None
+print(a.group(1) if a else "")
+PY
+}
+chrome dom2 --dump-dom >"$T/dom.html" || fail "chromium --dump-dom failed: $(tail -5 "$T/chromium.log")"
+[[ $(moving_attr moving) -gt 0 ]] || fail "page: no transition shown: $(grep -o '<div id="cl-moving"[^>]*>.\{0,300\}' "$T/dom.html")"
+grep -q 'id="cl-moving-text">Transition to epoch [0-9]*: [0-9]* of [1-9][0-9]* moving partitions synced' "$T/dom.html" ||
+  fail "page: the transition's text: $(grep -o 'id="cl-moving-text">[^<]*' "$T/dom.html")"
+[[ $(row "$ID4" n-partitions) == "$moved → 0" ]] || fail "page: node $ID4's partitions: $(row "$ID4" n-partitions)"
+SHOT2="$ARTIFACTS/cluster-transition-page.png"
+rm -f "$SHOT2"
+chrome shot2 --screenshot="$SHOT2" >/dev/null || fail "chromium --screenshot failed"
+[[ -s $SHOT2 ]] || fail "no screenshot at $SHOT2"
+echo "ok: the page shows the transition ($(grep -o 'id="cl-moving-text">[^<]*' "$T/dom.html" | cut -d'>' -f2)) and node $ID4's partitions $(row "$ID4" n-partitions); screenshot: $SHOT2"
+# Long enough stopped for the waiting command's plain progress line (every 2 s off a terminal).
+while (( SECONDS - t_wait < 3 )); do sleep 0.2; done
+kill -CONT "$SPID"
+SPID=""
+rc=0
+wait "$WPID" || rc=$?
+WPID=""
+[[ $rc == 0 ]] || fail "cluster drain --wait: exit $rc: $(cat "$T/wait.out" "$T/wait.err")"
+grep -q "^node $ID4: drain (intent drain) done: map epoch [0-9]*, the node holds 0 slots" "$T/wait.out" ||
+  fail "cluster drain --wait said: $(cat "$T/wait.out") $(cat "$T/wait.err")"
+grep -q "^drain node $ID4: transition to epoch [0-9]*: [0-9]*/[1-9][0-9]* moving partitions synced" "$T/wait.err" ||
+  fail "cluster drain --wait printed no progress line: $(cat "$T/wait.err")"
+echo "ok: cairn cluster drain --wait followed the transition ($(grep -c . "$T/wait.err") progress lines) and ended: $(cat "$T/wait.out")"
+for _ in $(seq 50); do   # node 1 installs the retiring map (etcd's watch)
+  [[ $(json | field 'j["cluster"]["transition"] is None') == True ]] && break
+  sleep 0.1
+done
+s=$(json)
+[[ $(field 'j["cluster"]["transition"] is None' <<<"$s") == True ]] || fail "status.json: the transition is still shown after --wait returned: $s"
+[[ $(partitions_of "$ID4" <<<"$s") == 0 ]] || fail "status.json: node $ID4 still holds partitions: $s"
+for _ in $(seq 5); do   # the page polls every second
+  chrome dom3 --dump-dom >"$T/dom.html" || fail "chromium --dump-dom failed"
+  [[ $(moving_attr moving) == 0 ]] && break
+done
+[[ $(moving_attr moving) == 0 ]] || fail "page: a transition is still shown after it retired"
+[[ $(row "$ID4" n-partitions) == 0 ]] || fail "page: the drained node's partitions: $(row "$ID4" n-partitions)"
+echo "ok: the page shows no transition once it retired, and node $ID4 with no partitions"
+
 kill -KILL "${PIDS[2]}"
 for _ in $(seq 300); do   # the lease (5 s) expires, the controller marks it down
   [[ $(json | field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="down")') == 1 ]] && break
@@ -160,29 +275,8 @@ grep -q "down" "$T/status.txt" || fail "cairn status shows no node down: $(cat "
 grep -q "no answer since" "$T/status.txt" || fail "cairn status shows no silent node: $(cat "$T/status.txt")"
 echo "ok: cairn status prints the cluster"
 
-chrome() {
-  timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-    --disable-background-networking --disable-component-update --disable-sync \
-    --disable-dev-shm-usage --user-data-dir="$T/chromium.$1" --virtual-time-budget=4000 \
-    --window-size=1280,1200 "${@:2}" "$H" 2>>"$T/chromium.log"
-}
 # The page's node table: node 2's disk and a PUT rate above zero (PUTs just before, so its 10 s
 # window holds some; bounded: 5 tries), the killed node not answering.
-node_id() { json | python3 -c "import json,sys; print([x['id'] for x in json.load(sys.stdin)['cluster']['nodes'] if x['address']=='$1'][0])"; }
-ID2=$(node_id "$ADDR2")
-ID3=$(node_id "$ADDR3")
-row() {  # row ID CLASS: the text of that cell of node ID's row in dom.html ("" if none)
-  python3 - "$T/dom.html" "$1" "$2" <<'PY'
-import re, sys
-dom = open(sys.argv[1]).read()
-m = re.search(r'<tr[^>]*id="node-%s"[^>]*>(.*?)</tr>' % sys.argv[2], dom, re.S)
-if not m: print(""); sys.exit()
-if sys.argv[3] == "answer":
-    a = re.search(r'data-answer="([a-z]*)"', m.group(0)); print(a.group(1) if a else ""); sys.exit()
-c = re.search(r'<td class="[^"]*%s[^"]*"[^>]*>([^<]*)<' % sys.argv[3], m.group(1))
-print(c.group(1) if c else "")
-PY
-}
 ok=0
 for _ in $(seq 5); do
   put_some
@@ -198,7 +292,7 @@ done
 [[ $(row "$ID3" answer) == no ]] || fail "page: the killed node $ID3 is not shown as not answering"
 [[ $(row "$ID3" n-no-answer) == "no answer since"* ]] || fail "page: the killed node's row: $(row "$ID3" n-no-answer)"
 echo "ok: the page shows node $ID2's disk ($(row "$ID2" n-disk-used)) and PUT rate ($rate2/s), node $ID3 not answering"
-grep -q 'id="cl-up">2 / 3<' "$T/dom.html" || fail "page: nodes up: $(grep -o 'id="cl-up">[^<]*<' "$T/dom.html")"
+grep -q 'id="cl-up">3 / 4<' "$T/dom.html" || fail "page: nodes up: $(grep -o 'id="cl-up">[^<]*<' "$T/dom.html")"
 grep -q 'data-state="down"' "$T/dom.html" || fail "page: no row marked down"
 grep -q 'id="cluster" style="display: block' "$T/dom.html" || fail "page: the cluster section is hidden"
 SHOT="$ARTIFACTS/cluster-status-page.png"

@@ -276,6 +276,11 @@ int Run(int argc, char** argv, const LocalBackend* local) {
   CLI::Option* reweight_opt = nullptr;
   for (CLI::App* sub : {c_add, c_drain, c_remove, c_reweight}) {
     sub->add_option("NODE", change.node, "The node's id (cairn cluster status lists them)")->required();
+    sub->add_flag("--wait", change.wait,
+                  "Follow the change until its data has moved and nothing waits (progress on stderr)");
+    sub->add_option("--timeout", change.timeout_s,
+                    "With --wait: give up waiting after this many seconds (0: no limit; the change goes on)")
+        ->check(CLI::NonNegativeNumber);
     sub->fallthrough();
   }
   weight_opt = c_add->add_option("--weight", weight, "Its weight, 1..1000 (default: its own, or the one it had)");

@@ -69,6 +69,57 @@ std::string Bar(uint64_t done, uint64_t total, int width) {
   return ProgressBar(total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total), width);
 }
 
+// --wait: the cluster's status every kWaitPollMs until it is settled (the intent applied, no
+// transition in flight, nothing waiting); the progress on stderr. etcd errors are shown and
+// retried (the change goes on without us). Its status document once settled.
+constexpr int64_t kWaitPollMs = 250;
+Result<Json> WaitSettled(cluster::EtcdClient* etcd, const Context& ctx, const ClusterChangeArgs& args) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  ProgressReporter progress(fmt::format("{} node {}", cluster::AdminCommandName(args.command), args.node),
+                            stderr, ::isatty(STDERR_FILENO) == 1, start);
+  const std::string goes_on = "the change goes on: follow it with cairn cluster status";
+  while (true) {
+    Result<ClusterView> v = cluster::ReadClusterView(etcd, Prefix(ctx));
+    std::string line;
+    if (v.ok()) {
+      Json s = ClusterStatusJson(*v, ctx.cluster_name);
+      if (s["settled"].get<bool>()) {
+        progress.Finish();
+        return s;
+      }
+      if (!s["transition"].is_null()) {
+        const Json& t = s["transition"];
+        const uint64_t done = t["partitions_synced"].get<uint64_t>(),
+                       total = t["moving_partitions"].get<uint64_t>();
+        line = fmt::format("transition to epoch {}: {}{}/{} moving partitions synced, {}/{} nodes reported",
+                           t["epoch"].get<uint64_t>(),
+                           progress.tty() ? Bar(done, total, kProgressBarWidth) + " " : "", done,
+                           total, t["nodes_synced"].get<uint64_t>(), t["nodes_total"].get<uint64_t>());
+      } else {
+        line = "waiting for the controller";
+        if (!s["pending"].empty()) line += ": " + OneLine(s["pending"][0].get<std::string>());
+      }
+    } else {
+      line = "cannot read the cluster from etcd (retrying): " + OneLine(v.status().message());
+    }
+    const auto now = Clock::now();
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    progress.TickText(fmt::format("{} ({})", line, FormatDuration(elapsed)), now);
+    if (args.timeout_s > 0 && elapsed >= args.timeout_s) {
+      progress.Finish();
+      return Status::Unavailable(fmt::format("still moving after {} s ({}); {}", args.timeout_s, line, goes_on));
+    }
+    const auto until = now + std::chrono::milliseconds(kWaitPollMs);
+    while (Clock::now() < until && PendingSignal() == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (PendingSignal() != 0) {
+      progress.Finish();
+      return Status::Unavailable("stopped waiting; " + goes_on);
+    }
+  }
+}
+
 }  // namespace
 
 Outcome EtcdCredentials(cluster::EtcdOptions* eo) {
@@ -218,18 +269,36 @@ Outcome RunClusterChange(const Context& ctx, const ClusterChangeArgs& args) {
     if (in.status().IsInvalidArgument()) return Outcome::Usage(in.status().message());
     return Outcome::Error(in.status().message());
   }
+  const std::string intent = fmt::format(
+      "{}{}", cluster::AdminStateName(in->state),
+      in->state == AdminState::kIn ? fmt::format(", weight {}", in->weight) : std::string());
+  Json j{{"node", args.node},
+         {"command", cluster::AdminCommandName(args.command)},
+         {"intent", cluster::AdminStateName(in->state)},
+         {"weight", in->weight}};
+  if (!args.wait) {
+    PrintOut(ctx.json ? j.dump() + "\n"
+                      : fmt::format("node {}: {} (intent {}); the controller moves the data, one "
+                                    "transition at a time: follow it with cairn cluster status\n",
+                                    args.node, cluster::AdminCommandName(args.command), intent));
+    return Outcome::Ok();
+  }
+  Result<Json> settled = WaitSettled(etcd.get(), ctx, args);
+  if (!settled.ok()) return Outcome::Error(settled.status().message());
+  const Json* n = nullptr;
+  for (const Json& x : (*settled)["nodes"])
+    if (x["id"].get<uint64_t>() == args.node) n = &x;
+  const uint64_t slots = n != nullptr ? (*n)["slots"].get<uint64_t>() : 0;
   if (ctx.json) {
-    Json j{{"node", args.node},
-           {"command", cluster::AdminCommandName(args.command)},
-           {"intent", cluster::AdminStateName(in->state)},
-           {"weight", in->weight}};
+    j["settled"] = true;
+    j["epoch"] = (*settled)["epoch"];
+    j["slots"] = slots;
     PrintOut(j.dump() + "\n");
   } else {
-    PrintOut(fmt::format(
-        "node {}: {} (intent {}{}); the controller moves the data, one transition at a "
-        "time: follow it with cairn cluster status\n",
-        args.node, cluster::AdminCommandName(args.command), cluster::AdminStateName(in->state),
-        in->state == AdminState::kIn ? fmt::format(", weight {}", in->weight) : std::string()));
+    PrintOut(fmt::format("node {}: {} (intent {}) done: map epoch {}, the node holds {} slots, "
+                         "nothing moves or waits\n",
+                         args.node, cluster::AdminCommandName(args.command), intent,
+                         (*settled)["epoch"].get<uint64_t>(), slots));
   }
   return Outcome::Ok();
 }

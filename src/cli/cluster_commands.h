@@ -27,6 +27,12 @@ struct ClusterChangeArgs {
   cluster::AdminCommand command = cluster::AdminCommand::kAdd;
   uint32_t node = 0;               // the node's id (as status lists it)
   std::optional<uint32_t> weight;  // --weight (add, reweight)
+  // --wait: after writing the intent, follow the cluster until it is settled (the change
+  // applied, its transition retired, nothing waiting), with a progress line on stderr (a bar on
+  // a terminal, a plain line every kPlainLineMs otherwise). Ends with exit 1 after
+  // --timeout seconds (0: no limit) or on Ctrl-C; the change itself goes on either way.
+  bool wait = false;
+  double timeout_s = 0;
 };
 Outcome RunClusterChange(const Context& ctx, const ClusterChangeArgs& args);
 

@@ -44,6 +44,14 @@ const json& Obj(const json& j, const char* key) {
   return it != j.end() && it->is_object() ? *it : empty;
 }
 
+// A node's partitions, "before -> after" while its share moves in a transition.
+std::string Partitions(const json& n) {
+  const uint64_t now = U64(n, "partitions");
+  auto b = n.find("partitions_before");
+  if (b == n.end() || !b->is_number() || b->get<uint64_t>() == now) return std::to_string(now);
+  return fmt::format("{} -> {}", b->get<uint64_t>(), now);
+}
+
 std::string Rate(double r) {
   if (r >= 100) return fmt::format("{:.0f}", r);
   if (r >= 10) return fmt::format("{:.1f}", r);
@@ -170,6 +178,11 @@ std::string FormatNodeStatus(const json& s) {
     out += fmt::format("hints waiting {} bytes (written {}, replayed {}); read repairs {}, failovers {}, hedged {}\n",
                        U64(hints, "queue_bytes"), U64(hints, "written"), U64(hints, "replayed"),
                        U64(ctr, "read_repairs"), U64(ctr, "failovers"), U64(ctr, "hedged"));
+    if (auto t = c.find("transition"); t != c.end() && t->is_object()) {
+      out += fmt::format("transition to epoch {}: {} of {} moving partitions synced ({} nodes reported)\n",
+                         U64(*t, "epoch"), U64(*t, "partitions_synced"), U64(*t, "moving_partitions"),
+                         U64(*t, "nodes_reported"));
+    }
     std::vector<const json*> nodes;
     if (auto n = c.find("nodes"); n != c.end() && n->is_array())
       for (const json& x : *n) nodes.push_back(&x);
@@ -182,7 +195,7 @@ std::string FormatNodeStatus(const json& s) {
     std::string silent;
     for (const json* n : nodes) {
       std::vector<std::string> r = {Str(*n, "zone"), std::to_string(U64(*n, "id")), Str(*n, "address"),
-                                    Str(*n, "state"), std::to_string(U64(*n, "partitions")),
+                                    Str(*n, "state"), Partitions(*n),
                                     std::to_string(U64(*n, "weight"))};
       auto st = n->find("stats");
       if (st == n->end() || !st->is_object()) {

@@ -88,6 +88,29 @@ TEST(NodeStatus, Issue14ClusterTableShowsEveryNodesNumbers) {
             std::string::npos) << t;
 }
 
+// Issue 14: a transition in flight shows its sync and each node's partitions before and after.
+TEST(NodeStatus, Issue14ATransitionShowsItsSyncAndThePartitionsThatMove) {
+  json s = Sample(100, 0);
+  s["cluster"] = json::parse(R"({
+    "epoch": 9, "self": 1, "controller": false, "etcd_reachable": true, "write_policy": "quorum",
+    "replicas": 3, "hints": {}, "counters": {},
+    "transition": {"epoch": 9, "moving_partitions": 16384, "partitions_synced": 4000,
+                   "partitions_led_reported": 12000, "nodes_reported": 2},
+    "nodes": [
+      {"id": 1, "address": "127.0.0.1:7001", "zone": "z1", "state": "up", "weight": 1,
+       "partitions": 49152, "partitions_before": 65536, "sync": {"synced": 4000, "led": 8000}},
+      {"id": 2, "address": "127.0.0.1:7002", "zone": "z2", "state": "up", "weight": 1,
+       "partitions": 49152, "partitions_before": 49152}
+    ]})");
+  const std::string t = FormatNodeStatus(s);
+  EXPECT_NE(t.find("transition to epoch 9: 4000 of 16384 moving partitions synced (2 nodes reported)\n"),
+            std::string::npos) << t;
+  EXPECT_NE(t.find(" 65536 -> 49152 "), std::string::npos) << t;
+  EXPECT_EQ(t.find("49152 -> 49152"), std::string::npos) << t;
+  s["cluster"].erase("transition");
+  EXPECT_EQ(FormatNodeStatus(s).find("transition"), std::string::npos);
+}
+
 TEST(NodeStatus, Table) {
   const std::string t = FormatNodeStatus(Sample(100, 0));
   EXPECT_NE(t.find("node 127.0.0.1:7700 (ops 127.0.0.1:9100), cairnd 0.1.0, pid 42, up 1:02:03: "

@@ -86,6 +86,11 @@ void ProgressReporter::TickBytes(std::string_view what, uint64_t done, uint64_t 
   Draw(FormatByteProgress(verb_, what, done, total, elapsed, tty_ ? kProgressBarWidth : 0), now);
 }
 
+void ProgressReporter::TickText(std::string_view text, Clock::time_point now) {
+  if (!Due(now)) return;
+  Draw(verb_ + ": " + std::string(text), now);
+}
+
 void ProgressReporter::Draw(const std::string& line, Clock::time_point now) {
   last_ = now;
   if (tty_) {

@@ -78,10 +78,13 @@ class ProgressReporter {
   void Tick(const ProgressCounts& c, Clock::time_point now);
   // The same for progress in bytes alone (FormatByteProgress; a bar on a terminal).
   void TickBytes(std::string_view what, uint64_t done, uint64_t total, Clock::time_point now);
+  // The same for progress the caller words itself: "VERB: TEXT".
+  void TickText(std::string_view text, Clock::time_point now);
   // Clears the redrawn line (terminal) so the summary that follows starts on a clean line.
   void Finish();
   // Whether a line is due at `now` (Tick and TickBytes print only then).
   bool Due(Clock::time_point now) const;
+  bool tty() const { return tty_; }
 
  private:
   std::string verb_;

@@ -58,6 +58,8 @@ class ClusterNode {
   HintLog* hints() { return hints_.get(); }
   ClusterShared& shared() { return *shared_; }
   WritePolicy write_policy() const { return options_.write_policy; }
+  // This node's share of a transition's sync (cluster/anti_entropy.h), as of its last round.
+  AntiEntropy::SyncProgress sync_progress() const { return anti_entropy_->progress(); }
   HintReplayStats replay_stats() const {
     return HintReplayStats{shared_->counters().hints_replayed.load(),
                            shared_->counters().hints_skipped.load()};

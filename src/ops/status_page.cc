@@ -2,9 +2,12 @@
 // document, no build step and no front-end packages. It polls /status.json once a second and
 // renders the node (docs/design.md, "The ops listener", lists what it shows). Elements that
 // tests read carry ids (ready, objects, uptime, ops, volumes, logs, updated; on a cluster node
-// cluster, cl-epoch, cl-up and the rows of cluster-nodes, each with id node-ID, data-state and
-// data-answer: yes, no or unknown; the cells of an answering node's numbers have classes
-// n-disk-used, n-disk-free, n-get-rate, n-put-rate, n-get-p99, n-put-p99, a silent one's n-no-answer).
+// cluster, cl-epoch, cl-up, cl-ae, cl-moving (a transition in flight: data-moving, data-synced;
+// its text and bar in cl-moving-text and cl-moving-bar) and the rows of cluster-nodes, each with
+// id node-ID, data-state and data-answer: yes, no or unknown; every row's cells n-partitions
+// ("before -> after" while its share moves) and n-sync (its synced/led moving partitions); the
+// cells of an answering node's numbers have classes n-disk-used, n-disk-free, n-get-rate,
+// n-put-rate, n-get-p99, n-put-p99, a silent one's n-no-answer).
 #include "ops/ops_handler.h"
 
 namespace cairn::ops {
@@ -94,9 +97,12 @@ constexpr char kPage[] = R"HTML(<!DOCTYPE html>
       <span>nodes up / all</span><span id="cl-up">-</span>
       <span>hints waiting</span><span id="cl-hints">-</span>
       <span>hints written / replayed</span><span id="cl-hint-counts">-</span>
-      <span>read repairs / failovers / hedged</span><span id="cl-reads">-</span></div>
+      <span>read repairs / failovers / hedged</span><span id="cl-reads">-</span>
+      <span>anti-entropy rounds / keys repaired / pushed</span><span id="cl-ae">-</span></div>
+    <div id="cl-moving" style="display:none;max-width:640px;margin-bottom:8px">
+      <b id="cl-moving-text"></b><div class="bar"><div id="cl-moving-bar" style="width:0"></div></div></div>
     <table id="cluster-nodes"><thead><tr><th>zone</th><th>node</th><th>address</th><th>state</th>
-      <th>partitions</th><th>weight</th><th>disk used</th><th>disk free</th><th>GET/s</th>
+      <th>partitions</th><th>moving synced</th><th>weight</th><th>disk used</th><th>disk free</th><th>GET/s</th>
       <th>PUT/s</th><th>p99 GET</th><th>p99 PUT</th></tr></thead><tbody></tbody></table></section>
   <section><h2>Requests by operation</h2>
     <table id="ops"><thead><tr><th>operation</th><th>req/s</th><th>p50</th><th>p99</th>
@@ -191,9 +197,29 @@ function render(s) {
     set("cl-hints", bytes(c.hints.queue_bytes) + (c.hints.oldest_age_s > 0 ? ", oldest " + duration(c.hints.oldest_age_s) : ""));
     set("cl-hint-counts", c.hints.written + " / " + c.hints.replayed);
     set("cl-reads", c.counters.read_repairs + " / " + c.counters.failovers + " / " + c.counters.hedged);
+    const ae = c.anti_entropy || {};
+    set("cl-ae", ae.rounds + " / " + ae.keys_repaired + " / " + bytes(ae.bytes_pushed));
+    // A transition in flight (a node added, drained, removed or reweighted, or one out):
+    // the moving partitions synced so far, summed from what each node leads.
+    const t = c.transition;
+    const mv = $("cl-moving");
+    mv.style.display = t ? "block" : "none";
+    mv.dataset.moving = t ? t.moving_partitions : 0;
+    mv.dataset.synced = t ? t.partitions_synced : 0;
+    if (t) {
+      const up = nodes.filter((n) => n.state === "up").length;
+      set("cl-moving-text", "Transition to epoch " + t.epoch + ": " + t.partitions_synced + " of " +
+          t.moving_partitions + " moving partitions synced (" + t.nodes_reported + " of " + up +
+          " nodes up reported)");
+      $("cl-moving-bar").style.width = (100 * Math.min(1, t.partitions_synced / t.moving_partitions)).toFixed(1) + "%";
+    }
     fill("cluster-nodes", nodes, (tr, n) => {
       cell(tr, n.zone); cell(tr, n.id + (n.id === c.self ? " (this)" : "")); cell(tr, n.address);
-      cell(tr, n.state, n.state === "up" ? "" : "lvl-error"); cell(tr, n.partitions); cell(tr, n.weight);
+      cell(tr, n.state, n.state === "up" ? "" : "lvl-error");
+      const before = n.partitions_before;
+      cell(tr, before !== undefined && before !== n.partitions ? before + " \u2192 " + n.partitions : String(n.partitions), "n-partitions");
+      cell(tr, n.sync ? n.sync.synced + " / " + n.sync.led : "-", "n-sync");
+      cell(tr, n.weight);
       tr.dataset.state = n.state;
       tr.id = "node-" + n.id;
       // Disk, rates and p99s: this node's own, the others' as its peer poller last saw them.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,8 +32,18 @@ struct ClusterStatus {
     std::string state;        // up, down, out, draining
     uint32_t weight = 0;
     uint64_t partitions = 0;  // partition-replicas placed on it
+    // In a transition: those it held in the previous table (else equal to `partitions`).
+    uint64_t partitions_before = 0;
   };
   std::vector<Node> nodes;
+  // A transition in flight (docs/cluster.md "Map transitions"): the partitions whose rows
+  // differ between the previous table and this one (0: none moving).
+  uint64_t moving_partitions = 0;
+  // This node's share of the transition's sync, as of its last anti-entropy round: of the
+  // moving partitions it leads at `sync_epoch`, how many are synced (0/0 when it leads none,
+  // sync_epoch 0 before its first round of a transition).
+  uint64_t sync_epoch = 0;
+  uint32_t sync_synced = 0, sync_led = 0;
   uint64_t hint_queue_bytes = 0;     // hints waiting on this node, every target
   double hint_oldest_age_s = 0;      // age of the oldest of them
   uint64_t hints_written = 0, hints_replayed = 0, hints_skipped = 0;
@@ -62,6 +73,10 @@ class ClusterHooks {
   // The node's cluster state for the ops listener (called on its pool: may take a millisecond
   // to count partitions, never blocks on the network).
   virtual ClusterStatus Status() const = 0;
+  // Counters a STAT reply carries beside the store's (the status page of another node reads
+  // them through its peer poller): this node's share of a transition's sync,
+  // cluster.sync_epoch, cluster.sync_synced and cluster.sync_led. Never blocks.
+  virtual void AddStatCounters(std::map<std::string, uint64_t>* server) const = 0;
 };
 
 }  // namespace cairn::server

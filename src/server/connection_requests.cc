@@ -470,6 +470,7 @@ awaitable<void> Connection::PoolRequest(std::shared_ptr<Connection> self, Reques
       }
       // The serving process's counters join whatever the store reported (a cluster's own).
       for (auto& [name, v] : self->server_->Counters()) st->server[name] = v;
+      if (ClusterHooks* cluster = self->server_->cluster()) cluster->AddStatCounters(&st->server);
       self->Enqueue(StatReply(h, *st));
       co_return;
     }

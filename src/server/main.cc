@@ -74,10 +74,17 @@ class NodeHooks final : public cairn::server::ClusterHooks {
     st.etcd_reachable = m->etcd_reachable();
     st.write_policy = cl::WritePolicyName(n->write_policy());
     st.replicas = map->placement.replicas;
-    std::unordered_map<cl::NodeId, uint64_t> slots;
+    std::unordered_map<cl::NodeId, uint64_t> slots, before;
     for (cl::NodeId id : map->placement.table) slots[id]++;
+    for (cl::NodeId id : map->in_transition() ? map->prev.table : map->placement.table) before[id]++;
     for (const cl::MapNode& mn : map->nodes)
-      st.nodes.push_back({mn.id, mn.address, mn.zone, cl::NodeStateName(mn.state), mn.weight, slots[mn.id]});
+      st.nodes.push_back({mn.id, mn.address, mn.zone, cl::NodeStateName(mn.state), mn.weight,
+                          slots[mn.id], before[mn.id]});
+    st.moving_partitions = map->MovingCount();
+    const cl::AntiEntropy::SyncProgress sync = n->sync_progress();
+    st.sync_epoch = sync.epoch;
+    st.sync_synced = sync.synced;
+    st.sync_led = sync.total;
     const uint64_t now_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::system_clock::now().time_since_epoch()).count());
     uint64_t oldest = 0;
@@ -104,6 +111,15 @@ class NodeHooks final : public cairn::server::ClusterHooks {
     st.ae_bytes_pushed = c.ae_bytes_pushed.load();
     st.ae_repairs_refused = c.ae_repairs_refused.load();
     return st;
+  }
+
+  void AddStatCounters(std::map<std::string, uint64_t>* server) const override {
+    cairn::cluster::ClusterNode* n = node_.load(std::memory_order_acquire);
+    if (n == nullptr) return;
+    const cairn::cluster::AntiEntropy::SyncProgress sync = n->sync_progress();
+    (*server)["cluster.sync_epoch"] = sync.epoch;
+    (*server)["cluster.sync_synced"] = sync.synced;
+    (*server)["cluster.sync_led"] = sync.total;
   }
 
  private:

@@ -339,6 +339,16 @@ std::string OpsListener::MetricsText() {
       for (const ClusterStatus::Node& n : cl->nodes) k += n.state == state;
       w.Sample("cairn_cluster_nodes", {{"state", state}}, k);
     }
+    w.Gauge("cairn_cluster_moving_partitions",
+            "Partitions moving in the map's transition in flight (0: none).",
+            static_cast<double>(cl->moving_partitions));
+    w.Family("cairn_cluster_sync_partitions",
+             "This node's share of the transition's sync: the moving partitions it leads, and "
+             "those of them synced (as of its last anti-entropy round of this map).",
+             ops::MetricType::kGauge);
+    const bool current = cl->moving_partitions > 0 && cl->sync_epoch == cl->epoch;
+    w.Sample("cairn_cluster_sync_partitions", {{"state", "led"}}, uint64_t{current ? cl->sync_led : 0u});
+    w.Sample("cairn_cluster_sync_partitions", {{"state", "synced"}}, uint64_t{current ? cl->sync_synced : 0u});
     w.Gauge("cairn_cluster_hint_queue_bytes", "Hints waiting on this node for other nodes, bytes.",
             static_cast<double>(cl->hint_queue_bytes));
     w.Gauge("cairn_cluster_hint_oldest_age_seconds", "Age of the oldest hint waiting (0: none).",
@@ -472,6 +482,11 @@ std::string OpsListener::StatusJson() {
       me.read_only = st->read_only;
     }
     me.window_seconds = window;
+    if (cl.has_value()) {
+      me.sync_epoch = cl->sync_epoch;
+      me.sync_synced = cl->sync_synced;
+      me.sync_led = cl->sync_led;
+    }
     me.requests_per_s = per_s(requests_in_window);
     for (const Json& o : op_list) {
       if (o["op"] == "GET") {
@@ -516,18 +531,45 @@ std::string OpsListener::StatusJson() {
     // peer poller last saw them (never asked here: the page never waits on a peer).
     const std::map<uint32_t, PeerView> peer_views =
         peers_ != nullptr ? peers_->Views() : std::map<uint32_t, PeerView>{};
+    // A transition in flight: each node's partitions before and after, and the sync of the
+    // moving partitions, summed from the share each node leads (its own report at this epoch:
+    // this node's from its last round, the others' as the poller last saw them).
+    const bool moving = cl->moving_partitions > 0;
+    uint64_t synced = 0, led = 0, reported = 0;
     Json nodes = Json::array();
     for (const ClusterStatus::Node& n : cl->nodes) {
       Json jn = {{"id", n.id}, {"address", n.address}, {"zone", n.zone}, {"state", n.state},
                  {"weight", n.weight}, {"partitions", n.partitions}};
+      if (moving) jn["partitions_before"] = n.partitions_before;
+      const PeerView* view = nullptr;
       if (n.id == cl->self) {
         jn["stats"] = std::move(self_stats);
       } else if (auto it = peer_views.find(n.id); it != peer_views.end()) {
+        view = &it->second;
         jn["stats"] = PeerViewJson(it->second);
+      }
+      const bool self_reports = n.id == cl->self && cl->sync_epoch == cl->epoch;
+      const bool peer_reports = view != nullptr && view->answering && view->sync_epoch == cl->epoch;
+      if (moving && (self_reports || peer_reports)) {
+        const uint32_t s = self_reports ? cl->sync_synced : view->sync_synced;
+        const uint32_t l = self_reports ? cl->sync_led : view->sync_led;
+        jn["sync"] = {{"synced", s}, {"led", l}};
+        synced += s;
+        led += l;
+        reported++;
       }
       nodes.push_back(std::move(jn));
     }
     c["nodes"] = std::move(nodes);
+    if (moving) {
+      c["transition"] = {{"epoch", cl->epoch},
+                         {"moving_partitions", cl->moving_partitions},
+                         {"partitions_synced", std::min(synced, cl->moving_partitions)},
+                         {"partitions_led_reported", led},
+                         {"nodes_reported", reported}};
+    } else {
+      c["transition"] = nullptr;
+    }
     c["hints"] = {{"queue_bytes", cl->hint_queue_bytes}, {"oldest_age_s", cl->hint_oldest_age_s},
                   {"written", cl->hints_written}, {"replayed", cl->hints_replayed},
                   {"skipped", cl->hints_skipped}};

@@ -154,6 +154,10 @@ void PeerStatsPoller::Answered(uint32_t id, Result<StoreStats> r) {
   v.objects = s.objects;
   v.allocated_bytes = s.allocated_bytes;
   v.read_only = s.read_only;
+  // Clamped: a count over its total would draw a bar over its width.
+  v.sync_epoch = CounterOf(s.server, "cluster.sync_epoch");
+  v.sync_led = static_cast<uint32_t>(std::min<uint64_t>(CounterOf(s.server, "cluster.sync_led"), UINT32_MAX));
+  v.sync_synced = static_cast<uint32_t>(std::min<uint64_t>(CounterOf(s.server, "cluster.sync_synced"), v.sync_led));
   // A peer whose counters went back restarted: its window starts again.
   if (!p.window.empty() && (raw->requests < p.window.back()->requests ||
                             raw->get.count < p.window.back()->get.count ||
@@ -200,6 +204,8 @@ nlohmann::ordered_json PeerViewJson(const PeerView& v) {
   j["put_per_s"] = v.put_per_s;
   j["get_p99_ms"] = v.get_p99_ms;
   j["put_p99_ms"] = v.put_p99_ms;
+  if (v.sync_epoch != 0)
+    j["sync"] = {{"epoch", v.sync_epoch}, {"synced", v.sync_synced}, {"led", v.sync_led}};
   return j;
 }
 

@@ -64,6 +64,10 @@ struct PeerView {
   double window_seconds = 0;        // the span the rates cover (0: one answer so far)
   double requests_per_s = 0, get_per_s = 0, put_per_s = 0;
   double get_p99_ms = 0, put_p99_ms = 0;
+  // Its share of a transition's sync (ClusterHooks::AddStatCounters): of the moving partitions
+  // it leads at sync_epoch, how many are synced (sync_epoch 0: it reported none).
+  uint64_t sync_epoch = 0;
+  uint32_t sync_synced = 0, sync_led = 0;
 };
 
 // The view as /status.json carries it (a node's "stats" member; docs/design.md).

@@ -27,7 +27,8 @@ bool Eventually(F cond) {
 }
 
 // A peer's STAT reply as its server would encode it: `gets` GETs of 100 us and `puts` PUTs of
-// 2 ms so far, on a 1 TiB disk with 400 GiB free.
+// 2 ms so far, on a 1 TiB disk with 400 GiB free; its share of a transition's sync at epoch 9
+// says 250 synced of the 100 it leads (a count over its total: the view clamps it).
 std::string Body(uint64_t gets, uint64_t puts) {
   StoreStats s;
   s.objects = 7;
@@ -36,6 +37,9 @@ std::string Body(uint64_t gets, uint64_t puts) {
   AddDiskCounters("/nonexistent-dir-so-statvfs-fails", &s.server);  // adds nothing
   s.server[std::string(kStatDiskTotal)] = uint64_t{1} << 40;
   s.server[std::string(kStatDiskFree)] = uint64_t{400} << 30;
+  s.server["cluster.sync_epoch"] = 9;
+  s.server["cluster.sync_led"] = 100;
+  s.server["cluster.sync_synced"] = 250;
   const ops::HistogramSpec spec = ops::HistogramSpec::LatencyNs();
   ops::Histogram g, p;
   for (uint64_t i = 0; i < gets; i++) g.Observe(100'000);
@@ -104,6 +108,9 @@ TEST(Issue14PeerStats, EveryKindOfPeerEndsInAClearView) {
   EXPECT_EQ(v1.disk_total_bytes, uint64_t{1} << 40);
   EXPECT_EQ(v1.disk_free_bytes, uint64_t{400} << 30);
   EXPECT_EQ(v1.objects, 7u);
+  EXPECT_EQ(v1.sync_epoch, 9u);
+  EXPECT_EQ(v1.sync_led, 100u);
+  EXPECT_EQ(v1.sync_synced, 100u);
   EXPECT_GT(v1.get_per_s, 0);
   EXPECT_GT(v1.put_per_s, v1.get_per_s);  // twice as many PUTs per call
   // The p99s land in the buckets holding 100 us ((98304, 131072] ns) and 2 ms
@@ -143,6 +150,8 @@ TEST(Issue14PeerStats, EveryKindOfPeerEndsInAClearView) {
     EXPECT_FALSE(j.dump().empty());
   }
   EXPECT_EQ(PeerViewJson(view(1))["disk_used_bytes"], (uint64_t{1} << 40) - (uint64_t{400} << 30));
+  EXPECT_EQ(PeerViewJson(view(1))["sync"].dump(), R"({"epoch":9,"synced":100,"led":100})");
+  EXPECT_FALSE(PeerViewJson(view(6)).contains("sync"));
 
   // The hung peer comes back with an error: still not answering, the process fine.
   f.release = true;
