@@ -51,10 +51,11 @@ wait_port() {
 
 "$CAIRND" --data "$work/data" --listen 127.0.0.1:0 --port-file nport --key-file nkey \
   --volume-size 512M --s3-listen 127.0.0.1:0 --s3-key-file s3key --s3-port-file s3port \
-  >cairnd.log 2>&1 &
+  --http-listen 127.0.0.1:0 --http-port-file hport >cairnd.log 2>&1 &
 pids+=($!)
 wait_port s3port
 wait_port nport
+wait_port hport
 
 # Files every client puts and gets back.
 : > f0
@@ -249,15 +250,51 @@ EOF
 # 200 MiB).
 run_session "http://127.0.0.1:$(cat s3port)" node fbig $(((BIG_MIB + 7) / 8)) $(((BIG_MIB + 14) / 15))
 
+# Issue 14: the S3 requests of that session in /metrics, by S3 operation and error code, with
+# their latency histograms; an unsigned GET is refused (AccessDenied) and counted so.
+# metric_at_least URL LINE_PREFIX N: a sample of /metrics at URL starting so is at least N.
+metric_at_least() {
+  curl -sS -f -m 10 "$1/metrics" | python3 -c '
+import sys
+prefix, n = sys.argv[1], float(sys.argv[2])
+vals = [float(l[len(prefix):].split()[-1]) for l in sys.stdin if l.startswith(prefix + " ") or l.startswith(prefix + "{")]
+sys.exit(0 if vals and max(vals) >= n else 1)' "$2" "$3"
+}
+curl -s -o /dev/null "http://127.0.0.1:$(cat s3port)/awsbucket/nothing-here" || true
+H="http://127.0.0.1:$(cat hport)"
+check "node /metrics: PutObject requests counted" metric_at_least "$H" 'cairn_s3_requests_total{op="PutObject"}' 4
+check "node /metrics: multipart uploads counted" metric_at_least "$H" 'cairn_s3_requests_total{op="UploadPart"}' 3
+check "node /metrics: GetObject latency histogram" metric_at_least "$H" 'cairn_s3_request_duration_seconds_count{op="GetObject"}' 4
+check "node /metrics: the unsigned GET counted as AccessDenied" \
+  metric_at_least "$H" 'cairn_s3_request_errors_total{op="GetObject",code="AccessDenied"}' 1
+check "node /metrics: S3 bytes sent" metric_at_least "$H" 'cairn_s3_sent_bytes_total' $((BIG_MIB << 20))
+if command -v promtool >/dev/null; then
+  check "node /metrics: promtool accepts it" bash -c "curl -sS -f -m 10 '$H/metrics' | promtool check metrics"
+fi
+
 # The same session through cairn-s3 in front of the node (a RemoteObjectStore: no pins, the
 # parts of a multipart upload streamed into the object).
 "$CAIRN_S3" --server "127.0.0.1:$(cat nport)" --key-file nkey --s3-listen 127.0.0.1:0 \
-  --s3-key-file s3key --s3-port-file gwport >cairn-s3.log 2>&1 &
+  --s3-key-file s3key --s3-port-file gwport --http-listen 127.0.0.1:0 --http-port-file gwhport \
+  >cairn-s3.log 2>&1 &
 pids+=($!)
 wait_port gwport
+wait_port gwhport
 # 40 MiB here (multipart for awscli, boto3 and s3cmd; rclone puts it whole): the 300 MiB path
 # is the same code, and the suite stays within a few minutes.
 run_session "http://127.0.0.1:$(cat gwport)" gw f40m 5 3
+# cairn-s3's own /metrics, /healthz and /readyz (--http-listen; no status page there).
+GH="http://127.0.0.1:$(cat gwhport)"
+check "cairn-s3 /metrics: PutObject requests counted" metric_at_least "$GH" 'cairn_s3_requests_total{op="PutObject"}' 4
+check "cairn-s3 /metrics: GetObject latency histogram" metric_at_least "$GH" 'cairn_s3_request_duration_seconds_count{op="GetObject"}' 4
+check "cairn-s3 /metrics: build_info" metric_at_least "$GH" 'cairn_build_info' 1
+check "cairn-s3 /healthz" curl -sS -f -m 10 "$GH/healthz"
+check "cairn-s3 /readyz: ready while its cairnd answers" curl -sS -f -m 10 "$GH/readyz"
+check "cairn-s3 has no status page: 404" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$GH/')\" = 404 ]"
+check "cairn-s3 /metrics refuses POST (405)" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -X POST '$GH/metrics')\" = 405 ]"
+if command -v promtool >/dev/null; then
+  check "cairn-s3 /metrics: promtool accepts it" bash -c "curl -sS -f -m 10 '$GH/metrics' | promtool check metrics"
+fi
 
 # ---- TLS (s3_tls_cert_file): a second cairnd serving S3 over HTTPS with a self-signed
 # certificate for 127.0.0.1. Over HTTPS awscli and boto3 send UNSIGNED-PAYLOAD, and GETs cannot

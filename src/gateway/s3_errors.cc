@@ -81,6 +81,11 @@ const S3ErrorCode* FindS3ErrorCode(std::string_view code) {
   return it != kCodes.end() && it->code == code ? &*it : nullptr;
 }
 
+size_t S3ErrorCodeIndex(std::string_view code) {
+  const S3ErrorCode* row = FindS3ErrorCode(code);
+  return row != nullptr ? static_cast<size_t>(row - kCodes.data()) + 1 : kCodes.size() + 1;
+}
+
 S3Error S3Error::Make(std::string_view code, std::string_view message) {
   const S3ErrorCode* row = FindS3ErrorCode(code);
   CAIRN_CHECK(row != nullptr);

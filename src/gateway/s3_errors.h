@@ -28,6 +28,9 @@ struct S3ErrorCode {
 std::span<const S3ErrorCode> AllS3ErrorCodes();
 // The row of `code`, or nullptr.
 const S3ErrorCode* FindS3ErrorCode(std::string_view code);
+// A code's number for counting (the request metrics): its row's index in AllS3ErrorCodes() + 1
+// (0 is success), AllS3ErrorCodes().size() + 1 for a code not in the table.
+size_t S3ErrorCodeIndex(std::string_view code);
 
 struct S3Error {
   std::string code;     // e.g. "NoSuchKey"

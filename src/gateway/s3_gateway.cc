@@ -9,6 +9,7 @@
 
 #include "gateway/s3_internal.h"
 #include "gateway/sigv4.h"
+#include "ops/exposition.h"
 
 namespace cairn::gateway {
 
@@ -259,24 +260,33 @@ net::HttpResponse Gateway::Impl::RenderServerError(unsigned status, std::string_
 }
 
 awaitable<void> Gateway::Impl::Handle(HttpExchange& ex) {
+  const uint64_t t0 = ops::NowNs();
   counters_.requests.fetch_add(1, std::memory_order_relaxed);
   Request r;
   r.id = NewRequestId();
   r.now_s = o_.now_s();
   Outcome out;
+  S3Op op = S3Op::kOther;
   if (Status s = ParseTarget(ex.target(), &r); !s.ok()) {
     out = FromStatus(s);
-  } else if (Status a = Authenticate(ex, &r); !a.ok()) {
-    counters_.auth_failures.fetch_add(1, std::memory_order_relaxed);
-    out = FromStatus(a);
   } else {
-    out = co_await Dispatch(ex, r);
+    op = ClassifyS3Op(ex.method(), r.bucket, r.key, r.query,
+                      !HeaderOr(ex.headers(), "x-amz-copy-source").empty());
+    if (Status a = Authenticate(ex, &r); !a.ok()) {
+      counters_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+      out = FromStatus(a);
+    } else {
+      out = co_await Dispatch(ex, r);
+    }
   }
+  std::string_view code = out.has_value() ? std::string_view(out->code) : r.answered_error;
+  const size_t code_index = code.empty() ? 0 : S3ErrorCodeIndex(code);
   if (out.has_value()) {
     // A request refused before its body was read: the server closes the connection if the
     // body is large and unread (the client may be sending it still).
     co_await SendError(ex, r, std::move(*out));
   }
+  by_op_.Observe(static_cast<size_t>(op), code_index, ops::NowNs() - t0);
 }
 
 // ---- Routing -------------------------------------------------------------------------------
@@ -304,6 +314,73 @@ constexpr const char* kBucketUnsupported[] = {
     "retention", "attributes"};
 
 }  // namespace
+
+const char* S3OpName(S3Op op) {
+  switch (op) {
+    case S3Op::kOther: return "Other";
+    case S3Op::kListBuckets: return "ListBuckets";
+    case S3Op::kCreateBucket: return "CreateBucket";
+    case S3Op::kDeleteBucket: return "DeleteBucket";
+    case S3Op::kHeadBucket: return "HeadBucket";
+    case S3Op::kListObjects: return "ListObjects";
+    case S3Op::kGetObject: return "GetObject";
+    case S3Op::kHeadObject: return "HeadObject";
+    case S3Op::kPutObject: return "PutObject";
+    case S3Op::kCopyObject: return "CopyObject";
+    case S3Op::kDeleteObject: return "DeleteObject";
+    case S3Op::kDeleteObjects: return "DeleteObjects";
+    case S3Op::kCreateMultipartUpload: return "CreateMultipartUpload";
+    case S3Op::kUploadPart: return "UploadPart";
+    case S3Op::kCompleteMultipartUpload: return "CompleteMultipartUpload";
+    case S3Op::kAbortMultipartUpload: return "AbortMultipartUpload";
+    case S3Op::kCount: break;
+  }
+  return nullptr;
+}
+
+S3Op ClassifyS3Op(http::verb m, std::string_view bucket, std::string_view key,
+                  const std::vector<std::pair<std::string, std::string>>& query,
+                  bool copy_source) {
+  auto has = [&query](std::string_view name) {
+    for (const auto& [n, v] : query)
+      if (n == name) return true;
+    return false;
+  };
+  if (bucket.empty()) return m == http::verb::get ? S3Op::kListBuckets : S3Op::kOther;
+  if (key.empty()) {
+    // A bucket's sub-resources (what BucketRequest answers besides the operations below).
+    bool sub = false;
+    for (const NoneAnswer& n : kBucketNone) sub = sub || has(n.param);
+    for (const char* p : kBucketUnsupported) sub = sub || has(p);
+    for (const char* p : {"location", "versioning", "acl", "logging", "notification",
+                          "requestPayment", "accelerate", "uploads", "versions"})
+      sub = sub || has(p);
+    switch (m) {
+      case http::verb::get: return sub ? S3Op::kOther : S3Op::kListObjects;
+      case http::verb::put: return query.empty() ? S3Op::kCreateBucket : S3Op::kOther;
+      case http::verb::delete_: return query.empty() ? S3Op::kDeleteBucket : S3Op::kOther;
+      case http::verb::head: return S3Op::kHeadBucket;
+      case http::verb::post: return has("delete") ? S3Op::kDeleteObjects : S3Op::kOther;
+      default: return S3Op::kOther;
+    }
+  }
+  switch (m) {
+    case http::verb::put:
+      if (has("uploadId") || has("partNumber")) return S3Op::kUploadPart;
+      if (has("acl") || has("tagging")) return S3Op::kOther;
+      return copy_source ? S3Op::kCopyObject : S3Op::kPutObject;
+    case http::verb::get:
+      return has("uploadId") || has("acl") || has("tagging") ? S3Op::kOther : S3Op::kGetObject;
+    case http::verb::head: return S3Op::kHeadObject;
+    case http::verb::delete_:
+      if (has("uploadId")) return S3Op::kAbortMultipartUpload;
+      return has("tagging") ? S3Op::kOther : S3Op::kDeleteObject;
+    case http::verb::post:
+      if (has("uploads")) return S3Op::kCreateMultipartUpload;
+      return has("uploadId") ? S3Op::kCompleteMultipartUpload : S3Op::kOther;
+    default: return S3Op::kOther;
+  }
+}
 
 awaitable<Outcome> Gateway::Impl::Dispatch(HttpExchange& ex, Request& r) {
   const http::verb m = ex.method();
@@ -745,6 +822,24 @@ Result<uint64_t> Gateway::CleanAbandonedUploads(int64_t now_s) {
 const GatewayOptions& Gateway::options() const { return impl_->o_; }
 GatewayCounters& Gateway::counters() { return impl_->counters_; }
 
+void Gateway::WriteMetrics(ops::ExpositionWriter& w) const {
+  const std::span<const S3ErrorCode> codes = AllS3ErrorCodes();
+  impl_->by_op_.Write(
+      w, "cairn_s3",
+      [](size_t op) { return op < static_cast<size_t>(S3Op::kCount) ? S3OpName(static_cast<S3Op>(op)) : nullptr; },
+      [codes](size_t code) -> const char* {
+        if (code == codes.size() + 1) return "unknown";
+        return code >= 1 && code <= codes.size() ? codes[code - 1].code : nullptr;
+      });
+  const GatewayCounters& c = impl_->counters_;
+  w.Counter("cairn_s3_auth_failures_total", "Requests refused by authentication (SigV4).",
+            c.auth_failures.load(std::memory_order_relaxed));
+  w.Counter("cairn_s3_received_object_bytes_total", "Object bytes stored through S3 (PUT, parts).",
+            c.bytes_in.load(std::memory_order_relaxed));
+  w.Counter("cairn_s3_uploads_cleaned_total", "Abandoned multipart uploads removed.",
+            c.uploads_cleaned.load(std::memory_order_relaxed));
+}
+
 // ---- Endpoint ------------------------------------------------------------------------------
 
 S3Endpoint::S3Endpoint(ObjectStore* store, GatewayOptions gw, S3EndpointOptions eo)
@@ -766,6 +861,29 @@ Result<uint16_t> S3Endpoint::Start() {
   started_ = true;
   net::asio::post(loops_.loop(0), [this] { ScheduleCleanup(); });
   return port;
+}
+
+void S3Endpoint::WriteMetrics(ops::ExpositionWriter& w) {
+  gateway_->WriteMetrics(w);
+  const net::HttpServerCounters& h = http_->counters();
+  w.Gauge("cairn_s3_connections", "Connections open on the S3 listener.",
+          static_cast<double>(h.connections.load(std::memory_order_relaxed)));
+  w.Counter("cairn_s3_connections_accepted_total", "Connections the S3 listener accepted.",
+            h.connections_total.load(std::memory_order_relaxed));
+  w.Counter("cairn_s3_connections_refused_total",
+            "Connections refused over the S3 listener's max_connections.",
+            h.connections_refused.load(std::memory_order_relaxed));
+  w.Counter("cairn_s3_sent_bytes_total", "Bytes the S3 listener sent (heads and bodies).",
+            h.bytes_out.load(std::memory_order_relaxed));
+  w.Counter("cairn_s3_http_refused_total",
+            "Requests the S3 listener's HTTP layer refused itself (limits, framing), before the gateway.",
+            h.bad_requests.load(std::memory_order_relaxed));
+  w.Family("cairn_s3_http_timeouts_total", "S3 connections closed by a timeout.",
+           ops::MetricType::kCounter);
+  w.Sample("cairn_s3_http_timeouts_total", {{"kind", "header"}},
+           h.header_timeouts.load(std::memory_order_relaxed));
+  w.Sample("cairn_s3_http_timeouts_total", {{"kind", "idle"}},
+           h.idle_timeouts.load(std::memory_order_relaxed));
 }
 
 void S3Endpoint::ScheduleCleanup() {

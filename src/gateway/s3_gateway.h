@@ -30,6 +30,10 @@
 #include "net/http_server.h"
 #include "service/object_service.h"
 
+namespace cairn::ops {
+class ExpositionWriter;
+}
+
 namespace cairn::gateway {
 
 // One access key of the gateway's configuration.
@@ -80,6 +84,34 @@ struct GatewayOptions {
   std::function<int64_t()> now_s;
 };
 
+// The S3 operations the gateway's request metrics are counted by (S3's own names). What none
+// of them names counts as kOther: ListParts, ListMultipartUploads, ?acl, ?tagging, ?location,
+// the sub-resources answered "not implemented", and requests not understood.
+enum class S3Op : uint8_t {
+  kOther,
+  kListBuckets,
+  kCreateBucket,
+  kDeleteBucket,
+  kHeadBucket,
+  kListObjects,  // ListObjects and ListObjectsV2
+  kGetObject,
+  kHeadObject,
+  kPutObject,
+  kCopyObject,
+  kDeleteObject,
+  kDeleteObjects,
+  kCreateMultipartUpload,
+  kUploadPart,
+  kCompleteMultipartUpload,
+  kAbortMultipartUpload,
+  kCount
+};
+const char* S3OpName(S3Op op);
+// Which operation a request is, from its method, bucket, key, decoded query parameters and
+// whether it carries x-amz-copy-source (pure; the gateway classifies every request so).
+S3Op ClassifyS3Op(boost::beast::http::verb method, std::string_view bucket, std::string_view key,
+                  const std::vector<std::pair<std::string, std::string>>& query, bool copy_source);
+
 struct GatewayCounters {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> errors{0};  // responses with an S3 error
@@ -105,6 +137,11 @@ class Gateway {
 
   const GatewayOptions& options() const;
   GatewayCounters& counters();
+  // The gateway's request metrics in the Prometheus exposition (docs/design.md, "What /metrics
+  // exports"): cairn_s3_requests_total{op}, cairn_s3_request_errors_total{op,code} (the S3
+  // error code), cairn_s3_request_duration_seconds{op} (from the request head read to the end
+  // of its response, body included), and the counters above.
+  void WriteMetrics(ops::ExpositionWriter& w) const;
 
   class Impl;
 
@@ -138,6 +175,9 @@ class S3Endpoint {
   void Stop();
   Gateway& gateway() { return *gateway_; }
   net::HttpServer& http() { return *http_; }
+  // The gateway's metrics and its HTTP server's (connections, bytes sent, refusals, timeouts),
+  // prefixed cairn_s3_: what cairnd's /metrics adds when it serves S3, and cairn-s3's /metrics.
+  void WriteMetrics(ops::ExpositionWriter& w);
 
  private:
   void ScheduleCleanup();

@@ -26,6 +26,7 @@
 #include "gateway/put_body.h"
 #include "gateway/s3_xml.h"
 #include "gateway/sigv4.h"
+#include "ops/exposition.h"
 #include "util/crc32c.h"
 
 namespace cairn::gateway {
@@ -1365,6 +1366,111 @@ TEST_F(S3GatewayTest, TenThousandIdleConnectionsDoNotBlockARequest) {
   ::close(to_child[1]);
   ::close(from_child[0]);
   ::waitpid(pid, nullptr, 0);
+}
+
+
+// Issue 14: every request is counted by its S3 operation (S3's own names); what none names is
+// Other.
+TEST(S3Metrics, Issue14RequestsAreClassifiedByTheirS3Operation) {
+  namespace http = boost::beast::http;
+  using V = http::verb;
+  using Q = std::vector<std::pair<std::string, std::string>>;
+  struct Case {
+    V m;
+    const char* bucket;
+    const char* key;
+    Q query;
+    bool copy;
+    S3Op want;
+  };
+  const Case cases[] = {
+      {V::get, "", "", {}, false, S3Op::kListBuckets},
+      {V::post, "", "", {}, false, S3Op::kOther},
+      {V::put, "b", "", {}, false, S3Op::kCreateBucket},
+      {V::put, "b", "", {{"acl", ""}}, false, S3Op::kOther},
+      {V::delete_, "b", "", {}, false, S3Op::kDeleteBucket},
+      {V::head, "b", "", {}, false, S3Op::kHeadBucket},
+      {V::get, "b", "", {}, false, S3Op::kListObjects},
+      {V::get, "b", "", {{"list-type", "2"}, {"prefix", "a/"}, {"x-id", "ListObjectsV2"}}, false, S3Op::kListObjects},
+      {V::get, "b", "", {{"location", ""}}, false, S3Op::kOther},
+      {V::get, "b", "", {{"uploads", ""}}, false, S3Op::kOther},
+      {V::get, "b", "", {{"policy", ""}}, false, S3Op::kOther},
+      {V::get, "b", "", {{"replication", ""}}, false, S3Op::kOther},
+      {V::post, "b", "", {{"delete", ""}}, false, S3Op::kDeleteObjects},
+      {V::get, "b", "k", {}, false, S3Op::kGetObject},
+      {V::get, "b", "k", {{"partNumber", "1"}}, false, S3Op::kGetObject},
+      {V::get, "b", "k", {{"uploadId", "u"}}, false, S3Op::kOther},
+      {V::get, "b", "k", {{"tagging", ""}}, false, S3Op::kOther},
+      {V::head, "b", "k", {}, false, S3Op::kHeadObject},
+      {V::put, "b", "k", {}, false, S3Op::kPutObject},
+      {V::put, "b", "k", {}, true, S3Op::kCopyObject},
+      {V::put, "b", "k", {{"partNumber", "2"}, {"uploadId", "u"}}, false, S3Op::kUploadPart},
+      {V::put, "b", "k", {{"partNumber", "2"}, {"uploadId", "u"}}, true, S3Op::kUploadPart},
+      {V::put, "b", "k", {{"acl", ""}}, false, S3Op::kOther},
+      {V::delete_, "b", "k", {}, false, S3Op::kDeleteObject},
+      {V::delete_, "b", "k", {{"uploadId", "u"}}, false, S3Op::kAbortMultipartUpload},
+      {V::post, "b", "k", {{"uploads", ""}}, false, S3Op::kCreateMultipartUpload},
+      {V::post, "b", "k", {{"uploadId", "u"}}, false, S3Op::kCompleteMultipartUpload},
+      {V::post, "b", "k", {}, false, S3Op::kOther},
+      {V::patch, "b", "k", {}, false, S3Op::kOther},
+  };
+  for (const Case& c : cases)
+    EXPECT_EQ(S3OpName(ClassifyS3Op(c.m, c.bucket, c.key, c.query, c.copy)), std::string(S3OpName(c.want)))
+        << http::to_string(c.m) << " /" << c.bucket << "/" << c.key << " (" << c.query.size() << " params)";
+  // Every operation and code has a name and fits the metrics' bounds.
+  static_assert(static_cast<size_t>(S3Op::kCount) <= ops::OpMetrics::kMaxOps);
+  EXPECT_LT(AllS3ErrorCodes().size() + 1, ops::OpMetrics::kMaxCodes);
+  for (size_t i = 0; i < static_cast<size_t>(S3Op::kCount); i++)
+    EXPECT_NE(S3OpName(static_cast<S3Op>(i)), nullptr) << i;
+  EXPECT_EQ(S3ErrorCodeIndex("NoSuchKey"),
+            static_cast<size_t>(FindS3ErrorCode("NoSuchKey") - AllS3ErrorCodes().data()) + 1);
+  EXPECT_EQ(S3ErrorCodeIndex("NotACode"), AllS3ErrorCodes().size() + 1);
+}
+
+// Issue 14: the endpoint's /metrics part counts requests, errors by S3 code and latencies per
+// operation, and its HTTP layer's own numbers.
+TEST_F(S3GatewayTest, Issue14MetricsCountRequestsErrorsAndLatencyPerOperation) {
+  EXPECT_EQ(Do("PUT", "/mbk").status, 200);
+  EXPECT_EQ(Do("PUT", "/mbk/k1", "hello").status, 200);
+  EXPECT_EQ(Do("PUT", "/mbk/k2", "world").status, 200);
+  EXPECT_EQ(Do("GET", "/mbk/k1").status, 200);
+  EXPECT_EQ(Do("GET", "/mbk/none").Code(), "NoSuchKey");
+  EXPECT_EQ(Do("GET", "/mbk/k1", "", {{"range", "bytes=100-200"}}).status, 416);
+  EXPECT_EQ(Do("GET", "/mbk?list-type=2").status, 200);
+  Req bad;
+  bad.method = "GET";
+  bad.target = "/mbk/k1";
+  bad.secret = "not-the-secret";
+  EXPECT_EQ(Do(bad).Code(), "SignatureDoesNotMatch");
+  EXPECT_EQ(Do("GET", "/mbk?location").status, 200);
+  // A request is counted once its response is sent: the client may read it a moment before.
+  std::string m;
+  auto has = [&m](const std::string& line) { return m.find("\n" + line + "\n") != std::string::npos; };
+  for (int i = 0; i < 500; i++) {  // bounded: 5 s
+    ops::ExpositionWriter w;
+    endpoint_->WriteMetrics(w);
+    m = w.Take();
+    if (has("cairn_s3_requests_total{op=\"GetObject\"} 4") && has("cairn_s3_requests_total{op=\"Other\"} 1") &&
+        has("cairn_s3_requests_total{op=\"PutObject\"} 2") && has("cairn_s3_requests_total{op=\"ListObjects\"} 1"))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(has("cairn_s3_requests_total{op=\"CreateBucket\"} 1")) << m;
+  EXPECT_TRUE(has("cairn_s3_requests_total{op=\"PutObject\"} 2")) << m;
+  EXPECT_TRUE(has("cairn_s3_requests_total{op=\"GetObject\"} 4")) << m;
+  EXPECT_TRUE(has("cairn_s3_requests_total{op=\"ListObjects\"} 1")) << m;
+  EXPECT_TRUE(has("cairn_s3_requests_total{op=\"Other\"} 1")) << m;
+  EXPECT_TRUE(has("cairn_s3_requests_total{op=\"DeleteObjects\"} 0")) << m;
+  EXPECT_TRUE(has("cairn_s3_request_errors_total{op=\"GetObject\",code=\"NoSuchKey\"} 1")) << m;
+  EXPECT_TRUE(has("cairn_s3_request_errors_total{op=\"GetObject\",code=\"InvalidRange\"} 1")) << m;
+  EXPECT_TRUE(has("cairn_s3_request_errors_total{op=\"GetObject\",code=\"SignatureDoesNotMatch\"} 1")) << m;
+  EXPECT_TRUE(has("cairn_s3_request_duration_seconds_count{op=\"PutObject\"} 2")) << m;
+  EXPECT_TRUE(has("cairn_s3_request_duration_seconds_bucket{op=\"PutObject\",le=\"+Inf\"} 2")) << m;
+  EXPECT_TRUE(has("cairn_s3_auth_failures_total 1")) << m;
+  EXPECT_TRUE(has("cairn_s3_received_object_bytes_total 10")) << m;
+  EXPECT_TRUE(has("cairn_s3_connections_accepted_total 9")) << m;
+  EXPECT_NE(m.find("\ncairn_s3_sent_bytes_total "), std::string::npos) << m;
+  EXPECT_TRUE(has("cairn_s3_http_timeouts_total{kind=\"idle\"} 0")) << m;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "gateway/s3_gateway.h"
 #include "gateway/s3_xml.h"
 #include "net/blocking.h"
+#include "ops/op_metrics.h"
 
 // CAIRN_RETURN_IF_ERROR for coroutines.
 #define CAIRN_CO_RETURN_IF_ERROR(expr)    \
@@ -56,6 +57,9 @@ struct Request {
   std::string amz_date;
   std::string scope;
   std::string signature;
+
+  // An error answered by the operation itself (not through its Outcome), for the metrics.
+  std::string_view answered_error;
 
   const std::string* Q(std::string_view name) const {
     for (const auto& [n, v] : query)
@@ -114,6 +118,8 @@ class Gateway::Impl {
   ObjectStore* store_;
   service::ObjectService svc_;
   GatewayCounters counters_;
+  // Per S3Op: requests, their latency, and errors by S3 code (index in AllS3ErrorCodes() + 1).
+  ops::OpMetrics by_op_;
 
   // ---- s3_gateway.cc
   std::string NewRequestId();

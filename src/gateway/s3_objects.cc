@@ -435,6 +435,7 @@ awaitable<Outcome> Gateway::Impl::GetObject(HttpExchange& ex, Request& r, bool h
     if (!ex.responded()) {
       // The 416 carries Content-Range: bytes */SIZE.
       counters_.errors.fetch_add(1, std::memory_order_relaxed);
+      r.answered_error = "InvalidRange";
       net::HttpResponse resp;
       resp.status = 416;
       resp.headers = BaseHeaders(r);

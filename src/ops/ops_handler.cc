@@ -41,6 +41,9 @@ awaitable<void> Serve(const OpsEndpoints& e, net::HttpExchange& ex) {
       r.status = 503;
       r.body = "not ready: " + rd.reason + "\n";
     }
+  } else if (!e.status_json && (path == "/status.json" || path == "/" || path == "/index.html")) {
+    // A process with no status page (cairn-s3): its metrics and health only.
+    r = net::PlainErrorResponse(404, "this process has no status page; try /metrics, /healthz or /readyz");
   } else if (path == "/status.json") {
     r.headers.set(http::field::content_type, "application/json");
     r.body = co_await net::RunBlocking(ex.blocking_pool(), [&] { return e.status_json(); });

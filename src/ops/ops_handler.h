@@ -30,7 +30,7 @@ struct Readiness {
 struct OpsEndpoints {
   std::function<std::string()> metrics;
   std::function<Readiness()> readiness;
-  std::function<std::string()> status_json;
+  std::function<std::string()> status_json;  // empty: no status page (/ and /status.json 404)
 };
 
 net::HttpHandler MakeOpsHandler(OpsEndpoints endpoints);

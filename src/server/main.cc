@@ -15,6 +15,7 @@
 
 #include "cairn/local_object_store.h"
 #include "net/asio.h"
+#include "ops/exposition.h"
 #include "ops/log_ring.h"
 #include "cluster/cluster_node.h"
 #include "cluster/peer_pool.h"
@@ -336,6 +337,19 @@ int main(int argc, char** argv) {
     peer_stats = std::make_unique<cairn::server::PeerStatsPoller>(std::move(src));
     peer_stats->Start();
   }
+  // The S3 gateway (--s3-listen, config key s3_listen; docs/s3.md), on its own loops, serving
+  // the same store through the same service layer. Made before the ops listener, whose /metrics
+  // reads it (so it also outlives the listener), and started after it.
+  std::unique_ptr<cairn::gateway::S3Endpoint> s3;
+  if (!c.s3.listen.empty()) {
+    // On a cluster node, the cluster (the store a client's request is routed through); the
+    // gateway's buckets and uploads are ordinary keys, so they replicate like any object.
+    cairn::ObjectStore* s3_store =
+        node != nullptr ? node->StoreFor(cairn::RoutingRole::kAny) : store->get();
+    s3 = std::make_unique<cairn::gateway::S3Endpoint>(
+        s3_store, cairn::server::S3GatewayOptions(c),
+        cairn::server::S3EndpointOptionsFrom(c, 0));
+  }
   std::unique_ptr<cairn::server::OpsListener> ops;  // after the poller: stopped first
   if (!c.http_listen.empty()) {
     ops = std::make_unique<cairn::server::OpsListener>(
@@ -343,6 +357,8 @@ int main(int argc, char** argv) {
         cairn::server::OpsListener::NodeInfo{CAIRN_VERSION, addr, started});
     ops->SetEngineMetrics(&engine_metrics);
     ops->SetPeerStats(peer_stats.get());
+    if (s3 != nullptr)
+      ops->SetExtraMetrics([p = s3.get()](cairn::ops::ExpositionWriter& w) { p->WriteMetrics(w); });
     cairn::Result<uint16_t> http_port = ops->Start();
     if (!http_port.ok()) {
       std::fprintf(stderr, "cairnd: %s\n", http_port.status().ToString().c_str());
@@ -364,17 +380,7 @@ int main(int argc, char** argv) {
                    "to anyone who can reach this address\"",
                    http_host, *http_port);
   }
-  // The S3 gateway (--s3-listen, config key s3_listen; docs/s3.md), on its own loops, serving
-  // the same store through the same service layer.
-  std::unique_ptr<cairn::gateway::S3Endpoint> s3;
-  if (!c.s3.listen.empty()) {
-    // On a cluster node, the cluster (the store a client's request is routed through); the
-    // gateway's buckets and uploads are ordinary keys, so they replicate like any object.
-    cairn::ObjectStore* s3_store =
-        node != nullptr ? node->StoreFor(cairn::RoutingRole::kAny) : store->get();
-    s3 = std::make_unique<cairn::gateway::S3Endpoint>(
-        s3_store, cairn::server::S3GatewayOptions(c),
-        cairn::server::S3EndpointOptionsFrom(c, 0));
+  if (s3 != nullptr) {
     cairn::Result<uint16_t> s3_port = s3->Start();
     if (!s3_port.ok()) {
       std::fprintf(stderr, "cairnd: s3_listen: %s\n", s3_port.status().ToString().c_str());

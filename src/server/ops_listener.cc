@@ -383,6 +383,7 @@ std::string OpsListener::MetricsText() {
               "Anti-entropy pushes the target refused (it held newer, or the tombstone horizon).",
               cl->ae_repairs_refused);
   }
+  if (extra_metrics_) extra_metrics_(w);
   return w.Take();
 }
 

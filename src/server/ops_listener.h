@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "cairn/store.h"
 #include "net/http_server.h"
 #include "net/loop_group.h"
+#include "ops/exposition.h"
 #include "ops/log_ring.h"
 #include "ops/ops_handler.h"
 #include "server/cluster_hooks.h"
@@ -69,6 +71,9 @@ class OpsListener {
   // On a cluster node: the other nodes' disk, rates and p99s, shown in /status.json's nodes
   // (each node's "stats"). Before Start; the poller must outlive the listener's Stop.
   void SetPeerStats(const PeerStatsPoller* p) { peers_ = p; }
+  // More metrics /metrics appends (the S3 endpoint's, when cairnd serves S3). Before Start;
+  // called on the listener's pool, so what it reads must outlive the listener's Stop.
+  void SetExtraMetrics(std::function<void(ops::ExpositionWriter&)> f) { extra_metrics_ = std::move(f); }
 
   // Binds config.http_listen and starts serving. Returns the bound port.
   Result<uint16_t> Start();
@@ -93,6 +98,7 @@ class OpsListener {
   Store* store_;
   const EngineMetrics* engine_ = nullptr;
   const PeerStatsPoller* peers_ = nullptr;
+  std::function<void(ops::ExpositionWriter&)> extra_metrics_;
   std::shared_ptr<ops::RecentLogSink> logs_;
   NodeInfo info_;
   std::string http_addr_;

@@ -1,7 +1,9 @@
 // cairn-s3: the S3 gateway (docs/s3.md) alone, in front of a remote cairnd (through the client
 // library's RemoteObjectStore), for a node that should not serve S3 itself or, later, the
 // cluster. `cairn-s3 --help` lists the options; the s3_* keys and [s3_keys] of cairnd's config
-// file apply (--config).
+// file apply (--config). With --http-listen it also serves /metrics (the gateway's request
+// metrics, as cairnd's /metrics has them when it serves S3), /healthz and /readyz (ready while
+// the cairnd behind it answers), on a listener of their own with the ops listener's limits.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -11,14 +13,94 @@
 #include <fstream>
 
 #include "cairn/client.h"
+#include "net/loop_group.h"
+#include "ops/exposition.h"
+#include "ops/ops_handler.h"
+#include "server/ops_listener.h"
 #include "server/s3_options.h"
 #include "util/key_file.h"
+
+namespace {
+
+// /metrics, /healthz and /readyz of cairn-s3 (no status page): the ops listener's routes and
+// limits (server/ops_listener.h) on a loop and a small pool of their own.
+class GatewayOps {
+ public:
+  GatewayOps(std::string listen, cairn::gateway::S3Endpoint* ep, cairn::Client* backend,
+             std::string backend_addr)
+      : listen_(std::move(listen)), ep_(ep), backend_(backend), backend_addr_(std::move(backend_addr)) {}
+  ~GatewayOps() { Stop(); }
+
+  cairn::Result<uint16_t> Start() {
+    cairn::net::HttpServerOptions o;
+    o.listen = listen_;
+    o.limits.max_connections = cairn::server::kOpsMaxConnections;
+    o.limits.max_header_bytes = cairn::server::kOpsMaxHeaderBytes;
+    o.limits.max_body_bytes = cairn::server::kOpsMaxBodyBytes;
+    o.limits.header_timeout_ms = cairn::server::kOpsHeaderTimeoutMs;
+    o.limits.idle_timeout_ms = cairn::server::kOpsIdleTimeoutMs;
+    o.server_header = "cairn-s3";
+    cairn::ops::OpsEndpoints e;
+    e.metrics = [this] {
+      cairn::ops::ExpositionWriter w;
+      w.Family("cairn_build_info", "The running build (value 1).", cairn::ops::MetricType::kGauge);
+      w.Sample("cairn_build_info", {{"version", CAIRN_VERSION}, {"program", "cairn-s3"}}, uint64_t{1});
+      ep_->WriteMetrics(w);
+      return w.Take();
+    };
+    e.readiness = [this] {
+      cairn::Result<cairn::StoreStats> st = backend_->Stats();
+      if (st.ok()) return cairn::ops::Readiness{};
+      return cairn::ops::Readiness{false, "the cairnd behind it (" + backend_addr_ +
+                                              ") does not answer: " + st.status().ToString()};
+    };
+    http_ = std::make_unique<cairn::net::HttpServer>(o, &loop_, &pool_,
+                                                     cairn::ops::MakeOpsHandler(std::move(e)));
+    cairn::Result<uint16_t> port = http_->Start();
+    if (!port.ok()) {
+      http_.reset();
+      return port.status().WithContext("--http-listen");
+    }
+    loop_.Start();
+    return port;
+  }
+  void Stop() {
+    if (http_ == nullptr) return;
+    http_->Stop(1000);
+    loop_.Stop();
+    loop_.loop(0).stop();
+    loop_.Join();
+    pool_.join();
+    http_.reset();
+  }
+
+ private:
+  std::string listen_;
+  cairn::gateway::S3Endpoint* ep_;
+  cairn::Client* backend_;
+  std::string backend_addr_;
+  cairn::net::LoopGroup loop_{1};
+  cairn::net::asio::thread_pool pool_{2};
+  std::unique_ptr<cairn::net::HttpServer> http_;
+};
+
+bool WritePortFile(const std::string& path, uint16_t port) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << port << "\n";
+    if (!f) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"cairn-s3: an S3 endpoint in front of a cairnd (docs/s3.md)"};
   app.set_version_flag("--version", std::string("cairn-s3 ") + CAIRN_VERSION);
   std::string server, key_file, config_file, listen = "127.0.0.1:9000", s3_key_file, port_file,
-                                             region;
+                                             region, http_listen, http_port_file;
   uint32_t threads = 1, io_threads = 16, connections = 8;
   const char* tmp = std::getenv("TMPDIR");
   std::string spool_dir = tmp != nullptr && tmp[0] != '\0' ? tmp : "/tmp";
@@ -31,6 +113,10 @@ int main(int argc, char** argv) {
                  "one line ACCESS_KEY:SECRET (mode 0600): an access key granted every bucket");
   app.add_option("--s3-port-file,--port-file", port_file, "write the bound port to this file");
   app.add_option("--s3-region", region, "what ?location answers (default us-east-1)");
+  app.add_option("--http-listen", http_listen,
+                 "HOST:PORT for /metrics, /healthz and /readyz (default: none; it does not "
+                 "authenticate, keep it on loopback or a monitoring network)");
+  app.add_option("--http-port-file", http_port_file, "write the --http-listen port to this file");
   app.add_option("--threads", threads, "event loops (default 1)");
   app.add_option("--io-threads", io_threads, "threads for calls to cairnd (default 16)");
   app.add_option("--connections", connections, "pooled connections to cairnd (default 8)");
@@ -97,14 +183,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cairn-s3: %s\n", port.status().ToString().c_str());
     return 1;
   }
-  if (!c.s3.port_file.empty()) {
-    std::string tmp = c.s3.port_file + ".tmp";
-    {
-      std::ofstream f(tmp, std::ios::trunc);
-      f << *port << "\n";
+  if (!c.s3.port_file.empty() && !WritePortFile(c.s3.port_file, *port)) {
+    std::fprintf(stderr, "cairn-s3: cannot write %s\n", c.s3.port_file.c_str());
+    return 1;
+  }
+  std::unique_ptr<GatewayOps> ops;
+  if (!http_listen.empty()) {
+    ops = std::make_unique<GatewayOps>(http_listen, &ep, client->get(), server);
+    cairn::Result<uint16_t> http_port = ops->Start();
+    if (!http_port.ok()) {
+      std::fprintf(stderr, "cairn-s3: %s\n", http_port.status().ToString().c_str());
+      return 1;
     }
-    if (std::rename(tmp.c_str(), c.s3.port_file.c_str()) != 0) {
-      std::fprintf(stderr, "cairn-s3: cannot write %s\n", c.s3.port_file.c_str());
+    if (!http_port_file.empty() && !WritePortFile(http_port_file, *http_port)) {
+      std::fprintf(stderr, "cairn-s3: cannot write %s\n", http_port_file.c_str());
       return 1;
     }
   }
@@ -122,6 +214,7 @@ int main(int argc, char** argv) {
   bool stop = false;
   signals.async_wait([&](const boost::system::error_code&, int) { stop = true; });
   while (!stop) main_loop.run_one();
+  if (ops != nullptr) ops->Stop();
   ep.Stop();
   return 0;
 }
