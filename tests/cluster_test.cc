@@ -1433,6 +1433,25 @@ TEST_F(MembershipCommandsTest, Issue12RemoveANodeThatIsGoneRebuildsItsSlotsFromT
   c_->node(victim).Stop(SIGKILL);
   ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(victim_id)->state == cluster::NodeState::kDown; }, 30000))
       << c_->Describe();
+  // Writes while it is down: the survivors keep hints for it.
+  for (int i = 0; i < 100; i++) {
+    const std::string key = "before/down-" + std::to_string(i), value = "d" + std::to_string(i);
+    Result<WriteResult> w = c_->store()->Put(key, value);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    acked[key] = value;
+    versions_[key] = w->version;
+  }
+  auto hint_bytes = [&] {  // queued on the survivors, every target
+    uint64_t sum = 0;
+    for (int i = 0; i < 4; i++) {
+      if (i == victim) continue;
+      Result<StoreStats> st = c_->NodeClient(i)->Stats();
+      if (st.ok() && st->server.count("cluster.hint_queue_bytes") != 0)
+        sum += st->server.at("cluster.hint_queue_bytes");
+    }
+    return sum;
+  };
+  EXPECT_GT(hint_bytes(), 0u);
   const std::shared_ptr<const ClusterMap> before = c_->Map();
   Cli rm = Cairn({"cluster", "remove", std::to_string(victim_id)});
   ASSERT_EQ(rm.code, 0) << rm.err;
@@ -1442,6 +1461,9 @@ TEST_F(MembershipCommandsTest, Issue12RemoveANodeThatIsGoneRebuildsItsSlotsFromT
   EXPECT_EQ(SlotsOf(*after, victim_id), 0u);
   EXPECT_EQ(cluster::MovedSlots(before->placement, after->placement), SlotsOf(*before, victim_id));
   ExpectAllThere(acked, after.get());
+  // Its hints are dropped: it is out, and the survivors rebuilt what it held (before this, they
+  // stayed until their 3-hour age bound).
+  EXPECT_TRUE(WaitFor([&] { return hint_bytes() == 0; }, 30000)) << hint_bytes() << " bytes\n" << c_->Describe();
 }
 
 TEST_F(MembershipCommandsTest, Issue12ReweightMovesSlotsTheRightWay) {

@@ -160,6 +160,15 @@ void ClusterNode::ReplayLoop() {
     std::shared_ptr<const ClusterMap> map = membership_->map();
     for (NodeId t : hints_->Targets()) {
       const MapNode* n = map->Node(t);
+      if (n != nullptr && n->state == NodeState::kOut && hints_->Stats(t).bytes != 0) {
+        // Out: its slots are rebuilt from the other replicas (and it syncs as a new node if it
+        // is added back), so its hints are dropped rather than kept until their age bound.
+        Result<uint64_t> dropped = hints_->Discard(t);
+        if (dropped.ok() && *dropped > 0)
+          spdlog::info("event=hints_discarded target={} bytes={} epoch={} reason=\"the node is out\"",
+                       t, *dropped, map->epoch);
+        continue;
+      }
       if (n == nullptr || n->state != NodeState::kUp) continue;
       if (hints_->Stats(t).bytes == 0) continue;
       (void)ReplayTo(t);

@@ -337,6 +337,27 @@ Status HintLog::WriteCursor(NodeId target, const HintCursor& c) {
 Status HintLog::Ack(NodeId target, HintCursor next) {
   std::lock_guard<std::mutex> l(mu_);
   CAIRN_ASSIGN_OR_RETURN(Queue * q, QueueFor(target));
+  return AckLocked(target, q, next);
+}
+
+Result<uint64_t> HintLog::Discard(NodeId target) {
+  std::unique_lock<std::mutex> l(mu_);
+  auto it = queues_.find(target);
+  if (it == queues_.end()) return uint64_t{0};
+  Queue* q = it->second.get();
+  // Records staged for the next group are not durable yet: their appender's group writes them.
+  cv_.wait(l, [&] { return q->staged.empty(); });
+  if (q->segments.empty()) return uint64_t{0};
+  const uint64_t bytes = q->stats.bytes;
+  const auto [seq, end] = *q->segments.rbegin();
+  CAIRN_RETURN_IF_ERROR(AckLocked(target, q, HintCursor{seq, end}));
+  q->stats.bytes = 0;
+  q->stats.oldest_us = 0;
+  q->stats.dropped += bytes;
+  return bytes;
+}
+
+Status HintLog::AckLocked(NodeId target, Queue* q, HintCursor next) {
   if (next <= q->acked) return Status::OK();
   CAIRN_RETURN_IF_ERROR(WriteCursor(target, next));
   // Bytes acknowledged, and segments entirely before the cursor removed.

@@ -62,7 +62,7 @@ struct HintQueueStats {
   uint64_t bytes = 0;         // queued, not yet acknowledged
   uint64_t oldest_us = 0;     // enqueue time of the oldest queued hint (0: empty)
   uint64_t appended = 0;      // this session
-  uint64_t dropped = 0;       // over max_bytes_per_target, or expired, this session
+  uint64_t dropped = 0;       // over max_bytes_per_target, expired or discarded, this session
   uint64_t replayed = 0;      // acknowledged, this session
 };
 
@@ -78,6 +78,11 @@ class HintLog {
   Result<HintBatch> Read(NodeId target, size_t max);
   // Everything before `next` has been replayed: persists the cursor, removes used segments.
   Status Ack(NodeId target, HintCursor next);
+  // Drops every hint queued for `target` now (an out node: the map's transition rebuilds what
+  // it held from the other replicas, so its hints would only fill the disk until their age
+  // bound). Acknowledges to the end of what is durable; hints appended later are kept. Returns
+  // the bytes dropped (also counted in Stats().dropped).
+  Result<uint64_t> Discard(NodeId target);
   std::vector<NodeId> Targets();
   HintQueueStats Stats(NodeId target);
 
@@ -88,6 +93,7 @@ class HintLog {
   Status OpenQueue(NodeId target, Queue* q);
   Status NewSegment(NodeId target, Queue* q);
   Status WriteCursor(NodeId target, const HintCursor& c);
+  Status AckLocked(NodeId target, Queue* q, HintCursor next);  // REQUIRES: mu_ held
   void DropOverBound(NodeId target, Queue* q);
   std::string QueueDir(NodeId target) const;
 

@@ -97,6 +97,38 @@ TEST_F(HintLogTest, SegmentsRotateAndAreRemovedOnceReplayed) {
   EXPECT_EQ(segments, 1u);  // only the one still appended to
 }
 
+// Issue 12: an out node's hints are dropped at once, across segments and restarts; what is
+// appended after is kept.
+TEST_F(HintLogTest, Issue12DiscardDropsEverythingQueuedAndKeepsWhatComesAfter) {
+  HintLogOptions o;
+  o.segment_bytes = 4096;
+  {
+    auto log = Open(o);
+    for (int i = 0; i < 300; i++) ASSERT_TRUE(log->Append(6, {H(i)}).ok());
+    ASSERT_TRUE(log->Append(8, {H(999)}).ok());
+    const uint64_t queued = log->Stats(6).bytes;
+    ASSERT_GT(queued, 4096u);
+    Result<uint64_t> d = log->Discard(6);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(*d, queued);
+    EXPECT_EQ(log->Stats(6).bytes, 0u);
+    EXPECT_EQ(log->Stats(6).dropped, queued);
+    EXPECT_TRUE(ReadAll(log.get(), 6).empty());
+    EXPECT_EQ(log->Discard(6).value(), 0u);   // nothing left
+    EXPECT_EQ(log->Discard(42).value(), 0u);  // no queue at all
+  }
+  auto log = Open(o);
+  EXPECT_TRUE(ReadAll(log.get(), 6).empty());  // the cursor was made durable
+  size_t segments = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir_ + "/hints/6")) segments += e.path().extension() == ".hint";
+  EXPECT_LE(segments, 1u);
+  ASSERT_TRUE(log->Append(6, {H(1000)}).ok());
+  std::vector<Hint> after = ReadAll(log.get(), 6);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].key, "key-1000");
+  EXPECT_EQ(ReadAll(log.get(), 8).size(), 1u);  // another target's queue is untouched
+}
+
 TEST_F(HintLogTest, ATornTailIsDroppedAndAppendsGoToANewSegment) {
   std::string seg;
   {
