@@ -1497,6 +1497,57 @@ TEST_F(MembershipCommandsTest, Issue12ReweightMovesSlotsTheRightWay) {
   EXPECT_GT(SlotsOf(*m2, b), SlotsOf(*m1, b));
 }
 
+// Issue 12: with etcd gone (refusing) or hung (SIGSTOP: every call times out), a command says
+// so in one line, ends within its bounds with exit 1, and writes nothing; the cluster keeps
+// serving, and once etcd is back the same command works.
+TEST_F(MembershipCommandsTest, Issue12CommandsWithEtcdDownFailClearlyAndChangeNothing) {
+  auto etcd = cluster::EtcdClient::Create(cluster::EtcdOptions{c_->etcd().endpoints()});
+  ASSERT_TRUE(etcd.ok());
+  auto view = [&] { return *cluster::ReadClusterView(etcd->get(), "/cairn/default/"); };
+  const cluster::ClusterView v0 = view();
+  const NodeId a = IdOfIndex(1);
+  auto expect_refused = [&](const std::string& how) {
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"cluster", "drain", std::to_string(a)},
+          std::vector<std::string>{"cluster", "reweight", std::to_string(a), "--weight", "2", "--wait"},
+          std::vector<std::string>{"cluster", "status"}}) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Cli r = Cairn(args);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      EXPECT_EQ(r.code, 1) << how << ": " << args[1] << ": " << r.out << r.err;
+      EXPECT_EQ(r.out, "") << how << ": " << args[1];
+      EXPECT_NE(r.err.find("etcd"), std::string::npos) << how << ": " << r.err;
+      EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+      EXPECT_LT(s, 60.0) << how << ": " << args[1] << " took " << s << " s";
+      std::printf("[etcd %s] cairn %s: exit %d after %.1f s: %s", how.c_str(), args[1].c_str(), r.code, s,
+                  r.err.c_str());
+      std::fflush(stdout);  // (etcd's restart forks this process)
+    }
+  };
+  c_->etcd().Kill(0);
+  expect_refused("killed");
+  // The cluster serves on the map it has meanwhile.
+  EXPECT_TRUE(c_->store()->Put("etcd-down/1", "v").ok());
+  ASSERT_TRUE(c_->etcd().Restart(0));
+  ASSERT_TRUE(WaitFor([&] { return c_->etcd().Ctl("endpoint health") == 0; }, 30000));
+  c_->etcd().Stop(0);
+  expect_refused("stopped");
+  c_->etcd().Cont(0);
+  cluster::ClusterView v1;
+  ASSERT_TRUE(WaitFor([&] {
+    Result<cluster::ClusterView> v = cluster::ReadClusterView(etcd->get(), "/cairn/default/");
+    if (v.ok()) v1 = *v;
+    return v.ok();
+  }, 30000));
+  EXPECT_EQ(v1.map.epoch, v0.map.epoch);
+  EXPECT_EQ(v1.serial_mod_revision, v0.serial_mod_revision) << "an intent was written";
+  EXPECT_TRUE(v1.intents.empty());
+  // Back: the same command works.
+  Cli r = Cairn({"cluster", "reweight", std::to_string(a), "--weight", "2", "--wait", "--timeout", "90"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(c_->Map()->Node(a)->weight, 2u);
+}
+
 TEST_F(MembershipCommandsTest, Issue12BadInputGetsAClearErrorAndChangesNothing) {
   auto etcd = cluster::EtcdClient::Create(cluster::EtcdOptions{c_->etcd().endpoints()});
   ASSERT_TRUE(etcd.ok());
