@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The ops listener of a cluster node (issues 11 and 14), from the outside: a 4-node cluster from
+# The ops listener of a cluster node (issues 11 and 14), from the outside: a 3-node cluster from
 # scripts/cluster, one node killed with SIGKILL, then on a surviving node:
-#   - /status.json's cluster part shows 4 nodes, the killed one down, a newer map epoch;
+#   - /status.json's cluster part shows 3 nodes, the killed one down, a newer map epoch;
 #   - /metrics carries the cluster gauges and counters, and promtool accepts it;
 #   - /readyz is ready (it holds the current map) and cairn status prints the cluster table;
 #   - every node's disk, request rates and p99s (issue 14): after PUTs through node 1, its
@@ -9,14 +9,14 @@
 #     zero (polled from node 2 with STAT), and the killed node as not answering;
 #   - S3 through node 1 into the cluster (awscli): a bucket and an object written before the
 #     kill read back after it, and a write after it succeeds;
-#   - headless Chromium renders the status page's cluster section (3 of 4 up, the killed node's
+#   - headless Chromium renders the status page's cluster section (2 of 3 up, the killed node's
 #     row marked down) and takes a screenshot, kept under the build dir (its path is printed);
-#   - a transition's progress (issue 14): `cairn cluster remove --wait` takes the killed node out
-#     while another survivor is stopped (SIGSTOP), so the transition cannot sync and stays in
-#     flight: /status.json, /metrics, `cairn status` and the page show the moving partitions and
-#     each node's partitions before and after (a second screenshot); once the survivor is
-#     continued, the transition retires, the page shows none, and the waiting command ends
-#     with "done" after printing its progress lines.
+#   - a transition's progress (issue 14), on a second cluster of 4 nodes (data needs a node to
+#     move to): `cairn cluster drain --wait` drains one while another is stopped (SIGSTOP), so
+#     the transition cannot sync and stays in flight: /status.json, /metrics, `cairn status` and
+#     the page show the moving partitions and each node's partitions before and after (a second
+#     screenshot); once the stopped node is continued, the transition retires, the page shows
+#     none, and the waiting command ends with "done" after printing its progress lines.
 # Exit 77 (skipped) when etcd or chromium is missing (scripts/deps installs them).
 #
 # Usage: cluster_ops_test.sh BUILD_DIR SOURCE_DIR ARTIFACT_DIR
@@ -55,20 +55,20 @@ fail() {
   exit 1
 }
 
-XDG_CONFIG_HOME=$T/xdg CAIRN_BUILD_DIR=$B "$SRC/scripts/cluster" -n 4 --s3 --dir "$T/c" >"$T/cluster.out" 2>&1 &
+XDG_CONFIG_HOME=$T/xdg CAIRN_BUILD_DIR=$B "$SRC/scripts/cluster" -n 3 --s3 --dir "$T/c" >"$T/cluster.out" 2>&1 &
 CPID=$!
 for _ in $(seq 600); do grep -q "Ctrl-C stops" "$T/cluster.out" && break; sleep 0.1; done
 grep -q "Ctrl-C stops" "$T/cluster.out" || fail "scripts/cluster did not come up"
 mapfile -t PIDS < <(sed -n 's/.*node [0-9]*: .* pid \([0-9]*\),.*/\1/p' "$T/cluster.out")
 mapfile -t HTTP < <(sed -n 's/.*status page \(http:[^,]*\),.*/\1/p' "$T/cluster.out")
-[[ ${#PIDS[@]} -eq 4 && ${#HTTP[@]} -eq 4 ]] || fail "could not read the nodes' pids and pages"
+[[ ${#PIDS[@]} -eq 3 && ${#HTTP[@]} -eq 3 ]] || fail "could not read the nodes' pids and pages"
 H=${HTTP[0]}
 json() { curl -sS -f -m 10 "${H}status.json"; }
 field() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 
 before=$(json | field 'j["cluster"]["epoch"]')
-[[ $(json | field 'len(j["cluster"]["nodes"])') == 4 ]] || fail "status.json: not 4 nodes"
-[[ $(json | field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="up")') == 4 ]] || fail "status.json: not 4 up"
+[[ $(json | field 'len(j["cluster"]["nodes"])') == 3 ]] || fail "status.json: not 3 nodes"
+[[ $(json | field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="up")') == 3 ]] || fail "status.json: not 3 up"
 
 AWS=""
 [[ -x /usr/bin/aws ]] && AWS=/usr/bin/aws   # Debian's awscli (a pyenv copy may shadow it)
@@ -123,12 +123,61 @@ done
 [[ $ok == 1 ]] || fail "cairn status --json never showed node 2's disk, PUT rate and p99: $(cat "$T/status.json")"
 echo "ok: node 1's status.json and cairn status --json show node 2's disk, PUT rate and p99 (polled with STAT)"
 
+kill -KILL "${PIDS[2]}"
+for _ in $(seq 300); do   # the lease (5 s) expires, the controller marks it down
+  [[ $(json | field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="down")') == 1 ]] && break
+  sleep 0.1
+done
+s=$(json)
+[[ $(field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="down")' <<<"$s") == 1 ]] || fail "no node down after 30 s: $s"
+[[ $(field 'j["cluster"]["epoch"]' <<<"$s") -gt $before ]] || fail "the epoch did not move on"
+[[ $(field 'j["ready"]["ready"]' <<<"$s") == True ]] || fail "the survivor is not ready: $s"
+echo "ok: status.json shows the killed node down at a newer epoch; the survivor is ready"
+for _ in $(seq 100); do
+  [[ $(json | node_stat "$ADDR3" 'n.get("answering") is False and n.get("no_answer_since_unix_ms",0)>0') == True ]] && break
+  sleep 0.1
+done
+s=$(json)
+[[ $(node_stat "$ADDR3" 'n.get("answering") is False and n.get("no_answer_since_unix_ms",0)>0' <<<"$s") == True ]] ||
+  fail "status.json does not show the killed node as not answering: $s"
+echo "ok: status.json shows the killed node as not answering since its last answer ($(node_stat "$ADDR3" 'n["error"]' <<<"$s"))"
+
+if [[ -n $AWS ]]; then
+  s3 cp s3://clusterbucket/before "$T/back" >/dev/null || fail "aws s3 cp back (after the kill)"
+  cmp "$T/obj" "$T/back" || fail "S3 read after the kill differs"
+  s3 cp "$T/obj" s3://clusterbucket/after >/dev/null || fail "aws s3 cp (after the kill)"
+  s3 ls s3://clusterbucket/ >"$T/ls" || fail "aws s3 ls"
+  [[ $(grep -c -E ' (before|after)$' "$T/ls") == 2 ]] || fail "S3 listing: $(cat "$T/ls")"
+  echo "ok: S3 through node 1 into the cluster, before and after a node was killed"
+else
+  echo "SKIP (S3 part): /usr/bin/aws is not installed (scripts/deps installs awscli)"
+fi
+
+curl -sS -f -m 10 "${H}readyz" >/dev/null || fail "/readyz is not 200"
+curl -sS -f -m 10 "${H}metrics" >"$T/metrics" || fail "/metrics"
+for m in cairn_cluster_map_epoch cairn_cluster_partitions_held 'cairn_cluster_nodes{state="down"} 1' \
+  cairn_cluster_hint_queue_bytes cairn_cluster_etcd_reachable cairn_cluster_ae_rounds_total \
+  cairn_cluster_ae_keys_repaired_total; do
+  grep -qF "$m" "$T/metrics" || fail "/metrics lacks $m"
+done
+if have promtool; then
+  promtool check metrics <"$T/metrics" >"$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
+  echo "ok: /metrics has the cluster metrics; promtool accepts them"
+fi
+
+"$CAIRN" status --http "${HP%/}" >"$T/status.txt" 2>&1 || fail "cairn status: $(cat "$T/status.txt")"
+grep -q "down" "$T/status.txt" || fail "cairn status shows no node down: $(cat "$T/status.txt")"
+grep -q "no answer since" "$T/status.txt" || fail "cairn status shows no silent node: $(cat "$T/status.txt")"
+echo "ok: cairn status prints the cluster"
+
 chrome() {
   timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --disable-dev-shm-usage --user-data-dir="$T/chromium.$1" --virtual-time-budget=4000 \
     --window-size=1280,1200 "${@:2}" "$H" 2>>"$T/chromium.log"
 }
+# The page's node table: node 2's disk and a PUT rate above zero (PUTs just before, so its 10 s
+# window holds some; bounded: 5 tries), the killed node not answering.
 node_id() { json | python3 -c "import json,sys; print([x['id'] for x in json.load(sys.stdin)['cluster']['nodes'] if x['address']=='$1'][0])"; }
 ID2=$(node_id "$ADDR2")
 ID3=$(node_id "$ADDR3")
@@ -144,15 +193,52 @@ c = re.search(r'<td class="[^"]*%s[^"]*"[^>]*>([^<]*)<' % sys.argv[3], m.group(1
 print(c.group(1) if c else "")
 PY
 }
+ok=0
+for _ in $(seq 5); do
+  put_some
+  chrome dom --dump-dom >"$T/dom.html" || fail "chromium --dump-dom failed: $(tail -5 "$T/chromium.log")"
+  rate2=$(row "$ID2" n-put-rate)
+  if [[ $(row "$ID2" answer) == yes && -n $(row "$ID2" n-disk-used) && $(row "$ID2" n-disk-used) != - &&
+        -n $rate2 && $rate2 != 0.00 ]]; then
+    ok=1
+    break
+  fi
+done
+[[ $ok == 1 ]] || fail "page: node $ID2's row lacks its disk or PUT rate: $(grep -o "<tr[^>]*node-$ID2.*" "$T/dom.html" | head -c 1500)"
+[[ $(row "$ID3" answer) == no ]] || fail "page: the killed node $ID3 is not shown as not answering"
+[[ $(row "$ID3" n-no-answer) == "no answer since"* ]] || fail "page: the killed node's row: $(row "$ID3" n-no-answer)"
+echo "ok: the page shows node $ID2's disk ($(row "$ID2" n-disk-used)) and PUT rate ($rate2/s), node $ID3 not answering"
+grep -q 'id="cl-up">2 / 3<' "$T/dom.html" || fail "page: nodes up: $(grep -o 'id="cl-up">[^<]*<' "$T/dom.html")"
+grep -q 'data-state="down"' "$T/dom.html" || fail "page: no row marked down"
+grep -q 'id="cluster" style="display: block' "$T/dom.html" || fail "page: the cluster section is hidden"
+SHOT="$ARTIFACTS/cluster-status-page.png"
+rm -f "$SHOT"
+chrome shot --screenshot="$SHOT" >/dev/null || fail "chromium --screenshot failed"
+[[ -s $SHOT ]] || fail "no screenshot at $SHOT"
+echo "ok: the status page shows the cluster with one node down; screenshot (CI artifact): $SHOT"
+
+# ---- A second cluster, of 4 nodes, for a transition.
+kill -TERM "$CPID" 2>/dev/null || true
+wait "$CPID" 2>/dev/null || true
+XDG_CONFIG_HOME=$T/xdg CAIRN_BUILD_DIR=$B "$SRC/scripts/cluster" -n 4 --dir "$T/c4" >"$T/cluster4.out" 2>&1 &
+CPID=$!
+for _ in $(seq 600); do grep -q "Ctrl-C stops" "$T/cluster4.out" && break; sleep 0.1; done
+grep -q "Ctrl-C stops" "$T/cluster4.out" || fail "scripts/cluster -n 4 did not come up: $(tail -5 "$T/cluster4.out")"
+mapfile -t PIDS < <(sed -n 's/.*node [0-9]*: .* pid \([0-9]*\),.*/\1/p' "$T/cluster4.out")
+mapfile -t HTTP < <(sed -n 's/.*status page \(http:[^,]*\),.*/\1/p' "$T/cluster4.out")
+[[ ${#PIDS[@]} -eq 4 && ${#HTTP[@]} -eq 4 ]] || fail "could not read the 4 nodes' pids and pages"
+H=${HTTP[0]}
+HP=${H#http://}
+ID2=$(node_id "127.0.0.1:$(cat "$T/c4/node2.port")")
 
 # Issue 14: a transition's progress. Node 4 is drained: its slots move to nodes 1-3, so every
 # new row holds all three. One of nodes 2 and 3 (not node 1, whose page is read, nor the
 # controller) is stopped first: no moving partition can sync without it, so the transition stays
 # in flight while it is looked at.
-ETCD=$(sed -n 's/.*etcd at \([^,]*\),.*/\1/p' "$T/cluster.out")
+ETCD=$(sed -n 's/.*etcd at \([^,]*\),.*/\1/p' "$T/cluster4.out")
 [[ -n $ETCD ]] || fail "could not read etcd's endpoint"
 cluster_cmd() { XDG_CONFIG_HOME=$T/xdg "$CAIRN" --cluster "$ETCD" cluster "$@"; }
-ID4=$(node_id "127.0.0.1:$(cat "$T/c/node4.port")")
+ID4=$(node_id "127.0.0.1:$(cat "$T/c4/node4.port")")
 ctl=$(cluster_cmd status --json | field 'j["controller"]')
 if [[ $ctl == "$ID2" ]]; then SPID=${PIDS[2]}; else SPID=${PIDS[1]}; fi
 partitions_of() {  # partitions_of ID: that node's partitions in the document on stdin
@@ -227,76 +313,3 @@ done
 [[ $(moving_attr moving) == 0 ]] || fail "page: a transition is still shown after it retired"
 [[ $(row "$ID4" n-partitions) == 0 ]] || fail "page: the drained node's partitions: $(row "$ID4" n-partitions)"
 echo "ok: the page shows no transition once it retired, and node $ID4 with no partitions"
-
-kill -KILL "${PIDS[2]}"
-for _ in $(seq 300); do   # the lease (5 s) expires, the controller marks it down
-  [[ $(json | field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="down")') == 1 ]] && break
-  sleep 0.1
-done
-s=$(json)
-[[ $(field 'sum(1 for n in j["cluster"]["nodes"] if n["state"]=="down")' <<<"$s") == 1 ]] || fail "no node down after 30 s: $s"
-[[ $(field 'j["cluster"]["epoch"]' <<<"$s") -gt $before ]] || fail "the epoch did not move on"
-[[ $(field 'j["ready"]["ready"]' <<<"$s") == True ]] || fail "the survivor is not ready: $s"
-echo "ok: status.json shows the killed node down at a newer epoch; the survivor is ready"
-for _ in $(seq 100); do
-  [[ $(json | node_stat "$ADDR3" 'n.get("answering") is False and n.get("no_answer_since_unix_ms",0)>0') == True ]] && break
-  sleep 0.1
-done
-s=$(json)
-[[ $(node_stat "$ADDR3" 'n.get("answering") is False and n.get("no_answer_since_unix_ms",0)>0' <<<"$s") == True ]] ||
-  fail "status.json does not show the killed node as not answering: $s"
-echo "ok: status.json shows the killed node as not answering since its last answer ($(node_stat "$ADDR3" 'n["error"]' <<<"$s"))"
-
-if [[ -n $AWS ]]; then
-  s3 cp s3://clusterbucket/before "$T/back" >/dev/null || fail "aws s3 cp back (after the kill)"
-  cmp "$T/obj" "$T/back" || fail "S3 read after the kill differs"
-  s3 cp "$T/obj" s3://clusterbucket/after >/dev/null || fail "aws s3 cp (after the kill)"
-  s3 ls s3://clusterbucket/ >"$T/ls" || fail "aws s3 ls"
-  [[ $(grep -c -E ' (before|after)$' "$T/ls") == 2 ]] || fail "S3 listing: $(cat "$T/ls")"
-  echo "ok: S3 through node 1 into the cluster, before and after a node was killed"
-else
-  echo "SKIP (S3 part): /usr/bin/aws is not installed (scripts/deps installs awscli)"
-fi
-
-curl -sS -f -m 10 "${H}readyz" >/dev/null || fail "/readyz is not 200"
-curl -sS -f -m 10 "${H}metrics" >"$T/metrics" || fail "/metrics"
-for m in cairn_cluster_map_epoch cairn_cluster_partitions_held 'cairn_cluster_nodes{state="down"} 1' \
-  cairn_cluster_hint_queue_bytes cairn_cluster_etcd_reachable cairn_cluster_ae_rounds_total \
-  cairn_cluster_ae_keys_repaired_total; do
-  grep -qF "$m" "$T/metrics" || fail "/metrics lacks $m"
-done
-if have promtool; then
-  promtool check metrics <"$T/metrics" >"$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
-  echo "ok: /metrics has the cluster metrics; promtool accepts them"
-fi
-
-"$CAIRN" status --http "${HP%/}" >"$T/status.txt" 2>&1 || fail "cairn status: $(cat "$T/status.txt")"
-grep -q "down" "$T/status.txt" || fail "cairn status shows no node down: $(cat "$T/status.txt")"
-grep -q "no answer since" "$T/status.txt" || fail "cairn status shows no silent node: $(cat "$T/status.txt")"
-echo "ok: cairn status prints the cluster"
-
-# The page's node table: node 2's disk and a PUT rate above zero (PUTs just before, so its 10 s
-# window holds some; bounded: 5 tries), the killed node not answering.
-ok=0
-for _ in $(seq 5); do
-  put_some
-  chrome dom --dump-dom >"$T/dom.html" || fail "chromium --dump-dom failed: $(tail -5 "$T/chromium.log")"
-  rate2=$(row "$ID2" n-put-rate)
-  if [[ $(row "$ID2" answer) == yes && -n $(row "$ID2" n-disk-used) && $(row "$ID2" n-disk-used) != - &&
-        -n $rate2 && $rate2 != 0.00 ]]; then
-    ok=1
-    break
-  fi
-done
-[[ $ok == 1 ]] || fail "page: node $ID2's row lacks its disk or PUT rate: $(grep -o "<tr[^>]*node-$ID2.*" "$T/dom.html" | head -c 1500)"
-[[ $(row "$ID3" answer) == no ]] || fail "page: the killed node $ID3 is not shown as not answering"
-[[ $(row "$ID3" n-no-answer) == "no answer since"* ]] || fail "page: the killed node's row: $(row "$ID3" n-no-answer)"
-echo "ok: the page shows node $ID2's disk ($(row "$ID2" n-disk-used)) and PUT rate ($rate2/s), node $ID3 not answering"
-grep -q 'id="cl-up">3 / 4<' "$T/dom.html" || fail "page: nodes up: $(grep -o 'id="cl-up">[^<]*<' "$T/dom.html")"
-grep -q 'data-state="down"' "$T/dom.html" || fail "page: no row marked down"
-grep -q 'id="cluster" style="display: block' "$T/dom.html" || fail "page: the cluster section is hidden"
-SHOT="$ARTIFACTS/cluster-status-page.png"
-rm -f "$SHOT"
-chrome shot --screenshot="$SHOT" >/dev/null || fail "chromium --screenshot failed"
-[[ -s $SHOT ]] || fail "no screenshot at $SHOT"
-echo "ok: the status page shows the cluster with one node down; screenshot (CI artifact): $SHOT"
