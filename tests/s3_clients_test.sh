@@ -385,6 +385,13 @@ else
   echo "s3_clients_test: no botocore >= 1.36 besides Debian's here: the newer-botocore checks are skipped"
 fi
 
+# cairn-s3's /readyz once the cairnd behind it is gone: 503 with the reason; /healthz still 200.
+kill -TERM "${pids[0]}" 2>/dev/null || true
+wait "${pids[0]}" 2>/dev/null || true
+check "cairn-s3 /readyz: 503 naming its cairnd once that is gone" bash -c \
+  "code=\$(curl -s -o readyz.out -w '%{http_code}' -m 30 '$GH/readyz'); [ \"\$code\" = 503 ] && grep -q 'does not answer' readyz.out"
+check "cairn-s3 /healthz: still alive" curl -sS -f -m 10 "$GH/healthz"
+
 # The secret is in no log (rule 6).
 check "no secret in the logs" bash -c "! grep -q '$SECRET' cairnd.log cairn-s3.log cairnd-tls.log"
 echo "$passes passed, $fails failed"

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <limits>
 
@@ -491,6 +493,15 @@ Status SplitHostPort(std::string_view listen, std::string* host, uint16_t* port)
   *host = std::string(h);
   *port = static_cast<uint16_t>(p);
   return Status::OK();
+}
+
+bool WritePortFile(const std::string& path, uint16_t port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!(f << port << "\n")) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 }  // namespace cairn::server

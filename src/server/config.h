@@ -151,6 +151,11 @@ Result<ServerConfig> LoadConfig(const std::string& path,
 // cairn-s3, which has no native listener, calls it after ParseConfig.
 Status LoadS3Keys(ServerConfig* c);
 
+// Writes `port` and a newline to `path` through a temporary file and a rename, so a reader never
+// sees a partial number: the port files of cairnd and cairn-s3 (--port-file, --http-port-file,
+// --s3-port-file). False when it could not.
+bool WritePortFile(const std::string& path, uint16_t port);
+
 // Splits "HOST:PORT" ("[::1]:7700" for IPv6). Port 0 means "pick one".
 Status SplitHostPort(std::string_view listen, std::string* host, uint16_t* port);
 

@@ -147,6 +147,7 @@ class NodeHooks final : public cairn::server::ClusterHooks {
 
 
 using cairn::server::ServerConfig;
+using cairn::server::WritePortFile;
 
 // `recent` (the status page's warnings and errors) is kept across log reopens.
 std::shared_ptr<spdlog::logger> MakeLogger(const ServerConfig& c,
@@ -163,15 +164,6 @@ std::shared_ptr<spdlog::logger> MakeLogger(const ServerConfig& c,
   log->set_level(spdlog::level::from_str(c.log_level));
   log->flush_on(spdlog::level::info);
   return log;
-}
-
-bool WritePortFile(const std::string& path, uint16_t port) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    if (!(f << port << "\n")) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 }  // namespace

@@ -82,14 +82,7 @@ OpsListener::OpsListener(const ServerConfig& config, Server* server, Store* stor
 OpsListener::~OpsListener() { Stop(); }
 
 Result<uint16_t> OpsListener::Start() {
-  net::HttpServerOptions o;
-  o.listen = config_.http_listen;
-  o.limits.max_connections = kOpsMaxConnections;
-  o.limits.max_header_bytes = kOpsMaxHeaderBytes;
-  o.limits.max_body_bytes = kOpsMaxBodyBytes;
-  o.limits.header_timeout_ms = kOpsHeaderTimeoutMs;
-  o.limits.idle_timeout_ms = kOpsIdleTimeoutMs;
-  o.server_header = "cairnd";
+  const net::HttpServerOptions o = OpsHttpServerOptions(config_.http_listen, "cairnd");
   ops::OpsEndpoints e;
   e.metrics = [this] { return MetricsText(); };
   e.readiness = [this] { return Readiness(); };

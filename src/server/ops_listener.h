@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "cairn/store.h"
 #include "net/http_server.h"
@@ -42,6 +43,19 @@ inline constexpr uint32_t kOpsMaxHeaderBytes = 16 << 10;
 inline constexpr uint64_t kOpsMaxBodyBytes = 64 << 10;  // it reads no bodies; small ones drain
 inline constexpr uint32_t kOpsHeaderTimeoutMs = 10000;
 inline constexpr uint32_t kOpsIdleTimeoutMs = 60000;
+// An ops listener's HTTP server options: `listen` with the bounds above (cairnd's, and
+// cairn-s3's --http-listen).
+inline net::HttpServerOptions OpsHttpServerOptions(std::string listen, std::string server_header) {
+  net::HttpServerOptions o;
+  o.listen = std::move(listen);
+  o.limits.max_connections = kOpsMaxConnections;
+  o.limits.max_header_bytes = kOpsMaxHeaderBytes;
+  o.limits.max_body_bytes = kOpsMaxBodyBytes;
+  o.limits.header_timeout_ms = kOpsHeaderTimeoutMs;
+  o.limits.idle_timeout_ms = kOpsIdleTimeoutMs;
+  o.server_header = std::move(server_header);
+  return o;
+}
 // The status page's rates and percentiles cover the last kOpsWindowSamples - 1 seconds.
 inline constexpr size_t kOpsWindowSamples = 11;
 // Store::Stats results younger than this are reused by /metrics and /status.json (several

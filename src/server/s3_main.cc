@@ -32,14 +32,7 @@ class GatewayOps {
   ~GatewayOps() { Stop(); }
 
   cairn::Result<uint16_t> Start() {
-    cairn::net::HttpServerOptions o;
-    o.listen = listen_;
-    o.limits.max_connections = cairn::server::kOpsMaxConnections;
-    o.limits.max_header_bytes = cairn::server::kOpsMaxHeaderBytes;
-    o.limits.max_body_bytes = cairn::server::kOpsMaxBodyBytes;
-    o.limits.header_timeout_ms = cairn::server::kOpsHeaderTimeoutMs;
-    o.limits.idle_timeout_ms = cairn::server::kOpsIdleTimeoutMs;
-    o.server_header = "cairn-s3";
+    const cairn::net::HttpServerOptions o = cairn::server::OpsHttpServerOptions(listen_, "cairn-s3");
     cairn::ops::OpsEndpoints e;
     e.metrics = [this] {
       cairn::ops::ExpositionWriter w;
@@ -83,16 +76,6 @@ class GatewayOps {
   cairn::net::asio::thread_pool pool_{2};
   std::unique_ptr<cairn::net::HttpServer> http_;
 };
-
-bool WritePortFile(const std::string& path, uint16_t port) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << port << "\n";
-    if (!f) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
 
 }  // namespace
 
@@ -183,7 +166,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cairn-s3: %s\n", port.status().ToString().c_str());
     return 1;
   }
-  if (!c.s3.port_file.empty() && !WritePortFile(c.s3.port_file, *port)) {
+  if (!c.s3.port_file.empty() && !cairn::server::WritePortFile(c.s3.port_file, *port)) {
     std::fprintf(stderr, "cairn-s3: cannot write %s\n", c.s3.port_file.c_str());
     return 1;
   }
@@ -195,7 +178,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cairn-s3: %s\n", http_port.status().ToString().c_str());
       return 1;
     }
-    if (!http_port_file.empty() && !WritePortFile(http_port_file, *http_port)) {
+    if (!http_port_file.empty() && !cairn::server::WritePortFile(http_port_file, *http_port)) {
       std::fprintf(stderr, "cairn-s3: cannot write %s\n", http_port_file.c_str());
       return 1;
     }
