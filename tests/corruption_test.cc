@@ -53,7 +53,7 @@ uint64_t g_seed = 0;
 struct Totals {
   uint64_t rounds = 0, flips = 0, in_log = 0, detected = 0, missed = 0, index_flips = 0,
            index_detected = 0, reads = 0, corruption_errors = 0, wrong_bytes = 0,
-           refused_opens = 0, as_torn_tail = 0;
+           refused_opens = 0, as_torn_tail = 0, in_padding = 0;
 } g_totals;
 
 StoreOptions Opts() {
@@ -85,6 +85,41 @@ void FlipByte(const std::string& path, uint64_t off, uint8_t mask) {
 uint64_t FileSize(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// Whether `off` lies in the zero padding after a record of the volume at `path` (docs/format.md
+// 3.1: up to 7 bytes to the next multiple of 8, covered by no checksum). Walks the records by
+// their headers from the data offset, stepping 8 bytes over anything that is not a record
+// start, as the scanner resynchronises; only the flipped volume's other flips can mislead it,
+// and then the flip is reported as missed (a false alarm, never a hidden miss).
+bool InRecordPadding(const std::string& path, uint64_t off) {
+  constexpr uint64_t kDataOffset = 4096, kHeader = 56;
+  constexpr uint32_t kMagic = 0x4E52A1C3;
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  std::string vol(FileSize(path), '\0');
+  const size_t got = std::fread(vol.data(), 1, vol.size(), f);
+  std::fclose(f);
+  vol.resize(got);
+  uint64_t pos = kDataOffset;
+  while (pos + kHeader <= vol.size() && pos <= off) {
+    uint32_t magic, meta_len;
+    uint16_t key_len;
+    uint64_t value_len;
+    std::memcpy(&magic, vol.data() + pos, 4);
+    std::memcpy(&key_len, vol.data() + pos + 6, 2);
+    std::memcpy(&value_len, vol.data() + pos + 8, 8);
+    std::memcpy(&meta_len, vol.data() + pos + 44, 4);
+    const uint64_t raw = kHeader + key_len + meta_len + value_len;
+    if (magic != kMagic || vol[pos + 4] != 2 || pos + raw > vol.size()) {
+      pos += 8;
+      continue;
+    }
+    const uint64_t len = (raw + 7) / 8 * 8;
+    if (off < pos + len) return off >= pos + raw;
+    pos += len;
+  }
+  return false;
 }
 
 struct Flip {
@@ -235,6 +270,11 @@ void RunRound(uint64_t seed) {
     }
     if (found) {
       g_totals.detected++;
+    } else if (InRecordPadding(f.path, f.offset)) {
+      // A known limit (docs/reliability.md): the padding after a record is covered by no
+      // checksum, so a flip there is not found, and it changes no byte of any object (the reads
+      // below check that). Seed 258957 flips a chunk's padding.
+      g_totals.in_padding++;
     } else {
       g_totals.missed++;
       std::string listed;
@@ -306,10 +346,12 @@ TEST(Corruption, FlippedBytesAreFoundByVerifyAndNeverReadBack) {
   std::printf("CORRUPT-SUMMARY rounds=%" PRIu64 " flips=%" PRIu64 " in_log=%" PRIu64
               " detected=%" PRIu64 " as_torn_tail=%" PRIu64 " missed=%" PRIu64 " index_flips=%" PRIu64
               " index_ok=%" PRIu64 " reads=%" PRIu64 " corruption_errors=%" PRIu64
-              " wrong_bytes=%" PRIu64 " refused_opens=%" PRIu64 " seed=%" PRIu64 "\n",
+              " wrong_bytes=%" PRIu64 " refused_opens=%" PRIu64 " in_padding=%" PRIu64
+              " seed=%" PRIu64 "\n",
               g_totals.rounds, g_totals.flips, g_totals.in_log, g_totals.detected,
               g_totals.as_torn_tail, g_totals.missed, g_totals.index_flips, g_totals.index_detected, g_totals.reads,
-              g_totals.corruption_errors, g_totals.wrong_bytes, g_totals.refused_opens, g_seed);
+              g_totals.corruption_errors, g_totals.wrong_bytes, g_totals.refused_opens,
+              g_totals.in_padding, g_seed);
   EXPECT_EQ(0u, g_totals.missed);
   EXPECT_EQ(0u, g_totals.wrong_bytes);
 }
@@ -342,6 +384,19 @@ TEST(Corruption, Seed626951AFlippedTablePropertiesBlockIsRefusedNotACrash) {
   EXPECT_EQ(saved.missed, g_totals.missed);
   EXPECT_EQ(saved.wrong_bytes, g_totals.wrong_bytes);
   EXPECT_EQ(saved.refused_opens + 1, g_totals.refused_opens);  // refused, not aborted
+  g_totals = saved;
+}
+
+// Found by the rounds in CI (ASan): the third of three flips landed in the padding after a
+// chunk record (volume 2 offset 939604, the record's bytes end there). No checksum covers the
+// padding, so verify cannot find it, and no object's bytes changed. The round now counts it as
+// a padding flip and still reads every key back.
+TEST(Corruption, Seed258957AFlipInARecordsPaddingChangesNoObject) {
+  const Totals saved = g_totals;
+  RunRound(258957);
+  EXPECT_EQ(saved.missed, g_totals.missed);
+  EXPECT_EQ(saved.wrong_bytes, g_totals.wrong_bytes);
+  EXPECT_EQ(saved.in_padding + 1, g_totals.in_padding);
   g_totals = saved;
 }
 
