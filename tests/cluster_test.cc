@@ -111,16 +111,18 @@ class TestCluster {
     cluster::CachedMapOptions mo;
     mo.etcd.endpoints = etcd_.endpoints();
     mo.use_cache = false;
-    // The first map: once every node has registered.
+    // The first map: once every node has registered. The view that saw it is kept: a second
+    // load could fail (etcd slow under ASan), and its error was once dereferenced here.
     if (!WaitFor([&] {
           auto v = cluster::CachedMapView::Load(mo);
-          return v.ok() && (*v)->map()->epoch >= 1 && (*v)->map()->nodes.size() == size_t(n_);
+          if (!v.ok() || (*v)->map()->epoch < 1 || (*v)->map()->nodes.size() != size_t(n_))
+            return false;
+          view_ = std::move(*v);
+          return true;
         }, 30000)) {
       why_ = "the cluster made no map in 30 s";
       return false;
     }
-    auto v = cluster::CachedMapView::Load(mo);
-    view_ = std::move(*v);
     // And every node serving it (joined, at that epoch): a node still joining answers
     // Unavailable, which a write under policy "all" would not survive.
     if (int late = NodesAt(view_->map()->epoch); late >= 0) {
