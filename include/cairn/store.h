@@ -138,6 +138,9 @@ struct ReclaimReport {
   // no entry refers to and no older write of the key can be behind.
   uint64_t tombstones_dropped = 0;
   uint64_t tombstones_kept = 0;      // tombstone records copied forward by compaction
+  // Punching stopped at its bound of rounds for one pass with records still listed (a
+  // throttled pass: the background reclaimer's, which then starts the next pass at once).
+  bool punch_bound_reached = false;
   uint64_t micros = 0;
 };
 

@@ -120,7 +120,7 @@ Result<bool> LogScanner::Next(ScanEvent* ev) {
     if (c == HeaderCheck::kValid && pos_ + h.head_len() + h.value_len <= limit_) {
       ScanEvent::Kind kind = ScanEvent::Kind::kBadRegion;
       bool skipped = false;
-      if (skip_chunks_ && h.type == RecordType::kChunk) {
+      if (skip_values_ || (skip_chunks_ && h.type == RecordType::kChunk)) {
         // Only the head: the chunk's value is stepped over, unread.
         CAIRN_ASSIGN_OR_RETURN(size_t got, Fill(pos_, h.head_len(), kSmallReadSize));
         if (got == h.head_len() && DecodeRecordHead(At(pos_), got, salt_, pos_, &ev->header,
@@ -156,7 +156,8 @@ Result<bool> LogScanner::Next(ScanEvent* ev) {
         pos_ += len;
         last_valid_end_ = pos_;
         last_nonzero_end_ = std::max(last_nonzero_end_, pos_);
-        after_skip_ = skipped;
+        // A small value skipped lies inside the window already read; a large one does not.
+        after_skip_ = skipped && h.value_len >= kSmallReadSize;
         ev->kind = kind;
         ev->offset = pos_ - len;
         ev->length = len;

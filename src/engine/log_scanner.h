@@ -45,6 +45,9 @@ class LogScanner {
   // read or checked, and ev.value is empty. For the change feed, which lists objects, not
   // chunks, and needs only a chunk's length to step over it. Set before the first Next().
   void SkipChunks() { skip_chunks_ = true; }
+  // Every record is returned from its head alone, as chunks are above: for compaction, which
+  // reads a value only if its record is still live (most of a volume it compacts is dead).
+  void SkipValues() { skip_values_ = true; }
 
   // Sets *ev to the next record, or to a bad region lying between two valid records. Returns
   // false when the scan is over; the bytes after the last valid record are then described by
@@ -84,7 +87,8 @@ class LogScanner {
   uint64_t buf_off_ = 0;
   size_t buf_len_ = 0;
   bool skip_chunks_ = false;
-  bool after_skip_ = false;  // the last record was a skipped chunk: read the next head small
+  bool skip_values_ = false;
+  bool after_skip_ = false;  // the last record skipped a large value: read the next head small
   uint64_t bytes_read_ = 0;
 };
 
