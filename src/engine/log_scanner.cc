@@ -121,7 +121,7 @@ Result<bool> LogScanner::Next(ScanEvent* ev) {
       ScanEvent::Kind kind = ScanEvent::Kind::kBadRegion;
       bool skipped = false;
       if (skip_values_ || (skip_chunks_ && h.type == RecordType::kChunk)) {
-        // Only the head: the chunk's value is stepped over, unread.
+        // Only the head: the value (a chunk's, or any with SkipValues) is stepped over, unread.
         CAIRN_ASSIGN_OR_RETURN(size_t got, Fill(pos_, h.head_len(), kSmallReadSize));
         if (got == h.head_len() && DecodeRecordHead(At(pos_), got, salt_, pos_, &ev->header,
                                                     &ev->key, &ev->meta) == HeaderCheck::kValid) {

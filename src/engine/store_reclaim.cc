@@ -107,9 +107,8 @@ Result<ReclaimReport> StoreImpl::Reclaim(const ReclaimOptions& ro) {
   if (r.tombstones_dropped != dropped_before) r.volumes = PlanVolumes();
   // A volume the plan compacts whose dead bytes punching would release less than three
   // quarters of (records of tens of KiB and less, or punched already) is compacted before
-  // anything is punched: it goes whole, its
-  // dead records with its file, where punching them first costs a fallocate each and releases
-  // little. Punching first fell behind for good under sustained overwrites of 10 KiB objects
+  // anything is punched: it goes whole, its dead records with its file, where punching them
+  // first costs a fallocate each and releases little. Punching first fell behind for good under sustained overwrites of 10 KiB objects
   // (one punch per record against 11k PUTs/s): no pass reached compaction, and dead records
   // filled the disk. Where punching releases nearly all (large records), it still goes first:
   // it frees a megabyte per punch, where compacting first copied the live megabytes and fell
@@ -268,7 +267,8 @@ Status StoreImpl::CompactVolume(uint32_t id, bool throttle, ReclaimReport* r) {
   // still holds a live record and is kept (the check after copying), as when the scan could
   // not read it.
   std::string vbuf;
-  auto read_value = [&](const Candidate& c, std::string_view* value) REQUIRES(reclaim_mu_) -> Result<bool> {
+  auto read_value = [&](const Candidate& c,
+                        std::string_view* value) REQUIRES(reclaim_mu_) -> Result<bool> {
     Status s = ReadRecord(id, c.offset, c.len, c.key, c.type, c.seq, &vbuf, value);
     if (s.IsCorruption()) {
       Log("reclaim: " + s.ToString() + "; not copied");
