@@ -134,13 +134,10 @@ fi
 # ---------------------------------------------------------------------------------------------
 CASE="prometheus"
 if have prometheus; then
-  # A free loopback port for Prometheus' own listener.
-  PP=""
-  for _ in $(seq 1 50); do
-    c=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$c") 2>/dev/null; then PP=$c; break; fi
-  done
-  [[ -n $PP ]] || fail "no free port for prometheus"
+  # Prometheus' own listener needs a port named in advance. Pick one below the kernel's
+  # ephemeral range (32768 up: where every port-0 listener and outgoing connection of the
+  # other tests running alongside lands), and if it is taken anyway by the time Prometheus
+  # binds it, start again on another: a taken port is the machine's state, not a failure.
   cat >"$T/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
@@ -150,10 +147,28 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$H']
 EOF
-  prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/prom" \
-    --web.listen-address="127.0.0.1:$PP" --log.level=warn >"$T/prom.log" 2>&1 &
-  PROM_PID=$!
-  PIDS+=("$PROM_PID")
+  PP="" PROM_PID=""
+  for attempt in 1 2 3 4 5 6 7 8; do
+    c=$((20000 + RANDOM % 12000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$c") 2>/dev/null && continue  # someone listens there
+    rm -rf "$T/prom"
+    prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/prom" \
+      --web.listen-address="127.0.0.1:$c" --log.level=warn >"$T/prom.log" 2>&1 &
+    PROM_PID=$!
+    PIDS+=("$PROM_PID")
+    for _ in $(seq 1 100); do  # at most 10 s until it answers or exits
+      curl -sS -m 2 -o /dev/null "http://127.0.0.1:$c/-/ready" 2>/dev/null && { PP=$c; break; }
+      kill -0 "$PROM_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    [[ -n $PP ]] && break
+    kill "$PROM_PID" 2>/dev/null || true
+    wait "$PROM_PID" 2>/dev/null || true
+    grep -q "address already in use" "$T/prom.log" ||
+      fail "prometheus did not start (attempt $attempt, port $c): $(tail -5 "$T/prom.log")"
+    echo "note: prometheus port $c was taken; trying another"
+  done
+  [[ -n $PP ]] || fail "prometheus: no free port below the ephemeral range in 8 attempts"
   q() { curl -sS -m 5 --data-urlencode "query=$1" "http://127.0.0.1:$PP/api/v1/query" 2>/dev/null || true; }
   counter="" hist=""
   for _ in $(seq 1 300); do  # at most 30 s: start, first scrapes
