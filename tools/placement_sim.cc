@@ -169,15 +169,14 @@ int main(int argc, char** argv) {
     std::printf("|---|--:|--:|--:|--:|--:|--:|\n");
   }
   // What the integer quotas alone demand: the slots each node of the new set must gain to reach
-  // its new quota from what it holds now. When the optimum is a few hundred slots, the largest
-  // remainder rounding of every other node's quota can add a few slots to this.
+  // the quota a rebalance from `base` gives it (PlacementQuotas with prev) from what it holds now.
   std::map<NodeId, uint64_t> held;
   for (NodeId x : base->table) held[x]++;
   bool first = true;
   for (const Change& c : changes) {
     uint64_t quota_implied = 0;
     {
-      std::vector<uint64_t> q = PlacementQuotas(c.nodes, a.replicas, a.partitions);
+      std::vector<uint64_t> q = PlacementQuotas(c.nodes, a.replicas, a.partitions, &*base);
       for (size_t i = 0; i < c.nodes.size(); i++) {
         const uint64_t h = held.count(c.nodes[i].id) ? held[c.nodes[i].id] : 0;
         if (q[i] > h) quota_implied += q[i] - h;

@@ -8,11 +8,12 @@
 #
 # Usage: bench/cluster/placement.sh   (needs build/release/tools/placement_sim)
 # Env:   NODES=1000  ZONES="3 10 100"  WEIGHTS="equal mixed random10"  SEEDS="1 2 3"
+#        SIM (default build/release/tools/placement_sim): the simulator to run
 # Output: stdout and bench/results/DATE-placement.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-SIM=$ROOT/build/release/tools/placement_sim
+SIM=${SIM:-$ROOT/build/release/tools/placement_sim}
 [ -x "$SIM" ] || { echo "missing $SIM: ninja -C build/release placement_sim" >&2; exit 1; }
 NODES=${NODES:-1000}
 ZONES=${ZONES:-3 10 100}

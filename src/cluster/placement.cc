@@ -67,19 +67,28 @@ std::vector<double> WaterFill(double total, const std::vector<double>& weight,
   return out;
 }
 
-// Rounds real shares to integers summing to `total` (largest remainder; ties by index), each
-// at most `cap`.
+// Rounds real shares to integers summing to `total`, each at most `cap`: every item gets the
+// floor of its share, and the slots left over go one each, by largest remainder (ties by index).
+// With `held` (what each item holds now, in a rebalance), the items that hold more than their
+// floor get those extra slots first, still by remainder: an item whose share barely moved keeps
+// the count it has, instead of giving a slot away because another item's remainder ranks higher
+// now. Every quota is still the floor or the ceiling of its share.
 std::vector<uint64_t> RoundShares(const std::vector<double>& share, uint64_t total,
-                                  const std::vector<uint64_t>& cap) {
+                                  const std::vector<uint64_t>& cap,
+                                  const std::vector<uint64_t>* held = nullptr) {
   std::vector<uint64_t> out(share.size());
   uint64_t sum = 0;
   for (size_t i = 0; i < share.size(); i++) {
     out[i] = std::min<uint64_t>(cap[i], static_cast<uint64_t>(std::floor(share[i] + 1e-9)));
     sum += out[i];
   }
+  std::vector<bool> keeps(share.size(), false);
+  if (held != nullptr)
+    for (size_t i = 0; i < share.size(); i++) keeps[i] = (*held)[i] > out[i];
   std::vector<size_t> order(share.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (keeps[a] != keeps[b]) return static_cast<bool>(keeps[a]);
     return share[a] - std::floor(share[a]) > share[b] - std::floor(share[b]);
   });
   while (sum < total) {
@@ -97,8 +106,10 @@ std::vector<uint64_t> RoundShares(const std::vector<double>& share, uint64_t tot
   return out;
 }
 
+// `prev`: the table a rebalance starts from (its slot counts make the rounding sticky,
+// RoundShares), or null.
 Result<Cluster> MakeCluster(const std::vector<NodeSpec>& all, uint32_t replicas,
-                            uint32_t partitions) {
+                            uint32_t partitions, const Placement* prev = nullptr) {
   if (replicas < 1 || replicas > kMaxReplicas)
     return Status::InvalidArgument("replicas must be 1..16, not " + std::to_string(replicas));
   if (partitions < 1 || partitions > kPartitions)
@@ -129,30 +140,38 @@ Result<Cluster> MakeCluster(const std::vector<NodeSpec>& all, uint32_t replicas,
   std::vector<double> zw(c.zones, 0), zcap(c.zones, 0);
   std::vector<uint64_t> zcap_int(c.zones, 0);
   std::vector<uint64_t> znodes(c.zones, 0);
+  std::vector<uint64_t> held(c.nodes.size(), 0), zheld(c.zones, 0);
+  if (prev != nullptr)
+    for (NodeId id : prev->table) {
+      auto it = c.index.find(id);
+      if (it != c.index.end()) held[it->second]++;
+    }
   for (size_t i = 0; i < c.nodes.size(); i++) {
     zw[c.zone_of[i]] += c.nodes[i].weight;
     znodes[c.zone_of[i]]++;
+    zheld[c.zone_of[i]] += held[i];
   }
   for (uint32_t z = 0; z < c.zones; z++) {
     zcap_int[z] = uint64_t{partitions} * std::min<uint64_t>(c.max_per_zone, znodes[z]);
     zcap[z] = static_cast<double>(zcap_int[z]);
   }
-  std::vector<uint64_t> ztotal =
-      RoundShares(WaterFill(static_cast<double>(slots), zw, zcap), slots, zcap_int);
+  std::vector<uint64_t> ztotal = RoundShares(WaterFill(static_cast<double>(slots), zw, zcap),
+                                             slots, zcap_int, prev ? &zheld : nullptr);
   c.quota.assign(c.nodes.size(), 0);
   for (uint32_t z = 0; z < c.zones; z++) {
     std::vector<size_t> members;
     std::vector<double> w, cap;
-    std::vector<uint64_t> cap_int;
+    std::vector<uint64_t> cap_int, mheld;
     for (size_t i = 0; i < c.nodes.size(); i++) {
       if (c.zone_of[i] != z) continue;
       members.push_back(i);
       w.push_back(c.nodes[i].weight);
       cap.push_back(partitions);
       cap_int.push_back(partitions);
+      mheld.push_back(held[i]);
     }
-    std::vector<uint64_t> q =
-        RoundShares(WaterFill(static_cast<double>(ztotal[z]), w, cap), ztotal[z], cap_int);
+    std::vector<uint64_t> q = RoundShares(WaterFill(static_cast<double>(ztotal[z]), w, cap),
+                                          ztotal[z], cap_int, prev ? &mheld : nullptr);
     for (size_t k = 0; k < members.size(); k++) c.quota[members[k]] = q[k];
   }
   return c;
@@ -319,9 +338,9 @@ uint32_t PartitionOf(std::string_view key) {
 }
 
 std::vector<uint64_t> PlacementQuotas(const std::vector<NodeSpec>& nodes, uint32_t replicas,
-                                      uint32_t partitions) {
+                                      uint32_t partitions, const Placement* prev) {
   std::vector<uint64_t> out(nodes.size(), 0);
-  Result<Cluster> c = MakeCluster(nodes, replicas, partitions);
+  Result<Cluster> c = MakeCluster(nodes, replicas, partitions, prev);
   if (!c.ok()) return out;
   for (size_t i = 0; i < nodes.size(); i++) {
     auto it = c->index.find(nodes[i].id);
@@ -365,7 +384,7 @@ Result<Placement> BuildPlacement(const std::vector<NodeSpec>& nodes, uint32_t re
 Result<Placement> RebalancePlacement(const Placement& prev, const std::vector<NodeSpec>& nodes) {
   if (prev.table.size() != size_t{prev.partitions} * prev.replicas)
     return Status::InvalidArgument("previous placement table has the wrong size");
-  CAIRN_ASSIGN_OR_RETURN(Cluster c, MakeCluster(nodes, prev.replicas, prev.partitions));
+  CAIRN_ASSIGN_OR_RETURN(Cluster c, MakeCluster(nodes, prev.replicas, prev.partitions, &prev));
   Placement t = prev;
   // Slots of nodes that left or drain become holes, and so do slots that break the zone rule
   // now (a node moved to another zone): the first holders keep their slots.

@@ -83,8 +83,11 @@ struct PlacementBalance {
 };
 PlacementBalance MeasureBalance(const Placement& t, const std::vector<NodeSpec>& nodes);
 
-// Integer quotas (slots per node, in `nodes` order) that Build and Rebalance aim for.
+// Integer quotas (slots per node, in `nodes` order) that Build (prev null) and Rebalance (from
+// `prev`) aim for. Each is the floor or the ceiling of the node's weighted share; a rebalance
+// gives the ceilings first to nodes that hold more than their floor in `prev`, so rounding alone
+// moves no slot between nodes the change did not touch.
 std::vector<uint64_t> PlacementQuotas(const std::vector<NodeSpec>& nodes, uint32_t replicas,
-                                      uint32_t partitions);
+                                      uint32_t partitions, const Placement* prev = nullptr);
 
 }  // namespace cairn::cluster

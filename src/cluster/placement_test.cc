@@ -14,8 +14,10 @@ std::vector<NodeSpec> Nodes(int n, int zones, uint32_t weight = 1, int first_id 
   return v;
 }
 
-void ExpectWithinOneOfQuota(const Placement& t, const std::vector<NodeSpec>& nodes) {
-  std::vector<uint64_t> q = PlacementQuotas(nodes, t.replicas, t.partitions);
+// `prev`: the table `t` was rebalanced from (its quotas are rounded from that table's counts).
+void ExpectWithinOneOfQuota(const Placement& t, const std::vector<NodeSpec>& nodes,
+                            const Placement* prev = nullptr) {
+  std::vector<uint64_t> q = PlacementQuotas(nodes, t.replicas, t.partitions, prev);
   std::map<NodeId, int64_t> load;
   for (NodeId id : t.table) load[id]++;
   for (size_t i = 0; i < nodes.size(); i++)
@@ -78,7 +80,7 @@ TEST(Placement, AddingANodeMovesAboutItsShareOnly) {
   nodes.push_back(NodeSpec{31, "z2", 1});
   Result<Placement> after = RebalancePlacement(*before, nodes);
   ASSERT_TRUE(after.ok()) << after.status().ToString();
-  ExpectWithinOneOfQuota(*after, nodes);
+  ExpectWithinOneOfQuota(*after, nodes, &*before);
   const double optimum = 16384.0 * 3 / 31;
   const double moved = static_cast<double>(MovedSlots(*before, *after));
   EXPECT_LE(moved / optimum, 1.05) << moved << " slots moved, optimum " << optimum;
@@ -103,7 +105,7 @@ TEST(Placement, RemovingOrDrainingANodeMovesOnlyItsSlots) {
     }
     Result<Placement> after = RebalancePlacement(*before, next);
     ASSERT_TRUE(after.ok()) << after.status().ToString();
-    ExpectWithinOneOfQuota(*after, next);
+    ExpectWithinOneOfQuota(*after, next, &*before);
     uint64_t held = 0;
     for (NodeId id : before->table) held += id == 8;
     const double moved = static_cast<double>(MovedSlots(*before, *after));
@@ -119,7 +121,39 @@ TEST(Placement, ReweightMovesTowardTheNewShare) {
   nodes[3].weight = 2;
   Result<Placement> after = RebalancePlacement(*before, nodes);
   ASSERT_TRUE(after.ok()) << after.status().ToString();
-  ExpectWithinOneOfQuota(*after, nodes);
+  ExpectWithinOneOfQuota(*after, nodes, &*before);
+}
+
+// Issue 12: moved data at most 1.05 x the optimum. Integer quotas used to be rounded afresh on
+// every change (largest remainder), so a node the change did not touch could lose its rounded-up
+// slot to another node whose remainder now ranked higher: in the simulator, 1,000 nodes in 3
+// zones with weights 1-4, removing one node moved 66 slots where it held 39. Quotas are now
+// rounded from what each node holds: a change moves slots only from or to the node it names.
+TEST(Placement, Issue12RoundingMovesNoSlotBetweenNodesTheChangeDidNotTouch) {
+  std::vector<NodeSpec> nodes = Nodes(400, 3);
+  for (size_t i = 0; i < nodes.size(); i++) nodes[i].weight = 1 + static_cast<uint32_t>(i % 4);
+  Result<Placement> before = BuildPlacement(nodes, 3, 8192);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  for (size_t v = 0; v < 12; v++) {
+    const NodeId vid = nodes[v].id;
+    for (const char* change : {"remove", "drain", "reweight x2"}) {
+      std::vector<NodeSpec> next = nodes;
+      if (change[0] == 'r' && change[2] == 'm') next.erase(next.begin() + static_cast<long>(v));
+      else if (change[0] == 'd') next[v].weight = 0;
+      else next[v].weight *= 2;
+      Result<Placement> after = RebalancePlacement(*before, next);
+      ASSERT_TRUE(after.ok()) << after.status().ToString();
+      ExpectWithinOneOfQuota(*after, next, &*before);
+      uint64_t between_others = 0;
+      for (size_t i = 0; i < after->table.size(); i++)
+        if (after->table[i] != before->table[i] && before->table[i] != vid &&
+            after->table[i] != vid)
+          between_others++;
+      EXPECT_EQ(between_others, 0u) << change << " of node " << vid << ": slots moved between "
+                                    << "other nodes (" << MovedSlots(*before, *after)
+                                    << " moved in all)";
+    }
+  }
 }
 
 TEST(Placement, ANodeThatChangedZoneLosesOnlyWhatBreaksTheRule) {
