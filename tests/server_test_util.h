@@ -113,6 +113,8 @@ class ServerProcess {
   }
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
+  // The data directory it was started on.
+  const std::string& dir() const { return dir_; }
   // Peak resident memory (VmHWM) in bytes, from /proc.
   uint64_t PeakRss() const {
     std::ifstream f("/proc/" + std::to_string(pid_) + "/status");

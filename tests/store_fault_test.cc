@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -68,6 +69,34 @@ TEST(Fault, FdatasyncErrorFailsTheGroupAndTurnsTheStoreReadOnly) {
   EXPECT_TRUE(*v == "v1" || *v == "v2");
   EXPECT_TRUE(s->Get("other").status().IsNotFound());
   EXPECT_TRUE(s->Put("other", "x").ok());
+}
+
+// Issue 12 (a disk wiped under a running node): the store's directory removed while it runs.
+// Its open volume still takes writes and fdatasync still succeeds, into a file with no name that
+// goes with the process: before, every such write was acknowledged and then gone at the next
+// start. Now the first sync pass that finds the volume unnamed fails the write, and the store is
+// read-only (as after an fdatasync error), saying why; reads of what it had go on.
+TEST(Fault, Issue12AStoreWhoseDirectoryIsWipedAcknowledgesNoMoreWrites) {
+  TempDir d;
+  const std::string dir = d.path() + "/store";
+  auto s = Open(dir, Opts());
+  ASSERT_TRUE(s != nullptr);
+  ASSERT_TRUE(s->Put("before", "v1").ok());
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  Status e = s->Put("after", "v2");
+  EXPECT_TRUE(e.IsIOError()) << e.ToString();
+  EXPECT_NE(std::string::npos, e.message().find("wiped or replaced")) << e.ToString();
+  EXPECT_TRUE(s->Get("after").status().IsNotFound());
+  EXPECT_TRUE(s->Put("later", "x").IsReadOnly());
+  auto st = s->Stats();
+  if (st.ok()) {  // (Stats also reads the directory, which is gone)
+    EXPECT_TRUE(st->read_only);
+    EXPECT_NE(std::string::npos, st->read_only_reason.find("wiped or replaced"))
+        << st->read_only_reason;
+  }
+  EXPECT_EQ("v1", *s->Get("before"));
 }
 
 TEST(Fault, PwriteEioFailsTheWriteAndSealsTheStore) {

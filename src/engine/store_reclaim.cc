@@ -483,6 +483,7 @@ Status StoreImpl::RemoveRetired(ReclaimReport* r) {
     if (v != nullptr) {
       Result<uint64_t> ab = v->file()->AllocatedBytes();
       allocated = ab.ok() ? *ab : 0;
+      v->MarkRemoved();
       v.reset();  // readers that fetched it earlier keep their own reference
       CAIRN_RETURN_IF_ERROR(env_->RemoveFile(vol_dir_ + "/" + Volume::FileName(id)));
       CAIRN_RETURN_IF_ERROR(env_->SyncDir(vol_dir_));

@@ -53,11 +53,16 @@ class Volume {
   uint64_t salt() const { return header_.salt; }
   uint64_t data_offset() const { return header_.data_offset; }
   File* file() const { return file_.get(); }
+  // The store removed this volume's file itself (reclamation retired it): its having no name
+  // is then expected, not a sign that the directory was wiped (VolumeSyncer).
+  void MarkRemoved() { removed_.store(true); }
+  bool removed() const { return removed_.load(); }
 
  private:
   Volume(format::VolumeHeader h, std::unique_ptr<File> f) : header_(h), file_(std::move(f)) {}
   format::VolumeHeader header_;
   std::unique_ptr<File> file_;
+  std::atomic<bool> removed_{false};
 };
 
 uint64_t RandomU64();

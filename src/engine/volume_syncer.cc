@@ -39,10 +39,26 @@ Status VolumeSyncer::SyncAll(std::vector<std::shared_ptr<Volume>> vols) {
                                                       .count()),
                             s.ok());
     }
+    // A volume that lost its name (its directory wiped or replaced under the running store)
+    // still takes writes and even syncs them, but they go with its last open handle: no write
+    // to it may be promised durable, now or later (as after a failed fdatasync).
+    Status gone;
+    if (s.ok() && !v->removed()) {
+      Result<bool> unlinked = v->file()->Unlinked();
+      if (unlinked.ok() && *unlinked)
+        gone = Status::IOError("volume " + std::to_string(v->id()) + " (" + v->file()->path() +
+                               ") was removed while the store had it open: the data directory "
+                               "was wiped or replaced, and what was written to it is gone");
+    }
     if (!s.ok()) {
       // Never retried (docs/reliability.md): the pages may already be gone.
       on_error_(s);
       error_ = Status::IOError("fdatasync failed; the write is not durable: " + s.message());
+      return error_;
+    }
+    if (!gone.ok()) {
+      on_error_(gone);
+      error_ = Status::IOError("the write is not durable: " + gone.message());
       return error_;
     }
   }

@@ -69,6 +69,31 @@ TEST_F(VolumeSyncerTest, Issue15AFailedSyncIsReportedOnceAndFailsEveryLaterPass)
   EXPECT_EQ(env_.injected(FaultEnv::Op::kSync), 1u);
 }
 
+// Issue 12 (a disk wiped under a running node): a volume whose file was removed behind the
+// store's back still takes writes and syncs them, into an inode that goes with its last handle.
+// The pass that finds it fails like a failed fdatasync, and so does every later one; a volume
+// the store removed itself (reclamation) is not such a sign.
+TEST_F(VolumeSyncerTest, Issue12AVolumeRemovedBehindTheStoresBackFailsThePassAndEveryLaterOne) {
+  auto a = Make(1), b = Make(2), c = Make(3);
+  ASSERT_TRUE(mem_.RemoveFile("/v/" + Volume::FileName(3)).ok());
+  c->MarkRemoved();
+  syncer_.Written(c, false);
+  ASSERT_TRUE(syncer_.SyncAll({a}).ok());
+  EXPECT_TRUE(errors_.empty());
+  ASSERT_TRUE(a->file()->PWrite(a->data_offset(), "acknowledged?").ok());
+  ASSERT_TRUE(mem_.RemoveFile("/v/" + Volume::FileName(1)).ok());  // rm -rf, or a new disk
+  syncer_.Written(a, false);
+  Status s = syncer_.SyncAll({});
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_NE(s.message().find("not durable"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("volume 1"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("wiped or replaced"), std::string::npos) << s.ToString();
+  ASSERT_EQ(errors_.size(), 1u);
+  syncer_.Written(b, false);
+  EXPECT_TRUE(syncer_.SyncAll({}).IsIOError());
+  EXPECT_EQ(errors_.size(), 1u);
+}
+
 TEST_F(VolumeSyncerTest, TheIntervalThreadSyncsOnlyWhenAnIntervalWriteWaits) {
   auto a = Make(1);
   const uint64_t before = mem_.syncs();

@@ -603,6 +603,7 @@ class TrackedFile final : public File {
     CAIRN_RETURN_IF_ERROR(m_->CheckRead());
     return base_->AllocatedBytes();
   }
+  Result<bool> Unlinked() override { return base_->Unlinked(); }
   Status PunchHole(uint64_t offset, uint64_t len) override {
     return m_->Punch(id_, offset, len, [&] { return base_->PunchHole(offset, len); });
   }

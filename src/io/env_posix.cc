@@ -140,6 +140,12 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_blocks) * 512;
   }
 
+  Result<bool> Unlinked() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return Status::FromErrno(errno, "fstat " + path_);
+    return st.st_nlink == 0;
+  }
+
   Status PunchHole(uint64_t offset, uint64_t len) override {
     if (len == 0) return Status::OK();
     if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),

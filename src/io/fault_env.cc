@@ -19,6 +19,7 @@ class FaultFile final : public File {
   }
   Result<uint64_t> Size() override { return base_->Size(); }
   Result<uint64_t> AllocatedBytes() override { return base_->AllocatedBytes(); }
+  Result<bool> Unlinked() override { return base_->Unlinked(); }
   Status PunchHole(uint64_t offset, uint64_t len) override {
     CAIRN_RETURN_IF_ERROR(env_->Check(FaultEnv::Op::kPunchHole, base_->path()));
     return base_->PunchHole(offset, len);

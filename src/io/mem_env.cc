@@ -76,6 +76,13 @@ class MemEnv::MemFile final : public File {
     return static_cast<uint64_t>(node_->data.size());
   }
 
+  Result<bool> Unlinked() override {
+    std::lock_guard<std::mutex> l(env_->mu_);
+    for (const auto& [path, node] : env_->files_)
+      if (node == node_) return false;
+    return true;
+  }
+
   Result<uint64_t> AllocatedBytes() override {
     std::lock_guard<std::mutex> l(node_->mu);
     const uint64_t blocks = (node_->data.size() + kBlock - 1) / kBlock;
