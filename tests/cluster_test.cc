@@ -1034,30 +1034,40 @@ TEST_F(TransitionClusterTest, Issue12ANodeOutForGoodMovesItsPartitionsAndTheSurv
 // Issue 12 item 5: a disk wiped under a running node. The node's store finds its volume gone at
 // the next sync and refuses every write from then on (it used to acknowledge them into files
 // with no name); the coordinators meet W on the other replicas, so writes go on and none is
-// lost. Restarted on the empty disk, the node has lost its id (NODE_ID was on that disk): it
-// joins as a new, unplaced node, and its old id goes down, then out, and the survivors rebuild
-// its partitions. Nothing acknowledged is lost, before, during or after, and no deleted key
-// comes back.
+// lost. The node then leaves by itself (its lease revoked): down, then out, and the survivors
+// rebuild its partitions, while its process still runs. Restarted on the empty disk, it has lost
+// its id (NODE_ID was on that disk) and registers as a new node. Nothing acknowledged is lost,
+// before, during or after, and no deleted key comes back.
 TEST_F(TransitionClusterTest, Issue12ADiskWipedUnderARunningNodeLosesNothingAcknowledged) {
   std::map<std::string, std::string> live;
   std::map<std::string, Version> acked_version;
   std::set<std::string> deleted;
-  auto write = [&](const std::string& prefix, int n) {
+  // `racing`: the node may leave (and the map change) during these writes: a write the map
+  // change raced ends "unknown" (DeadlineExceeded, docs/cluster.md "Map transitions"), and is
+  // then neither counted nor checked; at least `n` / 2 must be acknowledged.
+  auto write = [&](const std::string& prefix, int n, bool racing) {
+    int acked = 0;
     for (int i = 0; i < n; i++) {
       const std::string key = prefix + std::to_string(i), value = prefix + "v" + std::to_string(i);
       Result<WriteResult> w = c_->store()->Put(key, value);
+      if (racing && !w.ok() && (w.status().IsDeadlineExceeded() || w.status().IsUnavailable()))
+        continue;
       ASSERT_TRUE(w.ok()) << key << ": " << w.status().ToString() << "\n" << c_->Describe();
       if (i % 5 == 0) {
         Result<WriteResult> d = c_->store()->Delete(key);
+        if (racing && !d.ok() && (d.status().IsDeadlineExceeded() || d.status().IsUnavailable()))
+          continue;
         ASSERT_TRUE(d.ok()) << key << ": " << d.status().ToString();
         deleted.insert(key);
       } else {
         live[key] = value;
         acked_version[key] = w->version;
       }
+      acked++;
     }
+    EXPECT_GE(acked, n / 2) << prefix;
   };
-  write("before/", 60);
+  write("before/", 60, false);
   const std::shared_ptr<const ClusterMap> before = c_->Map();
   const int victim = 3;
   NodeId victim_id = 0;
@@ -1065,34 +1075,43 @@ TEST_F(TransitionClusterTest, Issue12ADiskWipedUnderARunningNodeLosesNothingAckn
     if (c_->IndexOf(n.id) == victim) victim_id = n.id;
   ASSERT_NE(victim_id, 0);
 
+  const std::string disk = c_->node(victim).dir();
   std::error_code ec;
-  std::filesystem::remove_all(c_->node(victim).dir(), ec);
+  std::filesystem::remove_all(disk, ec);
   ASSERT_FALSE(ec) << ec.message();
   // Still running, but its own store acknowledges nothing now.
   ASSERT_TRUE(c_->node(victim).Alive());
   (void)c_->Map();
   Result<WriteResult> direct = c_->ReplicaClient(victim)->Put("wiped/direct", "x");
-  EXPECT_FALSE(direct.ok()) << "a node whose disk was wiped acknowledged a write";
-  // Through the cluster, writes and deletes go on (W = 2 of the other replicas).
-  write("wiped/", 60);
+  ASSERT_FALSE(direct.ok()) << "a node whose disk was wiped acknowledged a write";
+  EXPECT_TRUE(direct.status().IsIOError()) << direct.status().ToString();
+  EXPECT_NE(direct.status().message().find("wiped or replaced"), std::string::npos)
+      << direct.status().ToString();
+  // Through the cluster, writes and deletes go on (W = 2 of the other replicas), while the
+  // node leaves and its partitions start to move.
+  write("wiped/", 60, true);
 
-  // Restarted on the empty disk: a new node id; the old one goes out and its partitions move.
-  c_->node(victim).Stop(SIGKILL);
-  ASSERT_TRUE(c_->StartNode(victim));
+  // The node leaves by itself: down at once (its lease revoked), out 2 s later, its partitions
+  // rebuilt on the others; its process is still running.
   ASSERT_TRUE(WaitFor([&] {
     std::shared_ptr<const ClusterMap> m = c_->Map();
     const cluster::MapNode* v = m->Node(victim_id);
     return v != nullptr && v->state == cluster::NodeState::kOut && !m->in_transition();
   }, 60000)) << c_->Describe();
+  EXPECT_TRUE(c_->node(victim).Alive());
   const std::shared_ptr<const ClusterMap> after = c_->Map();
   for (NodeId id : after->placement.table) EXPECT_NE(id, victim_id);
-  const uint16_t port = c_->node(victim).port();
-  for (const cluster::MapNode& n : after->nodes) {
-    if (n.address == "127.0.0.1:" + std::to_string(port)) {
-      EXPECT_NE(n.id, victim_id) << "the wiped node came back under its old id";
-    }
-  }
-  write("after/", 20);
+
+  // Restarted on the empty disk: a new node id (unplaced until `cairn cluster add`).
+  c_->node(victim).Stop(SIGKILL);
+  ASSERT_TRUE(c_->StartNode(victim));
+  unsigned new_id = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    std::ifstream f(disk + "/NODE_ID");
+    return static_cast<bool>(f >> new_id) && new_id != 0;
+  }, 30000));
+  EXPECT_NE(new_id, victim_id) << "the wiped node came back under its old id";
+  write("after/", 20, false);
   // Every replica of the new rows holds every acknowledged write (the rebuild happened: a read
   // below would find a key on one replica too); then, with a second node stopped (a survivor),
   // every write reads back and every deleted key stays deleted.

@@ -156,9 +156,13 @@ EOF
       --web.listen-address="127.0.0.1:$c" --log.level=warn >"$T/prom.log" 2>&1 &
     PROM_PID=$!
     PIDS+=("$PROM_PID")
-    for _ in $(seq 1 100); do  # at most 10 s until it answers or exits
-      curl -sS -m 2 -o /dev/null "http://127.0.0.1:$c/-/ready" 2>/dev/null && { PP=$c; break; }
+    for _ in $(seq 1 600); do  # at most 60 s until it answers (it, not another) or exits
       kill -0 "$PROM_PID" 2>/dev/null || break
+      if curl -sSf -m 2 -o /dev/null "http://127.0.0.1:$c/-/ready" 2>/dev/null &&
+        kill -0 "$PROM_PID" 2>/dev/null; then
+        PP=$c
+        break
+      fi
       sleep 0.1
     done
     [[ -n $PP ]] && break

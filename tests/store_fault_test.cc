@@ -71,19 +71,26 @@ TEST(Fault, FdatasyncErrorFailsTheGroupAndTurnsTheStoreReadOnly) {
   EXPECT_TRUE(s->Put("other", "x").ok());
 }
 
-// Issue 12 (a disk wiped under a running node): the store's directory removed while it runs.
-// Its open volume still takes writes and fdatasync still succeeds, into a file with no name that
-// goes with the process: before, every such write was acknowledged and then gone at the next
-// start. Now the first sync pass that finds the volume unnamed fails the write, and the store is
-// read-only (as after an fdatasync error), saying why; reads of what it had go on.
-TEST(Fault, Issue12AStoreWhoseDirectoryIsWipedAcknowledgesNoMoreWrites) {
+// Issue 12 (a disk wiped under a running node): the store's directory removed, or moved aside
+// and made again (as another disk mounted over it would), while the store runs. Its open volume
+// still takes writes and fdatasync still succeeds, into a file its path no longer names: before,
+// every such write was acknowledged and then gone at the next start. Now the first sync pass
+// that finds the volume so fails the write, and the store is read-only (as after an fdatasync
+// error), saying why; reads of what it had go on.
+void ExpectNoWriteAcknowledgedAfter(bool move_aside) {
   TempDir d;
   const std::string dir = d.path() + "/store";
   auto s = Open(dir, Opts());
   ASSERT_TRUE(s != nullptr);
   ASSERT_TRUE(s->Put("before", "v1").ok());
   std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  if (move_aside) {
+    std::filesystem::rename(dir, d.path() + "/store.old", ec);
+    ASSERT_FALSE(ec) << ec.message();
+    std::filesystem::create_directories(dir + "/volumes", ec);  // names, but other files
+  } else {
+    std::filesystem::remove_all(dir, ec);
+  }
   ASSERT_FALSE(ec) << ec.message();
   Status e = s->Put("after", "v2");
   EXPECT_TRUE(e.IsIOError()) << e.ToString();
@@ -91,12 +98,20 @@ TEST(Fault, Issue12AStoreWhoseDirectoryIsWipedAcknowledgesNoMoreWrites) {
   EXPECT_TRUE(s->Get("after").status().IsNotFound());
   EXPECT_TRUE(s->Put("later", "x").IsReadOnly());
   auto st = s->Stats();
-  if (st.ok()) {  // (Stats also reads the directory, which is gone)
+  if (st.ok()) {  // (Stats also reads the directory, which may be gone)
     EXPECT_TRUE(st->read_only);
     EXPECT_NE(std::string::npos, st->read_only_reason.find("wiped or replaced"))
         << st->read_only_reason;
   }
   EXPECT_EQ("v1", *s->Get("before"));
+}
+
+TEST(Fault, Issue12AStoreWhoseDirectoryIsWipedAcknowledgesNoMoreWrites) {
+  ExpectNoWriteAcknowledgedAfter(/*move_aside=*/false);
+}
+
+TEST(Fault, Issue12AStoreWhoseDirectoryIsMovedAsideAndMadeAgainAcknowledgesNoMoreWrites) {
+  ExpectNoWriteAcknowledgedAfter(/*move_aside=*/true);
 }
 
 TEST(Fault, PwriteEioFailsTheWriteAndSealsTheStore) {

@@ -66,10 +66,11 @@ class File {
   // reports an unwritten extent with nothing in the page cache as a hole on ext4 and XFS.
   // False where holes cannot be told.
   virtual Result<bool> InHole(uint64_t offset) { (void)offset; return false; }
-  // Whether the file has lost its name: removed (its directory wiped, the file deleted or
-  // renamed over) while this handle keeps it alive. Writes to such a file still succeed, and
-  // even sync, but go with its last handle: nothing written to it may be promised durable.
-  // False where it cannot be told.
+  // Whether the file has lost its name: its path() no longer names this file (it was removed
+  // with its directory, deleted, renamed over, or its directory was moved aside or had another
+  // disk mounted over it) while this handle keeps it alive. Writes to such a file still succeed,
+  // and even sync, but are never found again by its path: nothing written to it may be promised
+  // durable. False where it cannot be told.
   virtual Result<bool> Unlinked() { return false; }
   // The OS descriptor, for zero-copy transfers; -1 when the file is not backed by one.
   virtual int fd() const { return -1; }

@@ -270,6 +270,9 @@ class Store {
   virtual Version tombstone_horizon() const = 0;
   // The writer id of the versions this store stamps (StoreOptions::writer_id, or the marker's).
   virtual uint32_t writer_id() const = 0;
+  // OK, or the error that turned the store read-only (an fdatasync or pwrite error, a volume
+  // removed under it): from then on it refuses every write until reopened. Cheap (one lock).
+  virtual Status WriteError() const = 0;
 
   virtual Result<StoreStats> Stats() = 0;
   // What this open's recovery found.

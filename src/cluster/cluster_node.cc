@@ -157,6 +157,12 @@ void ClusterNode::ReplayLoop() {
     cv_.wait_for(l, std::chrono::milliseconds(options_.hint_replay_interval_ms));
     if (stop_) break;
     l.unlock();
+    if (options_.store_write_error && !membership_->left()) {
+      // A store that refuses writes for good (until reopened) makes this node a replica that
+      // acknowledges nothing: it leaves, so that it goes down and then out, and its partitions
+      // are rebuilt on the others, instead of staying up and failing every write sent to it.
+      if (Status e = options_.store_write_error(); !e.ok()) membership_->Leave(e.ToString());
+    }
     std::shared_ptr<const ClusterMap> map = membership_->map();
     for (NodeId t : hints_->Targets()) {
       const MapNode* n = map->Node(t);

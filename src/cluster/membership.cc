@@ -154,8 +154,26 @@ Status Membership::Announce() {
   return Status::OK();
 }
 
+void Membership::Leave(const std::string& reason) {
+  if (left_.exchange(true)) return;
+  spdlog::error("event=cluster_leaving node_id={} reason=\"{}\" note=\"the store takes no more "
+                "writes: the node gives up its lease and goes down, then out; restart it once "
+                "its disk is fixed\"",
+                node_id_, reason);
+}
+
 void Membership::KeepAliveLoop() {
   while (Sleep(options_.keepalive_ms)) {
+    if (left_) {
+      const int64_t lease = lease_.exchange(0);
+      if (lease != 0) {
+        Status s = etcd_->LeaseRevoke(lease);
+        spdlog::warn("event=cluster_left node_id={} lease_revoked={}{}", node_id_, s.ok(),
+                     s.ok() ? "" : " error=\"" + s.ToString() + "\" note=\"it expires after its TTL\"");
+      }
+      FetchWantedMap();
+      continue;
+    }
     if (lease_ == 0) {
       // Started on the kept map while etcd was unreachable: register now if it answers.
       Status reg = Announce();
@@ -176,10 +194,14 @@ void Membership::KeepAliveLoop() {
       }
     }
     etcd_ok_ = ttl.ok() || ttl.status().IsNotFound();
-    if (wanted_epoch_.load() > map()->epoch) {
-      Result<ClusterMap> m = FetchMap(etcd_.get(), prefix_);
-      if (m.ok()) Install(std::move(*m));
-    }
+    FetchWantedMap();
+  }
+}
+
+void Membership::FetchWantedMap() {
+  if (wanted_epoch_.load() > map()->epoch) {
+    Result<ClusterMap> m = FetchMap(etcd_.get(), prefix_);
+    if (m.ok()) Install(std::move(*m));
   }
 }
 
@@ -329,8 +351,14 @@ void Membership::ControllerLoop() {
       Sleep(1000);
       continue;
     }
-    // Campaign: the controller key is created only if absent, on our lease.
+    // Campaign: the controller key is created only if absent, on our lease (never without
+    // one: a key on no lease would outlive this node).
     const int64_t lease = lease_.load();
+    if (left_ || lease == 0) {
+      is_controller_ = false;
+      Sleep(500);
+      continue;
+    }
     EtcdCompare absent{prefix_ + "controller", EtcdCompare::Target::kCreateRevision,
                        EtcdCompare::Result::kEqual, 0, ""};
     EtcdOp claim{EtcdOp::Kind::kPut, prefix_ + "controller", std::to_string(node_id_), "", lease};
@@ -372,7 +400,7 @@ void Membership::ControllerLoop() {
         }
       });
     }
-    while (!stop_ && lease_.load() == lease) {
+    while (!stop_ && !left_ && lease_.load() == lease) {
       if (control_dirty_.exchange(false)) {
         Status s = ControlOnce();
         if (!s.ok()) {

@@ -105,6 +105,14 @@ class Membership final : public MapView {
   // Whether the node is registered (its alive key held): false after a start on the kept map
   // while etcd was unreachable, until etcd answers again.
   bool registered() const { return lease_.load() != 0; }
+  // Takes the node out of the cluster for as long as this process runs: its store can no
+  // longer take writes (read-only after a write error, its disk wiped). The lease is revoked
+  // (from the keepalive thread, at its next tick) and never renewed or taken again, so the
+  // controller sees the node down at once and out after out_delay_ms, as if it had died; the
+  // node stops campaigning for controller. It goes on serving what it can (reads, its map).
+  // A restart registers it again. Idempotent; logged once, with `reason`.
+  void Leave(const std::string& reason);
+  bool left() const { return left_.load(); }
   std::string prefix() const { return prefix_; }
 
   // Reads the map from etcd at one revision (also used by the CLI). NotFound when there is
@@ -119,6 +127,8 @@ class Membership final : public MapView {
   // Registers the node's address, zone and weight, and its alive key on a new lease.
   Status Announce();
   void KeepAliveLoop();
+  // Fetches and installs the map if a request named a newer epoch (NoteEpoch). Keepalive's thread.
+  void FetchWantedMap();
   void WatchMapLoop();
   void ControllerLoop();
   // One pass of the controller: reads nodes/ and alive/, writes a new map if anything changed.
@@ -145,6 +155,7 @@ class Membership final : public MapView {
   std::map<NodeId, std::chrono::steady_clock::time_point> down_since_;
   std::atomic<int64_t> lease_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> left_{false};  // Leave
   std::atomic<bool> is_controller_{false};
   std::atomic<bool> etcd_ok_{true};
   mutable std::mutex mu_;

@@ -97,6 +97,10 @@ class StoreImpl final : public Store {
   Status SetTombstoneHorizon(Version horizon) override;
   Version tombstone_horizon() const override;
   uint32_t writer_id() const override { return clock_writer_; }
+  Status WriteError() const override EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    return bg_error_;
+  }
   Result<ScanResult> Scan(std::string_view prefix, std::string_view start_after,
                           size_t limit) override;
   Result<ScanResult> ScanVersions(std::string_view start_after, size_t limit) override;

@@ -290,7 +290,8 @@ Status StoreImpl::OpenStore() {
   // A compaction that crashed after retiring a volume but before removing its file: finish it.
   // (The index no longer points into it, and its dead-record entries are gone.)
   for (const uint32_t id : accounts_.RetiredIds()) {
-    if (volumes_.Remove(id) != nullptr) {
+    if (std::shared_ptr<Volume> v = volumes_.Remove(id); v != nullptr) {
+      v->MarkRemoved();
       CAIRN_RETURN_IF_ERROR(env_->RemoveFile(vol_dir_ + "/" + Volume::FileName(id)));
       CAIRN_RETURN_IF_ERROR(env_->SyncDir(vol_dir_));
       Log("removed retired volume " + Volume::FileName(id) + " left by an interrupted compaction");

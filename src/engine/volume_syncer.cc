@@ -42,10 +42,11 @@ Status VolumeSyncer::SyncAll(std::vector<std::shared_ptr<Volume>> vols) {
     // A volume that lost its name (its directory wiped or replaced under the running store)
     // still takes writes and even syncs them, but they go with its last open handle: no write
     // to it may be promised durable, now or later (as after a failed fdatasync).
+    // (Unlinked first: reclamation marks a volume removed before it removes the file.)
     Status gone;
-    if (s.ok() && !v->removed()) {
+    if (s.ok()) {
       Result<bool> unlinked = v->file()->Unlinked();
-      if (unlinked.ok() && *unlinked)
+      if (unlinked.ok() && *unlinked && !v->removed())
         gone = Status::IOError("volume " + std::to_string(v->id()) + " (" + v->file()->path() +
                                ") was removed while the store had it open: the data directory "
                                "was wiped or replaced, and what was written to it is gone");

@@ -8,7 +8,9 @@
 // Passes run one at a time: a caller arriving while a pass is in progress waits for it rather than
 // find the set empty and return early (issue 5). A failed fdatasync is never retried: the pass
 // reports it to the store (on_error: the store turns read-only), and every later pass fails with
-// it, so no caller is told that data is durable after a sync of it failed (issue 15).
+// it, so no caller is told that data is durable after a sync of it failed (issue 15). A synced
+// volume whose file has lost its name (File::Unlinked: the data directory wiped or replaced
+// under the store) is treated the same way (issue 12).
 //
 // Thread safety: every method may be called from any thread. Lock order (docs/design.md,
 // "Lock order"): interval_mu_, then run_mu_ (a pass; on_error takes the store's log lock, which
@@ -32,7 +34,8 @@ namespace cairn {
 
 class VolumeSyncer {
  public:
-  // on_error: called once, during the pass whose fdatasync failed, with its error.
+  // on_error: called once, during the pass whose fdatasync failed (or that found a volume
+  // without its name), with its error.
   explicit VolumeSyncer(std::function<void(const Status&)> on_error);
   // Told the duration of every fdatasync (StoreOptions::observer); set before the first pass.
   void SetObserver(StoreObserver* observer) { observer_ = observer; }

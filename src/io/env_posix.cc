@@ -141,9 +141,17 @@ class PosixFile final : public File {
   }
 
   Result<bool> Unlinked() override {
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) return Status::FromErrno(errno, "fstat " + path_);
-    return st.st_nlink == 0;
+    // Its path must still name this very file: gone (ENOENT: removed, or its directory), or
+    // another file now (the directory moved aside and made again, another disk mounted over
+    // it) both mean this handle has lost its name. (Not st_nlink: some FUSE file systems
+    // report 0 for named files.)
+    struct stat mine, named;
+    if (::fstat(fd_, &mine) != 0) return Status::FromErrno(errno, "fstat " + path_);
+    if (::stat(path_.c_str(), &named) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return true;
+      return Status::FromErrno(errno, "stat " + path_);
+    }
+    return named.st_dev != mine.st_dev || named.st_ino != mine.st_ino;
   }
 
   Status PunchHole(uint64_t offset, uint64_t len) override {
