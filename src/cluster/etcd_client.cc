@@ -325,7 +325,7 @@ Status EtcdClient::LeaseRevoke(int64_t id) {
 void EtcdClient::CancelWatch() {
   std::lock_guard<std::mutex> l(watch_mu_);
   watch_cancelled_ = true;
-  if (watch_http_ != nullptr) watch_http_->Close();
+  if (watch_http_ != nullptr) watch_http_->Abort();
 }
 
 Status EtcdClient::Watch(std::string_view key, std::string_view range_end, int64_t start_revision,
