@@ -137,8 +137,9 @@ struct StoreOptions {
   size_t max_meta_bytes = 8192;
   // Tombstones (kept deletes, docs/design.md "Tombstones and the horizon") are dropped once their
   // version is at or below the effective horizon: the higher of Store::SetTombstoneHorizon's and
-  // now minus this. 0: only the explicit horizon. Default 10 days: a replica that missed a delete
-  // must have caught up within it.
+  // now minus this. 0: only the explicit horizon. Default 10 days, for a store of its own; a
+  // cluster node's store runs with 0 (cluster::ClusterEngineOptions): a replica there may be
+  // away longer, and must be able to take copies of objects older than any TTL.
   uint64_t tombstone_ttl_ms = uint64_t{10} * 24 * 3600 * 1000;
 
   // Receives the engine's warnings (an fsync failure, what recovery found). Default: stderr.

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -15,6 +17,7 @@
 
 #include "cairn/store.h"
 #include "cli/local_backend.h"
+#include "cluster/cluster_node.h"
 
 namespace cairn::cli {
 namespace {
@@ -130,6 +133,61 @@ TEST_F(PagedListing, JsonIsOneObjectWithTruncatedFlag) {
   j = LsJson(a);
   EXPECT_EQ(1000u, j["objects"].size());
   EXPECT_FALSE(j["truncated"].get<bool>());
+}
+
+// A command run on a stopped cluster node's store (its data directory holds NODE_ID) opens it
+// as the node does, with no tombstone TTL: `cairn reclaim` there must not forget a delete the
+// cluster still needs (docs/cluster.md "Tombstones and their collection"). On a store of its
+// own the TTL (10 days) still applies.
+TEST(NodeStore, Issue12ReclaimOnAClusterNodesStoreKeepsOldTombstonesAndOnAPlainStoreDropsThem) {
+  char tmpl[] = "/tmp/cairn-cli-test-XXXXXX";
+  ASSERT_NE(nullptr, ::mkdtemp(tmpl));
+  const std::string dir = std::string(tmpl) + "/store";
+  StoreOptions o = cluster::ClusterEngineOptions(StoreOptions());
+  o.durability = Durability::kNone;
+  o.info_log = [](const std::string&) {};
+  const uint64_t day_ms = uint64_t{24} * 3600 * 1000;
+  const uint64_t now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count());
+  {
+    auto s = Store::Open(dir, o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    WriteOptions wo;
+    wo.condition = WriteCondition::kIfNewer;
+    wo.version = Version::Make(now_ms - 21 * day_ms, 0, 5);
+    ASSERT_TRUE((*s)->Put("deleted-long-ago", "v", wo).ok());
+    wo.version = Version::Make(now_ms - 20 * day_ms, 0, 5);
+    ASSERT_TRUE((*s)->Delete("deleted-long-ago", wo).ok());
+    ASSERT_TRUE((*s)->Close().ok());
+  }
+  auto tombstones = [&]() -> uint64_t {
+    auto s = Store::Open(dir, o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    if (!s.ok()) return ~uint64_t{0};
+    Result<StoreStats> st = (*s)->Stats();
+    EXPECT_TRUE(st.ok());
+    EXPECT_TRUE((*s)->Close().ok());
+    return st.ok() ? st->tombstones : ~uint64_t{0};
+  };
+  auto reclaim = [&] {
+    GlobalFlags f;
+    f.store = dir;
+    Context ctx;
+    ASSERT_TRUE(MakeContext(f, "reclaim", &ctx).ok());
+    ctx.local = &LocalStoreBackend();
+    testing::internal::CaptureStdout();
+    Outcome r = RunReclaim(ctx, /*dry_run=*/false);
+    (void)testing::internal::GetCapturedStdout();
+    ASSERT_TRUE(r.ok()) << r.message();
+  };
+  { std::ofstream(dir + "/NODE_ID") << "3\n"; }
+  reclaim();
+  EXPECT_EQ(tombstones(), 1u) << "a cluster node's store forgot a 20-day-old delete";
+  std::filesystem::remove(dir + "/NODE_ID");
+  reclaim();
+  EXPECT_EQ(tombstones(), 0u) << "a store of its own kept a delete past its TTL";
+  std::filesystem::remove_all(tmpl);
 }
 
 }  // namespace

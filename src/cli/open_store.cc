@@ -2,12 +2,23 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
+#include "cluster/cluster_node.h"
+
 #include "util/escape.h"
 
 namespace cairn::cli {
 
+StoreOptions StoreOptionsFor(const Context& ctx) {
+  std::error_code ec;
+  if (std::filesystem::exists(ctx.store_dir + "/NODE_ID", ec))
+    return cluster::ClusterEngineOptions(ctx.options);
+  return ctx.options;
+}
+
 Outcome OpenStore(const Context& ctx, OpenMode mode, std::unique_ptr<Store>* store) {
-  StoreOptions options = ctx.options;
+  StoreOptions options = StoreOptionsFor(ctx);
   options.create_if_missing = mode == OpenMode::kCreate;
   Result<std::unique_ptr<Store>> r = Store::Open(ctx.store_dir, options);
   if (r.ok()) {

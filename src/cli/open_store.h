@@ -14,6 +14,12 @@ namespace cairn::cli {
 
 Outcome OpenStore(const Context& ctx, OpenMode mode, std::unique_ptr<Store>* store);
 
+// The engine options for ctx.store_dir: ctx.options, and, for a cluster node's data directory
+// (it holds the node's NODE_ID), what the node runs its store with (cluster::ClusterEngineOptions:
+// no tombstone TTL), so that a command run on a stopped node's store forgets no delete the
+// cluster still needs.
+StoreOptions StoreOptionsFor(const Context& ctx);
+
 // Closes the store, reporting a failure to write the final checkpoint: the command's work is
 // done, but the next open will have to replay the log.
 Outcome CloseStore(const Context& ctx, Store* store);

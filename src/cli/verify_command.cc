@@ -160,7 +160,7 @@ Outcome StoreFailure(const Context& ctx, const Status& s, std::string_view doing
 }  // namespace
 
 Outcome RunVerify(const Context& ctx, bool repair) {
-  StoreOptions options = ctx.options;
+  StoreOptions options = StoreOptionsFor(ctx);
   options.create_if_missing = false;
   Json repair_json;
   if (repair) {

@@ -13,6 +13,7 @@
 
 #include "cairn/local_object_store.h"
 #include "cluster/anti_entropy_wire.h"
+#include "cluster/cluster_node.h"
 #include "cluster/digest.h"
 #include "cluster/digested_store.h"
 
@@ -200,7 +201,7 @@ class AntiEntropyTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     for (int i = 0; i < 3; i++) {
-      StoreOptions so;
+      StoreOptions so = ClusterEngineOptions(StoreOptions());  // as cairnd's in a cluster
       so.volume_capacity = 16 << 20;
       so.writer_id = static_cast<uint32_t>(100 + i);
       auto s = LocalObjectStore::Open(dir_ + "/s" + std::to_string(i), so);
@@ -373,6 +374,53 @@ TEST_F(AntiEntropyTest, Issue12AValueBelowTheTombstoneHorizonIsNeverPushedBack) 
   ASSERT_TRUE(Ae().RunRound().ok());
   EXPECT_TRUE(stores_[0]->HeadVersion("forgotten").status().IsNotFound());
   EXPECT_GE(counters_.ae_repairs_refused.load(), 1u);
+}
+
+constexpr uint64_t kDayMs = uint64_t{24} * 3600 * 1000;
+
+TEST_F(AntiEntropyTest, Issue12AnObjectOlderThanTheEnginesTombstoneTtlReachesAnEmptyReplica) {
+  // A cluster's objects outlive the engine's default tombstone TTL (10 days). A new or rebuilt
+  // replica holds no entry of them; with a horizon that moved with the clock it refused every
+  // copy as "a delete of it may have been forgotten", so it could never be filled, and a
+  // transition onto it never synced.
+  const Version month_old = Version::Make(NowMs() - 30 * kDayMs, 0, 7);
+  ASSERT_TRUE(PutTo(1, "month-old", "kept for a month", month_old).ok());
+  ASSERT_TRUE(Ae().RunRound().ok());
+  for (int i = 0; i < 3; i++) {
+    Result<ObjectInfo> v = stores_[i]->HeadVersion("month-old");
+    ASSERT_TRUE(v.ok()) << "store " << i << ": " << v.status().ToString();
+    EXPECT_EQ(v->version, month_old) << "store " << i;
+  }
+  EXPECT_EQ(counters_.ae_repairs_refused.load(), 0u);
+  EXPECT_TRUE(Converged());
+}
+
+TEST_F(AntiEntropyTest, Issue12ATombstoneOutlivesTheTtlWhileAReplicaThatMissedTheDeleteIsAway) {
+  // Stores 0 and 1 took a delete 20 days ago; store 2 was away since before it and still
+  // holds the value. Reclamation on 0 and 1 keeps the tombstone (a 10-day TTL dropped it, and
+  // the value then came back from store 2 on every read that asked it): when store 2 returns,
+  // the first round hands it the delete, and the key is back nowhere.
+  const Version put = Version::Make(NowMs() - 21 * kDayMs, 0, 7);
+  const Version del = Version::Make(NowMs() - 20 * kDayMs, 0, 7);
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(PutTo(i, "deleted-long-ago", "old", put).ok());
+  for (int i = 0; i < 2; i++) {
+    ASSERT_TRUE(DeleteAt(i, "deleted-long-ago", del).ok());
+    ReclaimOptions ro;
+    ro.throttle = false;
+    Result<ReclaimReport> r = engines_[i]->store()->Reclaim(ro);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->tombstones_dropped, 0u) << "store " << i;
+  }
+  ASSERT_TRUE(Ae().RunRound().ok());
+  for (int i = 0; i < 3; i++) {
+    EXPECT_TRUE(stores_[i]->Head("deleted-long-ago").status().IsNotFound()) << "store " << i;
+    Result<ObjectInfo> t = stores_[i]->HeadVersion("deleted-long-ago");
+    ASSERT_TRUE(t.ok()) << "store " << i << ": " << t.status().ToString();
+    EXPECT_TRUE(t->deleted) << "store " << i;
+    EXPECT_EQ(t->version, del) << "store " << i;
+  }
+  EXPECT_EQ(counters_.ae_repairs_refused.load(), 0u);
+  EXPECT_TRUE(Converged());
 }
 
 TEST_F(AntiEntropyTest, Issue12AStopRequestEndsARoundEarly) {

@@ -20,6 +20,11 @@ constexpr uint32_t kProgressReportMs = 1000;
 
 }  // namespace
 
+StoreOptions ClusterEngineOptions(StoreOptions so) {
+  so.tombstone_ttl_ms = 0;
+  return so;
+}
+
 Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions options, ObjectStore* local) {
   std::unique_ptr<ClusterNode> n(new ClusterNode(std::move(options)));
   // Every cluster write this node applies goes through the digest (cluster/digested_store.h),

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cairn/client.h"
+#include "cairn/options.h"
 #include "cluster/anti_entropy.h"
 #include "cluster/cluster_store.h"
 #include "cluster/digested_store.h"
@@ -38,6 +39,14 @@ struct ClusterNodeOptions {
   // it is not OK the node leaves the cluster (Membership::Leave). Unset: never looked at.
   std::function<Status()> store_write_error;
 };
+
+// The engine options a cluster node's store runs with: `so` with what the cluster needs of it.
+// tombstone_ttl_ms is 0: a tombstone is kept until the cluster says every replica holds it
+// (Store::SetTombstoneHorizon; docs/cluster.md "Tombstones and their collection"). A horizon
+// that moved with the clock would let a replica forget a delete that a replica away longer
+// missed, and would refuse, as "below the horizon", every copy of an object older than the
+// TTL that a new or rebuilt replica needs (a kIfNewer write of a key with no entry).
+StoreOptions ClusterEngineOptions(StoreOptions so);
 
 struct HintReplayStats {
   uint64_t replayed = 0;

@@ -228,6 +228,8 @@ int main(int argc, char** argv) {
       spdlog::info("event=engine data={} message=\"{}\"", c.data, m);
     }
   };
+  // A cluster node keeps its tombstones until the cluster collects them (cluster_node.h).
+  if (!c.cluster.etcd.empty()) so = cairn::cluster::ClusterEngineOptions(std::move(so));
   auto store = cairn::LocalObjectStore::Open(c.data, so);
   if (!store.ok()) {
     std::fprintf(stderr, "cairnd: cannot open the store in %s: %s\n", c.data.c_str(),
