@@ -36,6 +36,13 @@ using cluster::ClusterMap;
 using cluster::NodeId;
 using Clock = std::chrono::steady_clock;
 
+// This machine's wall clock in ms since the Unix epoch: what versions are made of.
+uint64_t WallMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
 // A second key the nodes accept for clients, which is not the member key.
 constexpr char kClientKeyId[] = "client";
 constexpr char kClientSecret[] = "fedcba9876543210fedcba9876543210";
@@ -437,9 +444,7 @@ TEST_F(ClusterTest, Issue11AReadWritesTheNewestVersionBackToAMajority) {
   const int lone = c_->IndexOf(row[2]);
   WriteOptions wo;
   wo.condition = WriteCondition::kIfNewer;
-  const uint64_t now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                    std::chrono::system_clock::now().time_since_epoch())
-                                                    .count());
+  const uint64_t now_ms = WallMs();
   wo.version = Version::Make(now_ms, 0, 99);
   ASSERT_TRUE(c_->ReplicaClient(lone)->Put(key, "lonely", wo).ok());
   // With the first replica stopped, every majority holds the lone replica and the middle one:
@@ -468,9 +473,7 @@ TEST_F(ClusterTest, Issue12AMonthOldObjectIsRepairedOntoAReplicaThatLacksIt) {
   const int middle = c_->IndexOf(row[1]);
   WriteOptions wo;
   wo.condition = WriteCondition::kIfNewer;
-  const uint64_t now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                    std::chrono::system_clock::now().time_since_epoch())
-                                                    .count());
+  const uint64_t now_ms = WallMs();
   wo.version = Version::Make(now_ms - uint64_t{30} * 24 * 3600 * 1000, 0, 99);
   Status put = c_->ReplicaClient(lone)->Put(key, "a month old", wo).status();
   ASSERT_TRUE(put.ok()) << put.ToString();
@@ -488,11 +491,7 @@ TEST_F(ClusterTest, Issue12AMonthOldObjectIsRepairedOntoAReplicaThatLacksIt) {
 // clock is ahead). 500 ms was too little under ASan on a loaded machine: the coordinator's own
 // clock passed it before the write, which then rightly succeeded above it.
 static Version AheadOfNow() {
-  const uint64_t ahead_ms =
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count()) +
-      10000;
+  const uint64_t ahead_ms = WallMs() + 10000;
   return Version::Make(ahead_ms, 0, 99);
 }
 
@@ -777,11 +776,7 @@ class AntiEntropyClusterTest : public ClusterTest {
     // A round every 200 ms, so the tests wait seconds, not the default minute.
     StartCluster(3, "quorum", {"--anti-entropy-interval-ms", "200"});
   }
-  static uint64_t NowMs() {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
-  }
+  static uint64_t NowMs() { return WallMs(); }
   // Writes straight into replica `i`'s own store (role replica): no coordinator, so no hint.
   Status WriteReplica(int i, const std::string& key, const std::string* value, Version v) {
     (void)c_->Map();
