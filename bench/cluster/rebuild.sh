@@ -1,0 +1,455 @@
+#!/usr/bin/env bash
+# The rebuild after a node is lost for good (issue 12, "what must hold": "time from 'out' to fully
+# re-replicated, and the throughput of that rebuild against the disk's; client p99 during
+# rebuild ... against healthy (target at most 1.2x)"; docs/cluster.md "Map transitions"):
+#   1. the disk's sequential bandwidth (fio, O_DIRECT, 1 MiB, depth 8, as anti_entropy.sh),
+#      measured in this run on the stores' file system: the rebuild rate's denominator;
+#   2. a cluster of NODES (scripts/cluster, out_delay_ms = OUT_DELAY_MS) filled through node 1
+#      with SMALL objects of 10 KiB and LARGE of 1 MiB; then the last node's cairnd is killed
+#      (SIGKILL, by its pid) and `cairn cluster status --json` is polled (every 200 ms, bounded)
+#      for the times kill -> down (its lease expired) -> out (a map with it out and a transition,
+#      `prev`) -> retired (every up node reported synced; the map without `prev`), cross-checked
+#      with the controller's log (event=cluster_node_out, event=cluster_transition_retired);
+#   3. the rebuild's volume and rate over out -> retired, on the survivors: the ae_bytes_pushed
+#      and ae_keys_repaired counters, /proc/PID/io read/write bytes, CPU (/proc/PID/stat); the
+#      rate (bytes pushed / rebuild time) as a fraction of fio's write bandwidth;
+#   4. client latency through node 1 throughout: back-to-back `cairn bench` windows of W seconds
+#      (get=90,put=10 of 10 KiB on KEYS keys of the window's own prefix, which it first writes
+#      once (not measured: a bench checks every GET against its own writes, so windows cannot share
+#      keys), CONNS connections x INFLIGHT in flight, a closed loop: `cairn bench` has no rate
+#      limit), HEALTHY_S seconds before the kill, then through
+#      down, out and the rebuild, until 2 windows after the retire; each window labelled by the
+#      phases it overlaps (the worst of rebuilding > down > after > healthy), and the ratios
+#      max p99 over rebuilding windows / median p99 of healthy windows (and of down windows).
+# The cluster is scripts/cluster's (etcd + NODES nodes on 127.0.0.1, in a temp dir on the stores'
+# file system), stopped with SIGTERM by its pid; every loop is bounded. Load is noted (uptime) at
+# every step: the machine is shared.
+#
+# Usage: bench/cluster/rebuild.sh   (needs build/release: cairnd cairn)
+# Env: SMALL=50000 (10 KiB objects)  LARGE=64 (1 MiB objects)  NODES=4  OUT_DELAY_MS=5000
+#      W=5 (seconds per latency window)  HEALTHY_S=30  KEYS=200 (the load's keys, per window)  CONNS=4
+#      INFLIGHT=4  REBUILD_TIMEOUT_S=300 (out -> retired, then the run gives up waiting)
+#      FIO_SIZE=2G  FIO_S=10
+# Output: a markdown report on stdout and in bench/results/DATE-rebuild.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+SMALL=${SMALL:-50000}
+LARGE=${LARGE:-64}
+NODES=${NODES:-4}
+OUT_DELAY_MS=${OUT_DELAY_MS:-5000}
+W=${W:-5}
+HEALTHY_S=${HEALTHY_S:-30}
+KEYS=${KEYS:-200}
+CONNS=${CONNS:-4}
+INFLIGHT=${INFLIGHT:-4}
+REBUILD_TIMEOUT_S=${REBUILD_TIMEOUT_S:-300}
+FIO_SIZE=${FIO_SIZE:-2G}
+FIO_S=${FIO_S:-10}
+B=$ROOT/build/release
+CAIRN=$B/src/cli/cairn
+CAIRND=$B/src/server/cairnd
+for f in "$CAIRN" "$CAIRND"; do [ -x "$f" ] || { echo "missing $f: ninja -C build/release cairn cairnd" >&2; exit 1; }; done
+STAMP=$(date +%Y%m%d-%H%M%S)
+mkdir -p "$ROOT/bench/results"
+OUT=$ROOT/bench/results/$STAMP-rebuild.md
+T=$(mktemp -d "$ROOT/bench/results/tmp-rebuild.XXXX")  # on the stores' file system
+CPID=""
+LPID=""
+cleanup() {
+  touch "$T/stop" 2>/dev/null || true
+  if [ -n "$LPID" ]; then kill -TERM "$LPID" 2>/dev/null || true; wait "$LPID" 2>/dev/null || true; fi
+  if [ -s "$T/bench.pid" ]; then kill -TERM "$(cat "$T/bench.pid")" 2>/dev/null || true; fi
+  if [ -n "$CPID" ]; then kill -TERM "$CPID" 2>/dev/null || true; wait "$CPID" 2>/dev/null || true; fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+REPORT=$T/report.md
+log() { echo "[$(date +%T)] $*" >&2; }
+out() { echo "$*" >>"$REPORT"; }
+load1() { cut -d' ' -f1-3 /proc/loadavg; }
+now() { date +%s.%N; }
+TICK=$(getconf CLK_TCK)
+export XDG_CONFIG_HOME=$T/xdg
+export CAIRN_BUILD_DIR=$B
+
+out "# Rebuild bench, $STAMP"
+out
+out "Command: \`bench/cluster/rebuild.sh\` (SMALL=$SMALL LARGE=$LARGE NODES=$NODES OUT_DELAY_MS=$OUT_DELAY_MS W=$W"
+out "HEALTHY_S=$HEALTHY_S KEYS=$KEYS CONNS=$CONNS INFLIGHT=$INFLIGHT REBUILD_TIMEOUT_S=$REBUILD_TIMEOUT_S FIO_SIZE=$FIO_SIZE FIO_S=$FIO_S)"
+out "at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include 2>/dev/null || echo ' (src/ or include/ modified in the tree)'); $(nproc) cores, load at start $(load1)."
+out
+
+# --- 1. The disk, in this run.
+log "fio: sequential write and read, O_DIRECT 1 MiB depth 8, $FIO_SIZE, ${FIO_S}s each (load $(load1))"
+fio_bw() {  # RW: MB/s (decimal)
+  fio --name=rebuild --filename="$T/fio.file" --size="$FIO_SIZE" --rw="$1" --bs=1M --direct=1 \
+    --ioengine=libaio --iodepth=8 --runtime="$FIO_S" --time_based --output-format=json 2>/dev/null |
+    python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]; print(round((j['read']['bw_bytes']+j['write']['bw_bytes'])/1e6))"
+}
+disk_w=$(fio_bw write)
+disk_r=$(fio_bw read)
+rm -f "$T/fio.file"
+log "disk: write $disk_w MB/s, read $disk_r MB/s"
+out "## Disk (fio in this run, \`--rw=write|read --bs=1M --direct=1 --ioengine=libaio --iodepth=8 --size=$FIO_SIZE --runtime=$FIO_S\`)"
+out
+out "$(df -h --output=source,fstype "$T" | tail -1 | tr -s ' '): write $disk_w MB/s, read $disk_r MB/s (load after $(load1))."
+out
+
+# --- 2. The cluster: out_delay_ms is a top-level setting, before the [keys] table.
+DIR=$T/cluster
+mkdir -p "$DIR"
+(umask 077 && printf 'out_delay_ms = %s\n[keys]\ncluster = "%s"\n' "$OUT_DELAY_MS" \
+  "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$DIR/cluster.toml")
+: >"$T/cluster.out"
+setsid scripts/cluster --dir "$DIR" -n "$NODES" >"$T/cluster.out" 2>&1 &
+CPID=$!
+for _ in $(seq 1200); do grep -q "Ctrl-C stops" "$T/cluster.out" && break; sleep 0.1; done
+grep -q "Ctrl-C stops" "$T/cluster.out" || { cat "$T/cluster.out" >&2; exit 1; }
+ETCD=$(sed -n 's/.*etcd at \([0-9.:]*\),.*/\1/p' "$T/cluster.out")
+mapfile -t NODE_PIDS < <(sed -n 's/.*node [0-9]*: .* pid \([0-9]*\),.*/\1/p' "$T/cluster.out")
+mapfile -t NODE_ADDRS < <(sed -n 's/.*node [0-9]*: \([0-9.:]*\) .*/\1/p' "$T/cluster.out")
+NODE_IDS=()
+for i in $(seq 1 "$NODES"); do NODE_IDS+=("$(tr -dc 0-9 <"$DIR/node$i/NODE_ID")"); done
+[ "${#NODE_PIDS[@]}" = "$NODES" ] && [ "${#NODE_ADDRS[@]}" = "$NODES" ] || { cat "$T/cluster.out" >&2; exit 1; }
+for _ in $(seq 300); do
+  ok=1
+  for a in "${NODE_ADDRS[@]}"; do "$CAIRN" --server "$a" --json stat >/dev/null 2>&1 || ok=0; done
+  [ $ok = 1 ] && break
+  sleep 0.1
+done
+N1=${NODE_ADDRS[0]}
+VI=$((NODES - 1))  # the victim: the last node (never node 1, which takes the load)
+VPID=${NODE_PIDS[$VI]}
+VID=${NODE_IDS[$VI]}
+SURV_PIDS=("${NODE_PIDS[@]:0:$VI}")
+SURV_ADDRS=("${NODE_ADDRS[@]:0:$VI}")
+log "cluster up (out_delay_ms=$OUT_DELAY_MS): etcd $ETCD, nodes ${NODE_ADDRS[*]}, ids ${NODE_IDS[*]}, pids ${NODE_PIDS[*]}"
+
+# --- The fill, through node 1 (`--count 1` with a read in the mix writes every key once first).
+log "loading $SMALL x 10 KiB and $LARGE x 1 MiB through node 1 (load $(load1))"
+t0=$(date +%s%N)
+timeout 1200 "$CAIRN" --server "$N1" --json bench --size 10K --keys "$SMALL" --key-prefix fill/ \
+  --mix get=100 --count 1 --connections 16 --inflight 4 >/dev/null
+timeout 600 "$CAIRN" --server "$N1" --json bench --size 1M --keys "$LARGE" --key-prefix large/ \
+  --mix get=100 --count 1 --connections 4 --inflight 1 >/dev/null
+fill_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+FILL_BYTES=$(( SMALL * 10240 + LARGE * 1048576 ))
+log "loaded in ${fill_ms} ms (load $(load1))"
+out "## Cluster and data"
+out
+out "$NODES nodes (scripts/cluster: etcd and the nodes on 127.0.0.1, one zone each, R = 3), \`out_delay_ms = $OUT_DELAY_MS\`."
+out "Loaded through node 1 (\`cairn bench --count 1\`, which writes every key once first): $SMALL x 10 KiB (fill/)"
+out "and $LARGE x 1 MiB (large/): $FILL_BYTES bytes of values"
+out "($(python3 -c "print(f'{$FILL_BYTES / 2**20:.0f}')") MiB, x3 replicas), in $(python3 -c "print(f'{$fill_ms / 1000:.1f}')") s (load after $(load1))."
+out
+# Each node's objects and bytes as its `stat` reports them (the store's keys).
+store_line() {  # ADDR
+  "$CAIRN" --server "$1" --json stat 2>/dev/null | python3 -c '
+import json, sys
+j = json.load(sys.stdin); s = j.get("store", j)
+keys = [k for k in ("objects", "logical_bytes", "live_bytes") if k in s]
+print(", ".join(f"{k} {s[k]}" for k in keys) or "?")' || echo "?"
+}
+
+# --- The load windows, in the background until $T/stop (bounded in count too).
+MAXWIN=$(( (HEALTHY_S + 60 + OUT_DELAY_MS / 1000 + 60 + REBUILD_TIMEOUT_S + 60) / W + 10 ))
+: >"$T/windows.txt"
+load_loop() {
+  local n=0 s e bp
+  while [ "$n" -lt "$MAXWIN" ] && [ ! -e "$T/stop" ]; do
+    n=$((n + 1))
+    s=$(now)
+    # A prefix of its own per window, preloaded by it (a new bench checks every GET against the
+    # versions it wrote itself: another run's newer write of the same key is an error to it).
+    timeout $((W * 4 + 60)) "$CAIRN" --server "$N1" --json bench --duration "$W" --mix get=90,put=10 \
+      --size 10K --keys "$KEYS" --key-prefix "load/$n/" --connections "$CONNS" \
+      --inflight "$INFLIGHT" >"$T/win.$n.json" 2>"$T/win.$n.err" &
+    bp=$!
+    echo "$bp" >"$T/bench.pid"
+    wait "$bp" || true
+    : >"$T/bench.pid"
+    e=$(now)
+    echo "$n $s $e $(load1)" >>"$T/windows.txt"
+  done
+}
+# A window's start time (the Nth line's), and the count of windows started after TIME that ended.
+windows_done_after() { awk -v t="$1" '$2 >= t { c++ } END { print c + 0 }' "$T/windows.txt"; }
+
+# The survivors' counters (their /proc and their ae_* counters), one line of JSON each, read
+# in parallel so that a snapshot is one moment even on a loaded machine.
+snap_all() {  # FILE
+  python3 - "$CAIRN" "${SURV_PIDS[*]}" "${SURV_ADDRS[*]}" >"$1" <<'EOF'
+import json, subprocess, sys, concurrent.futures as cf
+cairn, pids, addrs = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+def snap(pid, addr):
+    r = subprocess.run([cairn, '--server', addr, '--json', 'stat'], capture_output=True, text=True, timeout=20)
+    io = dict(l.split(': ') for l in open(f'/proc/{pid}/io').read().split('\n') if ': ' in l)
+    st = open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()
+    s = json.loads(r.stdout)['server'] if r.returncode == 0 else {}
+    return json.dumps({'read_bytes': int(io['read_bytes']), 'write_bytes': int(io['write_bytes']),
+                       'ticks': int(st[11]) + int(st[12]),
+                       **{k[len('cluster.'):]: v for k, v in s.items() if k.startswith('cluster.ae_')}})
+with cf.ThreadPoolExecutor(len(pids)) as ex:
+    for line in ex.map(snap, pids, addrs): print(line)
+EOF
+}
+# The victim's state in the map, the epoch, and the transition (one line of JSON).
+cstatus() {
+  timeout 10 "$CAIRN" --cluster "$ETCD" --no-map-cache --json cluster status 2>/dev/null |
+    python3 -c '
+import json, sys
+vid = int(sys.argv[1])
+j = json.load(sys.stdin)
+st = next((n["state"] for n in j["nodes"] if int(n["id"]) == vid), "?")
+t = j.get("transition")
+print(json.dumps({"state": st, "epoch": j.get("epoch"), "transition": t is not None,
+  "moving": t.get("moving_partitions") if t else None, "psynced": t.get("partitions_synced") if t else None,
+  "nsynced": t.get("nodes_synced") if t else None, "ntotal": t.get("nodes_total") if t else None}))' "$VID" ||
+    echo '{"state": "?"}'
+}
+jget() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
+
+log "load windows: ${W}s each, get=90,put=10 of 10 KiB on $KEYS keys, $CONNS x $INFLIGHT, through node 1 (at most $MAXWIN)"
+load_loop &
+LPID=$!
+L_HEALTHY=$(load1)
+T_HEALTHY=$(now)
+snap_all "$T/snap.healthy"
+sleep "$HEALTHY_S"
+
+# --- The kill, then down, out, retired (polled every 200 ms, each phase bounded).
+L_KILL=$(load1)
+snap_all "$T/snap.kill"
+log "killing node $NODES (id $VID, pid $VPID) with SIGKILL (load $L_KILL)"
+T_KILL=$(now)
+kill -KILL "$VPID"
+T_DOWN="" T_OUT="" T_RETIRED="" E_DOWN="" E_OUT="" E_RETIRED="" L_DOWN="" L_OUT="" L_RETIRED="" MOVING=""
+PROG=$T/progress.txt
+: >"$PROG"
+poll_until() {  # PHASE TIMEOUT_S: poll until the phase is seen; prints nothing, sets T_/E_/L_
+  local phase=$1 limit=$2 t0 j st tr
+  t0=$(date +%s)
+  for _ in $(seq $((limit * 5 + 5))); do
+    j=$(cstatus)
+    st=$(jget "$j" state); tr=$(jget "$j" transition)
+    echo "$(now) $j" >>"$PROG"
+    case $phase in
+      down) if [ "$st" = down ] || [ "$st" = out ]; then T_DOWN=$(now); E_DOWN=$(jget "$j" epoch); L_DOWN=$(load1); return 0; fi ;;
+      out) if [ "$st" = out ]; then T_OUT=$(now); E_OUT=$(jget "$j" epoch); L_OUT=$(load1); MOVING=$(jget "$j" moving)
+             [ "$tr" = True ] || { log "out seen with no transition in flight (already retired?)"; T_RETIRED=$T_OUT; E_RETIRED=$E_OUT; L_RETIRED=$L_OUT; }
+             return 0; fi ;;
+      retired) if [ "$st" = out ] && [ "$tr" = False ]; then T_RETIRED=$(now); E_RETIRED=$(jget "$j" epoch); L_RETIRED=$(load1); return 0; fi ;;
+    esac
+    [ $(( $(date +%s) - t0 )) -ge "$limit" ] && return 1
+    sleep 0.2
+  done
+  return 1
+}
+if poll_until down 60; then
+  log "down after $(python3 -c "print(f'{$T_DOWN - $T_KILL:.1f}')") s (epoch $E_DOWN, load $L_DOWN)"
+  snap_all "$T/snap.down"
+  if poll_until out $((OUT_DELAY_MS / 1000 + 60)); then
+    log "out after $(python3 -c "print(f'{$T_OUT - $T_DOWN:.1f}')") s more (epoch $E_OUT, $MOVING partitions moving, load $L_OUT)"
+    if [ -n "$T_RETIRED" ] || poll_until retired "$REBUILD_TIMEOUT_S"; then
+      snap_all "$T/snap.retired"
+      log "retired after $(python3 -c "print(f'{$T_RETIRED - $T_OUT:.1f}')") s (epoch $E_RETIRED, load $L_RETIRED)"
+    else
+      snap_all "$T/snap.retired"
+      log "the transition did not retire within ${REBUILD_TIMEOUT_S}s"
+    fi
+  else
+    log "node $NODES not out within $((OUT_DELAY_MS / 1000 + 60))s"
+  fi
+else
+  log "node $NODES not down within 60s"
+fi
+
+# Two full windows after the retire (or after giving up), then the load stops.
+T_END=$(now)
+for _ in $(seq $(( (W * 3 + 40) * 5 * 2 ))); do
+  [ "$(windows_done_after "$T_END")" -ge 2 ] && break
+  kill -0 "$LPID" 2>/dev/null || break
+  sleep 0.2
+done
+touch "$T/stop"
+wait "$LPID" 2>/dev/null || true
+LPID=""
+L_END=$(load1)
+log "load stopped (load $L_END)"
+
+# The controller's log: when it marked the node out and retired the transition (its own clock).
+LOGT=$(python3 - "$DIR" "$NODES" <<'EOF'
+import re, sys, datetime, json
+d, n = sys.argv[1], int(sys.argv[2])
+res = {}
+for i in range(1, n + 1):
+    try: lines = open(f'{d}/node{i}.log', errors='replace').read().split('\n')
+    except OSError: continue
+    for l in lines:
+        m = re.match(r'\[?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?)', l)
+        if not m: continue
+        for ev in ('cluster_node_out', 'cluster_transition_retired'):
+            if f'event={ev}' in l and ev not in res:
+                res[ev] = datetime.datetime.fromisoformat(m.group(1).replace(' ', 'T')).timestamp()
+                res[ev + '_node'] = i
+print(json.dumps(res))
+EOF
+)
+
+# --- The report.
+out "## Times"
+out
+python3 - "$T_KILL" "$T_DOWN" "$T_OUT" "$T_RETIRED" "$E_DOWN" "$E_OUT" "$E_RETIRED" "$MOVING" "$LOGT" \
+  "$L_HEALTHY" "$L_KILL" "$L_DOWN" "$L_OUT" "$L_RETIRED" "$L_END" "$NODES" "$VID" "$REBUILD_TIMEOUT_S" <<'EOF' >>"$REPORT"
+import json, sys
+a = sys.argv[1:]
+tk, td, to, tr = [float(x) if x else None for x in a[0:4]]
+ed, eo, er, moving, logt = a[4], a[5], a[6], a[7], json.loads(a[8])
+lh, lk, ld, lo, lr, le = a[9:15]
+nodes, vid, rto = a[15], a[16], a[17]
+f = lambda x, y: f"{y - x:.1f} s" if x is not None and y is not None else "not reached"
+print(f"Node {nodes} (id {vid}) killed with SIGKILL; `cairn cluster status --json` polled every 200 ms (a poll takes")
+print("tens of ms: each time is to within about 0.3 s).")
+print()
+print("| step | time | map epoch | load (1, 5, 15 min) |")
+print("|---|--:|--:|---|")
+print(f"| healthy (load started) | | | {lh} |")
+print(f"| kill | 0 | | {lk} |")
+print(f"| kill -> down (lease expired, controller noticed) | {f(tk, td)} | {ed or '-'} | {ld or '-'} |")
+print(f"| down -> out (out_delay_ms; a map with `prev`, {moving or '?'} partitions moving) | {f(td, to)} | {eo or '-'} | {lo or '-'} |")
+print(f"| **out -> retired (the rebuild)** | **{f(to, tr)}** | {er or '-'} | {lr or '-'} |")
+print(f"| kill -> retired | {f(tk, tr)} | | |")
+print(f"| end (2 windows after) | | | {le} |")
+print()
+o, r = logt.get('cluster_node_out'), logt.get('cluster_transition_retired')
+if o and r:
+    print(f"The controller's log (node {logt.get('cluster_node_out_node')}): event=cluster_node_out -> event=cluster_transition_retired {r - o:.2f} s.")
+else:
+    print(f"The controller's log: {'no cluster_node_out' if not o else ''} {'no cluster_transition_retired' if not r else ''} line found.")
+if tr is None and to is not None:
+    print(f"**The transition did not retire within {rto} s**; the volume below is over out -> the give-up.")
+print()
+EOF
+
+out "## Rebuild volume and rate (the survivors)"
+out
+if [ -e "$T/snap.down" ] && [ -e "$T/snap.retired" ]; then
+  python3 - "$T" "$T_HEALTHY" "$T_KILL" "$T_DOWN" "$T_OUT" "$T_RETIRED" "$(now)" "$TICK" "$disk_w" "$disk_r" "$LOGT" <<'EOF' >>"$REPORT"
+import json, sys
+d = sys.argv[1]
+th, tk, td, to, tr, tnow = [float(x) if x else None for x in sys.argv[2:8]]
+tick, dw, dr = int(sys.argv[8]), float(sys.argv[9]), float(sys.argv[10])
+logt = json.loads(sys.argv[11])
+retired = tr is not None
+tr = tr if retired else tnow
+# The rebuild's duration: the controller's own log when it has both lines, else the polls.
+lo, lr = logt.get('cluster_node_out'), logt.get('cluster_transition_retired')
+secs = (lr - lo) if (lo and lr and retired) else (tr - to)
+src = "the controller's log" if (lo and lr and retired) else "the polls"
+rd = lambda name: [json.loads(l) for l in open(f'{d}/snap.{name}') if l.strip()]
+S = {n: rd(n) for n in ('healthy', 'kill', 'down', 'retired')}
+def tot(a, b):
+    t = {'k': 0, 'p': 0, 'w': 0, 'r': 0, 'c': 0.0}
+    for x, y in zip(S[a], S[b]):
+        t['k'] += y.get('ae_keys_repaired', 0) - x.get('ae_keys_repaired', 0)
+        t['p'] += y.get('ae_bytes_pushed', 0) - x.get('ae_bytes_pushed', 0)
+        t['w'] += y['write_bytes'] - x['write_bytes']; t['r'] += y['read_bytes'] - x['read_bytes']
+        t['c'] += (y['ticks'] - x['ticks']) / tick
+    return t
+print("All survivors together (sums); disk bytes are /proc/PID/io write_bytes/read_bytes, CPU utime+stime.")
+print("The rebuild's baseline is the snapshot when the node is seen down, out_delay_ms before the out (the transition's")
+print("first rounds start at once after the map changes, before a poll can see it); nothing differs among the")
+print("survivors meanwhile, so what anti-entropy pushes from there is the rebuild. The disk bytes include the client load's.")
+print()
+print("| interval | s | keys repaired | MB pushed | disk write MB (MB/s) | disk read MB (MB/s) | CPU s (% of a core) |")
+print("|---|--:|--:|--:|--:|--:|--:|")
+for name, a, b, s in (('healthy, under the load', 'healthy', 'kill', tk - th), ('kill -> down', 'kill', 'down', td - tk),
+                      (f"**down -> {'retired' if retired else 'gave up'}** (out_delay_ms, then the rebuild)", 'down', 'retired', tr - td)):
+    t = tot(a, b); s = max(s, 1e-3)
+    print(f"| {name} | {s:.1f} | {t['k']} | {t['p'] / 1e6:.1f} | {t['w'] / 1e6:.1f} ({t['w'] / s / 1e6:.1f}) | "
+          f"{t['r'] / 1e6:.1f} ({t['r'] / s / 1e6:.1f}) | {t['c']:.1f} ({100 * t['c'] / s:.0f}) |")
+print()
+print("Per survivor over the rebuild:")
+print()
+print("| node | keys repaired | MB pushed | disk write MB | disk read MB | CPU s |")
+print("|--:|--:|--:|--:|--:|--:|")
+for i, (x, y) in enumerate(zip(S['down'], S['retired'])):
+    print(f"| {i + 1} | {y.get('ae_keys_repaired', 0) - x.get('ae_keys_repaired', 0)} | "
+          f"{(y.get('ae_bytes_pushed', 0) - x.get('ae_bytes_pushed', 0)) / 1e6:.1f} | {(y['write_bytes'] - x['write_bytes']) / 1e6:.1f} | "
+          f"{(y['read_bytes'] - x['read_bytes']) / 1e6:.1f} | {(y['ticks'] - x['ticks']) / tick:.1f} |")
+print()
+t = tot('down', 'retired')
+rate = t['p'] / secs / 1e6
+print(f"Rebuild time (out -> retired, from {src}): **{secs:.1f} s**. Pushed {t['k']} keys, {t['p'] / 1e6:.1f} MB of values: "
+      f"**{rate:.1f} MB/s = {100 * rate / dw:.1f}% of the disk's sequential write ({dw:.0f} MB/s)**, {t['k'] / secs:.0f} keys/s.")
+rb = tot('kill', 'down'); rbs = max(td - tk, 1e-3)
+print(f"The survivors' whole disk write, down -> retired: {t['w'] / (tr - td) / 1e6:.1f} MB/s "
+      f"({100 * t['w'] / (tr - td) / 1e6 / dw:.1f}% of the disk's), against {rb['w'] / rbs / 1e6:.1f} MB/s under the same client load"
+      f" before (kill -> down); all nodes share one disk.")
+print()
+EOF
+else
+  out "Not measured: the node never went out."
+  out
+fi
+
+out "## Client latency through node 1, windows of $W s"
+out
+out "\`cairn --server NODE1 --json bench --duration $W --mix get=90,put=10 --size 10K --keys $KEYS --key-prefix load/N/"
+out "--connections $CONNS --inflight $INFLIGHT\` back to back, window N on its own keys, which it writes once first (not measured);"
+out "a closed loop of $((CONNS * INFLIGHT)) requests in flight, so ops/s is what the cluster gave, not a fixed offered rate."
+out "Start: seconds from the kill to the measured part. Label: the worst phase the measured part overlaps"
+out "(rebuilding > down > after > healthy; down = killed, not out yet); spans lists every phase it overlaps. Latency in ms."
+out
+python3 - "$T" "$T_KILL" "$T_OUT" "$T_RETIRED" "$W" <<'EOF' >>"$REPORT"
+import json, statistics, sys
+d, tk, to, tr, w = sys.argv[1:6]
+tk = float(tk); to = float(to) if to else float('inf'); tr = float(tr) if tr else float('inf')
+phases = [('healthy', float('-inf'), tk), ('down', tk, to), ('rebuilding', to, tr), ('after', tr, float('inf'))]
+prio = {'rebuilding': 3, 'down': 2, 'after': 1, 'healthy': 0}
+rows, by = [], {}
+print("| # | start s | label | spans | ops/s | p50 | p99 | p999 | max | errors | not found | load 1 min | first error |")
+print("|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+for line in open(f'{d}/windows.txt'):
+    f = line.split()
+    n, s, e, l1 = int(f[0]), float(f[1]), float(f[2]), f[3]
+    try:
+        j = json.loads(open(f'{d}/win.{n}.json').read())
+        s = e - j['seconds']  # the measured part: after the window's preload
+    except Exception:
+        j = None
+    spans = [p for p, a, b in phases if s < b and e > a]
+    label = max(spans, key=lambda p: prio[p]) if spans else '?'
+    if j is None:
+        err = open(f'{d}/win.{n}.err').read().strip().split('\n')[-1][:80]
+        print(f"| {n} | {s - tk:.1f} | {label} | {'+'.join(spans)} | no result | | | | | | | {l1} | {err} |")
+        continue
+    lat = j['latency_us']
+    by.setdefault(label, []).append(lat['p99'])
+    fe = j.get('first_error', '')[:200].replace('|', '/')
+    print(f"| {n} | {s - tk:.1f} | {label} | {'+'.join(spans)} | {j['ops_per_sec']:.0f} | {lat['p50'] / 1e3:.2f} | "
+          f"{lat['p99'] / 1e3:.2f} | {lat['p999'] / 1e3:.2f} | {lat['max'] / 1e3:.1f} | {j['errors']} | {j['not_found']} | {l1} | {fe} |")
+print()
+print("## Summary: p99 against healthy (target: at most 1.2x)")
+print()
+h = by.get('healthy', [])
+if not h:
+    print("No healthy window."); sys.exit()
+hm = statistics.median(h)
+print(f"Median p99 of {len(h)} healthy windows: {hm / 1e3:.2f} ms.")
+print()
+print("| phase | windows | median p99 ms | max p99 ms | max p99 / healthy median | median p99 / healthy median |")
+print("|---|--:|--:|--:|--:|--:|")
+for p in ('down', 'rebuilding', 'after'):
+    v = by.get(p, [])
+    if v:
+        print(f"| {p} | {len(v)} | {statistics.median(v) / 1e3:.2f} | {max(v) / 1e3:.2f} | **{max(v) / hm:.2f}x** | {statistics.median(v) / hm:.2f}x |")
+    else:
+        print(f"| {p} | 0 | | | | |")
+print()
+EOF
+out "Survivors' stores at the end: $(for a in "${SURV_ADDRS[@]}"; do printf '%s: %s; ' "$a" "$(store_line "$a")"; done)"
+out
+out "Load at the end: $(load1)."
+cat "$REPORT" | tee "$OUT"
