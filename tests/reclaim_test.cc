@@ -208,8 +208,8 @@ TEST(Reclaim, Issue3ThrottledPassProgressesUnderConstantForegroundLoad) {
   ReclaimOptions ro;  // throttled, as the background reclaimer runs it
   ro.compact = false;
   // The pass finishes (a pass that yielded for ever would hang here until ctest's timeout) and
-  // does all its work. How long it yields per step is a rule of ReclaimThrottle, checked on a
-  // fake clock (ReclaimThrottleTest.Issue3ShortStepsUnderConstantLoadYieldNoMoreThanTheirWork):
+  // does all its work. How long it yields per step is a rule of BackgroundThrottle, checked on a
+  // fake clock (BackgroundThrottleTest.Issue3ShortStepsUnderConstantLoadYieldNoMoreThanTheirWork):
   // a time asserted here failed on a loaded machine (5.9 s against 1.5 s under TSan).
   auto r = s->Reclaim(ro);
   done = true;

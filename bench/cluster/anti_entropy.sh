@@ -59,12 +59,7 @@ cleanup() {
 }
 trap cleanup EXIT
 REPORT=$T/report.md
-log() { echo "[$(date +%T)] $*" >&2; }
-out() { echo "$*" >>"$REPORT"; }
-load1() { cut -d' ' -f1-3 /proc/loadavg; }
-TICK=$(getconf CLK_TCK)
-export XDG_CONFIG_HOME=$T/xdg
-export CAIRN_BUILD_DIR=$B
+source "$ROOT/bench/cluster/lib.sh"
 
 out "# Anti-entropy bench, $STAMP"
 out
@@ -74,18 +69,7 @@ out "$(nproc) cores, load at start $(load1)."
 out
 
 # --- 1. The disk, in this run.
-log "fio: sequential read and write, O_DIRECT 1 MiB depth 8, $FIO_SIZE, ${FIO_S}s each (load $(load1))"
-fio_bw() {  # RW: MB/s (decimal)
-  fio --name=ae --filename="$T/fio.file" --size="$FIO_SIZE" --rw="$1" --bs=1M --direct=1 \
-    --ioengine=libaio --iodepth=8 --runtime="$FIO_S" --time_based --output-format=json 2>/dev/null |
-    python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]; print(round((j['read']['bw_bytes']+j['write']['bw_bytes'])/1e6))"
-}
-disk_w=$(fio_bw write)
-disk_r=$(fio_bw read)
-rm -f "$T/fio.file"
-log "disk: write $disk_w MB/s, read $disk_r MB/s"
-out "## Disk (fio in this run, \`--rw=write|read --bs=1M --direct=1 --ioengine=libaio --iodepth=8 --size=$FIO_SIZE --runtime=$FIO_S\`)"
-out
+measure_disk
 out "write $disk_w MB/s, read $disk_r MB/s (load $(load1)); 1% of the smaller: $(python3 -c "print(round(min($disk_w,$disk_r)*10))") kB/s."
 out
 
@@ -98,23 +82,7 @@ start_cluster() {  # INTERVAL_MS
     { echo "anti_entropy_interval_ms = $1"; cat "$DIR/c.tmp"; } >"$DIR/cluster.toml"
     rm -f "$DIR/c.tmp"
   fi
-  : >"$T/cluster.out"
-  setsid scripts/cluster --dir "$DIR" -n "$NODES" >"$T/cluster.out" 2>&1 &
-  CPID=$!
-  for _ in $(seq 1200); do grep -q "Ctrl-C stops" "$T/cluster.out" && break; sleep 0.1; done
-  grep -q "Ctrl-C stops" "$T/cluster.out" || { cat "$T/cluster.out" >&2; exit 1; }
-  ETCD=$(sed -n 's/.*etcd at \([0-9.:]*\),.*/\1/p' "$T/cluster.out")
-  mapfile -t NODE_PIDS < <(sed -n 's/.*node [0-9]*: .* pid \([0-9]*\),.*/\1/p' "$T/cluster.out")
-  mapfile -t NODE_ADDRS < <(sed -n 's/.*node [0-9]*: \([0-9.:]*\) .*/\1/p' "$T/cluster.out")
-  NODE_IDS=()
-  for i in $(seq 1 "$NODES"); do NODE_IDS+=("$(tr -dc 0-9 <"$DIR/node$i/NODE_ID")"); done
-  # Every node serving the same map epoch (joined).
-  for _ in $(seq 300); do
-    local ok=1
-    for a in "${NODE_ADDRS[@]}"; do "$CAIRN" --server "$a" --json stat >/dev/null 2>&1 || ok=0; done
-    [ $ok = 1 ] && break
-    sleep 0.1
-  done
+  cluster_up "$DIR"
   log "cluster up (anti_entropy_interval_ms=$1): etcd $ETCD, nodes ${NODE_ADDRS[*]}, ids ${NODE_IDS[*]}, pids ${NODE_PIDS[*]}"
 }
 stop_cluster() {

@@ -65,13 +65,8 @@ cleanup() {
 }
 trap cleanup EXIT
 REPORT=$T/report.md
-log() { echo "[$(date +%T)] $*" >&2; }
-out() { echo "$*" >>"$REPORT"; }
-load1() { cut -d' ' -f1-3 /proc/loadavg; }
+source "$ROOT/bench/cluster/lib.sh"
 now() { date +%s.%N; }
-TICK=$(getconf CLK_TCK)
-export XDG_CONFIG_HOME=$T/xdg
-export CAIRN_BUILD_DIR=$B
 
 out "# Rebuild bench, $STAMP"
 out
@@ -81,18 +76,7 @@ out "at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include 2>/d
 out
 
 # --- 1. The disk, in this run.
-log "fio: sequential write and read, O_DIRECT 1 MiB depth 8, $FIO_SIZE, ${FIO_S}s each (load $(load1))"
-fio_bw() {  # RW: MB/s (decimal)
-  fio --name=rebuild --filename="$T/fio.file" --size="$FIO_SIZE" --rw="$1" --bs=1M --direct=1 \
-    --ioengine=libaio --iodepth=8 --runtime="$FIO_S" --time_based --output-format=json 2>/dev/null |
-    python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]; print(round((j['read']['bw_bytes']+j['write']['bw_bytes'])/1e6))"
-}
-disk_w=$(fio_bw write)
-disk_r=$(fio_bw read)
-rm -f "$T/fio.file"
-log "disk: write $disk_w MB/s, read $disk_r MB/s"
-out "## Disk (fio in this run, \`--rw=write|read --bs=1M --direct=1 --ioengine=libaio --iodepth=8 --size=$FIO_SIZE --runtime=$FIO_S\`)"
-out
+measure_disk
 out "$(df -h --output=source,fstype "$T" | tail -1 | tr -s ' '): write $disk_w MB/s, read $disk_r MB/s (load after $(load1))."
 out
 
@@ -101,23 +85,7 @@ DIR=$T/cluster
 mkdir -p "$DIR"
 (umask 077 && printf 'out_delay_ms = %s\n[keys]\ncluster = "%s"\n' "$OUT_DELAY_MS" \
   "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$DIR/cluster.toml")
-: >"$T/cluster.out"
-setsid scripts/cluster --dir "$DIR" -n "$NODES" >"$T/cluster.out" 2>&1 &
-CPID=$!
-for _ in $(seq 1200); do grep -q "Ctrl-C stops" "$T/cluster.out" && break; sleep 0.1; done
-grep -q "Ctrl-C stops" "$T/cluster.out" || { cat "$T/cluster.out" >&2; exit 1; }
-ETCD=$(sed -n 's/.*etcd at \([0-9.:]*\),.*/\1/p' "$T/cluster.out")
-mapfile -t NODE_PIDS < <(sed -n 's/.*node [0-9]*: .* pid \([0-9]*\),.*/\1/p' "$T/cluster.out")
-mapfile -t NODE_ADDRS < <(sed -n 's/.*node [0-9]*: \([0-9.:]*\) .*/\1/p' "$T/cluster.out")
-NODE_IDS=()
-for i in $(seq 1 "$NODES"); do NODE_IDS+=("$(tr -dc 0-9 <"$DIR/node$i/NODE_ID")"); done
-[ "${#NODE_PIDS[@]}" = "$NODES" ] && [ "${#NODE_ADDRS[@]}" = "$NODES" ] || { cat "$T/cluster.out" >&2; exit 1; }
-for _ in $(seq 300); do
-  ok=1
-  for a in "${NODE_ADDRS[@]}"; do "$CAIRN" --server "$a" --json stat >/dev/null 2>&1 || ok=0; done
-  [ $ok = 1 ] && break
-  sleep 0.1
-done
+cluster_up "$DIR"
 N1=${NODE_ADDRS[0]}
 VI=$((NODES - 1))  # the victim: the last node (never node 1, which takes the load)
 VPID=${NODE_PIDS[$VI]}

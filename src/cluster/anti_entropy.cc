@@ -14,14 +14,16 @@ bool AntiEntropy::Budget::spent() const { return keys == 0 || bytes == 0; }
 
 AntiEntropy::AntiEntropy(AntiEntropyOptions o, NodeId self, MapView* view, DigestPeer* local,
                          std::function<std::unique_ptr<DigestPeer>(NodeId)> peer_for,
-                         ClusterCounters* counters, const std::atomic<bool>* stop)
+                         ClusterCounters* counters, const std::atomic<bool>* stop,
+                         const std::atomic<uint64_t>* foreground_ops)
     : o_(o),
       self_(self),
       view_(view),
       local_(local),
       peer_for_(std::move(peer_for)),
       counters_(counters),
-      stop_(stop) {}
+      stop_(stop),
+      throttle_(foreground_ops != nullptr ? foreground_ops : &no_foreground_, o_.now, o_.sleep) {}
 
 bool AntiEntropy::pending() const { return pending_.load(); }
 
@@ -87,6 +89,7 @@ Status AntiEntropy::RunRound(bool moving_only) {
     moving_peers[p] = peers;
   }
   Budget b{o_.max_keys_per_round, o_.max_bytes_per_round};
+  throttle_.Start();
   std::map<uint32_t, size_t> equal_with;  // moving partitions: peers whose roots were equal
   for (auto& [node, parts] : by_peer) {
     if (stopping() || b.spent()) break;
@@ -200,6 +203,7 @@ Result<std::vector<KeyVersion>> AntiEntropy::AllKeys(DigestPeer* p,
 Status AntiEntropy::RepairLeaves(DigestPeer* peer, const std::vector<LeafRef>& leaves, Budget* b) {
   CAIRN_ASSIGN_OR_RETURN(std::vector<KeyVersion> mine, AllKeys(local_, leaves));
   CAIRN_ASSIGN_OR_RETURN(std::vector<KeyVersion> theirs, AllKeys(peer, leaves));
+  Paced(0);  // the listings scanned both indexes
   // Both lists are in key order: merge.
   size_t i = 0, j = 0;
   while ((i < mine.size() || j < theirs.size()) && !stopping() && !b->spent()) {
@@ -254,6 +258,7 @@ Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& 
     src.r = r->get();
     s = to->PutStream(key, &src, wo).status();
   }
+  Paced(bytes + kPushCostBytes);
   if (s.IsConflict()) {
     // The target holds something newer, or the version is at or below its tombstone horizon
     // (it may have forgotten a newer delete): never forced.

@@ -40,6 +40,7 @@
 #include "cluster/cluster_store.h"
 #include "cluster/digested_store.h"
 #include "cluster/map_view.h"
+#include "util/background_throttle.h"
 
 namespace cairn::cluster {
 
@@ -50,7 +51,19 @@ struct AntiEntropyOptions {
   uint32_t interval_ms = 60000;
   uint32_t max_keys_per_round = 10000;                   // named bound: repairs per round
   uint64_t max_bytes_per_round = uint64_t{256} << 20;    // named bound: value bytes pushed
+  // The rounds' I/O budget in MB/s (anti_entropy_mbps): value bytes pushed plus
+  // kPushCostBytes per record pushed; 0: none. Whatever the budget, a round yields to the
+  // node's client requests (util/background_throttle.h): while they keep arriving it sleeps as
+  // long as it worked, so a rebuild takes at most half of the time it would alone.
+  uint32_t max_mbps = 0;
+  // Tests: the throttle's clock and sleep (default: the steady clock, sleep_for).
+  std::function<std::chrono::steady_clock::time_point()> now;
+  std::function<void(std::chrono::steady_clock::duration)> sleep;
 };
+
+// What a pushed record costs the budget beyond its value: its head, its index entry, its share
+// of a sync, the round trip (named bound).
+inline constexpr uint64_t kPushCostBytes = 4096;
 
 // One replica as a round talks to it.
 class DigestPeer {
@@ -89,9 +102,12 @@ class RemoteDigestPeer final : public DigestPeer {
 class AntiEntropy {
  public:
   // `peer_for` gives a peer for another node (nullptr: unknown now).
+  // `foreground_ops`: bumped by every client request the node serves (nullptr: none, so a
+  // round never yields; the budget still holds).
   AntiEntropy(AntiEntropyOptions o, NodeId self, MapView* view, DigestPeer* local,
               std::function<std::unique_ptr<DigestPeer>(NodeId)> peer_for,
-              ClusterCounters* counters, const std::atomic<bool>* stop);
+              ClusterCounters* counters, const std::atomic<bool>* stop,
+              const std::atomic<uint64_t>* foreground_ops = nullptr);
   // One round. OK even when some peer failed (counted in errors; the next round retries).
   // `moving_only`: only the partitions of a transition in flight that are not synced yet (the
   // prompt rounds a transition needs, beside the periodic ones).
@@ -127,6 +143,8 @@ class AntiEntropy {
   // Pushes `from`'s current record of `key` to `to` (apply-if-newer).
   Status Push(ObjectStore* from, ObjectStore* to, const std::string& key, Budget* b);
   bool stopping() const { return stop_ != nullptr && stop_->load(std::memory_order_relaxed); }
+  // After a step of a round (a push, a listing): the throttle's pause, if any.
+  void Paced(uint64_t cost) { throttle_.Step(cost, o_.max_mbps, stopping()); }
 
   AntiEntropyOptions o_;
   NodeId self_;
@@ -135,6 +153,8 @@ class AntiEntropy {
   std::function<std::unique_ptr<DigestPeer>(NodeId)> peer_for_;
   ClusterCounters* counters_;  // the ae_* ones
   const std::atomic<bool>* stop_;
+  const std::atomic<uint64_t> no_foreground_{0};
+  BackgroundThrottle throttle_;  // RunRound's thread only
   // Sync of the transition at sync_epoch_ (RunRound's thread only): when each moving partition
   // led here was first found equal, and those found equal again kSyncSettleMs later.
   uint64_t sync_epoch_ = 0;

@@ -234,7 +234,7 @@ class AntiEntropyTest : public ::testing::Test {
         [this](NodeId id) -> std::unique_ptr<DigestPeer> {
           return std::make_unique<LocalDigestPeer>(stores_[id - 1].get());
         },
-        &counters_, &stop_);
+        &counters_, &stop_, &foreground_);
     return *ae_;
   }
   Status PutTo(int i, const std::string& k, const std::string& v, Version ver) {
@@ -271,7 +271,33 @@ class AntiEntropyTest : public ::testing::Test {
   std::unique_ptr<FixedMapView> view_;
   ClusterCounters counters_;
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> foreground_{0};  // the node's client requests
   std::unique_ptr<AntiEntropy> ae_;
+};
+
+// A fake clock for the round's throttle: each look at it is 1 ms of work (and, when `busy`, a
+// client request arrived meanwhile); a sleep only moves it on and is recorded.
+struct FakeThrottleClock {
+  std::chrono::steady_clock::time_point t{};
+  std::vector<std::chrono::steady_clock::duration> sleeps;
+  std::atomic<uint64_t>* foreground = nullptr;
+  bool busy = false;
+  void Into(AntiEntropyOptions* o) {
+    o->now = [this] {
+      t += std::chrono::milliseconds(1);
+      if (busy) foreground->fetch_add(1);
+      return t;
+    };
+    o->sleep = [this](std::chrono::steady_clock::duration d) {
+      sleeps.push_back(d);
+      t += d;
+    };
+  }
+  double Slept() const {
+    std::chrono::duration<double> s{};
+    for (auto d : sleeps) s += d;
+    return s.count();
+  }
 };
 
 TEST_F(AntiEntropyTest, Issue12RacingWritersLeaveTheDigestExact) {
@@ -421,6 +447,55 @@ TEST_F(AntiEntropyTest, Issue12ATombstoneOutlivesTheTtlWhileAReplicaThatMissedTh
   }
   EXPECT_EQ(counters_.ae_repairs_refused.load(), 0u);
   EXPECT_TRUE(Converged());
+}
+
+TEST_F(AntiEntropyTest, Issue12ARoundKeepsToItsIoBudget) {
+  // 30 values of 100 KiB on store 1 only: 60 pushes of 100 KiB + kPushCostBytes at 1 MB/s, of
+  // which the bucket's first second is credit.
+  const std::string value(100 << 10, 'v');
+  for (int k = 0; k < 30; k++) ASSERT_TRUE(PutTo(1, "b-" + std::to_string(k), value, V(k)).ok());
+  FakeThrottleClock clock;
+  clock.foreground = &foreground_;
+  AntiEntropyOptions o;
+  o.max_mbps = 1;
+  clock.Into(&o);
+  const auto start = clock.t;
+  ASSERT_TRUE(Ae(o).RunRound().ok());
+  EXPECT_TRUE(Converged());
+  const double cost = 60.0 * (value.size() + kPushCostBytes) / 1e6;  // MB = seconds at 1 MB/s
+  // The round lasted at least its cost less the credit (its fake work counts: 1 ms per look at
+  // the clock), and it slept no longer than the whole cost.
+  EXPECT_GE(std::chrono::duration<double>(clock.t - start).count(), cost - 1.0);
+  EXPECT_GE(clock.Slept(), cost - 1.0 - 0.5);
+  EXPECT_LE(clock.Slept(), cost);
+}
+
+TEST_F(AntiEntropyTest, Issue12ARoundYieldsWhileClientsAreServedAndNotOtherwise) {
+  for (int k = 0; k < 40; k++) ASSERT_TRUE(PutTo(1, "y-" + std::to_string(k), "x", V(k)).ok());
+  {  // no client request: no pause, however much is pushed
+    FakeThrottleClock clock;
+    clock.foreground = &foreground_;
+    AntiEntropyOptions o;
+    clock.Into(&o);
+    ASSERT_TRUE(Ae(o).RunRound().ok());
+    EXPECT_TRUE(Converged());
+    EXPECT_TRUE(clock.sleeps.empty()) << clock.sleeps.size() << " pauses";
+  }
+  for (int k = 0; k < 40; k++) ASSERT_TRUE(PutTo(0, "y-" + std::to_string(k), "newer", V(100 + k)).ok());
+  {  // requests keep arriving: the round sleeps about as long as it worked
+    FakeThrottleClock clock;
+    clock.foreground = &foreground_;
+    clock.busy = true;
+    AntiEntropyOptions o;
+    clock.Into(&o);
+    const auto start = clock.t;
+    ASSERT_TRUE(Ae(o).RunRound().ok());
+    EXPECT_TRUE(Converged());
+    const double total = std::chrono::duration<double>(clock.t - start).count();
+    EXPECT_FALSE(clock.sleeps.empty());
+    EXPECT_GE(clock.Slept(), 0.3 * total) << "slept " << clock.Slept() << " s of " << total;
+    EXPECT_LE(clock.Slept(), 0.5 * total + 0.011);  // at most its work, less what is carried
+  }
 }
 
 TEST_F(AntiEntropyTest, Issue12AStopRequestEndsARoundEarly) {

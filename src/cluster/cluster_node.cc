@@ -68,7 +68,7 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
         if (c == nullptr) return nullptr;
         return std::make_unique<RemoteDigestPeer>(c);
       },
-      &n->shared_->counters(), &n->stop_);
+      &n->shared_->counters(), &n->stop_, &n->shared_->foreground_ops());
   // Always: with interval_ms 0 there are no periodic rounds, but a transition still needs the
   // rounds that sync its moving partitions.
   n->anti_entropy_thread_ = std::thread([p = n.get()] { p->AntiEntropyLoop(); });

@@ -486,6 +486,7 @@ Result<T> ClusterObjectStore::Routed(std::string_view key, F call) {
       Client* c = Coordinator(n);
       if (c == nullptr) return Status::Unavailable("no address for node " + std::to_string(n));
       shared_->counters().routed++;
+      shared_->NoteForeground();
       return call(c);
     });
     if (r.ok() || !r.status().IsUnavailable() || round > 0 || !stale()) return r;
@@ -498,6 +499,7 @@ Result<T> ClusterObjectStore::Routed(std::string_view key, F call) {
       Client* c = peers_->GetUnrouted(n);
       if (c == nullptr) return Status::Unavailable("no address for node " + std::to_string(n));
       shared_->counters().routed++;
+      shared_->NoteForeground();
       return call(c);
     });
   }
@@ -517,6 +519,7 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
   const uint32_t w = WriteQuorum(rows.rows[0].size());
   auto quorum = [this](size_t k) { return WriteQuorum(k); };
   shared_->counters().coordinated++;
+  shared_->NoteForeground();
   const auto started = Clock::now();
   for (int attempt = 0;; attempt++) {
     auto g = std::make_shared<Gather<WriteResult>>(n);
@@ -905,6 +908,7 @@ Status ClusterObjectStore::PutAsync(std::string_view key, std::string_view value
     return Status::Busy("the local write would wait or was refused (" + s.ToString() +
                         "): use Put");
   shared_->counters().coordinated++;
+  shared_->NoteForeground();
   for (size_t i = 0; i < n; i++) {
     if (i == self_slot) continue;
     WriteOptions o = op->rwo;
@@ -932,6 +936,7 @@ Result<WriteResult> ClusterObjectStore::WriteStreamAll(std::string_view key, Val
   if (n == 0) return NoMap();
   const uint32_t w = WriteQuorum(rows.rows[0].size());
   shared_->counters().coordinated++;
+  shared_->NoteForeground();
   WriteOptions rwo;
   rwo.durability = wo.durability;
   rwo.condition = WriteCondition::kIfNewer;
@@ -1009,6 +1014,7 @@ Result<ClusterObjectStore::Versions> ClusterObjectStore::ReadVersions(
     std::string_view key, const KeyRows& rows) {
   const std::vector<NodeId>& replicas = rows.all;
   std::shared_ptr<const ClusterMap> map = view_->map();
+  shared_->NoteForeground();
   // The order to ask: this node first (its index is at hand), then up nodes, then down ones.
   std::vector<NodeId> order;
   for (NodeId id : replicas)
@@ -1307,6 +1313,7 @@ Result<WriteResult> ClusterObjectStore::CheckedWrite(std::string_view key, const
         Client* c = Coordinator(n);
         if (c == nullptr) continue;
         shared_->counters().routed++;
+        shared_->NoteForeground();
         source.replay = 0;
         Result<WriteResult> r = c->PutStream(key, &source, wo);
         if (r.ok() || !r.status().IsUnavailable() || source.over) return r;

@@ -128,6 +128,10 @@ class ClusterShared {
   // for one target share one Append (one fdatasync). Never dropped: `then` answers a client.
   void HintThen(std::vector<std::pair<NodeId, Hint>> hints, std::function<void()> then);
   ClusterCounters& counters() { return counters_; }
+  // Bumped by every client request this node coordinates or routes: background work (the
+  // anti-entropy rounds) yields while it moves (util/background_throttle.h).
+  std::atomic<uint64_t>& foreground_ops() { return foreground_ops_; }
+  void NoteForeground() { foreground_ops_.fetch_add(1, std::memory_order_relaxed); }
   HintLog* hints() const { return hints_; }
   // Bytes queued for every target (0 without a hint log).
   uint64_t HintQueueBytes() const;
@@ -137,6 +141,7 @@ class ClusterShared {
   NodeId self_;
   std::function<uint64_t()> now_ms_;
   HintLog* hints_;
+  std::atomic<uint64_t> foreground_ops_{0};
   std::mutex clock_mu_;
   HybridClock clock_;
   std::mutex lat_mu_;

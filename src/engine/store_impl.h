@@ -12,7 +12,6 @@
 //   commit_queue.h      the writers in log order, the leader election of group commit, the
 //                       unfinished bytes, the committer thread (no lock of its own: under mu_)
 //   reader_epochs.h     the readers reclamation must wait for
-//   reclaim_throttle.h  reclamation's yielding and I/O budget (under reclaim_mu_)
 //   periodic_thread.h   the background reclaimer's thread
 //
 // The write path (docs/design.md has the full tour):
@@ -55,7 +54,7 @@
 #include "engine/index.h"
 #include "engine/periodic_thread.h"
 #include "engine/reader_epochs.h"
-#include "engine/reclaim_throttle.h"
+#include "util/background_throttle.h"
 #include "engine/record.h"
 #include "engine/store_format.h"
 #include "engine/test_hooks.h"
@@ -265,7 +264,7 @@ class StoreImpl final : public Store {
   void StartThrottle() REQUIRES(reclaim_mu_) { throttle_.Start(); }
   // Called after each step of reclamation (`bytes` read plus written): yields to foreground
   // work in proportion to the work done, then waits for the reclaim_mbps budget
-  // (engine/reclaim_throttle.h).
+  // (util/background_throttle.h).
   void Throttle(uint64_t bytes, bool throttle) REQUIRES(reclaim_mu_) {
     if (throttle) throttle_.Step(bytes, options_.reclaim_mbps, stop_.load());
   }
@@ -404,7 +403,7 @@ class StoreImpl final : public Store {
   PeriodicThread reclaimer_;
   std::atomic<uint64_t> foreground_ops_{0};  // bumped by every foreground operation
   // Yielding to foreground work and the reclaim_mbps budget: one pass at a time uses it.
-  ReclaimThrottle throttle_ GUARDED_BY(reclaim_mu_){&foreground_ops_};
+  BackgroundThrottle throttle_ GUARDED_BY(reclaim_mu_){&foreground_ops_};
   ReaderEpochs readers_;
 
   // Which volumes need an fdatasync, the sync passes and the interval thread

@@ -60,6 +60,7 @@ const std::vector<Key>& Keys() {
       {"anti_entropy_interval_ms", Kind::kUint, 0, uint64_t{24} * 3600 * 1000, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.anti_entropy_interval_ms = static_cast<uint32_t>(n); }},
       {"anti_entropy_max_keys", Kind::kUint, 1, 10000000, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.anti_entropy_max_keys = static_cast<uint32_t>(n); }},
       {"anti_entropy_max_bytes", Kind::kSize, 1, uint64_t{1} << 40, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.anti_entropy_max_bytes = n; }},
+      {"anti_entropy_mbps", Kind::kUint, 0, 100000, [](ServerConfig* c, const std::string&, uint64_t n) { c->cluster.anti_entropy_mbps = static_cast<uint32_t>(n); }},
       {"cluster_key_id", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.key_id = s; }},
       {"advertise", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.advertise = s; }},
       {"etcd_user", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->cluster.etcd_user = s; }},

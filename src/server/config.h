@@ -73,6 +73,7 @@ struct ClusterConfig {
   uint32_t out_delay_ms = 60000;
   uint32_t anti_entropy_max_keys = 10000;    // records repaired per round
   uint64_t anti_entropy_max_bytes = uint64_t{256} << 20;  // value bytes pushed per round
+  uint32_t anti_entropy_mbps = 0;  // the rounds' I/O budget (cluster/anti_entropy.h); 0: none
 };
 
 // The S3 gateway (issue 13; docs/s3.md): off unless s3_listen is set.

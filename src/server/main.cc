@@ -288,6 +288,7 @@ int main(int argc, char** argv) {
     no.anti_entropy.interval_ms = c.cluster.anti_entropy_interval_ms;
     no.anti_entropy.max_keys_per_round = c.cluster.anti_entropy_max_keys;
     no.anti_entropy.max_bytes_per_round = c.cluster.anti_entropy_max_bytes;
+    no.anti_entropy.max_mbps = c.cluster.anti_entropy_mbps;
     no.store_write_error = [engine = (*store)->store()] { return engine->WriteError(); };
     auto started_node = cairn::cluster::ClusterNode::Start(std::move(no), store->get());
     if (!started_node.ok()) {

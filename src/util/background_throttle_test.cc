@@ -1,6 +1,6 @@
-// ReclaimThrottle (engine/reclaim_throttle.h) on a fake clock: the pauses it asks for, not the
+// BackgroundThrottle (util/background_throttle.h) on a fake clock: the pauses it asks for, not the
 // time they take (nothing here sleeps or measures speed).
-#include "engine/reclaim_throttle.h"
+#include "util/background_throttle.h"
 
 #include <gtest/gtest.h>
 
@@ -11,10 +11,10 @@
 namespace cairn {
 namespace {
 
-using Clock = ReclaimThrottle::Clock;
+using Clock = BackgroundThrottle::Clock;
 using std::chrono::milliseconds;
 
-class ReclaimThrottleTest : public ::testing::Test {
+class BackgroundThrottleTest : public ::testing::Test {
  protected:
   void Work(milliseconds d) { now_ += d; }
 
@@ -23,14 +23,14 @@ class ReclaimThrottleTest : public ::testing::Test {
   std::vector<Clock::duration> sleeps_;
   // A sleep advances the fake clock by its length and is recorded. (Declared last: it reads the
   // clock when constructed.)
-  ReclaimThrottle throttle_{&ops_, [this] { return now_; },
+  BackgroundThrottle throttle_{&ops_, [this] { return now_; },
                             [this](Clock::duration d) {
                               sleeps_.push_back(d);
                               now_ += d;
                             }};
 };
 
-TEST_F(ReclaimThrottleTest, IdleForegroundOwesNoPause) {
+TEST_F(BackgroundThrottleTest, IdleForegroundOwesNoPause) {
   throttle_.Start();
   for (int i = 0; i < 10; ++i) {
     Work(milliseconds(5));
@@ -39,7 +39,7 @@ TEST_F(ReclaimThrottleTest, IdleForegroundOwesNoPause) {
   EXPECT_TRUE(sleeps_.empty());
 }
 
-TEST_F(ReclaimThrottleTest, BusyForegroundGetsAsMuchTimeAsTheWorkTookCappedPerStep) {
+TEST_F(BackgroundThrottleTest, BusyForegroundGetsAsMuchTimeAsTheWorkTookCappedPerStep) {
   throttle_.Start();
   ops_ += 1;
   Work(milliseconds(4));
@@ -51,20 +51,20 @@ TEST_F(ReclaimThrottleTest, BusyForegroundGetsAsMuchTimeAsTheWorkTookCappedPerSt
   Work(milliseconds(25));
   throttle_.Step(4096, 0, false);
   ASSERT_EQ(sleeps_.size(), 2u);
-  EXPECT_EQ(sleeps_[1], ReclaimThrottle::kMaxYield);
+  EXPECT_EQ(sleeps_[1], BackgroundThrottle::kMaxYield);
   // The step's own sleep is not counted as work: only the 1 ms of work after it adds.
   ops_ += 1;
   Work(milliseconds(1));
   throttle_.Step(4096, 0, false);
   ASSERT_EQ(sleeps_.size(), 3u);
-  EXPECT_EQ(sleeps_[2], ReclaimThrottle::kMaxYield);  // 15 ms carried + 1 ms, capped
+  EXPECT_EQ(sleeps_[2], BackgroundThrottle::kMaxYield);  // 15 ms carried + 1 ms, capped
 }
 
 // Issue 3: under constant foreground load, many short steps (one punch each) may not be held back
 // by more than the work they did. The old rule slept 1 ms after every step while operations
 // arrived: 1,000 steps of 20 us of work slept 1 s for 20 ms of work. This is what the wall-clock
 // test Reclaim.Issue3ThrottledPassProgressesUnderConstantForegroundLoad checks end to end.
-TEST_F(ReclaimThrottleTest, Issue3ShortStepsUnderConstantLoadYieldNoMoreThanTheirWork) {
+TEST_F(BackgroundThrottleTest, Issue3ShortStepsUnderConstantLoadYieldNoMoreThanTheirWork) {
   throttle_.Start();
   Clock::duration work{};
   for (int i = 0; i < 1000; ++i) {
@@ -76,11 +76,11 @@ TEST_F(ReclaimThrottleTest, Issue3ShortStepsUnderConstantLoadYieldNoMoreThanThei
   Clock::duration slept{};
   for (auto d : sleeps_) slept += d;
   EXPECT_LE(slept, work);
-  EXPECT_GE(slept, work - ReclaimThrottle::kYieldQuantum);  // owed, less what is still carried
-  for (auto d : sleeps_) EXPECT_GE(d, ReclaimThrottle::kYieldQuantum);  // one syscall per ms owed
+  EXPECT_GE(slept, work - BackgroundThrottle::kYieldQuantum);  // owed, less what is still carried
+  for (auto d : sleeps_) EXPECT_GE(d, BackgroundThrottle::kYieldQuantum);  // one syscall per ms owed
 }
 
-TEST_F(ReclaimThrottleTest, LessThanAQuantumIsCarriedAndAClosingStoreDoesNotYield) {
+TEST_F(BackgroundThrottleTest, LessThanAQuantumIsCarriedAndAClosingStoreDoesNotYield) {
   throttle_.Start();
   ops_ += 1;
   now_ += std::chrono::microseconds(400);
@@ -92,7 +92,7 @@ TEST_F(ReclaimThrottleTest, LessThanAQuantumIsCarriedAndAClosingStoreDoesNotYiel
   EXPECT_TRUE(sleeps_.empty());
 }
 
-TEST_F(ReclaimThrottleTest, TheBudgetHoldsOneSecondOfCreditAndWaitsForTheRest) {
+TEST_F(BackgroundThrottleTest, TheBudgetHoldsOneSecondOfCreditAndWaitsForTheRest) {
   throttle_.Start();
   // 1 MB/s: 1.5 MB at once overdraws the one second of credit by 0.5 s.
   throttle_.Step(1'500'000, /*mbps=*/1, false);

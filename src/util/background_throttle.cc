@@ -1,11 +1,11 @@
-#include "engine/reclaim_throttle.h"
+#include "util/background_throttle.h"
 
 #include <algorithm>
 #include <thread>
 
 namespace cairn {
 
-ReclaimThrottle::ReclaimThrottle(const std::atomic<uint64_t>* foreground_ops,
+BackgroundThrottle::BackgroundThrottle(const std::atomic<uint64_t>* foreground_ops,
                                  std::function<Clock::time_point()> now,
                                  std::function<void(Clock::duration)> sleep)
     : foreground_ops_(foreground_ops),
@@ -13,13 +13,13 @@ ReclaimThrottle::ReclaimThrottle(const std::atomic<uint64_t>* foreground_ops,
       sleep_(sleep ? std::move(sleep) : [](Clock::duration d) { std::this_thread::sleep_for(d); }),
       budget_start_(now_()) {}
 
-void ReclaimThrottle::Start() {
+void BackgroundThrottle::Start() {
   yield_last_ = now_();
   yield_owed_ = Clock::duration::zero();
   yield_ops_seen_ = foreground_ops_->load(std::memory_order_relaxed);
 }
 
-void ReclaimThrottle::Step(uint64_t bytes, uint32_t mbps, bool stopping) {
+void BackgroundThrottle::Step(uint64_t bytes, uint32_t mbps, bool stopping) {
   // Yield to foreground work first: the time since the last step was reclamation's work (the
   // previous step's own sleeps are not counted: yield_last_ is taken after them).
   Clock::time_point now = now_();

@@ -1,18 +1,21 @@
-// ReclaimThrottle: how much of the machine reclamation may take (issue 3, "Throttling";
-// docs/design.md, "Reclamation"). Two rules, applied after each step of a pass:
-//   1. Yield to foreground work. While foreground operations keep arriving, reclamation owes a
+// BackgroundThrottle: how much of the machine background work may take. The engine's
+// reclamation (issue 3, "Throttling"; docs/design.md, "Reclamation") and a cluster node's
+// anti-entropy, repair and rebuild (issue 12; docs/cluster.md "Anti-entropy") each pace their
+// steps with one. Two rules, applied after each step of a pass:
+//   1. Yield to foreground work. While foreground operations keep arriving, the work owes a
 //      pause as long as the work it did since its last step (kYieldShare), paid in sleeps of at
 //      least kYieldQuantum and at most kMaxYield each. Under constant load it gets at most half
 //      of the wall time, however short or long its steps are. With no foreground operation since
 //      the last step, nothing is owed. (The old rule, sleep 1 ms while operations arrive, up to
 //      20 ms, after every step, let constant load cut a pass to ~50 punches a second: 28 MiB in
 //      10 s at a 32 MB/s budget; bench/reclaim, docs/design.md.)
-//   2. Keep to the I/O budget (reclaim_mbps): a token bucket holding at most one second of
-//      credit; a step that overdraws it sleeps until the bucket is back to one second.
+//   2. Keep to the I/O budget (reclaim_mbps, anti_entropy_mbps): a token bucket holding at most
+//      one second of credit; a step that overdraws it sleeps until the bucket is back to one
+//      second.
 //
-// Thread safety: NoteForeground's counter (the caller's atomic) may be bumped from any thread.
-// Everything else is used by one reclamation pass at a time: the store keeps its throttle
-// GUARDED_BY its reclaim_mu_, so the throttle needs no lock of its own.
+// Thread safety: the foreground counter (the caller's atomic) may be bumped from any thread.
+// Everything else is used by one pass at a time (the store keeps its throttle GUARDED_BY its
+// reclaim_mu_; anti-entropy uses its own from its round's thread): no lock of its own.
 #pragma once
 
 #include <atomic>
@@ -22,7 +25,7 @@
 
 namespace cairn {
 
-class ReclaimThrottle {
+class BackgroundThrottle {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr double kYieldShare = 1.0;
@@ -31,7 +34,7 @@ class ReclaimThrottle {
 
   // `foreground_ops`: counts the store's foreground operations (bumped by their callers).
   // `now` and `sleep` default to the steady clock and sleep_for (tests pass a fake clock).
-  explicit ReclaimThrottle(const std::atomic<uint64_t>* foreground_ops,
+  explicit BackgroundThrottle(const std::atomic<uint64_t>* foreground_ops,
                            std::function<Clock::time_point()> now = nullptr,
                            std::function<void(Clock::duration)> sleep = nullptr);
 
