@@ -419,10 +419,12 @@ Status NoMap() { return Status::Unavailable("the cluster has no map yet (no plac
 
 // The error of a write that fewer than `w` replicas acknowledged (`results`: the answers so
 // far; `sent`: the replicas it was sent to): DeadlineExceeded when some replica may have
-// applied it (the outcome is unknown), Unavailable when none can have.
+// applied it (the outcome is unknown), Unavailable when none can have. `shortfall`, when
+// given, says what was needed and got (QuorumShortfall: a moving partition needs W in both rows,
+// so two acknowledgements of two can still fall short).
 Status PartialWriteStatus(const std::vector<std::optional<Result<WriteResult>>>& results,
                           const std::vector<bool>& sent, size_t acks, uint32_t w,
-                          WritePolicy policy) {
+                          WritePolicy policy, const std::string& shortfall = "") {
   bool maybe = acks > 0;
   std::string why;
   for (size_t i = 0; i < results.size(); i++) {
@@ -436,9 +438,11 @@ Status PartialWriteStatus(const std::vector<std::optional<Result<WriteResult>>>&
       if (sent[i] && !DefinitelyNotApplied(s)) maybe = true;
     }
   }
-  const std::string msg = std::to_string(acks) + " of the " + std::to_string(w) +
-                          " replicas the write policy (" + WritePolicyName(policy) +
-                          ") needs acknowledged the write" + (why.empty() ? "" : " (" + why + ")");
+  const std::string policy_name = std::string("the write policy (") + WritePolicyName(policy) + ")";
+  std::string msg = shortfall.empty() ? std::to_string(acks) + " of the " + std::to_string(w) +
+                                            " replicas " + policy_name + " needs acknowledged the write"
+                                      : policy_name + " " + shortfall;
+  if (!why.empty()) msg += " (" + why + ")";
   if (maybe) return Status::DeadlineExceeded(msg + "; the outcome is unknown");
   return Status::Unavailable(msg + "; nothing was written");
 }
@@ -650,7 +654,8 @@ Result<WriteResult> ClusterObjectStore::WriteAll(std::string_view key, const std
     }
     // Could any replica have applied it? Then the outcome is unknown.
     std::lock_guard<std::mutex> l(g->mu);
-    return PartialWriteStatus(g->results, sent, acks, w, options_.write_policy);
+    return PartialWriteStatus(g->results, sent, acks, w, options_.write_policy,
+                              rows.moving() ? QuorumShortfall(rows, acked, quorum) : "");
   }
 }
 

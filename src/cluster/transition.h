@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "cluster/cluster_map.h"
@@ -36,5 +37,12 @@ KeyRows RowsOf(const ClusterMap& m, uint32_t p);
 // row of `r` (W in the old row and W in the new one while the partition moves).
 bool QuorumMet(const KeyRows& r, const std::vector<NodeId>& acked,
                const std::function<uint32_t(size_t)>& quorum);
+
+// For the error of a write that did not meet QuorumMet: what each row needed and got, e.g.
+// "needs 2 acknowledgements in the partition's new row and 2 in its old one (it is moving);
+// 2 of the new row's 3 and 1 of the old row's 3 acknowledged the write". Not moving: "needs
+// 2 acknowledgements; 1 of the row's 3 acknowledged the write".
+std::string QuorumShortfall(const KeyRows& r, const std::vector<NodeId>& acked,
+                            const std::function<uint32_t(size_t)>& quorum);
 
 }  // namespace cairn::cluster

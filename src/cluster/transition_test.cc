@@ -58,6 +58,12 @@ TEST(Transition, Issue12AWriteNeedsWInTheOldRowAndWInTheNewRow) {
   // Not moving: W of the row, as before transitions.
   const KeyRows still = RowsOf(Moving(), 1);
   EXPECT_TRUE(QuorumMet(still, {2, 4}, Majority));
+  // A write's error says what each row needed and got: two acknowledgements can fall short.
+  EXPECT_EQ(QuorumShortfall(r, {1, 4}, Majority),
+            "needs 2 acknowledgements in the partition's new row and 2 in its old one (it is "
+            "moving); 2 of the new row's 3 and 1 of the old row's 3 acknowledged the write");
+  EXPECT_EQ(QuorumShortfall(still, {4}, Majority),
+            "needs 2 acknowledgements; 1 of the row's 3 acknowledged the write");
   EXPECT_FALSE(QuorumMet(still, {4}, Majority));
   EXPECT_FALSE(QuorumMet(still, {3, 4}, Majority));  // 3 is not a replica of it
 }
