@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 #include "cluster/transition.h"
 #include "util/escape.h"
@@ -23,7 +24,19 @@ AntiEntropy::AntiEntropy(AntiEntropyOptions o, NodeId self, MapView* view, Diges
       peer_for_(std::move(peer_for)),
       counters_(counters),
       stop_(stop),
-      throttle_(foreground_ops != nullptr ? foreground_ops : &no_foreground_, o_.now, o_.sleep) {}
+      throttle_(foreground_ops != nullptr ? foreground_ops : &no_foreground_, o_.now,
+                o_.sleep ? o_.sleep
+                         : [this](std::chrono::steady_clock::duration d) { SleepUnlessStopped(d); }) {}
+
+void AntiEntropy::SleepUnlessStopped(std::chrono::steady_clock::duration d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (!stopping()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) return;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(kStopCheckMs)));
+  }
+}
 
 bool AntiEntropy::pending() const { return pending_.load(); }
 
@@ -258,17 +271,18 @@ Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& 
     src.r = r->get();
     s = to->PutStream(key, &src, wo).status();
   }
-  Paced(bytes + kPushCostBytes);
   if (s.IsConflict()) {
     // The target holds something newer, or the version is at or below its tombstone horizon
     // (it may have forgotten a newer delete): never forced.
     counters_->ae_repairs_refused++;
+    Paced(bytes + kPushCostBytes);
     return Status::OK();
   }
   if (!s.ok()) {
     // A bad key or a value over the target's limits: skipped; anything else ends the peer.
     if (s.IsInvalidArgument() || s.IsLimitExceeded()) {
       counters_->ae_repairs_refused++;
+      Paced(bytes + kPushCostBytes);
       return Status::OK();
     }
     return s;
@@ -279,6 +293,7 @@ Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& 
   counters_->ae_bytes_pushed += bytes;
   b->keys--;
   b->bytes = bytes >= b->bytes ? 0 : b->bytes - bytes;
+  Paced(bytes + kPushCostBytes);
   return Status::OK();
 }
 

@@ -54,9 +54,11 @@ struct AntiEntropyOptions {
   // The rounds' I/O budget in MB/s (anti_entropy_mbps): value bytes pushed plus
   // kPushCostBytes per record pushed; 0: none. Whatever the budget, a round yields to the
   // node's client requests (util/background_throttle.h): while they keep arriving it sleeps as
-  // long as it worked, so a rebuild takes at most half of the time it would alone.
+  // long as it worked, so under a steady load it works at most half of the wall time. A pause
+  // ends early when the node stops (a large object's push can owe minutes of budget).
   uint32_t max_mbps = 0;
-  // Tests: the throttle's clock and sleep (default: the steady clock, sleep_for).
+  // Tests: the throttle's clock and sleep (default: the steady clock, and a sleep that the
+  // stop flag cuts short).
   std::function<std::chrono::steady_clock::time_point()> now;
   std::function<void(std::chrono::steady_clock::duration)> sleep;
 };
@@ -64,6 +66,8 @@ struct AntiEntropyOptions {
 // What a pushed record costs the budget beyond its value: its head, its index entry, its share
 // of a sync, the round trip (named bound).
 inline constexpr uint64_t kPushCostBytes = 4096;
+// Named bound: how often a round's pause looks at the stop flag.
+inline constexpr uint32_t kStopCheckMs = 50;
 
 // One replica as a round talks to it.
 class DigestPeer {
@@ -145,6 +149,8 @@ class AntiEntropy {
   bool stopping() const { return stop_ != nullptr && stop_->load(std::memory_order_relaxed); }
   // After a step of a round (a push, a listing): the throttle's pause, if any.
   void Paced(uint64_t cost) { throttle_.Step(cost, o_.max_mbps, stopping()); }
+  // The throttle's default sleep: `d` in slices of kStopCheckMs, until `stop`.
+  void SleepUnlessStopped(std::chrono::steady_clock::duration d);
 
   AntiEntropyOptions o_;
   NodeId self_;

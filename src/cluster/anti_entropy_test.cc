@@ -498,6 +498,25 @@ TEST_F(AntiEntropyTest, Issue12ARoundYieldsWhileClientsAreServedAndNotOtherwise)
   }
 }
 
+TEST_F(AntiEntropyTest, Issue12AStopEndsABudgetPauseAtOnce) {
+  // One 16 MiB push at 1 MB/s owes a pause of about 16 s after it; a node that stops then
+  // must not wait it out (the real sleep, looking at the stop flag every kStopCheckMs).
+  ASSERT_TRUE(PutTo(1, "big", std::string(16 << 20, 'b'), V(1)).ok());
+  AntiEntropyOptions o;
+  o.max_mbps = 1;
+  AntiEntropy& ae = Ae(o);
+  const auto start = std::chrono::steady_clock::now();
+  std::thread round([&ae] { (void)ae.RunRound(); });
+  // Stop once the first push is made (its pause has begun), then the round ends.
+  for (int i = 0; i < 2000 && counters_.ae_keys_repaired.load() == 0; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE(counters_.ae_keys_repaired.load(), 1u);
+  stop_ = true;
+  round.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(12))
+      << "the round waited out its pause after the stop";
+}
+
 TEST_F(AntiEntropyTest, Issue12AStopRequestEndsARoundEarly) {
   for (int k = 0; k < 20; k++) ASSERT_TRUE(PutTo(1, "s-" + std::to_string(k), "x", V(k)).ok());
   stop_ = true;
