@@ -150,6 +150,7 @@ snap_all() {  # FILE
   python3 - "$CAIRN" "${SURV_PIDS[*]}" "${SURV_ADDRS[*]}" >"$1" <<'EOF'
 import json, subprocess, sys, concurrent.futures as cf
 cairn, pids, addrs = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+READ_COUNTERS = ('coordinated', 'routed', 'hedged', 'read_repairs')
 def snap(pid, addr):
     r = subprocess.run([cairn, '--server', addr, '--json', 'stat'], capture_output=True, text=True, timeout=20)
     io = dict(l.split(': ') for l in open(f'/proc/{pid}/io').read().split('\n') if ': ' in l)
@@ -157,7 +158,8 @@ def snap(pid, addr):
     s = json.loads(r.stdout)['server'] if r.returncode == 0 else {}
     return json.dumps({'read_bytes': int(io['read_bytes']), 'write_bytes': int(io['write_bytes']),
                        'ticks': int(st[11]) + int(st[12]),
-                       **{k[len('cluster.'):]: v for k, v in s.items() if k.startswith('cluster.ae_')}})
+                       **{k[len('cluster.'):]: v for k, v in s.items()
+                          if k.startswith('cluster.ae_') or k[len('cluster.'):] in READ_COUNTERS}})
 with cf.ThreadPoolExecutor(len(pids)) as ex:
     for line in ex.map(snap, pids, addrs): print(line)
 EOF
@@ -340,12 +342,13 @@ for name, a, b, s in (('healthy, under the load', 'healthy', 'kill', tk - th), (
 print()
 print("Per survivor over the rebuild:")
 print()
-print("| node | keys repaired | MB pushed | disk write MB | disk read MB | CPU s |")
-print("|--:|--:|--:|--:|--:|--:|")
+print("| node | keys repaired | MB pushed | disk write MB | disk read MB | CPU s | requests coordinated | routed | reads hedged | read repairs |")
+print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 for i, (x, y) in enumerate(zip(S['down'], S['retired'])):
-    print(f"| {i + 1} | {y.get('ae_keys_repaired', 0) - x.get('ae_keys_repaired', 0)} | "
-          f"{(y.get('ae_bytes_pushed', 0) - x.get('ae_bytes_pushed', 0)) / 1e6:.1f} | {(y['write_bytes'] - x['write_bytes']) / 1e6:.1f} | "
-          f"{(y['read_bytes'] - x['read_bytes']) / 1e6:.1f} | {(y['ticks'] - x['ticks']) / tick:.1f} |")
+    dc = lambda k: y.get(k, 0) - x.get(k, 0)
+    print(f"| {i + 1} | {dc('ae_keys_repaired')} | {dc('ae_bytes_pushed') / 1e6:.1f} | {dc('write_bytes') / 1e6:.1f} | "
+          f"{dc('read_bytes') / 1e6:.1f} | {dc('ticks') / tick:.1f} | {dc('coordinated')} | {dc('routed')} | "
+          f"{dc('hedged')} | {dc('read_repairs')} |")
 print()
 t = tot('down', 'retired')
 rate = t['p'] / secs / 1e6

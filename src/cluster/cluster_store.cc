@@ -1017,20 +1017,15 @@ Result<WriteResult> ClusterObjectStore::WriteStreamAll(std::string_view key, Val
 
 Result<ClusterObjectStore::Versions> ClusterObjectStore::ReadVersions(
     std::string_view key, const KeyRows& rows) {
-  const std::vector<NodeId>& replicas = rows.all;
   std::shared_ptr<const ClusterMap> map = view_->map();
   shared_->NoteForeground();
-  // The order to ask: this node first (its index is at hand), then up nodes, then down ones.
-  std::vector<NodeId> order;
-  for (NodeId id : replicas)
-    if (id == options_.self && local_ != nullptr) order.push_back(id);
-  for (int pass = 0; pass < 2; pass++)
-    for (NodeId id : replicas) {
-      if (id == options_.self && local_ != nullptr) continue;
-      const MapNode* mn = map->Node(id);
-      const bool up = mn != nullptr && mn->state == NodeState::kUp;
-      if (up == (pass == 0)) order.push_back(id);
-    }
+  // This node first (its index is at hand) unless it joins the key's row, then up nodes, then
+  // down ones (cluster/transition.h).
+  const std::vector<NodeId> order =
+      ReadOrder(rows, local_ != nullptr ? options_.self : 0, [&](NodeId id) {
+        const MapNode* mn = map->Node(id);
+        return mn != nullptr && mn->state == NodeState::kUp;
+      });
   auto g = std::make_shared<Gather<ObjectInfo>>(order.size());
   auto started = std::make_shared<std::vector<Clock::time_point>>(order.size());
   size_t next = 0;
@@ -1182,9 +1177,10 @@ Result<ObjectInfo> ClusterObjectStore::CoordinatedHead(std::string_view key, Nod
   if (vs.newest == nullptr) return Status::NotFound("no such key");
   // Replicas of the majority that hold less than the newest get it before we answer (ABD): a
   // later read then cannot see an older version.
-  std::vector<NodeId> stale;
+  std::vector<NodeId> stale, newest;
   for (const auto& a : vs.answers)
-    if (!a.found || a.info.version < vs.newest->info.version) stale.push_back(a.node);
+    (!a.found || a.info.version < vs.newest->info.version ? stale : newest).push_back(a.node);
+  stale = ReadRepairTargets(rows, newest, stale);
   if (!stale.empty()) {
     Status s = Repair(key, vs.newest->node, vs.newest->info, stale);
     if (!s.ok()) return Status::Unavailable("read repair could not reach a majority: " + s.ToString());

@@ -60,4 +60,39 @@ std::string QuorumShortfall(const KeyRows& r, const std::vector<NodeId>& acked,
          std::to_string(old.size()) + " acknowledged the write";
 }
 
+namespace {
+bool Holds(const std::vector<NodeId>& v, NodeId id) {
+  return std::find(v.begin(), v.end(), id) != v.end();
+}
+}  // namespace
+
+bool IsJoiner(const KeyRows& r, NodeId id) {
+  return r.moving() && Holds(r.rows[0], id) && !Holds(r.rows[1], id);
+}
+
+std::vector<NodeId> ReadOrder(const KeyRows& r, NodeId self,
+                              const std::function<bool(NodeId)>& up) {
+  std::vector<NodeId> order;
+  const bool self_first = self != 0 && Holds(r.all, self) && !IsJoiner(r, self);
+  if (self_first) order.push_back(self);
+  for (int pass = 0; pass < 2; pass++)
+    for (NodeId id : r.all)
+      if (!(self_first && id == self) && up(id) == (pass == 0)) order.push_back(id);
+  return order;
+}
+
+std::vector<NodeId> ReadRepairTargets(const KeyRows& r, const std::vector<NodeId>& newest,
+                                      const std::vector<NodeId>& stale) {
+  if (!r.moving()) return stale;
+  for (const std::vector<NodeId>& row : r.rows) {
+    size_t n = 0;
+    for (NodeId id : row) n += Holds(newest, id) ? 1 : 0;
+    if (n < row.size() / 2 + 1) return stale;
+  }
+  std::vector<NodeId> out;
+  for (NodeId id : stale)
+    if (!IsJoiner(r, id)) out.push_back(id);
+  return out;
+}
+
 }  // namespace cairn::cluster

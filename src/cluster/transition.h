@@ -45,4 +45,24 @@ bool QuorumMet(const KeyRows& r, const std::vector<NodeId>& acked,
 std::string QuorumShortfall(const KeyRows& r, const std::vector<NodeId>& acked,
                             const std::function<uint32_t(size_t)>& quorum);
 
+// Whether `id` is a member of only the new row of a moving partition (a joiner): it holds
+// only what the transition's sync and the writes since the map changed have given it.
+bool IsJoiner(const KeyRows& r, NodeId id);
+
+// The order in which a read asks the replicas for their versions: `self` first when it is one
+// (its index is at hand; 0: the reader is not a replica) unless it is a joiner, then the up
+// members in `r.all`'s order (the old row, then the joiners), then the ones not up. A joiner
+// is asked only when the old row's members cannot make the majorities, so that a read does
+// not find it lacking keys the sync has yet to bring and write them back to it.
+std::vector<NodeId> ReadOrder(const KeyRows& r, NodeId self, const std::function<bool(NodeId)>& up);
+
+// Which of the `stale` replicas (they answered a read with no version, or an older one than
+// the newest it found, held by `newest`) the read writes the newest back to before it answers,
+// so that a later read cannot see an older one (ABD): all of them, except the joiners of a
+// moving partition when the replicas holding the newest already make a majority of every row
+// without them (the transition's sync gives a joiner everything before the map retires the
+// old row, and the read did not need it).
+std::vector<NodeId> ReadRepairTargets(const KeyRows& r, const std::vector<NodeId>& newest,
+                                      const std::vector<NodeId>& stale);
+
 }  // namespace cairn::cluster

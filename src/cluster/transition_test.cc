@@ -68,5 +68,45 @@ TEST(Transition, Issue12AWriteNeedsWInTheOldRowAndWInTheNewRow) {
   EXPECT_FALSE(QuorumMet(still, {3, 4}, Majority));  // 3 is not a replica of it
 }
 
+// Seen in bench/cluster/rebuild.sh: while a lost node's partitions were rebuilt, a read that the
+// joiner (the node taking the lost one's slot) coordinated asked its own index first, found
+// nothing there (the sync had not reached the key), needed both old members too, and wrote
+// the value back to itself, durably, before answering. A joiner is now asked after the old
+// row's members, and only when they cannot make the majorities.
+TEST(Transition, Issue12AReadAsksTheOldRowBeforeAJoiner) {
+  const KeyRows r = RowsOf(Moving(), 0);  // old {1,2,3} (3 is out), new {1,2,4}
+  auto up = [](NodeId id) { return id != 3; };
+  EXPECT_EQ(ReadOrder(r, 4, up), (std::vector<NodeId>{1, 2, 4, 3}));  // the joiner is not first
+  EXPECT_EQ(ReadOrder(r, 1, up), (std::vector<NodeId>{1, 2, 4, 3}));
+  EXPECT_EQ(ReadOrder(r, 2, up), (std::vector<NodeId>{2, 1, 4, 3}));
+  EXPECT_EQ(ReadOrder(r, 0, up), (std::vector<NodeId>{1, 2, 4, 3}));  // a client
+  // Node 2 down too: the joiner comes before the ones not up.
+  auto up1 = [](NodeId id) { return id == 1 || id == 4; };
+  EXPECT_EQ(ReadOrder(r, 4, up1), (std::vector<NodeId>{1, 4, 2, 3}));
+  // Not moving: node 4 is a member like the others, and its own index comes first.
+  const KeyRows still = RowsOf(Moving(), 1);
+  EXPECT_EQ(ReadOrder(still, 4, up), (std::vector<NodeId>{4, 1, 2}));
+  EXPECT_EQ(ReadOrder(still, 7, up), (std::vector<NodeId>{1, 2, 4}));  // not a replica
+  EXPECT_TRUE(IsJoiner(r, 4));
+  EXPECT_FALSE(IsJoiner(r, 1));
+  EXPECT_FALSE(IsJoiner(r, 3));  // leaving, not joining
+  EXPECT_FALSE(IsJoiner(still, 4));
+}
+
+TEST(Transition, Issue12AReadWritesBackToAJoinerOnlyWhenAMajorityNeedsIt) {
+  const KeyRows r = RowsOf(Moving(), 0);  // old {1,2,3}, new {1,2,4}
+  using V = std::vector<NodeId>;
+  // The old members hold the newest: a majority of both rows without the joiner.
+  EXPECT_EQ(ReadRepairTargets(r, {1, 2}, {4}), V{});
+  EXPECT_EQ(ReadRepairTargets(r, {1, 2}, {3, 4}), V{3});  // a stale old member still gets it
+  // Only node 1 holds it: without writing it back to 2 and 4 a later read of {2, 4} (a
+  // majority of the new row) could miss it.
+  EXPECT_EQ(ReadRepairTargets(r, {1}, {2, 4}), (V{2, 4}));
+  EXPECT_EQ(ReadRepairTargets(r, {1, 4}, {2}), V{2});          // the old row lacks a majority
+  EXPECT_EQ(ReadRepairTargets(r, {1, 3}, {2, 4}), (V{2, 4}));  // the new row lacks one
+  // Not moving: every stale replica, as before transitions.
+  EXPECT_EQ(ReadRepairTargets(RowsOf(Moving(), 1), {1, 2}, {4}), V{4});
+}
+
 }  // namespace
 }  // namespace cairn::cluster
