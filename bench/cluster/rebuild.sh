@@ -16,8 +16,9 @@
 #   4. client latency through node 1 throughout: back-to-back `cairn bench` windows of W seconds
 #      (get=90,put=10 of 10 KiB on KEYS keys of the window's own prefix, which it first writes
 #      once (not measured: a bench checks every GET against its own writes, so windows cannot share
-#      keys), CONNS connections x INFLIGHT in flight, a closed loop: `cairn bench` has no rate
-#      limit), HEALTHY_S seconds before the kill, then through
+#      keys), CONNS connections x INFLIGHT slots, an open loop offering RATE requests/s whose
+#      latency counts from when each request was due (RATE=0: a closed loop, which saturates the
+#      2 cores and so measures their queue)), HEALTHY_S seconds before the kill, then through
 #      down, out and the rebuild, until 2 windows after the retire; each window labelled by the
 #      phases it overlaps (the worst of rebuilding > down > after > healthy), and the ratios
 #      max p99 over rebuilding windows / median p99 of healthy windows (and of down windows).
@@ -28,7 +29,7 @@
 # Usage: bench/cluster/rebuild.sh   (needs build/release: cairnd cairn)
 # Env: SMALL=50000 (10 KiB objects)  LARGE=64 (1 MiB objects)  NODES=4  OUT_DELAY_MS=5000
 #      W=5 (seconds per latency window)  HEALTHY_S=30  KEYS=200 (the load's keys, per window)  CONNS=4
-#      INFLIGHT=4  REBUILD_TIMEOUT_S=300 (out -> retired, then the run gives up waiting)
+#      INFLIGHT=4  RATE=1000 (requests/s offered; 0: closed loop)  REBUILD_TIMEOUT_S=300 (out -> retired, then the run gives up waiting)
 #      FIO_SIZE=2G  FIO_S=10
 # Output: a markdown report on stdout and in bench/results/DATE-rebuild.md.
 set -euo pipefail
@@ -43,6 +44,7 @@ HEALTHY_S=${HEALTHY_S:-30}
 KEYS=${KEYS:-200}
 CONNS=${CONNS:-4}
 INFLIGHT=${INFLIGHT:-4}
+RATE=${RATE:-1000}
 REBUILD_TIMEOUT_S=${REBUILD_TIMEOUT_S:-300}
 FIO_SIZE=${FIO_SIZE:-2G}
 FIO_S=${FIO_S:-10}
@@ -71,7 +73,7 @@ now() { date +%s.%N; }
 out "# Rebuild bench, $STAMP"
 out
 out "Command: \`bench/cluster/rebuild.sh\` (SMALL=$SMALL LARGE=$LARGE NODES=$NODES OUT_DELAY_MS=$OUT_DELAY_MS W=$W"
-out "HEALTHY_S=$HEALTHY_S KEYS=$KEYS CONNS=$CONNS INFLIGHT=$INFLIGHT REBUILD_TIMEOUT_S=$REBUILD_TIMEOUT_S FIO_SIZE=$FIO_SIZE FIO_S=$FIO_S)"
+out "HEALTHY_S=$HEALTHY_S KEYS=$KEYS CONNS=$CONNS INFLIGHT=$INFLIGHT RATE=$RATE REBUILD_TIMEOUT_S=$REBUILD_TIMEOUT_S FIO_SIZE=$FIO_SIZE FIO_S=$FIO_S)"
 out "at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include 2>/dev/null || echo ' (src/ or include/ modified in the tree)'); $(nproc) cores, load at start $(load1)."
 out
 
@@ -132,7 +134,7 @@ load_loop() {
     # versions it wrote itself: another run's newer write of the same key is an error to it).
     timeout $((W * 4 + 60)) "$CAIRN" --server "$N1" --json bench --duration "$W" --mix get=90,put=10 \
       --size 10K --keys "$KEYS" --key-prefix "load/$n/" --connections "$CONNS" \
-      --inflight "$INFLIGHT" >"$T/win.$n.json" 2>"$T/win.$n.err" &
+      --inflight "$INFLIGHT" --rate "$RATE" >"$T/win.$n.json" 2>"$T/win.$n.err" &
     bp=$!
     echo "$bp" >"$T/bench.pid"
     wait "$bp" || true
@@ -180,7 +182,7 @@ print(json.dumps({"state": st, "epoch": j.get("epoch"), "transition": t is not N
 }
 jget() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
 
-log "load windows: ${W}s each, get=90,put=10 of 10 KiB on $KEYS keys, $CONNS x $INFLIGHT, through node 1 (at most $MAXWIN)"
+log "load windows: ${W}s each, get=90,put=10 of 10 KiB on $KEYS keys, $CONNS x $INFLIGHT, rate $RATE/s (0: closed), through node 1 (at most $MAXWIN)"
 load_loop &
 LPID=$!
 L_HEALTHY=$(load1)
@@ -368,8 +370,12 @@ fi
 out "## Client latency through node 1, windows of $W s"
 out
 out "\`cairn --server NODE1 --json bench --duration $W --mix get=90,put=10 --size 10K --keys $KEYS --key-prefix load/N/"
-out "--connections $CONNS --inflight $INFLIGHT\` back to back, window N on its own keys, which it writes once first (not measured);"
-out "a closed loop of $((CONNS * INFLIGHT)) requests in flight, so ops/s is what the cluster gave, not a fixed offered rate."
+out "--connections $CONNS --inflight $INFLIGHT --rate $RATE\` back to back, window N on its own keys, which it writes once first (not measured);"
+if [ "$RATE" = 0 ]; then
+  out "a closed loop of $((CONNS * INFLIGHT)) requests in flight, so ops/s is what the cluster gave, not a fixed offered rate."
+else
+  out "an open loop offering $RATE requests/s on up to $((CONNS * INFLIGHT)) slots; latency counts from when a request was due."
+fi
 out "Start: seconds from the kill to the measured part. Label: the worst phase the measured part overlaps"
 out "(rebuilding > down > after > healthy; down = killed, not out yet); spans lists every phase it overlaps. Latency in ms."
 out

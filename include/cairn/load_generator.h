@@ -10,6 +10,10 @@
 // errors, apart from the measurements; NotFound is an error unless the mix deletes (or the
 // keys were not preloaded). Connections authenticate with ClientOptions::key.
 //
+// Closed loop by default; open loop at a fixed rate with `rate` (a load below what the server
+// can do, whose latency can then be compared across conditions: a closed loop that saturates
+// the server measures its queue).
+//
 // Always bounded: by duration_s and/or count (at least one must be set), and every request by
 // timeout_ms; the run ends at the first bound reached, or when `stop` says so.
 //
@@ -39,6 +43,12 @@ struct LoadOptions {
   bool zipf = false;  // else uniform
   double zipf_theta = 0.99;
   double duration_s = 0;  // 0: not bounded by time
+  // Requests per second offered, an open loop (1..10,000,000; 0: a closed loop, where each of
+  // the connections x inflight slots sends its next request when its last is answered). Request
+  // n is due at n / rate seconds and goes on the next connection with a free slot; with none
+  // free it waits for one. Its latency counts from when it was due, so a server that falls
+  // behind shows in the percentiles instead of slowing the load (no coordinated omission).
+  double rate = 0;
   uint64_t count = 0;     // 0: not bounded by count
   bool preload = true;    // write every key once before measuring (when the mix reads)
   std::string key_prefix = "bench/";

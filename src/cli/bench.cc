@@ -54,6 +54,7 @@ Outcome Print(const Context& ctx, const BenchArgs& args, const LoadOptions& lo,
     j["server"] = ctx.server;
     j["connections"] = lo.connections;
     j["inflight"] = lo.inflight;
+    j["rate"] = lo.rate;  // 0: a closed loop
     j["size"] = lo.value_bytes;
     Json mix;
     for (const Op& o : ops) mix[o.name] = o.weight;
@@ -85,8 +86,9 @@ Outcome Print(const Context& ctx, const BenchArgs& args, const LoadOptions& lo,
     if (!r.first_error.empty()) j["first_error"] = OneLine(r.first_error);
     PrintOut(j.dump() + "\n");
   } else {
-    PrintOut(fmt::format("{} ops in {:.2f} s: {:.0f} ops/s, {:.1f} MB/s; errors {}, not found {}\n",
+    PrintOut(fmt::format("{} ops in {:.2f} s: {:.0f} ops/s{}, {:.1f} MB/s; errors {}, not found {}\n",
                          r.ops, r.seconds, static_cast<double>(r.ops) / secs,
+                         lo.rate > 0 ? fmt::format(" (offered {:.0f}/s)", lo.rate) : "",
                          static_cast<double>(r.bytes) / secs / 1e6, r.errors, r.not_found));
     auto line = [&](const char* name, const LoadLatency& l, uint64_t n) {
       PrintOut(fmt::format(
@@ -122,6 +124,10 @@ Outcome RunBench(const Context& ctx, const BenchArgs& args) {
     return Outcome::Usage("--dist must be uniform or zipf");
   if (args.duration_s < 0 || args.duration_s > 86400)
     return Outcome::Usage("--duration must be 0..86400 seconds");
+  if (args.rate != 0 && !(args.rate >= 1 && args.rate <= 1e7))
+    return Outcome::Usage("--rate must be 1..10000000 requests/s (or 0: a closed loop)");
+  if (args.rate != 0 && !args.s3.empty())
+    return Outcome::Usage("--rate is not supported with --s3 (its load is a closed loop)");
   static constexpr const char* kOpNames[3] = {"get", "put", "delete"};
   std::array<uint32_t, 3> weights{0, 0, 0};
   {
@@ -163,6 +169,7 @@ Outcome RunBench(const Context& ctx, const BenchArgs& args) {
   lo.zipf = args.dist == "zipf";
   lo.zipf_theta = args.zipf_theta;
   lo.duration_s = args.duration_s;
+  lo.rate = args.rate;
   lo.count = args.count;
   if (lo.duration_s == 0 && lo.count == 0) lo.duration_s = 10;  // always bounded
   lo.preload = !args.no_preload;

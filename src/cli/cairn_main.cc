@@ -231,6 +231,9 @@ int Run(int argc, char** argv, const LocalBackend* local) {
   bench->add_option("--duration", bench_args.duration_s,
                     "Seconds to run (default 10 when --count is not given)");
   bench->add_option("--count", bench_args.count, "Requests to complete, then stop");
+  bench->add_option("--rate", bench_args.rate,
+                    "Requests per second offered, an open loop whose latency counts from when "
+                    "each request was due (default 0: a closed loop of connections x inflight)");
   bench->add_flag("--no-preload", bench_args.no_preload,
                   "Do not write every key once before measuring");
   bench->add_option("--key-prefix", bench_args.key_prefix, "Key prefix (default bench/)");

@@ -221,6 +221,44 @@ TEST(ClientTest, LoadGeneratorSurvivesTimeoutsWithOneCallInFlight) {
   EXPECT_NE(r->first_error.find("timeout"), std::string::npos) << r->first_error;
 }
 
+// An open loop (LoadOptions::rate): request n is due at n / rate seconds whatever the server
+// does, and its latency counts from then. A closed loop against a slow server measures each
+// request from when it was sent and so hides the queue (coordinated omission).
+TEST(ClientTest, LoadGeneratorAtAFixedRateKeepsToItsScheduleAndCountsTheQueue) {
+  FakeServer server;  // no key is written: every GET is a NotFound, expected without preload
+  ClientOptions o;
+  o.port = server.port();
+  LoadOptions lo;
+  lo.connections = 2;
+  lo.inflight = 4;
+  lo.keys = 8;
+  lo.preload = false;
+  lo.count = 30;
+  lo.rate = 100;
+  Result<LoadReport> r = RunLoad(o, lo);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->ops, 30u);
+  EXPECT_EQ(r->errors, 0u) << r->first_error;
+  EXPECT_GE(r->seconds, 0.285);  // the 30th is due at 0.29 s: not sent before
+  // One slot and 100 ms per reply, offered 100/s: the 10th request is due at 90 ms and sent
+  // after the 9th reply, about 900 ms in; its latency counts from 90 ms.
+  server.delay_ms = 100;
+  lo.connections = 1;
+  lo.inflight = 1;
+  lo.count = 10;
+  r = RunLoad(o, lo);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->ops, 10u);
+  EXPECT_GE(r->latency.max, 800e3) << "us";
+  // The same closed: each request from when it was sent, about 100 ms.
+  lo.rate = 0;
+  r = RunLoad(o, lo);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_LT(r->latency.p50, 800e3) << "us";
+  lo.rate = 0.5;
+  EXPECT_TRUE(RunLoad(o, lo).status().IsInvalidArgument());
+}
+
 // The same for the client: its one slot held by a timed-out call, the next call waits for
 // room and goes when the late reply frees the slot. It used to wait for a reply to some other
 // call, which never came: for ever.

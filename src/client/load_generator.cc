@@ -81,8 +81,15 @@ class Bench {
   LoadReport Report() const;
 
  private:
+  // Whether the run is ending (a bound reached or `stop`); ends the loop once nothing is out.
+  bool Stopping();
+  // Closed loop: the next request on `conn`.
   void IssueNext(Connection* conn);
-  void Issue(Connection* conn, OpKind op, uint64_t key);
+  // Open loop (args_.rate): every request due by now, on the connections with a free slot.
+  void Pump();
+  // A request of the mix, its latency counted from `start`.
+  void IssueMixed(Connection* conn, Clock::time_point start);
+  void Issue(Connection* conn, OpKind op, uint64_t key, Clock::time_point start);
   void OnReply(OpKind op, uint64_t key, uint64_t min_version, uint64_t sent_mark,
                Clock::time_point start, Connection* conn, Reply& r);
   bool CheckValue(uint64_t key, uint64_t min_version, std::string_view body, std::string* why);
@@ -104,6 +111,7 @@ class Bench {
   uint8_t durability_ = proto::kDurabilityDefault;
 
   asio::io_context io_;
+  asio::steady_timer pace_{io_};  // open loop: the next request's due time
   std::vector<std::unique_ptr<Connection>> conns_;
   std::unordered_set<Connection*> starved_;  // no room after a timeout: resumed by on_room
   std::string pool_;
@@ -127,6 +135,9 @@ class Bench {
   uint64_t outstanding_ = 0;
   Clock::time_point end_ = Clock::time_point::max();
   uint64_t limit_ = 0;  // ops to issue in this phase (0: unbounded)
+  bool open_loop_ = false;
+  Clock::time_point t0_;  // open loop: request n is due at t0_ + n / rate
+  size_t next_conn_ = 0;  // open loop: where to look for a free slot first
 
   std::array<OpStats, kOpKinds> stats_;
   uint64_t errors_ = 0;
@@ -163,9 +174,13 @@ Status Bench::Setup() {
     conns_.push_back(std::make_unique<Connection>(io_, co));
     Connection* c = conns_.back().get();
     // A connection left without room by a timed-out call (IssueNext) resumes when the late
-    // reply frees its slot.
+    // reply frees its slot; the open loop looks for a free slot again.
     c->set_on_room([this, c] {
-      if (starved_.erase(c) > 0) IssueNext(c);
+      if (open_loop_) {
+        Pump();
+      } else if (starved_.erase(c) > 0) {
+        IssueNext(c);
+      }
     });
   }
 
@@ -200,14 +215,16 @@ uint64_t Bench::PickKey() {
   return rank;  // key 0 is the hottest
 }
 
-void Bench::IssueNext(Connection* conn) {
+bool Bench::Stopping() {
   if (!stopping_ && args_.stop && args_.stop()) stopping_ = true;
   if (limit_ != 0 && issued_ >= limit_) stopping_ = true;
   if (!preload_ && Clock::now() >= end_) stopping_ = true;
-  if (stopping_) {
-    if (outstanding_ == 0) io_.stop();
-    return;
-  }
+  if (stopping_ && outstanding_ == 0) io_.stop();
+  return stopping_;
+}
+
+void Bench::IssueNext(Connection* conn) {
+  if (Stopping()) return;
   // A call that timed out still holds its request id until its late reply arrives (Connection):
   // wait for that (set_on_room) instead of submitting past the connection's slots.
   if (!conn->HasRoom()) {
@@ -215,22 +232,49 @@ void Bench::IssueNext(Connection* conn) {
     return;
   }
   if (preload_) {
-    Issue(conn, kPut, preload_next_++);
+    Issue(conn, kPut, preload_next_++, Clock::now());
     return;
   }
+  IssueMixed(conn, Clock::now());
+}
+
+void Bench::Pump() {
+  while (!Stopping()) {
+    const Clock::time_point due =
+        t0_ + std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(issued_) * 1e9 / args_.rate));
+    if (due > Clock::now()) {
+      pace_.expires_at(due);
+      pace_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) Pump();
+      });
+      return;
+    }
+    Connection* conn = nullptr;
+    for (size_t k = 0; k < conns_.size() && conn == nullptr; k++) {
+      Connection* c = conns_[(next_conn_ + k) % conns_.size()].get();
+      if (c->HasRoom()) {
+        conn = c;
+        next_conn_ = (next_conn_ + k + 1) % conns_.size();
+      }
+    }
+    if (conn == nullptr) return;  // every slot busy: the next reply (or freed slot) pumps again
+    IssueMixed(conn, due);
+  }
+}
+
+void Bench::IssueMixed(Connection* conn, Clock::time_point start) {
   const uint32_t w = static_cast<uint32_t>(rng_.Next() % weight_total_);
   OpKind op = kGet;
   if (w >= weights_[kGet]) op = w < weights_[kGet] + weights_[kPut] ? kPut : kDelete;
-  Issue(conn, op, PickKey());
+  Issue(conn, op, PickKey(), start);
 }
 
-void Bench::Issue(Connection* conn, OpKind op, uint64_t key) {
+void Bench::Issue(Connection* conn, OpKind op, uint64_t key, Clock::time_point start) {
   issued_++;
   outstanding_++;
   key_buf_ = KeyName(key);
   meta_buf_.clear();
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point deadline = start + std::chrono::milliseconds(args_.timeout_ms);
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(args_.timeout_ms);
   uint64_t min_version = floor_version_[key];  // for a PUT: its version
   uint64_t sent_mark = 0;                       // for a PUT: puts_sent_ after sending it
   std::string_view head, tail;
@@ -344,7 +388,7 @@ void Bench::OnReply(OpKind op, uint64_t key, uint64_t min_version, uint64_t sent
       }
     }
   }
-  IssueNext(conn);
+  open_loop_ ? Pump() : IssueNext(conn);
 }
 
 Status Bench::Preload() {
@@ -382,9 +426,16 @@ void Bench::Measure() {
       if (!ec) io_.stop();
     });
   }
-  for (auto& c : conns_)
-    for (int i = 0; i < args_.inflight && !stopping_; i++) IssueNext(c.get());
+  if (args_.rate > 0) {
+    open_loop_ = true;
+    t0_ = t0;
+    Pump();
+  } else {
+    for (auto& c : conns_)
+      for (int i = 0; i < args_.inflight && !stopping_; i++) IssueNext(c.get());
+  }
   io_.run();
+  pace_.cancel();
   elapsed_s_ = std::chrono::duration<double>(Clock::now() - t0).count();
   if (outstanding_ > 0) {
     errors_ += outstanding_;
@@ -441,6 +492,8 @@ Result<LoadReport> RunLoad(const ClientOptions& server, const LoadOptions& optio
     return Status::InvalidArgument("value_bytes must be at most 4 GiB");
   if (options.get_weight + options.put_weight + options.delete_weight == 0)
     return Status::InvalidArgument("the mix has no operation with a weight above 0");
+  if (options.rate != 0 && !(options.rate >= 1 && options.rate <= 1e7))
+    return Status::InvalidArgument("rate must be 0 (a closed loop) or 1..10000000 requests/s");
   if (options.duration_s <= 0 && options.count == 0)
     return Status::InvalidArgument("a load is bounded: set duration_s or count");
   client::Bench bench(server, options);
