@@ -11,7 +11,7 @@
 #      `prev`) -> retired (every up node reported synced; the map without `prev`), cross-checked
 #      with the controller's log (event=cluster_node_out, event=cluster_transition_retired);
 #   3. the rebuild's volume and rate over out -> retired, on the survivors: the ae_bytes_pushed
-#      and ae_keys_repaired counters, /proc/PID/io read/write bytes, CPU (/proc/PID/stat); the
+#      and ae_keys_repaired counters, the device's bytes (/proc/diskstats), CPU (/proc/PID/stat); the
 #      rate (bytes pushed / rebuild time) as a fraction of fio's write bandwidth;
 #   4. client latency through node 1 throughout: back-to-back `cairn bench` windows of W seconds
 #      (get=90,put=10 of 10 KiB on KEYS keys of the window's own prefix, which it first writes
@@ -29,7 +29,8 @@
 # Usage: bench/cluster/rebuild.sh   (needs build/release: cairnd cairn)
 # Env: SMALL=50000 (10 KiB objects)  LARGE=64 (1 MiB objects)  NODES=4  OUT_DELAY_MS=5000
 #      W=5 (seconds per latency window)  HEALTHY_S=30  KEYS=200 (the load's keys, per window)  CONNS=4
-#      INFLIGHT=4  RATE=1000 (requests/s offered; 0: closed loop)  REBUILD_TIMEOUT_S=300 (out -> retired, then the run gives up waiting)
+#      INFLIGHT=4  RATE=1000 (requests/s offered; 0: closed loop)  AE_MBPS=0 (the nodes'
+#      anti_entropy_mbps: the rebuild's I/O budget; 0: none)  REBUILD_TIMEOUT_S=300 (out -> retired, then the run gives up waiting)
 #      FIO_SIZE=2G  FIO_S=10
 # Output: a markdown report on stdout and in bench/results/DATE-rebuild.md.
 set -euo pipefail
@@ -45,6 +46,7 @@ KEYS=${KEYS:-200}
 CONNS=${CONNS:-4}
 INFLIGHT=${INFLIGHT:-4}
 RATE=${RATE:-1000}
+AE_MBPS=${AE_MBPS:-0}
 REBUILD_TIMEOUT_S=${REBUILD_TIMEOUT_S:-300}
 FIO_SIZE=${FIO_SIZE:-2G}
 FIO_S=${FIO_S:-10}
@@ -73,7 +75,7 @@ now() { date +%s.%N; }
 out "# Rebuild bench, $STAMP"
 out
 out "Command: \`bench/cluster/rebuild.sh\` (SMALL=$SMALL LARGE=$LARGE NODES=$NODES OUT_DELAY_MS=$OUT_DELAY_MS W=$W"
-out "HEALTHY_S=$HEALTHY_S KEYS=$KEYS CONNS=$CONNS INFLIGHT=$INFLIGHT RATE=$RATE REBUILD_TIMEOUT_S=$REBUILD_TIMEOUT_S FIO_SIZE=$FIO_SIZE FIO_S=$FIO_S)"
+out "HEALTHY_S=$HEALTHY_S KEYS=$KEYS CONNS=$CONNS INFLIGHT=$INFLIGHT RATE=$RATE AE_MBPS=$AE_MBPS REBUILD_TIMEOUT_S=$REBUILD_TIMEOUT_S FIO_SIZE=$FIO_SIZE FIO_S=$FIO_S)"
 out "at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include 2>/dev/null || echo ' (src/ or include/ modified in the tree)'); $(nproc) cores, load at start $(load1)."
 out
 
@@ -85,7 +87,7 @@ out
 # --- 2. The cluster: out_delay_ms is a top-level setting, before the [keys] table.
 DIR=$T/cluster
 mkdir -p "$DIR"
-(umask 077 && printf 'out_delay_ms = %s\n[keys]\ncluster = "%s"\n' "$OUT_DELAY_MS" \
+(umask 077 && printf 'out_delay_ms = %s\nanti_entropy_mbps = %s\n[keys]\ncluster = "%s"\n' "$OUT_DELAY_MS" "$AE_MBPS" \
   "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$DIR/cluster.toml")
 cluster_up "$DIR"
 N1=${NODE_ADDRS[0]}
@@ -94,7 +96,7 @@ VPID=${NODE_PIDS[$VI]}
 VID=${NODE_IDS[$VI]}
 SURV_PIDS=("${NODE_PIDS[@]:0:$VI}")
 SURV_ADDRS=("${NODE_ADDRS[@]:0:$VI}")
-log "cluster up (out_delay_ms=$OUT_DELAY_MS): etcd $ETCD, nodes ${NODE_ADDRS[*]}, ids ${NODE_IDS[*]}, pids ${NODE_PIDS[*]}"
+log "cluster up (out_delay_ms=$OUT_DELAY_MS, anti_entropy_mbps=$AE_MBPS): etcd $ETCD, nodes ${NODE_ADDRS[*]}, ids ${NODE_IDS[*]}, pids ${NODE_PIDS[*]}"
 
 # --- The fill, through node 1 (`--count 1` with a read in the mix writes every key once first).
 log "loading $SMALL x 10 KiB and $LARGE x 1 MiB through node 1 (load $(load1))"
@@ -108,7 +110,7 @@ FILL_BYTES=$(( SMALL * 10240 + LARGE * 1048576 ))
 log "loaded in ${fill_ms} ms (load $(load1))"
 out "## Cluster and data"
 out
-out "$NODES nodes (scripts/cluster: etcd and the nodes on 127.0.0.1, one zone each, R = 3), \`out_delay_ms = $OUT_DELAY_MS\`."
+out "$NODES nodes (scripts/cluster: etcd and the nodes on 127.0.0.1, one zone each, R = 3), \`out_delay_ms = $OUT_DELAY_MS\`, \`anti_entropy_mbps = $AE_MBPS\` (0: no budget)."
 out "Loaded through node 1 (\`cairn bench --count 1\`, which writes every key once first): $SMALL x 10 KiB (fill/)"
 out "and $LARGE x 1 MiB (large/): $FILL_BYTES bytes of values"
 out "($(python3 -c "print(f'{$FILL_BYTES / 2**20:.0f}')") MiB, x3 replicas), in $(python3 -c "print(f'{$fill_ms / 1000:.1f}')") s (load after $(load1))."
@@ -146,20 +148,27 @@ load_loop() {
 # A window's start time (the Nth line's), and the count of windows started after TIME that ended.
 windows_done_after() { awk -v t="$1" '$2 >= t { c++ } END { print c + 0 }' "$T/windows.txt"; }
 
-# The survivors' counters (their /proc and their ae_* counters), one line of JSON each, read
-# in parallel so that a snapshot is one moment even on a loaded machine.
+# The survivors' counters (their /proc and their cluster counters), one line of JSON each, read
+# in parallel so that a snapshot is one moment even on a loaded machine; and in FILE.dev the
+# bytes the device holding the stores read and wrote (/proc/diskstats: the whole device).
+# Not /proc/PID/io write_bytes: on this machine's kernel it charges a process about 512 KiB per
+# fdatasync (20 synced puts of 12 KiB: a node's write_bytes rose 10.5 MB while the device
+# wrote 1.3 MB in all), so it measured the syncs, not the bytes.
 snap_all() {  # FILE
-  python3 - "$CAIRN" "${SURV_PIDS[*]}" "${SURV_ADDRS[*]}" >"$1" <<'EOF'
-import json, subprocess, sys, concurrent.futures as cf
+  python3 - "$CAIRN" "${SURV_PIDS[*]}" "${SURV_ADDRS[*]}" "$T" "$1.dev" >"$1" <<'EOF'
+import json, os, subprocess, sys, concurrent.futures as cf
 cairn, pids, addrs = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+dev = os.stat(sys.argv[4]).st_dev
+for l in open('/proc/diskstats'):
+    f = l.split()
+    if (int(f[0]), int(f[1])) == (os.major(dev), os.minor(dev)):
+        json.dump({'r': int(f[5]) * 512, 'w': int(f[9]) * 512, 'name': f[2]}, open(sys.argv[5], 'w'))
 READ_COUNTERS = ('coordinated', 'routed', 'hedged', 'read_repairs')
 def snap(pid, addr):
     r = subprocess.run([cairn, '--server', addr, '--json', 'stat'], capture_output=True, text=True, timeout=20)
-    io = dict(l.split(': ') for l in open(f'/proc/{pid}/io').read().split('\n') if ': ' in l)
     st = open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()
     s = json.loads(r.stdout)['server'] if r.returncode == 0 else {}
-    return json.dumps({'read_bytes': int(io['read_bytes']), 'write_bytes': int(io['write_bytes']),
-                       'ticks': int(st[11]) + int(st[12]),
+    return json.dumps({'ticks': int(st[11]) + int(st[12]),
                        **{k[len('cluster.'):]: v for k, v in s.items()
                           if k.startswith('cluster.ae_') or k[len('cluster.'):] in READ_COUNTERS}})
 with cf.ThreadPoolExecutor(len(pids)) as ex:
@@ -321,20 +330,21 @@ secs = (lr - lo) if (lo and lr and retired) else (tr - to)
 src = "the controller's log" if (lo and lr and retired) else "the polls"
 rd = lambda name: [json.loads(l) for l in open(f'{d}/snap.{name}') if l.strip()]
 S = {n: rd(n) for n in ('healthy', 'kill', 'down', 'retired')}
+D = {n: json.load(open(f'{d}/snap.{n}.dev')) for n in S}
 def tot(a, b):
-    t = {'k': 0, 'p': 0, 'w': 0, 'r': 0, 'c': 0.0}
+    t = {'k': 0, 'p': 0, 'c': 0.0, 'w': D[b]['w'] - D[a]['w'], 'r': D[b]['r'] - D[a]['r']}
     for x, y in zip(S[a], S[b]):
         t['k'] += y.get('ae_keys_repaired', 0) - x.get('ae_keys_repaired', 0)
         t['p'] += y.get('ae_bytes_pushed', 0) - x.get('ae_bytes_pushed', 0)
-        t['w'] += y['write_bytes'] - x['write_bytes']; t['r'] += y['read_bytes'] - x['read_bytes']
         t['c'] += (y['ticks'] - x['ticks']) / tick
     return t
-print("All survivors together (sums); disk bytes are /proc/PID/io write_bytes/read_bytes, CPU utime+stime.")
+print(f"All survivors together (sums); device bytes are what {D['healthy']['name']} (the stores' device) read and wrote")
+print("(/proc/diskstats: the whole device, the client load's writes and anything else on it included), CPU utime+stime.")
 print("The rebuild's baseline is the snapshot when the node is seen down, out_delay_ms before the out (the transition's")
 print("first rounds start at once after the map changes, before a poll can see it); nothing differs among the")
-print("survivors meanwhile, so what anti-entropy pushes from there is the rebuild. The disk bytes include the client load's.")
+print("survivors meanwhile, so what anti-entropy pushes from there is the rebuild.")
 print()
-print("| interval | s | keys repaired | MB pushed | disk write MB (MB/s) | disk read MB (MB/s) | CPU s (% of a core) |")
+print("| interval | s | keys repaired | MB pushed | device write MB (MB/s) | device read MB (MB/s) | CPU s (% of a core) |")
 print("|---|--:|--:|--:|--:|--:|--:|")
 for name, a, b, s in (('healthy, under the load', 'healthy', 'kill', tk - th), ('kill -> down', 'kill', 'down', td - tk),
                       (f"**down -> {'retired' if retired else 'gave up'}** (out_delay_ms, then the rebuild)", 'down', 'retired', tr - td)):
@@ -344,12 +354,12 @@ for name, a, b, s in (('healthy, under the load', 'healthy', 'kill', tk - th), (
 print()
 print("Per survivor over the rebuild:")
 print()
-print("| node | keys repaired | MB pushed | disk write MB | disk read MB | CPU s | requests coordinated | routed | reads hedged | read repairs |")
-print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+print("| node | keys repaired | MB pushed | CPU s | requests coordinated | routed | reads hedged | read repairs |")
+print("|--:|--:|--:|--:|--:|--:|--:|--:|")
 for i, (x, y) in enumerate(zip(S['down'], S['retired'])):
     dc = lambda k: y.get(k, 0) - x.get(k, 0)
-    print(f"| {i + 1} | {dc('ae_keys_repaired')} | {dc('ae_bytes_pushed') / 1e6:.1f} | {dc('write_bytes') / 1e6:.1f} | "
-          f"{dc('read_bytes') / 1e6:.1f} | {dc('ticks') / tick:.1f} | {dc('coordinated')} | {dc('routed')} | "
+    print(f"| {i + 1} | {dc('ae_keys_repaired')} | {dc('ae_bytes_pushed') / 1e6:.1f} | "
+          f"{dc('ticks') / tick:.1f} | {dc('coordinated')} | {dc('routed')} | "
           f"{dc('hedged')} | {dc('read_repairs')} |")
 print()
 t = tot('down', 'retired')
@@ -357,7 +367,7 @@ rate = t['p'] / secs / 1e6
 print(f"Rebuild time (out -> retired, from {src}): **{secs:.1f} s**. Pushed {t['k']} keys, {t['p'] / 1e6:.1f} MB of values: "
       f"**{rate:.1f} MB/s = {100 * rate / dw:.1f}% of the disk's sequential write ({dw:.0f} MB/s)**, {t['k'] / secs:.0f} keys/s.")
 rb = tot('kill', 'down'); rbs = max(td - tk, 1e-3)
-print(f"The survivors' whole disk write, down -> retired: {t['w'] / (tr - td) / 1e6:.1f} MB/s "
+print(f"The device's whole write, down -> retired: {t['w'] / (tr - td) / 1e6:.1f} MB/s "
       f"({100 * t['w'] / (tr - td) / 1e6 / dw:.1f}% of the disk's), against {rb['w'] / rbs / 1e6:.1f} MB/s under the same client load"
       f" before (kill -> down); all nodes share one disk.")
 print()
@@ -385,9 +395,10 @@ d, tk, to, tr, w = sys.argv[1:6]
 tk = float(tk); to = float(to) if to else float('inf'); tr = float(tr) if tr else float('inf')
 phases = [('healthy', float('-inf'), tk), ('down', tk, to), ('rebuilding', to, tr), ('after', tr, float('inf'))]
 prio = {'rebuilding': 3, 'down': 2, 'after': 1, 'healthy': 0}
+op_p99 = lambda j, op: f"{j['per_op'][op]['latency_us']['p99'] / 1e3:.2f}" if op in j.get('per_op', {}) else ''
 rows, by = [], {}
-print("| # | start s | label | spans | ops/s | p50 | p99 | p999 | max | errors | not found | load 1 min | first error |")
-print("|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+print("| # | start s | label | spans | ops/s | p50 | p99 | p999 | max | GET p99 | PUT p99 | errors | not found | load 1 min | first error |")
+print("|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 for line in open(f'{d}/windows.txt'):
     f = line.split()
     n, s, e, l1 = int(f[0]), float(f[1]), float(f[2]), f[3]
@@ -400,13 +411,14 @@ for line in open(f'{d}/windows.txt'):
     label = max(spans, key=lambda p: prio[p]) if spans else '?'
     if j is None:
         err = open(f'{d}/win.{n}.err').read().strip().split('\n')[-1][:80]
-        print(f"| {n} | {s - tk:.1f} | {label} | {'+'.join(spans)} | no result | | | | | | | {l1} | {err} |")
+        print(f"| {n} | {s - tk:.1f} | {label} | {'+'.join(spans)} | no result | | | | | | | | | {l1} | {err} |")
         continue
     lat = j['latency_us']
     by.setdefault(label, []).append(lat['p99'])
     fe = j.get('first_error', '')[:200].replace('|', '/')
     print(f"| {n} | {s - tk:.1f} | {label} | {'+'.join(spans)} | {j['ops_per_sec']:.0f} | {lat['p50'] / 1e3:.2f} | "
-          f"{lat['p99'] / 1e3:.2f} | {lat['p999'] / 1e3:.2f} | {lat['max'] / 1e3:.1f} | {j['errors']} | {j['not_found']} | {l1} | {fe} |")
+          f"{lat['p99'] / 1e3:.2f} | {lat['p999'] / 1e3:.2f} | {lat['max'] / 1e3:.1f} | {op_p99(j, 'get')} | {op_p99(j, 'put')} | "
+          f"{j['errors']} | {j['not_found']} | {l1} | {fe} |")
 print()
 print("## Summary: p99 against healthy (target: at most 1.2x)")
 print()
