@@ -30,7 +30,9 @@
 # Env: SMALL=50000 (10 KiB objects)  LARGE=64 (1 MiB objects)  NODES=4  OUT_DELAY_MS=5000
 #      W=5 (seconds per latency window)  HEALTHY_S=30  KEYS=200 (the load's keys, per window)  CONNS=4
 #      INFLIGHT=4  RATE=1000 (requests/s offered; 0: closed loop)  AE_MBPS=0 (the nodes'
-#      anti_entropy_mbps: the rebuild's I/O budget; 0: none)  REBUILD_TIMEOUT_S=300 (out -> retired, then the run gives up waiting)
+#      anti_entropy_mbps: the rebuild's I/O budget; 0: none)  SLOW_MS=10 (requests slower than this
+#      are listed in the windows' JSON, kept with the nodes' logs in bench/results/DATE-rebuild/,
+#      and counted per second in the report)  REBUILD_TIMEOUT_S=300 (out -> retired, then the run gives up waiting)
 #      FIO_SIZE=2G  FIO_S=10
 # Output: a markdown report on stdout and in bench/results/DATE-rebuild.md.
 set -euo pipefail
@@ -47,6 +49,7 @@ CONNS=${CONNS:-4}
 INFLIGHT=${INFLIGHT:-4}
 RATE=${RATE:-1000}
 AE_MBPS=${AE_MBPS:-0}
+SLOW_MS=${SLOW_MS:-10}
 REBUILD_TIMEOUT_S=${REBUILD_TIMEOUT_S:-300}
 FIO_SIZE=${FIO_SIZE:-2G}
 FIO_S=${FIO_S:-10}
@@ -65,6 +68,12 @@ cleanup() {
   if [ -n "$LPID" ]; then kill -TERM "$LPID" 2>/dev/null || true; wait "$LPID" 2>/dev/null || true; fi
   if [ -s "$T/bench.pid" ]; then kill -TERM "$(cat "$T/bench.pid")" 2>/dev/null || true; fi
   if [ -n "$CPID" ]; then kill -TERM "$CPID" 2>/dev/null || true; wait "$CPID" 2>/dev/null || true; fi
+  # The windows' JSON (with their slow requests) and the nodes' logs stay beside the report.
+  if [ -d "$T" ]; then
+    mkdir -p "$ROOT/bench/results/$STAMP-rebuild"
+    cp "$T"/win.*.json "$T/windows.txt" "$ROOT/bench/results/$STAMP-rebuild/" 2>/dev/null || true
+    cp "$T"/cluster/node*.log "$ROOT/bench/results/$STAMP-rebuild/" 2>/dev/null || true
+  fi
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -136,7 +145,7 @@ load_loop() {
     # versions it wrote itself: another run's newer write of the same key is an error to it).
     timeout $((W * 4 + 60)) "$CAIRN" --server "$N1" --json bench --duration "$W" --mix get=90,put=10 \
       --size 10K --keys "$KEYS" --key-prefix "load/$n/" --connections "$CONNS" \
-      --inflight "$INFLIGHT" --rate "$RATE" >"$T/win.$n.json" 2>"$T/win.$n.err" &
+      --inflight "$INFLIGHT" --rate "$RATE" --slow-ms "$SLOW_MS" >"$T/win.$n.json" 2>"$T/win.$n.err" &
     bp=$!
     echo "$bp" >"$T/bench.pid"
     wait "$bp" || true
@@ -396,7 +405,7 @@ tk = float(tk); to = float(to) if to else float('inf'); tr = float(tr) if tr els
 phases = [('healthy', float('-inf'), tk), ('down', tk, to), ('rebuilding', to, tr), ('after', tr, float('inf'))]
 prio = {'rebuilding': 3, 'down': 2, 'after': 1, 'healthy': 0}
 op_p99 = lambda j, op: f"{j['per_op'][op]['latency_us']['p99'] / 1e3:.2f}" if op in j.get('per_op', {}) else ''
-rows, by = [], {}
+rows, by, slow = [], {}, {}
 print("| # | start s | label | spans | ops/s | p50 | p99 | p999 | max | GET p99 | PUT p99 | errors | not found | load 1 min | first error |")
 print("|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 for line in open(f'{d}/windows.txt'):
@@ -415,11 +424,21 @@ for line in open(f'{d}/windows.txt'):
         continue
     lat = j['latency_us']
     by.setdefault(label, []).append(lat['p99'])
+    for at, ms, op, key in j.get('slow', []):
+        sec = int((s + at - tk) // 1)
+        c = slow.setdefault(sec, [0, 0.0, 0])
+        c[0] += 1; c[1] = max(c[1], ms); c[2] += op == 'put'
     fe = j.get('first_error', '')[:200].replace('|', '/')
     print(f"| {n} | {s - tk:.1f} | {label} | {'+'.join(spans)} | {j['ops_per_sec']:.0f} | {lat['p50'] / 1e3:.2f} | "
           f"{lat['p99'] / 1e3:.2f} | {lat['p999'] / 1e3:.2f} | {lat['max'] / 1e3:.1f} | {op_p99(j, 'get')} | {op_p99(j, 'put')} | "
           f"{j['errors']} | {j['not_found']} | {l1} | {fe} |")
 print()
+if slow:
+    print(f"Requests slower than the listing bound (`--slow-ms`), per second from the kill: second: count (of which PUT), max ms.")
+    print("Bunched seconds mean the server stalled as a whole; a spread tail means single slow requests.")
+    print()
+    print("; ".join(f"{k}: {v[0]} ({v[2]}), {v[1]:.0f}" for k, v in sorted(slow.items())))
+    print()
 print("## Summary: p99 against healthy (target: at most 1.2x)")
 print()
 h = by.get('healthy', [])

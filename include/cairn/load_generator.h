@@ -24,6 +24,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cairn/client.h"
 #include "cairn/options.h"
@@ -49,6 +50,10 @@ struct LoadOptions {
   // free it waits for one. Its latency counts from when it was due, so a server that falls
   // behind shows in the percentiles instead of slowing the load (no coordinated omission).
   double rate = 0;
+  // Requests answered (as expected) slower than this many microseconds are listed in the
+  // report, the first kMaxSlowListed of them (0: none listed): to tell a stall of the whole
+  // server (slow requests bunched in time) from a spread tail.
+  uint64_t slow_us = 0;
   uint64_t count = 0;     // 0: not bounded by count
   bool preload = true;    // write every key once before measuring (when the mix reads)
   std::string key_prefix = "bench/";
@@ -70,6 +75,14 @@ struct LoadOpReport {
   LoadLatency latency;
 };
 
+struct SlowRequest {
+  double at_s = 0;         // when it was due (open loop) or sent, from the measured part's start
+  double latency_us = 0;
+  const char* op = "";     // "get", "put" or "delete"
+  std::string key;
+};
+inline constexpr size_t kMaxSlowListed = 100000;
+
 struct LoadReport {
   double seconds = 0;
   uint64_t ops = 0;  // ok + not_found of every operation
@@ -79,6 +92,7 @@ struct LoadReport {
   std::string first_error;  // empty when errors == 0
   LoadLatency latency;      // of every operation
   LoadOpReport get, put, del;
+  std::vector<SlowRequest> slow;  // LoadOptions::slow_us; in the order they were answered
 };
 
 // InvalidArgument for options out of range; the error of a setup or preload that failed.

@@ -83,6 +83,12 @@ Outcome Print(const Context& ctx, const BenchArgs& args, const LoadOptions& lo,
       per[o.name] = p;
     }
     j["per_op"] = per;
+    if (lo.slow_us != 0) {
+      Json slow = Json::array();
+      for (const SlowRequest& q : r.slow)
+        slow.push_back(Json::array({q.at_s, q.latency_us / 1e3, q.op, OneLine(q.key)}));
+      j["slow"] = slow;  // [seconds from the start, ms, op, key], in the order answered
+    }
     if (!r.first_error.empty()) j["first_error"] = OneLine(r.first_error);
     PrintOut(j.dump() + "\n");
   } else {
@@ -98,6 +104,9 @@ Outcome Print(const Context& ctx, const BenchArgs& args, const LoadOptions& lo,
     line("all", r.latency, r.ops);
     for (const Op& o : ops)
       if (o.weight > 0) line(o.name, o.rep->latency, o.rep->ok);
+    for (const SlowRequest& q : r.slow)
+      PrintOut(fmt::format("  slow   at {:.3f} s  {} {}  {:.1f} ms\n", q.at_s, q.op, OneLine(q.key),
+                           q.latency_us / 1e3));
   }
   if (r.errors > 0)
     return Outcome::Error(fmt::format("{} errors; first: {}", r.errors, r.first_error));
@@ -126,6 +135,8 @@ Outcome RunBench(const Context& ctx, const BenchArgs& args) {
     return Outcome::Usage("--duration must be 0..86400 seconds");
   if (args.rate != 0 && !(args.rate >= 1 && args.rate <= 1e7))
     return Outcome::Usage("--rate must be 1..10000000 requests/s (or 0: a closed loop)");
+  if (args.slow_ms < 0 || args.slow_ms > 3.6e6)
+    return Outcome::Usage("--slow-ms must be 0..3600000 (0: list none)");
   if (args.rate != 0 && !args.s3.empty())
     return Outcome::Usage("--rate is not supported with --s3 (its load is a closed loop)");
   static constexpr const char* kOpNames[3] = {"get", "put", "delete"};
@@ -170,6 +181,7 @@ Outcome RunBench(const Context& ctx, const BenchArgs& args) {
   lo.zipf_theta = args.zipf_theta;
   lo.duration_s = args.duration_s;
   lo.rate = args.rate;
+  lo.slow_us = static_cast<uint64_t>(args.slow_ms * 1000);
   lo.count = args.count;
   if (lo.duration_s == 0 && lo.count == 0) lo.duration_s = 10;  // always bounded
   lo.preload = !args.no_preload;

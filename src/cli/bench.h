@@ -27,6 +27,7 @@ struct BenchArgs {
   double duration_s = 0;           // 0: not bounded by time (then --count must be set)
   uint64_t count = 0;              // 0: not bounded by count
   double rate = 0;                 // requests/s offered, an open loop; 0: a closed loop
+  double slow_ms = 0;              // list requests slower than this (0: none)
   bool no_preload = false;         // skip writing every key once before measuring
   std::string key_prefix = "bench/";
   uint32_t timeout_ms = 10000;

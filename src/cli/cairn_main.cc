@@ -234,6 +234,9 @@ int Run(int argc, char** argv, const LocalBackend* local) {
   bench->add_option("--rate", bench_args.rate,
                     "Requests per second offered, an open loop whose latency counts from when "
                     "each request was due (default 0: a closed loop of connections x inflight)");
+  bench->add_option("--slow-ms", bench_args.slow_ms,
+                    "List each request slower than this, with when it was due or sent "
+                    "(default 0: none)");
   bench->add_flag("--no-preload", bench_args.no_preload,
                   "Do not write every key once before measuring");
   bench->add_option("--key-prefix", bench_args.key_prefix, "Key prefix (default bench/)");

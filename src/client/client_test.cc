@@ -246,10 +246,20 @@ TEST(ClientTest, LoadGeneratorAtAFixedRateKeepsToItsScheduleAndCountsTheQueue) {
   lo.connections = 1;
   lo.inflight = 1;
   lo.count = 10;
+  lo.slow_us = 500'000;  // list the ones queued half a second or more
   r = RunLoad(o, lo);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->ops, 10u);
   EXPECT_GE(r->latency.max, 800e3) << "us";
+  ASSERT_FALSE(r->slow.empty());  // at least the last few
+  EXPECT_LT(r->slow.size(), 10u);  // not the first, answered in about 100 ms
+  for (const SlowRequest& q : r->slow) {
+    EXPECT_GT(q.latency_us, 500e3);
+    EXPECT_STREQ(q.op, "get");
+    EXPECT_EQ(q.key.rfind("bench/", 0), 0u) << q.key;
+    EXPECT_LT(q.at_s, 0.2);  // each was due within the first 0.1 s
+  }
+  lo.slow_us = 0;
   // The same closed: each request from when it was sent, about 100 ms.
   lo.rate = 0;
   r = RunLoad(o, lo);

@@ -92,6 +92,13 @@ class Bench {
   void Issue(Connection* conn, OpKind op, uint64_t key, Clock::time_point start);
   void OnReply(OpKind op, uint64_t key, uint64_t min_version, uint64_t sent_mark,
                Clock::time_point start, Connection* conn, Reply& r);
+  // Lists an answered request slower than args_.slow_us (LoadReport::slow).
+  void NoteSlow(OpKind op, uint64_t key, Clock::time_point start, uint64_t ns) {
+    if (args_.slow_us == 0 || preload_ || ns / 1000 <= args_.slow_us || slow_.size() >= kMaxSlowListed)
+      return;
+    slow_.push_back(SlowRequest{std::chrono::duration<double>(start - measure_start_).count(),
+                                static_cast<double>(ns) / 1e3, kOpNames[op], KeyName(key)});
+  }
   bool CheckValue(uint64_t key, uint64_t min_version, std::string_view body, std::string* why);
   void BuildHeader(uint64_t key, uint64_t version, char* out) const;
   size_t PoolOffset(uint64_t key, uint64_t version) const {
@@ -140,6 +147,8 @@ class Bench {
   size_t next_conn_ = 0;  // open loop: where to look for a free slot first
 
   std::array<OpStats, kOpKinds> stats_;
+  Clock::time_point measure_start_;
+  std::vector<SlowRequest> slow_;
   uint64_t errors_ = 0;
   std::string first_error_;
   double elapsed_s_ = 0;
@@ -366,6 +375,7 @@ void Bench::OnReply(OpKind op, uint64_t key, uint64_t min_version, uint64_t sent
       op != kPut && (weights_[kDelete] > 0 || !args_.preload)) {
     st.not_found++;  // expected when keys are deleted (or were never written)
     st.latency_ns.Add(ns);
+    NoteSlow(op, key, start, ns);
   } else if (!ok) {
     st.errors++;
     errors_++;
@@ -380,6 +390,7 @@ void Bench::OnReply(OpKind op, uint64_t key, uint64_t min_version, uint64_t sent
     } else {
       st.ok++;
       st.latency_ns.Add(ns);
+      NoteSlow(op, key, start, ns);
       if (op == kGet) st.bytes += r.body.size();
       if (op == kPut) {
         st.bytes += size_;
@@ -415,6 +426,7 @@ void Bench::Measure() {
   issued_ = 0;
   limit_ = args_.count;
   const Clock::time_point t0 = Clock::now();
+  measure_start_ = t0;
   if (args_.duration_s > 0)
     end_ = t0 + std::chrono::microseconds(static_cast<int64_t>(args_.duration_s * 1e6));
   // A hard stop in case replies stop coming: the duration plus one request timeout.
@@ -475,6 +487,7 @@ LoadReport Bench::Report() const {
   rep.errors = errors_;
   rep.first_error = first_error_;
   rep.latency = LatencyOf(all);
+  rep.slow = slow_;
   return rep;
 }
 
