@@ -92,7 +92,8 @@ Outcome Print(const Context& ctx, const BenchArgs& args, const LoadOptions& lo,
     if (!r.first_error.empty()) j["first_error"] = OneLine(r.first_error);
     PrintOut(j.dump() + "\n");
   } else {
-    PrintOut(fmt::format("{} ops in {:.2f} s: {:.0f} ops/s{}, {:.1f} MB/s; errors {}, not found {}\n",
+    PrintOut(fmt::format("{} ops in {:.2f} s: {:.0f} ops/s{}, {:.1f} MB/s; errors {}, "
+                         "not found {}\n",
                          r.ops, r.seconds, static_cast<double>(r.ops) / secs,
                          lo.rate > 0 ? fmt::format(" (offered {:.0f}/s)", lo.rate) : "",
                          static_cast<double>(r.bytes) / secs / 1e6, r.errors, r.not_found));

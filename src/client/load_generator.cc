@@ -94,7 +94,8 @@ class Bench {
                Clock::time_point start, Connection* conn, Reply& r);
   // Lists an answered request slower than args_.slow_us (LoadReport::slow).
   void NoteSlow(OpKind op, uint64_t key, Clock::time_point start, uint64_t ns) {
-    if (args_.slow_us == 0 || preload_ || ns / 1000 <= args_.slow_us || slow_.size() >= kMaxSlowListed)
+    if (args_.slow_us == 0 || preload_ || ns / 1000 <= args_.slow_us ||
+        slow_.size() >= kMaxSlowListed)
       return;
     slow_.push_back(SlowRequest{std::chrono::duration<double>(start - measure_start_).count(),
                                 static_cast<double>(ns) / 1e3, kOpNames[op], KeyName(key)});
@@ -249,8 +250,8 @@ void Bench::IssueNext(Connection* conn) {
 
 void Bench::Pump() {
   while (!Stopping()) {
-    const Clock::time_point due =
-        t0_ + std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(issued_) * 1e9 / args_.rate));
+    const Clock::time_point due = t0_ + std::chrono::nanoseconds(static_cast<int64_t>(
+                                            static_cast<double>(issued_) * 1e9 / args_.rate));
     if (due > Clock::now()) {
       pace_.expires_at(due);
       pace_.async_wait([this](boost::system::error_code ec) {
