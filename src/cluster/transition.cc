@@ -5,6 +5,17 @@
 
 namespace cairn::cluster {
 
+namespace {
+bool Holds(const std::vector<NodeId>& v, NodeId id) {
+  return std::find(v.begin(), v.end(), id) != v.end();
+}
+// How many members of `row` are in `ids`.
+size_t CountIn(const std::vector<NodeId>& row, const std::vector<NodeId>& ids) {
+  return static_cast<size_t>(
+      std::count_if(row.begin(), row.end(), [&](NodeId id) { return Holds(ids, id); }));
+}
+}  // namespace
+
 KeyRows RowsOf(const ClusterMap& m, uint32_t p) {
   KeyRows r;
   if (m.epoch == 0 || m.placement.table.empty() || p >= m.placement.partitions) return r;
@@ -23,7 +34,7 @@ KeyRows RowsOf(const ClusterMap& m, uint32_t p) {
   std::vector<NodeId> old = row(m.prev.Row(p));
   r.all = old;
   for (NodeId id : now)
-    if (std::find(old.begin(), old.end(), id) == old.end()) r.all.push_back(id);
+    if (!Holds(old, id)) r.all.push_back(id);
   r.rows.push_back(std::move(now));
   r.rows.push_back(std::move(old));
   return r;
@@ -32,21 +43,14 @@ KeyRows RowsOf(const ClusterMap& m, uint32_t p) {
 bool QuorumMet(const KeyRows& r, const std::vector<NodeId>& acked,
                const std::function<uint32_t(size_t)>& quorum) {
   if (r.rows.empty()) return false;
-  for (const std::vector<NodeId>& row : r.rows) {
-    size_t n = 0;
-    for (NodeId id : row) n += std::count(acked.begin(), acked.end(), id) > 0 ? 1 : 0;
-    if (n < quorum(row.size())) return false;
-  }
+  for (const std::vector<NodeId>& row : r.rows)
+    if (CountIn(row, acked) < quorum(row.size())) return false;
   return true;
 }
 
 std::string QuorumShortfall(const KeyRows& r, const std::vector<NodeId>& acked,
                             const std::function<uint32_t(size_t)>& quorum) {
-  auto got = [&](const std::vector<NodeId>& row) {
-    size_t n = 0;
-    for (NodeId id : row) n += std::count(acked.begin(), acked.end(), id) > 0 ? 1 : 0;
-    return std::to_string(n);
-  };
+  auto got = [&](const std::vector<NodeId>& row) { return std::to_string(CountIn(row, acked)); };
   if (r.rows.empty()) return "has no replicas";
   const std::vector<NodeId>& now = r.rows[0];
   if (!r.moving())
@@ -59,12 +63,6 @@ std::string QuorumShortfall(const KeyRows& r, const std::vector<NodeId>& acked,
          std::to_string(now.size()) + " and " + got(old) + " of the old row's " +
          std::to_string(old.size()) + " acknowledged the write";
 }
-
-namespace {
-bool Holds(const std::vector<NodeId>& v, NodeId id) {
-  return std::find(v.begin(), v.end(), id) != v.end();
-}
-}  // namespace
 
 bool IsJoiner(const KeyRows& r, NodeId id) {
   return r.moving() && Holds(r.rows[0], id) && !Holds(r.rows[1], id);
@@ -84,11 +82,8 @@ std::vector<NodeId> ReadOrder(const KeyRows& r, NodeId self,
 std::vector<NodeId> ReadRepairTargets(const KeyRows& r, const std::vector<NodeId>& newest,
                                       const std::vector<NodeId>& stale) {
   if (!r.moving()) return stale;
-  for (const std::vector<NodeId>& row : r.rows) {
-    size_t n = 0;
-    for (NodeId id : row) n += Holds(newest, id) ? 1 : 0;
-    if (n < row.size() / 2 + 1) return stale;
-  }
+  for (const std::vector<NodeId>& row : r.rows)
+    if (CountIn(row, newest) < row.size() / 2 + 1) return stale;
   std::vector<NodeId> out;
   for (NodeId id : stale)
     if (!IsJoiner(r, id)) out.push_back(id);
