@@ -179,6 +179,26 @@ timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" verify 2>"$T/e" || rc=$?
 rc=0
 timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" bench --count 10 --mix get=1,bogus=2 2>"$T/e" || rc=$?
 [[ $rc == 2 ]] || fail "a bad --mix exited $rc, want 2"
+# An open loop (--rate) keeps to its schedule; --slow-ms lists the requests over its bound
+# (1 us: all of them), each as [seconds, ms, op, key]; bad values are usage errors that say so.
+timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" --json bench --count 20 --rate 100 \
+  --slow-ms 0.001 --keys 5 --key-prefix rate/ >"$T/rate.json" || fail "bench --rate failed: $(cat "$T/rate.json")"
+python3 - "$T/rate.json" <<'PY' || fail "bad bench --rate JSON: $(cat "$T/rate.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["errors"] == 0 and j["ops"] == 20 and j["rate"] == 100, j
+assert j["seconds"] >= 0.185, j["seconds"]  # the 20th request is due at 0.19 s
+assert len(j["slow"]) == 20, j["slow"]
+for at, ms, op, key in j["slow"]:
+    assert 0 <= at < 1 and ms > 0 and op == "get" and key.startswith("rate/"), (at, ms, op, key)
+PY
+for bad in "--rate 0.5" "--rate 20000000" "--slow-ms -1" "--rate 10 --s3 http://127.0.0.1:1"; do
+  rc=0
+  # shellcheck disable=SC2086
+  timeout "$LIMIT" "$CAIRN" --server "127.0.0.1:$PORT" bench --count 10 $bad 2>"$T/e" || rc=$?
+  flag=${bad%% *}
+  [[ $rc == 2 ]] && grep -q -- "${flag}" "$T/e" || fail "bench $bad exited $rc: $(cat "$T/e")"
+done
 
 # Issue 15: the key. From $CAIRN_KEY too; a wrong one is refused (exit 1, one line that says
 # so); a key file others may read is refused before anything is sent.
