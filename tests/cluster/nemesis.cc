@@ -41,6 +41,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -51,6 +52,7 @@
 
 #include "cairn/client.h"
 #include "cluster/cached_map_view.h"
+#include "cluster/cluster_admin.h"
 #include "cluster/cluster_store.h"
 #include "cluster/etcd_client.h"
 #include "cluster/history.h"
@@ -141,6 +143,9 @@ struct Options {
   int fault_ms = 6000;  // how long a fault lasts (a pause: at least the lease TTL + 2 s)
   // cairnd --out-delay-ms (0: its default, 60 s). The `out` nemesis needs it short.
   int out_delay_ms = 0;
+  // Nodes set up (namespace, zone, id) but not started: the `add` nemesis starts one and adds
+  // it with `cluster add` (issue 12).
+  int spare_nodes = 0;
   int register_clients = 3;
   int register_keys = 4;
   int register_generation_ms = 2000;  // fresh register keys this often (bounds each key's history)
@@ -260,7 +265,7 @@ class Cluster {
     if (!Attach(client_ns_, "vc", kClientHost)) return false;
     for (int i = 0; i < o_.etcd; i++)
       if (!Attach(EtcdNs(i), "ve" + std::to_string(i), kEtcdHost + i)) return false;
-    for (int i = 0; i < o_.nodes; i++)
+    for (int i = 0; i < Slots(); i++)
       if (!Attach(NodeNs(i), "vn" + std::to_string(i), kNodeHost + i)) return false;
     return true;
   }
@@ -360,8 +365,9 @@ class Cluster {
     }
     ::chmod(key_file.c_str(), 0600);
     ::chmod(config.c_str(), 0600);
-    nodes_.resize(o_.nodes);
-    for (int i = 0; i < o_.nodes; i++) {
+    nodes_.resize(Slots());
+    started_.assign(Slots(), false);
+    for (int i = 0; i < Slots(); i++) {
       Proc& p = nodes_[i];
       p.name = "node " + std::to_string(i + 1);
       p.ns = NodeNs(i);
@@ -377,12 +383,13 @@ class Cluster {
         p.argv.push_back("--out-delay-ms");
         p.argv.push_back(std::to_string(o_.out_delay_ms));
       }
-      if (!StartNode(i)) return false;
+      if (i < o_.nodes && !StartNode(i)) return false;
     }
     return true;
   }
 
   bool StartNode(int i) {
+    started_[i] = true;
     fs::remove(PortFile(i));
     if (!Spawn(&nodes_[i])) return false;
     auto end = Clock::now() + std::chrono::seconds(30);
@@ -450,32 +457,37 @@ class Cluster {
   void KillEtcd(int i) { KillProc(&etcd_[i]); }
   bool RestartEtcd(int i) { return etcd_[i].pid > 0 || Spawn(&etcd_[i]); }
 
-  // Undoes every fault: resumes, reconnects, restarts.
+  // Undoes every fault: resumes, reconnects, restarts (every node started so far but those
+  // removed from the cluster). Membership changes stay as they are.
   bool HealAll() {
     bool ok = true;
     for (auto ns : std::set<std::string>(isolated_)) Unisolate(ns);
     for (int i = 0; i < o_.etcd; i++) ok &= RestartEtcd(i);
-    for (int i = 0; i < o_.nodes; i++) {
+    for (int i = 0; i < Slots(); i++) {
+      if (!started_[i] || removed_.count(i) != 0) continue;
       if (nodes_[i].stopped) ResumeNode(i);
       ok &= RestartNode(i);
     }
     return ok;
   }
 
+  // ---- Membership (issue 12): the nodes' slots, and what the nemeses did to them.
+  int Slots() const { return o_.nodes + o_.spare_nodes; }
+  bool started(int i) const { return started_[i]; }
+  // The first spare not started yet, -1 if none.
+  int NextSpare() const {
+    for (int i = o_.nodes; i < Slots(); i++)
+      if (!started_[i]) return i;
+    return -1;
+  }
+  // Removed with `cluster remove` (after a drain and a kill): never restarted.
+  void MarkRemoved(int i) { removed_.insert(i); }
+  bool removed(int i) const { return removed_.count(i) != 0; }
+
   std::string NodeNs(int i) const { return prefix_ + "-n" + std::to_string(i + 1); }
   std::string EtcdNs(int i) const { return prefix_ + "-e" + std::to_string(i); }
   std::string NodeAddress(int i) const { return Ip(kNodeHost + i) + ":7700"; }
   std::string ClientIp() const { return Ip(kClientHost); }
-  int NodeIndexByAddress(const std::string& a) const {
-    for (int i = 0; i < o_.nodes; i++)
-      if (NodeAddress(i) == a) return i;
-    return -1;
-  }
-  bool AllRunning() const {
-    for (auto& n : nodes_)
-      if (n.pid <= 0 || n.stopped || ::kill(n.pid, 0) != 0) return false;
-    return true;
-  }
 
   void TearDown() {
     for (auto& p : nodes_) {
@@ -507,6 +519,8 @@ class Cluster {
   std::string dir_, prefix_, hub_, client_ns_;
   std::vector<std::string> namespaces_;
   std::vector<Proc> etcd_, nodes_;
+  std::vector<bool> started_;
+  std::set<int> removed_;
   std::set<std::string> isolated_;
 };
 
@@ -548,8 +562,9 @@ bool MakeClient(const std::string& etcd, int nodes, ClientSide* c, std::string* 
   return true;
 }
 
-// Every node up in the map etcd has now (or out: the `out` nemesis's node stays out, issue 12),
-// and no transition in flight. `out` (when not null): how many are out.
+// Every node up in the map etcd has now (or out: the `out` nemesis's node stays out, and so does
+// a node removed by the `remove` nemesis; issue 12), the map holding `nodes` nodes, and no
+// transition in flight. `out` (when not null): how many are out.
 bool AllUp(ClientSide* c, int nodes, int* out = nullptr) {
   if (!c->view->Refresh().ok()) return false;
   auto m = c->view->map();
@@ -736,12 +751,106 @@ void RunCycles(const Options& o, Recorder* r, int p, Clock::time_point deadline,
 
 struct FaultCounts {
   std::map<std::string, uint64_t> n;
+  int added = 0;  // spare nodes the `add` nemesis put in the map
+};
+
+// Membership changes, written to etcd exactly as `cairn cluster add | drain | remove | reweight`
+// writes them (cluster/cluster_admin.h: read, check, write the intent); the controller makes the
+// new map. A fresh etcd client per call: the etcd nemeses kill and isolate members.
+class Admin {
+ public:
+  using AdminCommand = cairn::cluster::AdminCommand;
+  explicit Admin(const std::string& endpoints) {
+    (void)cairn::cluster::ParseEtcdEndpoints(endpoints, &eo_.endpoints);
+  }
+
+  // One change, retried while etcd is unreachable or another writer raced it, for up to `ms`.
+  // InvalidArgument (the check refused it, naming why) is returned at once.
+  cairn::Status Change(AdminCommand cmd, int node, std::optional<uint32_t> weight, int ms = 10000) {
+    auto end = Clock::now() + std::chrono::milliseconds(ms);
+    cairn::Status s;
+    while (!g_interrupted) {
+      auto etcd = cairn::cluster::EtcdClient::Create(eo_);
+      if (etcd.ok()) {
+        auto r = cairn::cluster::WriteAdminChange(etcd->get(), kPrefix, cmd, Id(node), weight);
+        if (r.ok()) return cairn::Status::OK();
+        s = r.status();
+      } else {
+        s = etcd.status();
+      }
+      if (s.IsInvalidArgument() || Clock::now() > end) return s;
+      Nap(200);
+    }
+    return cairn::Status::Unavailable("interrupted");
+  }
+  // Whether node index `node` is registered and its alive key held (a spare just started).
+  bool WaitAlive(int node, int ms) {
+    return WaitFor(ms, [&](const cairn::cluster::ClusterView& v) {
+      return v.registered.count(Id(node)) != 0 && v.alive.count(Id(node)) != 0;
+    });
+  }
+  // Every intent applied and no transition in flight.
+  bool WaitSettled(int ms) {
+    return WaitFor(ms, [](const cairn::cluster::ClusterView& v) {
+      std::vector<std::string> waiting;
+      return v.map.epoch > 0 && !v.map.in_transition() && cairn::cluster::IntentsApplied(v, &waiting);
+    });
+  }
+
+ private:
+  static constexpr char kPrefix[] = "/cairn/default/";
+  static cairn::cluster::NodeId Id(int node) { return cairn::cluster::NodeId(node + 1); }
+  bool WaitFor(int ms, const std::function<bool(const cairn::cluster::ClusterView&)>& done) {
+    auto end = Clock::now() + std::chrono::milliseconds(ms);
+    while (!g_interrupted && Clock::now() < end) {
+      auto etcd = cairn::cluster::EtcdClient::Create(eo_);
+      if (etcd.ok()) {
+        auto v = cairn::cluster::ReadClusterView(etcd->get(), kPrefix);
+        if (v.ok() && done(*v)) return true;
+      }
+      Nap(250);
+    }
+    return false;
+  }
+  cairn::cluster::EtcdOptions eo_;
 };
 
 bool RunNemesis(const Options& o, Cluster* c, Clock::time_point deadline, FaultCounts* fc) {
+  using AdminCommand = cairn::cluster::AdminCommand;
   std::mt19937_64 rng(o.seed);
   size_t next = 0;
   std::set<int> gone;  // killed for good by the `out` nemesis (restarted only when healing)
+  Admin admin(c->EtcdEndpoints());
+  std::set<int> drained;  // drained by the `drain` nemesis (the next `drain` adds it back)
+  std::map<int, uint32_t> weights;  // given by the `reweight` nemesis (absent: 1)
+  bool removed_one = false;
+  // The nodes a fault may hit: started, not removed, not out for good.
+  auto active = [&] {
+    std::vector<int> v;
+    for (int i = 0; i < c->Slots(); i++)
+      if (c->started(i) && !c->removed(i) && gone.count(i) == 0) v.push_back(i);
+    return v;
+  };
+  auto name = [](int i) { return "node " + std::to_string(i + 1); };
+  // Drains one of the active nodes not drained yet, in a random order, skipping those the check
+  // refuses (too few nodes or zones would be left). -1 if none could be drained.
+  auto drain_one = [&]() -> int {
+    std::vector<int> cand;
+    for (int i : active())
+      if (drained.count(i) == 0) cand.push_back(i);
+    std::shuffle(cand.begin(), cand.end(), rng);
+    for (int i : cand) {
+      cairn::Status s = admin.Change(AdminCommand::kDrain, i, std::nullopt);
+      if (s.ok()) {
+        Log("nemesis: cluster drain " + std::to_string(i + 1) + " (its slots move off it; not waited for)");
+        drained.insert(i);
+        return i;
+      }
+      Log("nemesis: cluster drain " + std::to_string(i + 1) + " refused: " + s.message());
+      if (!s.IsInvalidArgument()) return -1;
+    }
+    return -1;
+  };
   while (!g_interrupted) {
     if (!Nap(o.quiet_ms)) break;
     if (o.nemeses.empty()) {
@@ -751,10 +860,103 @@ bool RunNemesis(const Options& o, Cluster* c, Clock::time_point deadline, FaultC
     // A fault must end (and be healed) before the deadline.
     if (Clock::now() + std::chrono::milliseconds(o.fault_ms + 1000) >= deadline) break;
     const std::string kind = o.nemeses[next++ % o.nemeses.size()];
-    int node = rng() % o.nodes;
-    while (gone.count(node) != 0) node = (node + 1) % o.nodes;
-    const std::string nname = "node " + std::to_string(node + 1);
-    if (kind == "out") {
+    const std::vector<int> targets = active();
+    const int node = targets[rng() % targets.size()];
+    const std::string nname = name(node);
+    if (kind == "add") {
+      // Issue 12: a new node joins under load. Started, registered, then `cluster add`: its
+      // slots move to it (writes to the old and the new rows) while the nemeses go on.
+      const int spare = c->NextSpare();
+      if (spare < 0) {
+        Log("nemesis: add: no spare node left (--spare-nodes); skipped");
+        continue;
+      }
+      Log("nemesis: start " + name(spare) + " (a spare, zone z" + std::to_string(spare % 3 + 1) +
+          ") and cluster add it (not waited for)");
+      if (!c->StartNode(spare)) return false;
+      if (!admin.WaitAlive(spare, 15000)) {
+        Log("nemesis: add: " + name(spare) + " did not register in 15 s");
+        return false;
+      }
+      cairn::Status s = admin.Change(AdminCommand::kAdd, spare, std::nullopt);
+      if (!s.ok()) {
+        Log("nemesis: add: cluster add " + std::to_string(spare + 1) + " failed: " + s.message());
+        return false;
+      }
+      fc->added++;
+      Nap(o.fault_ms);
+    } else if (kind == "drain") {
+      // Drains a node; the next `drain` adds it back. Neither waits for its transition: the
+      // faults after it hit the cluster while its partitions move.
+      if (!drained.empty()) {
+        const int back = *drained.begin();
+        cairn::Status s = admin.Change(AdminCommand::kAdd, back, std::nullopt);
+        if (!s.ok()) {
+          // Refused while it is not up in the map (a fault just restarted it): tried again later.
+          Log("nemesis: cluster add " + std::to_string(back + 1) + " (back from its drain) refused: " + s.message());
+          continue;
+        }
+        Log("nemesis: cluster add " + std::to_string(back + 1) + " (back from its drain; not waited for)");
+        drained.erase(back);
+      } else if (drain_one() < 0) {
+        Log("nemesis: drain: no node could be drained; skipped");
+        continue;
+      }
+      Nap(o.fault_ms);
+    } else if (kind == "reweight") {
+      std::vector<int> cand;
+      for (int i : targets)
+        if (drained.count(i) == 0) cand.push_back(i);
+      std::shuffle(cand.begin(), cand.end(), rng);
+      bool done = false;
+      for (int i : cand) {
+        const uint32_t w = weights.count(i) == 0 ? 2 + uint32_t(rng() % 2) : 1;
+        cairn::Status s = admin.Change(AdminCommand::kReweight, i, w);
+        if (s.ok()) {
+          Log("nemesis: cluster reweight " + std::to_string(i + 1) + " --weight " + std::to_string(w) +
+              " (not waited for)");
+          if (w == 1) weights.erase(i);
+          else weights[i] = w;
+          done = true;
+          break;
+        }
+        Log("nemesis: cluster reweight " + std::to_string(i + 1) + " refused: " + s.message());
+        if (!s.IsInvalidArgument()) break;
+      }
+      if (!done) continue;
+      Nap(o.fault_ms);
+    } else if (kind == "remove") {
+      // Issue 12: a node leaves for good, the way an operator does it: drain, wait until its
+      // slots have moved (the transition retired), stop it (kill -9), `cluster remove`. Once
+      // per run; the node is not restarted when the run heals.
+      if (removed_one) {
+        Log("nemesis: remove happens once per run; skipped");
+        continue;
+      }
+      const int victim = !drained.empty() ? *drained.begin() : drain_one();
+      if (victim < 0) {
+        Log("nemesis: remove: no node could be drained; skipped");
+        continue;
+      }
+      const int wait_ms = int(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deadline - Clock::now()).count()) - o.fault_ms - 1000;
+      Log("nemesis: remove " + name(victim) + ": wait for its drain to settle");
+      if (wait_ms <= 0 || !admin.WaitSettled(wait_ms)) {
+        Log("nemesis: remove: the drain of " + name(victim) + " did not settle before the run's end; left drained");
+        continue;
+      }
+      Log("nemesis: kill -9 " + name(victim) + " (drained) and cluster remove it");
+      c->KillNode(victim);
+      c->MarkRemoved(victim);
+      drained.erase(victim);
+      cairn::Status s = admin.Change(AdminCommand::kRemove, victim, std::nullopt);
+      if (!s.ok()) {
+        Log("nemesis: cluster remove " + std::to_string(victim + 1) + " failed: " + s.message());
+        return false;
+      }
+      removed_one = true;
+      Nap(o.fault_ms);
+    } else if (kind == "out") {
       // Issue 12: a node killed for good is down after its lease, out `--out-delay-ms` later;
       // its partitions move (writes to old and new rows) and the survivors rebuild them. Once
       // per run (5 nodes, R = 3: a second out would leave too few zones to spread a row).
@@ -836,8 +1038,10 @@ int Usage(const char* why) {
   std::fprintf(stderr,
                "cluster_nemesis: %s\n"
                "usage: cluster_nemesis --cairnd PATH [--seconds S] [--nodes N] [--etcd M]\n"
-               "  [--nemeses kill,stop,partition,etcd-down,etcd-leader,skew,out|none] [--workloads register,unique,cycles]\n"
+               "  [--nemeses kill,stop,partition,etcd-down,etcd-leader,skew,out,add,drain,reweight,remove|none]\n"
+               "  [--workloads register,unique,cycles]\n"
                "  [--out-delay-ms MS (cairnd's; `out` kills a node for good and needs it)]\n"
+               "  [--spare-nodes N (set up, not started: `add` starts one and adds it)]\n"
                "  [--seed N] [--fault-ms MS] [--quiet-ms MS] [--write-policy quorum|all|one] [--out DIR] [--keep]\n",
                why);
   return 2;
@@ -861,6 +1065,7 @@ int main(int argc, char** argv) {
     else if (a == "--fault-ms") o.fault_ms = std::atoi(next().c_str());
     else if (a == "--quiet-ms") o.quiet_ms = std::atoi(next().c_str());
     else if (a == "--out-delay-ms") o.out_delay_ms = std::atoi(next().c_str());
+    else if (a == "--spare-nodes") o.spare_nodes = std::atoi(next().c_str());
     else if (a == "--out") o.out = next();
     else if (a == "--keep") o.keep = true;
     else if (a == "--write-policy") o.write_policy = next();
@@ -870,8 +1075,9 @@ int main(int argc, char** argv) {
   if (o.cairnd.empty()) o.cairnd = CAIRND_PATH;
 #endif
   if (o.cairnd.empty()) return Usage("--cairnd is required");
-  if (o.nodes < 3 || o.nodes > 20 || o.etcd < 1 || o.etcd > 7 || o.seconds < 5 || o.seconds > 24 * 3600)
-    return Usage("--nodes 3..20, --etcd 1..7, --seconds 5..86400");
+  if (o.nodes < 3 || o.nodes > 20 || o.etcd < 1 || o.etcd > 7 || o.seconds < 5 || o.seconds > 24 * 3600 ||
+      o.spare_nodes < 0 || o.spare_nodes > 5)
+    return Usage("--nodes 3..20, --etcd 1..7, --seconds 5..86400, --spare-nodes 0..5");
   auto has = [](const std::vector<std::string>& v, const char* s) {
     return std::find(v.begin(), v.end(), s) != v.end();
   };
@@ -976,7 +1182,7 @@ int main(int argc, char** argv) {
       auto end = Clock::now() + std::chrono::seconds(60);
       bool up = false;
       int out_nodes = 0;
-      while (!(up = AllUp(&client, o.nodes, &out_nodes)) && Clock::now() < end && Nap(200)) {
+      while (!(up = AllUp(&client, o.nodes + fc.added, &out_nodes)) && Clock::now() < end && Nap(200)) {
       }
       if (up && out_nodes > 0) Log("map: " + std::to_string(out_nodes) + " node(s) out, no transition in flight");
       heal_s = Secs() - t;
