@@ -15,6 +15,7 @@
 #include "util/crc32c.h"
 #include "util/key_file.h"
 #include "util/metadata_codec.h"
+#include "util/thread_name.h"
 
 namespace cairn {
 namespace asio = boost::asio;
@@ -177,6 +178,7 @@ ClientImpl::ClientImpl(const ClientOptions& options, asio::ip::tcp::endpoint end
   std::promise<std::thread::id> id;
   std::future<std::thread::id> got = id.get_future();
   thread_ = std::thread([this, &id] {
+    SetThreadName("cairn-client");
     id.set_value(std::this_thread::get_id());
     io_.run();
   });

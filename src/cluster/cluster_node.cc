@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "util/escape.h"
+#include "util/thread_name.h"
 
 namespace cairn::cluster {
 namespace {
@@ -59,7 +60,10 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
     std::lock_guard<std::mutex> l(p->mu_);
     p->cv_.notify_all();  // a node may be up again: replay its hints now
   });
-  n->replayer_ = std::thread([p = n.get()] { p->ReplayLoop(); });
+  n->replayer_ = std::thread([p = n.get()] {
+    SetThreadName("cairn-hints");
+    p->ReplayLoop();
+  });
   n->local_peer_ = std::make_unique<LocalDigestPeer>(n->digested_.get());
   n->anti_entropy_ = std::make_unique<AntiEntropy>(
       n->options_.anti_entropy, self, n->membership_.get(), n->local_peer_.get(),
@@ -71,7 +75,10 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
       &n->shared_->counters(), &n->stop_, &n->shared_->foreground_ops());
   // Always: with interval_ms 0 there are no periodic rounds, but a transition still needs the
   // rounds that sync its moving partitions.
-  n->anti_entropy_thread_ = std::thread([p = n.get()] { p->AntiEntropyLoop(); });
+  n->anti_entropy_thread_ = std::thread([p = n.get()] {
+    SetThreadName("cairn-antientr");
+    p->AntiEntropyLoop();
+  });
   return n;
 }
 

@@ -8,6 +8,7 @@
 
 #include "cluster/transition.h"
 #include "util/crc32c.h"
+#include "util/thread_name.h"
 
 namespace cairn::cluster {
 namespace {
@@ -210,7 +211,11 @@ ClusterShared::ClusterShared(NodeId self, std::function<uint64_t()> now_ms, Hint
       now_ms_(now_ms ? std::move(now_ms) : std::function<uint64_t()>(SystemMillis)),
       hints_(hints),
       clock_(self) {
-  if (hints_ != nullptr) hint_thread_ = std::thread([this] { HintLoop(); });
+  if (hints_ != nullptr)
+    hint_thread_ = std::thread([this] {
+      SetThreadName("cairn-hintlog");
+      HintLoop();
+    });
 }
 
 ClusterShared::~ClusterShared() {

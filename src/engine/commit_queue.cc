@@ -2,6 +2,7 @@
 #include "engine/commit_queue.h"
 
 #include "util/check.h"
+#include "util/thread_name.h"
 
 namespace cairn {
 
@@ -11,7 +12,10 @@ void CommitQueue::SetCommittedEnd(Mutex* held, LogPosition end) {
 }
 
 void CommitQueue::Start() {
-  committer_ = std::thread([this] { CommitterLoop(); });
+  committer_ = std::thread([this] {
+    SetThreadName("cairn-commit");
+    CommitterLoop();
+  });
 }
 
 void CommitQueue::Wait(Mutex* held) {

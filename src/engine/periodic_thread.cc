@@ -1,9 +1,15 @@
 #include "engine/periodic_thread.h"
 
+#include "util/thread_name.h"
+
 namespace cairn {
 
-void PeriodicThread::Start(std::chrono::milliseconds interval, std::function<void()> task) {
-  thread_ = std::thread([this, interval, task = std::move(task)] { Loop(interval, task); });
+void PeriodicThread::Start(std::chrono::milliseconds interval, std::function<void()> task,
+                           const char* name) {
+  thread_ = std::thread([this, interval, name, task = std::move(task)] {
+    SetThreadName(name);
+    Loop(interval, task);
+  });
 }
 
 void PeriodicThread::Wake() {

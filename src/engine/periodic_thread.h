@@ -24,8 +24,10 @@ class PeriodicThread {
   PeriodicThread(const PeriodicThread&) = delete;
   PeriodicThread& operator=(const PeriodicThread&) = delete;
 
-  // Starts the thread: it waits `interval` (or until woken), runs `task`, and again.
-  void Start(std::chrono::milliseconds interval, std::function<void()> task);
+  // Starts the thread (named `name`: util/thread_name.h): it waits `interval` (or until woken),
+  // runs `task`, and again.
+  void Start(std::chrono::milliseconds interval, std::function<void()> task,
+             const char* name = "cairn-periodic");
   // Makes the thread run the task now (or as soon as the running one returns).
   void Wake() EXCLUDES(mu_);
   // Stops and joins the thread (a running task finishes first). Idempotent; a no-op if never

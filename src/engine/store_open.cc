@@ -327,8 +327,9 @@ Status StoreImpl::OpenStore() {
   preparer_.Start();
   queue_.Start();
   if (options_.background_reclaim) {
-    reclaimer_.Start(std::chrono::milliseconds(options_.reclaim_interval_ms),
-                     [this, warned = false]() mutable { BackgroundReclaim(&warned); });
+    reclaimer_.Start(
+        std::chrono::milliseconds(options_.reclaim_interval_ms),
+        [this, warned = false]() mutable { BackgroundReclaim(&warned); }, "cairn-reclaim");
   }
   syncer_.StartInterval(options_.sync_interval_ms);
   return Status::OK();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "util/thread_name.h"
+
 namespace cairn {
 
 void VolumePreparer::SetOptions(Options o) {
@@ -25,7 +27,10 @@ void VolumePreparer::AddPrepared(std::shared_ptr<Volume> v) {
 }
 
 void VolumePreparer::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("cairn-prepare");
+    Loop();
+  });
 }
 
 std::shared_ptr<Volume> VolumePreparer::TryTake() {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "util/thread_name.h"
+
 namespace cairn {
 
 VolumeSyncer::VolumeSyncer(std::function<void(const Status&)> on_error)
@@ -67,7 +69,10 @@ Status VolumeSyncer::SyncAll(std::vector<std::shared_ptr<Volume>> vols) {
 }
 
 void VolumeSyncer::StartInterval(uint32_t interval_ms) {
-  interval_ = std::thread([this, interval_ms] { IntervalLoop(interval_ms); });
+  interval_ = std::thread([this, interval_ms] {
+    SetThreadName("cairn-sync");
+    IntervalLoop(interval_ms);
+  });
 }
 
 void VolumeSyncer::StopInterval() {

@@ -1,5 +1,7 @@
 #include "net/loop_group.h"
 
+#include "util/thread_name.h"
+
 namespace cairn::net {
 
 LoopGroup::LoopGroup(size_t n) {
@@ -27,7 +29,10 @@ asio::io_context& LoopGroup::Next() {
 void LoopGroup::Start() {
   for (auto& l : loops_) {
     asio::io_context* ctx = l.get();
-    threads_.emplace_back([ctx] { ctx->run(); });
+    threads_.emplace_back([ctx] {
+      SetThreadName("cairn-loop");
+      ctx->run();
+    });
   }
 }
 

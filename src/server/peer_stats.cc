@@ -6,6 +6,7 @@
 #include <set>
 
 #include "server/stat_counters.h"
+#include "util/thread_name.h"
 
 namespace cairn::server {
 
@@ -36,8 +37,15 @@ PeerStatsPoller::PeerStatsPoller(Source source, PeerStatsOptions options)
 PeerStatsPoller::~PeerStatsPoller() { Stop(); }
 
 void PeerStatsPoller::Start() {
-  for (size_t i = 0; i < kPeerStatsWorkers; i++) workers_.emplace_back([this] { Worker(); });
-  loop_ = std::thread([this] { Loop(); });
+  for (size_t i = 0; i < kPeerStatsWorkers; i++)
+    workers_.emplace_back([this] {
+      SetThreadName("cairn-peerstat");
+      Worker();
+    });
+  loop_ = std::thread([this] {
+    SetThreadName("cairn-peerstat");
+    Loop();
+  });
 }
 
 void PeerStatsPoller::Stop() {
