@@ -49,15 +49,18 @@ void CachedMapView::NoteEpoch(uint64_t epoch) {
 }
 
 Status CachedMapView::Refresh() {
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<EtcdClient> etcd, EtcdClient::Create(o_.etcd));
-  CAIRN_ASSIGN_OR_RETURN(ClusterMap m, Membership::FetchMap(etcd.get(), "/cairn/" + o_.cluster + "/"));
-  if (o_.use_cache) {
-    // A cache that cannot be written is only a slower next call.
-    (void)WriteCachedMap(o_.cache, name_, m, NowMicros());
-  }
-  from_cache_ = false;
-  Set(std::move(m));
-  return Status::OK();
+  return refresh_gate_.Run(epoch_, noted_, [this]() -> Status {
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<EtcdClient> etcd, EtcdClient::Create(o_.etcd));
+    CAIRN_ASSIGN_OR_RETURN(ClusterMap m,
+                           Membership::FetchMap(etcd.get(), "/cairn/" + o_.cluster + "/"));
+    if (o_.use_cache) {
+      // A cache that cannot be written is only a slower next call.
+      (void)WriteCachedMap(o_.cache, name_, m, NowMicros());
+    }
+    from_cache_ = false;
+    Set(std::move(m));
+    return Status::OK();
+  });
 }
 
 }  // namespace cairn::cluster

@@ -42,6 +42,7 @@ class CachedMapView final : public MapView {
   CachedMapOptions o_;
   std::string name_;
   mutable std::mutex mu_;
+  RefreshGate refresh_gate_;  // one Refresh fetch at a time (the others wait for its map)
   std::shared_ptr<const ClusterMap> map_;
   std::atomic<uint64_t> epoch_{0};
   std::atomic<uint64_t> noted_{0};

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -11,6 +13,7 @@
 
 #include "cairn/env.h"
 #include "cluster/cluster_admin.h"
+#include "util/thread_name.h"
 
 namespace cairn::cluster {
 namespace {
@@ -93,9 +96,18 @@ Result<std::unique_ptr<Membership>> Membership::Start(const MembershipOptions& o
   // The map as etcd has it now, so a node starts on the current map when there is one.
   Result<ClusterMap> cur = FetchMap(m->etcd_.get(), m->prefix_);
   if (cur.ok()) m->Install(std::move(*cur));
-  m->keepalive_ = std::thread([p = m.get()] { p->KeepAliveLoop(); });
-  m->watcher_ = std::thread([p = m.get()] { p->WatchMapLoop(); });
-  m->controller_ = std::thread([p = m.get()] { p->ControllerLoop(); });
+  m->keepalive_ = std::thread([p = m.get()] {
+    SetThreadName("cairn-keepalive");
+    p->KeepAliveLoop();
+  });
+  m->watcher_ = std::thread([p = m.get()] {
+    SetThreadName("cairn-mapwatch");
+    p->WatchMapLoop();
+  });
+  m->controller_ = std::thread([p = m.get()] {
+    SetThreadName("cairn-control");
+    p->ControllerLoop();
+  });
   return m;
 }
 
@@ -199,10 +211,9 @@ void Membership::KeepAliveLoop() {
 }
 
 void Membership::FetchWantedMap() {
-  if (wanted_epoch_.load() > map()->epoch) {
-    Result<ClusterMap> m = FetchMap(etcd_.get(), prefix_);
-    if (m.ok()) Install(std::move(*m));
-  }
+  // Through the refresh gate: the watch and the requests that found the map stale may be
+  // fetching the same map now.
+  if (wanted_epoch_.load() > epoch_.load()) (void)Refresh();
 }
 
 Result<ClusterMap> Membership::FetchMap(EtcdClient* etcd, const std::string& prefix, int64_t* revision) {
@@ -236,16 +247,33 @@ void Membership::WatchMapLoop() {
       Sleep(kRetryMs);
       continue;
     }
-    // Watch from the revision after the one read; a compacted start re-reads everything.
+    // Watch from the revision after the one read; a compacted start re-reads everything. Only
+    // map/epoch: the map's chunks and its epoch are written by one transaction, so a change of
+    // the epoch is a new map, which the fetch below reads whole. Watching the chunks too made
+    // etcd send every map twice to every node, once in the events (which were not used).
     int64_t compacted = 0;
-    const std::string from = prefix_ + "map/";
+    const std::string epoch_key = prefix_ + "map/epoch";
     Status s = watch_etcd_->Watch(
-        from, EtcdPrefixEnd(from), rev + 1,
-        [&](const std::vector<EtcdEvent>& events, int64_t at) {
+        epoch_key, "", rev + 1,
+        [&](const std::vector<EtcdEvent>& events, int64_t) {
           if (events.empty()) return true;
-          Result<ClusterMap> next = FetchMap(watch_etcd_.get(), prefix_);
-          (void)at;
-          if (next.ok()) Install(std::move(*next));
+          // The epoch the events bring, noted, then fetched through the refresh gate: one fetch
+          // per node and map serves this watch, the keepalive thread (which NoteEpoch wakes)
+          // and the requests that found the map stale (ClusterObjectStore::Routed) alike.
+          uint64_t newest = 0;
+          for (const EtcdEvent& e : events) {
+            uint64_t v = 0;
+            const std::string& t = e.kv.value;
+            if (!e.deleted && std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc())
+              newest = std::max(newest, v);
+          }
+          if (newest == 0) {  // not a number: fetch whatever the map is now
+            Result<ClusterMap> next = FetchMap(watch_etcd_.get(), prefix_);
+            if (next.ok()) Install(std::move(*next));
+          } else {
+            NoteEpoch(newest);
+            if (newest > epoch_.load()) (void)Refresh();
+          }
           return !stop_.load();
         },
         &compacted);
@@ -315,11 +343,13 @@ void Membership::NoteEpoch(uint64_t epoch) {
 }
 
 Status Membership::Refresh() {
-  auto client = EtcdClient::Create(options_.etcd);
-  if (!client.ok()) return client.status();
-  CAIRN_ASSIGN_OR_RETURN(ClusterMap m, FetchMap(client->get(), prefix_));
-  Install(std::move(m));
-  return Status::OK();
+  return refresh_gate_.Run(epoch_, wanted_epoch_, [this]() -> Status {
+    auto client = EtcdClient::Create(options_.etcd);
+    if (!client.ok()) return client.status();
+    CAIRN_ASSIGN_OR_RETURN(ClusterMap m, FetchMap(client->get(), prefix_));
+    Install(std::move(m));
+    return Status::OK();
+  });
 }
 
 Status Membership::ReportSynced(uint64_t epoch) {

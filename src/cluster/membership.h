@@ -165,6 +165,7 @@ class Membership final : public MapView {
   std::vector<std::function<void(std::shared_ptr<const ClusterMap>)>> listeners_;
   std::atomic<uint64_t> wanted_epoch_{0};
   std::atomic<bool> control_dirty_{true};
+  RefreshGate refresh_gate_;    // one Refresh fetch at a time (the others wait for its map)
   std::mutex save_mu_;          // one SaveMap at a time
   uint64_t saved_epoch_ = 0;    // under save_mu_
   std::chrono::steady_clock::time_point started_;
