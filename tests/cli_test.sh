@@ -229,10 +229,13 @@ run --store "$ST" put b nuls
 expect 0 "$CAIRN" --store "$ST" --json stat
 check_json "$T/out"
 for f in objects logical_bytes live_bytes dead_bytes volumes volume_capacity allocated_bytes \
-  index_allocated_bytes index_memory_bytes next_sequence read_only read_only_reason volume_list \
-  reclaimable_bytes reclaimed_bytes compactions; do
+  index_allocated_bytes index_memory_bytes index_cache_bytes next_sequence read_only \
+  read_only_reason volume_list reclaimable_bytes reclaimed_bytes compactions; do
   [[ $(jq_py "$T/out" "'$f' in j") == True ]] || fail "stat --json lacks $f"
 done
+# The index cache is sized to the index by default: a small store gets the floor, 64 MiB.
+[[ $(jq_py "$T/out" 'j["index_cache_bytes"]') == $((64 << 20)) ]] ||
+  fail "stat --json: index_cache_bytes of a small store: $(jq_py "$T/out" 'j["index_cache_bytes"]')"
 [[ $(jq_py "$T/out" '(j["objects"], j["logical_bytes"], j["dead_bytes"], j["read_only"])') == \
    "(2, $((5 + $(stat -c %s nuls))), 0, False)" ]] || fail "stat --json before overwrite: $(cat "$T/out")"
 [[ $(jq_py "$T/out" 'sorted(j["volume_list"][0])') == \

@@ -10,15 +10,16 @@
 #      page cache cannot hold the store.
 #   3. Each cell: the reader opens the store and reads its index once (WARM=scan; the blocks stay
 #      in RocksDB's block cache as far as INDEX_CACHE lets them), the page cache is dropped, then
-#      COUNT keys are read, each once, in a random order, QD at a time, bounded by SECONDS. The
+#      COUNT keys are read, each once, in a random order, QD at a time, bounded by CELL_SECONDS. The
 #      drop and the measurement hold /tmp/cairn-dropcache.lock, so runs that drop caches never
 #      overlap.
 #
 # Usage: bench/engine/cold_get.sh [BUILD_DIR]     (default build/release; needs cold_get_bench,
 #                                                  cairnd)
 # Env:   DATA=build-bench/coldget  OBJECTS=2000000  SIZE=4k  MEMORY=1G  QDS="1 32"
-#        COUNT=20000 (GETs per cell, at most)  SECONDS=20 (per cell)  WARM=scan (or none)
-#        INDEX_CACHE=64 (MiB: StoreOptions::index_cache_bytes in process, cairnd's index_cache)
+#        COUNT=20000 (GETs per cell, at most)  CELL_SECONDS=20 (per cell)  WARM=scan (or none)
+#        INDEX_CACHE=auto (MiB, or auto: sized to the index, the default since issue 16;
+#        StoreOptions::index_cache_bytes in process, cairnd's index_cache)
 #        PATHS="engine-get engine-pin cairnd fio-direct fio-buffered"
 # Output: a markdown table on stdout and in bench/results/DATE-cold-get.md, raw JSON lines in
 #         bench/results/DATE-cold-get.jsonl.
@@ -34,9 +35,13 @@ SIZE=${SIZE:-4k}
 MEMORY=${MEMORY:-1G}
 QDS=${QDS:-"1 32"}
 COUNT=${COUNT:-20000}
-SECONDS_PER_CELL=${SECONDS:-20}
+# Not $SECONDS: bash's own (the seconds since the shell started) was 0 here, so every cell got
+# --seconds 0 and failed.
+SECONDS_PER_CELL=${CELL_SECONDS:-20}
 WARM=${WARM:-scan}
-INDEX_CACHE=${INDEX_CACHE:-64}
+INDEX_CACHE=${INDEX_CACHE:-auto}
+ENGINE_CACHE_MIB=$INDEX_CACHE  # cold_get_bench --index-cache-mib: 0 is auto
+[ "$INDEX_CACHE" = auto ] && ENGINE_CACHE_MIB=0
 PATHS=${PATHS:-"engine-get engine-pin cairnd fio-direct fio-buffered"}
 LOCK=/tmp/cairn-dropcache.lock
 for x in "$TOOL" "$CAIRND"; do [[ -x $x ]] || { echo "missing $x (build it first)" >&2; exit 1; }; done
@@ -120,8 +125,10 @@ CACHE_FLAG=()
 # (The help is read whole first: grep -q would close the pipe early, and under pipefail the
 # SIGPIPE cairnd then gets would make the test fail at random.)
 HELP=$("$CAIRND" --help 2>&1 || true)
-[[ $HELP == *--index-cache* ]] && CACHE_FLAG=(--index-cache "${INDEX_CACHE}M")
-log "cairnd: ${CACHE_FLAG[*]:-no index_cache setting (the default, 64 MiB)}"
+if [[ $HELP == *--index-cache* ]]; then
+  if [ "$INDEX_CACHE" = auto ]; then CACHE_FLAG=(--index-cache auto); else CACHE_FLAG=(--index-cache "${INDEX_CACHE}M"); fi
+fi
+log "cairnd: ${CACHE_FLAG[*]:-no index_cache setting (the default of this build)}"
 start_cairnd() {
   rm -f "$T/port"
   (umask 077 && printf 'bench:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$T/key")
@@ -146,7 +153,7 @@ for qd in $QDS; do
     case $p in
       engine-get|engine-pin)
         locked in_cgroup "$TOOL" --op engine --path "${p#engine-}" --qd "$qd" --run-seed "$run" \
-          --index-cache-mib "$INDEX_CACHE" "${common[@]}" >>"$OUT.jsonl" || log "$p failed (see its row)" ;;
+          --index-cache-mib "$ENGINE_CACHE_MIB" "${common[@]}" >>"$OUT.jsonl" || log "$p failed (see its row)" ;;
       cairnd)
         start_cairnd
         locked "$TOOL" --op server --server "127.0.0.1:$(cat "$T/port")" --key-file "$T/key" \
@@ -166,7 +173,7 @@ path, built, size, store, index, mem, cache, warm, rev = sys.argv[1:10]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 print(f"# Cold GETs, git {rev}\n")
 print(f"{built} objects of {size} ({int(store) >> 20} MiB of volumes, index {int(index) >> 20} MiB); "
-      f"readers in a memory cgroup of {mem}; index cache {cache} MiB; warm: {warm}. "
+      f"readers in a memory cgroup of {mem}; index cache {cache}{'' if cache == 'auto' else ' MiB'}; warm: {warm}. "
       "Produced by `bench/engine/cold_get.sh`.\n")
 print("| path | QD | GETs | GETs/s | vs fio direct | p50 µs | p99 µs | device reads/GET | device KiB/GET | KiB fetched/GET | RocksDB block reads/GET | errors |")
 print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")

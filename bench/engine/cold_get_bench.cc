@@ -528,7 +528,8 @@ int main(int argc, char** argv) {
   app.add_option("--count", f.count, "GETs, each of a different key");
   app.add_option("--settle", f.settle, "unmeasured GETs of other keys after the drop");
   app.add_option("--seconds", f.seconds, "time bound of the measured GETs");
-  app.add_option("--index-cache-mib", f.index_cache_mib, "engine: StoreOptions::index_cache_bytes");
+  app.add_option("--index-cache-mib", f.index_cache_mib,
+                 "engine: StoreOptions::index_cache_bytes (0: sized to the index)");
   app.add_flag("!--no-drop-caches", f.drop_caches, "do not drop the page cache before measuring");
   app.add_option("--server", f.server, "server: HOST:PORT of cairnd");
   app.add_option("--key-file", f.key_file, "server: the key file cairnd was given");

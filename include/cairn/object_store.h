@@ -270,6 +270,7 @@ struct StoreStats {
   uint64_t allocated_bytes = 0;        // on the device, volumes + index
   uint64_t index_allocated_bytes = 0;
   uint64_t index_memory_bytes = 0;     // RocksDB memtables + block cache in use
+  uint64_t index_cache_bytes = 0;      // the block cache's capacity (set, or sized to the index)
   // Lookups of the hot-entry cache in front of the index since the store opened: found there,
   // or gone to RocksDB (the hit ratio is hits / (hits + misses)).
   uint64_t index_hot_hits = 0;

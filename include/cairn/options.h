@@ -80,8 +80,12 @@ struct StoreOptions {
   uint32_t sync_interval_ms = 100;
 
   // RocksDB block cache for the index, charged with index and filter blocks too: the index's
-  // read memory is bounded by this, not by the number of objects.
-  size_t index_cache_bytes = size_t{64} << 20;
+  // read memory is bounded by this, not by the number of objects. A cold GET costs one disk
+  // read only while the index block holding its key is cached (docs/design.md, "Cold reads").
+  // 0 (the default): sized to the index, and resized as it grows (after each index flush): its
+  // uncompressed size plus an eighth and 8 MiB, at least 64 MiB, at most a quarter of the
+  // machine's memory (or of the cgroup's limit, if lower). A size: exactly that.
+  size_t index_cache_bytes = 0;
   // Named bound: the hot-entry cache kept in front of the RocksDB index, charged as key and
   // metadata bytes plus 208 per entry (so about 36,000 entries of 20-byte keys without metadata
   // per 8 MiB); recently read keys are found there without a RocksDB lookup (docs/design.md,

@@ -73,6 +73,7 @@ Json StatsJson(const StoreStats& s) {
   j["allocated_bytes"] = s.allocated_bytes;
   j["index_allocated_bytes"] = s.index_allocated_bytes;
   j["index_memory_bytes"] = s.index_memory_bytes;
+  j["index_cache_bytes"] = s.index_cache_bytes;
   j["next_sequence"] = s.next_sequence;
   j["read_only"] = s.read_only;
   j["read_only_reason"] = OneLine(s.read_only_reason);

@@ -10,7 +10,14 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "util/coding.h"
 #include "util/crc32c.h"
@@ -277,7 +284,8 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOp
   opts.keep_log_file_num = 2;
   if (env != nullptr) opts.env = env;
   opts.listeners.push_back(std::make_shared<FlushListener>(std::move(before_flush)));
-  idx->cache_ = rocksdb::NewLRUCache(o.index_cache_bytes);
+  idx->auto_cache_ = o.index_cache_bytes == 0;
+  idx->cache_ = rocksdb::NewLRUCache(idx->auto_cache_ ? kMinAutoIndexCacheBytes : o.index_cache_bytes);
   idx->hot_ = std::make_unique<EntryCache>(o.index_hot_bytes);
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = idx->cache_;
@@ -304,6 +312,7 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& dir, const StoreOp
   opts.disable_auto_compactions = defer_compactions;
   CAIRN_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(opts, dir, &db), "open"));
   idx->db_.reset(db);
+  idx->ResizeCache();
   idx->compactions_deferred_ = defer_compactions;
   if (defer_compactions) {
     uint64_t l0 = 0;
@@ -562,12 +571,67 @@ Status Index::Flush(bool wait) {
   // past an asked-for flush before the flush asked for ahead of it is done: the store's replay
   // bound rests on the two memtables.
   fo.allow_write_stall = false;
-  return FromRocks(db_->Flush(fo), "flush");
+  Status s = FromRocks(db_->Flush(fo), "flush");
+  // The tables just written count from now (a flush not waited for: from the next one).
+  ResizeCache();
+  return s;
 }
 
 Status Index::CompactForTesting() {
   return FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), nullptr, nullptr), "compact");
 }
+
+uint64_t AutoIndexCacheBytes(uint64_t footprint, uint64_t memory) {
+  const uint64_t want = footprint + footprint / 8 + (uint64_t{8} << 20);
+  const uint64_t cap = std::max(kMinAutoIndexCacheBytes, memory / 4);
+  return std::clamp(want, kMinAutoIndexCacheBytes, cap);
+}
+
+uint64_t AvailableMemoryBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  uint64_t mem = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : uint64_t{1} << 30;
+  // The limit of this process's own memory cgroup (/proc/self/cgroup: "0::PATH" for v2,
+  // "N:memory:PATH" for v1). "max", no limit or an unreadable file: none.
+  std::ifstream cg("/proc/self/cgroup");
+  std::vector<std::string> files;
+  for (std::string line; std::getline(cg, line);) {
+    const size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (controllers.empty()) {
+      files.push_back("/sys/fs/cgroup" + path + "/memory.max");
+      files.push_back("/sys/fs/cgroup/unified" + path + "/memory.max");
+    } else if (controllers == "memory") {
+      files.push_back("/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes");
+    }
+  }
+  for (const std::string& f : files) {
+    std::ifstream in(f);
+    uint64_t limit = 0;
+    if (in >> limit && limit > 0) mem = std::min(mem, limit);
+  }
+  return mem;
+}
+
+uint64_t Index::FootprintBytes() {
+  std::map<std::string, std::string> props;
+  if (!db_->GetMapProperty(rocksdb::DB::Properties::kAggregatedTableProperties, &props)) return 0;
+  uint64_t total = 0;
+  for (const char* k : {"raw_key_size", "raw_value_size", "index_size", "filter_size"}) {
+    auto it = props.find(k);
+    if (it != props.end()) total += std::strtoull(it->second.c_str(), nullptr, 10);
+  }
+  return total;
+}
+
+void Index::ResizeCache() {
+  if (!auto_cache_) return;
+  static const uint64_t memory = AvailableMemoryBytes();
+  const uint64_t want = AutoIndexCacheBytes(FootprintBytes(), memory);
+  if (want != cache_->GetCapacity()) cache_->SetCapacity(want);
+}
+
+uint64_t Index::CacheCapacity() const { return cache_->GetCapacity(); }
 
 uint64_t Index::MemoryBytes() {
   uint64_t mem = 0;

@@ -9,7 +9,8 @@
 // the volumes: the index on disk never points at log bytes that are not durable.
 //
 // Memory: the block cache (charged with index and filter blocks) and the memtables are bounded by
-// StoreOptions; nothing here grows with the number of keys.
+// StoreOptions. The block cache's automatic size (index_cache_bytes = 0, the default) follows
+// the index's size, up to a quarter of the memory (AutoIndexCacheBytes); a set size is fixed.
 //
 // Thread safety: all methods may be called concurrently. Write() is called by one thread at a
 // time (the commit leader or recovery).
@@ -36,6 +37,16 @@ class WriteBatch;
 }  // namespace rocksdb
 
 namespace cairn {
+
+// The automatic index cache size (StoreOptions::index_cache_bytes = 0) for an index whose tables
+// take `footprint` bytes uncompressed, on a machine with `memory` bytes: the footprint plus an
+// eighth and 8 MiB, at least kMinAutoIndexCacheBytes, at most memory / 4 (never below the
+// floor).
+inline constexpr uint64_t kMinAutoIndexCacheBytes = uint64_t{64} << 20;
+uint64_t AutoIndexCacheBytes(uint64_t footprint, uint64_t memory);
+// The memory this process may use: physical memory, or the cgroup's limit if lower (v2
+// memory.max, v1 memory.limit_in_bytes).
+uint64_t AvailableMemoryBytes();
 
 // A dead record listed for hole punching ('d' entries, docs/format.md 6.4).
 struct DeadRecord {
@@ -150,6 +161,11 @@ class Index {
   // Totals kept across restarts: bytes reclaimed, volumes compacted.
   Result<std::pair<uint64_t, uint64_t>> ReadReclaimTotals();
   uint64_t MemoryBytes();
+  // The block cache's capacity now (StoreOptions::index_cache_bytes, or the automatic size).
+  uint64_t CacheCapacity() const;
+  // What the index's tables take in the block cache, uncompressed: keys, values, index and
+  // filter blocks (RocksDB's aggregated table properties).
+  uint64_t FootprintBytes();
   // The hot-entry cache's lookups since open: found there, gone to RocksDB.
   uint64_t HotHits() const { return hot_ ? hot_->hits() : 0; }
   uint64_t HotMisses() const { return hot_ ? hot_->misses() : 0; }
@@ -159,8 +175,12 @@ class Index {
   // The entry's RocksDB lookup behind Get and GetCached (the hot cache is filled here).
   Result<format::IndexEntry> Lookup(std::string_view key, bool with_tombstones, bool cached_only,
                                     bool* in_memory);
+  // With an automatic cache size: sets the capacity from FootprintBytes() (after open and after
+  // each flush).
+  void ResizeCache();
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<rocksdb::Cache> cache_;
+  bool auto_cache_ = false;
   std::unique_ptr<EntryCache> hot_;
   bool compactions_deferred_ = false;
 };

@@ -282,5 +282,51 @@ TEST_F(IndexTest, Issue16ALookupReadsBlocksNotAWholeTablesIndexOrFilter) {
   EXPECT_LT(bytes / kLookups, uint64_t{32} << 10) << bytes << " bytes read by " << kLookups << " lookups";
 }
 
+// Issue 16: with the default index_cache_bytes (0) the block cache is sized to the index, so a
+// cold GET's index block stays cached as the store grows (docs/design.md, "Cold reads"); the
+// 64 MiB that was the default held the index of about 670k objects.
+TEST(AutoIndexCache, Issue16FollowsTheIndexBetweenAFloorAndAQuarterOfTheMemory) {
+  constexpr uint64_t MiB = uint64_t{1} << 20, GiB = uint64_t{1} << 30;
+  EXPECT_EQ(AutoIndexCacheBytes(0, 16 * GiB), kMinAutoIndexCacheBytes);
+  EXPECT_EQ(AutoIndexCacheBytes(40 * MiB, 16 * GiB), kMinAutoIndexCacheBytes);  // 53 MiB wanted
+  // 2 M objects: about 191 MB of blocks (design.md): all of it, an eighth more and 8 MiB.
+  EXPECT_EQ(AutoIndexCacheBytes(191'000'000, 16 * GiB), 191'000'000 + 191'000'000 / 8 + 8 * MiB);
+  EXPECT_EQ(AutoIndexCacheBytes(10 * GiB, 16 * GiB), 4 * GiB);  // a quarter of the memory
+  EXPECT_EQ(AutoIndexCacheBytes(10 * GiB, 128 * MiB), kMinAutoIndexCacheBytes);  // never below
+  EXPECT_GT(AvailableMemoryBytes(), 0u);
+}
+
+TEST_F(IndexTest, Issue16AnAutomaticCacheGrowsWithTheIndexAndASetOneStays) {
+  auto fill = [](Index* idx, int from, int to) {
+    for (int b = from; b < to; b += 1000) {
+      IndexBatch batch;
+      for (int i = b; i < b + 1000; i++)
+        batch.PutEntry("obj/" + std::to_string(i), Entry(1, 4096 * (i + 1), i + 1, Version{1 << 16, 1}));
+      ASSERT_TRUE(idx->Write(&batch).ok());
+    }
+    ASSERT_TRUE(idx->Flush(/*wait=*/true).ok());
+  };
+  const uint64_t memory = AvailableMemoryBytes();
+  // index_ is opened with the default (automatic) size.
+  const uint64_t empty = index_->FootprintBytes();
+  fill(index_.get(), 0, 20000);
+  const uint64_t grown = index_->FootprintBytes();
+  EXPECT_GT(grown, empty + 20000 * 20) << "the tables' footprint counts their keys and values";
+  EXPECT_EQ(index_->CacheCapacity(), AutoIndexCacheBytes(grown, memory));
+  // Reopened, it starts from the tables it has.
+  Reopen();
+  EXPECT_EQ(index_->FootprintBytes(), grown);
+  EXPECT_EQ(index_->CacheCapacity(), AutoIndexCacheBytes(grown, memory));
+  // A size that was set is kept whatever the index holds.
+  index_.reset();
+  StoreOptions o;
+  o.index_cache_bytes = 3 << 20;
+  o.index_write_buffer_bytes = 256 << 10;
+  auto idx = Index::Open("/index2", o, env_.get(), {});
+  ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+  fill(idx->get(), 0, 20000);
+  EXPECT_EQ((*idx)->CacheCapacity(), uint64_t{3} << 20);
+}
+
 }  // namespace
 }  // namespace cairn

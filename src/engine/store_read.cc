@@ -351,6 +351,7 @@ Result<StoreStats> StoreImpl::Stats() {
   CAIRN_ASSIGN_OR_RETURN(st.allocated_bytes, env_->AllocatedBytesUnder(dir_));
   CAIRN_ASSIGN_OR_RETURN(st.index_allocated_bytes, env_->AllocatedBytesUnder(dir_ + "/index"));
   st.index_memory_bytes = index_->MemoryBytes();
+  st.index_cache_bytes = index_->CacheCapacity();
   st.index_hot_hits = index_->HotHits();
   st.index_hot_misses = index_->HotMisses();
   return st;

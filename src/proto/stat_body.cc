@@ -39,6 +39,7 @@ std::string EncodeStatBody(const StoreStats& s) {
   j["allocated_bytes"] = s.allocated_bytes;
   j["index_allocated_bytes"] = s.index_allocated_bytes;
   j["index_memory_bytes"] = s.index_memory_bytes;
+  j["index_cache_bytes"] = s.index_cache_bytes;
   j["index_hot_hits"] = s.index_hot_hits;
   j["index_hot_misses"] = s.index_hot_misses;
   j["next_sequence"] = s.next_sequence;
@@ -84,6 +85,7 @@ Result<StoreStats> DecodeStatBody(std::string_view body) {
   CAIRN_RETURN_IF_ERROR(Field(j, "allocated_bytes", &s.allocated_bytes));
   CAIRN_RETURN_IF_ERROR(Field(j, "index_allocated_bytes", &s.index_allocated_bytes));
   CAIRN_RETURN_IF_ERROR(Field(j, "index_memory_bytes", &s.index_memory_bytes));
+  CAIRN_RETURN_IF_ERROR(Field(j, "index_cache_bytes", &s.index_cache_bytes));
   CAIRN_RETURN_IF_ERROR(Field(j, "index_hot_hits", &s.index_hot_hits));
   CAIRN_RETURN_IF_ERROR(Field(j, "index_hot_misses", &s.index_hot_misses));
   CAIRN_RETURN_IF_ERROR(Field(j, "next_sequence", &s.next_sequence));

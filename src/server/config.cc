@@ -19,7 +19,8 @@
 namespace cairn::server {
 namespace {
 
-enum class Kind { kString, kUint, kSize, kDurability, kBool };
+// kSizeOrAuto: a size, or "auto" (applied as 0: the engine sizes it).
+enum class Kind { kString, kUint, kSize, kSizeOrAuto, kDurability, kBool };
 
 struct Key {
   const char* name;
@@ -43,7 +44,7 @@ const std::vector<Key>& Keys() {
       {"durability", Kind::kDurability, 0, 0, nullptr},
       {"volume_size", Kind::kSize, kMinVolumeCapacity, kMaxVolumeCapacity,
        [](ServerConfig* c, const std::string&, uint64_t n) { c->volume_size = n; }},
-      {"index_cache", Kind::kSize, uint64_t{1} << 20, uint64_t{1} << 40,
+      {"index_cache", Kind::kSizeOrAuto, uint64_t{1} << 20, uint64_t{1} << 40,
        [](ServerConfig* c, const std::string&, uint64_t n) { c->index_cache = n; }},
       {"log_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_file = s; }},
       {"log_level", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->log_level = s; }},
@@ -181,11 +182,20 @@ Status ApplyText(ServerConfig* c, const Key& k, const std::string& text, std::st
       return Status::OK();
     }
     case Kind::kUint:
-    case Kind::kSize: {
+    case Kind::kSize:
+    case Kind::kSizeOrAuto: {
+      if (k.kind == Kind::kSizeOrAuto && text == "auto") {
+        k.set(c, text, 0);
+        return Status::OK();
+      }
       uint64_t n = 0;
       bool ok = k.kind == Kind::kUint ? ParseUint(text, &n) : ParseSize(text, &n);
-      if (!ok) return bad("expected a " + std::string(k.kind == Kind::kUint ? "number" : "size") +
-                          ", got '" + text.substr(0, 64) + "'");
+      if (!ok)
+        return bad("expected a " +
+                   std::string(k.kind == Kind::kUint   ? "number"
+                               : k.kind == Kind::kSize ? "size"
+                                                       : "size or auto") +
+                   ", got '" + text.substr(0, 64) + "'");
       if (n < k.min || n > k.max)
         return bad(std::to_string(n) + " is out of range " + std::to_string(k.min) + ".." +
                    std::to_string(k.max));
@@ -203,7 +213,7 @@ Status ApplyToml(ServerConfig* c, const Key& k, const toml::node& node) {
   }
   if (const auto* s = node.as_string()) return ApplyText(c, k, s->get(), "config");
   if (const auto* i = node.as_integer()) {
-    if (k.kind == Kind::kUint || k.kind == Kind::kSize) {
+    if (k.kind == Kind::kUint || k.kind == Kind::kSize || k.kind == Kind::kSizeOrAuto) {
       if (i->get() < 0)
         return Status::InvalidArgument(std::string("config: ") + k.name + ": negative");
       return ApplyText(c, k, std::to_string(i->get()), "config");

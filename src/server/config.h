@@ -112,8 +112,9 @@ struct ServerConfig {
   uint64_t volume_size = uint64_t{1} << 30;  // only when the store is created
   // Named bound: the engine's RocksDB block cache for the key index (StoreOptions::
   // index_cache_bytes). A cold GET costs one disk read only while the index block holding its
-  // key is in this cache: about 100 bytes per object (docs/design.md, "Cold reads").
-  uint64_t index_cache = uint64_t{64} << 20;
+  // key is in this cache: about 100 bytes per object (docs/design.md, "Cold reads"). "auto"
+  // (0, the default): sized to the index as it grows, 64 MiB to a quarter of the memory.
+  uint64_t index_cache = 0;
   std::string log_file;                      // empty: stderr
   std::string log_level = "info";            // trace, debug, info, warn, error, off
   std::string port_file;                     // written with the bound port once listening

@@ -87,12 +87,19 @@ TEST(ServerConfig, ErrorsNameTheKey) {
   bad("[:able]\\(= [0, 2ldura {aey(= ]\n", {}, "line 1: a table header needs a name");
 }
 
-// The index's block cache is a named bound of cairnd's (docs/design.md, "Cold reads"): a size,
-// 64 MiB by default, refused below 1 MiB with an error naming it.
-TEST(ServerConfig, Issue16IndexCacheIsASizeWithABound) {
+// The index's block cache is a named bound of cairnd's (docs/design.md, "Cold reads"): "auto"
+// by default (0: the engine sizes it to the index), or a size, refused below 1 MiB with an
+// error naming it.
+TEST(ServerConfig, Issue16IndexCacheIsAutoOrASizeWithABound) {
   Result<ServerConfig> c = ParseConfig("", {});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->index_cache, uint64_t{64} << 20);
+  EXPECT_EQ(c->index_cache, 0u);
+  c = ParseConfig("index_cache = \"auto\"\n", {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->index_cache, 0u);
+  c = ParseConfig("index_cache = \"lots\"\n", {});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("size or auto"), std::string::npos) << c.status().message();
   c = ParseConfig("index_cache = \"512M\"\n", {});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->index_cache, uint64_t{512} << 20);

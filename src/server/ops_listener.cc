@@ -251,6 +251,9 @@ std::string OpsListener::MetricsText() {
               s.index_hot_misses);
     w.Gauge("cairn_store_index_memory_bytes", "Key index memory: memtables and block cache.",
             static_cast<double>(s.index_memory_bytes));
+    w.Gauge("cairn_store_index_cache_bytes",
+            "The key index's block cache capacity (index_cache, or sized to the index).",
+            static_cast<double>(s.index_cache_bytes));
     w.Gauge("cairn_store_reclaimable_bytes", "Dead bytes reclamation would release now.",
             static_cast<double>(s.reclaimable_bytes));
     w.Counter("cairn_store_reclaimed_bytes_total",
