@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -17,9 +18,13 @@ namespace cairn::cluster {
 // RefreshGate: one map fetch at a time for a view's Refresh. At a map change every request that
 // finds its view stale calls Refresh at once (ClusterObjectStore::Routed); when each fetched the
 // whole map (hundreds of KiB of JSON through etcd's gateway), a node and etcd stalled for
-// 100-470 ms at every map change (perf, 2026-12-04). Through the gate, a caller that waited
-// while another caller's fetch installed a map at least as new as every epoch noted when it came
-// in returns OK without fetching; otherwise (no fetch meanwhile, or it failed) it fetches.
+// 100-470 ms at every map change (perf, 2026-12-04). Through the gate:
+//  - a caller that knows of a newer epoch (`noted` above the epoch it saw) returns OK as soon as
+//    a map that new is installed, whoever fetched it;
+//  - otherwise it returns the result of the first fetch that started after it came in, OK or
+//    not: callers that pile up behind a fetch share the next one, so "fetches the newest map
+//    now" holds and a failing etcd costs each caller at most two fetches' time, not one fetch
+//    per caller waiting before it.
 class RefreshGate {
  public:
   // `epoch`: the view's installed epoch; `noted`: the newest epoch a node said it has (0: none);
@@ -27,14 +32,41 @@ class RefreshGate {
   Status Run(const std::atomic<uint64_t>& epoch, const std::atomic<uint64_t>& noted,
              const std::function<Status()>& fetch) {
     const uint64_t before = epoch.load();
-    const uint64_t want = noted.load();
+    const uint64_t want_epoch = noted.load();
+    std::unique_lock<std::mutex> l(mu_);
+    const uint64_t want = started_ + 1;  // the first fetch to start after this caller came in
+    for (;;) {
+      if (finished_ >= want) return last_;
+      if (want_epoch > before && epoch.load() >= want_epoch) return Status::OK();
+      if (!running_) break;
+      waiting_++;
+      cv_.wait(l);
+      waiting_--;
+    }
+    running_ = true;
+    const uint64_t mine = ++started_;
+    l.unlock();
+    Status s = fetch();
+    l.lock();
+    running_ = false;
+    finished_ = mine;
+    last_ = s;
+    cv_.notify_all();
+    return s;
+  }
+  // Callers waiting for a fetch now (tests).
+  size_t waiting() const {
     std::lock_guard<std::mutex> l(mu_);
-    if (const uint64_t now = epoch.load(); now > before && now >= want) return Status::OK();
-    return fetch();
+    return waiting_;
   }
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool running_ = false;
+  uint64_t started_ = 0, finished_ = 0;  // fetches started, and the last one to finish
+  Status last_;                          // that one's result
+  size_t waiting_ = 0;
 };
 
 class MapView {

@@ -79,6 +79,7 @@ Result<std::unique_ptr<Membership>> Membership::Start(const MembershipOptions& o
   CAIRN_ASSIGN_OR_RETURN(m->watch_etcd_, EtcdClient::Create(options.etcd));
   CAIRN_ASSIGN_OR_RETURN(m->ctl_watch_etcd_, EtcdClient::Create(options.etcd));
   CAIRN_ASSIGN_OR_RETURN(m->sync_etcd_, EtcdClient::Create(options.etcd));
+  CAIRN_ASSIGN_OR_RETURN(m->refresh_etcd_, EtcdClient::Create(options.etcd));
   if (Status reg = m->Register(); !reg.ok()) {
     // etcd unreachable: a node that has joined before (it knows its id) restarts on the map it
     // kept, and registers from its keepalive thread once etcd answers (docs/cluster.md).
@@ -258,8 +259,8 @@ void Membership::WatchMapLoop() {
         [&](const std::vector<EtcdEvent>& events, int64_t) {
           if (events.empty()) return true;
           // The epoch the events bring, noted, then fetched through the refresh gate: one fetch
-          // per node and map serves this watch, the keepalive thread (which NoteEpoch wakes)
-          // and the requests that found the map stale (ClusterObjectStore::Routed) alike.
+          // per node and map serves this watch, the keepalive thread (FetchWantedMap, each
+          // round) and the requests that found the map stale (ClusterObjectStore::Routed).
           uint64_t newest = 0;
           for (const EtcdEvent& e : events) {
             uint64_t v = 0;
@@ -338,15 +339,15 @@ void Membership::NoteEpoch(uint64_t epoch) {
   }
   if (epoch > map()->epoch) {
     std::lock_guard<std::mutex> l(mu_);
-    cv_.notify_all();  // wakes the keepalive loop, which fetches it
+    cv_.notify_all();  // the fetch itself is the watch's, or the keepalive round's (FetchWantedMap)
   }
 }
 
 Status Membership::Refresh() {
+  // The gate runs one fetch at a time, so one long-lived client serves them all (it keeps the
+  // endpoint that answered, and its authentication, from one map change to the next).
   return refresh_gate_.Run(epoch_, wanted_epoch_, [this]() -> Status {
-    auto client = EtcdClient::Create(options_.etcd);
-    if (!client.ok()) return client.status();
-    CAIRN_ASSIGN_OR_RETURN(ClusterMap m, FetchMap(client->get(), prefix_));
+    CAIRN_ASSIGN_OR_RETURN(ClusterMap m, FetchMap(refresh_etcd_.get(), prefix_));
     Install(std::move(m));
     return Status::OK();
   });

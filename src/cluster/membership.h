@@ -150,6 +150,7 @@ class Membership final : public MapView {
   std::unique_ptr<EtcdClient> ctl_watch_etcd_;  // the controller's watch
   std::mutex sync_mu_;                      // one ReportSynced at a time
   std::unique_ptr<EtcdClient> sync_etcd_;   // ReportSynced's (anti-entropy's thread)
+  std::unique_ptr<EtcdClient> refresh_etcd_;  // Refresh's fetches (one at a time: refresh_gate_)
   // The controller's (its thread only): when it first saw each node down; a node down for
   // longer than out_delay_ms becomes out. A new controller starts the delay afresh.
   std::map<NodeId, std::chrono::steady_clock::time_point> down_since_;
