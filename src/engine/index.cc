@@ -590,19 +590,28 @@ uint64_t AutoIndexCacheBytes(uint64_t footprint, uint64_t memory) {
 uint64_t AvailableMemoryBytes() {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   uint64_t mem = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : uint64_t{1} << 30;
-  // The limit of this process's own memory cgroup (/proc/self/cgroup: "0::PATH" for v2,
-  // "N:memory:PATH" for v1). "max", no limit or an unreadable file: none.
+  // The limits of this process's memory cgroup and of every cgroup above it (/proc/self/cgroup:
+  // "0::PATH" for v2, "N:memory:PATH" for v1; in a container whose cgroup namespace is the
+  // host's, the path may not exist here, and its ancestors, the root's included, are tried).
+  // "max", no limit or an unreadable file: none.
   std::ifstream cg("/proc/self/cgroup");
   std::vector<std::string> files;
   for (std::string line; std::getline(cg, line);) {
     const size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
     if (b == std::string::npos) continue;
-    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-    if (controllers.empty()) {
-      files.push_back("/sys/fs/cgroup" + path + "/memory.max");
-      files.push_back("/sys/fs/cgroup/unified" + path + "/memory.max");
-    } else if (controllers == "memory") {
-      files.push_back("/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes");
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    std::string path = line.substr(b + 1);
+    for (;;) {
+      if (!path.empty() && path.back() == '/') path.pop_back();
+      if (controllers.empty()) {
+        files.push_back("/sys/fs/cgroup" + path + "/memory.max");
+        files.push_back("/sys/fs/cgroup/unified" + path + "/memory.max");
+      } else if (controllers == "memory") {
+        files.push_back("/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes");
+      }
+      const size_t up = path.rfind('/');
+      if (path.empty() || up == std::string::npos) break;
+      path.resize(up);
     }
   }
   for (const std::string& f : files) {
@@ -626,6 +635,17 @@ uint64_t Index::FootprintBytes() {
 
 void Index::ResizeCache() {
   if (!auto_cache_) return;
+  // The tables' size on disk is kept in memory by RocksDB; the aggregated table properties are
+  // every table's, some read from disk, and reclamation flushes up to a thousand times a pass
+  // (FlushAndListDead): they are asked for only when the size moved by more than a sixteenth.
+  uint64_t sst = 0;
+  (void)db_->GetIntProperty("rocksdb.total-sst-files-size", &sst);
+  MutexLock l(&resize_mu_);
+  if (sized_ && sst <= sized_sst_bytes_ + sized_sst_bytes_ / 16 &&
+      sst + sst / 16 >= sized_sst_bytes_)
+    return;
+  sized_ = true;
+  sized_sst_bytes_ = sst;
   static const uint64_t memory = AvailableMemoryBytes();
   const uint64_t want = AutoIndexCacheBytes(FootprintBytes(), memory);
   if (want != cache_->GetCapacity()) cache_->SetCapacity(want);

@@ -28,6 +28,7 @@
 #include "cairn/status.h"
 #include "engine/entry_cache.h"
 #include "engine/store_format.h"
+#include "util/mutex.h"
 
 namespace rocksdb {
 class DB;
@@ -176,11 +177,14 @@ class Index {
   Result<format::IndexEntry> Lookup(std::string_view key, bool with_tombstones, bool cached_only,
                                     bool* in_memory);
   // With an automatic cache size: sets the capacity from FootprintBytes() (after open and after
-  // each flush).
-  void ResizeCache();
+  // each flush), when the tables' size on disk moved by more than a sixteenth since it last did.
+  void ResizeCache() EXCLUDES(resize_mu_);
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<rocksdb::Cache> cache_;
   bool auto_cache_ = false;
+  Mutex resize_mu_;  // one resize at a time, so that an older size never replaces a newer one
+  bool sized_ GUARDED_BY(resize_mu_) = false;
+  uint64_t sized_sst_bytes_ GUARDED_BY(resize_mu_) = 0;  // the tables' size on disk then
   std::unique_ptr<EntryCache> hot_;
   bool compactions_deferred_ = false;
 };

@@ -5,8 +5,8 @@
 namespace cairn {
 
 void PeriodicThread::Start(std::chrono::milliseconds interval, std::function<void()> task,
-                           const char* name) {
-  thread_ = std::thread([this, interval, name, task = std::move(task)] {
+                           std::string name) {
+  thread_ = std::thread([this, interval, name = std::move(name), task = std::move(task)] {
     SetThreadName(name);
     Loop(interval, task);
   });

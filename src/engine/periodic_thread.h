@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
 #include <thread>
 
 #include "util/mutex.h"
@@ -27,7 +28,7 @@ class PeriodicThread {
   // Starts the thread (named `name`: util/thread_name.h): it waits `interval` (or until woken),
   // runs `task`, and again.
   void Start(std::chrono::milliseconds interval, std::function<void()> task,
-             const char* name = "cairn-periodic");
+             std::string name = "cairn-periodic");
   // Makes the thread run the task now (or as soon as the running one returns).
   void Wake() EXCLUDES(mu_);
   // Stops and joins the thread (a running task finishes first). Idempotent; a no-op if never
