@@ -77,7 +77,7 @@ cleanup() {
   # The windows' JSON (with their slow requests) and the nodes' logs stay beside the report.
   if [ -d "$T" ]; then
     mkdir -p "$ROOT/bench/results/$STAMP-rebuild"
-    cp "$T"/win.*.json "$T/windows.txt" "$ROOT/bench/results/$STAMP-rebuild/" 2>/dev/null || true
+    cp "$T"/win.*.json "$T/windows.txt" "$T/progress.txt" "$ROOT/bench/results/$STAMP-rebuild/" 2>/dev/null || true
     cp "$T"/cluster/node*.log "$ROOT/bench/results/$STAMP-rebuild/" 2>/dev/null || true
   fi
   rm -rf "$T"
@@ -192,9 +192,9 @@ EOF
 }
 # The map's epoch, every 100 ms from before the healthy windows until the run stops (bounded in
 # count), by one long-lived process that asks etcd for map/epoch (an HTTP request to its JSON
-# gateway, in-process) and appends "TIME EPOCH" to $PROG. After the kill, the epoch's first step
-# is the victim down, the second out (the transition's map), the third the transition retired;
-# the victim's state is checked with `cairn cluster status` once per step. The poll must cost
+# gateway, in-process) and appends "TIME EPOCH" to $PROG. After the kill, the victim's state is
+# checked with `cairn cluster status` once at each new epoch, until it is down, then out (the
+# transition's map), then the transition retired (poll_until). The poll must cost
 # next to nothing, and the same in every phase. Two earlier ways skewed the measured p99: a
 # `cairn cluster status --json` plus a python3 (a pyenv shim here: several bash processes) per
 # poll, from the kill on only, took a quarter of the 2 cores during the rebuild and none before
@@ -251,32 +251,36 @@ sleep "$HEALTHY_S"
 L_KILL=$(load1)
 snap_all "$T/snap.kill"
 log "killing node $NODES (id $VID, pid $VPID) with SIGKILL (load $L_KILL)"
-read -r _ E_KILL < <(tail -n 1 "$PROG") || true
+E_KILL=$(awk '$2 ~ /^[0-9]+$/ { e = $2 } END { print e }' "$PROG")
 [[ "$E_KILL" =~ ^[0-9]+$ ]] || { log "no map epoch from etcd before the kill"; exit 1; }
 T_KILL=$(now)
 kill -KILL "$VPID"
 T_DOWN="" T_OUT="" T_RETIRED="" E_DOWN="" E_OUT="" E_RETIRED="" L_DOWN="" L_OUT="" L_RETIRED="" MOVING=""
-poll_until() {  # PHASE TIMEOUT_S: wait until the epoch has stepped to the phase; sets T_/E_/L_
-  local phase=$1 limit=$2 t0 t ep want st tr mv
-  case $phase in down) want=$((E_KILL + 1)) ;; out) want=$((E_KILL + 2)) ;; retired) want=$((E_KILL + 3)) ;; esac
+E_SEEN=""  # the newest epoch poll_until has looked at
+poll_until() {  # PHASE TIMEOUT_S: wait until the map shows the phase; sets T_/E_/L_
+  # At each new epoch after the kill, the victim's state is checked once (`cairn cluster
+  # status`): the phase is the first epoch that shows it, so a map change of another kind (a
+  # survivor's lease lapsing under load) is passed over, not taken for a step.
+  local phase=$1 limit=$2 t0 line t ep st tr mv
   t0=$(date +%s)
   for _ in $(seq $((limit * 10 + 10))); do
-    t="" ep=""
-    read -r t ep < <(tail -n 1 "$PROG") || true
-    if [[ "$ep" =~ ^[0-9]+$ ]] && [ "$ep" -ge "$want" ]; then
-      # The first line of the poll that showed the step: its time.
-      t=$(awk -v w="$want" -v k="$T_KILL" '$1 > k && $2 ~ /^[0-9]+$/ && $2 + 0 >= w { print $1; exit }' "$PROG")
+    line=$(awk -v k="$T_KILL" -v e="${E_SEEN:-$E_KILL}" \
+      '$1 > k && $2 ~ /^[0-9]+$/ && $2 + 0 > e + 0 { print $1, $2; exit }' "$PROG")
+    if [ -n "$line" ]; then
+      read -r t ep <<<"$line"
+      E_SEEN=$ep
       read -r st tr mv < <(cstatus)
       case $phase in
-        down) T_DOWN=$t; E_DOWN=$ep; L_DOWN=$(load1)
-              [ "$st" = down ] || [ "$st" = out ] || log "WARNING: epoch $ep after the kill, but the victim is $st" ;;
-        out) T_OUT=$t; E_OUT=$ep; L_OUT=$(load1); MOVING=$mv
-             [ "$st" = out ] || log "WARNING: epoch $ep, but the victim is $st, not out"
-             [ "$tr" = 1 ] || { log "out seen with no transition in flight (already retired?)"; T_RETIRED=$T_OUT; E_RETIRED=$E_OUT; L_RETIRED=$L_OUT; } ;;
-        retired) T_RETIRED=$t; E_RETIRED=$ep; L_RETIRED=$(load1)
-                 [ "$tr" = 0 ] || log "WARNING: epoch $ep, but a transition is still in flight" ;;
+        down) if [ "$st" = down ] || [ "$st" = out ]; then T_DOWN=$t; E_DOWN=$ep; L_DOWN=$(load1); return 0; fi ;;
+        out) if [ "$st" = out ]; then
+               T_OUT=$t; E_OUT=$ep; L_OUT=$(load1); MOVING=$mv
+               [ "$tr" = 1 ] || { log "out seen with no transition in flight (already retired?)"; T_RETIRED=$T_OUT; E_RETIRED=$E_OUT; L_RETIRED=$L_OUT; }
+               return 0
+             fi ;;
+        retired) if [ "$st" = out ] && [ "$tr" = 0 ]; then T_RETIRED=$t; E_RETIRED=$ep; L_RETIRED=$(load1); return 0; fi ;;
       esac
-      return 0
+      log "epoch $ep: the victim is $st (transition: $tr), not yet $phase"
+      continue
     fi
     [ $(( $(date +%s) - t0 )) -ge "$limit" ] && return 1
     sleep 0.1

@@ -769,12 +769,16 @@ class Admin {
   cairn::Status Change(AdminCommand cmd, int node, std::optional<uint32_t> weight, int ms = 10000) {
     auto end = Clock::now() + std::chrono::milliseconds(ms);
     cairn::Status s;
-    while (!g_interrupted) {
+    for (int attempt = 0; !g_interrupted; attempt++) {
       auto etcd = cairn::cluster::EtcdClient::Create(eo_);
       if (etcd.ok()) {
         auto r = cairn::cluster::WriteAdminChange(etcd->get(), kPrefix, cmd, Id(node), weight);
         if (r.ok()) return cairn::Status::OK();
         s = r.status();
+        // A retry refused because the intent is already there ("already in", "draining
+        // already"): the earlier attempt's write went through although its answer was lost.
+        if (attempt > 0 && s.IsInvalidArgument() && IntentIs(etcd->get(), cmd, node, weight))
+          return cairn::Status::OK();
       } else {
         s = etcd.status();
       }
@@ -800,6 +804,19 @@ class Admin {
  private:
   static constexpr char kPrefix[] = "/cairn/default/";
   static cairn::cluster::NodeId Id(int node) { return cairn::cluster::NodeId(node + 1); }
+  // Whether node's intent in etcd is what `cmd` (with `weight`) writes.
+  static bool IntentIs(cairn::cluster::EtcdClient* etcd, AdminCommand cmd, int node,
+                       std::optional<uint32_t> weight) {
+    using cairn::cluster::AdminState;
+    auto v = cairn::cluster::ReadClusterView(etcd, kPrefix);
+    if (!v.ok()) return false;
+    auto it = v->intents.find(Id(node));
+    if (it == v->intents.end()) return false;
+    const AdminState want = cmd == AdminCommand::kDrain    ? AdminState::kDrain
+                            : cmd == AdminCommand::kRemove ? AdminState::kRemoved
+                                                           : AdminState::kIn;
+    return it->second.state == want && (!weight.has_value() || it->second.weight == *weight);
+  }
   bool WaitFor(int ms, const std::function<bool(const cairn::cluster::ClusterView&)>& done) {
     auto end = Clock::now() + std::chrono::milliseconds(ms);
     while (!g_interrupted && Clock::now() < end) {
