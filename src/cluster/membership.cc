@@ -268,13 +268,9 @@ void Membership::WatchMapLoop() {
             if (!e.deleted && std::from_chars(t.data(), t.data() + t.size(), v).ec == std::errc())
               newest = std::max(newest, v);
           }
-          if (newest == 0) {  // not a number: fetch whatever the map is now
-            Result<ClusterMap> next = FetchMap(watch_etcd_.get(), prefix_);
-            if (next.ok()) Install(std::move(*next));
-          } else {
-            NoteEpoch(newest);
-            if (newest > epoch_.load()) (void)Refresh();
-          }
+          // (Not a number: a refresh all the same, which fetches whatever the map is now.)
+          if (newest != 0) NoteEpoch(newest);
+          if (newest == 0 || newest > epoch_.load()) (void)Refresh();
           return !stop_.load();
         },
         &compacted);

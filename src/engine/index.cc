@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -587,26 +588,26 @@ uint64_t AutoIndexCacheBytes(uint64_t footprint, uint64_t memory) {
   return std::clamp(want, kMinAutoIndexCacheBytes, cap);
 }
 
-uint64_t AvailableMemoryBytes() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  uint64_t mem = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : uint64_t{1} << 30;
-  // The limits of this process's memory cgroup and of every cgroup above it (/proc/self/cgroup:
-  // "0::PATH" for v2, "N:memory:PATH" for v1; in a container whose cgroup namespace is the
-  // host's, the path may not exist here, and its ancestors, the root's included, are tried).
-  // "max", no limit or an unreadable file: none.
-  std::ifstream cg("/proc/self/cgroup");
+std::vector<std::string> CgroupMemoryLimitFiles(std::string_view proc_self_cgroup) {
+  // Every cgroup from the process's own up to the root: a limit set on a parent (a systemd
+  // slice) binds too, and in a container whose cgroup namespace is the host's the own path may
+  // not exist here.
   std::vector<std::string> files;
-  for (std::string line; std::getline(cg, line);) {
-    const size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
-    if (b == std::string::npos) continue;
-    const std::string controllers = line.substr(a + 1, b - a - 1);
-    std::string path = line.substr(b + 1);
+  while (!proc_self_cgroup.empty()) {
+    const size_t nl = proc_self_cgroup.find('\n');
+    const std::string_view line = proc_self_cgroup.substr(0, nl);
+    proc_self_cgroup.remove_prefix(nl == std::string_view::npos ? proc_self_cgroup.size() : nl + 1);
+    const size_t a = line.find(':'), b = a == std::string_view::npos ? a : line.find(':', a + 1);
+    if (b == std::string_view::npos) continue;
+    const std::string_view controllers = line.substr(a + 1, b - a - 1);
+    if (!controllers.empty() && controllers != "memory") continue;
+    std::string path(line.substr(b + 1));
     for (;;) {
       if (!path.empty() && path.back() == '/') path.pop_back();
       if (controllers.empty()) {
         files.push_back("/sys/fs/cgroup" + path + "/memory.max");
         files.push_back("/sys/fs/cgroup/unified" + path + "/memory.max");
-      } else if (controllers == "memory") {
+      } else {
         files.push_back("/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes");
       }
       const size_t up = path.rfind('/');
@@ -614,7 +615,16 @@ uint64_t AvailableMemoryBytes() {
       path.resize(up);
     }
   }
-  for (const std::string& f : files) {
+  return files;
+}
+
+uint64_t AvailableMemoryBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  uint64_t mem = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : uint64_t{1} << 30;
+  std::ifstream cg("/proc/self/cgroup");
+  const std::string text((std::istreambuf_iterator<char>(cg)), std::istreambuf_iterator<char>());
+  // "max", no limit or an unreadable file: none.
+  for (const std::string& f : CgroupMemoryLimitFiles(text)) {
     std::ifstream in(f);
     uint64_t limit = 0;
     if (in >> limit && limit > 0) mem = std::min(mem, limit);

@@ -45,9 +45,13 @@ namespace cairn {
 // floor).
 inline constexpr uint64_t kMinAutoIndexCacheBytes = uint64_t{64} << 20;
 uint64_t AutoIndexCacheBytes(uint64_t footprint, uint64_t memory);
-// The memory this process may use: physical memory, or the cgroup's limit if lower (v2
-// memory.max, v1 memory.limit_in_bytes).
+// The memory this process may use: physical memory, or the lowest limit of its memory cgroup and
+// the cgroups above it if lower (v2 memory.max, v1 memory.limit_in_bytes).
 uint64_t AvailableMemoryBytes();
+// The files AvailableMemoryBytes reads limits from, given /proc/self/cgroup's text: for v2
+// ("0::PATH") PATH's memory.max and its ancestors' under /sys/fs/cgroup and /sys/fs/cgroup/unified
+// (a hybrid mount), for v1 ("N:memory:PATH") memory.limit_in_bytes under /sys/fs/cgroup/memory.
+std::vector<std::string> CgroupMemoryLimitFiles(std::string_view proc_self_cgroup);
 
 // A dead record listed for hole punching ('d' entries, docs/format.md 6.4).
 struct DeadRecord {

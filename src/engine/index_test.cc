@@ -296,6 +296,23 @@ TEST(AutoIndexCache, Issue16FollowsTheIndexBetweenAFloorAndAQuarterOfTheMemory) 
   EXPECT_GT(AvailableMemoryBytes(), 0u);
 }
 
+// The cap follows the memory cgroup's limit, its parents' included, on v1, v2 and a hybrid.
+TEST(AutoIndexCache, Issue16TheMemoryLimitIsReadFromTheProcessCgroupAndItsParents) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(CgroupMemoryLimitFiles("0::/a/b\n"),
+            (V{"/sys/fs/cgroup/a/b/memory.max", "/sys/fs/cgroup/unified/a/b/memory.max",
+               "/sys/fs/cgroup/a/memory.max", "/sys/fs/cgroup/unified/a/memory.max",
+               "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/unified/memory.max"}));
+  // v1 (this machine's kind): only the memory controller's line counts.
+  EXPECT_EQ(CgroupMemoryLimitFiles("8:pids:/x\n4:memory:/process_api/c1\n0::/\n"),
+            (V{"/sys/fs/cgroup/memory/process_api/c1/memory.limit_in_bytes",
+               "/sys/fs/cgroup/memory/process_api/memory.limit_in_bytes",
+               "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max",
+               "/sys/fs/cgroup/unified/memory.max"}));
+  EXPECT_EQ(CgroupMemoryLimitFiles(""), V{});
+  EXPECT_EQ(CgroupMemoryLimitFiles("garbage\n"), V{});
+}
+
 TEST_F(IndexTest, Issue16AnAutomaticCacheGrowsWithTheIndexAndASetOneStays) {
   auto fill = [](Index* idx, int from, int to) {
     for (int b = from; b < to; b += 1000) {
