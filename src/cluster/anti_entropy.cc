@@ -49,11 +49,13 @@ Status AntiEntropy::RunRound(bool moving_only) {
   counters_->ae_rounds++;
   std::shared_ptr<const ClusterMap> map = view_->map();
   if (map->epoch == 0 || map->placement.table.empty()) return Status::OK();
+  const auto round_start = Now();
   if (map->epoch != sync_epoch_) {
     // A new map: its transition (if any) is synced afresh (its leaders may differ).
     sync_epoch_ = map->epoch;
-    first_equal_.clear();
+    seen_.clear();
     synced_.clear();
+    seen_[self_] = round_start;  // this node's map is at the epoch from now on
   }
   auto up = [&](NodeId id) {
     const MapNode* n = map->Node(id);
@@ -63,11 +65,11 @@ Status AntiEntropy::RunRound(bool moving_only) {
     pending_ = false;
     return Status::OK();
   }
-  const auto round_start = std::chrono::steady_clock::now();
   // The partitions this node leads (first up member of the row; while a partition moves, of
   // its old row then its new one), per other up replica.
   std::map<NodeId, std::vector<uint32_t>> by_peer;
-  std::map<uint32_t, size_t> moving_peers;  // led moving partitions not yet synced: peer count
+  moving_replicas_.clear();  // led moving partitions not yet synced: their other up replicas
+  fanout_failed_.clear();
   bool all_synced = true;
   uint32_t led_moving = 0;  // moving partitions this node leads, synced or not
   for (uint32_t p = 0; p < map->placement.partitions; p++) {
@@ -83,56 +85,52 @@ Status AntiEntropy::RunRound(bool moving_only) {
     if (first != self_) continue;
     if (moving) led_moving++;
     if (moving && synced_.count(p) != 0) continue;  // synced at this epoch already
-    size_t peers = 0;
+    std::vector<NodeId> others;
     for (NodeId id : rows.all)
       if (id != self_ && up(id)) {
         by_peer[id].push_back(p);
-        peers++;
+        others.push_back(id);
       }
-    if (!moving) continue;
-    // Synced needs every member of the new row up (each must hold the data once reads move
-    // there) and a majority of the old row (so every acknowledged write has a copy compared).
-    size_t new_up = 0, old_up = 0;
-    for (NodeId id : rows.rows[0]) new_up += up(id) ? 1 : 0;
-    for (NodeId id : rows.rows[1]) old_up += up(id) ? 1 : 0;
-    if (new_up < rows.rows[0].size() || old_up < rows.rows[1].size() / 2 + 1) {
-      all_synced = false;
-      continue;
-    }
-    moving_peers[p] = peers;
+    if (moving) moving_replicas_[p] = std::move(others);
   }
   Budget b{o_.max_keys_per_round, o_.max_bytes_per_round};
   throttle_.Start();
-  std::map<uint32_t, size_t> equal_with;  // moving partitions: peers whose roots were equal
+  std::map<uint32_t, size_t> finished_with;  // moving partitions: peers whose comparison finished
   for (auto& [node, parts] : by_peer) {
     if (stopping() || b.spent()) break;
-    std::unique_ptr<DigestPeer> peer = peer_for_(node);
+    DigestPeer* peer = PeerFor(node);
     if (peer == nullptr) continue;
-    std::vector<uint32_t> equal;
-    Status s = ComparePeer(peer.get(), parts, &b, &equal);
+    std::vector<uint32_t> finished;
+    Status s = ComparePeer(node, peer, parts, &b, &finished);
     if (!s.ok()) {
       counters_->ae_errors++;
       spdlog::info("event=anti_entropy_peer_failed peer={} status=\"{}\"", node, s.ToString());
     }
-    for (uint32_t p : equal)
-      if (moving_peers.count(p) != 0) equal_with[p]++;
+    for (uint32_t p : finished)
+      if (moving_replicas_.count(p) != 0) finished_with[p]++;
   }
-  for (const auto& [p, peers] : moving_peers) {
-    if (equal_with[p] < peers) {
-      first_equal_.erase(p);  // found different (or not compared): start over
-      all_synced = false;
-      continue;
-    }
-    auto it = first_equal_.find(p);
-    if (it == first_equal_.end()) {
-      first_equal_[p] = std::chrono::steady_clock::now();
-      all_synced = false;
-    } else if (round_start - it->second >= std::chrono::milliseconds(kSyncSettleMs)) {
+  auto settled = [&](NodeId id) {
+    auto it = seen_.find(id);
+    return it != seen_.end() && round_start - it->second >= std::chrono::milliseconds(kSyncSettleMs);
+  };
+  for (const auto& [p, others] : moving_replicas_) {
+    bool ok = finished_with[p] == others.size() && fanout_failed_.count(p) == 0 && settled(self_);
+    for (NodeId id : others) ok = ok && settled(id);
+    // Synced needs every member of the new row up (each must hold the data once reads move
+    // there) and a majority of the old row (so every acknowledged write has a copy compared).
+    const KeyRows rows = RowsOf(*map, p);
+    size_t new_up = 0, old_up = 0;
+    for (NodeId id : rows.rows[0]) new_up += up(id) ? 1 : 0;
+    for (NodeId id : rows.rows[1]) old_up += up(id) ? 1 : 0;
+    ok = ok && new_up == rows.rows[0].size() && old_up >= rows.rows[1].size() / 2 + 1;
+    if (ok) {
       synced_.insert(p);
     } else {
       all_synced = false;
     }
   }
+  round_peers_.clear();
+  moving_replicas_.clear();
   if (all_synced && !stopping()) {
     uint64_t cur = synced_epoch_.load();
     while (map->epoch > cur && !synced_epoch_.compare_exchange_weak(cur, map->epoch)) {
@@ -146,8 +144,14 @@ Status AntiEntropy::RunRound(bool moving_only) {
   return Status::OK();
 }
 
-Status AntiEntropy::ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& parts, Budget* b,
-                                std::vector<uint32_t>* equal) {
+DigestPeer* AntiEntropy::PeerFor(NodeId node) {
+  auto it = round_peers_.find(node);
+  if (it == round_peers_.end()) it = round_peers_.emplace(node, peer_for_(node)).first;
+  return it->second.get();
+}
+
+Status AntiEntropy::ComparePeer(NodeId node, DigestPeer* peer, const std::vector<uint32_t>& parts,
+                                Budget* b, std::vector<uint32_t>* finished) {
   for (size_t i = 0; i < parts.size() && !stopping() && !b->spent(); i += kMaxRootPartitions) {
     DigestRequest rq;
     rq.kind = DigestKind::kRoots;
@@ -155,6 +159,8 @@ Status AntiEntropy::ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& p
                          parts.begin() + static_cast<ptrdiff_t>(std::min(parts.size(), i + kMaxRootPartitions)));
     CAIRN_ASSIGN_OR_RETURN(std::string mine_b, local_->Call(rq));
     CAIRN_ASSIGN_OR_RETURN(std::string theirs_b, peer->Call(rq));
+    // It answered, so its map is at this epoch: the sync's settle counts from here.
+    seen_.emplace(node, Now());
     std::vector<uint64_t> mine, theirs;
     CAIRN_RETURN_IF_ERROR(DecodeRootsReply(mine_b, rq.partitions.size(), &mine));
     CAIRN_RETURN_IF_ERROR(DecodeRootsReply(theirs_b, rq.partitions.size(), &theirs));
@@ -163,8 +169,8 @@ Status AntiEntropy::ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& p
     for (size_t k = 0; k < mine.size(); k++) {
       if (mine[k] != theirs[k]) {
         differ.push_back(rq.partitions[k]);
-      } else if (equal != nullptr) {
-        equal->push_back(rq.partitions[k]);
+      } else {
+        finished->push_back(rq.partitions[k]);
       }
     }
     // Only the partitions whose roots differ: their leaves.
@@ -179,14 +185,29 @@ Status AntiEntropy::ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& p
       CAIRN_RETURN_IF_ERROR(DecodeLeavesReply(ml_b, lq.partitions.size(), &ml));
       CAIRN_RETURN_IF_ERROR(DecodeLeavesReply(tl_b, lq.partitions.size(), &tl));
       std::vector<LeafRef> leaves;
-      for (size_t k = 0; k < ml.size(); k++)
+      std::map<uint32_t, size_t> left;  // differing leaves not repaired yet, per partition
+      for (size_t k = 0; k < ml.size(); k++) {
+        size_t n = 0;
         for (uint32_t leaf = 0; leaf < kLeaves; leaf++)
-          if (ml[k][leaf] != tl[k][leaf]) leaves.push_back(LeafRef{lq.partitions[k], leaf});
+          if (ml[k][leaf] != tl[k][leaf]) {
+            leaves.push_back(LeafRef{lq.partitions[k], leaf});
+            n++;
+          }
+        if (n == 0) {
+          finished->push_back(lq.partitions[k]);  // equal by now (a write landed meanwhile)
+        } else {
+          left[lq.partitions[k]] = n;
+        }
+      }
       for (size_t m = 0; m < leaves.size() && !stopping() && !b->spent(); m += kMaxKeyLeaves) {
         std::vector<LeafRef> some(leaves.begin() + static_cast<ptrdiff_t>(m),
                                   leaves.begin() + static_cast<ptrdiff_t>(std::min(leaves.size(), m + kMaxKeyLeaves)));
         counters_->ae_leaves_walked += some.size();
-        CAIRN_RETURN_IF_ERROR(RepairLeaves(peer, some, b));
+        bool done = false;
+        CAIRN_RETURN_IF_ERROR(RepairLeaves(node, peer, some, b, &done));
+        if (!done) break;
+        for (const LeafRef& l : some)
+          if (--left[l.partition] == 0) finished->push_back(l.partition);
       }
     }
   }
@@ -213,7 +234,9 @@ Result<std::vector<KeyVersion>> AntiEntropy::AllKeys(DigestPeer* p,
   }
 }
 
-Status AntiEntropy::RepairLeaves(DigestPeer* peer, const std::vector<LeafRef>& leaves, Budget* b) {
+Status AntiEntropy::RepairLeaves(NodeId node, DigestPeer* peer, const std::vector<LeafRef>& leaves,
+                                 Budget* b, bool* finished) {
+  *finished = false;
   CAIRN_ASSIGN_OR_RETURN(std::vector<KeyVersion> mine, AllKeys(local_, leaves));
   CAIRN_ASSIGN_OR_RETURN(std::vector<KeyVersion> theirs, AllKeys(peer, leaves));
   Paced(0);  // the listings scanned both indexes
@@ -229,9 +252,11 @@ Status AntiEntropy::RepairLeaves(DigestPeer* peer, const std::vector<LeafRef>& l
       c = mine[i].key.compare(theirs[j].key);
     }
     Status s;
+    const std::string* pulled = nullptr;  // a key taken from the peer
     if (c < 0) {  // only here
       s = Push(local_->store(), peer->store(), mine[i++].key, b);
     } else if (c > 0) {  // only there
+      pulled = &theirs[j].key;
       s = Push(peer->store(), local_->store(), theirs[j++].key, b);
     } else {
       const KeyVersion& a = mine[i++];
@@ -239,12 +264,31 @@ Status AntiEntropy::RepairLeaves(DigestPeer* peer, const std::vector<LeafRef>& l
       if (a.version > t.version) {
         s = Push(local_->store(), peer->store(), a.key, b);
       } else if (t.version > a.version) {
+        pulled = &t.key;
         s = Push(peer->store(), local_->store(), a.key, b);
       }
     }
     if (!s.ok()) return s;  // the peer is away or failing: the next round
+    if (pulled != nullptr) FanOut(node, *pulled, b);
   }
+  *finished = i == mine.size() && j == theirs.size();
   return Status::OK();
+}
+
+void AntiEntropy::FanOut(NodeId from, const std::string& key, Budget* b) {
+  const uint32_t p = PartitionOf(key);
+  auto it = moving_replicas_.find(p);
+  if (it == moving_replicas_.end()) return;  // not moving: the next rounds bring it
+  for (NodeId id : it->second) {
+    if (id == from) continue;
+    if (stopping() || b->spent()) {
+      fanout_failed_.insert(p);
+      return;
+    }
+    DigestPeer* to = PeerFor(id);
+    Status s = to == nullptr ? Status::Unavailable("no peer") : Push(local_->store(), to->store(), key, b);
+    if (!s.ok()) fanout_failed_.insert(p);
+  }
 }
 
 Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& key, Budget* b) {
@@ -291,7 +335,7 @@ Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& 
                 held->version.ToString(), held->deleted);
   counters_->ae_keys_repaired++;
   counters_->ae_bytes_pushed += bytes;
-  b->keys--;
+  if (b->keys > 0) b->keys--;
   b->bytes = bytes >= b->bytes ? 0 : b->bytes - bytes;
   Paced(bytes + kPushCostBytes);
   return Status::OK();

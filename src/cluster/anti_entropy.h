@@ -12,14 +12,20 @@
 //
 // While a transition is in flight (ClusterMap::prev), a moving partition's replicas are the
 // up members of its old row and its new one (cluster/transition.h); its leader compares all
-// of them, and the partition is **synced** for the map's epoch once two rounds, the second at
-// least kSyncSettleMs after the first, found every root equal, with every member of the new
-// row up and a majority of the old row's. A peer answers a DIGEST only once its map is at the
-// sender's epoch (it refuses writes sent under an older map from then on), so a write that
-// raced the map change is in the data compared, or was sent under the new map, which writes
-// the new row too. synced_epoch() is the highest epoch for which every moving partition this
-// node leads is synced: the node reports it in etcd (synced/<node>), and the controller
-// retires the transition once every up node has (docs/cluster.md "Map transitions").
+// of them. A key the leader pulls from one of them it pushes on at once to every other (so a
+// round leaves each replica holding everything any of them held when it was listed, whatever
+// order the peers are compared in). The partition is **synced** for the map's epoch by a round
+// that compared it with every replica and finished: roots equal, or every differing leaf
+// walked to its keys and every push done (not cut short by a bound, a stop or an error), and
+// that started at least kSyncSettleMs after each replica first answered a DIGEST at the epoch,
+// with every member of the new row up and a majority of the old row's. A peer answers a
+// DIGEST only once its map is at the sender's epoch (it refuses writes sent under an older map
+// from then on), so a write that raced the map change is in the data compared, or was sent
+// under the new map, which writes the new row too. Writes in flight during the round do not
+// delay it (they were sent under the new map). synced_epoch() is the highest epoch for which
+// every moving partition this node leads is synced: the node reports it in etcd
+// (synced/<node>), and the controller retires the transition once every up node has
+// (docs/cluster.md "Map transitions").
 //
 // Bounded per round (named bounds: max_keys_per_round repairs, max_bytes_per_round pushed); a
 // round that stops at a bound leaves the rest to the next. Checks `stop` between steps.
@@ -57,8 +63,8 @@ struct AntiEntropyOptions {
   // long as it worked, so under a steady load it works at most half of the wall time. A pause
   // ends early when the node stops (a large object's push can owe minutes of budget).
   uint32_t max_mbps = 0;
-  // Tests: the throttle's clock and sleep (default: the steady clock, and a sleep that the
-  // stop flag cuts short).
+  // Tests: the clock (of the throttle and of the sync's settle) and the throttle's sleep
+  // (default: the steady clock, and a sleep that the stop flag cuts short).
   std::function<std::chrono::steady_clock::time_point()> now;
   std::function<void(std::chrono::steady_clock::duration)> sleep;
 };
@@ -138,11 +144,22 @@ class AntiEntropy {
     uint64_t bytes = 0;
     bool spent() const;
   };
-  // Compares `parts` (led by this node, `peer` up in each row) with one peer.
-  // Adds the partitions whose roots were equal to `equal` (when not null).
-  Status ComparePeer(DigestPeer* peer, const std::vector<uint32_t>& parts, Budget* b,
-                     std::vector<uint32_t>* equal);
-  Status RepairLeaves(DigestPeer* peer, const std::vector<LeafRef>& leaves, Budget* b);
+  // Compares `parts` (led by this node, `peer` up in each row) with one peer. Adds to
+  // `finished` the partitions whose comparison finished: roots equal, or every differing leaf
+  // repaired (even when it returns an error for a later one).
+  Status ComparePeer(NodeId node, DigestPeer* peer, const std::vector<uint32_t>& parts,
+                     Budget* b, std::vector<uint32_t>* finished);
+  // Repairs every key that differs in `leaves`; `*finished`: no bound or stop cut it short.
+  Status RepairLeaves(NodeId node, DigestPeer* peer, const std::vector<LeafRef>& leaves,
+                      Budget* b, bool* finished);
+  // After a key of a moving partition was pulled from `from`: pushes it on to the partition's
+  // other replicas. One that fails leaves the partition unfinished this round.
+  void FanOut(NodeId from, const std::string& key, Budget* b);
+  // The round's peer for `node` (made once per round; nullptr: unknown now).
+  DigestPeer* PeerFor(NodeId node);
+  std::chrono::steady_clock::time_point Now() const {
+    return o_.now ? o_.now() : std::chrono::steady_clock::now();
+  }
   Result<std::vector<KeyVersion>> AllKeys(DigestPeer* p, const std::vector<LeafRef>& leaves);
   // Pushes `from`'s current record of `key` to `to` (apply-if-newer).
   Status Push(ObjectStore* from, ObjectStore* to, const std::string& key, Budget* b);
@@ -161,20 +178,26 @@ class AntiEntropy {
   const std::atomic<bool>* stop_;
   const std::atomic<uint64_t> no_foreground_{0};
   BackgroundThrottle throttle_;  // RunRound's thread only
-  // Sync of the transition at sync_epoch_ (RunRound's thread only): when each moving partition
-  // led here was first found equal, and those found equal again kSyncSettleMs later.
+  // Sync of the transition at sync_epoch_ (RunRound's thread only): when each replica (this
+  // node included) was first seen at the epoch, and the moving partitions synced.
   uint64_t sync_epoch_ = 0;
-  std::map<uint32_t, std::chrono::steady_clock::time_point> first_equal_;
+  std::map<NodeId, std::chrono::steady_clock::time_point> seen_;
   std::set<uint32_t> synced_;
+  // This round's (RunRound's thread only): its peers, the other replicas of each moving
+  // partition it compares (for FanOut), and the moving partitions a fan-out failed for.
+  std::map<NodeId, std::unique_ptr<DigestPeer>> round_peers_;
+  std::map<uint32_t, std::vector<NodeId>> moving_replicas_;
+  std::set<uint32_t> fanout_failed_;
   std::atomic<uint64_t> synced_epoch_{0};
   std::atomic<bool> pending_{false};
   mutable std::mutex progress_mu_;
   SyncProgress progress_;  // GUARDED_BY(progress_mu_)
 };
 
-// Named bound: a moving partition found equal is declared synced only when found equal again
-// in a round that starts at least this long after (a write accepted under the old map just
-// before a replica installed the new one, still in its commit, is then in the data compared).
+// Named bound: a moving partition is declared synced only by a round that starts at least this
+// long after each of its replicas first answered at the epoch (a write accepted under the old
+// map just before a replica installed the new one, still in its commit, is then in the data
+// compared).
 inline constexpr uint32_t kSyncSettleMs = 500;
 
 }  // namespace cairn::cluster

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "cairn/local_object_store.h"
@@ -200,7 +201,7 @@ class AntiEntropyTest : public ::testing::Test {
     char tmpl[] = "/tmp/cairn-ae.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {  // the 4th (node 4) only in the transition's tests
       StoreOptions so = ClusterEngineOptions(StoreOptions());  // as cairnd's in a cluster
       so.volume_capacity = 16 << 20;
       so.writer_id = static_cast<uint32_t>(100 + i);
@@ -232,6 +233,7 @@ class AntiEntropyTest : public ::testing::Test {
     ae_ = std::make_unique<AntiEntropy>(
         o, 1, view_.get(), peers_[0].get(),
         [this](NodeId id) -> std::unique_ptr<DigestPeer> {
+          if (unreachable_.count(id) != 0) return nullptr;
           return std::make_unique<LocalDigestPeer>(stores_[id - 1].get());
         },
         &counters_, &stop_, &foreground_);
@@ -272,6 +274,7 @@ class AntiEntropyTest : public ::testing::Test {
   ClusterCounters counters_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> foreground_{0};  // the node's client requests
+  std::set<NodeId> unreachable_;          // peers the round cannot reach
   std::unique_ptr<AntiEntropy> ae_;
 };
 
@@ -522,6 +525,116 @@ TEST_F(AntiEntropyTest, Issue12AStopRequestEndsARoundEarly) {
   stop_ = true;
   ASSERT_TRUE(Ae().RunRound().ok());
   EXPECT_EQ(counters_.ae_keys_repaired.load(), 0u);
+}
+
+
+// ---- The sync of a transition: every partition moves from row {1,2,3} to row {1,2,4}.
+
+class AntiEntropySyncTest : public AntiEntropyTest {
+ protected:
+  static constexpr uint64_t kEpoch = 2;
+  void SetUp() override {
+    AntiEntropyTest::SetUp();
+    ClusterMap m;
+    m.epoch = kEpoch;
+    for (NodeId id = 1; id <= 4; id++) m.nodes.push_back(MapNode{id, NodeState::kUp, 1, "", "z"});
+    m.placement.replicas = 3;
+    m.prev.replicas = 3;
+    for (uint32_t p = 0; p < kPartitions; p++) {
+      for (NodeId id : {1, 2, 4}) m.placement.table.push_back(id);
+      for (NodeId id : {1, 2, 3}) m.prev.table.push_back(id);
+    }
+    view_->Set(std::move(m));
+  }
+  AntiEntropy& SyncAe(AntiEntropyOptions o = AntiEntropyOptions()) {
+    clock_.foreground = &foreground_;
+    clock_.Into(&o);
+    return Ae(o);
+  }
+  // One round, then the settle's time passes.
+  void Round() {
+    ASSERT_TRUE(ae_->RunRound(/*moving_only=*/true).ok());
+    clock_.t += std::chrono::milliseconds(kSyncSettleMs + 100);
+  }
+  bool Synced() const { return ae_->synced_epoch() >= kEpoch; }
+  // Every store holds `k` at `v` or newer.
+  void ExpectEverywhere(const std::string& k, Version v) {
+    for (int i = 0; i < 4; i++) {
+      Result<ObjectInfo> h = stores_[i]->HeadVersion(k);
+      ASSERT_TRUE(h.ok()) << k << " on store " << i << ": " << h.status().ToString();
+      EXPECT_GE(h->version, v) << k << " on store " << i;
+    }
+  }
+  FakeThrottleClock clock_;
+};
+
+TEST_F(AntiEntropySyncTest, Issue12AMovingPartitionSyncsWhileWritesKeepArriving) {
+  // Acknowledged under the old map: on nodes 1 and 2 only.
+  std::vector<Version> old;
+  for (int k = 0; k < 50; k++) {
+    old.push_back(V(k));
+    for (int i = 0; i < 2; i++) ASSERT_TRUE(PutTo(i, "old-" + std::to_string(k), "x", old[k]).ok());
+  }
+  SyncAe();
+  // Before each round, writes in flight under the new map: a hot key one peer has a newer
+  // version of, and a fresh key only the new member has yet. The roots never agree, which
+  // once kept the partition from syncing until the load stopped.
+  int rounds = 0;
+  std::map<std::string, Version> held;  // what some replica held when the syncing round began
+  for (; rounds < 10 && !Synced(); rounds++) {
+    const Version hot = V(1000 + rounds), fresh = V(2000 + rounds);
+    ASSERT_TRUE(PutTo(1, "hot", "h" + std::to_string(rounds), hot).ok());
+    ASSERT_TRUE(PutTo(3, "new-" + std::to_string(rounds), "n", fresh).ok());
+    held["hot"] = hot;
+    held["new-" + std::to_string(rounds)] = fresh;
+    Round();
+  }
+  ASSERT_TRUE(Synced()) << "not synced after " << rounds << " rounds";
+  EXPECT_LE(rounds, 2);  // the first round sees each replica at the epoch; the next syncs
+  for (int k = 0; k < 50; k++) ExpectEverywhere("old-" + std::to_string(k), old[k]);
+  for (const auto& [k, v] : held) ExpectEverywhere(k, v);
+  EXPECT_EQ(ae_->progress().synced, ae_->progress().total);
+}
+
+TEST_F(AntiEntropySyncTest, Issue12AKeyPulledFromALaterPeerReachesTheEarlierOnesInTheSameRound) {
+  SyncAe();
+  Round();  // nothing differs; each replica is seen at the epoch
+  EXPECT_FALSE(Synced());  // not before the settle
+  // Only node 3 holds it: node 2 is compared first and lacks it, as the leader does then.
+  const Version v = V(1);
+  ASSERT_TRUE(PutTo(2, "late", "value", v).ok());
+  Round();
+  ASSERT_TRUE(Synced());
+  ExpectEverywhere("late", v);  // node 2 and node 4 included, in that one round
+}
+
+TEST_F(AntiEntropySyncTest, Issue12ARoundCutShortByItsBoundDoesNotSync) {
+  std::vector<Version> v;
+  for (int k = 0; k < 40; k++) {
+    v.push_back(V(k));
+    ASSERT_TRUE(PutTo(1, "many-" + std::to_string(k), "x", v[k]).ok());
+  }
+  AntiEntropyOptions o;
+  o.max_keys_per_round = 7;
+  SyncAe(o);
+  int rounds = 0;
+  for (; rounds < 100 && !Synced(); rounds++) Round();
+  ASSERT_TRUE(Synced());
+  EXPECT_GE(rounds, 120 / 7);  // 40 keys to three stores, 7 per round
+  for (int k = 0; k < 40; k++) ExpectEverywhere("many-" + std::to_string(k), v[k]);
+}
+
+TEST_F(AntiEntropySyncTest, Issue12AnUnreachableNewMemberKeepsThePartitionUnsynced) {
+  unreachable_.insert(4);
+  SyncAe();
+  for (int r = 0; r < 5; r++) Round();
+  EXPECT_FALSE(Synced());
+  EXPECT_TRUE(ae_->pending());
+  unreachable_.clear();
+  Round();
+  Round();
+  EXPECT_TRUE(Synced());
+  EXPECT_FALSE(ae_->pending());
 }
 
 }  // namespace
