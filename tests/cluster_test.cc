@@ -1629,6 +1629,59 @@ TEST_F(MembershipCommandsTest, Issue12ReweightMovesSlotsTheRightWay) {
 // Issue 12: with etcd gone (refusing) or hung (SIGSTOP: every call times out), a command says
 // so in one line, ends within its bounds with exit 1, and writes nothing; the cluster keeps
 // serving, and once etcd is back the same command works.
+// Periodic rounds every 10 minutes (none in a test) and 1 MB/s for a round's pushes, so a round
+// with a large value to copy runs for seconds.
+class SlowRoundClusterTest : public MembershipCommandsTest {
+ protected:
+  void SetUp() override {
+    StartCluster(4, "quorum", {"--out-delay-ms", "600000", "--anti-entropy-interval-ms", "600000",
+                               "--anti-entropy-mbps", "1"});
+  }
+};
+
+TEST_F(SlowRoundClusterTest, Issue12AMapChangeDuringARoundStartsTheNextRoundAtOnce) {
+  // A node's anti-entropy thread sleeps between rounds and is woken by a map change. A change
+  // that lands while a round runs found no sleeper: the thread then slept the whole interval
+  // (60 s by default) before it looked at the new map, so a transition begun then waited that
+  // long for this node's sync (seen under the nemesis: a drain that settled 60 s late).
+  const std::string key = "slow-round/1";
+  const std::vector<NodeId> row = c_->ReplicasOf(key);
+  NodeId other = 0;  // the node outside the key's row
+  for (const cluster::MapNode& n : c_->Map()->nodes)
+    if (std::find(row.begin(), row.end(), n.id) == row.end()) other = n.id;
+  ASSERT_NE(other, 0u);
+  const int other_i = c_->IndexOf(other);
+  // A map change with no transition, after which every node runs a whole round: `other` down,
+  // then up again.
+  c_->node(other_i).Stop(SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(other)->state == cluster::NodeState::kDown; }, 30000))
+      << c_->Describe();
+  // 4 MiB only the row's last replica holds (no hint carries it): the round of the row's
+  // leader pulls it and pushes it on at 1 MB/s, about 8 s.
+  WriteOptions wo;
+  wo.condition = WriteCondition::kIfNewer;
+  wo.version = Version::Make(WallMs(), 0, 99);
+  ASSERT_TRUE(c_->ReplicaClient(c_->IndexOf(row[2]))->Put(key, std::string(4 << 20, 'x'), wo).ok());
+  ASSERT_TRUE(c_->StartNode(other_i));
+  ASSERT_TRUE(WaitFor([&] { return c_->Map()->Node(other)->state == cluster::NodeState::kUp; }, 30000))
+      << c_->Describe();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // While the leader's round copies the value: a transition.
+  const uint64_t before = c_->Map()->epoch;
+  Cli drain = Cairn({"cluster", "drain", std::to_string(other)});
+  ASSERT_EQ(drain.code, 0) << drain.err;
+  // Every node syncs it once its round ends; the leader's round takes about 8 s.
+  const std::shared_ptr<const ClusterMap> after = WaitRetired(before, 40000);
+  ASSERT_NE(after, nullptr) << "the drain's transition did not retire within 40 s: "
+                            << StatusJson().dump();
+  EXPECT_EQ(SlotsOf(*after, other), 0u);
+  for (NodeId id : row) {
+    Result<ObjectInfo> h = c_->ReplicaClient(c_->IndexOf(id))->HeadVersion(key);
+    ASSERT_TRUE(h.ok()) << "node " << id << ": " << h.status().ToString();
+    EXPECT_EQ(h->version, wo.version) << "node " << id;
+  }
+}
+
 TEST_F(MembershipCommandsTest, Issue12CommandsWithEtcdDownFailClearlyAndChangeNothing) {
   auto etcd = cluster::EtcdClient::Create(cluster::EtcdOptions{c_->etcd().endpoints()});
   ASSERT_TRUE(etcd.ok());

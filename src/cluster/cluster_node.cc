@@ -125,7 +125,11 @@ void ClusterNode::AntiEntropyLoop() {
     // kTransitionRoundMs, so a transition does not wait for the interval.
     uint32_t wait = interval > 0 ? interval : kIdlePollMs;
     if (anti_entropy_->pending()) wait = std::min(wait, kTransitionRoundMs);
-    cv_.wait_for(l, std::chrono::milliseconds(wait));
+    // A map that changed while the last round ran: at once. (Its notify found no waiter, so a
+    // plain wait slept the whole interval: a transition then waited 60 s for this node's sync.)
+    cv_.wait_for(l, std::chrono::milliseconds(wait), [&] {
+      return stop_ || membership_->epoch_cell()->load(std::memory_order_acquire) != seen_epoch;
+    });
     if (stop_) break;
     l.unlock();
     std::shared_ptr<const ClusterMap> map = membership_->map();
