@@ -574,7 +574,7 @@ Status Membership::ControlOnce() {
              next.nodes[i].address == prev.nodes[i].address && next.nodes[i].weight == prev.nodes[i].weight;
     if (same && prev.in_transition()) {
       // Retire the transition once every up node has reported it holds the data of this epoch
-      // (synced/<node> >= epoch: every moving partition it leads was found equal on all its
+      // (synced/<node> >= epoch: every moving partition it leads was copied among all its
       // replicas): reads and writes then use the new rows only.
       CAIRN_ASSIGN_OR_RETURN(EtcdRange synced, ctl_etcd_->GetPrefix(prefix_ + "synced/"));
       std::map<NodeId, uint64_t> at;
