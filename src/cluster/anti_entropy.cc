@@ -70,6 +70,7 @@ Status AntiEntropy::RunRound(bool moving_only) {
   std::map<NodeId, std::vector<uint32_t>> by_peer;
   moving_replicas_.clear();  // led moving partitions not yet synced: their other up replicas
   fanout_failed_.clear();
+  failed_peers_.clear();
   bool all_synced = true;
   uint32_t led_moving = 0;  // moving partitions this node leads, synced or not
   for (uint32_t p = 0; p < map->placement.partitions; p++) {
@@ -96,13 +97,22 @@ Status AntiEntropy::RunRound(bool moving_only) {
   Budget b{o_.max_keys_per_round, o_.max_bytes_per_round};
   throttle_.Start();
   std::map<uint32_t, size_t> finished_with;  // moving partitions: peers whose comparison finished
-  for (auto& [node, parts] : by_peer) {
+  // The peers in a rotating order: a budget spent early in every round does not always leave
+  // the same peer uncompared.
+  std::vector<std::pair<NodeId, std::vector<uint32_t>>> order(by_peer.begin(), by_peer.end());
+  if (!order.empty())
+    std::rotate(order.begin(), order.begin() + static_cast<ptrdiff_t>(round_number_ % order.size()),
+                order.end());
+  round_number_++;
+  for (auto& [node, parts] : order) {
     if (stopping() || b.spent()) break;
+    if (failed_peers_.count(node) != 0) continue;  // a fan-out to it failed this round
     DigestPeer* peer = PeerFor(node);
     if (peer == nullptr) continue;
     std::vector<uint32_t> finished;
     Status s = ComparePeer(node, peer, parts, &b, &finished);
     if (!s.ok()) {
+      failed_peers_.insert(node);
       counters_->ae_errors++;
       spdlog::info("event=anti_entropy_peer_failed peer={} status=\"{}\"", node, s.ToString());
     }
@@ -131,6 +141,7 @@ Status AntiEntropy::RunRound(bool moving_only) {
   }
   round_peers_.clear();
   moving_replicas_.clear();
+  failed_peers_.clear();
   if (all_synced && !stopping()) {
     uint64_t cur = synced_epoch_.load();
     while (map->epoch > cur && !synced_epoch_.compare_exchange_weak(cur, map->epoch)) {
@@ -242,6 +253,7 @@ Status AntiEntropy::RepairLeaves(NodeId node, DigestPeer* peer, const std::vecto
   Paced(0);  // the listings scanned both indexes
   // Both lists are in key order: merge.
   size_t i = 0, j = 0;
+  bool all_copied = true;  // every difference now held by both sides (a refusal: not)
   while ((i < mine.size() || j < theirs.size()) && !stopping() && !b->spent()) {
     int c;
     if (i == mine.size()) {
@@ -252,26 +264,31 @@ Status AntiEntropy::RepairLeaves(NodeId node, DigestPeer* peer, const std::vecto
       c = mine[i].key.compare(theirs[j].key);
     }
     Status s;
+    bool copied = true;
     const std::string* pulled = nullptr;  // a key taken from the peer
     if (c < 0) {  // only here
-      s = Push(local_->store(), peer->store(), mine[i++].key, b);
+      s = Push(local_->store(), peer->store(), mine[i++].key, b, &copied);
     } else if (c > 0) {  // only there
       pulled = &theirs[j].key;
-      s = Push(peer->store(), local_->store(), theirs[j++].key, b);
+      s = Push(peer->store(), local_->store(), theirs[j++].key, b, &copied);
     } else {
       const KeyVersion& a = mine[i++];
       const KeyVersion& t = theirs[j++];
       if (a.version > t.version) {
-        s = Push(local_->store(), peer->store(), a.key, b);
+        s = Push(local_->store(), peer->store(), a.key, b, &copied);
       } else if (t.version > a.version) {
         pulled = &t.key;
-        s = Push(peer->store(), local_->store(), a.key, b);
+        s = Push(peer->store(), local_->store(), a.key, b, &copied);
       }
     }
     if (!s.ok()) return s;  // the peer is away or failing: the next round
-    if (pulled != nullptr) FanOut(node, *pulled, b);
+    if (!copied) {
+      all_copied = false;  // not pushed on either: what the leader holds is not what it listed
+    } else if (pulled != nullptr) {
+      FanOut(node, *pulled, b);
+    }
   }
-  *finished = i == mine.size() && j == theirs.size();
+  *finished = all_copied && i == mine.size() && j == theirs.size();
   return Status::OK();
 }
 
@@ -281,64 +298,83 @@ void AntiEntropy::FanOut(NodeId from, const std::string& key, Budget* b) {
   if (it == moving_replicas_.end()) return;  // not moving: the next rounds bring it
   for (NodeId id : it->second) {
     if (id == from) continue;
-    if (stopping() || b->spent()) {
+    if (stopping() || b->spent() || failed_peers_.count(id) != 0) {
       fanout_failed_.insert(p);
-      return;
+      continue;
     }
     DigestPeer* to = PeerFor(id);
-    Status s = to == nullptr ? Status::Unavailable("no peer") : Push(local_->store(), to->store(), key, b);
-    if (!s.ok()) fanout_failed_.insert(p);
+    bool copied = false;
+    Status s = to == nullptr ? Status::Unavailable("no peer")
+                             : Push(local_->store(), to->store(), key, b, &copied);
+    if (!s.ok()) failed_peers_.insert(id);  // not asked again this round (each try may time out)
+    if (!s.ok() || !copied) fanout_failed_.insert(p);
   }
 }
 
-Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& key, Budget* b) {
+Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& key, Budget* b,
+                         bool* copied) {
+  *copied = false;
   // What `from` holds now (it may have moved on since the listing: push that, it is newer).
-  Result<ObjectInfo> held = from->HeadVersion(key);
-  if (!held.ok()) return held.status().IsNotFound() ? Status::OK() : held.status();
-  WriteOptions wo;
-  wo.condition = WriteCondition::kIfNewer;
-  wo.version = held->version;
-  Status s;
-  uint64_t bytes = 0;
-  if (held->deleted) {
-    s = to->Delete(key, wo).status();
-  } else {
-    Result<std::unique_ptr<ObjectReader>> r = from->OpenReader(key, ByteRange());
-    if (!r.ok()) return r.status().IsNotFound() ? Status::OK() : r.status();
-    if ((*r)->info().version != held->version) return Status::OK();  // replaced: next round
-    wo.metadata = (*r)->info().metadata;
-    bytes = (*r)->info().size;
-    struct Src final : ValueSource {
-      ObjectReader* r;
-      Result<size_t> Read(char* buf, size_t n) override { return r->Read(buf, n); }
-    } src;
-    src.r = r->get();
-    s = to->PutStream(key, &src, wo).status();
-  }
-  if (s.IsConflict()) {
-    // The target holds something newer, or the version is at or below its tombstone horizon
-    // (it may have forgotten a newer delete): never forced.
-    counters_->ae_repairs_refused++;
-    Paced(bytes + kPushCostBytes);
-    return Status::OK();
-  }
-  if (!s.ok()) {
-    // A bad key or a value over the target's limits: skipped; anything else ends the peer.
-    if (s.IsInvalidArgument() || s.IsLimitExceeded()) {
-      counters_->ae_repairs_refused++;
+  // A version replaced between the look and the read: looked at again, a bounded number of times.
+  for (uint32_t attempt = 0; attempt < kPushAttempts; attempt++) {
+    Result<ObjectInfo> held = from->HeadVersion(key);
+    if (!held.ok()) return held.status().IsNotFound() ? Status::OK() : held.status();
+    WriteOptions wo;
+    wo.condition = WriteCondition::kIfNewer;
+    wo.version = held->version;
+    Status s;
+    uint64_t bytes = 0;
+    if (held->deleted) {
+      s = to->Delete(key, wo).status();
+    } else {
+      Result<std::unique_ptr<ObjectReader>> r = from->OpenReader(key, ByteRange());
+      if (!r.ok()) {
+        if (r.status().IsNotFound()) continue;  // deleted meanwhile: its tombstone next
+        return r.status();
+      }
+      if ((*r)->info().version != held->version) continue;  // replaced meanwhile
+      wo.metadata = (*r)->info().metadata;
+      bytes = (*r)->info().size;
+      struct Src final : ValueSource {
+        ObjectReader* r;
+        Result<size_t> Read(char* buf, size_t n) override { return r->Read(buf, n); }
+      } src;
+      src.r = r->get();
+      s = to->PutStream(key, &src, wo).status();
+    }
+    if (s.IsConflict()) {
+      // The target holds something newer (copied: nothing to do), or the version is at or
+      // below its tombstone horizon (it may have forgotten a newer delete): never forced, and
+      // not copied.
+      Result<ObjectInfo> there = to->HeadVersion(key);
+      *copied = there.ok() && !(there->version < held->version);
+      if (!*copied) counters_->ae_repairs_refused++;
       Paced(bytes + kPushCostBytes);
       return Status::OK();
     }
-    return s;
+    if (!s.ok()) {
+      // A bad key or a value over the target's limits: skipped (not copied); anything else
+      // ends the peer.
+      if (s.IsInvalidArgument() || s.IsLimitExceeded()) {
+        counters_->ae_repairs_refused++;
+        spdlog::debug("event=anti_entropy_repair_refused key=\"{}\" version={} status=\"{}\"",
+                     EscapeKey(key), held->version.ToString(), s.ToString());
+        Paced(bytes + kPushCostBytes);
+        return Status::OK();
+      }
+      return s;
+    }
+    spdlog::debug("event=anti_entropy_repair key=\"{}\" version={} deleted={}", EscapeKey(key),
+                  held->version.ToString(), held->deleted);
+    counters_->ae_keys_repaired++;
+    counters_->ae_bytes_pushed += bytes;
+    if (b->keys > 0) b->keys--;
+    b->bytes = bytes >= b->bytes ? 0 : b->bytes - bytes;
+    *copied = true;
+    Paced(bytes + kPushCostBytes);
+    return Status::OK();
   }
-  spdlog::debug("event=anti_entropy_repair key=\"{}\" version={} deleted={}", EscapeKey(key),
-                held->version.ToString(), held->deleted);
-  counters_->ae_keys_repaired++;
-  counters_->ae_bytes_pushed += bytes;
-  if (b->keys > 0) b->keys--;
-  b->bytes = bytes >= b->bytes ? 0 : b->bytes - bytes;
-  Paced(bytes + kPushCostBytes);
-  return Status::OK();
+  return Status::OK();  // replaced each time it was looked at: not copied (the next round)
 }
 
 }  // namespace cairn::cluster

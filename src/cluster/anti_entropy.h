@@ -16,7 +16,9 @@
 // round leaves each replica holding everything any of them held when it was listed, whatever
 // order the peers are compared in). The partition is **synced** for the map's epoch by a round
 // that compared it with every replica and finished: roots equal, or every differing leaf
-// walked to its keys and every push done (not cut short by a bound, a stop or an error), and
+// walked to its keys and every push copied (the target holds that version or a newer one: a
+// refusal, at a horizon or a limit, is not a copy), not cut short by a bound, a stop or an
+// error, and
 // that started at least kSyncSettleMs after each replica first answered a DIGEST at the epoch,
 // with every member of the new row up and a majority of the old row's. A peer answers a
 // DIGEST only once its map is at the sender's epoch (it refuses writes sent under an older map
@@ -74,6 +76,8 @@ struct AntiEntropyOptions {
 inline constexpr uint64_t kPushCostBytes = 4096;
 // Named bound: how often a round's pause looks at the stop flag.
 inline constexpr uint32_t kStopCheckMs = 50;
+// Named bound: how often a push looks again at a record replaced while it was being read.
+inline constexpr uint32_t kPushAttempts = 3;
 
 // One replica as a round talks to it.
 class DigestPeer {
@@ -161,8 +165,11 @@ class AntiEntropy {
     return o_.now ? o_.now() : std::chrono::steady_clock::now();
   }
   Result<std::vector<KeyVersion>> AllKeys(DigestPeer* p, const std::vector<LeafRef>& leaves);
-  // Pushes `from`'s current record of `key` to `to` (apply-if-newer).
-  Status Push(ObjectStore* from, ObjectStore* to, const std::string& key, Budget* b);
+  // Pushes `from`'s current record of `key` to `to` (apply-if-newer). `*copied`: `to` now holds
+  // that version or a newer one (false when it refused it: its limits, its tombstone horizon;
+  // or when `from` no longer holds the key, or replaced it each time it was read).
+  Status Push(ObjectStore* from, ObjectStore* to, const std::string& key, Budget* b,
+              bool* copied);
   bool stopping() const { return stop_ != nullptr && stop_->load(std::memory_order_relaxed); }
   // After a step of a round (a push, a listing): the throttle's pause, if any.
   void Paced(uint64_t cost) { throttle_.Step(cost, o_.max_mbps, stopping()); }
@@ -188,6 +195,8 @@ class AntiEntropy {
   std::map<NodeId, std::unique_ptr<DigestPeer>> round_peers_;
   std::map<uint32_t, std::vector<NodeId>> moving_replicas_;
   std::set<uint32_t> fanout_failed_;
+  std::set<NodeId> failed_peers_;  // a request to them failed: not asked again this round
+  uint64_t round_number_ = 0;      // rotates the order the peers are compared in
   std::atomic<uint64_t> synced_epoch_{0};
   std::atomic<bool> pending_{false};
   mutable std::mutex progress_mu_;

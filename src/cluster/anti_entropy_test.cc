@@ -637,5 +637,29 @@ TEST_F(AntiEntropySyncTest, Issue12AnUnreachableNewMemberKeepsThePartitionUnsync
   EXPECT_FALSE(ae_->pending());
 }
 
+TEST_F(AntiEntropySyncTest, Issue12ACopyANewMemberRefusesKeepsThePartitionUnsynced) {
+  // Node 4 (the new member) forgot deletes up to its horizon: it refuses the old value, so the
+  // round's walk did not copy it, and the partition must not sync without it.
+  const Version old = V(1);
+  for (int i = 0; i < 2; i++) ASSERT_TRUE(PutTo(i, "refused", "x", old).ok());
+  ASSERT_TRUE(engines_[3]->store()->SetTombstoneHorizon(V(5)).ok());
+  SyncAe();
+  for (int r = 0; r < 5; r++) Round();
+  EXPECT_FALSE(Synced());
+  EXPECT_TRUE(stores_[3]->HeadVersion("refused").status().IsNotFound());
+  EXPECT_GE(counters_.ae_repairs_refused.load(), 1u);
+}
+
+TEST_F(AntiEntropySyncTest, Issue12AKeyTheLeaderRefusesToPullKeepsThePartitionUnsynced) {
+  // Only node 3 holds it and the leader refuses it (its horizon): nothing to fan out, and the
+  // other members lack it, so the partition must not sync.
+  const Version old = V(1);
+  ASSERT_TRUE(PutTo(2, "unpulled", "x", old).ok());
+  ASSERT_TRUE(engines_[0]->store()->SetTombstoneHorizon(V(5)).ok());
+  SyncAe();
+  for (int r = 0; r < 5; r++) Round();
+  EXPECT_FALSE(Synced());
+}
+
 }  // namespace
 }  // namespace cairn::cluster

@@ -103,7 +103,7 @@ struct ClusterCounters {
   std::atomic<uint64_t> ae_leaves_walked{0};        // leaves whose keys were listed
   std::atomic<uint64_t> ae_keys_repaired{0};        // records pushed and applied
   std::atomic<uint64_t> ae_bytes_pushed{0};         // value bytes of those
-  std::atomic<uint64_t> ae_repairs_refused{0};      // pushes refused (held newer, horizon, limits)
+  std::atomic<uint64_t> ae_repairs_refused{0};      // pushes not copied (below the horizon, over a limit)
   std::atomic<uint64_t> ae_errors{0};               // peers a round could not finish with
 };
 
