@@ -184,7 +184,11 @@ Status AntiEntropy::ComparePeer(NodeId node, DigestPeer* peer, const std::vector
         finished->push_back(rq.partitions[k]);
       }
     }
-    // Only the partitions whose roots differ: their leaves.
+    // Only the partitions whose roots differ: their leaves, all of this batch's before any key
+    // is listed, so that a keys request carries up to kMaxKeyLeaves leaves of many partitions
+    // (each request scans the node's whole index: fewer requests, fewer scans).
+    std::vector<LeafRef> leaves;
+    std::map<uint32_t, size_t> left;  // differing leaves not repaired yet, per partition
     for (size_t j = 0; j < differ.size() && !stopping() && !b->spent(); j += kMaxLeafPartitions) {
       DigestRequest lq;
       lq.kind = DigestKind::kLeaves;
@@ -195,8 +199,6 @@ Status AntiEntropy::ComparePeer(NodeId node, DigestPeer* peer, const std::vector
       std::vector<Leaves> ml, tl;
       CAIRN_RETURN_IF_ERROR(DecodeLeavesReply(ml_b, lq.partitions.size(), &ml));
       CAIRN_RETURN_IF_ERROR(DecodeLeavesReply(tl_b, lq.partitions.size(), &tl));
-      std::vector<LeafRef> leaves;
-      std::map<uint32_t, size_t> left;  // differing leaves not repaired yet, per partition
       for (size_t k = 0; k < ml.size(); k++) {
         size_t n = 0;
         for (uint32_t leaf = 0; leaf < kLeaves; leaf++)
@@ -210,16 +212,18 @@ Status AntiEntropy::ComparePeer(NodeId node, DigestPeer* peer, const std::vector
           left[lq.partitions[k]] = n;
         }
       }
-      for (size_t m = 0; m < leaves.size() && !stopping() && !b->spent(); m += kMaxKeyLeaves) {
-        std::vector<LeafRef> some(leaves.begin() + static_cast<ptrdiff_t>(m),
-                                  leaves.begin() + static_cast<ptrdiff_t>(std::min(leaves.size(), m + kMaxKeyLeaves)));
-        counters_->ae_leaves_walked += some.size();
-        bool done = false;
-        CAIRN_RETURN_IF_ERROR(RepairLeaves(node, peer, some, b, &done));
-        if (!done) break;
-        for (const LeafRef& l : some)
-          if (--left[l.partition] == 0) finished->push_back(l.partition);
-      }
+    }
+    for (size_t m = 0; m < leaves.size() && !stopping() && !b->spent(); m += kMaxKeyLeaves) {
+      std::vector<LeafRef> some(leaves.begin() + static_cast<ptrdiff_t>(m),
+                                leaves.begin() + static_cast<ptrdiff_t>(std::min(leaves.size(), m + kMaxKeyLeaves)));
+      counters_->ae_leaves_walked += some.size();
+      bool done = false;
+      CAIRN_RETURN_IF_ERROR(RepairLeaves(node, peer, some, b, &done));
+      // Not done: cut short (the loop ends) or a copy refused; either way these leaves'
+      // partitions are not finished, and the other leaves are still walked.
+      if (!done) continue;
+      for (const LeafRef& l : some)
+        if (--left[l.partition] == 0) finished->push_back(l.partition);
     }
   }
   return Status::OK();
