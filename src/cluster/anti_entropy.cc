@@ -54,6 +54,7 @@ Status AntiEntropy::RunRound(bool moving_only) {
     // A new map: its transition (if any) is synced afresh (its leaders may differ).
     sync_epoch_ = map->epoch;
     seen_.clear();
+    first_finished_.clear();
     synced_.clear();
     seen_[self_] = round_start;  // this node's map is at the epoch from now on
   }
@@ -123,9 +124,11 @@ Status AntiEntropy::RunRound(bool moving_only) {
     auto it = seen_.find(id);
     return it != seen_.end() && round_start - it->second >= std::chrono::milliseconds(kSyncSettleMs);
   };
+  const auto round_end = Now();
   for (const auto& [p, others] : moving_replicas_) {
-    bool ok = finished_with[p] == others.size() && fanout_failed_.count(p) == 0 && settled(self_);
-    for (NodeId id : others) ok = ok && settled(id);
+    bool ok = finished_with[p] == others.size() && fanout_failed_.count(p) == 0;
+    bool settled_all = settled(self_);
+    for (NodeId id : others) settled_all = settled_all && settled(id);
     // Synced needs every member of the new row up (each must hold the data once reads move
     // there) and a majority of the old row (so every acknowledged write has a copy compared).
     const KeyRows rows = RowsOf(*map, p);
@@ -133,6 +136,17 @@ Status AntiEntropy::RunRound(bool moving_only) {
     for (NodeId id : rows.rows[0]) new_up += up(id) ? 1 : 0;
     for (NodeId id : rows.rows[1]) old_up += up(id) ? 1 : 0;
     ok = ok && new_up == rows.rows[0].size() && old_up >= rows.rows[1].size() / 2 + 1;
+    // And a second finished round, starting kSyncSettleMs after the first one ended: the first
+    // copies the bulk (which can take long under load), the second lists whatever an old-map
+    // write still in a commit added meanwhile.
+    auto first = first_finished_.find(p);
+    if (ok && first == first_finished_.end()) {
+      first_finished_[p] = round_end;
+      ok = false;
+    } else if (ok && (!settled_all ||
+                      round_start - first->second < std::chrono::milliseconds(kSyncSettleMs))) {
+      ok = false;
+    }
     if (ok) {
       synced_.insert(p);
     } else {

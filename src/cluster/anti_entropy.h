@@ -14,13 +14,14 @@
 // up members of its old row and its new one (cluster/transition.h); its leader compares all
 // of them. A key the leader pulls from one of them it pushes on at once to every other (so a
 // round leaves each replica holding everything any of them held when it was listed, whatever
-// order the peers are compared in). The partition is **synced** for the map's epoch by a round
-// that compared it with every replica and finished: roots equal, or every differing leaf
+// order the peers are compared in). The partition is **synced** for the map's epoch by the
+// second of two rounds (the second starting at least kSyncSettleMs after the first ended) that
+// each compared it with every replica and finished: roots equal, or every differing leaf
 // walked to its keys and every push copied (the target holds that version or a newer one: a
 // refusal, at a horizon or a limit, is not a copy), not cut short by a bound, a stop or an
-// error, and
-// that started at least kSyncSettleMs after each replica first answered a DIGEST at the epoch,
-// with every member of the new row up and a majority of the old row's. A peer answers a
+// error; the second also started at least kSyncSettleMs after each replica first answered a
+// DIGEST at the epoch; both with every member of the new row up and a majority of the old
+// row's. A peer answers a
 // DIGEST only once its map is at the sender's epoch (it refuses writes sent under an older map
 // from then on), so a write that raced the map change is in the data compared, or was sent
 // under the new map, which writes the new row too. Writes in flight during the round do not
@@ -189,6 +190,8 @@ class AntiEntropy {
   // node included) was first seen at the epoch, and the moving partitions synced.
   uint64_t sync_epoch_ = 0;
   std::map<NodeId, std::chrono::steady_clock::time_point> seen_;
+  // When the first finished round of each moving partition led here ended.
+  std::map<uint32_t, std::chrono::steady_clock::time_point> first_finished_;
   std::set<uint32_t> synced_;
   // This round's (RunRound's thread only): its peers, the other replicas of each moving
   // partition it compares (for FanOut), and the moving partitions a fan-out failed for.
@@ -203,10 +206,10 @@ class AntiEntropy {
   SyncProgress progress_;  // GUARDED_BY(progress_mu_)
 };
 
-// Named bound: a moving partition is declared synced only by a round that starts at least this
-// long after each of its replicas first answered at the epoch (a write accepted under the old
-// map just before a replica installed the new one, still in its commit, is then in the data
-// compared).
+// Named bound: a moving partition is declared synced only by a finished round that starts at
+// least this long after its first finished round ended and after each of its replicas first
+// answered at the epoch (a write accepted under the old map just before a replica installed
+// the new one, still in its commit, is then in the data compared).
 inline constexpr uint32_t kSyncSettleMs = 500;
 
 }  // namespace cairn::cluster
