@@ -106,6 +106,23 @@ TEST(DigestWire, RequestsRoundTrip) {
   EXPECT_EQ(pb.next_start_after, "zz");
 }
 
+TEST(DigestWire, AKeysRequestCarriesUpToMaxKeyLeavesLeaves) {
+  // 4,096 leaves (64 partitions' every leaf) round-trip; one more is the named limit.
+  DigestRequest r;
+  r.kind = DigestKind::kKeys;
+  r.max_keys = kMaxKeysPerReply;
+  for (uint32_t p = 0; r.leaves.size() < kMaxKeyLeaves; p++)
+    for (uint32_t l = 0; l < kLeaves; l++) r.leaves.push_back(LeafRef{p, l});
+  ASSERT_EQ(r.leaves.size(), 4096u);
+  DigestRequest back;
+  ASSERT_TRUE(DecodeDigestRequest(EncodeDigestRequest(r), &back).ok());
+  EXPECT_EQ(back.leaves, r.leaves);
+  r.leaves.push_back(LeafRef{1000, 0});
+  Status s = DecodeDigestRequest(EncodeDigestRequest(r), &back);
+  EXPECT_TRUE(s.IsLimitExceeded()) << s.ToString();
+  EXPECT_NE(s.message().find("max_key_leaves"), std::string::npos) << s.ToString();
+}
+
 TEST(DigestWire, MalformedInputGetsAClearError) {
   DigestRequest r;
   auto dec = [&](std::string bytes) { return DecodeDigestRequest(bytes, &r); };

@@ -1,5 +1,8 @@
 #include "cluster/digested_store.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace cairn::cluster {
 namespace {
 
@@ -73,6 +76,7 @@ Result<KeyPage> DigestedStore::ListLeafKeys(const std::set<LeafRef>& leaves,
   std::vector<std::pair<LeafRef, uint64_t>> gens;
   for (const LeafRef& l : leaves) gens.emplace_back(l, digest_.Generation(l.partition));
   std::vector<uint64_t> computed(leaves.size(), 0);
+  const std::vector<LeafRef> sorted(leaves.begin(), leaves.end());  // a set's order: for indexes
   std::string after(start_after);
   uint64_t scanned = 0;
   for (;;) {
@@ -83,9 +87,10 @@ Result<KeyPage> DigestedStore::ListLeafKeys(const std::set<LeafRef>& leaves,
       scanned++;
       out.next_start_after = o.key;
       const KeySlot s = SlotOf(o.key);
-      auto it = leaves.find(LeafRef{s.partition, s.leaf});
-      if (it == leaves.end()) continue;
-      computed[static_cast<size_t>(std::distance(leaves.begin(), it))] ^= EntryHash(o.key, o.version);
+      const LeafRef want_leaf{s.partition, s.leaf};
+      auto it = std::lower_bound(sorted.begin(), sorted.end(), want_leaf);
+      if (it == sorted.end() || want_leaf < *it) continue;
+      computed[static_cast<size_t>(it - sorted.begin())] ^= EntryHash(o.key, o.version);
       out.keys.push_back(KeyVersion{o.key, o.version, o.deleted});
       if (out.keys.size() >= max_keys) break;
     }
