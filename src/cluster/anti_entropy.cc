@@ -333,24 +333,17 @@ Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& 
                          bool* copied) {
   *copied = false;
   // What `from` holds now (it may have moved on since the listing: push that, it is newer).
-  // A version replaced between the look and the read: looked at again, a bounded number of times.
+  // The reader is one version, metadata and bytes together; only a key without a live value
+  // is looked up for its tombstone, and a put that lands between the two is looked at again, a
+  // bounded number of times.
   for (uint32_t attempt = 0; attempt < kPushAttempts; attempt++) {
-    Result<ObjectInfo> held = from->HeadVersion(key);
-    if (!held.ok()) return held.status().IsNotFound() ? Status::OK() : held.status();
     WriteOptions wo;
     wo.condition = WriteCondition::kIfNewer;
-    wo.version = held->version;
     Status s;
     uint64_t bytes = 0;
-    if (held->deleted) {
-      s = to->Delete(key, wo).status();
-    } else {
-      Result<std::unique_ptr<ObjectReader>> r = from->OpenReader(key, ByteRange());
-      if (!r.ok()) {
-        if (r.status().IsNotFound()) continue;  // deleted meanwhile: its tombstone next
-        return r.status();
-      }
-      if ((*r)->info().version != held->version) continue;  // replaced meanwhile
+    Result<std::unique_ptr<ObjectReader>> r = from->OpenReader(key, ByteRange());
+    if (r.ok()) {
+      wo.version = (*r)->info().version;
       wo.metadata = (*r)->info().metadata;
       bytes = (*r)->info().size;
       struct Src final : ValueSource {
@@ -359,13 +352,22 @@ Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& 
       } src;
       src.r = r->get();
       s = to->PutStream(key, &src, wo).status();
+    } else if (r.status().IsNotFound()) {
+      Result<ObjectInfo> held = from->HeadVersion(key);
+      if (!held.ok()) return held.status().IsNotFound() ? Status::OK() : held.status();
+      if (!held->deleted) continue;  // put again meanwhile: read it
+      wo.version = held->version;
+      s = to->Delete(key, wo).status();
+    } else {
+      return r.status();
     }
+    const Version pushed = wo.version;
     if (s.IsConflict()) {
       // The target holds something newer (copied: nothing to do), or the version is at or
       // below its tombstone horizon (it may have forgotten a newer delete): never forced, and
       // not copied.
       Result<ObjectInfo> there = to->HeadVersion(key);
-      *copied = there.ok() && !(there->version < held->version);
+      *copied = there.ok() && !(there->version < pushed);
       if (!*copied) counters_->ae_repairs_refused++;
       Paced(bytes + kPushCostBytes);
       return Status::OK();
@@ -376,14 +378,14 @@ Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& 
       if (s.IsInvalidArgument() || s.IsLimitExceeded()) {
         counters_->ae_repairs_refused++;
         spdlog::debug("event=anti_entropy_repair_refused key=\"{}\" version={} status=\"{}\"",
-                     EscapeKey(key), held->version.ToString(), s.ToString());
+                     EscapeKey(key), pushed.ToString(), s.ToString());
         Paced(bytes + kPushCostBytes);
         return Status::OK();
       }
       return s;
     }
     spdlog::debug("event=anti_entropy_repair key=\"{}\" version={} deleted={}", EscapeKey(key),
-                  held->version.ToString(), held->deleted);
+                  pushed.ToString(), bytes == 0 && !r.ok());
     counters_->ae_keys_repaired++;
     counters_->ae_bytes_pushed += bytes;
     if (b->keys > 0) b->keys--;
@@ -392,7 +394,7 @@ Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& 
     Paced(bytes + kPushCostBytes);
     return Status::OK();
   }
-  return Status::OK();  // replaced each time it was looked at: not copied (the next round)
+  return Status::OK();  // put and deleted again each time it was looked at: not copied
 }
 
 }  // namespace cairn::cluster

@@ -77,7 +77,8 @@ struct AntiEntropyOptions {
 inline constexpr uint64_t kPushCostBytes = 4096;
 // Named bound: how often a round's pause looks at the stop flag.
 inline constexpr uint32_t kStopCheckMs = 50;
-// Named bound: how often a push looks again at a record replaced while it was being read.
+// Named bound: how often a push looks again at a key put again between its read and the look
+// for its tombstone.
 inline constexpr uint32_t kPushAttempts = 3;
 
 // One replica as a round talks to it.
@@ -168,7 +169,7 @@ class AntiEntropy {
   Result<std::vector<KeyVersion>> AllKeys(DigestPeer* p, const std::vector<LeafRef>& leaves);
   // Pushes `from`'s current record of `key` to `to` (apply-if-newer). `*copied`: `to` now holds
   // that version or a newer one (false when it refused it: its limits, its tombstone horizon;
-  // or when `from` no longer holds the key, or replaced it each time it was read).
+  // or when `from` no longer holds the key, or kept putting and deleting it while looked at).
   Status Push(ObjectStore* from, ObjectStore* to, const std::string& key, Budget* b,
               bool* copied);
   bool stopping() const { return stop_ != nullptr && stop_->load(std::memory_order_relaxed); }

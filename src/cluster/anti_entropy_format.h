@@ -33,9 +33,12 @@ inline constexpr uint8_t kMaxDigestKind = 3;
 inline constexpr uint32_t kMaxRootPartitions = 4096;   // max_digest_partitions: roots per request
 inline constexpr uint32_t kMaxLeafPartitions = 64;     // max_leaf_partitions: leaves per request
 // max_key_leaves: leaves per keys request. Each request scans the node's whole index, so the
-// more leaves one carries, the fewer scans a walk costs: 4,096 (12 KiB of request) since
-// 2026-12-04, 256 before (a node from before refuses more with LimitExceeded).
-inline constexpr uint32_t kMaxKeyLeaves = 4096;
+// more leaves one carries, the fewer scans a walk costs: 1,000 since 2026-12-04, 256 before (a
+// node from before refuses more with LimitExceeded). Bounded by the smallest frame meta a node
+// may be configured with (kMaxKeysRequestBytes, checked in server/config.cc).
+inline constexpr uint32_t kMaxKeyLeaves = 1000;
+// The largest keys request: kind, count, the leaves, start_after (length and bytes), max_keys.
+inline constexpr size_t kMaxKeysRequestBytes = 1 + 2 + 3 * size_t{kMaxKeyLeaves} + 2 + 1024 + 4;
 inline constexpr uint32_t kMaxKeysPerReply = 1024;     // max_digest_keys: keys per reply
 // max_digest_scan: index entries one keys request scans before it answers "truncated" (the
 // local index is ordered by key, not by hash, so listing a leaf scans the node's keys).

@@ -107,13 +107,15 @@ TEST(DigestWire, RequestsRoundTrip) {
 }
 
 TEST(DigestWire, AKeysRequestCarriesUpToMaxKeyLeavesLeaves) {
-  // 4,096 leaves (64 partitions' every leaf) round-trip; one more is the named limit.
+  // 1,000 leaves round-trip, with the longest start_after (kMaxKeysRequestBytes, which
+  // server/config.cc checks against the smallest frame meta); one more is the named limit.
   DigestRequest r;
   r.kind = DigestKind::kKeys;
   r.max_keys = kMaxKeysPerReply;
-  for (uint32_t p = 0; r.leaves.size() < kMaxKeyLeaves; p++)
-    for (uint32_t l = 0; l < kLeaves; l++) r.leaves.push_back(LeafRef{p, l});
-  ASSERT_EQ(r.leaves.size(), 4096u);
+  r.start_after = std::string(kMaxKeyBytes, 'k');
+  for (uint32_t i = 0; i < kMaxKeyLeaves; i++) r.leaves.push_back(LeafRef{i / kLeaves, i % kLeaves});
+  ASSERT_EQ(r.leaves.size(), 1000u);
+  EXPECT_EQ(EncodeDigestRequest(r).size(), kMaxKeysRequestBytes);
   DigestRequest back;
   ASSERT_TRUE(DecodeDigestRequest(EncodeDigestRequest(r), &back).ok());
   EXPECT_EQ(back.leaves, r.leaves);

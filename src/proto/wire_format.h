@@ -43,6 +43,8 @@ inline constexpr uint32_t kDefaultMaxFrameMetaBytes = 64 << 10;
 // The largest max_frame_meta_bytes a server may be configured with; clients accept reply
 // metas up to this.
 inline constexpr uint32_t kMaxFrameMetaBytesLimit = 1 << 20;
+// The smallest max_frame_meta_bytes a server may be configured with.
+inline constexpr uint32_t kMinFrameMetaBytes = 4096;
 // max_meta_bytes (an object's metadata) must leave this much of max_frame_meta_bytes for the
 // rest of a PUT's meta (key, condition...), so an object within its limits fits in a frame.
 inline constexpr uint32_t kFrameMetaReserveBytes = 4096;

@@ -13,8 +13,17 @@
 #include <toml++/toml.h>
 
 #include "cairn/store.h"
+#include "cluster/anti_entropy_format.h"
 #include "proto/wire_format.h"
 #include "util/key_file.h"
+
+// A node with the smallest frame meta still takes the largest anti-entropy keys request.
+static_assert(cairn::proto::kRoutingPrefixSize + cairn::cluster::kMaxKeysRequestBytes <=
+                  cairn::proto::kMinFrameMetaBytes,
+              "kMaxKeyLeaves: a keys request must fit in the smallest max_frame_meta_bytes");
+static_assert(cairn::cluster::kMaxKeysRequestBytes - 3 * cairn::cluster::kMaxKeyLeaves - 9 ==
+                  cairn::kMaxKeyBytes,
+              "kMaxKeysRequestBytes counts start_after at max_key_bytes");
 
 namespace cairn::server {
 namespace {
@@ -69,7 +78,7 @@ const std::vector<Key>& Keys() {
       {"max_clock_skew_ms", Kind::kUint, 1, uint64_t{365} * 24 * 3600 * 1000, [](ServerConfig* c, const std::string&, uint64_t n) { c->max_clock_skew_ms = n; }},
       {"http_listen", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->http_listen = s; }},
       {"http_port_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->http_port_file = s; }},
-      {"max_frame_meta_bytes", Kind::kSize, 4096, proto::kMaxFrameMetaBytesLimit,
+      {"max_frame_meta_bytes", Kind::kSize, proto::kMinFrameMetaBytes, proto::kMaxFrameMetaBytesLimit,
        [](ServerConfig* c, const std::string&, uint64_t n) { c->limits.max_frame_meta_bytes = n; }},
       // An object's metadata (at most 64 KiB, the record format's bound); in protocol version 1
       // this name was the frame's meta limit (LoadConfig explains a value of that kind).
