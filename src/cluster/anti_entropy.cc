@@ -70,6 +70,7 @@ Status AntiEntropy::RunRound(bool moving_only) {
   // its old row then its new one), per other up replica.
   std::map<NodeId, std::vector<uint32_t>> by_peer;
   moving_replicas_.clear();  // led moving partitions not yet synced: their other up replicas
+  std::set<uint32_t> rows_short;  // of those, the ones whose rows lack members for a sync
   fanout_failed_.clear();
   failed_peers_.clear();
   bool all_synced = true;
@@ -93,7 +94,14 @@ Status AntiEntropy::RunRound(bool moving_only) {
         by_peer[id].push_back(p);
         others.push_back(id);
       }
-    if (moving) moving_replicas_[p] = std::move(others);
+    if (!moving) continue;
+    // Synced needs every member of the new row up (each must hold the data once reads move
+    // there) and a majority of the old row (so every acknowledged write has a copy compared).
+    size_t new_up = 0, old_up = 0;
+    for (NodeId id : rows.rows[0]) new_up += up(id) ? 1 : 0;
+    for (NodeId id : rows.rows[1]) old_up += up(id) ? 1 : 0;
+    if (new_up < rows.rows[0].size() || old_up < rows.rows[1].size() / 2 + 1) rows_short.insert(p);
+    moving_replicas_[p] = std::move(others);  // compared and fanned out to even so
   }
   Budget b{o_.max_keys_per_round, o_.max_bytes_per_round};
   throttle_.Start();
@@ -129,13 +137,7 @@ Status AntiEntropy::RunRound(bool moving_only) {
     bool ok = finished_with[p] == others.size() && fanout_failed_.count(p) == 0;
     bool settled_all = settled(self_);
     for (NodeId id : others) settled_all = settled_all && settled(id);
-    // Synced needs every member of the new row up (each must hold the data once reads move
-    // there) and a majority of the old row (so every acknowledged write has a copy compared).
-    const KeyRows rows = RowsOf(*map, p);
-    size_t new_up = 0, old_up = 0;
-    for (NodeId id : rows.rows[0]) new_up += up(id) ? 1 : 0;
-    for (NodeId id : rows.rows[1]) old_up += up(id) ? 1 : 0;
-    ok = ok && new_up == rows.rows[0].size() && old_up >= rows.rows[1].size() / 2 + 1;
+    ok = ok && rows_short.count(p) == 0;
     // And a second finished round, starting kSyncSettleMs after the first one ended: the first
     // copies the bulk (which can take long under load), the second lists whatever an old-map
     // write still in a commit added meanwhile.
@@ -385,7 +387,7 @@ Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& 
       return s;
     }
     spdlog::debug("event=anti_entropy_repair key=\"{}\" version={} deleted={}", EscapeKey(key),
-                  pushed.ToString(), bytes == 0 && !r.ok());
+                  pushed.ToString(), !r.ok());
     counters_->ae_keys_repaired++;
     counters_->ae_bytes_pushed += bytes;
     if (b->keys > 0) b->keys--;

@@ -680,5 +680,16 @@ TEST_F(AntiEntropySyncTest, Issue12AKeyTheLeaderRefusesToPullKeepsThePartitionUn
   EXPECT_FALSE(Synced());
 }
 
+TEST_F(AntiEntropySyncTest, Issue12ANewMemberDownInTheMapKeepsThePartitionUnsynced) {
+  // Every member of the new row must be up: node 4 down, so no round syncs, however finished.
+  ClusterMap m = *view_->map();
+  m.nodes[3].state = NodeState::kDown;
+  view_->Set(std::move(m));
+  SyncAe();
+  for (int r = 0; r < 5; r++) Round();
+  EXPECT_FALSE(Synced());
+  EXPECT_TRUE(ae_->pending());
+}
+
 }  // namespace
 }  // namespace cairn::cluster
