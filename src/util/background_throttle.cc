@@ -37,15 +37,21 @@ void BackgroundThrottle::Step(uint64_t bytes, uint32_t mbps, bool stopping) {
     now = now_();
   }
   yield_last_ = now;
-  if (mbps == 0) return;
-  // Then the I/O budget: a token bucket holding at most one second of credit.
-  const double rate = mbps * 1e6;  // bytes per second
-  double elapsed = std::chrono::duration<double>(now - budget_start_).count();
-  budget_bytes_ = std::max(0.0, budget_bytes_ - elapsed * rate) + static_cast<double>(bytes);
-  budget_start_ = now;
-  if (budget_bytes_ > rate) {
-    double wait = (budget_bytes_ - rate) / rate;
-    sleep_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait)));
+  if (mbps != 0) {
+    // Then the I/O budget: a token bucket holding at most one second of credit.
+    const double rate = mbps * 1e6;  // bytes per second
+    double elapsed = std::chrono::duration<double>(now - budget_start_).count();
+    budget_bytes_ = std::max(0.0, budget_bytes_ - elapsed * rate) + static_cast<double>(bytes);
+    budget_start_ = now;
+    if (budget_bytes_ > rate) {
+      double wait = (budget_bytes_ - rate) / rate;
+      sleep_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait)));
+      yield_last_ = now_();
+    }
+  }
+  // Last, the process's one budget for background work.
+  if (scheduler_ != nullptr && !stopping) {
+    scheduler_->Admit(activity_, bytes, stop_);
     yield_last_ = now_();
   }
 }

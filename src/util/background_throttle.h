@@ -12,6 +12,8 @@
 //   2. Keep to the I/O budget (reclaim_mbps, anti_entropy_mbps): a token bucket holding at most
 //      one second of credit; a step that overdraws it sleeps until the bucket is back to one
 //      second.
+//   3. Then, with a process-wide BackgroundScheduler (cairn/background.h: the one budget of all
+//      background work, set from the foreground latency it measures), wait to be admitted by it.
 //
 // Thread safety: the foreground counter (the caller's atomic) may be bumped from any thread.
 // Everything else is used by one pass at a time (the store keeps its throttle GUARDED_BY its
@@ -22,6 +24,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+
+#include "cairn/background.h"
 
 namespace cairn {
 
@@ -43,6 +47,14 @@ class BackgroundThrottle {
   // After a step of `bytes` read plus written: yields (unless `stopping`: the store is closing),
   // then waits for the budget of `mbps` (0: unlimited).
   void Step(uint64_t bytes, uint32_t mbps, bool stopping);
+  // Rule 3: every step is also admitted by `scheduler` (nullptr: none) as `activity`; a wait
+  // for it ends when `stop` (may be nullptr) becomes true.
+  void SetScheduler(BackgroundScheduler* scheduler, BackgroundActivity activity,
+                    const std::atomic<bool>* stop) {
+    scheduler_ = scheduler;
+    activity_ = activity;
+    stop_ = stop;
+  }
 
  private:
   const std::atomic<uint64_t>* const foreground_ops_;
@@ -55,6 +67,9 @@ class BackgroundThrottle {
   Clock::time_point yield_last_;
   Clock::duration yield_owed_{};
   uint64_t yield_ops_seen_ = 0;
+  BackgroundScheduler* scheduler_ = nullptr;
+  BackgroundActivity activity_ = BackgroundActivity::kReclaim;
+  const std::atomic<bool>* stop_ = nullptr;
 };
 
 }  // namespace cairn

@@ -5,20 +5,24 @@
 
 namespace cairn {
 
-int Histogram::BucketOf(uint64_t v) {
-  if (v < (uint64_t{1} << kSubBits)) return static_cast<int>(v);
+int LogLinearBucket(uint64_t v, int sub_bits) {
+  if (v < (uint64_t{1} << sub_bits)) return static_cast<int>(v);
   int msb = 63 - __builtin_clzll(v);
-  int shift = msb - kSubBits;
-  uint64_t sub = (v >> shift) & ((uint64_t{1} << kSubBits) - 1);
-  return (shift + 1) * (1 << kSubBits) + static_cast<int>(sub);
+  int shift = msb - sub_bits;
+  uint64_t sub = (v >> shift) & ((uint64_t{1} << sub_bits) - 1);
+  return (shift + 1) * (1 << sub_bits) + static_cast<int>(sub);
 }
 
-uint64_t Histogram::BucketUpper(int b) {
-  if (b < (1 << kSubBits)) return static_cast<uint64_t>(b);
-  int shift = b / (1 << kSubBits) - 1;
-  uint64_t sub = static_cast<uint64_t>(b % (1 << kSubBits));
-  return (((uint64_t{1} << kSubBits) | sub) << shift) + ((uint64_t{1} << shift) - 1);
+uint64_t LogLinearBucketUpper(int b, int sub_bits) {
+  if (b < (1 << sub_bits)) return static_cast<uint64_t>(b);
+  int shift = b / (1 << sub_bits) - 1;
+  uint64_t sub = static_cast<uint64_t>(b % (1 << sub_bits));
+  return (((uint64_t{1} << sub_bits) | sub) << shift) + ((uint64_t{1} << shift) - 1);
 }
+
+int Histogram::BucketOf(uint64_t v) { return LogLinearBucket(v, kSubBits); }
+
+uint64_t Histogram::BucketUpper(int b) { return LogLinearBucketUpper(b, kSubBits); }
 
 void Histogram::Add(uint64_t v) {
   buckets_[BucketOf(v)]++;

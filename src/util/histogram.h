@@ -8,6 +8,12 @@
 
 namespace cairn {
 
+// Log-linear buckets: 2^sub_bits linear buckets per power of two (values below 2^sub_bits have
+// one bucket each). The bucket of `v`, and the largest value bucket `b` holds. Histogram and
+// BackgroundScheduler (cairn/background.h) count in them.
+int LogLinearBucket(uint64_t v, int sub_bits);
+uint64_t LogLinearBucketUpper(int b, int sub_bits);
+
 class Histogram {
  public:
   void Add(uint64_t value);
