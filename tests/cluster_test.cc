@@ -422,6 +422,17 @@ TEST_F(ClusterTest, Issue11WritesSurviveOneReplicaDownAndReachItByHintsWhenItRet
                                   : h.status().ToString();
                   }() << "\n" << c_->Describe();
   }
+  // Issue 12 item 4: the replays were admitted by the replaying nodes' one budget for background
+  // work (cairn/background.h; STAT background.*), at least the streamed 3 MiB value's worth.
+  uint64_t replayed_bytes = 0;
+  for (int i = 0; i < 4; i++) {  // the fixture's 4 nodes
+    if (i == victim) continue;
+    Result<StoreStats> st = c_->NodeClient(i)->Stats();
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    ASSERT_EQ(st->server.count("background.hint_replay.admitted_bytes"), 1u);
+    replayed_bytes += st->server.at("background.hint_replay.admitted_bytes");
+  }
+  EXPECT_GE(replayed_bytes, big.size());
 }
 
 TEST_F(ClusterTest, Issue11WithTwoReplicasDownAWriteFailsAndSaysWhetherItMayHaveLanded) {

@@ -35,6 +35,9 @@
 #      are listed in the windows' JSON, kept with the nodes' logs in bench/results/DATE-rebuild/,
 #      and counted per second in the report)  REBUILD_TIMEOUT_S=300 (out -> retired, then the run gives up waiting)
 #      FIO_SIZE=2G  FIO_S=10
+#      BG_LATENCY=true (the nodes' background_latency_control: the one budget for background work
+#      follows the foreground p99; false: a fixed budget, none unless BG_MBPS)  BG_MBPS=0
+#      BG_MIN_MBPS=1  BG_TARGET_US=0 (0: 1.2x the p99 measured without background I/O)
 # Output: a markdown report on stdout and in bench/results/DATE-rebuild.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,6 +53,10 @@ CONNS=${CONNS:-4}
 INFLIGHT=${INFLIGHT:-4}
 RATE=${RATE:-1000}
 AE_MBPS=${AE_MBPS:-0}
+BG_LATENCY=${BG_LATENCY:-true}
+BG_MBPS=${BG_MBPS:-0}
+BG_MIN_MBPS=${BG_MIN_MBPS:-1}
+BG_TARGET_US=${BG_TARGET_US:-0}
 SLOW_MS=${SLOW_MS:-10}
 REBUILD_TIMEOUT_S=${REBUILD_TIMEOUT_S:-300}
 FIO_SIZE=${FIO_SIZE:-2G}
@@ -102,7 +109,8 @@ out
 # --- 2. The cluster: out_delay_ms is a top-level setting, before the [keys] table.
 DIR=$T/cluster
 mkdir -p "$DIR"
-(umask 077 && printf 'out_delay_ms = %s\nanti_entropy_mbps = %s\n[keys]\ncluster = "%s"\n' "$OUT_DELAY_MS" "$AE_MBPS" \
+(umask 077 && printf 'out_delay_ms = %s\nanti_entropy_mbps = %s\nbackground_latency_control = %s\nbackground_mbps = %s\nbackground_min_mbps = %s\nbackground_p99_target_us = %s\n[keys]\ncluster = "%s"\n' \
+  "$OUT_DELAY_MS" "$AE_MBPS" "$BG_LATENCY" "$BG_MBPS" "$BG_MIN_MBPS" "$BG_TARGET_US" \
   "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$DIR/cluster.toml")
 cluster_up "$DIR"
 N1=${NODE_ADDRS[0]}
@@ -125,7 +133,8 @@ FILL_BYTES=$(( SMALL * 10240 + LARGE * 1048576 ))
 log "loaded in ${fill_ms} ms (load $(load1))"
 out "## Cluster and data"
 out
-out "$NODES nodes (scripts/cluster: etcd and the nodes on 127.0.0.1, one zone each, R = 3), \`out_delay_ms = $OUT_DELAY_MS\`, \`anti_entropy_mbps = $AE_MBPS\` (0: no budget)."
+out "$NODES nodes (scripts/cluster: etcd and the nodes on 127.0.0.1, one zone each, R = 3), \`out_delay_ms = $OUT_DELAY_MS\`, \`anti_entropy_mbps = $AE_MBPS\` (0: no budget),"
+out "the one budget for background work: \`background_latency_control = $BG_LATENCY\`, \`background_mbps = $BG_MBPS\`, \`background_min_mbps = $BG_MIN_MBPS\`, \`background_p99_target_us = $BG_TARGET_US\`."
 out "Loaded through node 1 (\`cairn bench --count 1\`, which writes every key once first): $SMALL x 10 KiB (fill/)"
 out "and $LARGE x 1 MiB (large/): $FILL_BYTES bytes of values"
 out "($("$PY" -c "print(f'{$FILL_BYTES / 2**20:.0f}')") MiB, x3 replicas), in $("$PY" -c "print(f'{$fill_ms / 1000:.1f}')") s (load after $(load1))."
@@ -185,7 +194,8 @@ def snap(pid, addr):
     s = json.loads(r.stdout)['server'] if r.returncode == 0 else {}
     return json.dumps({'ticks': int(st[11]) + int(st[12]),
                        **{k[len('cluster.'):]: v for k, v in s.items()
-                          if k.startswith('cluster.ae_') or k[len('cluster.'):] in READ_COUNTERS}})
+                          if k.startswith('cluster.ae_') or k[len('cluster.'):] in READ_COUNTERS},
+                       **{k: v for k, v in s.items() if k.startswith('background.')}})
 with cf.ThreadPoolExecutor(len(pids)) as ex:
     for line in ex.map(snap, pids, addrs): print(line)
 EOF
@@ -414,13 +424,17 @@ for name, a, b, s in (('healthy, under the load', 'healthy', 'kill', tk - th), (
 print()
 print("Per survivor over the rebuild:")
 print()
-print("| node | keys repaired | MB pushed | CPU s | requests coordinated | routed | reads hedged | read repairs |")
-print("|--:|--:|--:|--:|--:|--:|--:|--:|")
+print("| node | keys repaired | MB pushed | CPU s | requests coordinated | routed | reads hedged | read repairs | repair: MB admitted, s waited | rate halvings | p99 baseline, target, last (ms) |")
+print("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 for i, (x, y) in enumerate(zip(S['down'], S['retired'])):
     dc = lambda k: y.get(k, 0) - x.get(k, 0)
+    ms = lambda k: f"{y.get(k, 0) / 1000:.1f}"
     print(f"| {i + 1} | {dc('ae_keys_repaired')} | {dc('ae_bytes_pushed') / 1e6:.1f} | "
           f"{dc('ticks') / tick:.1f} | {dc('coordinated')} | {dc('routed')} | "
-          f"{dc('hedged')} | {dc('read_repairs')} |")
+          f"{dc('hedged')} | {dc('read_repairs')} | "
+          f"{dc('background.repair.admitted_bytes') / 1e6:.1f}, {dc('background.repair.waited_us') / 1e6:.1f} | "
+          f"{dc('background.decreases')} | {ms('background.baseline_p99_us')}, {ms('background.target_p99_us')}, "
+          f"{ms('background.window_p99_us')} |")
 print()
 t = tot('down', 'retired')
 rate = t['p'] / secs / 1e6

@@ -13,6 +13,7 @@
 namespace cairn {
 
 class Env;
+class BackgroundScheduler;
 
 enum class Durability : uint8_t {
   // The write returns only after an fdatasync covering it succeeded. Concurrent writers share
@@ -118,6 +119,9 @@ struct StoreOptions {
   uint32_t reclaim_interval_ms = 1000;
   // I/O budget of compaction's copying, in MB/s (bytes read plus bytes written); 0 = unlimited.
   uint32_t reclaim_mbps = 32;
+  // The process's one budget for background work (cairn/background.h), which reclamation's
+  // steps are admitted by too (after reclaim_mbps); nullptr: none. It must outlive the store.
+  BackgroundScheduler* background_scheduler = nullptr;
   // A sealed volume is compacted when its live bytes are below this fraction of the bytes it
   // still occupies on disk (dead bytes that hole punching could not release: small records,
   // tombstones, the heads of punched records)...

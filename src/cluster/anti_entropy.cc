@@ -26,7 +26,9 @@ AntiEntropy::AntiEntropy(AntiEntropyOptions o, NodeId self, MapView* view, Diges
       stop_(stop),
       throttle_(foreground_ops != nullptr ? foreground_ops : &no_foreground_, o_.now,
                 o_.sleep ? o_.sleep
-                         : [this](std::chrono::steady_clock::duration d) { SleepUnlessStopped(d); }) {}
+                         : [this](std::chrono::steady_clock::duration d) { SleepUnlessStopped(d); }) {
+  throttle_.SetScheduler(o_.scheduler, BackgroundActivity::kRepair, stop_);
+}
 
 void AntiEntropy::SleepUnlessStopped(std::chrono::steady_clock::duration d) {
   const auto until = std::chrono::steady_clock::now() + d;

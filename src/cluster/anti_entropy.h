@@ -66,6 +66,9 @@ struct AntiEntropyOptions {
   // long as it worked, so under a steady load it works at most half of the wall time. A pause
   // ends early when the node stops (a large object's push can owe minutes of budget).
   uint32_t max_mbps = 0;
+  // The process's one budget for background work (cairn/background.h): every push and listing
+  // is admitted by it too, as BackgroundActivity::kRepair. nullptr: none.
+  BackgroundScheduler* scheduler = nullptr;
   // Tests: the clock (of the throttle and of the sync's settle) and the throttle's sleep
   // (default: the steady clock, and a sleep that the stop flag cuts short).
   std::function<std::chrono::steady_clock::time_point()> now;

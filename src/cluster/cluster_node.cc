@@ -65,6 +65,8 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
     p->ReplayLoop();
   });
   n->local_peer_ = std::make_unique<LocalDigestPeer>(n->digested_.get());
+  if (n->options_.anti_entropy.scheduler == nullptr)
+    n->options_.anti_entropy.scheduler = n->options_.background;
   n->anti_entropy_ = std::make_unique<AntiEntropy>(
       n->options_.anti_entropy, self, n->membership_.get(), n->local_peer_.get(),
       [p = n.get()](NodeId node) -> std::unique_ptr<DigestPeer> {
@@ -219,6 +221,7 @@ bool ClusterNode::ReplayTo(NodeId target) {
       wo.condition = WriteCondition::kIfNewer;
       wo.version = mine->version;
       Status s;
+      uint64_t cost = kPushCostBytes;  // as anti-entropy counts a push (anti_entropy.h)
       if (mine->deleted) {
         s = peer->Delete(h.key, wo).status();
       } else {
@@ -234,8 +237,12 @@ bool ClusterNode::ReplayTo(NodeId target) {
           Result<size_t> Read(char* buf, size_t n) override { return r->Read(buf, n); }
         } src;
         src.r = r->get();
+        cost += (*r)->info().size;
         s = peer->PutStream(h.key, &src, wo).status();
       }
+      // The one budget for background work: what this replay cost, paid before the next one.
+      if (options_.background != nullptr)
+        options_.background->Admit(BackgroundActivity::kHintReplay, cost, &stop_);
       // A Conflict means the target already holds something newer: the hint is done.
       if (!s.ok() && !s.IsConflict()) {
         // Later: the target is away, busy, or not yet serving (a node that is still joining

@@ -34,6 +34,9 @@ struct ClusterNodeOptions {
   uint32_t replica_timeout_ms = 3000;
   uint32_t hint_replay_interval_ms = 500;
   AntiEntropyOptions anti_entropy;  // interval_ms 0: no rounds (the digest is still kept)
+  // The process's one budget for background work (cairn/background.h): hint replay is admitted
+  // by it, and anti-entropy too unless anti_entropy.scheduler names another. nullptr: none.
+  BackgroundScheduler* background = nullptr;
   std::function<uint64_t()> now_ms;  // tests skew a node's clock
   // The local store's write error (Store::WriteError), looked at every hint replay tick: once
   // it is not OK the node leaves the cluster (Membership::Leave). Unset: never looked at.

@@ -107,6 +107,8 @@ StoreImpl::StoreImpl(std::string dir, const StoreOptions& options, StoreTestHook
       hooks_(std::move(hooks)),
       env_(options.env != nullptr ? options.env : Env::Default()) {
   syncer_.SetObserver(options.observer);
+  MutexLock l(&reclaim_mu_);
+  throttle_.SetScheduler(options.background_scheduler, BackgroundActivity::kReclaim, &stop_);
 }
 
 StoreImpl::~StoreImpl() { (void)Close(); }

@@ -98,6 +98,15 @@ struct S3Config {
   std::string tls_key_file;
 };
 
+// The process's one budget for background work (cairn/background.h; docs/design.md, "One budget
+// for background work"): reclamation, anti-entropy and hint replay are admitted by it.
+struct BackgroundConfig {
+  uint32_t mbps = 0;          // ceiling for all of them together; 0: none
+  uint32_t min_mbps = 1;      // the floor latency control never goes below
+  bool latency_control = true;  // the rate follows the foreground p99; false: a fixed mbps
+  uint32_t p99_target_us = 0;   // the foreground p99 to hold; 0: 1.2x the one measured without
+};
+
 struct ServerConfig {
   std::string data = "./cairn-data";
   std::string listen = "127.0.0.1:7700";
@@ -129,6 +138,7 @@ struct ServerConfig {
   // Named bound of the engine (StoreOptions::max_clock_skew_ms): a replica write whose version
   // is this far ahead of the clock is refused.
   uint64_t max_clock_skew_ms = 60000;
+  BackgroundConfig background;
   S3Config s3;
 };
 

@@ -141,8 +141,15 @@ void Connection::Abandon(uint64_t request_id) {
 void Connection::Completed(const Reply& r) {
   if (auto it = ids_.find(r.request_id); it != ids_.end()) {
 #ifndef CAIRN_BENCH_NO_OP_HISTOGRAMS  // only bench/server/ab.sh's B build: the histograms' cost
+    const uint64_t latency_ns = ops::NowNs() - it->second.start_ns;
     server_->counters().ops.Observe(static_cast<size_t>(it->second.op),
-                                    static_cast<size_t>(r.status), ops::NowNs() - it->second.start_ns);
+                                    static_cast<size_t>(r.status), latency_ns);
+    if (BackgroundScheduler* b = server_->background(); b != nullptr) {
+      const proto::Op op = it->second.op;
+      if (op == proto::Op::kPut || op == proto::Op::kGet || op == proto::Op::kHead ||
+          op == proto::Op::kDelete)
+        b->RecordForeground(latency_ns / 1000);
+    }
 #endif
     ids_.erase(it);
     inflight_--;

@@ -208,8 +208,17 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(MakeLogger(c, recent_log));
 
   cairn::server::EngineMetrics engine_metrics;  // outlives the store (declared first)
+  // The one budget of the process's background work (reclamation, anti-entropy, hint replay),
+  // set from the latency of the requests the server serves. Outlives the store and the node.
+  cairn::BackgroundSchedulerOptions bo;
+  bo.max_mbps = c.background.mbps;
+  bo.min_mbps = c.background.min_mbps;
+  bo.latency_control = c.background.latency_control;
+  bo.p99_target_us = c.background.p99_target_us;
+  cairn::BackgroundScheduler background(bo);
   cairn::StoreOptions so;
   so.observer = &engine_metrics;
+  so.background_scheduler = &background;
   so.durability = c.durability;
   so.sync_interval_ms = c.sync_interval_ms;
   so.volume_capacity = c.volume_size;
@@ -242,6 +251,7 @@ int main(int argc, char** argv) {
                c.auth.allow_unauthenticated_loopback);
 
   cairn::server::Server server(c, store->get());
+  server.SetBackground(&background);
   std::unique_ptr<NodeHooks> hooks;
   if (!c.cluster.etcd.empty()) {
     hooks = std::make_unique<NodeHooks>(server.service_limits(), c.cluster.key_id);
@@ -289,6 +299,7 @@ int main(int argc, char** argv) {
     no.anti_entropy.max_keys_per_round = c.cluster.anti_entropy_max_keys;
     no.anti_entropy.max_bytes_per_round = c.cluster.anti_entropy_max_bytes;
     no.anti_entropy.max_mbps = c.cluster.anti_entropy_mbps;
+    no.background = &background;
     no.store_write_error = [engine = (*store)->store()] { return engine->WriteError(); };
     auto started_node = cairn::cluster::ClusterNode::Start(std::move(no), store->get());
     if (!started_node.ok()) {

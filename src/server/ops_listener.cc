@@ -311,6 +311,37 @@ std::string OpsListener::MetricsText() {
               "fdatasync calls that failed (the store turns read-only at the first).",
               engine_->sync_errors.Value());
   }
+  if (const BackgroundScheduler* b = server_->background(); b != nullptr) {
+    // The one budget for background work (cairn/background.h; docs/design.md).
+    const BackgroundSchedulerStats bs = b->stats();
+    auto by_activity = [&](const char* name, const char* help, auto value) {
+      w.Family(name, help, ops::MetricType::kCounter);
+      for (size_t i = 0; i < kBackgroundActivities; i++)
+        w.Sample(name, {{"activity", BackgroundActivityName(static_cast<BackgroundActivity>(i))}},
+                 value(i));
+    };
+    by_activity("cairn_background_admitted_bytes_total",
+                "Bytes of background I/O admitted by the one budget, by activity.",
+                [&](size_t i) { return bs.admitted_bytes[i]; });
+    by_activity("cairn_background_wait_seconds_total",
+                "Time background work waited for the one budget, by activity.",
+                [&](size_t i) { return static_cast<double>(bs.waited_us[i]) / 1e6; });
+    w.Gauge("cairn_background_rate_bytes",
+            "The rate background I/O is admitted at now, bytes per second (0: unlimited).",
+            bs.rate_bytes_per_sec);
+    w.Gauge("cairn_background_foreground_p99_seconds",
+            "The foreground requests' p99 in the last window the budget judged.",
+            static_cast<double>(bs.window_p99_us) / 1e6);
+    w.Gauge("cairn_background_baseline_p99_seconds",
+            "The foreground p99 measured in windows without background I/O.",
+            static_cast<double>(bs.baseline_p99_us) / 1e6);
+    w.Gauge("cairn_background_target_p99_seconds",
+            "The foreground p99 background work is held to (0: none yet).",
+            static_cast<double>(bs.target_p99_us) / 1e6);
+    w.Counter("cairn_background_rate_decreases_total",
+              "Windows whose foreground p99 was over the target, so the rate was halved.",
+              bs.decreases);
+  }
   if (http_ != nullptr) {
     w.Gauge("cairn_ops_http_connections", "Connections open on this ops listener.",
             static_cast<double>(http_->counters().connections.load(std::memory_order_relaxed)));

@@ -180,6 +180,21 @@ std::map<std::string, uint64_t> Server::Counters() {
     if (n != 0)
       m[std::string("errors.") + proto::WireStatusName(static_cast<proto::WireStatus>(s))] = n;
   }
+  if (background_ != nullptr) {
+    // The one budget for background work (cairn/background.h).
+    const BackgroundSchedulerStats b = background_->stats();
+    for (size_t i = 0; i < kBackgroundActivities; i++) {
+      const std::string a = BackgroundActivityName(static_cast<BackgroundActivity>(i));
+      m["background." + a + ".admitted_bytes"] = b.admitted_bytes[i];
+      m["background." + a + ".waited_us"] = b.waited_us[i];
+    }
+    m["background.rate_bytes_per_sec"] = static_cast<uint64_t>(b.rate_bytes_per_sec);
+    m["background.window_p99_us"] = b.window_p99_us;
+    m["background.baseline_p99_us"] = b.baseline_p99_us;
+    m["background.target_p99_us"] = b.target_p99_us;
+    m["background.decreases"] = b.decreases;
+    m["background.increases"] = b.increases;
+  }
   // What a cluster node's status page shows of its peers (issue 14; server/stat_counters.h).
   AddDiskCounters(config_.data, &m);
   for (size_t op = 1; op <= proto::kMaxOp; op++) {

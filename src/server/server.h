@@ -18,6 +18,7 @@
 
 #include <map>
 
+#include "cairn/background.h"
 #include "cairn/object_store.h"
 #include "net/asio.h"
 #include "net/loop_group.h"
@@ -70,6 +71,11 @@ class Server {
   // The limits every ObjectService of this server uses (a cluster node has one per role).
   service::ServiceLimits service_limits() const;
   ClusterHooks* cluster() const { return cluster_; }
+  // The process's one budget for background work (cairn/background.h), told the latency of
+  // every data request (PUT, GET, HEAD, DELETE) this server serves. Before Start; must outlive
+  // the server. nullptr: none.
+  void SetBackground(BackgroundScheduler* b) { background_ = b; }
+  BackgroundScheduler* background() const { return background_; }
   Authenticator& authenticator() { return auth_; }
   net::asio::thread_pool& io_pool() { return io_pool_; }
   ServerCounters& counters() { return counters_; }
@@ -87,6 +93,7 @@ class Server {
  private:
   net::asio::awaitable<void> AcceptLoop();
   ClusterHooks* cluster_ = nullptr;
+  BackgroundScheduler* background_ = nullptr;
 
   ServerConfig config_;
   service::ObjectService service_;
