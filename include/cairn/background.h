@@ -1,15 +1,17 @@
 // BackgroundScheduler: one budget for all of a process's background I/O (issue 12 item 4).
 //
 // The engine's reclamation, a cluster node's anti-entropy (its repairs, rebuilds and the syncs of
-// a map transition) and its hint replay each ask it before they spend I/O (Admit). It admits them
-// from one token bucket, whose rate it sets from the foreground latency it measures: every
-// request the server serves reports its latency (RecordForeground), and every window the
-// scheduler compares that window's p99 with a target:
-//   - over the target while background work ran: the rate is halved (down to min_mbps, the
-//     floor that keeps a rebuild and reclamation moving however slow the foreground is);
+// a map transition) and its hint replay each charge it with the I/O of every step (Admit), and
+// wait until it is paid for before their next step. It admits them from one token bucket, whose
+// rate it sets from the foreground latency it measures: every request the server serves reports
+// its latency (RecordForeground), and every window the scheduler compares that window's p99
+// with a target:
+//   - over the target while background work ran (at least kJudgedShareOfFloor of the floor's
+//     allowance): the rate is halved (down to min_mbps, the floor that keeps a rebuild and
+//     reclamation moving however slow the foreground is);
 //   - at or under it: the rate grows by a quarter (up to max_mbps; with no max_mbps, back to
 //     unlimited once it passes kUnlimitedAboveBytesPerSec);
-//   - no foreground request at all: the rate goes back to the ceiling (nobody to protect).
+//   - no foreground request for kIdleWindows windows: back to the ceiling (nobody to protect).
 // The target is p99_target_us, or (0) adaptive: 1.2x the foreground p99 measured in windows
 // without background I/O (and at least kMinSlackUs above it, so that the noise of a window's p99
 // on a busy machine does not hold the work at its floor), unknown (so no latency control) until
@@ -67,7 +69,7 @@ struct BackgroundSchedulerStats {
   uint64_t target_p99_us = 0;    // what the rate is held to (0: none: no latency control yet)
   uint64_t windows = 0;
   uint64_t decreases = 0;  // windows that halved the rate
-  uint64_t increases = 0;
+  uint64_t increases = 0;  // windows that grew it
 };
 
 class BackgroundScheduler {
@@ -82,6 +84,11 @@ class BackgroundScheduler {
   // that the foreground does not see it as one stall.
   static constexpr Clock::duration kBurst = std::chrono::milliseconds(100);
   static constexpr Clock::duration kMaxSleepSlice = std::chrono::milliseconds(50);
+  // Windows without a foreground request before the rate goes back to the ceiling.
+  static constexpr int kIdleWindows = 4;
+  // A window whose background bytes are under this share of the floor's allowance is not
+  // judged: so little work is not what made it slow.
+  static constexpr double kJudgedShareOfFloor = 0.1;
 
   explicit BackgroundScheduler(BackgroundSchedulerOptions o = {});
   BackgroundScheduler(const BackgroundScheduler&) = delete;
@@ -90,14 +97,19 @@ class BackgroundScheduler {
   // A foreground request finished after `latency_us`. Judges the window when it is over (so
   // windows are judged in time whether or not background work asks meanwhile).
   void RecordForeground(uint64_t latency_us);
-  // Blocks until `bytes` of background I/O by `a` may go. Returns at once (admitted) when
-  // `stop` (may be nullptr) is or becomes true: a process that stops does not wait for budget.
+  // Charges `bytes` of background I/O that `a` just did (or is about to do), then blocks until
+  // the bucket has paid for it, so that `a`'s next step waits its turn. The wait is rescaled
+  // when the rate changes meanwhile, and returns at once when `stop` (may be nullptr) is or
+  // becomes true: a process that stops does not wait for budget.
   void Admit(BackgroundActivity a, uint64_t bytes, const std::atomic<bool>* stop = nullptr);
+  // Charges without waiting: work that must not be held back (reclamation while the disk is
+  // full) is still counted, in the window and in the bucket the others wait on.
+  void Charge(BackgroundActivity a, uint64_t bytes);
 
   BackgroundSchedulerStats stats() const;
 
  private:
-  // Log-linear latency buckets: kSub per power of two of microseconds (about 9 % wide).
+  // Log-linear latency buckets: 8 per power of two of microseconds (6-12.5 % wide).
   static constexpr int kSubBits = 3;
   static constexpr int kBuckets = (64 - kSubBits + 1) << kSubBits;
   static int BucketOf(uint64_t us);
@@ -105,6 +117,8 @@ class BackgroundScheduler {
   // Judges the window if it is over (mu_ held).
   void MaybeJudge(Clock::time_point now);
   void StartWindow(Clock::time_point now);  // mu_ held
+  // Charges `bytes` to the window and the bucket; the seconds the caller owes (mu_ held).
+  double Take(BackgroundActivity a, uint64_t bytes, Clock::time_point now);
   double Ceiling() const;  // bytes/s; 0: none
 
   const BackgroundSchedulerOptions o_;
@@ -120,6 +134,7 @@ class BackgroundScheduler {
   Clock::time_point window_start_;
   uint64_t window_bytes_ = 0;  // admitted in this window
   double rate_ = 0;            // bytes/s; 0: unlimited
+  int idle_windows_ = 0;       // windows in a row without a foreground request
   double debt_ = 0;            // bytes admitted and not yet paid for by the rate
   Clock::time_point debt_at_;
   BackgroundSchedulerStats stats_;

@@ -356,6 +356,9 @@ Status AntiEntropy::Push(ObjectStore* from, ObjectStore* to, const std::string& 
       } src;
       src.r = r->get();
       s = to->PutStream(key, &src, wo).status();
+      // Closed before the budget's pause: an open reader holds back the store's hole punching
+      // (it waits for older readers) for as long as the pause lasts.
+      r->reset();
     } else if (r.status().IsNotFound()) {
       Result<ObjectInfo> held = from->HeadVersion(key);
       if (!held.ok()) return held.status().IsNotFound() ? Status::OK() : held.status();

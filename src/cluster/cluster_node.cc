@@ -10,6 +10,10 @@ namespace {
 
 // Named bound: hints read from a queue per batch.
 constexpr size_t kReplayBatch = 256;
+// How long one tick replays one queue: under the one budget for background work a backlog can
+// take long, and the loop's other duties (a store that failed, hints for a node that is out)
+// are looked at between queues.
+constexpr auto kReplayTick = std::chrono::seconds(2);
 // Named bounds of the anti-entropy loop: how often it looks for a transition when rounds are
 // off (a map change wakes it at once anyway), and the pause between rounds of a transition's
 // moving partitions until they are synced.
@@ -171,8 +175,10 @@ void ClusterNode::AntiEntropyLoop() {
 
 void ClusterNode::ReplayLoop() {
   std::unique_lock<std::mutex> l(mu_);
+  bool more = false;  // a queue was left for its time bound: no pause before the next tick
   while (!stop_) {
-    cv_.wait_for(l, std::chrono::milliseconds(options_.hint_replay_interval_ms));
+    if (!more) cv_.wait_for(l, std::chrono::milliseconds(options_.hint_replay_interval_ms));
+    more = false;
     if (stop_) break;
     l.unlock();
     if (options_.store_write_error && !membership_->left()) {
@@ -195,16 +201,23 @@ void ClusterNode::ReplayLoop() {
       }
       if (n == nullptr || n->state != NodeState::kUp) continue;
       if (hints_->Stats(t).bytes == 0) continue;
-      (void)ReplayTo(t);
+      bool timed_out = false;
+      (void)ReplayTo(t, &timed_out);
+      more = more || timed_out;
     }
     l.lock();
   }
 }
 
-bool ClusterNode::ReplayTo(NodeId target) {
+bool ClusterNode::ReplayTo(NodeId target, bool* timed_out) {
   ObjectStore* peer = peers_->Get(target, RoutingRole::kReplica);
   if (peer == nullptr) return false;
+  const auto until = std::chrono::steady_clock::now() + kReplayTick;
   while (!stop_) {
+    if (std::chrono::steady_clock::now() >= until) {
+      *timed_out = true;  // the tick's other duties (the store's error, out nodes) come first
+      return true;
+    }
     Result<HintBatch> b = hints_->Read(target, kReplayBatch);
     if (!b.ok()) return false;
     shared_->counters().hints_skipped += b->expired;
@@ -237,10 +250,10 @@ bool ClusterNode::ReplayTo(NodeId target) {
           Result<size_t> Read(char* buf, size_t n) override { return r->Read(buf, n); }
         } src;
         src.r = r->get();
-        cost += (*r)->info().size;
-        s = peer->PutStream(h.key, &src, wo).status();
+        if ((s = peer->PutStream(h.key, &src, wo).status()).ok()) cost += (*r)->info().size;
       }
-      // The one budget for background work: what this replay cost, paid before the next one.
+      // The one budget for background work: what this replay cost (a failed one, its request
+      // only), paid before the next one.
       if (options_.background != nullptr)
         options_.background->Admit(BackgroundActivity::kHintReplay, cost, &stop_);
       // A Conflict means the target already holds something newer: the hint is done.

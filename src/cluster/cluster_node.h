@@ -84,8 +84,9 @@ class ClusterNode {
   explicit ClusterNode(ClusterNodeOptions options) : options_(std::move(options)) {}
   void ReplayLoop();
   void AntiEntropyLoop();
-  // Replays `target`'s queue until it is empty or the target fails; false on failure.
-  bool ReplayTo(NodeId target);
+  // Replays `target`'s queue until it is empty, the target fails (false), or kReplayTick has
+  // passed (true, and *timed_out set).
+  bool ReplayTo(NodeId target, bool* timed_out);
 
   ClusterNodeOptions options_;
   // This node's store as the cluster writes it: the engine's, through the digest.

@@ -266,7 +266,10 @@ class StoreImpl final : public Store {
   // work in proportion to the work done, then waits for the reclaim_mbps budget
   // (util/background_throttle.h).
   void Throttle(uint64_t bytes, bool throttle) REQUIRES(reclaim_mu_) {
-    if (throttle) throttle_.Step(bytes, options_.reclaim_mbps, stop_.load());
+    // With the disk full, the process's one budget for background work counts it but does not
+    // hold it back: the space it releases is what the writers wait for.
+    if (throttle)
+      throttle_.Step(bytes, options_.reclaim_mbps, stop_.load(), preparer_.short_of_space());
   }
   void TestPoint(const char* name) {
     if (hooks_.test_point) hooks_.test_point(name);

@@ -91,6 +91,11 @@ uint64_t VolumePreparer::hurried() const {
   return hurried_;
 }
 
+bool VolumePreparer::short_of_space() const {
+  MutexLock l(&mu_);
+  return error_.IsNoSpace();
+}
+
 void VolumePreparer::Halt() {
   MutexLock l(&mu_);
   halted_ = true;

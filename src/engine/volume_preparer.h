@@ -102,6 +102,9 @@ class VolumePreparer {
   // `cairn put` of a large file into small volumes hurries several, as it should, and the CLI
   // prints the store's log lines.
   uint64_t hurried() const EXCLUDES(mu_);
+  // Whether the last preparation failed for want of space (ENOSPC), until one succeeds: the
+  // disk is full, and reclamation must not be held back.
+  bool short_of_space() const EXCLUDES(mu_);
   // Whether the volume being prepared is being hurried now (tests).
   bool hurrying() const { return hurry_.load(); }
   // The store failed or is closing: nothing more is prepared, and the writers waiting return.

@@ -192,6 +192,8 @@ std::map<std::string, uint64_t> Server::Counters() {
     m["background.window_p99_us"] = b.window_p99_us;
     m["background.baseline_p99_us"] = b.baseline_p99_us;
     m["background.target_p99_us"] = b.target_p99_us;
+    m["background.foreground_requests"] = b.foreground_requests;
+    m["background.windows"] = b.windows;
     m["background.decreases"] = b.decreases;
     m["background.increases"] = b.increases;
   }

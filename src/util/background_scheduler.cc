@@ -89,9 +89,12 @@ void BackgroundScheduler::MaybeJudge(Clock::time_point now) {
     return;
   }
   if (total == 0) {
-    rate_ = ceiling;  // no foreground request: nobody to protect
+    // No foreground request: nobody to protect, once that has lasted kIdleWindows windows (one
+    // quiet moment between bursts does not undo what the bursts measured).
+    if (++idle_windows_ >= kIdleWindows) rate_ = ceiling;
     return;
   }
+  idle_windows_ = 0;
   const uint64_t rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(0.99 * total)));
   uint64_t p99 = 0, seen = 0;
   for (int i = 0; i < kBuckets; i++) {
@@ -117,13 +120,16 @@ void BackgroundScheduler::MaybeJudge(Clock::time_point now) {
   stats_.target_p99_us = target;
   if (target == 0 || bytes == 0) return;  // nothing known to hold to, or nothing to judge
   const double floor = o_.min_mbps * 1e6;
+  // Work far below even the floor's allowance (a few punches, one small replay) is not what
+  // made the window slow: it is not judged either way.
+  if (static_cast<double>(bytes) < kJudgedShareOfFloor * floor * seconds) return;
   if (p99 > target) {
     // Halve what the work got in this window (or the rate, when the rate held it back).
     const double took = static_cast<double>(bytes) / std::max(seconds, 1e-3);
     const double from = rate_ == 0 ? took : std::min(rate_, std::max(took, floor));
     rate_ = std::max(floor, from * kDecrease);
     stats_.decreases++;
-  } else if (rate_ != 0) {
+  } else if (rate_ != 0 && rate_ != ceiling) {
     rate_ *= kIncrease;
     if (ceiling != 0) {
       rate_ = std::min(rate_, ceiling);
@@ -134,36 +140,60 @@ void BackgroundScheduler::MaybeJudge(Clock::time_point now) {
   }
 }
 
-void BackgroundScheduler::Admit(BackgroundActivity a, uint64_t bytes, const std::atomic<bool>* stop) {
+void BackgroundScheduler::Charge(BackgroundActivity a, uint64_t bytes) {
+  std::lock_guard<std::mutex> l(mu_);
+  (void)Take(a, bytes, o_.now());
+}
+
+double BackgroundScheduler::Take(BackgroundActivity a, uint64_t bytes, Clock::time_point now) {
   const size_t i = static_cast<size_t>(a);
-  Clock::time_point ready;
+  MaybeJudge(now);
+  stats_.admitted_bytes[i] += bytes;
+  stats_.admissions[i]++;
+  window_bytes_ += bytes;
+  if (rate_ == 0) {
+    debt_ = 0;
+    debt_at_ = now;
+    return 0;
+  }
+  // The token bucket: the debt drains at the rate; what exceeds kBurst's worth waits.
+  const double elapsed = std::chrono::duration<double>(now - debt_at_).count();
+  debt_ = std::max(0.0, debt_ - elapsed * rate_) + static_cast<double>(bytes);
+  debt_at_ = now;
+  const double burst = rate_ * std::chrono::duration<double>(kBurst).count();
+  return debt_ <= burst ? 0 : (debt_ - burst) / rate_;
+}
+
+void BackgroundScheduler::Admit(BackgroundActivity a, uint64_t bytes, const std::atomic<bool>* stop) {
   Clock::time_point now;
+  double wait;
+  double rate;
   {
     std::lock_guard<std::mutex> l(mu_);
     now = o_.now();
-    MaybeJudge(now);
-    stats_.admitted_bytes[i] += bytes;
-    stats_.admissions[i]++;
-    window_bytes_ += bytes;
-    if (rate_ == 0) {
-      debt_ = 0;
-      debt_at_ = now;
-      return;
-    }
-    // The token bucket: the debt drains at the rate; what exceeds kBurst's worth waits.
-    const double elapsed = std::chrono::duration<double>(now - debt_at_).count();
-    debt_ = std::max(0.0, debt_ - elapsed * rate_) + static_cast<double>(bytes);
-    debt_at_ = now;
-    const double burst = rate_ * std::chrono::duration<double>(kBurst).count();
-    if (debt_ <= burst) return;
-    const double wait = (debt_ - burst) / rate_;
-    ready = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
-    stats_.waited_us[i] += static_cast<uint64_t>(wait * 1e6);
+    wait = Take(a, bytes, now);
+    rate = rate_;
   }
+  if (wait <= 0) return;
+  const Clock::time_point start = now;
+  Clock::time_point ready =
+      now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
   while (now < ready && (stop == nullptr || !stop->load(std::memory_order_relaxed))) {
     o_.sleep(std::min<Clock::duration>(ready - now, kMaxSleepSlice));
     now = o_.now();
+    // The rate may have changed meanwhile (an idle foreground, a window judged good): what is
+    // left of the wait is rescaled to it, and ends at once if the rate is now unlimited.
+    std::lock_guard<std::mutex> l(mu_);
+    MaybeJudge(now);
+    if (rate_ == rate || now >= ready) continue;
+    if (rate_ == 0) break;
+    const double left = std::chrono::duration<double>(ready - now).count() * rate / rate_;
+    ready = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(left));
+    rate = rate_;
   }
+  std::lock_guard<std::mutex> l(mu_);
+  stats_.waited_us[static_cast<size_t>(a)] +=
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - start).count());
 }
 
 BackgroundSchedulerStats BackgroundScheduler::stats() const {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -34,7 +35,7 @@ class BackgroundSchedulerTest : public ::testing::Test {
   // a listing step makes).
   static constexpr uint64_t kSaturate = ~uint64_t{0};
   void Window(BackgroundScheduler* s, int requests, uint64_t latency_us, uint64_t bytes) {
-    const uint64_t step = 64 << 10;
+    const uint64_t step = std::min<uint64_t>(64 << 10, bytes);
     const Clock::time_point start = now_;
     const Clock::time_point end = now_ + milliseconds(500);
     uint64_t recorded = 0;
@@ -225,8 +226,48 @@ TEST_F(BackgroundSchedulerTest, Issue12AIdleForegroundRestoresTheCeiling) {
   auto s = Make(Held());
   for (int w = 0; w < 4; w++) Window(s.get(), 100, 9000, 1 << 20);
   EXPECT_EQ(Rate(*s), 1e6);  // the default floor
-  Window(s.get(), 0, 0, 1 << 20);  // no foreground request in it: nobody to protect
+  // No foreground request: nobody to protect, once it lasts kIdleWindows windows (one quiet
+  // moment between bursts keeps what the bursts measured).
+  Window(s.get(), 0, 0, 1 << 20);
+  EXPECT_EQ(Rate(*s), 1e6);
+  for (int w = 1; w < BackgroundScheduler::kIdleWindows; w++) Window(s.get(), 0, 0, 1 << 20);
   EXPECT_EQ(Rate(*s), 64e6);
+}
+
+TEST_F(BackgroundSchedulerTest, Issue12AWaitIsRescaledWhenTheRateChanges) {
+  auto s = Make(Held());
+  for (int w = 0; w < 8; w++) Window(s.get(), 100, 9000, 1 << 20);
+  ASSERT_EQ(Rate(*s), 1e6);
+  // 10 MB at the 1 MB/s floor owes about 10 s; the foreground stops meanwhile, the rate goes
+  // back to 64 MB/s after kIdleWindows windows, and what is left of the wait shrinks with it.
+  slept_ = {};
+  const size_t repair = static_cast<size_t>(BackgroundActivity::kRepair);
+  const uint64_t waited_before = s->stats().waited_us[repair];
+  s->Admit(BackgroundActivity::kRepair, 10000000);
+  const double slept = std::chrono::duration<double>(slept_).count();
+  EXPECT_GT(slept, 0.5 * BackgroundScheduler::kIdleWindows);
+  EXPECT_LT(slept, 0.5 * BackgroundScheduler::kIdleWindows + 1.0);
+  EXPECT_EQ(Rate(*s), 64e6);
+  EXPECT_NEAR(static_cast<double>(s->stats().waited_us[repair] - waited_before), slept * 1e6, 1e5);
+}
+
+TEST_F(BackgroundSchedulerTest, Issue12ALittleBackgroundWorkIsNotJudged) {
+  auto s = Make(Held());
+  // Slow windows, but the work in them is a few KiB (a punch, a small replay), far under a
+  // tenth of the floor's allowance: not what made them slow, and not held back for it.
+  for (int w = 0; w < 5; w++) Window(s.get(), 100, 9000, 16 << 10);
+  EXPECT_EQ(Rate(*s), 64e6);
+  EXPECT_EQ(s->stats().decreases, 0u);
+}
+
+TEST_F(BackgroundSchedulerTest, Issue12AChargedWorkIsCountedButNeverWaits) {
+  auto s = Make(Fixed(1));
+  for (int i = 0; i < 10; i++) s->Charge(BackgroundActivity::kReclaim, 1000000);
+  EXPECT_EQ(slept_, Clock::duration::zero());
+  EXPECT_EQ(s->stats().admitted_bytes[0], 10000000u);
+  // The others pay for it: the bucket is 10 MB in debt at 1 MB/s.
+  s->Admit(BackgroundActivity::kRepair, 1);
+  EXPECT_GT(slept_, std::chrono::seconds(9));
 }
 
 TEST_F(BackgroundSchedulerTest, Issue12AThrottleStepsAreAdmittedByTheScheduler) {
@@ -239,10 +280,14 @@ TEST_F(BackgroundSchedulerTest, Issue12AThrottleStepsAreAdmittedByTheScheduler) 
   for (int i = 0; i < 10; i++) t.Step(1000000, /*mbps=*/0, /*stopping=*/false);
   EXPECT_EQ(s->stats().admitted_bytes[0], 10000000u);
   EXPECT_GT(slept_, Clock::duration::zero());
-  // A stopping step is not held back.
+  // A stopping step is not held back, nor an urgent one (reclamation with the disk full),
+  // which is still counted.
   slept_ = {};
   t.Step(100000000, 0, /*stopping=*/true);
   EXPECT_EQ(slept_, Clock::duration::zero());
+  t.Step(100000000, 0, /*stopping=*/false, /*urgent=*/true);
+  EXPECT_EQ(slept_, Clock::duration::zero());
+  EXPECT_EQ(s->stats().admitted_bytes[0], 110000000u);
 }
 
 TEST(BackgroundSchedulerThreads, Issue12AForegroundIsRecordedFromManyThreads) {

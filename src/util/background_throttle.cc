@@ -19,7 +19,7 @@ void BackgroundThrottle::Start() {
   yield_ops_seen_ = foreground_ops_->load(std::memory_order_relaxed);
 }
 
-void BackgroundThrottle::Step(uint64_t bytes, uint32_t mbps, bool stopping) {
+void BackgroundThrottle::Step(uint64_t bytes, uint32_t mbps, bool stopping, bool urgent) {
   // Yield to foreground work first: the time since the last step was reclamation's work (the
   // previous step's own sleeps are not counted: yield_last_ is taken after them).
   Clock::time_point now = now_();
@@ -50,7 +50,9 @@ void BackgroundThrottle::Step(uint64_t bytes, uint32_t mbps, bool stopping) {
     }
   }
   // Last, the process's one budget for background work.
-  if (scheduler_ != nullptr && !stopping) {
+  if (scheduler_ != nullptr && urgent) {
+    scheduler_->Charge(activity_, bytes);
+  } else if (scheduler_ != nullptr && !stopping) {
     scheduler_->Admit(activity_, bytes, stop_);
     yield_last_ = now_();
   }

@@ -46,7 +46,9 @@ class BackgroundThrottle {
   void Start();
   // After a step of `bytes` read plus written: yields (unless `stopping`: the store is closing),
   // then waits for the budget of `mbps` (0: unlimited).
-  void Step(uint64_t bytes, uint32_t mbps, bool stopping);
+  // `urgent`: charged to the scheduler (rule 3) but not held by it (reclamation while the disk
+  // is full must not wait for the foreground to be fast).
+  void Step(uint64_t bytes, uint32_t mbps, bool stopping, bool urgent = false);
   // Rule 3: every step is also admitted by `scheduler` (nullptr: none) as `activity`; a wait
   // for it ends when `stop` (may be nullptr) becomes true.
   void SetScheduler(BackgroundScheduler* scheduler, BackgroundActivity activity,
