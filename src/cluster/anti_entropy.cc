@@ -58,8 +58,11 @@ Status AntiEntropy::RunRound(bool moving_only) {
     seen_.clear();
     first_finished_.clear();
     synced_.clear();
-    seen_[self_] = round_start;  // this node's map is at the epoch from now on
   }
+  // This node's own store is seen at the epoch from the first round that finds no replica write
+  // of an older map still in flight here (the DIGEST fence, as a peer's DIGEST answer is).
+  if (seen_.count(self_) == 0 && (o_.fence == nullptr || o_.fence->OlderInFlight(map->epoch) == 0))
+    seen_[self_] = round_start;
   auto up = [&](NodeId id) {
     const MapNode* n = map->Node(id);
     return n != nullptr && n->state == NodeState::kUp;

@@ -48,6 +48,7 @@
 #include "cluster/anti_entropy_wire.h"
 #include "cluster/cluster_store.h"
 #include "cluster/digested_store.h"
+#include "cluster/epoch_fence.h"
 #include "cluster/map_view.h"
 #include "util/background_throttle.h"
 
@@ -69,6 +70,10 @@ struct AntiEntropyOptions {
   // The process's one budget for background work (cairn/background.h): every push and listing
   // is admitted by it too, as BackgroundActivity::kRepair. nullptr: none.
   BackgroundScheduler* scheduler = nullptr;
+  // This node's replica writes in flight by the epoch they were sent under (the DIGEST fence):
+  // the leader's own store counts as seen at an epoch only once none sent under an older one is
+  // left. nullptr: the store is seen at the epoch from the first round (tests of one process).
+  EpochFence* fence = nullptr;
   // Tests: the clock (of the throttle and of the sync's settle) and the throttle's sleep
   // (default: the steady clock, and a sleep that the stop flag cuts short).
   std::function<std::chrono::steady_clock::time_point()> now;

@@ -46,6 +46,7 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
     n->options_.membership.map_file = n->options_.data_dir + "/CLUSTER_MAP";
   CAIRN_ASSIGN_OR_RETURN(n->membership_, Membership::Start(n->options_.membership));
   const NodeId self = n->membership_->node_id();
+  n->fence_ = std::make_unique<EpochFence>(n->membership_->epoch_cell());
   PeerOptions po;
   po.key = n->options_.member_key;
   po.self = self;
@@ -71,6 +72,7 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
   n->local_peer_ = std::make_unique<LocalDigestPeer>(n->digested_.get());
   if (n->options_.anti_entropy.scheduler == nullptr)
     n->options_.anti_entropy.scheduler = n->options_.background;
+  n->options_.anti_entropy.fence = n->fence_.get();
   n->anti_entropy_ = std::make_unique<AntiEntropy>(
       n->options_.anti_entropy, self, n->membership_.get(), n->local_peer_.get(),
       [p = n.get()](NodeId node) -> std::unique_ptr<DigestPeer> {

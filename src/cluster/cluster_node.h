@@ -19,6 +19,7 @@
 #include "cluster/anti_entropy.h"
 #include "cluster/cluster_store.h"
 #include "cluster/digested_store.h"
+#include "cluster/epoch_fence.h"
 #include "cluster/hint_log.h"
 #include "cluster/membership.h"
 #include "cluster/peer_pool.h"
@@ -66,6 +67,10 @@ class ClusterNode {
   // Answers a DIGEST request from a peer (docs/protocol.md section 10): the reply body.
   Result<std::string> ServeDigest(std::string_view request);
   DigestedStore* digested() { return digested_.get(); }
+  // The replica writes in flight by the epoch they were sent under (the DIGEST fence): the
+  // server admits each replica PUT and DELETE through it, and answers a DIGEST only when none
+  // older than the DIGEST's epoch is left.
+  EpochFence* fence() { return fence_.get(); }
   uint64_t epoch() const { return membership_->epoch_cell()->load(std::memory_order_acquire); }
   void NoteEpoch(uint64_t epoch) { membership_->NoteEpoch(epoch); }
   bool IsMemberKey(std::string_view key_id) const { return key_id == options_.member_key.id; }
@@ -96,6 +101,7 @@ class ClusterNode {
   std::unique_ptr<AntiEntropy> anti_entropy_;
   std::unique_ptr<HintLog> hints_;
   std::unique_ptr<Membership> membership_;
+  std::unique_ptr<EpochFence> fence_;
   std::unique_ptr<PeerPool> peers_;
   std::shared_ptr<ClusterShared> shared_;
   std::unique_ptr<ClusterObjectStore> any_;

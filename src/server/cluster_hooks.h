@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +71,16 @@ class ClusterHooks {
   // and store: the reply body, or InvalidArgument/LimitExceeded for a bad request. Called on
   // the I/O pool (it may scan the local index).
   virtual Result<std::string> Digest(std::string_view request) = 0;
+  // The DIGEST fence (docs/cluster.md "Map transitions"; cluster/epoch_fence.h). Admits a
+  // replica write (PUT or DELETE) sent under map epoch `sent`: null, nothing admitted, when
+  // `sent` is older than this node's epoch now (*ours says which); otherwise a hold the write
+  // keeps until it is durable or has failed. The check and the count are one step, so no write
+  // of an older map is admitted after a DIGEST found none in flight.
+  virtual std::shared_ptr<const void> AdmitReplicaWrite(uint64_t sent, uint64_t* ours) = 0;
+  // Called on the I/O pool before a DIGEST at `epoch` is answered: waits (at most
+  // kFenceWaitMs) until no replica write sent under an older epoch is in flight here, and
+  // returns how many are left (0: answer it).
+  virtual uint64_t AwaitOlderWrites(uint64_t epoch) = 0;
   // The node's cluster state for the ops listener (called on its pool: may take a millisecond
   // to count partitions, never blocks on the network).
   virtual ClusterStatus Status() const = 0;

@@ -65,6 +65,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Set when routing refuses the request (a stale epoch, a replica operation without the
     // member key): sent instead of serving it (a PUT's body is skipped first).
     std::optional<Reply> refusal;
+    uint64_t epoch = 0;  // the routing prefix's map epoch (0: none, or not routed)
+    // A replica PUT or DELETE: its place in the DIGEST fence, held until the write is done
+    // (ClusterHooks::AdmitReplicaWrite).
+    std::shared_ptr<const void> write_hold;
   };
   // Routing (docs/protocol.md section 9): strips a routed request's prefix, checks its epoch
   // and role, and chooses the service. False on a malformed prefix (the connection closes).
@@ -95,9 +99,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A PUT: checks it, then buffers or streams its body (ObjectService::ChoosePutPath).
   net::asio::awaitable<bool> DispatchPut(Request r);
   // A buffered PUT written on the loop; its reply is queued by the commit's callback. False
-  // when the store would have to wait: use the pool instead.
+  // when the store would have to wait: use the pool instead. `hold` (a replica write's place in
+  // the DIGEST fence, or null) is kept until the commit's callback has run.
   bool StartPutOnLoop(const proto::FrameHeader& h, const proto::PutRequest& m,
-                      WriteOptions& wo, const std::string& body, service::ObjectService* svc);
+                      WriteOptions& wo, const std::string& body, service::ObjectService* svc,
+                      std::shared_ptr<const void> hold);
   // A PUT body too large to buffer: streamed into the store on a pool thread.
   net::asio::awaitable<void> StreamPut(const proto::FrameHeader& h, proto::PutRequest m,
                                        WriteOptions wo, bool* fatal,
@@ -106,7 +112,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static net::asio::awaitable<void> PoolPut(std::shared_ptr<Connection> self,
                                             proto::FrameHeader h, proto::PutRequest m,
                                             WriteOptions wo, std::string body,
-                                            service::ObjectService* svc);
+                                            service::ObjectService* svc,
+                                            std::shared_ptr<const void> hold);
   static net::asio::awaitable<void> PoolGet(std::shared_ptr<Connection> self,
                                             proto::FrameHeader h, proto::GetRequest m,
                                             service::ObjectService* svc,

@@ -116,6 +116,7 @@ bool Connection::Route(Request* r) {
     return true;
   }
   if (routing.epoch > ours) cluster->NoteEpoch(routing.epoch);
+  r->epoch = routing.epoch;
   if (routing.role == RoutingRole::kReplica && !cluster->IsMemberKey(key_id_)) {
     spdlog::warn("event=replica_op_refused peer={} key_id=\"{}\" op={} reason=\"not the member key\"",
                  peer_, key_id_, OpName(h.op));
@@ -131,6 +132,19 @@ bool Connection::Route(Request* r) {
                             "this node's cluster map (epoch " + std::to_string(ours) +
                                 ") is older than the request's " + std::to_string(routing.epoch));
     return true;
+  }
+  // A replica write takes its place in the DIGEST fence before anything else is done, checked
+  // against our epoch again in the same step: the map may have moved since the check above.
+  if (routing.role == RoutingRole::kReplica && (h.op == Op::kPut || h.op == Op::kDelete)) {
+    uint64_t now = ours;
+    r->write_hold = cluster->AdmitReplicaWrite(routing.epoch, &now);
+    if (r->write_hold == nullptr) {
+      r->refusal = ErrorReply(h, WireStatus::kStaleEpoch,
+                              "request epoch " + std::to_string(routing.epoch) +
+                                  " is older than this node's " + std::to_string(now),
+                              Version(), now);
+      return true;
+    }
   }
   r->svc = cluster->ServiceFor(routing.role);
   return true;
@@ -245,19 +259,23 @@ awaitable<bool> Connection::DispatchPut(Request r) {
     ReplyError(h, WireStatus::kChecksumMismatch, "body CRC-32C mismatch; nothing was stored");
     co_return true;
   }
-  if (StartPutOnLoop(h, m, wo, body, &svc)) co_return true;
+  if (StartPutOnLoop(h, m, wo, body, &svc, r.write_hold)) co_return true;
   asio::co_spawn(sock_.get_executor(),
-                 PoolPut(shared_from_this(), h, std::move(m), std::move(wo), std::move(body), &svc),
+                 PoolPut(shared_from_this(), h, std::move(m), std::move(wo), std::move(body), &svc,
+                         std::move(r.write_hold)),
                  asio::detached);
   co_return true;
 }
 
 bool Connection::StartPutOnLoop(const FrameHeader& h, const PutRequest& m, WriteOptions& wo,
-                                const std::string& body, service::ObjectService* svc) {
+                                const std::string& body, service::ObjectService* svc,
+                                std::shared_ptr<const void> hold) {
   const uint64_t id = h.request_id;
   const uint64_t size = body.size();
   const uint32_t crc = h.body_crc;
-  auto done = [self = shared_from_this(), id, size, crc](Result<WriteResult> r) {
+  auto done = [self = shared_from_this(), id, size, crc,
+               hold = std::move(hold)](Result<WriteResult> r) {
+    (void)hold;  // released with the callback, once the write is done
     // On the commit leader's thread: the reply is built and queued on the connection's loop.
     asio::post(self->sock_.get_executor(), [self, id, size, crc, r = std::move(r)]() mutable {
       FrameHeader req;
@@ -295,7 +313,9 @@ bool Connection::StartPutOnLoop(const FrameHeader& h, const PutRequest& m, Write
 
 awaitable<void> Connection::PoolPut(std::shared_ptr<Connection> self, FrameHeader h,
                                     PutRequest m, WriteOptions wo, std::string body,
-                                    service::ObjectService* service) {
+                                    service::ObjectService* service,
+                                    std::shared_ptr<const void> hold) {
+  (void)hold;  // a replica write's place in the DIGEST fence: released when this put is done
   Version held;
   wo.held_version_out = &held;
   service::ObjectService& svc = *service;
@@ -457,8 +477,16 @@ awaitable<void> Connection::PoolRequest(std::shared_ptr<Connection> self, Reques
                                  "member key"));
         co_return;
       }
-      Result<std::string> body =
-          co_await net::RunBlocking(pool, [&]() { return cluster->Digest(req.meta); });
+      // The DIGEST fence: not while a replica write sent under an older map than the request's
+      // can still land here (docs/cluster.md "Map transitions").
+      Result<std::string> body = co_await net::RunBlocking(pool, [&]() -> Result<std::string> {
+        if (uint64_t n = cluster->AwaitOlderWrites(req.epoch); n != 0)
+          return Status::Unavailable("DIGEST fence: " + std::to_string(n) +
+                                     " replica writes sent under a map older than epoch " +
+                                     std::to_string(req.epoch) +
+                                     " are still being applied here; ask again");
+        return cluster->Digest(req.meta);
+      });
       self->Enqueue(body.ok() ? BodyReply(h, std::move(*body)) : StatusReply(h, body.status()));
       co_return;
     }

@@ -60,6 +60,17 @@ class NodeHooks final : public cairn::server::ClusterHooks {
     if (n == nullptr) return cairn::Status::Unavailable("this node is still joining the cluster");
     return n->ServeDigest(request);
   }
+  std::shared_ptr<const void> AdmitReplicaWrite(uint64_t sent, uint64_t* ours) override {
+    cairn::cluster::ClusterNode* n = node_.load(std::memory_order_acquire);
+    // Still joining: the joining service refuses the write, so there is nothing to count.
+    if (n == nullptr) return std::make_shared<int>(0);
+    return n->fence()->Enter(sent, ours);
+  }
+  uint64_t AwaitOlderWrites(uint64_t epoch) override {
+    cairn::cluster::ClusterNode* n = node_.load(std::memory_order_acquire);
+    if (n == nullptr) return 0;  // Digest answers "still joining"
+    return n->fence()->AwaitOlder(epoch, std::chrono::milliseconds(cairn::cluster::kFenceWaitMs));
+  }
   cairn::server::ClusterStatus Status() const override {
     namespace cl = cairn::cluster;
     cairn::server::ClusterStatus st;

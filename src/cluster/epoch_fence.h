@@ -1,0 +1,63 @@
+// EpochFence: the replica writes a node has admitted and not yet finished, by the map epoch
+// they were sent under (docs/cluster.md "Map transitions", the DIGEST fence).
+//
+// A moving partition is declared synced for epoch E from DIGEST comparisons at E. That is sound
+// only if, once a member has answered one, no write sent under an older map can still land in
+// its store: such a write may be acknowledged with its copies in the old row alone, and a round
+// that already listed the member would never see it. A node refuses writes sent under an older
+// map than its own (Route, docs/protocol.md section 9), but a write admitted just before the
+// node's map moved can still be in the store's commit. The fence counts those: a DIGEST at E is
+// answered only when none sent under an epoch below E is in flight, and the leader's own store
+// counts as seen at E only then (AntiEntropy).
+//
+// The check and the count are one step under the fence's lock, so a write is either counted
+// before a DIGEST looks or sees the node's new epoch and is refused: none slips between.
+//
+// Thread safety: every method from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+
+namespace cairn::cluster {
+
+class EpochFence {
+ public:
+  // `epoch`: the node's map epoch as requests are checked against it (MapView::epoch_cell()).
+  explicit EpochFence(const std::atomic<uint64_t>* epoch) : epoch_(epoch) {}
+  EpochFence(const EpochFence&) = delete;
+  EpochFence& operator=(const EpochFence&) = delete;
+
+  // Admits a replica write sent under map epoch `sent` (0: a sender with no epoch, counted as
+  // the oldest). Refused (nullptr, nothing counted) when `sent` is older than the node's epoch
+  // now, which goes to *ours. Otherwise the write is in flight until the returned hold (never
+  // null) is released: keep it until the write is durable or has failed.
+  std::shared_ptr<const void> Enter(uint64_t sent, uint64_t* ours);
+
+  // Writes sent under an epoch below `epoch` still in flight.
+  uint64_t OlderInFlight(uint64_t epoch) const;
+  // Waits up to `max_wait` for OlderInFlight(epoch) to reach 0; returns what is left.
+  uint64_t AwaitOlder(uint64_t epoch, std::chrono::milliseconds max_wait) const;
+  // Every write in flight (STAT).
+  uint64_t InFlight() const;
+
+ private:
+  void Leave(uint64_t sent);
+  uint64_t OlderLocked(uint64_t epoch) const;
+
+  const std::atomic<uint64_t>* epoch_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::map<uint64_t, uint64_t> in_flight_;  // sent epoch -> writes
+};
+
+// Named bound: how long a DIGEST waits for older writes to finish before it is answered
+// Unavailable (the round then retries that member).
+inline constexpr uint32_t kFenceWaitMs = 200;
+
+}  // namespace cairn::cluster

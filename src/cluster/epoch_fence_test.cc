@@ -1,0 +1,102 @@
+#include "cluster/epoch_fence.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace cairn::cluster {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(EpochFence, Issue12AWritesAreCountedByTheEpochTheyWereSentUnder) {
+  std::atomic<uint64_t> epoch{5};
+  EpochFence f(&epoch);
+  uint64_t ours = 0;
+  std::shared_ptr<const void> a = f.Enter(5, &ours);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(ours, 5u);
+  std::shared_ptr<const void> b = f.Enter(0, &ours);  // a sender with no epoch: the oldest
+  ASSERT_NE(b, nullptr);
+  std::shared_ptr<const void> c = f.Enter(7, &ours);  // newer than ours: admitted
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(f.InFlight(), 3u);
+  EXPECT_EQ(f.OlderInFlight(5), 1u);  // the one with no epoch
+  EXPECT_EQ(f.OlderInFlight(6), 2u);
+  EXPECT_EQ(f.OlderInFlight(8), 3u);
+  b.reset();
+  EXPECT_EQ(f.OlderInFlight(6), 1u);
+  std::shared_ptr<const void> a2 = a;  // copies share one place
+  a.reset();
+  EXPECT_EQ(f.OlderInFlight(6), 1u);
+  a2.reset();
+  EXPECT_EQ(f.OlderInFlight(6), 0u);
+  c.reset();
+  EXPECT_EQ(f.InFlight(), 0u);
+}
+
+TEST(EpochFence, Issue12AWriteOfAnOlderMapIsRefusedAndNotCounted) {
+  std::atomic<uint64_t> epoch{6};
+  EpochFence f(&epoch);
+  uint64_t ours = 0;
+  EXPECT_EQ(f.Enter(5, &ours), nullptr);
+  EXPECT_EQ(ours, 6u);
+  EXPECT_EQ(f.InFlight(), 0u);
+  EXPECT_EQ(f.OlderInFlight(100), 0u);
+}
+
+TEST(EpochFence, Issue12AAwaitOlderReturnsWhenTheLastOlderWriteIsDoneOrWhenItsBoundPasses) {
+  std::atomic<uint64_t> epoch{5};
+  EpochFence f(&epoch);
+  uint64_t ours = 0;
+  std::shared_ptr<const void> old = f.Enter(5, &ours);
+  epoch = 6;
+  // Bounded: still there after the wait.
+  EXPECT_EQ(f.AwaitOlder(6, milliseconds(20)), 1u);
+  // A write of the new map does not hold it.
+  std::shared_ptr<const void> fresh = f.Enter(6, &ours);
+  ASSERT_NE(fresh, nullptr);
+  std::thread done([&] {
+    std::this_thread::sleep_for(milliseconds(30));
+    old.reset();
+  });
+  EXPECT_EQ(f.AwaitOlder(6, std::chrono::seconds(30)), 0u);  // woken, not timed out
+  done.join();
+  EXPECT_EQ(f.InFlight(), 1u);
+}
+
+// The race the fence exists for: writers of epoch 1 keep arriving while the epoch moves to 2.
+// Once a check found none of epoch 1 in flight, no write of epoch 1 is admitted any more.
+TEST(EpochFence, Issue12ANoOlderWriteIsAdmittedAfterTheFenceFoundNoneInFlight) {
+  for (int round = 0; round < 50; round++) {
+    std::atomic<uint64_t> epoch{1};
+    EpochFence f(&epoch);
+    std::atomic<bool> fenced{false};
+    std::atomic<int> admitted_after{0};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 3; t++)
+      writers.emplace_back([&] {
+        for (int i = 0; i < 2000; i++) {
+          const bool was_fenced = fenced.load();
+          uint64_t ours = 0;
+          std::shared_ptr<const void> h = f.Enter(1, &ours);
+          if (h != nullptr && was_fenced) admitted_after++;
+        }
+      });
+    std::this_thread::sleep_for(std::chrono::microseconds(100 * (round % 5)));
+    epoch = 2;
+    while (f.AwaitOlder(2, milliseconds(100)) != 0) {
+    }
+    fenced = true;
+    for (auto& w : writers) w.join();
+    EXPECT_EQ(admitted_after.load(), 0) << "round " << round;
+    uint64_t ours = 0;
+    EXPECT_EQ(f.Enter(1, &ours), nullptr);
+  }
+}
+
+}  // namespace
+}  // namespace cairn::cluster

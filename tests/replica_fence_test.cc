@@ -1,0 +1,257 @@
+// The DIGEST fence through a real server (docs/cluster.md "Map transitions";
+// cluster/epoch_fence.h): a replica write admitted under the old map and still in its store's
+// commit holds back every DIGEST at the new epoch, so anti-entropy never declares a partition
+// synced while a write it has not listed can still land.
+//
+// The server runs in this process over a store whose puts and deletes of "held-*" keys wait for
+// the test, as a stalled commit would; cluster hooks of the test's own stand in for a cluster
+// node (an epoch the test moves, the real EpochFence, a DIGEST that answers "digest").
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cairn/local_object_store.h"
+#include "cluster/anti_entropy_wire.h"
+#include "cluster/epoch_fence.h"
+#include "proto/frame.h"
+#include "proto/messages.h"
+#include "server/cluster_hooks.h"
+#include "server/server.h"
+#include "server_test_util.h"
+
+namespace cairn {
+namespace {
+
+namespace fs = std::filesystem;
+using proto::Op;
+using proto::RoutingRole;
+using proto::WireStatus;
+using test::RawConn;
+
+// Puts and deletes of keys starting "held-" wait until Release(); the rest go straight through.
+class GatedStore final : public ObjectStore {
+ public:
+  explicit GatedStore(ObjectStore* base) : base_(base) {}
+  Result<WriteResult> Put(std::string_view k, std::string_view v, const WriteOptions& wo) override {
+    Hold(k);
+    return base_->Put(k, v, wo);
+  }
+  Result<WriteResult> PutStream(std::string_view k, ValueSource* src, const WriteOptions& wo) override {
+    return base_->PutStream(k, src, wo);
+  }
+  Result<GetResult> Get(std::string_view k, const ByteRange& r) override { return base_->Get(k, r); }
+  Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view k, const ByteRange& r) override {
+    return base_->OpenReader(k, r);
+  }
+  Result<ObjectInfo> Head(std::string_view k) override { return base_->Head(k); }
+  Result<WriteResult> Delete(std::string_view k, const WriteOptions& wo) override {
+    Hold(k);
+    return base_->Delete(k, wo);
+  }
+  Result<ListResult> List(const ListOptions& lo) override { return base_->List(lo); }
+  Result<StoreStats> Stats() override { return base_->Stats(); }
+
+  bool AwaitEntered(int n) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(20), [&] { return entered_ >= n; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  void Hold(std::string_view k) {
+    if (k.substr(0, 5) != "held-") return;
+    std::unique_lock<std::mutex> l(mu_);
+    entered_++;
+    cv_.notify_all();
+    cv_.wait(l, [&] { return released_; });
+  }
+  ObjectStore* base_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool released_ = false;
+};
+
+class FenceHooks final : public server::ClusterHooks {
+ public:
+  FenceHooks(ObjectStore* store, service::ServiceLimits limits) : svc_(store, limits) {}
+  uint64_t epoch() const override { return epoch_.load(); }
+  void NoteEpoch(uint64_t) override {}
+  bool IsMemberKey(std::string_view id) const override { return id == test::kTestKeyId; }
+  service::ObjectService* ServiceFor(RoutingRole) override { return &svc_; }
+  Result<std::string> Digest(std::string_view) override { return std::string("digest"); }
+  server::ClusterStatus Status() const override { return {}; }
+  void AddStatCounters(std::map<std::string, uint64_t>*) const override {}
+  std::shared_ptr<const void> AdmitReplicaWrite(uint64_t sent, uint64_t* ours) override {
+    return fence_.Enter(sent, ours);
+  }
+  uint64_t AwaitOlderWrites(uint64_t epoch) override {
+    return fence_.AwaitOlder(epoch, std::chrono::milliseconds(cluster::kFenceWaitMs));
+  }
+
+  std::atomic<uint64_t> epoch_{5};
+  cluster::EpochFence fence_{&epoch_};
+
+ private:
+  service::ObjectService svc_;
+};
+
+class ReplicaFenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cairn_fence_test." + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    StoreOptions so;
+    so.volume_capacity = 16 << 20;
+    auto s = LocalObjectStore::Open(dir_.string(), so);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    local_ = std::move(*s);
+    gated_ = std::make_unique<GatedStore>(local_.get());
+    server::ServerConfig c;
+    c.listen = "127.0.0.1:0";
+    c.threads = 1;
+    c.io_threads = 4;  // the held put takes one; the DIGEST waits on another
+    c.auth.keys[test::kTestKeyId] = test::kTestSecret;
+    server_ = std::make_unique<server::Server>(c, gated_.get());
+    hooks_ = std::make_unique<FenceHooks>(gated_.get(), server_->service_limits());
+    server_->SetCluster(hooks_.get());
+    Result<uint16_t> port = server_->Start();
+    ASSERT_TRUE(port.ok()) << port.status().ToString();
+    port_ = *port;
+  }
+  void TearDown() override {
+    if (gated_) gated_->Release();
+    if (server_) {
+      server_->Drain(5000);
+      server_->Stop();
+    }
+    server_.reset();
+    hooks_.reset();
+    gated_.reset();
+    local_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  // A replica operation sent under map `epoch`.
+  static std::string Routed(Op op, uint64_t id, uint64_t epoch, std::string_view op_meta,
+                            std::string_view body = {}) {
+    std::string meta;
+    proto::AppendRouting(proto::Routing{epoch, 1, RoutingRole::kReplica}, &meta);
+    meta.append(op_meta);
+    proto::FrameHeader h;
+    h.op = op;
+    h.flags |= proto::kFlagRouted;
+    h.request_id = id;
+    h.meta_len = static_cast<uint32_t>(meta.size());
+    h.body_len = body.size();
+    h.body_crc = body.empty() ? 0 : crc32c::Value(body);
+    std::string out = proto::EncodeFrame(h, meta);
+    out.append(body);
+    return out;
+  }
+  static std::string DigestMeta() {
+    cluster::DigestRequest r;
+    r.kind = cluster::DigestKind::kRoots;
+    r.partitions = {0};
+    return cluster::EncodeDigestRequest(r);
+  }
+  RawConn::Reply Call(const std::string& frame) {
+    RawConn c;
+    RawConn::Reply r;
+    EXPECT_TRUE(c.Connect(port_));
+    EXPECT_TRUE(c.Call(frame, &r));
+    return r;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<LocalObjectStore> local_;
+  std::unique_ptr<GatedStore> gated_;
+  std::unique_ptr<FenceHooks> hooks_;
+  std::unique_ptr<server::Server> server_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(ReplicaFenceTest, Issue12AWriteOfTheOldMapInItsCommitHoldsBackDigestsOfTheNewOne) {
+  // A replica write sent under epoch 5, admitted, now in the store's commit (held).
+  RawConn writer;
+  ASSERT_TRUE(writer.Connect(port_));
+  ASSERT_TRUE(writer.SendAll(Routed(Op::kPut, 1, 5, RawConn::PutMeta("held-1"), "old map")));
+  ASSERT_TRUE(gated_->AwaitEntered(1));
+  EXPECT_EQ(hooks_->fence_.OlderInFlight(6), 1u);
+
+  // The node's map moves to 6. A DIGEST at 6 must not be answered while that write can land.
+  hooks_->epoch_ = 6;
+  RawConn::Reply d = Call(Routed(Op::kDigest, 2, 6, DigestMeta()));
+  EXPECT_EQ(d.h.status, WireStatus::kUnavailable) << d.error();
+  EXPECT_NE(d.error().find("DIGEST fence"), std::string::npos) << d.error();
+  // A replica write of the old map arriving now is refused with our epoch, not admitted.
+  RawConn::Reply late = Call(Routed(Op::kPut, 3, 5, RawConn::PutMeta("late"), "x"));
+  EXPECT_EQ(late.h.status, WireStatus::kStaleEpoch) << late.error();
+  // Writes of the new map do not hold the fence.
+  RawConn::Reply fresh = Call(Routed(Op::kPut, 4, 6, RawConn::PutMeta("fresh"), "y"));
+  EXPECT_EQ(fresh.h.status, WireStatus::kOk) << fresh.error();
+  EXPECT_EQ(hooks_->fence_.OlderInFlight(6), 1u);
+
+  // The held write finishes (acknowledged): now the DIGEST is answered, and it sees the write.
+  gated_->Release();
+  RawConn::Reply ack;
+  ASSERT_TRUE(writer.ReadReply(&ack));
+  EXPECT_EQ(ack.h.status, WireStatus::kOk) << ack.error();
+  EXPECT_TRUE(local_->Head("held-1").ok());
+  RawConn::Reply d2 = Call(Routed(Op::kDigest, 5, 6, DigestMeta()));
+  EXPECT_EQ(d2.h.status, WireStatus::kOk) << d2.error();
+  EXPECT_EQ(d2.body, "digest");
+  EXPECT_EQ(hooks_->fence_.InFlight(), 0u);
+}
+
+TEST_F(ReplicaFenceTest, Issue12ADigestWaitsBrieflyForAnOldWriteThatFinishes) {
+  RawConn writer;
+  ASSERT_TRUE(writer.Connect(port_));
+  ASSERT_TRUE(writer.SendAll(Routed(Op::kPut, 1, 5, RawConn::PutMeta("held-2"), "old map")));
+  ASSERT_TRUE(gated_->AwaitEntered(1));
+  hooks_->epoch_ = 6;
+  // The write finishes while the DIGEST waits (within kFenceWaitMs): it is answered, not refused.
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    gated_->Release();
+  });
+  RawConn::Reply d = Call(Routed(Op::kDigest, 2, 6, DigestMeta()));
+  release.join();
+  EXPECT_EQ(d.h.status, WireStatus::kOk) << d.error();
+  RawConn::Reply ack;
+  ASSERT_TRUE(writer.ReadReply(&ack));
+  EXPECT_EQ(ack.h.status, WireStatus::kOk) << ack.error();
+}
+
+TEST_F(ReplicaFenceTest, Issue12AReplicaDeleteOfTheOldMapIsFencedToo) {
+  ASSERT_TRUE(local_->Put("held-3", "v", WriteOptions()).ok());
+  RawConn deleter;
+  ASSERT_TRUE(deleter.Connect(port_));
+  ASSERT_TRUE(deleter.SendAll(Routed(Op::kDelete, 1, 5, RawConn::DeleteMeta("held-3"))));
+  ASSERT_TRUE(gated_->AwaitEntered(1));
+  hooks_->epoch_ = 6;
+  RawConn::Reply d = Call(Routed(Op::kDigest, 2, 6, DigestMeta()));
+  EXPECT_EQ(d.h.status, WireStatus::kUnavailable) << d.error();
+  gated_->Release();
+  RawConn::Reply ack;
+  ASSERT_TRUE(deleter.ReadReply(&ack));
+  EXPECT_EQ(ack.h.status, WireStatus::kOk) << ack.error();
+  RawConn::Reply d2 = Call(Routed(Op::kDigest, 3, 6, DigestMeta()));
+  EXPECT_EQ(d2.h.status, WireStatus::kOk) << d2.error();
+  EXPECT_EQ(hooks_->fence_.InFlight(), 0u);
+}
+
+}  // namespace
+}  // namespace cairn
