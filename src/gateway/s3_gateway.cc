@@ -286,7 +286,14 @@ awaitable<void> Gateway::Impl::Handle(HttpExchange& ex) {
     // body is large and unread (the client may be sending it still).
     co_await SendError(ex, r, std::move(*out));
   }
-  by_op_.Observe(static_cast<size_t>(op), code_index, ops::NowNs() - t0);
+  const uint64_t latency_ns = ops::NowNs() - t0;
+  by_op_.Observe(static_cast<size_t>(op), code_index, latency_ns);
+  // The data requests, as cairnd's native ones are (server/connection.cc): the background
+  // budget's measure of what clients wait.
+  if (o_.background != nullptr &&
+      (op == S3Op::kGetObject || op == S3Op::kHeadObject || op == S3Op::kPutObject ||
+       op == S3Op::kDeleteObject || op == S3Op::kUploadPart))
+    o_.background->RecordForeground(latency_ns / 1000);
 }
 
 // ---- Routing -------------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cairn/background.h"
 #include "cairn/object_store.h"
 #include "net/http_server.h"
 #include "service/object_service.h"
@@ -82,6 +83,11 @@ struct GatewayOptions {
   std::string spool_dir;
   // Seconds since the epoch (tests inject a clock). Default: the system clock.
   std::function<int64_t()> now_s;
+  // The process's one budget for background work (cairn/background.h; cairnd's, beside the
+  // native protocol's requests): told the latency of every GetObject, HeadObject, PutObject,
+  // DeleteObject and UploadPart this gateway serves, so reclamation and repair yield to S3
+  // clients too. nullptr: none (cairn-s3, whose store is remote). Must outlive the gateway.
+  BackgroundScheduler* background = nullptr;
 };
 
 // The S3 operations the gateway's request metrics are counted by (S3's own names). What none

@@ -364,9 +364,10 @@ int main(int argc, char** argv) {
     // gateway's buckets and uploads are ordinary keys, so they replicate like any object.
     cairn::ObjectStore* s3_store =
         node != nullptr ? node->StoreFor(cairn::RoutingRole::kAny) : store->get();
-    s3 = std::make_unique<cairn::gateway::S3Endpoint>(
-        s3_store, cairn::server::S3GatewayOptions(c),
-        cairn::server::S3EndpointOptionsFrom(c, 0));
+    cairn::gateway::GatewayOptions go = cairn::server::S3GatewayOptions(c);
+    go.background = &background;  // S3 clients' latency steers the background budget too
+    s3 = std::make_unique<cairn::gateway::S3Endpoint>(s3_store, std::move(go),
+                                                      cairn::server::S3EndpointOptionsFrom(c, 0));
   }
   std::unique_ptr<cairn::server::OpsListener> ops;  // after the poller: stopped first
   if (!c.http_listen.empty()) {
