@@ -22,6 +22,7 @@
 #include "cairn/client.h"
 #include "cluster/cached_map_view.h"
 #include "cluster/cluster_admin.h"
+#include "cluster/cluster_node.h"
 #include "cluster/cluster_store.h"
 #include "cluster/transition.h"
 #include "cluster/etcd_fixture.h"
@@ -619,6 +620,46 @@ TEST_F(ClusterTest, Issue11ADeletedKeyNeverComesBackFromAReplicaThatMissedTheDel
     ASSERT_FALSE(g.ok()) << "read " << i << " brought back a deleted key";
     EXPECT_TRUE(g.status().IsNotFound()) << g.status().ToString();
   }
+}
+
+// The anti-entropy digest across restarts (docs/format.md section 8): a clean stop writes it, the
+// next start reads it instead of scanning the store, once; after a kill the start scans.
+TEST_F(ClusterTest, Issue12ANodeStoppedCleanlyStartsFromItsDigestCheckpointAndAfterAKillScans) {
+  for (int k = 0; k < 100; k++) ASSERT_TRUE(c_->store()->Put("dgc/" + std::to_string(k), "v").ok());
+  const int i = 1;
+  const std::string file = c_->node(i).dir() + "/" + cluster::kDigestCheckpointFile;
+  // STAT's cluster.digest_from_checkpoint, once the node has joined (-1: it never did).
+  auto from_checkpoint = [&]() -> int64_t {
+    int64_t v = -1;
+    (void)WaitFor([&] {
+      Result<StoreStats> st = c_->NodeClient(i)->Stats();
+      if (!st.ok()) return false;
+      auto it = st->server.find("cluster.digest_from_checkpoint");
+      if (it != st->server.end()) v = static_cast<int64_t>(it->second);
+      return v >= 0;
+    }, 30000);
+    return v;
+  };
+  EXPECT_EQ(from_checkpoint(), 0);  // the first start scanned: there was no checkpoint
+  const int st = c_->node(i).Stop(SIGTERM);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  EXPECT_TRUE(std::filesystem::exists(file));
+  ASSERT_TRUE(c_->StartNode(i));
+  EXPECT_EQ(from_checkpoint(), 1);
+  EXPECT_FALSE(std::filesystem::exists(file)) << "a checkpoint must serve one start only";
+  // Served as before (right after a node's return a read can meet a map one epoch behind and
+  // answer "stale cluster map": the open availability item of docs/cluster.md, not this test's).
+  for (int k = 0; k < 100; k++) {
+    Status last;
+    EXPECT_TRUE(WaitFor([&] {
+      last = c_->store()->Get("dgc/" + std::to_string(k), ByteRange()).status();
+      return last.ok();
+    }, 15000)) << k << ": " << last.ToString();
+  }
+  c_->node(i).Stop(SIGKILL);
+  EXPECT_FALSE(std::filesystem::exists(file));
+  ASSERT_TRUE(c_->StartNode(i));
+  EXPECT_EQ(from_checkpoint(), 0);
 }
 
 TEST_F(ClusterTest, Issue11AStaleEpochIsRefusedWithTheNodesEpoch) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 #include <thread>
@@ -75,6 +76,128 @@ TEST(Digest, ALeafIsReplacedOnlyIfNoWriteCameBetween) {
   EXPECT_FALSE(d.SetLeafIf(s.partition, s.leaf, 0, gen));
   EXPECT_TRUE(d.SetLeafIf(s.partition, s.leaf, 0, d.Generation(s.partition)));
   EXPECT_EQ(d.Root(s.partition), 0u);
+}
+
+// ---- The digest checkpoint (docs/format.md section 8).
+
+TEST(DigestCheckpoint, Issue12ARoundTripsAndEveryDamageIsCorruption) {
+  DigestSet d;
+  for (int k = 0; k < 500; k++) d.Apply("k" + std::to_string(k), Version(), Version::Make(k + 1, 0, 1));
+  const DigestParts parts = d.Snapshot();
+  ASSERT_GT(parts.size(), 100u);
+  const StoreFingerprint f{501, 500, 3};
+  const std::string bytes = EncodeDigestCheckpoint(f, parts);
+  StoreFingerprint g;
+  DigestParts back;
+  ASSERT_TRUE(DecodeDigestCheckpoint(bytes, &g, &back).ok());
+  EXPECT_EQ(g, f);
+  EXPECT_EQ(back, parts);
+  DigestSet r;
+  r.Restore(back);
+  for (uint32_t p = 0; p < kPartitions; p++) ASSERT_EQ(r.Root(p), d.Root(p)) << p;
+  // Every kind of damage: named, and nothing decoded is used.
+  auto corrupt = [&](const std::string& b, const std::string& what) {
+    Status s = DecodeDigestCheckpoint(b, &g, &back);
+    EXPECT_TRUE(s.IsCorruption()) << what << ": " << s.ToString();
+    EXPECT_NE(s.message().find(what), std::string::npos) << s.ToString();
+  };
+  corrupt(bytes.substr(0, 20), "shorter than its header");
+  corrupt(bytes.substr(0, bytes.size() - 1), "does not match");
+  std::string b = bytes;
+  b[0] = 'X';
+  corrupt(b, "wrong magic");
+  b = bytes;
+  b[100] ^= 1;
+  corrupt(b, "CRC-32C mismatch");
+  b = bytes;
+  b[8] = 2;
+  corrupt(b, "format 2");
+  b = bytes;
+  b[12] = 65;
+  corrupt(b, "65 leaves per partition");
+  DigestParts swapped = parts;
+  std::swap(swapped[0], swapped[1]);
+  corrupt(EncodeDigestCheckpoint(f, swapped), "out of order");
+  DigestParts past = {{kPartitions, Leaves{}}};
+  corrupt(EncodeDigestCheckpoint(f, past), "out of range");
+}
+
+class DigestCheckpointStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("cairn_dgc_test." + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    StoreOptions so;
+    so.volume_capacity = 16 << 20;
+    auto s = LocalObjectStore::Open((dir_ / "store").string(), ClusterEngineOptions(so));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+    path_ = (dir_ / kDigestCheckpointFile).string();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // Writes through a digest, as the cluster does (apply-if-newer).
+  void Write(DigestedStore* d, int from, int to) {
+    WriteOptions wo;
+    wo.condition = WriteCondition::kIfNewer;
+    for (int k = from; k < to; k++) {
+      wo.version = Version::Make(1000 + k, 0, 1);
+      ASSERT_TRUE(d->Put("key-" + std::to_string(k), "v", wo).ok());
+    }
+    wo.version = Version::Make(5000 + from, 0, 1);
+    ASSERT_TRUE(d->Delete("key-" + std::to_string(from), wo).ok());
+  }
+  static void ExpectSameRoots(DigestedStore& a, DigestedStore& b) {
+    for (uint32_t p = 0; p < kPartitions; p++)
+      ASSERT_EQ(a.digest().Root(p), b.digest().Root(p)) << "partition " << p;
+  }
+  std::filesystem::path dir_;
+  std::string path_;
+  std::unique_ptr<LocalObjectStore> store_;
+};
+
+TEST_F(DigestCheckpointStoreTest, Issue12AStartAfterACleanStopReadsTheDigestOnce) {
+  DigestedStore before(store_.get());
+  Write(&before, 0, 300);
+  ASSERT_TRUE(before.SaveCheckpoint(path_).ok());
+  DigestedStore after(store_.get());
+  Status s = after.LoadCheckpoint(path_);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ExpectSameRoots(before, after);
+  DigestedStore scanned(store_.get());
+  ASSERT_TRUE(scanned.Rebuild().ok());
+  ExpectSameRoots(scanned, after);  // what a scan would have built
+  // Consumed: the start after this one (a crash, say) scans.
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  EXPECT_TRUE(DigestedStore(store_.get()).LoadCheckpoint(path_).IsNotFound());
+}
+
+TEST_F(DigestCheckpointStoreTest, Issue12AStoreThatChangedSinceTheCheckpointIsScannedInstead) {
+  DigestedStore before(store_.get());
+  Write(&before, 0, 100);
+  ASSERT_TRUE(before.SaveCheckpoint(path_).ok());
+  // A write that did not go through this digest (another process's, or after the stop).
+  ASSERT_TRUE(store_->Put("outside", "x", WriteOptions()).ok());
+  DigestedStore after(store_.get());
+  Status s = after.LoadCheckpoint(path_);
+  EXPECT_TRUE(s.IsConflict()) << s.ToString();
+  EXPECT_NE(s.message().find("changed since"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  EXPECT_EQ(after.digest().partitions_held(), 0u);  // nothing of it used
+  // A damaged file: Corruption, removed, nothing used.
+  ASSERT_TRUE(before.SaveCheckpoint(path_).ok());
+  {
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(60);
+    f.put('\x7f');
+  }
+  s = after.LoadCheckpoint(path_);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  EXPECT_EQ(after.digest().partitions_held(), 0u);
 }
 
 // ---- The wire format (docs/protocol.md section 10).

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "util/escape.h"
 #include "util/thread_name.h"
 
@@ -33,10 +35,21 @@ StoreOptions ClusterEngineOptions(StoreOptions so) {
 Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions options, ObjectStore* local) {
   std::unique_ptr<ClusterNode> n(new ClusterNode(std::move(options)));
   // Every cluster write this node applies goes through the digest (cluster/digested_store.h),
-  // rebuilt here by one scan of the store, before the node serves.
+  // read back from the checkpoint the last clean stop wrote if the store is as it was then,
+  // else rebuilt here by one scan of the store, before the node serves.
   n->digested_ = std::make_unique<DigestedStore>(local);
-  if (Status s = n->digested_->Rebuild(); !s.ok())
-    return s.WithContext("anti-entropy: cannot rebuild the digest from the store");
+  const auto t0 = std::chrono::steady_clock::now();
+  Status loaded = n->digested_->LoadCheckpoint(n->DigestCheckpointPath());
+  n->digest_from_checkpoint_ = loaded.ok();
+  if (!loaded.ok()) {
+    if (Status s = n->digested_->Rebuild(); !s.ok())
+      return s.WithContext("anti-entropy: cannot rebuild the digest from the store");
+  }
+  spdlog::info("event=digest_ready source={} partitions={} ms={} reason=\"{}\"",
+               loaded.ok() ? "checkpoint" : "scan", n->digested_->digest().partitions_held(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - t0).count(),
+               loaded.ok() ? "" : loaded.ToString());
   n->local_ = n->digested_.get();
   local = n->local_;
   CAIRN_ASSIGN_OR_RETURN(n->hints_, HintLog::Open(n->options_.data_dir + "/hints", n->options_.hints));
@@ -91,6 +104,15 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
 }
 
 ClusterNode::~ClusterNode() { Stop(); }
+
+std::string ClusterNode::DigestCheckpointPath() const {
+  return options_.data_dir + "/" + kDigestCheckpointFile;
+}
+
+Status ClusterNode::SaveDigestCheckpoint() {
+  if (!stop_.load()) return Status::InvalidArgument("the digest checkpoint is written after Stop");
+  return digested_->SaveCheckpoint(DigestCheckpointPath());
+}
 
 void ClusterNode::Stop() {
   if (stop_.exchange(true)) return;

@@ -52,6 +52,9 @@ struct ClusterNodeOptions {
 // TTL that a new or rebuilt replica needs (a kIfNewer write of a key with no entry).
 StoreOptions ClusterEngineOptions(StoreOptions so);
 
+// The anti-entropy digest a clean stop leaves in the data directory (docs/format.md section 8).
+inline constexpr char kDigestCheckpointFile[] = "DIGEST_CHECKPOINT";
+
 struct HintReplayStats {
   uint64_t replayed = 0;
   uint64_t skipped = 0;  // this node no longer held the version (anti-entropy's work)
@@ -62,6 +65,14 @@ class ClusterNode {
   static Result<std::unique_ptr<ClusterNode>> Start(ClusterNodeOptions options, ObjectStore* local);
   ~ClusterNode();
   void Stop();
+  // After Stop, before the store closes (no write through the node's stores any more): writes
+  // the digest with the store's fingerprint to DIGEST_CHECKPOINT in the data directory, so the
+  // next start reads it instead of scanning the store (docs/format.md section 8). A caller
+  // whose store then fails to close removes the file (DigestCheckpointPath).
+  Status SaveDigestCheckpoint();
+  std::string DigestCheckpointPath() const;
+  // Whether this start read the digest from the checkpoint (else it scanned the store).
+  bool digest_from_checkpoint() const { return digest_from_checkpoint_; }
 
   ObjectStore* StoreFor(RoutingRole role);
   // Answers a DIGEST request from a peer (docs/protocol.md section 10): the reply body.
@@ -107,6 +118,7 @@ class ClusterNode {
   std::unique_ptr<ClusterObjectStore> any_;
   std::unique_ptr<ClusterObjectStore> coordinate_;
   std::atomic<bool> stop_{false};
+  bool digest_from_checkpoint_ = false;
   std::mutex mu_;
   std::condition_variable cv_;
   std::thread replayer_;

@@ -6,12 +6,18 @@
 #include <string>
 
 #include "util/coding.h"
+#include "util/crc32c.h"
 
 namespace cairn::cluster {
 namespace {
 
 constexpr uint64_t kEntrySeed = 0x6361697266616531ull;  // "cairfae1": entries
 constexpr uint64_t kRootSeed = 0x6361697266616532ull;   // "cairfae2": roots
+constexpr char kCheckpointMagic[8] = {'C', 'A', 'I', 'R', 'N', 'D', 'G', 'C'};
+constexpr uint32_t kCheckpointFormat = 1;
+// magic, format, leaves per partition, next_sequence, objects, tombstones, partition count
+constexpr size_t kCheckpointHeader = 8 + 4 + 4 + 8 + 8 + 8 + 4;
+constexpr size_t kCheckpointPart = 4 + 8 * kLeaves;
 
 }  // namespace
 
@@ -48,6 +54,60 @@ uint64_t RootOf(const Leaves& leaves) {
   if (!any) return 0;
   const uint64_t h = XXH3_64bits_withSeed(buf, sizeof(buf), kRootSeed);
   return h != 0 ? h : 1;
+}
+
+std::string EncodeDigestCheckpoint(const StoreFingerprint& f, const DigestParts& parts) {
+  std::string out(kCheckpointHeader + parts.size() * kCheckpointPart + 4, '\0');
+  char* p = out.data();
+  std::memcpy(p, kCheckpointMagic, 8);
+  EncodeFixed32(p + 8, kCheckpointFormat);
+  EncodeFixed32(p + 12, kLeaves);
+  EncodeFixed64(p + 16, f.next_sequence);
+  EncodeFixed64(p + 24, f.objects);
+  EncodeFixed64(p + 32, f.tombstones);
+  EncodeFixed32(p + 40, static_cast<uint32_t>(parts.size()));
+  p += kCheckpointHeader;
+  for (const auto& [partition, leaves] : parts) {
+    EncodeFixed32(p, partition);
+    for (uint32_t i = 0; i < kLeaves; i++) EncodeFixed64(p + 4 + 8 * i, leaves[i]);
+    p += kCheckpointPart;
+  }
+  EncodeFixed32(p, crc32c::Value(std::string_view(out.data(), out.size() - 4)));
+  return out;
+}
+
+Status DecodeDigestCheckpoint(std::string_view in, StoreFingerprint* f, DigestParts* parts) {
+  auto bad = [](const std::string& what) { return Status::Corruption("digest checkpoint: " + what); };
+  if (in.size() < kCheckpointHeader + 4) return bad("shorter than its header");
+  if (std::memcmp(in.data(), kCheckpointMagic, 8) != 0) return bad("wrong magic");
+  if (DecodeFixed32(in.data() + 8) != kCheckpointFormat)
+    return bad("format " + std::to_string(DecodeFixed32(in.data() + 8)) + ", this build reads " +
+               std::to_string(kCheckpointFormat));
+  if (DecodeFixed32(in.data() + 12) != kLeaves)
+    return bad(std::to_string(DecodeFixed32(in.data() + 12)) + " leaves per partition, this build has " +
+               std::to_string(kLeaves));
+  const uint64_t n = DecodeFixed32(in.data() + 40);
+  if (n > kPartitions) return bad(std::to_string(n) + " partitions, more than there are");
+  if (in.size() != kCheckpointHeader + n * kCheckpointPart + 4)
+    return bad("length " + std::to_string(in.size()) + " does not match its " + std::to_string(n) +
+               " partitions");
+  if (crc32c::Value(in.substr(0, in.size() - 4)) != DecodeFixed32(in.data() + in.size() - 4))
+    return bad("CRC-32C mismatch");
+  f->next_sequence = DecodeFixed64(in.data() + 16);
+  f->objects = DecodeFixed64(in.data() + 24);
+  f->tombstones = DecodeFixed64(in.data() + 32);
+  parts->clear();
+  parts->reserve(n);
+  const char* p = in.data() + kCheckpointHeader;
+  for (uint64_t k = 0; k < n; k++, p += kCheckpointPart) {
+    const uint32_t partition = DecodeFixed32(p);
+    if (partition >= kPartitions || (!parts->empty() && partition <= parts->back().first))
+      return bad("partition " + std::to_string(partition) + " out of range or out of order");
+    Leaves leaves;
+    for (uint32_t i = 0; i < kLeaves; i++) leaves[i] = DecodeFixed64(p + 4 + 8 * i);
+    parts->emplace_back(partition, leaves);
+  }
+  return Status::OK();
 }
 
 DigestSet::DigestSet() : parts_(kPartitions) {}
@@ -93,6 +153,31 @@ void DigestSet::Clear() {
       parts_[i]->leaves = Leaves{};
       parts_[i]->generation++;
     }
+  }
+}
+
+DigestParts DigestSet::Snapshot() const {
+  DigestParts out;
+  for (uint32_t i = 0; i < kPartitions; i++) {
+    std::lock_guard<std::mutex> l(MuFor(i));
+    if (parts_[i] == nullptr) continue;
+    for (uint64_t v : parts_[i]->leaves)
+      if (v != 0) {
+        out.emplace_back(i, parts_[i]->leaves);
+        break;
+      }
+  }
+  return out;
+}
+
+void DigestSet::Restore(const DigestParts& parts) {
+  Clear();
+  for (const auto& [partition, leaves] : parts) {
+    std::lock_guard<std::mutex> l(MuFor(partition));
+    std::unique_ptr<Part>& p = parts_[partition];
+    if (p == nullptr) p = std::make_unique<Part>();
+    p->leaves = leaves;
+    p->generation++;
   }
 }
 

@@ -9,8 +9,9 @@
 // leaves (0 when every leaf is 0). Two replicas holding the same (key, version) set have equal
 // roots; a key whose version differs changes exactly one leaf.
 //
-// Kept in memory only: rebuilt at start by one scan of the local store (not yet checkpointed
-// with the index: a named gap, docs/cluster.md).
+// Kept in memory; written to a checkpoint file by a clean stop and read back by the next start
+// when the store is as it was then (DigestedStore::SaveCheckpoint; docs/format.md section 8),
+// otherwise rebuilt at start by one scan of the local store.
 //
 // Thread safety: every method from any thread (a mutex per stripe of partitions).
 #pragma once
@@ -19,7 +20,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cairn/object_store.h"
@@ -39,6 +42,25 @@ uint64_t EntryHash(std::string_view key, const Version& v);
 // The root over a partition's leaves: 0 when all are 0.
 uint64_t RootOf(const Leaves& leaves);
 
+// What a digest checkpoint records of the store it was taken from: it is used only for a store
+// that still matches it (any write moves next_sequence; a record lost or dropped offline moves
+// the counts).
+struct StoreFingerprint {
+  uint64_t next_sequence = 0;
+  uint64_t objects = 0;
+  uint64_t tombstones = 0;
+  bool operator==(const StoreFingerprint&) const = default;
+};
+
+// The partitions that hold keys, with their leaves, in partition order.
+using DigestParts = std::vector<std::pair<uint32_t, Leaves>>;
+
+// The checkpoint file's bytes (docs/format.md section 8) and back. Decode checks the magic, the
+// format and leaf count, the length, the CRC-32C and the partitions' order and range:
+// Corruption naming what is wrong.
+std::string EncodeDigestCheckpoint(const StoreFingerprint& f, const DigestParts& parts);
+Status DecodeDigestCheckpoint(std::string_view in, StoreFingerprint* f, DigestParts* parts);
+
 class DigestSet {
  public:
   DigestSet();
@@ -53,6 +75,10 @@ class DigestSet {
   // Sets a leaf to `value` if the partition's generation is still `generation`. True if set.
   bool SetLeafIf(uint32_t partition, uint32_t leaf, uint64_t value, uint64_t generation);
   void Clear();
+  // Every partition with a non-zero leaf (a checkpoint's body).
+  DigestParts Snapshot() const;
+  // Clear(), then these partitions' leaves. REQUIRES: `parts` valid (as Decode leaves them).
+  void Restore(const DigestParts& parts);
   // Partitions with any non-zero leaf.
   size_t partitions_held() const;
 

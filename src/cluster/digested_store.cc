@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "cairn/env.h"
+
 namespace cairn::cluster {
 namespace {
 
@@ -10,6 +12,12 @@ namespace {
 constexpr uint32_t kScanPage = 4096;
 
 bool Judged(const WriteOptions& wo) { return wo.condition != WriteCondition::kNone; }
+
+Result<StoreFingerprint> FingerprintOf(ObjectStore* s) {
+  CAIRN_ASSIGN_OR_RETURN(StoreStats st, s->Stats());
+  if (st.read_only) return Status::ReadOnly("the store is read-only: " + st.read_only_reason);
+  return StoreFingerprint{st.next_sequence, st.objects, st.tombstones};
+}
 
 }  // namespace
 
@@ -66,6 +74,48 @@ Status DigestedStore::Rebuild() {
     if (!page.truncated || page.objects.empty()) return Status::OK();
     after = page.next_start_after;
   }
+}
+
+Status DigestedStore::SaveCheckpoint(const std::string& path) {
+  // After a write error nothing unsynced is trusted, this digest included: the next start scans.
+  CAIRN_ASSIGN_OR_RETURN(StoreFingerprint f, FingerprintOf(inner_));
+  const std::string bytes = EncodeDigestCheckpoint(f, digest_.Snapshot());
+  Env* env = Env::Default();
+  const std::string tmp = path + ".tmp";
+  {
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(tmp, Env::OpenMode::kCreate));
+    CAIRN_RETURN_IF_ERROR(file->PWrite(0, bytes));
+    CAIRN_RETURN_IF_ERROR(file->DataSync());
+  }
+  return env->Rename(tmp, path);
+}
+
+Status DigestedStore::LoadCheckpoint(const std::string& path) {
+  Env* env = Env::Default();
+  if (!env->Exists(path)) return Status::NotFound("no digest checkpoint");
+  std::string bytes;
+  {
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, Env::OpenMode::kExisting));
+    CAIRN_ASSIGN_OR_RETURN(uint64_t size, file->Size());
+    bytes.resize(size);
+    size_t got = 0;
+    CAIRN_RETURN_IF_ERROR(file->PRead(0, bytes.size(), bytes.data(), &got));
+    bytes.resize(got);
+  }
+  // Used once: a later start (after writes, or a crash) must not find it.
+  CAIRN_RETURN_IF_ERROR(env->RemoveFile(path));
+  StoreFingerprint kept;
+  DigestParts parts;
+  CAIRN_RETURN_IF_ERROR(DecodeDigestCheckpoint(bytes, &kept, &parts));
+  CAIRN_ASSIGN_OR_RETURN(StoreFingerprint now, FingerprintOf(inner_));
+  if (!(now == kept))
+    return Status::Conflict(
+        "the store changed since the digest checkpoint (next sequence " +
+        std::to_string(kept.next_sequence) + " -> " + std::to_string(now.next_sequence) +
+        ", objects " + std::to_string(kept.objects) + " -> " + std::to_string(now.objects) +
+        ", tombstones " + std::to_string(kept.tombstones) + " -> " + std::to_string(now.tombstones) + ")");
+  digest_.Restore(parts);
+  return Status::OK();
 }
 
 Result<KeyPage> DigestedStore::ListLeafKeys(const std::set<LeafRef>& leaves,

@@ -32,6 +32,16 @@ class DigestedStore final : public ObjectStore {
   // Rebuilds the digest by one scan of the store (every key, deletes included). REQUIRES: no
   // write through this store meanwhile (ClusterNode calls it before the node serves).
   Status Rebuild();
+  // The digest kept across a clean stop (docs/format.md section 8). SaveCheckpoint writes it to
+  // `path` (a temporary file, synced, renamed) with the store's fingerprint; call it after the
+  // last write, as the node stops. LoadCheckpoint, at start instead of Rebuild: OK when the
+  // digest was read and the store still matches the fingerprint; NotFound with no file;
+  // Corruption for a damaged one; Conflict when the store has changed since (written to, or a
+  // record lost). The file is removed whatever the outcome, so a checkpoint serves only the
+  // start right after the stop that wrote it. REQUIRES (both): no write through this store
+  // meanwhile.
+  Status SaveCheckpoint(const std::string& path);
+  Status LoadCheckpoint(const std::string& path);
   DigestSet& digest() { return digest_; }
   ObjectStore* inner() { return inner_; }
 

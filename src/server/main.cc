@@ -13,6 +13,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "cairn/env.h"
 #include "cairn/local_object_store.h"
 #include "net/asio.h"
 #include "ops/exposition.h"
@@ -132,6 +133,7 @@ class NodeHooks final : public cairn::server::ClusterHooks {
     (*server)["cluster.sync_epoch"] = sync.epoch;
     (*server)["cluster.sync_synced"] = sync.synced;
     (*server)["cluster.sync_led"] = sync.total;
+    (*server)["cluster.digest_from_checkpoint"] = n->digest_from_checkpoint() ? 1 : 0;
   }
 
  private:
@@ -452,11 +454,18 @@ int main(int argc, char** argv) {
   if (peer_stats != nullptr) peer_stats->Stop();  // before the node and its map go
   server.Stop();
   // Leaving the cluster: the lease is revoked, so the others see this node down at once.
-  if (node != nullptr) node->Stop();
+  if (node != nullptr) {
+    node->Stop();
+    // The anti-entropy digest, so the next start need not scan the store to rebuild it.
+    if (cairn::Status d = node->SaveDigestCheckpoint(); !d.ok())
+      spdlog::warn("event=digest_checkpoint_not_written error=\"{}\"", d.ToString());
+  }
   // Commit, checkpoint the index, release the store: no acknowledged write is lost, and the
   // next start has nothing to replay.
   cairn::Status s = (*store)->Close();
   if (!s.ok()) {
+    // What the digest checkpoint describes may not all be durable: the next start scans.
+    if (node != nullptr) (void)cairn::Env::Default()->RemoveFile(node->DigestCheckpointPath());
     spdlog::error("event=close_failed data={} error=\"{}\"", c.data, s.ToString());
     return 1;
   }
