@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cairn/local_object_store.h"
 #include "cluster/anti_entropy_wire.h"
@@ -45,8 +46,34 @@ class GatedStore final : public ObjectStore {
     return base_->Put(k, v, wo);
   }
   Result<WriteResult> PutStream(std::string_view k, ValueSource* src, const WriteOptions& wo) override {
+    Hold(k);
     return base_->PutStream(k, src, wo);
   }
+  // The loop's path (a cluster node's replica writes take it): a held key's commit finishes
+  // on a thread of the store's once released, as a group commit's callback does.
+  Status PutAsync(std::string_view k, std::string_view v, const WriteOptions& wo,
+                  WriteDone done) override {
+    if (k.substr(0, 5) != "held-") return base_->PutAsync(k, v, wo, std::move(done));
+    if (!async_) return Status::Busy("held: the pool's path");
+    async_puts_++;
+    std::lock_guard<std::mutex> l(threads_mu_);
+    threads_.emplace_back([this, key = std::string(k), value = std::string(v), wo,
+                           done = std::move(done)] {
+      Hold(key);
+      WriteOptions o = wo;
+      o.held_version_out = nullptr;
+      done(base_->Put(key, value, o));
+    });
+    return Status::OK();
+  }
+  void StartCommit() override { base_->StartCommit(); }
+  ~GatedStore() override {
+    Release();
+    std::lock_guard<std::mutex> l(threads_mu_);
+    for (auto& t : threads_) t.join();
+  }
+  std::atomic<bool> async_{false};  // held keys: the loop's path (else Busy: the pool's)
+  std::atomic<int> async_puts_{0};
   Result<GetResult> Get(std::string_view k, const ByteRange& r) override { return base_->Get(k, r); }
   Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view k, const ByteRange& r) override {
     return base_->OpenReader(k, r);
@@ -78,6 +105,8 @@ class GatedStore final : public ObjectStore {
     cv_.wait(l, [&] { return released_; });
   }
   ObjectStore* base_;
+  std::mutex threads_mu_;
+  std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable cv_;
   int entered_ = 0;
@@ -251,6 +280,73 @@ TEST_F(ReplicaFenceTest, Issue12AReplicaDeleteOfTheOldMapIsFencedToo) {
   RawConn::Reply d2 = Call(Routed(Op::kDigest, 3, 6, DigestMeta()));
   EXPECT_EQ(d2.h.status, WireStatus::kOk) << d2.error();
   EXPECT_EQ(hooks_->fence_.InFlight(), 0u);
+}
+
+TEST_F(ReplicaFenceTest, Issue12AWriteCommittedOnTheLoopHoldsItsPlaceUntilItsCallback) {
+  // A cluster node's replica PUTs are judged (apply-if-newer) and take the loop's path: written
+  // with PutAsync, acknowledged from the commit's callback. The place is held until then.
+  gated_->async_ = true;
+  RawConn writer;
+  ASSERT_TRUE(writer.Connect(port_));
+  ASSERT_TRUE(writer.SendAll(Routed(Op::kPut, 1, 5, RawConn::PutMeta("held-4"), "old map")));
+  ASSERT_TRUE(gated_->AwaitEntered(1));
+  EXPECT_EQ(gated_->async_puts_.load(), 1);
+  hooks_->epoch_ = 6;
+  RawConn::Reply d = Call(Routed(Op::kDigest, 2, 6, DigestMeta()));
+  EXPECT_EQ(d.h.status, WireStatus::kUnavailable) << d.error();
+  gated_->Release();
+  RawConn::Reply ack;
+  ASSERT_TRUE(writer.ReadReply(&ack));
+  EXPECT_EQ(ack.h.status, WireStatus::kOk) << ack.error();
+  RawConn::Reply d2 = Call(Routed(Op::kDigest, 3, 6, DigestMeta()));
+  EXPECT_EQ(d2.h.status, WireStatus::kOk) << d2.error();
+}
+
+TEST_F(ReplicaFenceTest, Issue12AStreamedWriteHoldsItsPlaceWhileItsBodyIsApplied) {
+  // A body over max_buffered_body_bytes (1 MiB) is streamed into the store as it arrives.
+  const std::string big(2 << 20, 'b');
+  RawConn writer;
+  ASSERT_TRUE(writer.Connect(port_));
+  ASSERT_TRUE(writer.SendAll(Routed(Op::kPut, 1, 5, RawConn::PutMeta("held-5"), big)));
+  ASSERT_TRUE(gated_->AwaitEntered(1));
+  hooks_->epoch_ = 6;
+  RawConn::Reply d = Call(Routed(Op::kDigest, 2, 6, DigestMeta()));
+  EXPECT_EQ(d.h.status, WireStatus::kUnavailable) << d.error();
+  gated_->Release();
+  RawConn::Reply ack;
+  ASSERT_TRUE(writer.ReadReply(&ack));
+  EXPECT_EQ(ack.h.status, WireStatus::kOk) << ack.error();
+  RawConn::Reply d2 = Call(Routed(Op::kDigest, 3, 6, DigestMeta()));
+  EXPECT_EQ(d2.h.status, WireStatus::kOk) << d2.error();
+  // And one of the old map that arrives now is refused, its body skipped: the connection goes on.
+  RawConn late;
+  ASSERT_TRUE(late.Connect(port_));
+  RawConn::Reply r;
+  ASSERT_TRUE(late.Call(Routed(Op::kPut, 4, 5, RawConn::PutMeta("big-late"), big), &r));
+  EXPECT_EQ(r.h.status, WireStatus::kStaleEpoch) << r.error();
+  ASSERT_TRUE(late.Call(Routed(Op::kPut, 5, 6, RawConn::PutMeta("big-ok"), big), &r));
+  EXPECT_EQ(r.h.status, WireStatus::kOk) << r.error();
+  EXPECT_TRUE(local_->Head("big-late").status().IsNotFound());
+}
+
+TEST_F(ReplicaFenceTest, Issue12ASenderStalledMidBodyHoldsNoPlace) {
+  // The place is taken once a buffered body has arrived: a coordinator that stops sending
+  // half-way must not hold every DIGEST back until its idle timeout.
+  const std::string frame = Routed(Op::kPut, 1, 5, RawConn::PutMeta("stalled"), std::string(1000, 's'));
+  RawConn writer;
+  ASSERT_TRUE(writer.Connect(port_));
+  ASSERT_TRUE(writer.SendAll(std::string_view(frame).substr(0, frame.size() - 500)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the header and half the body are in
+  EXPECT_EQ(hooks_->fence_.InFlight(), 0u);
+  hooks_->epoch_ = 6;
+  RawConn::Reply d = Call(Routed(Op::kDigest, 2, 6, DigestMeta()));
+  EXPECT_EQ(d.h.status, WireStatus::kOk) << d.error();
+  // The rest arrives after the map moved: refused, nothing stored.
+  ASSERT_TRUE(writer.SendAll(std::string_view(frame).substr(frame.size() - 500)));
+  RawConn::Reply r;
+  ASSERT_TRUE(writer.ReadReply(&r));
+  EXPECT_EQ(r.h.status, WireStatus::kStaleEpoch) << r.error();
+  EXPECT_TRUE(local_->Head("stalled").status().IsNotFound());
 }
 
 }  // namespace

@@ -189,6 +189,20 @@ TEST(NodeStore, Issue12ReclaimOnAClusterNodesStoreKeepsOldTombstonesAndOnAPlainS
   reclaim();
   EXPECT_FALSE(std::filesystem::exists(checkpoint));
   EXPECT_EQ(tombstones(), 1u) << "a cluster node's store forgot a 20-day-old delete";
+  // verify --repair opens the store its own way: it removes the checkpoint too.
+  { std::ofstream(checkpoint) << "digest"; }
+  {
+    GlobalFlags f;
+    f.store = dir;
+    Context ctx;
+    ASSERT_TRUE(MakeContext(f, "verify", &ctx).ok());
+    ctx.local = &LocalStoreBackend();
+    testing::internal::CaptureStdout();
+    Outcome r = RunVerify(ctx, /*repair=*/true);
+    (void)testing::internal::GetCapturedStdout();
+    ASSERT_TRUE(r.ok()) << r.message();
+  }
+  EXPECT_FALSE(std::filesystem::exists(checkpoint));
   std::filesystem::remove(dir + "/NODE_ID");
   reclaim();
   EXPECT_EQ(tombstones(), 0u) << "a store of its own kept a delete past its TTL";

@@ -17,18 +17,19 @@ StoreOptions StoreOptionsFor(const Context& ctx) {
   return ctx.options;
 }
 
+void DropNodeDigestCheckpoint(const Context& ctx) {
+  std::error_code ec;
+  if (std::filesystem::exists(ctx.store_dir + "/NODE_ID", ec))
+    std::filesystem::remove(ctx.store_dir + "/" + cluster::kDigestCheckpointFile, ec);
+}
+
 Outcome OpenStore(const Context& ctx, OpenMode mode, std::unique_ptr<Store>* store) {
   StoreOptions options = StoreOptionsFor(ctx);
   options.create_if_missing = mode == OpenMode::kCreate;
   Result<std::unique_ptr<Store>> r = Store::Open(ctx.store_dir, options);
   if (r.ok()) {
     *store = std::move(*r);
-    // A stopped cluster node's store, now held by this command, may change in ways its digest
-    // checkpoint's fingerprint does not show (verify --repair rebuilds the index): the node's
-    // next start scans the store instead (cluster/digested_store.h).
-    std::error_code ec;
-    if (std::filesystem::exists(ctx.store_dir + "/NODE_ID", ec))
-      std::filesystem::remove(ctx.store_dir + "/" + cluster::kDigestCheckpointFile, ec);
+    DropNodeDigestCheckpoint(ctx);  // this command holds the stopped node's store now
     return Outcome::Ok();
   }
   const Status& s = r.status();

@@ -20,6 +20,13 @@ Outcome OpenStore(const Context& ctx, OpenMode mode, std::unique_ptr<Store>* sto
 // cluster still needs.
 StoreOptions StoreOptionsFor(const Context& ctx);
 
+// On a stopped cluster node's data directory (it holds NODE_ID): removes the node's digest
+// checkpoint, which a command may invalidate without moving its fingerprint (a repair that
+// falls back to an older version of a key): the node's next start scans its store instead
+// (cluster/digested_store.h). OpenStore does it; so does anything that opens the store
+// another way (verify --repair).
+void DropNodeDigestCheckpoint(const Context& ctx);
+
 // Closes the store, reporting a failure to write the final checkpoint: the command's work is
 // done, but the next open will have to replay the log.
 Outcome CloseStore(const Context& ctx, Store* store);

@@ -113,7 +113,10 @@ TEST(DigestCheckpoint, Issue12ARoundTripsAndEveryDamageIsCorruption) {
   b[8] = 2;
   corrupt(b, "format 2");
   b = bytes;
-  b[12] = 65;
+  b[12] = 1;  // 65,537 partitions: another build's placement
+  corrupt(b, "65537 partitions, this build has 65536");
+  b = bytes;
+  b[16] = 65;
   corrupt(b, "65 leaves per partition");
   DigestParts swapped = parts;
   std::swap(swapped[0], swapped[1]);

@@ -15,8 +15,9 @@ constexpr uint64_t kEntrySeed = 0x6361697266616531ull;  // "cairfae1": entries
 constexpr uint64_t kRootSeed = 0x6361697266616532ull;   // "cairfae2": roots
 constexpr char kCheckpointMagic[8] = {'C', 'A', 'I', 'R', 'N', 'D', 'G', 'C'};
 constexpr uint32_t kCheckpointFormat = 1;
-// magic, format, leaves per partition, next_sequence, objects, tombstones, partition count
-constexpr size_t kCheckpointHeader = 8 + 4 + 4 + 8 + 8 + 8 + 4;
+// magic, format, partitions in all, leaves per partition, next_sequence, objects, tombstones,
+// partitions that follow
+constexpr size_t kCheckpointHeader = 8 + 4 + 4 + 4 + 8 + 8 + 8 + 4;
 constexpr size_t kCheckpointPart = 4 + 8 * kLeaves;
 
 }  // namespace
@@ -61,11 +62,12 @@ std::string EncodeDigestCheckpoint(const StoreFingerprint& f, const DigestParts&
   char* p = out.data();
   std::memcpy(p, kCheckpointMagic, 8);
   EncodeFixed32(p + 8, kCheckpointFormat);
-  EncodeFixed32(p + 12, kLeaves);
-  EncodeFixed64(p + 16, f.next_sequence);
-  EncodeFixed64(p + 24, f.objects);
-  EncodeFixed64(p + 32, f.tombstones);
-  EncodeFixed32(p + 40, static_cast<uint32_t>(parts.size()));
+  EncodeFixed32(p + 12, kPartitions);
+  EncodeFixed32(p + 16, kLeaves);
+  EncodeFixed64(p + 20, f.next_sequence);
+  EncodeFixed64(p + 28, f.objects);
+  EncodeFixed64(p + 36, f.tombstones);
+  EncodeFixed32(p + 44, static_cast<uint32_t>(parts.size()));
   p += kCheckpointHeader;
   for (const auto& [partition, leaves] : parts) {
     EncodeFixed32(p, partition);
@@ -83,19 +85,22 @@ Status DecodeDigestCheckpoint(std::string_view in, StoreFingerprint* f, DigestPa
   if (DecodeFixed32(in.data() + 8) != kCheckpointFormat)
     return bad("format " + std::to_string(DecodeFixed32(in.data() + 8)) + ", this build reads " +
                std::to_string(kCheckpointFormat));
-  if (DecodeFixed32(in.data() + 12) != kLeaves)
-    return bad(std::to_string(DecodeFixed32(in.data() + 12)) + " leaves per partition, this build has " +
+  if (DecodeFixed32(in.data() + 12) != kPartitions)
+    return bad(std::to_string(DecodeFixed32(in.data() + 12)) + " partitions, this build has " +
+               std::to_string(kPartitions));
+  if (DecodeFixed32(in.data() + 16) != kLeaves)
+    return bad(std::to_string(DecodeFixed32(in.data() + 16)) + " leaves per partition, this build has " +
                std::to_string(kLeaves));
-  const uint64_t n = DecodeFixed32(in.data() + 40);
-  if (n > kPartitions) return bad(std::to_string(n) + " partitions, more than there are");
+  const uint64_t n = DecodeFixed32(in.data() + 44);
+  if (n > kPartitions) return bad(std::to_string(n) + " partitions follow, more than there are");
   if (in.size() != kCheckpointHeader + n * kCheckpointPart + 4)
     return bad("length " + std::to_string(in.size()) + " does not match its " + std::to_string(n) +
                " partitions");
   if (crc32c::Value(in.substr(0, in.size() - 4)) != DecodeFixed32(in.data() + in.size() - 4))
     return bad("CRC-32C mismatch");
-  f->next_sequence = DecodeFixed64(in.data() + 16);
-  f->objects = DecodeFixed64(in.data() + 24);
-  f->tombstones = DecodeFixed64(in.data() + 32);
+  f->next_sequence = DecodeFixed64(in.data() + 20);
+  f->objects = DecodeFixed64(in.data() + 28);
+  f->tombstones = DecodeFixed64(in.data() + 36);
   parts->clear();
   parts->reserve(n);
   const char* p = in.data() + kCheckpointHeader;

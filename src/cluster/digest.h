@@ -59,6 +59,8 @@ using DigestParts = std::vector<std::pair<uint32_t, Leaves>>;
 // format and leaf count, the length, the CRC-32C and the partitions' order and range:
 // Corruption naming what is wrong.
 std::string EncodeDigestCheckpoint(const StoreFingerprint& f, const DigestParts& parts);
+// Named bound: the largest checkpoint (every partition held); a longer file is not read.
+inline constexpr uint64_t kMaxDigestCheckpointBytes = 48 + uint64_t{kPartitions} * (4 + 8 * kLeaves) + 4;
 Status DecodeDigestCheckpoint(std::string_view in, StoreFingerprint* f, DigestParts* parts);
 
 class DigestSet {

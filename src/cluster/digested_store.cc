@@ -94,16 +94,22 @@ Status DigestedStore::LoadCheckpoint(const std::string& path) {
   Env* env = Env::Default();
   if (!env->Exists(path)) return Status::NotFound("no digest checkpoint");
   std::string bytes;
-  {
+  Status read = [&]() -> Status {
     CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, Env::OpenMode::kExisting));
     CAIRN_ASSIGN_OR_RETURN(uint64_t size, file->Size());
+    if (size > kMaxDigestCheckpointBytes)
+      return Status::Corruption("digest checkpoint: " + std::to_string(size) +
+                                " bytes, more than the largest (" +
+                                std::to_string(kMaxDigestCheckpointBytes) + ")");
     bytes.resize(size);
     size_t got = 0;
     CAIRN_RETURN_IF_ERROR(file->PRead(0, bytes.size(), bytes.data(), &got));
     bytes.resize(got);
-  }
-  // Used once: a later start (after writes, or a crash) must not find it.
+    return Status::OK();
+  }();
+  // Used once, whatever it held: a later start (after writes, or a crash) must not find it.
   CAIRN_RETURN_IF_ERROR(env->RemoveFile(path));
+  CAIRN_RETURN_IF_ERROR(read);
   StoreFingerprint kept;
   DigestParts parts;
   CAIRN_RETURN_IF_ERROR(DecodeDigestCheckpoint(bytes, &kept, &parts));

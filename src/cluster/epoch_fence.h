@@ -36,7 +36,8 @@ class EpochFence {
   // Admits a replica write sent under map epoch `sent` (0: a sender with no epoch, counted as
   // the oldest). Refused (nullptr, nothing counted) when `sent` is older than the node's epoch
   // now, which goes to *ours. Otherwise the write is in flight until the returned hold (never
-  // null) is released: keep it until the write is durable or has failed.
+  // null) is released: keep it until the write is durable or has failed. A hold may outlive
+  // the fence (a request still queued when a server stops): it shares the counts' state.
   std::shared_ptr<const void> Enter(uint64_t sent, uint64_t* ours);
 
   // Writes sent under an epoch below `epoch` still in flight.
@@ -47,13 +48,16 @@ class EpochFence {
   uint64_t InFlight() const;
 
  private:
-  void Leave(uint64_t sent);
-  uint64_t OlderLocked(uint64_t epoch) const;
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::map<uint64_t, uint64_t> in_flight;  // sent epoch -> writes
+    uint64_t OlderLocked(uint64_t epoch) const;
+    void Leave(uint64_t sent);
+  };
 
   const std::atomic<uint64_t>* epoch_;
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-  std::map<uint64_t, uint64_t> in_flight_;  // sent epoch -> writes
+  const std::shared_ptr<State> st_ = std::make_shared<State>();
 };
 
 // Named bound: how long a DIGEST waits for older writes to finish before it is answered

@@ -73,6 +73,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Routing (docs/protocol.md section 9): strips a routed request's prefix, checks its epoch
   // and role, and chooses the service. False on a malformed prefix (the connection closes).
   bool Route(Request* r);
+  // A replica PUT or DELETE takes its place in the DIGEST fence (ClusterHooks::
+  // AdmitReplicaWrite; r->write_hold). False, with *refusal set to StaleEpoch, when its epoch is
+  // older than the node's now. True for anything else (not a replica write, not a cluster node).
+  bool AdmitReplicaWrite(Request* r, std::optional<Reply>* refusal);
 
   static net::asio::awaitable<void> ReadLoop(std::shared_ptr<Connection> self);
   static net::asio::awaitable<void> WriteLoop(std::shared_ptr<Connection> self);

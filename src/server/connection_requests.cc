@@ -133,21 +133,28 @@ bool Connection::Route(Request* r) {
                                 ") is older than the request's " + std::to_string(routing.epoch));
     return true;
   }
-  // A replica write takes its place in the DIGEST fence before anything else is done, checked
-  // against our epoch again in the same step: the map may have moved since the check above.
-  if (routing.role == RoutingRole::kReplica && (h.op == Op::kPut || h.op == Op::kDelete)) {
-    uint64_t now = ours;
-    r->write_hold = cluster->AdmitReplicaWrite(routing.epoch, &now);
-    if (r->write_hold == nullptr) {
-      r->refusal = ErrorReply(h, WireStatus::kStaleEpoch,
-                              "request epoch " + std::to_string(routing.epoch) +
-                                  " is older than this node's " + std::to_string(now),
-                              Version(), now);
-      return true;
-    }
-  }
+  // A replica write takes its place in the DIGEST fence before it is applied, checked against
+  // our epoch again in the same step (the map may have moved since the check above): a DELETE
+  // here, a PUT once its body is read (DispatchPut), so that a sender stalled mid-body does not
+  // hold every DIGEST back.
+  if (routing.role == RoutingRole::kReplica && h.op == Op::kDelete &&
+      !AdmitReplicaWrite(r, &r->refusal))
+    return true;
   r->svc = cluster->ServiceFor(routing.role);
   return true;
+}
+
+bool Connection::AdmitReplicaWrite(Request* r, std::optional<Reply>* refusal) {
+  ClusterHooks* cluster = server_->cluster();
+  if (cluster == nullptr || r->role != RoutingRole::kReplica) return true;
+  uint64_t now = 0;
+  r->write_hold = cluster->AdmitReplicaWrite(r->epoch, &now);
+  if (r->write_hold != nullptr) return true;
+  *refusal = ErrorReply(r->h, WireStatus::kStaleEpoch,
+                        "request epoch " + std::to_string(r->epoch) +
+                            " is older than this node's " + std::to_string(now),
+                        Version(), now);
+  return false;
 }
 
 bool Connection::Dispatch(Request r) {
@@ -249,6 +256,16 @@ awaitable<bool> Connection::DispatchPut(Request r) {
   }
   Admit(h.request_id, h.op);
   if (svc.ChoosePutPath(len) == service::PutPath::kStream) {
+    // A streamed replica write is applied while its body arrives: its place in the fence first.
+    if (std::optional<Reply> stale; !AdmitReplicaWrite(&r, &stale)) {
+      if (!len.has_value()) {
+        FinalReply(std::move(*stale));
+        co_return false;
+      }
+      if (!co_await SkipBody(*len)) co_return false;
+      Enqueue(std::move(*stale));
+      co_return true;
+    }
     bool fatal = false;
     co_await StreamPut(h, std::move(m), std::move(wo), &fatal, &svc);
     co_return !fatal;
@@ -257,6 +274,10 @@ awaitable<bool> Connection::DispatchPut(Request r) {
   if (!co_await ReadBody(*len, &body)) co_return false;
   if (crc32c::Value(body) != h.body_crc) {
     ReplyError(h, WireStatus::kChecksumMismatch, "body CRC-32C mismatch; nothing was stored");
+    co_return true;
+  }
+  if (std::optional<Reply> stale; !AdmitReplicaWrite(&r, &stale)) {
+    Enqueue(std::move(*stale));
     co_return true;
   }
   if (StartPutOnLoop(h, m, wo, body, &svc, r.write_hold)) co_return true;
