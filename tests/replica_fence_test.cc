@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -21,7 +22,11 @@
 
 #include "cairn/local_object_store.h"
 #include "cluster/anti_entropy_wire.h"
+#include "cluster/cluster_node.h"
+#include "cluster/cluster_store.h"
 #include "cluster/epoch_fence.h"
+#include "cluster/map_view.h"
+#include "cluster/peer_pool.h"
 #include "proto/frame.h"
 #include "proto/messages.h"
 #include "server/cluster_hooks.h"
@@ -347,6 +352,167 @@ TEST_F(ReplicaFenceTest, Issue12ASenderStalledMidBodyHoldsNoPlace) {
   ASSERT_TRUE(writer.ReadReply(&r));
   EXPECT_EQ(r.h.status, WireStatus::kStaleEpoch) << r.error();
   EXPECT_TRUE(local_->Head("stalled").status().IsNotFound());
+}
+
+// ---- A read whose map changed while it ran (docs/cluster.md "Map transitions").
+//
+// Node 1 coordinates (a ClusterObjectStore in this process over its own store); nodes 2, 4 and 5
+// are servers in this process serving their stores to replica operations; node 3 is unreachable.
+// Under epoch 10 every partition's row is {1, 2, 3}; epoch 11 moves it to {1, 4, 5}.
+
+// Node 1's store: its first put of `key` (a read's repair) installs `next` in the view first, as
+// a map change arriving while the read runs.
+class MapChangingStore final : public ObjectStore {
+ public:
+  MapChangingStore(ObjectStore* base, cluster::FixedMapView* view, cluster::ClusterMap next)
+      : base_(base), view_(view), next_(std::move(next)) {}
+  Result<WriteResult> Put(std::string_view k, std::string_view v, const WriteOptions& wo) override {
+    if (!changed_.exchange(true)) view_->Set(next_);
+    return base_->Put(k, v, wo);
+  }
+  Result<WriteResult> PutStream(std::string_view k, ValueSource* src, const WriteOptions& wo) override {
+    return base_->PutStream(k, src, wo);
+  }
+  Result<GetResult> Get(std::string_view k, const ByteRange& r) override { return base_->Get(k, r); }
+  Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view k, const ByteRange& r) override {
+    return base_->OpenReader(k, r);
+  }
+  Result<ObjectInfo> Head(std::string_view k) override { return base_->Head(k); }
+  Result<ObjectInfo> HeadVersion(std::string_view k) override { return base_->HeadVersion(k); }
+  Result<WriteResult> Delete(std::string_view k, const WriteOptions& wo) override {
+    return base_->Delete(k, wo);
+  }
+  Result<ListResult> List(const ListOptions& lo) override { return base_->List(lo); }
+  Result<StoreStats> Stats() override { return base_->Stats(); }
+  bool changed() const { return changed_.load(); }
+
+ private:
+  ObjectStore* base_;
+  cluster::FixedMapView* view_;
+  cluster::ClusterMap next_;
+  std::atomic<bool> changed_{false};
+};
+
+class ReadMapChangeTest : public ::testing::Test {
+ protected:
+  struct Node {
+    std::unique_ptr<LocalObjectStore> store;
+    std::unique_ptr<FenceHooks> hooks;
+    std::unique_ptr<server::Server> server;
+    uint16_t port = 0;
+  };
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cairn_readmap_test." + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    for (int id : {1, 2, 4, 5}) {
+      Node& n = nodes_[id];
+      StoreOptions so;
+      so.volume_capacity = 16 << 20;
+      auto s = LocalObjectStore::Open((dir_ / std::to_string(id)).string(),
+                                      cluster::ClusterEngineOptions(so));
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      n.store = std::move(*s);
+      if (id == 1) continue;  // the coordinator's own store: no server
+      server::ServerConfig c;
+      c.listen = "127.0.0.1:0";
+      c.threads = 1;
+      c.io_threads = 4;
+      c.auth.keys[test::kTestKeyId] = test::kTestSecret;
+      n.server = std::make_unique<server::Server>(c, n.store.get());
+      n.hooks = std::make_unique<FenceHooks>(n.store.get(), n.server->service_limits());
+      n.server->SetCluster(n.hooks.get());
+      Result<uint16_t> port = n.server->Start();
+      ASSERT_TRUE(port.ok()) << port.status().ToString();
+      n.port = *port;
+    }
+  }
+  void TearDown() override {
+    cluster_.reset();
+    peers_.reset();
+    for (auto& [id, n] : nodes_) {
+      if (n.server) {
+        n.server->Drain(5000);
+        n.server->Stop();
+      }
+    }
+    changing_.reset();
+    nodes_.clear();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  cluster::ClusterMap Map(uint64_t epoch, std::vector<cluster::NodeId> row,
+                          std::vector<cluster::NodeId> prev) {
+    cluster::ClusterMap m;
+    m.epoch = epoch;
+    for (cluster::NodeId id = 1; id <= 5; id++) {
+      const uint16_t port = nodes_.count(id) != 0 ? nodes_[id].port : 1;  // node 3: nothing there
+      m.nodes.push_back(cluster::MapNode{id, cluster::NodeState::kUp, 1,
+                                         "127.0.0.1:" + std::to_string(port), "z"});
+    }
+    m.placement.replicas = 3;
+    for (uint32_t p = 0; p < cluster::kPartitions; p++)
+      for (cluster::NodeId id : row) m.placement.table.push_back(id);
+    if (!prev.empty()) {
+      m.prev.replicas = 3;
+      for (uint32_t p = 0; p < cluster::kPartitions; p++)
+        for (cluster::NodeId id : prev) m.prev.table.push_back(id);
+    }
+    return m;
+  }
+  void StartCoordinator() {
+    view_ = std::make_unique<cluster::FixedMapView>(Map(10, {1, 2, 3}, {}));
+    changing_ = std::make_unique<MapChangingStore>(nodes_[1].store.get(), view_.get(),
+                                                   Map(11, {1, 4, 5}, {1, 2, 3}));
+    cluster::PeerOptions po;
+    po.key = ClientKey{test::kTestKeyId, test::kTestSecret};
+    po.self = 1;
+    po.timeout_ms = 2000;
+    po.connect_timeout_ms = 500;
+    peers_ = std::make_unique<cluster::PeerPool>(view_.get(), po);
+    cluster::ClusterStoreOptions o;
+    o.self = 1;
+    cluster_ = std::make_unique<cluster::ClusterObjectStore>(
+        o, view_.get(), peers_.get(), changing_.get(),
+        std::make_shared<cluster::ClusterShared>(1, nullptr, nullptr));
+  }
+  bool Holds(int id, const std::string& key, const Version& v) {
+    Result<ObjectInfo> h = nodes_[id].store->HeadVersion(key);
+    return h.ok() && h->version == v;
+  }
+
+  fs::path dir_;
+  std::map<int, Node> nodes_;
+  std::unique_ptr<cluster::FixedMapView> view_;
+  std::unique_ptr<MapChangingStore> changing_;
+  std::unique_ptr<cluster::PeerPool> peers_;
+  std::unique_ptr<cluster::ClusterObjectStore> cluster_;
+};
+
+TEST_F(ReadMapChangeTest, Issue12AReadWhoseMapChangedLeavesWhatItReturnsOnAMajorityOfTheNewRow) {
+  // The newest version is on node 2 alone (a write that reached one replica); node 1 holds an
+  // older one. The read finds it on the majority {1, 2} (node 3 is unreachable) and repairs node
+  // 1, and meanwhile the map moves the row to {1, 4, 5}.
+  const std::string key = "moving-key";
+  WriteOptions wo;
+  wo.condition = WriteCondition::kIfNewer;
+  const uint64_t now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch()).count());
+  wo.version = Version::Make(now_ms - 2000, 0, 1);
+  ASSERT_TRUE(nodes_[1].store->Put(key, "old", wo).ok());
+  const Version newest = Version::Make(now_ms - 1000, 0, 1);
+  wo.version = newest;
+  ASSERT_TRUE(nodes_[2].store->Put(key, "newest", wo).ok());
+  StartCoordinator();
+  Result<GetResult> g = cluster_->Get(key, ByteRange());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->data, "newest");
+  EXPECT_TRUE(changing_->changed());
+  // What the read returned must be on a majority of the new row before it answered: a read
+  // after the transition retires asks only that row, and must not return anything older.
+  int in_new_row = 0;
+  for (int id : {1, 4, 5}) in_new_row += Holds(id, key, newest) ? 1 : 0;
+  EXPECT_GE(in_new_row, 2) << "the read repaired only the rows of the map it started with";
 }
 
 }  // namespace

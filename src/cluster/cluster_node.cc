@@ -51,7 +51,6 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
                    std::chrono::steady_clock::now() - t0).count(),
                loaded.ok() ? "" : loaded.ToString());
   n->local_ = n->digested_.get();
-  local = n->local_;
   CAIRN_ASSIGN_OR_RETURN(n->hints_, HintLog::Open(n->options_.data_dir + "/hints", n->options_.hints));
   if (n->options_.membership.node_id_file.empty())
     n->options_.membership.node_id_file = n->options_.data_dir + "/NODE_ID";
@@ -60,6 +59,8 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
   CAIRN_ASSIGN_OR_RETURN(n->membership_, Membership::Start(n->options_.membership));
   const NodeId self = n->membership_->node_id();
   n->fence_ = std::make_unique<EpochFence>(n->membership_->epoch_cell());
+  // The coordinators' writes into this node's own store hold places in the fence too.
+  n->fenced_local_ = std::make_unique<FencedStore>(n->local_, n->fence_.get());
   PeerOptions po;
   po.key = n->options_.member_key;
   po.self = self;
@@ -71,9 +72,11 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterNodeOptions optio
   so.write_policy = n->options_.write_policy;
   so.now_ms = n->options_.now_ms;
   so.forward = true;
-  n->any_ = std::make_unique<ClusterObjectStore>(so, n->membership_.get(), n->peers_.get(), local, n->shared_);
+  n->any_ = std::make_unique<ClusterObjectStore>(so, n->membership_.get(), n->peers_.get(),
+                                                 n->fenced_local_.get(), n->shared_);
   so.forward = false;
-  n->coordinate_ = std::make_unique<ClusterObjectStore>(so, n->membership_.get(), n->peers_.get(), local, n->shared_);
+  n->coordinate_ = std::make_unique<ClusterObjectStore>(so, n->membership_.get(), n->peers_.get(),
+                                                        n->fenced_local_.get(), n->shared_);
   n->membership_->OnMapChange([p = n.get()](std::shared_ptr<const ClusterMap>) {
     std::lock_guard<std::mutex> l(p->mu_);
     p->cv_.notify_all();  // a node may be up again: replay its hints now

@@ -113,6 +113,7 @@ class ClusterNode {
   std::unique_ptr<HintLog> hints_;
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<EpochFence> fence_;
+  std::unique_ptr<FencedStore> fenced_local_;  // local_ as the coordinators write it
   std::unique_ptr<PeerPool> peers_;
   std::shared_ptr<ClusterShared> shared_;
   std::unique_ptr<ClusterObjectStore> any_;

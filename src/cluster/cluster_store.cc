@@ -410,6 +410,9 @@ ObjectStore* ClusterObjectStore::ReplicaStore(NodeId node) {
 
 namespace {
 
+// Named bound: a read whose map changed while it ran is read again under the newer map at most
+// this many times (CoordinatedHead).
+constexpr int kMaxMapChangeRereads = 3;
 // Named bound: the first bytes of a routed stream kept to replay to another coordinator when
 // the first could not be reached (a client reads one chunk before it connects).
 constexpr size_t kStreamFailoverBytes = 4u << 20;
@@ -1176,25 +1179,38 @@ Status ClusterObjectStore::Repair(std::string_view key, NodeId from, const Objec
 }
 
 Result<ObjectInfo> ClusterObjectStore::CoordinatedHead(std::string_view key, NodeId* holder) {
-  const KeyRows rows = RowsOf(*view_->map(), PartitionOf(key));
-  if (rows.all.empty()) return NoMap();
-  CAIRN_ASSIGN_OR_RETURN(Versions vs, ReadVersions(key, rows));
-  if (vs.newest == nullptr) return Status::NotFound("no such key");
-  // Replicas of the majority that hold less than the newest get it before we answer (ABD): a
-  // later read then cannot see an older version.
-  std::vector<NodeId> stale, newest;
-  for (const auto& a : vs.answers)
-    (!a.found || a.info.version < vs.newest->info.version ? stale : newest).push_back(a.node);
-  stale = ReadRepairTargets(rows, newest, stale);
-  if (!stale.empty()) {
-    Status s = Repair(key, vs.newest->node, vs.newest->info, stale);
-    if (!s.ok()) return Status::Unavailable("read repair could not reach a majority: " + s.ToString());
+  for (int attempt = 0;; attempt++) {
+    std::shared_ptr<const ClusterMap> map = view_->map();
+    const KeyRows rows = RowsOf(*map, PartitionOf(key));
+    if (rows.all.empty()) return NoMap();
+    CAIRN_ASSIGN_OR_RETURN(Versions vs, ReadVersions(key, rows));
+    if (vs.newest == nullptr) return Status::NotFound("no such key");
+    // Replicas of the majority that hold less than the newest get it before we answer (ABD): a
+    // later read then cannot see an older version.
+    std::vector<NodeId> stale, newest;
+    for (const auto& a : vs.answers)
+      (!a.found || a.info.version < vs.newest->info.version ? stale : newest).push_back(a.node);
+    stale = ReadRepairTargets(rows, newest, stale);
+    if (!stale.empty()) {
+      Status s = Repair(key, vs.newest->node, vs.newest->info, stale);
+      if (!s.ok()) return Status::Unavailable("read repair could not reach a majority: " + s.ToString());
+    }
+    // The map changed while this read ran (a transition began, or moved on): what it read and
+    // repaired is a majority of the rows it started with, which a read after the transition
+    // retires may not ask. Read again under the newer map, which asks a majority of each of its
+    // rows and repairs them, before answering (docs/cluster.md "Map transitions").
+    if (view_->map()->epoch != map->epoch) {
+      if (attempt < kMaxMapChangeRereads) continue;
+      return Status::Unavailable("the cluster map changed during each of " +
+                                 std::to_string(kMaxMapChangeRereads + 1) +
+                                 " attempts of the read; try again");
+    }
+    *holder = vs.newest->node;
+    // Prefer this node when it holds the newest too.
+    for (const auto& a : vs.answers)
+      if (a.node == options_.self && a.found && a.info.version == vs.newest->info.version) *holder = a.node;
+    return vs.newest->info;
   }
-  *holder = vs.newest->node;
-  // Prefer this node when it holds the newest too.
-  for (const auto& a : vs.answers)
-    if (a.node == options_.self && a.found && a.info.version == vs.newest->info.version) *holder = a.node;
-  return vs.newest->info;
 }
 
 Result<ObjectInfo> ClusterObjectStore::HeadVersion(std::string_view key) {

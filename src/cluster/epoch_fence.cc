@@ -9,6 +9,15 @@ std::shared_ptr<const void> EpochFence::Enter(uint64_t sent, uint64_t* ours) {
   const uint64_t now = epoch_->load(std::memory_order_seq_cst);
   if (ours != nullptr) *ours = now;
   if (sent != 0 && sent < now) return nullptr;
+  return HoldLocked(sent);
+}
+
+std::shared_ptr<const void> EpochFence::EnterLocal() {
+  std::lock_guard<std::mutex> l(st_->mu);
+  return HoldLocked(epoch_->load(std::memory_order_seq_cst));
+}
+
+std::shared_ptr<const void> EpochFence::HoldLocked(uint64_t sent) {
   st_->in_flight[sent]++;
   // The deleter keeps the state alive: a hold released after the fence is gone is harmless.
   std::shared_ptr<State> st = st_;

@@ -24,6 +24,8 @@
 #include <memory>
 #include <mutex>
 
+#include "cairn/object_store.h"
+
 namespace cairn::cluster {
 
 class EpochFence {
@@ -39,6 +41,11 @@ class EpochFence {
   // null) is released: keep it until the write is durable or has failed. A hold may outlive
   // the fence (a request still queued when a server stops): it shares the counts' state.
   std::shared_ptr<const void> Enter(uint64_t sent, uint64_t* ours);
+  // A write this node coordinates into its own store: counted under the node's epoch now, never
+  // refused. One that starts before the node's map reaches E is waited for by a DIGEST at E;
+  // one that starts later made its request under an older map at most, and the coordinator
+  // that sees the newer map covers it (FollowMapChange for a write, a read read again).
+  std::shared_ptr<const void> EnterLocal();
 
   // Writes sent under an epoch below `epoch` still in flight.
   uint64_t OlderInFlight(uint64_t epoch) const;
@@ -56,8 +63,64 @@ class EpochFence {
     void Leave(uint64_t sent);
   };
 
+  std::shared_ptr<const void> HoldLocked(uint64_t sent);  // st_->mu held
+
   const std::atomic<uint64_t>* epoch_;
   const std::shared_ptr<State> st_ = std::make_shared<State>();
+};
+
+// This node's own store as its coordinators write it: every put and delete holds a place in the
+// fence (EnterLocal) until it is done (for PutAsync, until its callback has run). Reads pass
+// through.
+class FencedStore final : public ObjectStore {
+ public:
+  FencedStore(ObjectStore* inner, EpochFence* fence) : inner_(inner), fence_(fence) {}
+  Result<WriteResult> Put(std::string_view key, std::string_view value,
+                          const WriteOptions& wo) override {
+    std::shared_ptr<const void> hold = fence_->EnterLocal();
+    return inner_->Put(key, value, wo);
+  }
+  Result<WriteResult> PutStream(std::string_view key, ValueSource* src,
+                                const WriteOptions& wo) override {
+    std::shared_ptr<const void> hold = fence_->EnterLocal();
+    return inner_->PutStream(key, src, wo);
+  }
+  Status PutAsync(std::string_view key, std::string_view value, const WriteOptions& wo,
+                  WriteDone done) override {
+    return inner_->PutAsync(key, value, wo,
+                            [hold = fence_->EnterLocal(), done = std::move(done)](
+                                Result<WriteResult> r) { done(std::move(r)); });
+  }
+  void StartCommit() override { inner_->StartCommit(); }
+  Result<WriteResult> Delete(std::string_view key, const WriteOptions& wo) override {
+    std::shared_ptr<const void> hold = fence_->EnterLocal();
+    return inner_->Delete(key, wo);
+  }
+  Result<GetResult> Get(std::string_view key, const ByteRange& range) override {
+    return inner_->Get(key, range);
+  }
+  Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key,
+                                                   const ByteRange& range) override {
+    return inner_->OpenReader(key, range);
+  }
+  Result<ObjectInfo> Head(std::string_view key) override { return inner_->Head(key); }
+  Result<ObjectInfo> HeadVersion(std::string_view key) override { return inner_->HeadVersion(key); }
+  Result<ListResult> List(const ListOptions& lo) override { return inner_->List(lo); }
+  Result<ListResult> ListVersions(std::string_view start_after, uint32_t limit) override {
+    return inner_->ListVersions(start_after, limit);
+  }
+  Result<StoreStats> Stats() override { return inner_->Stats(); }
+  Result<std::unique_ptr<PinnedObject>> Pin(std::string_view key) override { return inner_->Pin(key); }
+  Result<std::unique_ptr<PinnedObject>> TryPin(std::string_view key) override {
+    return inner_->TryPin(key);
+  }
+  Result<LogBatch> IterateLog(LogPosition from, size_t limit) override {
+    return inner_->IterateLog(from, limit);
+  }
+
+ private:
+  ObjectStore* inner_;
+  EpochFence* fence_;
 };
 
 // Named bound: how long a DIGEST waits for older writes to finish before it is answered
