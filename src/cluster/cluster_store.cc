@@ -1178,13 +1178,43 @@ Status ClusterObjectStore::Repair(std::string_view key, NodeId from, const Objec
   return repaired == stale.size() ? Status::OK() : last;
 }
 
+namespace {
+
+// Whether `now` has a row of replicas that `before` has not: a read that asked and repaired a
+// majority of each row of `before` has not covered it. (A retired transition only drops a row;
+// a node going down or up changes no row.)
+bool GainedARow(const KeyRows& before, const KeyRows& now) {
+  for (const std::vector<NodeId>& r : now.rows)
+    if (std::find(before.rows.begin(), before.rows.end(), r) == before.rows.end()) return true;
+  return false;
+}
+
+}  // namespace
+
 Result<ObjectInfo> ClusterObjectStore::CoordinatedHead(std::string_view key, NodeId* holder) {
+  const uint32_t partition = PartitionOf(key);
   for (int attempt = 0;; attempt++) {
-    std::shared_ptr<const ClusterMap> map = view_->map();
-    const KeyRows rows = RowsOf(*map, PartitionOf(key));
+    const KeyRows rows = RowsOf(*view_->map(), partition);
     if (rows.all.empty()) return NoMap();
-    CAIRN_ASSIGN_OR_RETURN(Versions vs, ReadVersions(key, rows));
-    if (vs.newest == nullptr) return Status::NotFound("no such key");
+    // The key's rows changed while this read ran (its partition began to move, or moved on):
+    // what it read and repaired is a majority of the rows it started with, which a read after
+    // the transition retires may not ask. Read again under the newer map, which asks a majority
+    // of each of its rows and repairs them, before answering, whatever the first attempt found
+    // (docs/cluster.md "Map transitions").
+    auto again = [&]() -> bool {
+      if (!GainedARow(rows, RowsOf(*view_->map(), partition))) return false;
+      return attempt < kMaxMapChangeRereads;
+    };
+    Result<Versions> read = ReadVersions(key, rows);
+    if (!read.ok()) {
+      if (again()) continue;
+      return read.status();
+    }
+    Versions& vs = *read;
+    if (vs.newest == nullptr) {
+      if (again()) continue;
+      return Status::NotFound("no such key");
+    }
     // Replicas of the majority that hold less than the newest get it before we answer (ABD): a
     // later read then cannot see an older version.
     std::vector<NodeId> stale, newest;
@@ -1193,15 +1223,14 @@ Result<ObjectInfo> ClusterObjectStore::CoordinatedHead(std::string_view key, Nod
     stale = ReadRepairTargets(rows, newest, stale);
     if (!stale.empty()) {
       Status s = Repair(key, vs.newest->node, vs.newest->info, stale);
-      if (!s.ok()) return Status::Unavailable("read repair could not reach a majority: " + s.ToString());
+      if (!s.ok()) {
+        if (again()) continue;
+        return Status::Unavailable("read repair could not reach a majority: " + s.ToString());
+      }
     }
-    // The map changed while this read ran (a transition began, or moved on): what it read and
-    // repaired is a majority of the rows it started with, which a read after the transition
-    // retires may not ask. Read again under the newer map, which asks a majority of each of its
-    // rows and repairs them, before answering (docs/cluster.md "Map transitions").
-    if (view_->map()->epoch != map->epoch) {
+    if (GainedARow(rows, RowsOf(*view_->map(), partition))) {
       if (attempt < kMaxMapChangeRereads) continue;
-      return Status::Unavailable("the cluster map changed during each of " +
+      return Status::Unavailable("the key's replicas changed during each of " +
                                  std::to_string(kMaxMapChangeRereads + 1) +
                                  " attempts of the read; try again");
     }

@@ -254,18 +254,21 @@ awaitable<bool> Connection::DispatchPut(Request r) {
     ReplyError(h, ToWireStatus(s), s.message());
     co_return true;
   }
-  Admit(h.request_id, h.op);
-  if (svc.ChoosePutPath(len) == service::PutPath::kStream) {
-    // A streamed replica write is applied while its body arrives: its place in the fence first.
-    if (std::optional<Reply> stale; !AdmitReplicaWrite(&r, &stale)) {
-      if (!len.has_value()) {
-        FinalReply(std::move(*stale));
-        co_return false;
-      }
-      if (!co_await SkipBody(*len)) co_return false;
-      Enqueue(std::move(*stale));
-      co_return true;
+  const bool stream = svc.ChoosePutPath(len) == service::PutPath::kStream;
+  // A streamed replica write is applied while its body arrives: its place in the fence first,
+  // refused as routing refuses (before the request is admitted: skip the body, or close).
+  if (std::optional<Reply> stale; stream && !AdmitReplicaWrite(&r, &stale)) {
+    if (!len.has_value()) {
+      FinalReply(std::move(*stale));
+      co_return false;
     }
+    if (!co_await SkipBody(*len)) co_return false;
+    Admit(h.request_id, h.op);
+    Enqueue(std::move(*stale));
+    co_return true;
+  }
+  Admit(h.request_id, h.op);
+  if (stream) {
     bool fatal = false;
     co_await StreamPut(h, std::move(m), std::move(wo), &fatal, &svc);
     co_return !fatal;
