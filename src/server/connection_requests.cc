@@ -506,7 +506,7 @@ awaitable<void> Connection::PoolRequest(std::shared_ptr<Connection> self, Reques
       Result<std::string> body = co_await net::RunBlocking(pool, [&]() -> Result<std::string> {
         if (uint64_t n = cluster->AwaitOlderWrites(req.epoch); n != 0)
           return Status::Unavailable("DIGEST fence: " + std::to_string(n) +
-                                     " replica writes sent under a map older than epoch " +
+                                     " writes made under a map older than epoch " +
                                      std::to_string(req.epoch) +
                                      " are still being applied here; ask again");
         return cluster->Digest(req.meta);
