@@ -330,10 +330,12 @@ TEST_F(IndexTest, Issue16AnAutomaticCacheGrowsWithTheIndexAndASetOneStays) {
   const uint64_t grown = index_->FootprintBytes();
   EXPECT_GT(grown, empty + 20000 * 20) << "the tables' footprint counts their keys and values";
   EXPECT_EQ(index_->CacheCapacity(), AutoIndexCacheBytes(grown, memory));
-  // Reopened, it starts from the tables it has.
+  // Reopened, it starts from the tables it has. (Not to the byte: a compaction RocksDB started
+  // after the flush may rewrite them meanwhile; seen under ASan, 1,662,672 then 1,662,285.)
   Reopen();
-  EXPECT_EQ(index_->FootprintBytes(), grown);
-  EXPECT_EQ(index_->CacheCapacity(), AutoIndexCacheBytes(grown, memory));
+  const uint64_t reopened = index_->FootprintBytes();
+  EXPECT_NEAR(static_cast<double>(reopened), static_cast<double>(grown), 0.05 * static_cast<double>(grown));
+  EXPECT_EQ(index_->CacheCapacity(), AutoIndexCacheBytes(reopened, memory));
   // A size that was set is kept whatever the index holds.
   index_.reset();
   StoreOptions o;
