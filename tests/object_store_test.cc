@@ -1,6 +1,7 @@
 // The ObjectStore suite (object_store_suite.h) run against every implementation there is:
-// LocalObjectStore on a store directory, and RemoteObjectStore (the client library) against a
-// real cairnd on 127.0.0.1, authenticated with a key.
+// LocalObjectStore on a store directory, RemoteObjectStore (the client library) against a
+// real cairnd on 127.0.0.1, authenticated with a key, and a ForwardingObjectStore (the base
+// of the store wrappers: a fence, a digest) over a local store.
 #include "cairn/client.h"
 #include "cairn/local_object_store.h"
 #include "object_store_suite.h"
@@ -56,6 +57,30 @@ class RemoteUnderTest final : public StoreUnderTest {
   std::unique_ptr<Client> client_;
 };
 
+// The least a wrapper defines: its three required writes, passed on.
+class PassWrites final : public ForwardingObjectStore {
+ public:
+  using ForwardingObjectStore::ForwardingObjectStore;
+  Result<WriteResult> Put(std::string_view k, std::string_view v, const WriteOptions& wo) override {
+    return inner_->Put(k, v, wo);
+  }
+  Result<WriteResult> PutStream(std::string_view k, ValueSource* src, const WriteOptions& wo) override {
+    return inner_->PutStream(k, src, wo);
+  }
+  Result<WriteResult> Delete(std::string_view k, const WriteOptions& wo) override {
+    return inner_->Delete(k, wo);
+  }
+};
+
+class ForwardingUnderTest final : public StoreUnderTest {
+ public:
+  ObjectStore* store() override { return local_.store() == nullptr ? nullptr : &wrapper_; }
+
+ private:
+  LocalUnderTest local_;
+  PassWrites wrapper_{local_.store()};
+};
+
 ObjectStoreImpl Local() {
   return {"Local", []() -> std::unique_ptr<StoreUnderTest> {
             auto s = std::make_unique<LocalUnderTest>();
@@ -72,9 +97,56 @@ ObjectStoreImpl Remote() {
           }};
 }
 
+ObjectStoreImpl Forwarding() {
+  return {"Forwarding", []() -> std::unique_ptr<StoreUnderTest> {
+            auto s = std::make_unique<ForwardingUnderTest>();
+            if (s->store() == nullptr) return nullptr;
+            return s;
+          }};
+}
+
 INSTANTIATE_TEST_SUITE_P(Local, ObjectStoreSuite, ::testing::Values(Local()), ObjectStoreImplName);
 INSTANTIATE_TEST_SUITE_P(Remote, ObjectStoreSuite, ::testing::Values(Remote()),
                          ObjectStoreImplName);
+INSTANTIATE_TEST_SUITE_P(Forwarding, ObjectStoreSuite, ::testing::Values(Forwarding()),
+                         ObjectStoreImplName);
+
+// A wrapper that must see every write cannot miss one by forgetting an override: the optional
+// writes it does not define are refused, not passed around it, while reads (Pin included)
+// reach the inner store.
+TEST(ForwardingObjectStore, WritesAWrapperDoesNotDefineAreRefusedNotPassedAround) {
+  LocalUnderTest local;
+  ASSERT_NE(local.store(), nullptr);
+  PassWrites wrapper(local.store());
+  ObjectStore& w = wrapper;  // called as its users call it
+  ASSERT_TRUE(w.Put("part1", "ab").ok());
+  ASSERT_TRUE(w.Put("part2", "cd").ok());
+  EXPECT_TRUE(w.Compose("whole", {"part1", "part2"}, WriteOptions()).status().IsNotSupported());
+  EXPECT_TRUE(w.PutAsync("async", "v", WriteOptions(), [](Result<WriteResult>) {
+                 ADD_FAILURE() << "a refused PutAsync must not call back";
+               }).IsBusy());
+  w.StartCommit();
+  EXPECT_TRUE(local.store()->Head("whole").status().IsNotFound());
+  EXPECT_TRUE(local.store()->Head("async").status().IsNotFound());
+  EXPECT_TRUE(local.store()->Head("part1").ok());
+  // Reads are the inner store's, the capabilities too.
+  Result<GetResult> g = w.Get("part2");
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->data, "cd");
+  Result<std::unique_ptr<PinnedObject>> pin = w.Pin("part1");
+  ASSERT_TRUE(pin.ok()) << pin.status().ToString();
+  EXPECT_EQ((*pin)->info().size, 2u);
+  ASSERT_TRUE(w.Delete("part1").ok());
+  Result<ObjectInfo> hv = w.HeadVersion("part1");
+  ASSERT_TRUE(hv.ok()) << hv.status().ToString();
+  EXPECT_TRUE(hv->deleted);
+  Result<ListResult> lv = w.ListVersions("", 10);
+  ASSERT_TRUE(lv.ok()) << lv.status().ToString();
+  EXPECT_EQ(lv->objects.size(), 2u);
+  Result<LogBatch> log = w.IterateLog(LogPosition(), 10);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  EXPECT_EQ(log->records.size(), 3u);
+}
 
 }  // namespace
 }  // namespace cairn::test

@@ -43,22 +43,22 @@ using proto::WireStatus;
 using test::RawConn;
 
 // Puts and deletes of keys starting "held-" wait until Release(); the rest go straight through.
-class GatedStore final : public ObjectStore {
+class GatedStore final : public ForwardingObjectStore {
  public:
-  explicit GatedStore(ObjectStore* base) : base_(base) {}
+  explicit GatedStore(ObjectStore* base) : ForwardingObjectStore(base) {}
   Result<WriteResult> Put(std::string_view k, std::string_view v, const WriteOptions& wo) override {
     Hold(k);
-    return base_->Put(k, v, wo);
+    return inner_->Put(k, v, wo);
   }
   Result<WriteResult> PutStream(std::string_view k, ValueSource* src, const WriteOptions& wo) override {
     Hold(k);
-    return base_->PutStream(k, src, wo);
+    return inner_->PutStream(k, src, wo);
   }
   // The loop's path (a cluster node's replica writes take it): a held key's commit finishes
   // on a thread of the store's once released, as a group commit's callback does.
   Status PutAsync(std::string_view k, std::string_view v, const WriteOptions& wo,
                   WriteDone done) override {
-    if (k.substr(0, 5) != "held-") return base_->PutAsync(k, v, wo, std::move(done));
+    if (k.substr(0, 5) != "held-") return inner_->PutAsync(k, v, wo, std::move(done));
     if (!async_) return Status::Busy("held: the pool's path");
     async_puts_++;
     std::lock_guard<std::mutex> l(threads_mu_);
@@ -67,11 +67,10 @@ class GatedStore final : public ObjectStore {
       Hold(key);
       WriteOptions o = wo;
       o.held_version_out = nullptr;
-      done(base_->Put(key, value, o));
+      done(inner_->Put(key, value, o));
     });
     return Status::OK();
   }
-  void StartCommit() override { base_->StartCommit(); }
   ~GatedStore() override { JoinThreads(); }
   // Releases the held writes and waits for the loop path's commits: before the server stops,
   // so that no callback reaches a server that is gone.
@@ -83,17 +82,10 @@ class GatedStore final : public ObjectStore {
   }
   std::atomic<bool> async_{false};  // held keys: the loop's path (else Busy: the pool's)
   std::atomic<int> async_puts_{0};
-  Result<GetResult> Get(std::string_view k, const ByteRange& r) override { return base_->Get(k, r); }
-  Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view k, const ByteRange& r) override {
-    return base_->OpenReader(k, r);
-  }
-  Result<ObjectInfo> Head(std::string_view k) override { return base_->Head(k); }
   Result<WriteResult> Delete(std::string_view k, const WriteOptions& wo) override {
     Hold(k);
-    return base_->Delete(k, wo);
+    return inner_->Delete(k, wo);
   }
-  Result<ListResult> List(const ListOptions& lo) override { return base_->List(lo); }
-  Result<StoreStats> Stats() override { return base_->Stats(); }
 
   bool AwaitEntered(int n) {
     std::unique_lock<std::mutex> l(mu_);
@@ -113,7 +105,6 @@ class GatedStore final : public ObjectStore {
     cv_.notify_all();
     cv_.wait(l, [&] { return released_; });
   }
-  ObjectStore* base_;
   std::mutex threads_mu_;
   std::vector<std::thread> threads_;
   std::mutex mu_;
@@ -375,36 +366,28 @@ TEST_F(ReplicaFenceTest, Issue12ASenderStalledMidBodyHoldsNoPlace) {
 // Node 1's store: its first put (a read's repair), or with `on_head` its first HeadVersion (the
 // read's own look), installs `next` in the view first, as a map change arriving while the read
 // runs.
-class MapChangingStore final : public ObjectStore {
+class MapChangingStore final : public ForwardingObjectStore {
  public:
   MapChangingStore(ObjectStore* base, cluster::FixedMapView* view, cluster::ClusterMap next)
-      : base_(base), view_(view), next_(std::move(next)) {}
+      : ForwardingObjectStore(base), view_(view), next_(std::move(next)) {}
   Result<WriteResult> Put(std::string_view k, std::string_view v, const WriteOptions& wo) override {
     if (!changed_.exchange(true)) view_->Set(next_);
-    return base_->Put(k, v, wo);
+    return inner_->Put(k, v, wo);
   }
   Result<WriteResult> PutStream(std::string_view k, ValueSource* src, const WriteOptions& wo) override {
-    return base_->PutStream(k, src, wo);
+    return inner_->PutStream(k, src, wo);
   }
-  Result<GetResult> Get(std::string_view k, const ByteRange& r) override { return base_->Get(k, r); }
-  Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view k, const ByteRange& r) override {
-    return base_->OpenReader(k, r);
-  }
-  Result<ObjectInfo> Head(std::string_view k) override { return base_->Head(k); }
   Result<ObjectInfo> HeadVersion(std::string_view k) override {
     if (on_head && !changed_.exchange(true)) view_->Set(next_);
-    return base_->HeadVersion(k);
+    return inner_->HeadVersion(k);
   }
   Result<WriteResult> Delete(std::string_view k, const WriteOptions& wo) override {
-    return base_->Delete(k, wo);
+    return inner_->Delete(k, wo);
   }
-  Result<ListResult> List(const ListOptions& lo) override { return base_->List(lo); }
-  Result<StoreStats> Stats() override { return base_->Stats(); }
   bool changed() const { return changed_.load(); }
   std::atomic<bool> on_head{false};
 
  private:
-  ObjectStore* base_;
   cluster::FixedMapView* view_;
   cluster::ClusterMap next_;
   std::atomic<bool> changed_{false};

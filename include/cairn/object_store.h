@@ -418,4 +418,43 @@ class ObjectStore {
   }
 };
 
+// A base for a store that wraps another and changes some of its calls. Every read (Get,
+// OpenReader, Head, HeadVersion, List, ListVersions, Stats, Pin, TryPin, IterateLog) and
+// StartCommit go to `inner` unchanged. Writes do not: Put, PutStream and Delete stay for the
+// wrapper to define, and PutAsync and Compose keep ObjectStore's refusals (Busy, NotSupported)
+// unless it overrides them. So a wrapper that must see every write (a digest, a fence) cannot
+// miss one by forgetting an override: a write it does not define is refused, never passed
+// around it. `inner` must outlive the wrapper.
+class ForwardingObjectStore : public ObjectStore {
+ public:
+  explicit ForwardingObjectStore(ObjectStore* inner) : inner_(inner) {}
+  ObjectStore* inner() const { return inner_; }
+
+  void StartCommit() override { inner_->StartCommit(); }
+  Result<GetResult> Get(std::string_view key, const ByteRange& range = ByteRange()) override {
+    return inner_->Get(key, range);
+  }
+  Result<std::unique_ptr<ObjectReader>> OpenReader(
+      std::string_view key, const ByteRange& range = ByteRange()) override {
+    return inner_->OpenReader(key, range);
+  }
+  Result<ObjectInfo> Head(std::string_view key) override { return inner_->Head(key); }
+  Result<ObjectInfo> HeadVersion(std::string_view key) override { return inner_->HeadVersion(key); }
+  Result<ListResult> List(const ListOptions& lo) override { return inner_->List(lo); }
+  Result<ListResult> ListVersions(std::string_view start_after, uint32_t limit) override {
+    return inner_->ListVersions(start_after, limit);
+  }
+  Result<StoreStats> Stats() override { return inner_->Stats(); }
+  Result<std::unique_ptr<PinnedObject>> Pin(std::string_view key) override { return inner_->Pin(key); }
+  Result<std::unique_ptr<PinnedObject>> TryPin(std::string_view key) override {
+    return inner_->TryPin(key);
+  }
+  Result<LogBatch> IterateLog(LogPosition from, size_t limit) override {
+    return inner_->IterateLog(from, limit);
+  }
+
+ protected:
+  ObjectStore* const inner_;
+};
+
 }  // namespace cairn

@@ -25,9 +25,9 @@
 
 namespace cairn::cluster {
 
-class DigestedStore final : public ObjectStore {
+class DigestedStore final : public ForwardingObjectStore {
  public:
-  explicit DigestedStore(ObjectStore* inner) : inner_(inner) {}
+  explicit DigestedStore(ObjectStore* inner) : ForwardingObjectStore(inner) {}
 
   // Rebuilds the digest by one scan of the store (every key, deletes included). REQUIRES: no
   // write through this store meanwhile (ClusterNode calls it before the node serves).
@@ -43,7 +43,6 @@ class DigestedStore final : public ObjectStore {
   Status SaveCheckpoint(const std::string& path);
   Status LoadCheckpoint(const std::string& path);
   DigestSet& digest() { return digest_; }
-  ObjectStore* inner() { return inner_; }
 
   // The keys of `leaves` after `start_after`: at most `max_keys` listed, at most
   // kMaxKeysScannedPerRequest index entries scanned. A listing that covered every key
@@ -58,29 +57,8 @@ class DigestedStore final : public ObjectStore {
                                 const WriteOptions& wo) override;
   Status PutAsync(std::string_view key, std::string_view value, const WriteOptions& wo,
                   WriteDone done) override;
-  void StartCommit() override { inner_->StartCommit(); }
   Result<WriteResult> Delete(std::string_view key, const WriteOptions& wo) override;
-  Result<GetResult> Get(std::string_view key, const ByteRange& range) override {
-    return inner_->Get(key, range);
-  }
-  Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key,
-                                                   const ByteRange& range) override {
-    return inner_->OpenReader(key, range);
-  }
-  Result<ObjectInfo> Head(std::string_view key) override { return inner_->Head(key); }
-  Result<ObjectInfo> HeadVersion(std::string_view key) override { return inner_->HeadVersion(key); }
-  Result<ListResult> List(const ListOptions& lo) override { return inner_->List(lo); }
-  Result<ListResult> ListVersions(std::string_view start_after, uint32_t limit) override {
-    return inner_->ListVersions(start_after, limit);
-  }
-  Result<StoreStats> Stats() override { return inner_->Stats(); }
-  Result<std::unique_ptr<PinnedObject>> Pin(std::string_view key) override { return inner_->Pin(key); }
-  Result<std::unique_ptr<PinnedObject>> TryPin(std::string_view key) override {
-    return inner_->TryPin(key);
-  }
-  Result<LogBatch> IterateLog(LogPosition from, size_t limit) override {
-    return inner_->IterateLog(from, limit);
-  }
+  // Reads go to the inner store (ForwardingObjectStore).
   // Compose is not offered (the default NotSupported): the cluster does not compose.
 
  private:
@@ -88,7 +66,6 @@ class DigestedStore final : public ObjectStore {
   Version Before(std::string_view key, const WriteOptions& wo);
   void After(std::string_view key, const Version& before, const WriteResult& r);
 
-  ObjectStore* inner_;
   DigestSet digest_;
 };
 

@@ -72,9 +72,9 @@ class EpochFence {
 // This node's own store as its coordinators write it: every put and delete holds a place in the
 // fence (EnterLocal) until it is done (for PutAsync, until its callback has run). Reads pass
 // through.
-class FencedStore final : public ObjectStore {
+class FencedStore final : public ForwardingObjectStore {
  public:
-  FencedStore(ObjectStore* inner, EpochFence* fence) : inner_(inner), fence_(fence) {}
+  FencedStore(ObjectStore* inner, EpochFence* fence) : ForwardingObjectStore(inner), fence_(fence) {}
   Result<WriteResult> Put(std::string_view key, std::string_view value,
                           const WriteOptions& wo) override {
     std::shared_ptr<const void> hold = fence_->EnterLocal();
@@ -91,35 +91,13 @@ class FencedStore final : public ObjectStore {
                             [hold = fence_->EnterLocal(), done = std::move(done)](
                                 Result<WriteResult> r) { done(std::move(r)); });
   }
-  void StartCommit() override { inner_->StartCommit(); }
   Result<WriteResult> Delete(std::string_view key, const WriteOptions& wo) override {
     std::shared_ptr<const void> hold = fence_->EnterLocal();
     return inner_->Delete(key, wo);
   }
-  Result<GetResult> Get(std::string_view key, const ByteRange& range) override {
-    return inner_->Get(key, range);
-  }
-  Result<std::unique_ptr<ObjectReader>> OpenReader(std::string_view key,
-                                                   const ByteRange& range) override {
-    return inner_->OpenReader(key, range);
-  }
-  Result<ObjectInfo> Head(std::string_view key) override { return inner_->Head(key); }
-  Result<ObjectInfo> HeadVersion(std::string_view key) override { return inner_->HeadVersion(key); }
-  Result<ListResult> List(const ListOptions& lo) override { return inner_->List(lo); }
-  Result<ListResult> ListVersions(std::string_view start_after, uint32_t limit) override {
-    return inner_->ListVersions(start_after, limit);
-  }
-  Result<StoreStats> Stats() override { return inner_->Stats(); }
-  Result<std::unique_ptr<PinnedObject>> Pin(std::string_view key) override { return inner_->Pin(key); }
-  Result<std::unique_ptr<PinnedObject>> TryPin(std::string_view key) override {
-    return inner_->TryPin(key);
-  }
-  Result<LogBatch> IterateLog(LogPosition from, size_t limit) override {
-    return inner_->IterateLog(from, limit);
-  }
+  // Reads go to the inner store (ForwardingObjectStore); Compose is not offered.
 
  private:
-  ObjectStore* inner_;
   EpochFence* fence_;
 };
 
