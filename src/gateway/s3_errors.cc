@@ -12,7 +12,7 @@ namespace {
 
 // The S3 API reference's "List of error codes", those the gateway can send, plus the statuses
 // the one Status table maps to (InsufficientStorage for NoSpace).
-constexpr std::array<S3ErrorCode, 49> kCodes = {{
+constexpr std::array<S3ErrorCode, 50> kCodes = {{
     {"AccessDenied", 403, "Access Denied"},
     {"AuthorizationHeaderMalformed", 400, "The authorization header is malformed"},
     {"AuthorizationQueryParametersError", 400, "The presigned query parameters are malformed"},
@@ -35,6 +35,7 @@ constexpr std::array<S3ErrorCode, 49> kCodes = {{
     {"InvalidPartOrder", 400, "The list of parts was not in ascending order"},
     {"InvalidRange", 416, "The requested range is not satisfiable"},
     {"InvalidRequest", 400, "Invalid Request"},
+    {"InvalidStorageClass", 400, "The storage class you specified is not valid"},
     {"KeyTooLongError", 400, "Your key is too long"},
     {"MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema"},
     {"MaxMessageLengthExceeded", 400, "Your request was too big"},

@@ -26,6 +26,16 @@ size_t MaxS3KeyBytes(std::string_view bucket, size_t max_key_bytes) {
   return max_key_bytes > bucket.size() + 1 ? max_key_bytes - bucket.size() - 1 : 0;
 }
 
+bool KnownStorageClass(std::string_view name) {
+  static constexpr std::string_view kClasses[] = {
+      "STANDARD",     "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+      "GLACIER",      "DEEP_ARCHIVE",       "OUTPOSTS",    "GLACIER_IR", "SNOW",
+      "EXPRESS_ONEZONE"};
+  for (std::string_view c : kClasses)
+    if (name == c) return true;
+  return false;
+}
+
 bool ValidBucketName(std::string_view n) {
   if (n.size() < 3 || n.size() > 63) return false;
   for (char c : n)
@@ -69,6 +79,14 @@ std::string_view HeaderOr(const http::fields& h, std::string_view name, std::str
   if (it == h.end()) return dflt;
   auto v = it->value();
   return {v.data(), v.size()};
+}
+
+Outcome CheckStorageClass(const http::fields& h) {
+  std::string_view c = HeaderOr(h, "x-amz-storage-class");
+  if (c.empty() || KnownStorageClass(c)) return std::nullopt;
+  return S3Error::Make("InvalidStorageClass",
+                       fmt::format("x-amz-storage-class: '{}' is not one of S3's storage classes",
+                                   c.substr(0, 64)));
 }
 
 std::string ETagOf(const ObjectInfo& info) {

@@ -163,6 +163,9 @@ size_t MaxS3KeyBytes(std::string_view bucket, size_t max_key_bytes = kMaxKeyByte
 // S3's bucket naming rules (3..63 of a-z 0-9 . -, starting and ending with a letter or digit,
 // no "..", not an IP address, not starting with "xn--" or ending with "-s3alias").
 bool ValidBucketName(std::string_view name);
+// x-amz-storage-class: one of S3's storage class names. Cairn keeps every object one way and
+// lists it STANDARD; a name S3 does not know is InvalidStorageClass.
+bool KnownStorageClass(std::string_view name);
 
 // An S3 endpoint: the gateway on an HttpServer with loops, a blocking pool, and the periodic
 // cleanup of abandoned uploads. What cairnd --s3-listen and cairn-s3 run.

@@ -522,8 +522,13 @@ TEST_F(S3GatewayTest, RangesAndConditions) {
   EXPECT_EQ(r.body, "789");
   r = Do("GET", "/bkt/k", "", {{"range", "bytes=-3"}});
   EXPECT_EQ(r.body, "789");
-  r = Do("GET", "/bkt/k", "", {{"range", "bytes=-30"}});
+  r = Do("GET", "/bkt/k", "", {{"range", "bytes=-30"}});  // longer than the object: all of it
+  EXPECT_EQ(r.status, 206);
   EXPECT_EQ(r.body, "0123456789");
+  EXPECT_EQ(r.H("content-range"), "bytes 0-9/10");
+  r = Do("GET", "/bkt/k", "", {{"range", "bytes=0-"}});
+  EXPECT_EQ(r.status, 206);
+  EXPECT_EQ(r.H("content-range"), "bytes 0-9/10");
   r = Do("GET", "/bkt/k", "", {{"range", "bytes=5-100"}});
   EXPECT_EQ(r.body, "56789");
   r = Do("GET", "/bkt/k", "", {{"range", "bytes=10-"}});

@@ -76,6 +76,9 @@ struct Request {
 
 // An op's outcome: nullopt once it has sent its response; else the error to send.
 using Outcome = std::optional<S3Error>;
+// InvalidStorageClass when the request names a storage class S3 does not have (after
+// authentication: PutObject, CopyObject, CreateMultipartUpload).
+Outcome CheckStorageClass(const http::fields& h);
 
 struct BucketInfo {
   std::string owner;

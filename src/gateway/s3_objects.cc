@@ -303,6 +303,7 @@ awaitable<Result<Gateway::Impl::Stored>> Gateway::Impl::StoreBody(
 awaitable<Outcome> Gateway::Impl::PutObject(HttpExchange& ex, Request& r) {
   Outcome a = co_await Authorize(ex, r, r.bucket);
   if (a) co_return a;
+  if (Outcome sc = CheckStorageClass(ex.headers()); sc) co_return sc;
   if (r.key.size() > MaxS3KeyBytes(r.bucket, o_.service.max_key_bytes))
     co_return S3Error::Make("KeyTooLongError",
                             fmt::format("max_key_bytes: in bucket '{}' keys are at most {} bytes",
@@ -450,8 +451,9 @@ awaitable<Outcome> Gateway::Impl::GetObject(HttpExchange& ex, Request& r, bool h
   for (const auto& f : BaseHeaders(r)) h.set(f.name_string(), f.value());
   unsigned status = 200;
   uint64_t off = 0, len = info.size;
-  if (range.present && !(range.offset == 0 && range.length == info.size &&
-                         !r.Has("partNumber"))) {
+  // Any satisfiable range is answered 206 with its Content-Range, one that covers the whole
+  // object too (bytes=0-, a suffix longer than the object), as S3 does.
+  if (range.present) {
     status = 206;
     off = range.offset;
     len = range.length;
@@ -680,6 +682,7 @@ Result<std::string> Gateway::Impl::Md5Of(const std::string& store_key, const Byt
 awaitable<Outcome> Gateway::Impl::CopyObject(HttpExchange& ex, Request& r) {
   Outcome a = co_await Authorize(ex, r, r.bucket);
   if (a) co_return a;
+  if (Outcome sc = CheckStorageClass(ex.headers()); sc) co_return sc;
   if (r.key.size() > MaxS3KeyBytes(r.bucket, o_.service.max_key_bytes))
     co_return S3Error::Make("KeyTooLongError");
   std::string sb, skey;
