@@ -482,6 +482,15 @@ def conditional_get_and_head():
 
 
 @check
+def conditional_etag_lists():
+    b = new_bucket()
+    etag = S3.put_object(Bucket=b, Key="c", Body=b"x")["ETag"]
+    eq(S3.get_object(Bucket=b, Key="c", IfMatch='"0000", %s' % etag)["ETag"], etag, "If-Match list")
+    expect_error(304, "304", S3.get_object, Bucket=b, Key="c", IfNoneMatch='"0000", %s' % etag)
+    expect_error(304, "304", S3.get_object, Bucket=b, Key="c", IfNoneMatch="*")
+
+
+@check
 def conditional_put():
     b = new_bucket()
     with_headers(S3.put_object, {"If-None-Match": "*"}, Bucket=b, Key="c", Body=b"first")
@@ -525,6 +534,20 @@ def copy_keeps_or_replaces_metadata():
     h = S3.head_object(Bucket=b, Key="new")
     eq((h["Metadata"], h["ContentType"]), ({"b": "2"}, "text/b"), "REPLACE directive")
     eq(S3.get_object(Bucket=b, Key="new")["Body"].read(), b"copy me", "copied bytes")
+
+
+@check
+def copy_of_a_multipart_object_is_one_object():
+    # A copy is made by one request: its ETag is the MD5 of its bytes, and it has no parts.
+    b = new_bucket()
+    parts = [b"a" * (5 * MIB), b"b" * 10]
+    uid, etags = upload_parts(b, "mp", parts)
+    S3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=uid, MultipartUpload={
+        "Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]})
+    r = S3.copy_object(Bucket=b, Key="copy", CopySource={"Bucket": b, "Key": "mp"})
+    eq(r["CopyObjectResult"]["ETag"], '"%s"' % md5hex(b"".join(parts)), "the copy's ETag")
+    h = S3.head_object(Bucket=b, Key="copy", PartNumber=1)
+    eq((h["ContentLength"], h.get("PartsCount", 1)), (5 * MIB + 10, 1), "one part")
 
 
 @check
@@ -594,6 +617,17 @@ def delete_objects_reports_each_key():
 
 
 @check
+def delete_objects_malformed_xml():
+    b = new_bucket()
+    body = b"<Delete><Object><Key>a</Key></Object>"
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    st, _, out = raw("POST", "/" + b, body, {"Content-MD5": md5}, query="delete=")
+    eq(st, 400, "status")
+    if b"<Code>MalformedXML</Code>" not in out:
+        raise Fail("code: %r" % out[:200])
+
+
+@check
 def delete_objects_limit_is_1000_keys():
     b = new_bucket()
     got = error_of(S3.delete_objects, Bucket=b,
@@ -642,6 +676,20 @@ def list_v1_delimiter_other_than_slash():
     b = put_keys(new_bucket(), ["bar", "baz", "cab", "foo"])
     r = S3.list_objects(Bucket=b, Delimiter="a")
     eq((r["Delimiter"], keys_of(r), prefixes_of(r)), ("a", ["foo"], ["ba", "ca"]), "delimiter a")
+
+
+@check
+def list_v1_delimiter_of_several_characters():
+    b = put_keys(new_bucket(), ["a--b--c", "a--d", "x", "y--"])
+    r = S3.list_objects(Bucket=b, Delimiter="--")
+    eq((keys_of(r), prefixes_of(r)), (["x"], ["a--", "y--"]), "delimiter --")
+
+
+@check
+def list_v1_marker_before_and_after_the_prefix():
+    b = put_keys(new_bucket(), ["a", "p/1", "p/2", "z"])
+    eq(keys_of(S3.list_objects(Bucket=b, Prefix="p/", Marker="b")), ["p/1", "p/2"], "marker before")
+    eq(keys_of(S3.list_objects(Bucket=b, Prefix="p/", Marker="q")), [], "marker after")
 
 
 @check
@@ -827,6 +875,17 @@ def multipart_complete_checks_parts():
         "Parts": [listed[0], listed[2]]})
     eq(S3.head_object(Bucket=b, Key="mp")["ContentLength"], 5 * MIB + 1, "parts 1 and 3")
     S3.abort_multipart_upload(Bucket=b, Key="small", UploadId=uid2)
+
+
+@check
+def multipart_part_content_md5_is_checked():
+    b = new_bucket()
+    uid = S3.create_multipart_upload(Bucket=b, Key="mp")["UploadId"]
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    expect_error(400, "BadDigest", S3.upload_part, Bucket=b, Key="mp", UploadId=uid, PartNumber=1,
+                 Body=b"part", ContentMD5=wrong)
+    eq(S3.list_parts(Bucket=b, Key="mp", UploadId=uid).get("Parts", []), [], "no part stored")
+    S3.abort_multipart_upload(Bucket=b, Key="mp", UploadId=uid)
 
 
 @check

@@ -704,13 +704,12 @@ awaitable<Outcome> Gateway::Impl::CopyObject(HttpExchange& ex, Request& r) {
     co_return S3Error::Make("InvalidRequest", "the source is larger than the largest object "
                                               "CopyObject copies (max_put_bytes); use UploadPartCopy");
   WriteOptions wo;
+  // A copy is made by one request: S3 gives it the MD5 of its bytes as its ETag and no parts,
+  // whatever the source was. A multipart source's ETag and part sizes stay behind.
+  const bool multipart_source = info.metadata.system.find("etag") != info.metadata.system.end();
   if (directive == "REPLACE") {
     if (Status s = MetadataFromHeaders(ex.headers(), &wo.metadata); !s.ok()) co_return FromStatus(s);
-    wo.metadata.md5 = info.metadata.md5;
-    if (auto e = info.metadata.system.find("etag"); e != info.metadata.system.end())
-      wo.metadata.system["etag"] = e->second;
-    if (auto p = info.metadata.system.find("parts"); p != info.metadata.system.end())
-      wo.metadata.system["parts"] = p->second;
+    if (!multipart_source) wo.metadata.md5 = info.metadata.md5;
   } else {
     if (src_key == dst_key)
       co_return S3Error::Make(
@@ -719,9 +718,13 @@ awaitable<Outcome> Gateway::Impl::CopyObject(HttpExchange& ex, Request& r) {
           "without changing the object's metadata, storage class, website redirect location or "
           "encryption attributes.");
     wo.metadata = info.metadata;
+    if (multipart_source) {
+      wo.metadata.system.erase("etag");
+      wo.metadata.system.erase("parts");
+      wo.metadata.md5.clear();
+    }
   }
-  bool want_md5 = info.metadata.md5.empty() &&
-                  info.metadata.system.find("etag") == info.metadata.system.end();
+  bool want_md5 = wo.metadata.md5.empty();
   if (want_md5 && !o_.spool_dir.empty()) {
     // A store that takes metadata first: the MD5 from a first pass over the source.
     Result<std::string> md5 =
