@@ -411,6 +411,20 @@ def object_storage_class():
                  StorageClass="NO_SUCH_CLASS")
 
 
+@check
+def object_keys_with_xml_special_characters():
+    # Keys travel in XML listings and errors: each must come back as it went in.
+    b = new_bucket()
+    keys = ["lt<", "gt>", "amp&", 'quot"', "apos'", "<tag>&amp;</tag>", "]]>", "$dollar", "_ _"]
+    for k in keys:
+        S3.put_object(Bucket=b, Key=k, Body=b"x")
+    eq(keys_of(S3.list_objects_v2(Bucket=b)), sorted(keys), "V2 listing")
+    eq(keys_of(S3.list_objects(Bucket=b)), sorted(keys), "V1 listing")
+    r = S3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": k} for k in keys]})
+    eq(sorted(d["Key"] for d in r["Deleted"]), sorted(keys), "DeleteObjects")
+    eq(S3.list_objects_v2(Bucket=b)["KeyCount"], 0, "all deleted")
+
+
 # ---- Ranges ------------------------------------------------------------------------------
 
 @check
@@ -723,13 +737,30 @@ def list_v1_max_keys_zero():
 
 
 @check
+def list_v1_defaults_and_bad_max_keys():
+    b = put_keys(new_bucket(), ["a/1", "b"])
+    r = S3.list_objects(Bucket=b)
+    eq((r["MaxKeys"], r["IsTruncated"], r.get("Delimiter")), (1000, False, None), "defaults")
+    r = S3.list_objects(Bucket=b, Delimiter="")
+    eq((keys_of(r), prefixes_of(r)), (["a/1", "b"], []), "an empty delimiter groups nothing")
+    r = S3.list_objects(Bucket=b, Delimiter="/", Prefix="zz")
+    eq((keys_of(r), prefixes_of(r)), ([], []), "a prefix with no key")
+    st, _, body = raw("GET", "/" + b, query="max-keys=blah")
+    eq(st, 400, "max-keys=blah status")
+    if b"<Code>InvalidArgument</Code>" not in body:
+        raise Fail("max-keys=blah: %r" % body[:200])
+
+
+@check
 def list_v1_objects_have_their_fields():
     b = new_bucket()
     S3.put_object(Bucket=b, Key="k", Body=b"12345")
     o = S3.list_objects(Bucket=b)["Contents"][0]
     eq((o["Size"], o["ETag"], o["StorageClass"]), (5, '"%s"' % md5hex(b"12345"), "STANDARD"), "fields")
-    if "Owner" not in o:
-        raise Fail("V1 lists the owner of each object")
+    if not isinstance(o.get("LastModified"), datetime.datetime):
+        raise Fail("LastModified %r" % o.get("LastModified"))
+    if not o.get("Owner", {}).get("ID"):
+        raise Fail("V1 lists the owner of each object: %r" % o.get("Owner"))
 
 
 # ---- Listing, version 2 ------------------------------------------------------------------
@@ -776,6 +807,16 @@ def list_v2_prefix_without_its_delimiter():
     eq(keys_of(r), ["boo/baz/x"], "start-after inside the prefix")
     r = S3.list_objects_v2(Bucket=b, Prefix="boo/", StartAfter="zzz")
     eq((keys_of(r), r["KeyCount"]), ([], 0), "start-after past the prefix")
+
+
+@check
+def list_v2_continuation_token_wins_over_start_after():
+    b = put_keys(new_bucket(), ["a", "b", "c", "d"])
+    r = S3.list_objects_v2(Bucket=b, MaxKeys=1, StartAfter="a")
+    eq(keys_of(r), ["b"], "first page")
+    r = S3.list_objects_v2(Bucket=b, MaxKeys=1, StartAfter="a",
+                           ContinuationToken=r["NextContinuationToken"])
+    eq((keys_of(r), r["StartAfter"]), (["c"], "a"), "the token decides; start-after is echoed")
 
 
 @check
@@ -936,6 +977,31 @@ def multipart_complete_with_no_parts_is_malformed():
     if b"<Code>MalformedXML</Code>" not in body:
         raise Fail("code: %r" % body[:200])
     S3.abort_multipart_upload(Bucket=b, Key="mp", UploadId=uid)
+
+
+@check
+def multipart_upload_part_copy_range_outside_the_source():
+    b = new_bucket()
+    S3.put_object(Bucket=b, Key="src", Body=b"x" * 100)
+    uid = S3.create_multipart_upload(Bucket=b, Key="mp")["UploadId"]
+    got = error_of(S3.upload_part_copy, Bucket=b, Key="mp", UploadId=uid, PartNumber=1,
+                   CopySource={"Bucket": b, "Key": "src"}, CopySourceRange="bytes=50-200")
+    if got not in ((400, "InvalidArgument"), (416, "InvalidRange")):
+        raise Fail("a range past the source: %r" % (got,))
+    S3.abort_multipart_upload(Bucket=b, Key="mp", UploadId=uid)
+
+
+@check
+def multipart_complete_replaces_an_existing_object():
+    b = new_bucket()
+    S3.put_object(Bucket=b, Key="k", Body=b"old", Metadata={"old": "1"})
+    uid = S3.create_multipart_upload(Bucket=b, Key="k")["UploadId"]
+    e = S3.upload_part(Bucket=b, Key="k", UploadId=uid, PartNumber=1, Body=b"new")["ETag"]
+    eq(S3.get_object(Bucket=b, Key="k")["Body"].read(), b"old", "the old object until Complete")
+    S3.complete_multipart_upload(Bucket=b, Key="k", UploadId=uid,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+    g = S3.get_object(Bucket=b, Key="k")
+    eq((g["Body"].read(), g["Metadata"]), (b"new", {}), "the new object")
 
 
 @check

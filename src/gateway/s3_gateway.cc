@@ -81,12 +81,37 @@ std::string_view HeaderOr(const http::fields& h, std::string_view name, std::str
   return {v.data(), v.size()};
 }
 
-Outcome CheckStorageClass(const http::fields& h) {
+Outcome CheckObjectWriteHeaders(const http::fields& h) {
   std::string_view c = HeaderOr(h, "x-amz-storage-class");
-  if (c.empty() || KnownStorageClass(c)) return std::nullopt;
-  return S3Error::Make("InvalidStorageClass",
-                       fmt::format("x-amz-storage-class: '{}' is not one of S3's storage classes",
-                                   c.substr(0, 64)));
+  if (!c.empty() && !KnownStorageClass(c))
+    return S3Error::Make("InvalidStorageClass",
+                         fmt::format("x-amz-storage-class: '{}' is not one of S3's storage classes",
+                                     c.substr(0, 64)));
+  std::string_view acl = HeaderOr(h, "x-amz-acl", "private");
+  if (acl != "private" && acl != "bucket-owner-full-control")
+    return S3Error::Make("NotImplemented", "x-amz-acl: only the canned ACL \"private\" is supported");
+  static constexpr std::string_view kRefused[] = {
+      "x-amz-server-side-encryption",
+      "x-amz-server-side-encryption-customer-algorithm",
+      "x-amz-server-side-encryption-aws-kms-key-id",
+      "x-amz-tagging",
+      "x-amz-grant-read",
+      "x-amz-grant-read-acp",
+      "x-amz-grant-write-acp",
+      "x-amz-grant-full-control",
+      "x-amz-object-lock-mode",
+      "x-amz-object-lock-retain-until-date",
+      "x-amz-object-lock-legal-hold",
+      "x-amz-website-redirect-location"};
+  for (std::string_view name : kRefused) {
+    // An empty value asks for nothing (tools send an empty x-amz-tagging).
+    if (HeaderOr(h, name).empty()) continue;
+    return S3Error::Make("NotImplemented",
+                         fmt::format("{}: not implemented (objects are stored unencrypted, "
+                                     "untagged, private and unlocked)",
+                                     name));
+  }
+  return std::nullopt;
 }
 
 std::string ETagOf(const ObjectInfo& info) {

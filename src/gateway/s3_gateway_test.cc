@@ -511,6 +511,42 @@ TEST_F(S3GatewayTest, ObjectsMetadataAndIntegrity) {
   EXPECT_EQ(Do("POST", "/bkt?delete", "<Delete>").Code(), "MalformedXML");
 }
 
+// A write that asks for what the gateway does not do is refused, never stored without it: an
+// object someone believes encrypted, tagged, public or locked is not written unencrypted,
+// untagged, private or unlocked.
+TEST_F(S3GatewayTest, Issue13WritesAskingForWhatIsNotDoneAreRefusedNotDropped) {
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  ASSERT_EQ(Do("PUT", "/bkt/src", "x").status, 200);
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"x-amz-server-side-encryption", "AES256"},
+      {"x-amz-server-side-encryption-customer-algorithm", "AES256"},
+      {"x-amz-tagging", "a=b"},
+      {"x-amz-acl", "public-read"},
+      {"x-amz-grant-read", "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\""},
+      {"x-amz-object-lock-mode", "GOVERNANCE"},
+      {"x-amz-website-redirect-location", "/elsewhere"}};
+  for (const auto& [name, value] : refused) {
+    SCOPED_TRACE(name);
+    Resp r = Do("PUT", "/bkt/k", "x", {{name, value}});
+    EXPECT_EQ(r.status, 501);
+    EXPECT_EQ(r.Code(), "NotImplemented");
+    EXPECT_NE(r.body.find(name), std::string::npos) << r.body;  // the error names the header
+    EXPECT_EQ(Do("PUT", "/bkt/copy", "", {{"x-amz-copy-source", "/bkt/src"}, {name, value}}).Code(),
+              "NotImplemented");
+    EXPECT_EQ(Do("POST", "/bkt/mp?uploads", "", {{name, value}}).Code(), "NotImplemented");
+  }
+  EXPECT_FALSE(Stored("bkt", "k"));
+  EXPECT_FALSE(Stored("bkt", "copy"));
+  EXPECT_EQ(Do("PUT", "/bkt/k", "x", {{"x-amz-storage-class", "NO_SUCH"}}).Code(), "InvalidStorageClass");
+  EXPECT_FALSE(Stored("bkt", "k"));
+  // What asks for nothing more is stored: the owner's canned ACLs, an empty tag set, a class
+  // S3 has.
+  EXPECT_EQ(Do("PUT", "/bkt/k", "x", {{"x-amz-acl", "private"}}).status, 200);
+  EXPECT_EQ(Do("PUT", "/bkt/k", "x", {{"x-amz-acl", "bucket-owner-full-control"}}).status, 200);
+  EXPECT_EQ(Do("PUT", "/bkt/k", "x", {{"x-amz-tagging", ""}}).status, 200);
+  EXPECT_EQ(Do("PUT", "/bkt/k", "x", {{"x-amz-storage-class", "STANDARD_IA"}}).status, 200);
+}
+
 TEST_F(S3GatewayTest, RangesAndConditions) {
   ASSERT_EQ(Do("PUT", "/bkt").status, 200);
   ASSERT_EQ(Do("PUT", "/bkt/k", "0123456789").status, 200);

@@ -76,9 +76,13 @@ struct Request {
 
 // An op's outcome: nullopt once it has sent its response; else the error to send.
 using Outcome = std::optional<S3Error>;
-// InvalidStorageClass when the request names a storage class S3 does not have (after
-// authentication: PutObject, CopyObject, CreateMultipartUpload).
-Outcome CheckStorageClass(const http::fields& h);
+// The headers of an object write (PutObject, CopyObject, CreateMultipartUpload; after
+// authentication) that ask for what the gateway does not do are refused rather than dropped,
+// so that nobody believes an object encrypted, tagged, public or locked when it is not:
+// server-side encryption, tags, a canned ACL other than private or bucket-owner-full-control,
+// grants, object lock, a website redirect: NotImplemented naming the header. A storage class
+// S3 does not have: InvalidStorageClass.
+Outcome CheckObjectWriteHeaders(const http::fields& h);
 
 struct BucketInfo {
   std::string owner;

@@ -141,7 +141,7 @@ class RangeCopySource final : public ValueSource {
 awaitable<Outcome> Gateway::Impl::CreateUpload(HttpExchange& ex, Request& r) {
   Outcome a = co_await Authorize(ex, r, r.bucket);
   if (a) co_return a;
-  if (Outcome sc = CheckStorageClass(ex.headers()); sc) co_return sc;
+  if (Outcome h = CheckObjectWriteHeaders(ex.headers()); h) co_return h;
   if (r.key.size() > MaxS3KeyBytes(r.bucket, o_.service.max_key_bytes))
     co_return S3Error::Make("KeyTooLongError");
   WriteOptions wo;

@@ -303,7 +303,7 @@ awaitable<Result<Gateway::Impl::Stored>> Gateway::Impl::StoreBody(
 awaitable<Outcome> Gateway::Impl::PutObject(HttpExchange& ex, Request& r) {
   Outcome a = co_await Authorize(ex, r, r.bucket);
   if (a) co_return a;
-  if (Outcome sc = CheckStorageClass(ex.headers()); sc) co_return sc;
+  if (Outcome h = CheckObjectWriteHeaders(ex.headers()); h) co_return h;
   if (r.key.size() > MaxS3KeyBytes(r.bucket, o_.service.max_key_bytes))
     co_return S3Error::Make("KeyTooLongError",
                             fmt::format("max_key_bytes: in bucket '{}' keys are at most {} bytes",
@@ -682,7 +682,7 @@ Result<std::string> Gateway::Impl::Md5Of(const std::string& store_key, const Byt
 awaitable<Outcome> Gateway::Impl::CopyObject(HttpExchange& ex, Request& r) {
   Outcome a = co_await Authorize(ex, r, r.bucket);
   if (a) co_return a;
-  if (Outcome sc = CheckStorageClass(ex.headers()); sc) co_return sc;
+  if (Outcome h = CheckObjectWriteHeaders(ex.headers()); h) co_return h;
   if (r.key.size() > MaxS3KeyBytes(r.bucket, o_.service.max_key_bytes))
     co_return S3Error::Make("KeyTooLongError");
   std::string sb, skey;
