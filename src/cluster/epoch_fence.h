@@ -87,9 +87,14 @@ class FencedStore final : public ForwardingObjectStore {
   }
   Status PutAsync(std::string_view key, std::string_view value, const WriteOptions& wo,
                   WriteDone done) override {
+    // The place is given back as the commit answers (the write is in the store then), not
+    // whenever the store gets round to destroying its callback.
     return inner_->PutAsync(key, value, wo,
                             [hold = fence_->EnterLocal(), done = std::move(done)](
-                                Result<WriteResult> r) { done(std::move(r)); });
+                                Result<WriteResult> r) mutable {
+                              hold.reset();
+                              done(std::move(r));
+                            });
   }
   Result<WriteResult> Delete(std::string_view key, const WriteOptions& wo) override {
     std::shared_ptr<const void> hold = fence_->EnterLocal();
