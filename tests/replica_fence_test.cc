@@ -27,6 +27,7 @@
 #include "cluster/epoch_fence.h"
 #include "cluster/map_view.h"
 #include "cluster/peer_pool.h"
+#include "cluster/write_gate.h"
 #include "proto/frame.h"
 #include "proto/messages.h"
 #include "server/cluster_hooks.h"
@@ -87,30 +88,14 @@ class GatedStore final : public ForwardingObjectStore {
     return inner_->Delete(k, wo);
   }
 
-  bool AwaitEntered(int n) {
-    std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, std::chrono::seconds(20), [&] { return entered_ >= n; });
-  }
-  void Release() {
-    std::lock_guard<std::mutex> l(mu_);
-    released_ = true;
-    cv_.notify_all();
-  }
+  bool AwaitEntered(int n) { return gate_.AwaitEntered(n); }
+  void Release() { gate_.Release(); }
 
  private:
-  void Hold(std::string_view k) {
-    if (k.substr(0, 5) != "held-") return;
-    std::unique_lock<std::mutex> l(mu_);
-    entered_++;
-    cv_.notify_all();
-    cv_.wait(l, [&] { return released_; });
-  }
+  void Hold(std::string_view k) { gate_.Hold(k); }
   std::mutex threads_mu_;
   std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int entered_ = 0;
-  bool released_ = false;
+  cairn::testing::WriteGate gate_{[](std::string_view k) { return k.substr(0, 5) == "held-"; }};
 };
 
 class FenceHooks final : public server::ClusterHooks {

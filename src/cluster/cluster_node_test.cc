@@ -13,6 +13,7 @@
 
 #include "cairn/local_object_store.h"
 #include "cluster/etcd_fixture.h"
+#include "cluster/write_gate.h"
 
 namespace cairn::cluster {
 namespace {
@@ -51,36 +52,18 @@ class HoldingStore final : public ForwardingObjectStore {
     Hold(k);
     return inner_->Delete(k, wo);
   }
-  bool AwaitEntered(int n) {
-    std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, std::chrono::seconds(20), [&] { return entered_ >= n; });
-  }
-  void Release() {
-    std::lock_guard<std::mutex> l(mu_);
-    released_ = true;
-    cv_.notify_all();
-  }
-  void Rearm() {
-    std::lock_guard<std::mutex> l(mu_);
-    released_ = false;
-  }
+  bool AwaitEntered(int n) { return gate_.AwaitEntered(n); }
+  void Release() { gate_.Release(); }
+  void Rearm() { gate_.Rearm(); }
   ~HoldingStore() override {
     Release();
     for (auto& t : async_) t.join();
   }
 
  private:
-  void Hold(std::string_view k) {
-    if (k != "held") return;
-    std::unique_lock<std::mutex> l(mu_);
-    entered_++;
-    cv_.notify_all();
-    cv_.wait(l, [&] { return released_; });
-  }
+  void Hold(std::string_view k) { gate_.Hold(k); }
+  cairn::testing::WriteGate gate_{[](std::string_view k) { return k == "held"; }};
   std::mutex mu_;
-  std::condition_variable cv_;
-  int entered_ = 0;
-  bool released_ = false;
   std::vector<std::thread> async_;
 };
 
