@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "gateway/s3_internal.h"
 #include "gateway/sigv4.h"
@@ -134,6 +135,7 @@ Status Gateway::Impl::Authenticate(const HttpExchange& ex, Request* r) {
   in.method = ex.method_string();
   in.path = r->path;
   if (presigned) {
+    in.query.reserve(r->query.size());
     for (const auto& [n, v] : r->query)
       if (n != "X-Amz-Signature") in.query.emplace_back(n, v);
   } else {
@@ -163,12 +165,10 @@ Status Gateway::Impl::Authenticate(const HttpExchange& ex, Request* r) {
   if (presigned && !HeaderOr(h, "x-amz-content-sha256").empty())
     in.payload_hash = HeaderOr(h, "x-amz-content-sha256");
   const std::string canonical = CanonicalRequest(in);
-  const std::string scope =
-      SigningScope(a.credential.date, a.credential.region, a.credential.service);
+  std::string scope = SigningScope(a.credential.date, a.credential.region, a.credential.service);
   const std::string sts = StringToSign(amz_date, scope, canonical);
-  const std::string skey =
-      SigningKey(key->second.secret, a.credential.date, a.credential.region, "s3");
-  const std::string want = Signature(skey, sts);
+  std::string skey = SigningKey(key->second.secret, a.credential.date, a.credential.region, "s3");
+  std::string want = Signature(skey, sts);
   // Constant-time comparison: a signature is a secret-derived value.
   if (want.size() != a.signature.size() ||
       CRYPTO_memcmp(want.data(), a.signature.data(), want.size()) != 0)
@@ -177,10 +177,10 @@ Status Gateway::Impl::Authenticate(const HttpExchange& ex, Request* r) {
                "Check your key and signing method.");
   r->access_key = key->first;
   r->s3key = &key->second;
-  r->signing_key = skey;
-  r->amz_date = amz_date;
-  r->scope = scope;
-  r->signature = want;
+  r->signing_key = std::move(skey);
+  r->amz_date = std::move(amz_date);
+  r->scope = std::move(scope);
+  r->signature = std::move(want);
   return Status::OK();
 }
 

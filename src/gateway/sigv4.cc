@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-#include <map>
 #include <memory>
 #include <vector>
 
@@ -203,37 +202,46 @@ std::string Sha256Stream::Final() {
 
 // ---- Encoding ------------------------------------------------------------------------------
 
-std::string UriEncode(std::string_view s, bool keep_slash) {
+namespace {
+
+// UriEncode, appended to `out` (the canonical request is built in one string, issue 13).
+void AppendUriEncoded(std::string* out, std::string_view s, bool keep_slash) {
   static const char* kDigits = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() + s.size() / 4);
+  out->reserve(out->size() + s.size() + s.size() / 4);
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
         c == '.' || c == '_' || c == '~' || (c == '/' && keep_slash)) {
-      out.push_back(ch);
+      out->push_back(ch);
     } else {
-      out.push_back('%');
-      out.push_back(kDigits[c >> 4]);
-      out.push_back(kDigits[c & 15]);
+      out->push_back('%');
+      out->push_back(kDigits[c >> 4]);
+      out->push_back(kDigits[c & 15]);
     }
   }
+}
+
+}  // namespace
+
+std::string UriEncode(std::string_view s, bool keep_slash) {
+  std::string out;
+  AppendUriEncoded(&out, s, keep_slash);
   return out;
 }
 
 bool UriDecode(std::string_view s, std::string* out) {
   out->clear();
   out->reserve(s.size());
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] != '%') {
-      out->push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) return false;
-    int a = HexValue(s[i + 1]), b = HexValue(s[i + 2]);
+  // The runs between escapes are copied whole (a presigned URL's query is mostly such runs).
+  while (!s.empty()) {
+    const size_t pct = s.find('%');
+    out->append(s.substr(0, pct));
+    if (pct == std::string_view::npos) break;
+    if (pct + 2 >= s.size()) return false;
+    int a = HexValue(s[pct + 1]), b = HexValue(s[pct + 2]);
     if (a < 0 || b < 0) return false;
     out->push_back(static_cast<char>(a * 16 + b));
-    i += 2;
+    s.remove_prefix(pct + 3);
   }
   return true;
 }
@@ -258,62 +266,96 @@ bool ParseQuery(std::string_view query, std::vector<std::pair<std::string, std::
 
 namespace {
 
-// Trims and collapses runs of spaces (SigV4's "Trimall").
-std::string TrimAll(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
+// Appends `v` trimmed, with runs of spaces collapsed (SigV4's "Trimall").
+void AppendTrimAll(std::string* out, std::string_view v) {
   bool space = false;
+  bool any = false;
   for (char c : v) {
     if (c == ' ' || c == '\t') {
-      space = !out.empty();
+      space = any;
       continue;
     }
-    if (space) out.push_back(' ');
+    if (space) out->push_back(' ');
     space = false;
-    out.push_back(c);
+    any = true;
+    out->push_back(c);
   }
-  return out;
+}
+
+char LowerAscii(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+
+// Header names compared as their lowercase forms (the order of the canonical headers).
+bool LessLower(std::string_view a, std::string_view b) {
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return static_cast<unsigned char>(LowerAscii(x)) < static_cast<unsigned char>(LowerAscii(y));
+  });
 }
 
 }  // namespace
 
 std::string CanonicalRequest(const CanonicalInput& in) {
+  // Built in one string: every request authenticates, and the temporaries of each encoded
+  // query pair and each header cost a good part of SigV4's CPU (issue 13).
   std::string out;
-  out.reserve(256);
+  out.reserve(512);
   out.append(in.method);
   out.push_back('\n');
-  out += UriEncode(in.path.empty() ? std::string_view("/") : in.path, /*keep_slash=*/true);
+  AppendUriEncoded(&out, in.path.empty() ? std::string_view("/") : in.path, /*keep_slash=*/true);
   out.push_back('\n');
-  std::vector<std::pair<std::string, std::string>> q;
+  // Query: the pairs encoded into one buffer, then sorted by encoded name, then value.
+  std::string enc;
+  size_t need = 0;
+  for (const auto& [n, v] : in.query) need += n.size() + v.size();
+  enc.reserve(need + need / 2);
+  std::vector<size_t> ends;  // per pair: end of its name, end of its value, in `enc`
+  ends.reserve(2 * in.query.size());
+  for (const auto& [n, v] : in.query) {
+    AppendUriEncoded(&enc, n, false);
+    ends.push_back(enc.size());
+    AppendUriEncoded(&enc, v, false);
+    ends.push_back(enc.size());
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> q;
   q.reserve(in.query.size());
-  for (const auto& [n, v] : in.query) q.emplace_back(UriEncode(n, false), UriEncode(v, false));
+  for (size_t i = 0, at = 0; i < in.query.size(); i++) {
+    q.emplace_back(std::string_view(enc).substr(at, ends[2 * i] - at),
+                   std::string_view(enc).substr(ends[2 * i], ends[2 * i + 1] - ends[2 * i]));
+    at = ends[2 * i + 1];
+  }
   std::sort(q.begin(), q.end());
   for (size_t i = 0; i < q.size(); i++) {
     if (i > 0) out.push_back('&');
-    out += q[i].first;
+    out.append(q[i].first);
     out.push_back('=');
-    out += q[i].second;
+    out.append(q[i].second);
   }
   out.push_back('\n');
-  // Headers: lowercase names in order, values of repeated headers joined by ','.
-  std::map<std::string, std::string> h;
-  for (const auto& [n, v] : in.headers) {
-    std::string name = n;
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto [it, fresh] = h.emplace(name, TrimAll(v));
-    if (!fresh) it->second += "," + TrimAll(v);
-  }
-  std::string signed_list;
-  for (const auto& [n, v] : h) {
-    out += n;
-    out.push_back(':');
-    out += v;
+  // Headers: lowercase names in order, values of repeated headers joined by ',' in the order
+  // received.
+  std::vector<std::pair<std::string_view, std::string_view>> h;
+  h.reserve(in.headers.size());
+  for (const auto& [n, v] : in.headers) h.emplace_back(n, v);
+  std::stable_sort(h.begin(), h.end(),
+                   [](const auto& a, const auto& b) { return LessLower(a.first, b.first); });
+  auto same = [](std::string_view a, std::string_view b) {
+    return !LessLower(a, b) && !LessLower(b, a);
+  };
+  for (size_t i = 0; i < h.size(); i++) {
+    if (i > 0 && same(h[i - 1].first, h[i].first)) {
+      out.back() = ',';  // replaces the previous value's '\n'
+    } else {
+      for (char c : h[i].first) out.push_back(LowerAscii(c));
+      out.push_back(':');
+    }
+    AppendTrimAll(&out, h[i].second);
     out.push_back('\n');
-    if (!signed_list.empty()) signed_list.push_back(';');
-    signed_list += n;
   }
   out.push_back('\n');
-  out += signed_list;
+  for (size_t i = 0; i < h.size(); i++) {
+    if (i > 0 && same(h[i - 1].first, h[i].first)) continue;
+    if (i > 0) out.push_back(';');
+    for (char c : h[i].first) out.push_back(LowerAscii(c));
+  }
   out.push_back('\n');
   out.append(in.payload_hash);
   return out;
