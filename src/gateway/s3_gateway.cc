@@ -135,6 +135,7 @@ std::string UnquoteETag(std::string_view v) {
 namespace {
 
 // Standard headers an object keeps (as system pairs, by lowercase name) and gives back.
+// Sorted (MetadataToHeaders relies on it).
 constexpr std::string_view kKeptHeaders[] = {"cache-control", "content-disposition",
                                              "content-encoding", "content-language", "expires"};
 
@@ -184,15 +185,23 @@ Status MetadataFromHeaders(const http::fields& h, ObjectMetadata* m) {
 
 void MetadataToHeaders(const ObjectInfo& info, http::fields* h) {
   const ObjectMetadata& m = info.metadata;
-  h->set(http::field::content_type,
-         m.content_type.empty() ? std::string("binary/octet-stream") : m.content_type);
-  for (std::string_view name : kKeptHeaders) {
-    auto it = m.system.find(std::string(name));
-    if (it != m.system.end())
-      h->set(boost::beast::string_view(name.data(), name.size()), it->second);
+  if (m.content_type.empty()) {
+    h->set(http::field::content_type, "binary/octet-stream");
+  } else {
+    h->set(http::field::content_type, m.content_type);
+  }
+  // The kept headers in kKeptHeaders' (sorted) order: one pass over the (sorted) system pairs,
+  // not a lookup per name that builds a key string each time (issue 13: every GET runs this).
+  for (const auto& [name, value] : m.system) {
+    if (std::find(std::begin(kKeptHeaders), std::end(kKeptHeaders), name) !=
+        std::end(kKeptHeaders))
+      h->set(boost::beast::string_view(name.data(), name.size()), value);
   }
   for (const auto& [k, v] : m.user) h->set("x-amz-meta-" + k, v);
-  h->set(http::field::etag, "\"" + ETagOf(info) + "\"");
+  std::string etag = ETagOf(info);
+  etag.insert(etag.begin(), '"');
+  etag.push_back('"');
+  h->set(http::field::etag, etag);
   h->set(http::field::last_modified,
          FormatHttpDate(static_cast<int64_t>(info.mtime_us / 1000000)));
 }
@@ -231,10 +240,14 @@ Status Gateway::Impl::ParseTarget(std::string_view target, Request* r) {
 
 http::fields Gateway::Impl::BaseHeaders(const Request& r) const {
   http::fields h;
-  h.set("x-amz-request-id", r.id);
-  h.set("x-amz-id-2", r.id);
-  h.set(http::field::date, FormatHttpDate(r.now_s));
+  SetBaseHeaders(r, &h);
   return h;
+}
+
+void Gateway::Impl::SetBaseHeaders(const Request& r, http::fields* h) const {
+  h->set("x-amz-request-id", r.id);
+  h->set("x-amz-id-2", r.id);
+  h->set(http::field::date, FormatHttpDate(r.now_s));
 }
 
 awaitable<void> Gateway::Impl::SendXml(HttpExchange& ex, const Request& r, unsigned status,

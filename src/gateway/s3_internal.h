@@ -140,6 +140,8 @@ class Gateway::Impl {
   awaitable<void> SendEmpty(HttpExchange& ex, const Request& r, unsigned status,
                             http::fields h = {});
   http::fields BaseHeaders(const Request& r) const;
+  // Sets the headers of BaseHeaders in `h` (replacing any of the same names).
+  void SetBaseHeaders(const Request& r, http::fields* h) const;
   // The bucket's record (cached), or NotFound.
   awaitable<Result<BucketInfo>> LoadBucket(HttpExchange& ex, std::string_view bucket);
   void ForgetBucket(std::string_view bucket);

@@ -86,11 +86,14 @@ bool ETagMatches(std::string_view header, const std::string& etag) {
 
 // GetObject/HeadObject conditions (RFC 7232 as S3 applies them). 0: go on; else the status.
 unsigned EvaluateConditions(const http::fields& h, const ObjectInfo& info, std::string_view prefix) {
-  const std::string etag = ETagOf(info);
   const int64_t modified = static_cast<int64_t>(info.mtime_us / 1000000);
-  auto hv = [&](std::string_view name) { return HeaderOr(h, std::string(prefix) + std::string(name)); };
+  // Most GETs carry no condition: no name strings built and no ETag formatted for them.
+  auto hv = [&](std::string_view name) {
+    return prefix.empty() ? HeaderOr(h, name) : HeaderOr(h, std::string(prefix) + std::string(name));
+  };
   std::string_view im = hv("if-match"), inm = hv("if-none-match");
   std::string_view ims = hv("if-modified-since"), ius = hv("if-unmodified-since");
+  const std::string etag = im.empty() && inm.empty() ? std::string() : ETagOf(info);
   int64_t t = 0;
   if (!im.empty()) {
     if (!ETagMatches(im, etag)) return 412;
@@ -448,7 +451,7 @@ awaitable<Outcome> Gateway::Impl::GetObject(HttpExchange& ex, Request& r, bool h
     }
     co_return std::nullopt;
   }
-  for (const auto& f : BaseHeaders(r)) h.set(f.name_string(), f.value());
+  SetBaseHeaders(r, &h);
   unsigned status = 200;
   uint64_t off = 0, len = info.size;
   // Any satisfiable range is answered 206 with its Content-Range, one that covers the whole
