@@ -6,6 +6,7 @@
 #include <openssl/params.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -207,17 +208,26 @@ namespace {
 // UriEncode, appended to `out` (the canonical request is built in one string, issue 13).
 void AppendUriEncoded(std::string* out, std::string_view s, bool keep_slash) {
   static const char* kDigits = "0123456789ABCDEF";
-  out->reserve(out->size() + s.size() + s.size() / 4);
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~' || (c == '/' && keep_slash)) {
-      out->push_back(ch);
-    } else {
-      out->push_back('%');
-      out->push_back(kDigits[c >> 4]);
-      out->push_back(kDigits[c & 15]);
-    }
+  // The unreserved bytes: A-Z a-z 0-9 - . _ ~
+  static constexpr std::array<bool, 256> kUnreserved = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; c++)
+      t[c] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '.' || c == '_' || c == '~';
+    return t;
+  }();
+  auto kept = [keep_slash](unsigned char c) { return kUnreserved[c] || (c == '/' && keep_slash); };
+  // Runs of kept bytes are appended whole.
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && kept(static_cast<unsigned char>(s[j]))) j++;
+    out->append(s.data() + i, j - i);
+    if (j == s.size()) break;
+    const auto c = static_cast<unsigned char>(s[j]);
+    const char esc[3] = {'%', kDigits[c >> 4], kDigits[c & 15]};
+    out->append(esc, 3);
+    i = j + 1;
   }
 }
 
@@ -248,6 +258,7 @@ bool UriDecode(std::string_view s, std::string* out) {
 
 bool ParseQuery(std::string_view query, std::vector<std::pair<std::string, std::string>>* out) {
   out->clear();
+  out->reserve(static_cast<size_t>(std::count(query.begin(), query.end(), '&')) + 1);
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view part = query.substr(0, amp);
@@ -332,29 +343,36 @@ std::string CanonicalRequest(const CanonicalInput& in) {
   out.push_back('\n');
   // Headers: lowercase names in order, values of repeated headers joined by ',' in the order
   // received.
-  std::vector<std::pair<std::string_view, std::string_view>> h;
+  struct Header {
+    std::string_view name, value;
+    size_t index;  // in the input: the order of a repeated header's values
+  };
+  std::vector<Header> h;
   h.reserve(in.headers.size());
-  for (const auto& [n, v] : in.headers) h.emplace_back(n, v);
-  std::stable_sort(h.begin(), h.end(),
-                   [](const auto& a, const auto& b) { return LessLower(a.first, b.first); });
+  for (const auto& [n, v] : in.headers) h.push_back({n, v, h.size()});
+  std::sort(h.begin(), h.end(), [](const Header& a, const Header& b) {
+    if (LessLower(a.name, b.name)) return true;
+    if (LessLower(b.name, a.name)) return false;
+    return a.index < b.index;
+  });
   auto same = [](std::string_view a, std::string_view b) {
     return !LessLower(a, b) && !LessLower(b, a);
   };
   for (size_t i = 0; i < h.size(); i++) {
-    if (i > 0 && same(h[i - 1].first, h[i].first)) {
+    if (i > 0 && same(h[i - 1].name, h[i].name)) {
       out.back() = ',';  // replaces the previous value's '\n'
     } else {
-      for (char c : h[i].first) out.push_back(LowerAscii(c));
+      for (char c : h[i].name) out.push_back(LowerAscii(c));
       out.push_back(':');
     }
-    AppendTrimAll(&out, h[i].second);
+    AppendTrimAll(&out, h[i].value);
     out.push_back('\n');
   }
   out.push_back('\n');
   for (size_t i = 0; i < h.size(); i++) {
-    if (i > 0 && same(h[i - 1].first, h[i].first)) continue;
+    if (i > 0 && same(h[i - 1].name, h[i].name)) continue;
     if (i > 0) out.push_back(';');
-    for (char c : h[i].first) out.push_back(LowerAscii(c));
+    for (char c : h[i].name) out.push_back(LowerAscii(c));
   }
   out.push_back('\n');
   out.append(in.payload_hash);
@@ -370,8 +388,9 @@ std::string SigningScope(std::string_view date, std::string_view region,
 
 std::string StringToSign(std::string_view amz_date, std::string_view scope,
                          std::string_view canonical_request) {
-  std::string s(kSigV4Algorithm);
-  s.append("\n").append(amz_date).append("\n").append(scope).append("\n");
+  std::string s;
+  s.reserve(kSigV4Algorithm.size() + amz_date.size() + scope.size() + 3 + 64);
+  s.append(kSigV4Algorithm).append("\n").append(amz_date).append("\n").append(scope).append("\n");
   s += Hex(Sha256(canonical_request));
   return s;
 }
@@ -449,13 +468,13 @@ bool IsLowerHex(std::string_view s) {
 
 Status ParseCredential(std::string_view text, Credential* out) {
   // The access key may not contain '/', the other four fields are fixed: split from the end.
-  std::vector<std::string_view> parts;
+  std::array<std::string_view, 4> parts;
   size_t end = text.size();
-  for (int i = 0; i < 4; i++) {
+  for (std::string_view& part : parts) {
     size_t slash = text.rfind('/', end == 0 ? 0 : end - 1);
     if (slash == std::string_view::npos || end == 0)
       return Status::InvalidArgument("the credential is not ACCESS_KEY/DATE/REGION/s3/aws4_request");
-    parts.push_back(text.substr(slash + 1, end - slash - 1));
+    part = text.substr(slash + 1, end - slash - 1);
     end = slash;
   }
   out->access_key = std::string(text.substr(0, end));
@@ -609,14 +628,12 @@ bool ToEpoch(int year, int mon, int day, int h, int m, int s, int64_t* out) {
   if (year < 1970 || year > 9999 || mon < 1 || mon > 12 || day < 1 || day > 31 || h > 23 ||
       m > 59 || s > 60)
     return false;
-  struct tm t {};
-  t.tm_year = year - 1900;
-  t.tm_mon = mon - 1;
-  t.tm_mday = day;
-  t.tm_hour = h;
-  t.tm_min = m;
-  t.tm_sec = s;
-  *out = static_cast<int64_t>(timegm(&t));
+  // As timegm normalises (31 Feb is 3 Mar; second 60 the next minute's first), without its
+  // time-zone lock: every signed request parses its date (issue 13).
+  namespace chrono = std::chrono;
+  const chrono::sys_days d = chrono::year(year) / chrono::month(static_cast<unsigned>(mon)) /
+                             chrono::day(static_cast<unsigned>(day));
+  *out = static_cast<int64_t>(d.time_since_epoch().count()) * 86400 + h * 3600 + m * 60 + s;
   return true;
 }
 

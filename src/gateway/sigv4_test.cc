@@ -238,6 +238,20 @@ TEST(SigV4, Dates) {
   }
   EXPECT_EQ(FormatIso8601(int64_t{1369353600} * 1000000 + 5000), "2013-05-24T00:00:00.005Z");
   EXPECT_EQ(FormatAmzDate(1369353600), "20130524T000000Z");
+  // Issue 13: parsed without timegm, normalised as timegm does (an overlong day, second 60).
+  for (const char* d : {"19700101T000000Z", "20000229T235959Z", "20130231T000000Z",
+                        "21000229T120000Z", "20161231T235960Z", "99991231T235959Z"}) {
+    const std::string_view v(d);
+    struct tm tm {};
+    tm.tm_year = std::stoi(std::string(v.substr(0, 4))) - 1900;
+    tm.tm_mon = std::stoi(std::string(v.substr(4, 2))) - 1;
+    tm.tm_mday = std::stoi(std::string(v.substr(6, 2)));
+    tm.tm_hour = std::stoi(std::string(v.substr(9, 2)));
+    tm.tm_min = std::stoi(std::string(v.substr(11, 2)));
+    tm.tm_sec = std::stoi(std::string(v.substr(13, 2)));
+    ASSERT_TRUE(ParseAmzDate(v, &t)) << d;
+    EXPECT_EQ(t, static_cast<int64_t>(timegm(&tm))) << d;
+  }
 }
 
 TEST(SigV4, Base64) {
