@@ -217,8 +217,13 @@ Gateway::Impl::Impl(ObjectStore* store, GatewayOptions o)
 
 std::string Gateway::Impl::NewRequestId() {
   const uint64_t n = next_id_.fetch_add(1, std::memory_order_relaxed);
-  return fmt::format("{:08X}{:08X}", static_cast<uint32_t>(id_seed_ >> 32),
-                     static_cast<uint32_t>(id_seed_ + n));
+  // 16 uppercase hex digits: the seed's high half, then its low half plus the count (by hand:
+  // every request makes one, issue 13).
+  const uint64_t v = (id_seed_ & ~uint64_t{0xFFFFFFFF}) | static_cast<uint32_t>(id_seed_ + n);
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string id(16, '0');
+  for (int i = 0; i < 16; i++) id[15 - i] = kDigits[(v >> (4 * i)) & 15];
+  return id;
 }
 
 Status Gateway::Impl::ParseTarget(std::string_view target, Request* r) {
