@@ -38,8 +38,9 @@ constexpr size_t kResponseHeadReserve = 512;
 void AppendClean(std::string* out, std::string_view v) {
   const size_t at = out->size();
   out->append(v);
-  for (size_t i = at; i < out->size(); i++)
-    if ((*out)[i] == '\r' || (*out)[i] == '\n') (*out)[i] = ' ';
+  char* const end = out->data() + out->size();
+  for (char* p = out->data() + at; p != end; ++p)
+    if (*p == '\r' || *p == '\n') *p = ' ';
 }
 
 void AppendNumber(std::string* out, uint64_t v) {
