@@ -193,8 +193,7 @@ void MetadataToHeaders(const ObjectInfo& info, http::fields* h) {
   // The kept headers in kKeptHeaders' (sorted) order: one pass over the (sorted) system pairs,
   // not a lookup per name that builds a key string each time (issue 13: every GET runs this).
   for (const auto& [name, value] : m.system) {
-    if (std::find(std::begin(kKeptHeaders), std::end(kKeptHeaders), name) !=
-        std::end(kKeptHeaders))
+    if (std::find(std::begin(kKeptHeaders), std::end(kKeptHeaders), name) != std::end(kKeptHeaders))
       h->set(boost::beast::string_view(name.data(), name.size()), value);
   }
   for (const auto& [k, v] : m.user) h->set("x-amz-meta-" + k, v);

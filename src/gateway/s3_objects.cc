@@ -85,11 +85,13 @@ bool ETagMatches(std::string_view header, const std::string& etag) {
 }
 
 // GetObject/HeadObject conditions (RFC 7232 as S3 applies them). 0: go on; else the status.
-unsigned EvaluateConditions(const http::fields& h, const ObjectInfo& info, std::string_view prefix) {
+unsigned EvaluateConditions(const http::fields& h, const ObjectInfo& info,
+                            std::string_view prefix) {
   const int64_t modified = static_cast<int64_t>(info.mtime_us / 1000000);
   // Most GETs carry no condition: no name strings built and no ETag formatted for them.
   auto hv = [&](std::string_view name) {
-    return prefix.empty() ? HeaderOr(h, name) : HeaderOr(h, std::string(prefix) + std::string(name));
+    return prefix.empty() ? HeaderOr(h, name)
+                          : HeaderOr(h, std::string(prefix) + std::string(name));
   };
   std::string_view im = hv("if-match"), inm = hv("if-none-match");
   std::string_view ims = hv("if-modified-since"), ius = hv("if-unmodified-since");

@@ -102,8 +102,8 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
     ok = EVP_MAC_init(h.ctx.get(), nullptr, 0, nullptr) == 1;
   } else {
     h.keyed = false;
-    ok = EVP_MAC_init(h.ctx.get(), reinterpret_cast<const unsigned char*>(key.data()),
-                      key.size(), nullptr) == 1;
+    ok = EVP_MAC_init(h.ctx.get(), reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                      nullptr) == 1;
     if (ok) {
       OPENSSL_cleanse(h.key.data(), h.key.size());
       h.key.assign(key);

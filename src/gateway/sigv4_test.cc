@@ -148,10 +148,10 @@ TEST(SigV4, Issue13CachedSigningKeysAreThoseOfTheirInputs) {
 // results must be those of RFC 4231 whatever the order of keys (the same key twice, keys
 // alternating, a key that is a prefix of the previous one), and likewise SHA-256 repeated.
 TEST(SigV4, Issue13ReusedContextsGiveTheStandardResults) {
-  const std::string key1(20, '\x0b');                             // RFC 4231 test case 1
+  const std::string key1(20, '\x0b');  // RFC 4231 test case 1
   const std::string data1 = "Hi There";
   const std::string mac1 = "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7";
-  const std::string key2 = "Jefe";                                 // test case 2
+  const std::string key2 = "Jefe";  // test case 2
   const std::string data2 = "what do ya want for nothing?";
   const std::string mac2 = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
   for (int i = 0; i < 3; i++) {
@@ -162,7 +162,8 @@ TEST(SigV4, Issue13ReusedContextsGiveTheStandardResults) {
     EXPECT_NE(Hex(HmacSha256(key2.substr(0, 3), data2)), mac2) << i;
     EXPECT_EQ(Hex(HmacSha256(key2, data2)), mac2) << i;
     EXPECT_EQ(Hex(Sha256("abc")),
-              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") << i;
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        << i;
     EXPECT_EQ(Hex(Sha256("")), kEmptySha256) << i;
   }
 }
