@@ -8,23 +8,12 @@
 set -euo pipefail
 CAIRND=$1
 CAIRN=$2
-work=$(mktemp -d /tmp/cairn_s3_bench.XXXXXX)
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-umask 077
-printf 'AKBENCH:%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" > s3key
-printf 'native:%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" > nkey
+. "$(cd "$(dirname "$0")" && pwd)/s3_lib.sh" s3_bench AKBENCH
 "$CAIRND" --data "$work/data" --listen 127.0.0.1:0 --port-file nport --key-file nkey \
   --volume-size 64M --s3-listen 127.0.0.1:0 --s3-key-file s3key --s3-port-file s3port \
   >cairnd.log 2>&1 &
-pid=$!
-for _ in $(seq 400); do [ -s s3port ] && break; sleep 0.05; done
-[ -s s3port ] || { echo "cairnd did not start"; cat cairnd.log; exit 1; }
+pids+=($!)
+wait_port s3port
 out=$("$CAIRN" bench --s3 "http://127.0.0.1:$(cat s3port)" --s3-key-file s3key \
   --s3-bucket bench-smoke --mix get=70,put=20,delete=10 --keys 50 --size 10K --count 300 \
   --connections 4 --timeout-ms 60000 2>&1) || { echo "cairn bench --s3 failed:"; echo "$out"; exit 1; }

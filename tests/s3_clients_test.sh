@@ -20,15 +20,7 @@ for tool in "$AWS" s3cmd rclone curl python3; do
 done
 /usr/bin/python3 -c 'import boto3' || { echo "s3_clients_test: python3-boto3 is missing"; exit 1; }
 
-work=$(mktemp -d /tmp/cairn_s3_clients.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-umask 077
+. "$(cd "$(dirname "$0")" && pwd)/s3_lib.sh" s3_clients AKCAIRNTEST
 fails=0
 passes=0
 ok() { passes=$((passes + 1)); }
@@ -38,16 +30,6 @@ check() {  # check DESCRIPTION CMD...
   if "$@" >/dev/null 2>>"$work/errors"; then ok; else fail "$what"; tail -5 "$work/errors"; fi
 }
 same() { cmp -s "$1" "$2"; }
-
-AK=AKCAIRNTEST
-SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-printf '%s:%s\n' "$AK" "$SECRET" > s3key
-printf 'native:%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" > nkey
-
-wait_port() {
-  for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done
-  echo "no port file $1"; cat "$work"/*.log; exit 1
-}
 
 "$CAIRND" --data "$work/data" --listen 127.0.0.1:0 --port-file nport --key-file nkey \
   --volume-size 512M --s3-listen 127.0.0.1:0 --s3-key-file s3key --s3-port-file s3port \

@@ -14,38 +14,26 @@ CAIRN_S3=$2
 KNOWN=object_key_length_limit_is_1024_bytes,auth_credential_scope_of_another_region
 /usr/bin/python3 -c 'import boto3' || { echo "s3_conformance_test: python3-boto3 is missing (scripts/deps installs it)"; exit 1; }
 
-work=$(mktemp -d /tmp/cairn_s3_conformance.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-umask 077
-AK=AKCONFORMANCE
-SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-printf '%s:%s\n' "$AK" "$SECRET" > s3key
-printf 'native:%s\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" > nkey
-wait_port() {
-  for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done
-  echo "s3_conformance_test: no port file $1"; cat "$work"/*.log; exit 1
-}
-"$CAIRND" --data "$work/data" --listen 127.0.0.1:0 --port-file nport --key-file nkey \
-  --volume-size 64M --s3-listen 127.0.0.1:0 --s3-key-file s3key --s3-port-file s3port \
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/s3_lib.sh" s3_conformance AKCONFORMANCE
+# A second key, limited to the buckets it creates (the alt_* checks).
+ALT_SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf '[s3_keys.AKCONFALT]\nsecret = "%s"\nbuckets = []\n' "$ALT_SECRET" > s3.toml
+"$CAIRND" --config s3.toml --data "$work/data" --listen 127.0.0.1:0 --port-file nport \
+  --key-file nkey --volume-size 64M --s3-listen 127.0.0.1:0 --s3-key-file s3key --s3-port-file s3port \
   >cairnd.log 2>&1 &
 pids+=($!)
 wait_port s3port
 wait_port nport
-"$CAIRN_S3" --server "127.0.0.1:$(cat nport)" --key-file nkey --s3-listen 127.0.0.1:0 \
+"$CAIRN_S3" --config s3.toml --server "127.0.0.1:$(cat nport)" --key-file nkey --s3-listen 127.0.0.1:0 \
   --s3-key-file s3key --s3-port-file gwport >cairn-s3.log 2>&1 &
 pids+=($!)
 wait_port gwport
 rc=0
 for port in "$(cat s3port)" "$(cat gwport)"; do
   echo "== http://127.0.0.1:$port"
-  /usr/bin/python3 "$(dirname "$0")/s3_conformance.py" "http://127.0.0.1:$port" "$AK" "$SECRET" \
-    --known "$KNOWN" || rc=1
+  /usr/bin/python3 "$HERE/s3_conformance.py" "http://127.0.0.1:$port" "$AK" "$SECRET" \
+    --alt "AKCONFALT:$ALT_SECRET" --known "$KNOWN" || rc=1
 done
 for p in "${pids[@]}"; do
   kill -0 "$p" || { echo "s3_conformance_test: process $p is gone"; cat "$work"/*.log; exit 1; }
