@@ -50,28 +50,8 @@ run_one() {  # CAIRND LABEL: prints "LABEL cpu_us_per_get gets_per_s"
   for _ in $(seq 100); do [ -s "$T/s3port" ] && break; sleep 0.1; done
   [ -s "$T/s3port" ] || { echo "ab.sh: $label's cairnd did not start" >&2; exit 1; }
   sport=$(cat "$T/s3port")
-  timeout 300 /usr/bin/python3 - "http://127.0.0.1:$sport" "$(cut -d: -f1 "$T/s3key")" \
-    "$(cut -d: -f2- "$T/s3key")" "$KEYS" "$T/presigned.lua" <<'PY'
-import os, sys, boto3
-from botocore.config import Config
-ep, ak, sk, n, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-s3 = boto3.client("s3", endpoint_url=ep, aws_access_key_id=ak, aws_secret_access_key=sk,
-                  region_name="us-east-1",
-                  config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
-s3.create_bucket(Bucket="wrk")
-pool = os.urandom(10240 + 4096)
-paths = []
-for i in range(n):
-    off = (i * 2654435761) % 4096
-    s3.put_object(Bucket="wrk", Key=str(i), Body=pool[off:off + 10240])
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": "wrk", "Key": str(i)},
-                                    ExpiresIn=3600)
-    paths.append(url[len(ep):])
-with open(out, "w") as f:
-    f.write("math.randomseed(os.time())\npaths = {\n")
-    f.write(",\n".join('"%s"' % p for p in paths))
-    f.write("\n}\nrequest = function() return wrk.format(\"GET\", paths[math.random(#paths)]) end\n")
-PY
+  timeout 300 /usr/bin/python3 bench/s3/presigned_paths.py "http://127.0.0.1:$sport" \
+    "$(cut -d: -f1 "$T/s3key")" "$(cut -d: -f2- "$T/s3key")" "$KEYS" "$T/presigned.lua"
   timeout 60 taskset -c 1 wrk -t1 -c"$CONNS" -d1s -s "$T/presigned.lua" \
     "http://127.0.0.1:$sport/" >/dev/null
   c0=$(cpu_ticks "$PID")
@@ -89,24 +69,5 @@ print("%s %.2f %.0f" % (label, ticks / tick * 1e6 / reqs, rps))' \
     "$label" $((c1 - c0)) "$TICK" "$reqs" "$rps"
 }
 
-echo "build cpu_us_per_get gets_per_s   (A=$A B=$B, $ROUNDS rounds of ${DURATION}s)"
-results=()
-for r in $(seq "$ROUNDS"); do
-  if [ $((r % 2)) -eq 1 ]; then order=(A B); else order=(B A); fi
-  for x in "${order[@]}"; do
-    if [ "$x" = A ]; then line=$(run_one "$A" A); else line=$(run_one "$B" B); fi
-    echo "$line"
-    results+=("$line")
-  done
-done
-printf '%s\n' "${results[@]}" | python3 -c '
-import statistics, sys
-rows = [l.split() for l in sys.stdin if l.strip()]
-med = {}
-for b in ("A", "B"):
-    cpu = [float(r[1]) for r in rows if r[0] == b]
-    ops = [float(r[2]) for r in rows if r[0] == b]
-    med[b] = (statistics.median(cpu), statistics.median(ops))
-    print(f"median {b}: {med[b][0]:.2f} µs CPU per GET ({min(cpu):.2f}-{max(cpu):.2f}), "
-          f"{med[b][1]:.0f} GETs/s ({min(ops):.0f}-{max(ops):.0f})")
-print("B / A: CPU per GET %.2f, GETs/s %.2f" % (med["B"][0] / med["A"][0], med["B"][1] / med["A"][1]))'
+. bench/lib/ab_rounds.sh
+ab_rounds "$A" "$B"

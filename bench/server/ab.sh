@@ -63,23 +63,5 @@ print("%s %.2f %.0f" % (label, ticks / tick * 1e6 / j["ops"], j["ops_per_sec"]))
     "$j" "$label" $((c1 - c0)) "$TICK"
 }
 
-echo "build cpu_us_per_get gets_per_s   (A=$A B=$B, $ROUNDS rounds of ${DURATION}s)"
-results=()
-for r in $(seq "$ROUNDS"); do
-  if [ $((r % 2)) -eq 1 ]; then order=(A B); else order=(B A); fi
-  for x in "${order[@]}"; do
-    if [ "$x" = A ]; then line=$(run_one "$A" A); else line=$(run_one "$B" B); fi
-    echo "$line"
-    results+=("$line")
-  done
-done
-printf '%s\n' "${results[@]}" | python3 -c '
-import statistics, sys
-rows = [l.split() for l in sys.stdin if l.strip()]
-med = {}
-for b in ("A", "B"):
-    cpu = [float(r[1]) for r in rows if r[0] == b]
-    ops = [float(r[2]) for r in rows if r[0] == b]
-    med[b] = (statistics.median(cpu), statistics.median(ops))
-    print(f"median {b}: {med[b][0]:.2f} µs CPU per GET, {med[b][1]:.0f} GETs/s")
-print("B / A: CPU per GET %.2f, GETs/s %.2f" % (med["B"][0] / med["A"][0], med["B"][1] / med["A"][1]))'
+. bench/lib/ab_rounds.sh
+ab_rounds "$A" "$B"
