@@ -378,6 +378,13 @@ class MapChangingStore final : public ForwardingObjectStore {
   std::atomic<bool> changed_{false};
 };
 
+// The wall clock in ms, as the coordinators' versions count it.
+uint64_t WallMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
 class ReadMapChangeTest : public ::testing::Test {
  protected:
   struct Node {
@@ -481,8 +488,7 @@ TEST_F(ReadMapChangeTest, Issue12AReadWhoseMapChangedLeavesWhatItReturnsOnAMajor
   const std::string key = "moving-key";
   WriteOptions wo;
   wo.condition = WriteCondition::kIfNewer;
-  const uint64_t now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now().time_since_epoch()).count());
+  const uint64_t now_ms = WallMs();
   wo.version = Version::Make(now_ms - 2000, 0, 1);
   ASSERT_TRUE(nodes_[1].store->Put(key, "old", wo).ok());
   const Version newest = Version::Make(now_ms - 1000, 0, 1);
@@ -507,8 +513,7 @@ TEST_F(ReadMapChangeTest, Issue12AReadThatFoundNothingUnderTheOldRowsReadsTheNew
   const std::string key = "new-row-key";
   WriteOptions wo;
   wo.condition = WriteCondition::kIfNewer;
-  const uint64_t now_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now().time_since_epoch()).count());
+  const uint64_t now_ms = WallMs();
   const Version v = Version::Make(now_ms - 1000, 0, 1);
   wo.version = v;
   for (int id : {4, 5}) ASSERT_TRUE(nodes_[id].store->Put(key, "in the new row", wo).ok());

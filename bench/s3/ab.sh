@@ -21,22 +21,12 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-50}
 KEYS=${KEYS:-1000}
-TICK=$(getconf CLK_TCK)
 for x in "$A" "$B"; do [ -x "$x" ] || { echo "ab.sh: missing $x" >&2; exit 1; }; done
 for x in wrk taskset python3; do
   command -v "$x" >/dev/null || { echo "ab.sh: missing $x (scripts/deps)" >&2; exit 1; }
 done
 /usr/bin/python3 -c 'import boto3' || { echo "ab.sh: missing python3-boto3 (scripts/deps)" >&2; exit 1; }
-mkdir -p bench/results
-T=$(mktemp -d "$PWD/bench/results/tmp-s3ab.XXXX")  # on the store's file system, not tmpfs
-PID=
-cleanup() {
-  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+. bench/lib/ab.sh s3ab
 
 run_one() {  # CAIRND LABEL: prints "LABEL cpu_us_per_get gets_per_s"
   local b=$1 label=$2 sport out c0 c1 reqs rps
@@ -69,5 +59,4 @@ print("%s %.2f %.0f" % (label, ticks / tick * 1e6 / reqs, rps))' \
     "$label" $((c1 - c0)) "$TICK" "$reqs" "$rps"
 }
 
-. bench/lib/ab_rounds.sh
 ab_rounds "$A" "$B"

@@ -20,17 +20,7 @@ A=$(realpath "$1")
 B=$(realpath "$2")
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
-TICK=$(getconf CLK_TCK)
-mkdir -p bench/results
-T=$(mktemp -d "$PWD/bench/results/tmp-ab.XXXX")  # on the store's file system, not tmpfs
-PID=
-cleanup() {
-  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+. bench/lib/ab.sh ab
 
 run_one() {  # BUILD LABEL: prints "LABEL cpu_us_per_get gets_per_s"
   local b=$1 label=$2 args=() port j c0 c1
@@ -63,5 +53,4 @@ print("%s %.2f %.0f" % (label, ticks / tick * 1e6 / j["ops"], j["ops_per_sec"]))
     "$j" "$label" $((c1 - c0)) "$TICK"
 }
 
-. bench/lib/ab_rounds.sh
 ab_rounds "$A" "$B"

@@ -220,23 +220,18 @@ TEST(SigV4, Dates) {
   EXPECT_EQ(t, 1369353600);
   EXPECT_EQ(FormatHttpDate(1369353600), "Fri, 24 May 2013 00:00:00 GMT");
   // Issue 13: formatted by hand; the same as strftime's over days, leap years and centuries.
+  auto same_as_strftime = [](int64_t s) {
+    time_t tt = static_cast<time_t>(s);
+    struct tm tm {};
+    gmtime_r(&tt, &tm);
+    char want[64];
+    strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    EXPECT_EQ(FormatHttpDate(s), want) << s;
+  };
   for (int64_t s : {int64_t{0}, int64_t{59}, int64_t{86399}, int64_t{951782400} /* 2000-02-29 */,
-                    int64_t{4107542399} /* 2100-02-28 23:59:59 */, int64_t{253402300799}}) {
-    time_t tt = static_cast<time_t>(s);
-    struct tm tm {};
-    gmtime_r(&tt, &tm);
-    char want[64];
-    strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    EXPECT_EQ(FormatHttpDate(s), want) << s;
-  }
-  for (int64_t s = 0; s < int64_t{4102444800}; s += 7777777) {
-    time_t tt = static_cast<time_t>(s);
-    struct tm tm {};
-    gmtime_r(&tt, &tm);
-    char want[64];
-    strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    EXPECT_EQ(FormatHttpDate(s), want) << s;
-  }
+                    int64_t{4107542399} /* 2100-02-28 23:59:59 */, int64_t{253402300799}})
+    same_as_strftime(s);
+  for (int64_t s = 0; s < int64_t{4102444800}; s += 7777777) same_as_strftime(s);
   EXPECT_EQ(FormatIso8601(int64_t{1369353600} * 1000000 + 5000), "2013-05-24T00:00:00.005Z");
   EXPECT_EQ(FormatAmzDate(1369353600), "20130524T000000Z");
   // Issue 13: parsed without timegm, normalised as timegm does (an overlong day, second 60).
