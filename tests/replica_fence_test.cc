@@ -27,7 +27,7 @@
 #include "cluster/epoch_fence.h"
 #include "cluster/map_view.h"
 #include "cluster/peer_pool.h"
-#include "cluster/write_gate.h"
+#include "util/write_gate.h"
 #include "proto/frame.h"
 #include "proto/messages.h"
 #include "server/cluster_hooks.h"

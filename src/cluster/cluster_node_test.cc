@@ -13,7 +13,7 @@
 
 #include "cairn/local_object_store.h"
 #include "cluster/etcd_fixture.h"
-#include "cluster/write_gate.h"
+#include "util/write_gate.h"
 
 namespace cairn::cluster {
 namespace {

@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 
 #include "gateway/s3_internal.h"
 #include "gateway/sigv4.h"
@@ -286,6 +288,102 @@ awaitable<void> Gateway::Impl::SendError(HttpExchange& ex, const Request& r, S3E
   resp.body = RenderS3Error(e, r.id);
   if (ex.method() == http::verb::head) resp.headers.set("x-amz-error-code", e.code);
   co_await ex.Send(std::move(resp));
+}
+
+namespace {
+
+constexpr std::string_view kXmlDeclaration = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+// A long operation's work and its answer, shared by the handler and the coroutine that waits
+// for the I/O pool; both run on the connection's loop.
+struct LongWork {
+  explicit LongWork(net::asio::any_io_executor loop) : wake(std::move(loop)) {}
+  net::asio::steady_timer wake;  // cancelled when the work ends
+  bool done = false;
+  std::variant<std::string, S3Error> answer;
+
+  // Returns when the work has ended or `ms` have passed.
+  awaitable<void> WaitFor(uint32_t ms) {
+    if (done) co_return;
+    wake.expires_after(std::chrono::milliseconds(ms));
+    boost::system::error_code ec;
+    co_await wake.async_wait(net::asio::redirect_error(net::asio::use_awaitable, ec));
+  }
+};
+
+// The body of a 200 sent before its answer was known: the XML declaration, a space every
+// keepalive_ms while the work runs, then the answer's document (without its declaration).
+class LongAnswerBody : public net::HttpBodySource {
+ public:
+  LongAnswerBody(std::shared_ptr<LongWork> w, uint32_t keepalive_ms,
+                 std::function<std::string()> render)
+      : w_(std::move(w)),
+        keepalive_ms_(keepalive_ms),
+        render_(std::move(render)),
+        out_(kXmlDeclaration) {}
+
+  awaitable<Result<size_t>> Read(char* buf, size_t cap) override {
+    while (at_ == out_.size()) {
+      if (finished_) co_return size_t{0};
+      if (!w_->done) co_await w_->WaitFor(keepalive_ms_);
+      at_ = 0;
+      if (w_->done) {
+        out_ = render_();
+        if (out_.starts_with(kXmlDeclaration)) at_ = kXmlDeclaration.size();
+        finished_ = true;
+      } else {
+        out_ = " ";
+      }
+    }
+    const size_t n = std::min(cap, out_.size() - at_);
+    std::memcpy(buf, out_.data() + at_, n);
+    at_ += n;
+    co_return n;
+  }
+
+ private:
+  std::shared_ptr<LongWork> w_;
+  const uint32_t keepalive_ms_;
+  std::function<std::string()> render_;
+  std::string out_;
+  size_t at_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+awaitable<Outcome> Gateway::Impl::AnswerWhenDone(HttpExchange& ex, Request& r, LongWorkFn work) {
+  auto w = std::make_shared<LongWork>(ex.executor());
+  net::asio::co_spawn(
+      ex.executor(),
+      [w, &pool = ex.blocking_pool(), work = std::move(work)]() mutable -> awaitable<void> {
+        w->answer = co_await net::RunBlocking(pool, std::move(work));
+        w->done = true;
+        w->wake.cancel();
+      },
+      net::asio::detached);
+  const uint32_t keepalive_ms = std::max<uint32_t>(o_.keepalive_ms, 1);
+  co_await w->WaitFor(keepalive_ms);
+  if (w->done) {
+    if (S3Error* e = std::get_if<S3Error>(&w->answer)) co_return std::move(*e);
+    co_await SendXml(ex, r, 200, std::move(std::get<std::string>(w->answer)));
+    co_return std::nullopt;
+  }
+  // S3's way: the 200 now, whitespace while the work runs, and an error, if it comes, inside.
+  http::fields h = BaseHeaders(r);
+  h.set(http::field::content_type, "application/xml");
+  LongAnswerBody body(w, keepalive_ms, [this, w, &r]() -> std::string {
+    if (const std::string* xml = std::get_if<std::string>(&w->answer)) return *xml;
+    S3Error e = std::get<S3Error>(w->answer);
+    counters_.errors.fetch_add(1, std::memory_order_relaxed);
+    if (const S3ErrorCode* c = FindS3ErrorCode(e.code); c != nullptr) r.answered_error = c->code;
+    if (e.resource.empty()) e.resource = r.path;
+    return RenderS3Error(e, r.id);
+  });
+  (void)co_await ex.SendStream(200, std::move(h), &body, std::nullopt);
+  // The client may have gone; the work has not.
+  while (!w->done) co_await w->WaitFor(keepalive_ms);
+  co_return std::nullopt;
 }
 
 net::HttpResponse Gateway::Impl::RenderServerError(unsigned status, std::string_view message) {

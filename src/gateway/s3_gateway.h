@@ -74,6 +74,11 @@ struct GatewayOptions {
   // Bucket records are cached this long (a bucket deleted through another gateway may be seen
   // for this long; one deleted through this one is forgotten at once).
   uint32_t bucket_cache_ms = 1000;
+  // CompleteMultipartUpload, CopyObject and UploadPartCopy copy bytes and can take minutes.
+  // One that has not ended within this sends its 200 head and then a space every this many ms
+  // until its answer, as S3 does, so that a client's read timeout does not fire while it runs;
+  // an error after the head is an <Error> document inside the 200 (docs/s3.md, "Long answers").
+  uint32_t keepalive_ms = 5000;
   service::ServiceLimits service;
   // A directory for spooling streamed bodies (cairn-s3 in front of a remote store): a store
   // that takes its metadata before the value (RemoteObjectStore) must be told a body's MD5, its

@@ -16,13 +16,16 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
 
 #include "cairn/local_object_store.h"
+#include "util/write_gate.h"
 #include "gateway/put_body.h"
 #include "gateway/s3_xml.h"
 #include "gateway/sigv4.h"
@@ -1029,6 +1032,8 @@ class ComposingStore : public ObjectStore {
     return base_->Put(k, v, wo);
   }
   Result<WriteResult> PutStream(std::string_view k, ValueSource* src, const WriteOptions& wo) override {
+    if (gate != nullptr) gate->Hold(k);
+    if (fail) return Status::IOError("the disk went away");
     return base_->PutStream(k, src, wo);
   }
   Result<GetResult> Get(std::string_view k, const ByteRange& r) override { return base_->Get(k, r); }
@@ -1047,6 +1052,8 @@ class ComposingStore : public ObjectStore {
       std::lock_guard<std::mutex> l(mu_);
       calls_.push_back({std::string(key), sources, wo.metadata, wo.condition});
     }
+    if (gate != nullptr) gate->Hold(key);
+    if (fail) return Status::IOError("the disk went away");
     std::string value;
     for (const std::string& s : sources) {
       Result<GetResult> g = base_->Get(s);
@@ -1068,6 +1075,10 @@ class ComposingStore : public ObjectStore {
     std::lock_guard<std::mutex> l(mu_);
     return calls_;
   }
+  // When set, Compose and PutStream wait for it (for the keys it holds); then `fail`
+  // is their answer. `gate` is set before the endpoint starts.
+  cairn::testing::WriteGate* gate = nullptr;
+  std::atomic<bool> fail{false};  // then they fail with an I/O error
 
  private:
   ObjectStore* base_;
@@ -1131,6 +1142,152 @@ TEST_F(S3GatewayTest, Issue13CompleteComposesThePartsWhereTheStoreCan) {
   EXPECT_EQ(calls[1].condition, WriteCondition::kIfNoneMatch);
   EXPECT_TRUE(Do("GET", "/bkt/obj").body == whole);
   EXPECT_EQ(Do("DELETE", "/bkt/obj?uploadId=" + id2).status, 204);
+  endpoint_.reset();  // before `composing` goes
+}
+
+// Reads from `fd` until `done(in)` or 10 s without a byte; what arrived.
+std::string ReadUntil(int fd, const std::function<bool(const std::string&)>& done) {
+  std::string in;
+  char buf[4096];
+  while (!done(in)) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) break;
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+  }
+  return in;
+}
+
+// The body of a chunked response (head included in `raw`); "" if it is not one or not whole.
+std::string Dechunk(const std::string& raw) {
+  size_t at = raw.find("\r\n\r\n");
+  if (at == std::string::npos) return "";
+  at += 4;
+  std::string body;
+  for (;;) {
+    size_t le = raw.find("\r\n", at);
+    if (le == std::string::npos) return "";
+    uint64_t n = std::stoull(raw.substr(at, le - at), nullptr, 16);
+    if (raw.size() < le + 2 + n + 2) return "";
+    body += raw.substr(le + 2, n);
+    at = le + 2 + n + 2;
+    if (n == 0) return body;
+  }
+}
+
+// A Complete or a copy that runs long answers as S3 does: the 200 head at once, a space every
+// keepalive_ms while the store works (so a client's read timeout does not fire), then the
+// answer; a failure after the head is an <Error> document inside the 200. Checked with the
+// store's write held: the head and the spaces arrive while nothing is written.
+TEST_F(S3GatewayTest, Issue13ALongCompleteOrCopyKeepsTheConnectionAliveAndThenAnswers) {
+  ComposingStore composing(store_.get());
+  cairn::testing::WriteGate gate([](std::string_view k) { return k.starts_with("bkt/slow"); });
+  composing.gate = &gate;
+  served_ = &composing;
+  GatewayOptions go;
+  go.min_part_bytes = 1000;
+  go.keepalive_ms = 20;
+  Start(go);
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  auto complete_request = [&](const std::string& key) {
+    Resp c = Do("POST", "/bkt/" + key + "?uploads");
+    auto doc = ParseXml(c.body);
+    EXPECT_TRUE(doc.ok()) << c.body;
+    const std::string id = doc.ok() ? (*doc)->Child("UploadId")->text : "";
+    std::string x = "<CompleteMultipartUpload>";
+    const std::vector<std::string> parts = {std::string(1500, 'a'), "bb"};
+    for (size_t i = 0; i < parts.size(); i++) {
+      Resp p = Do("PUT", fmt::format("/bkt/{}?partNumber={}&uploadId={}", key, i + 1, id), parts[i]);
+      EXPECT_EQ(p.status, 200) << p.body;
+      x += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1,
+                       XmlEscape(p.H("etag")));
+    }
+    Req q;
+    q.method = "POST";
+    q.target = "/bkt/" + key + "?uploadId=" + id;
+    q.body = x + "</CompleteMultipartUpload>";
+    return std::pair{id, Build(q)};
+  };
+  const std::string decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  auto spaces = [](const std::string& in) {
+    size_t n = 0;
+    for (size_t at = 0; (at = in.find("\r\n1\r\n \r\n", at)) != std::string::npos; at++) n++;
+    return n;
+  };
+  auto whole = [](const std::string& in) { return in.ends_with("\r\n0\r\n\r\n"); };
+  // The head, the declaration and three spaces while the store holds the write; then the answer.
+  auto [id, complete] = complete_request("slow1");
+  int fd = Connect(port_);
+  ASSERT_TRUE(SendAll(fd, complete));
+  std::string in = ReadUntil(fd, [&](const std::string& s) { return spaces(s) >= 3; });
+  ASSERT_TRUE(gate.AwaitEntered(1));
+  EXPECT_TRUE(in.starts_with("HTTP/1.1 200")) << in;
+  EXPECT_NE(in.find("Transfer-Encoding: chunked"), std::string::npos) << in;
+  EXPECT_NE(in.find(decl), std::string::npos) << in;
+  EXPECT_EQ(in.find("CompleteMultipartUploadResult"), std::string::npos) << in;
+  EXPECT_FALSE(Stored("bkt", "slow1"));
+  gate.Release();
+  in += ReadUntil(fd, [&](const std::string& s) { return whole(in + s); });
+  ::close(fd);
+  std::string body = Dechunk(in);
+  ASSERT_TRUE(body.starts_with(decl + "   ")) << in;
+  auto doc = ParseXml(body);
+  ASSERT_TRUE(doc.ok()) << body;
+  EXPECT_EQ((*doc)->name, "CompleteMultipartUploadResult");
+  EXPECT_TRUE((*doc)->Child("ETag")->text.ends_with("-2\"")) << body;
+  EXPECT_EQ(Do("GET", "/bkt/slow1").body, std::string(1500, 'a') + "bb");
+  EXPECT_EQ(Do("GET", "/bkt/slow1?uploadId=" + id).Code(), "NoSuchUpload");
+
+  // A failure after the head: an <Error> inside the 200, and the upload is still there.
+  gate.Rearm();
+  auto [id2, complete2] = complete_request("slow2");
+  composing.fail = true;
+  fd = Connect(port_);
+  ASSERT_TRUE(SendAll(fd, complete2));
+  in = ReadUntil(fd, [&](const std::string& s) { return spaces(s) >= 2; });
+  ASSERT_TRUE(gate.AwaitEntered(2));
+  EXPECT_TRUE(in.starts_with("HTTP/1.1 200")) << in;
+  gate.Release();
+  in += ReadUntil(fd, [&](const std::string& s) { return whole(in + s); });
+  ::close(fd);
+  body = Dechunk(in);
+  doc = ParseXml(body);
+  ASSERT_TRUE(doc.ok()) << body;
+  EXPECT_EQ((*doc)->name, "Error");
+  EXPECT_EQ((*doc)->Child("Code")->text, "InternalError") << body;
+  EXPECT_FALSE(Stored("bkt", "slow2"));
+  composing.fail = false;
+  EXPECT_EQ(Do("GET", "/bkt/slow2?uploadId=" + id2).status, 200);
+
+  // CopyObject (a copy streams through PutStream here): the same.
+  gate.Rearm();
+  ASSERT_EQ(Do("PUT", "/bkt/src", "source bytes").status, 200);
+  Req cq;
+  cq.method = "PUT";
+  cq.target = "/bkt/slow3";
+  cq.headers = {{"x-amz-copy-source", "/bkt/src"}};
+  fd = Connect(port_);
+  ASSERT_TRUE(SendAll(fd, Build(cq)));
+  in = ReadUntil(fd, [&](const std::string& s) { return spaces(s) >= 2; });
+  ASSERT_TRUE(gate.AwaitEntered(3));
+  EXPECT_TRUE(in.starts_with("HTTP/1.1 200")) << in;
+  EXPECT_FALSE(Stored("bkt", "slow3"));
+  gate.Release();
+  in += ReadUntil(fd, [&](const std::string& s) { return whole(in + s); });
+  ::close(fd);
+  doc = ParseXml(Dechunk(in));
+  ASSERT_TRUE(doc.ok()) << in;
+  EXPECT_EQ((*doc)->name, "CopyObjectResult");
+  EXPECT_EQ(Do("GET", "/bkt/slow3").body, "source bytes");
+
+  // What ends within keepalive_ms is answered as before, with its own status.
+  Resp quick = Do(cq.method, "/bkt/quick", "", cq.headers);
+  EXPECT_EQ(quick.status, 200);
+  EXPECT_EQ(quick.H("content-length"), std::to_string(quick.body.size()));
+  composing.fail = true;
+  EXPECT_EQ(Do(cq.method, "/bkt/quick2", "", cq.headers).status, 500);
+  composing.fail = false;
   endpoint_.reset();  // before `composing` goes
 }
 

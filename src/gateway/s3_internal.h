@@ -8,7 +8,9 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <functional>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "gateway/s3_errors.h"
@@ -137,6 +139,13 @@ class Gateway::Impl {
   awaitable<void> SendXml(HttpExchange& ex, const Request& r, unsigned status, std::string body,
                           http::fields extra = {});
   awaitable<void> SendError(HttpExchange& ex, const Request& r, S3Error e);
+  // The end of an operation whose work can take minutes (it copies bytes): `work` runs on the
+  // I/O pool and gives the 200's XML or an error. Answered as usual if it ends within
+  // keepalive_ms; otherwise the 200 head and the XML declaration go out at once, a space every
+  // keepalive_ms after them, then the answer's XML, an <Error> document if it failed. The
+  // handler returns only once `work` has ended, whatever the client does meanwhile.
+  using LongWorkFn = std::function<std::variant<std::string, S3Error>()>;
+  awaitable<Outcome> AnswerWhenDone(HttpExchange& ex, Request& r, LongWorkFn work);
   awaitable<void> SendEmpty(HttpExchange& ex, const Request& r, unsigned status,
                             http::fields h = {});
   http::fields BaseHeaders(const Request& r) const;

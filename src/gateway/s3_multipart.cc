@@ -234,24 +234,30 @@ awaitable<Outcome> Gateway::Impl::UploadPart(HttpExchange& ex, Request& r) {
       if ((!im.empty() && UnquoteETag(im) != etag) || (!inm.empty() && UnquoteETag(inm) == etag))
         co_return S3Error::Make("PreconditionFailed");
     }
-    RangeCopySource src(rd->get());
-    WriteOptions wo;
-    wo.metadata.md5.assign(16, '\0');
-    if (!o_.spool_dir.empty()) {
-      // A store that takes metadata first: the MD5 from a first pass over the range.
-      Result<std::string> md5 =
-          co_await Blocking(ex, [&] { return Md5Of(src_key, range, si->version); });
-      if (!md5.ok()) co_return FromStatus(md5.status());
-      wo.metadata.md5 = *md5;
-    }
-    Result<WriteResult> w = co_await Blocking(ex, [&] { return svc_.PutStream(pk, &src, wo); });
-    if (!w.ok()) co_return FromStatus(w.status());
-    const std::string part_md5 = o_.spool_dir.empty() ? src.md5() : wo.metadata.md5;
-    XmlWriter x("CopyPartResult");
-    x.Leaf("LastModified", FormatIso8601(static_cast<int64_t>(r.now_s) * 1000000));
-    x.Leaf("ETag", "\"" + Hex(part_md5) + "\"");
-    co_await SendXml(ex, r, 200, x.Finish());
-    co_return std::nullopt;
+    // The copy can take minutes: AnswerWhenDone keeps the client's connection alive meanwhile.
+    std::shared_ptr<ObjectReader> reader(std::move(*rd));
+    // A named function: a temporary in the co_await below would be destroyed twice (g++ 12).
+    LongWorkFn work =
+        [this, reader, pk, src_key, range, version = si->version,
+         now_s = r.now_s]() -> std::variant<std::string, S3Error> {
+          RangeCopySource src(reader.get());
+          WriteOptions wo;
+          wo.metadata.md5.assign(16, '\0');
+          if (!o_.spool_dir.empty()) {
+            // A store that takes metadata first: the MD5 from a first pass over the range.
+            Result<std::string> md5 = Md5Of(src_key, range, version);
+            if (!md5.ok()) return FromStatus(md5.status());
+            wo.metadata.md5 = *md5;
+          }
+          Result<WriteResult> w = svc_.PutStream(pk, &src, wo);
+          if (!w.ok()) return FromStatus(w.status());
+          const std::string part_md5 = o_.spool_dir.empty() ? src.md5() : wo.metadata.md5;
+          XmlWriter x("CopyPartResult");
+          x.Leaf("LastModified", FormatIso8601(static_cast<int64_t>(now_s) * 1000000));
+          x.Leaf("ETag", "\"" + Hex(part_md5) + "\"");
+          return x.Finish();
+        };
+    co_return co_await AnswerWhenDone(ex, r, std::move(work));
   }
   Result<Stored> st = co_await StoreBody(ex, r, pk, WriteOptions(), o_.max_part_bytes, "max_part_bytes");
   if (!st.ok()) co_return FromStatus(st.status());
@@ -514,28 +520,33 @@ awaitable<Outcome> Gateway::Impl::CompleteUpload(HttpExchange& ex, Request& r) {
   if (UnquoteETag(HeaderOr(ex.headers(), "if-none-match")) == "*")
     wo.condition = WriteCondition::kIfNoneMatch;
   const std::string sk = ObjectStoreKey(r.bucket, r.key);
+  std::string location = "/" + r.bucket + "/" + UriEncode(r.key, true);
   // Assemble: the store makes one object of the parts' records where it can (no bytes copied);
-  // otherwise the parts are streamed into a new object.
-  Result<WriteResult> w = co_await Blocking(ex, [&]() -> Result<WriteResult> {
-    Result<WriteResult> c = store_->Compose(sk, keys, wo);
-    if (!c.status().IsNotSupported()) return c;
-    PartsSource src(store_, keys);
-    return svc_.PutStream(sk, &src, wo);
-  });
-  if (!w.ok()) {
-    if (w.status().IsConflict()) co_return S3Error::Make("PreconditionFailed");
-    co_return FromStatus(w.status());
-  }
-  Status rm = co_await Blocking(ex, [&] { return RemoveUpload(r.bucket, id); });
-  (void)rm;  // leftovers are removed by the cleanup of abandoned uploads
-  // Whitespace is sent while a long assembly runs in S3; here the answer comes at the end.
-  XmlWriter x("CompleteMultipartUploadResult");
-  x.Leaf("Location", "/" + r.bucket + "/" + UriEncode(r.key, true));
-  x.Leaf("Bucket", r.bucket);
-  x.Leaf("Key", r.key);
-  x.Leaf("ETag", "\"" + etag + "\"");
-  co_await SendXml(ex, r, 200, x.Finish());
-  co_return std::nullopt;
+  // otherwise the parts are streamed into a new object. That can take minutes: AnswerWhenDone
+  // keeps the client's connection alive meanwhile, as S3 does.
+  // A named function: a temporary in the co_await below would be destroyed twice (g++ 12).
+  LongWorkFn work =
+      [this, sk, keys = std::move(keys), wo = std::move(wo), bucket = r.bucket, key = r.key, id,
+       etag, location = std::move(location)]() -> std::variant<std::string, S3Error> {
+        Result<WriteResult> w = store_->Compose(sk, keys, wo);
+        if (w.status().IsNotSupported()) {
+          PartsSource src(store_, keys);
+          w = svc_.PutStream(sk, &src, wo);
+        }
+        if (!w.ok()) {
+          if (w.status().IsConflict()) return S3Error::Make("PreconditionFailed");
+          return FromStatus(w.status());
+        }
+        Status rm = RemoveUpload(bucket, id);
+        (void)rm;  // leftovers are removed by the cleanup of abandoned uploads
+        XmlWriter x("CompleteMultipartUploadResult");
+        x.Leaf("Location", location);
+        x.Leaf("Bucket", bucket);
+        x.Leaf("Key", key);
+        x.Leaf("ETag", "\"" + etag + "\"");
+        return x.Finish();
+      };
+  co_return co_await AnswerWhenDone(ex, r, std::move(work));
 }
 
 awaitable<Outcome> Gateway::Impl::AbortUpload(HttpExchange& ex, Request& r) {

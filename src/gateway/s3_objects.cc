@@ -729,26 +729,32 @@ awaitable<Outcome> Gateway::Impl::CopyObject(HttpExchange& ex, Request& r) {
       wo.metadata.md5.clear();
     }
   }
-  bool want_md5 = wo.metadata.md5.empty();
-  if (want_md5 && !o_.spool_dir.empty()) {
-    // A store that takes metadata first: the MD5 from a first pass over the source.
-    Result<std::string> md5 =
-        co_await Blocking(ex, [&] { return Md5Of(src_key, ByteRange(), info.version); });
-    if (!md5.ok()) co_return FromStatus(md5.status());
-    wo.metadata.md5 = *md5;
-    want_md5 = false;
-  }
-  if (want_md5) wo.metadata.md5.assign(16, '\0');
-  CopySource src(reader->get(), wo.metadata, want_md5);
-  Result<WriteResult> w = co_await Blocking(ex, [&] { return svc_.PutStream(dst_key, &src, wo); });
-  if (!w.ok()) co_return FromStatus(w.status());
-  Result<ObjectInfo> now = co_await Blocking(ex, [&] { return svc_.Head(dst_key); });
-  if (!now.ok()) co_return FromStatus(now.status());
-  XmlWriter x("CopyObjectResult");
-  x.Leaf("LastModified", FormatIso8601(static_cast<int64_t>(now->mtime_us)));
-  x.Leaf("ETag", "\"" + ETagOf(*now) + "\"");
-  co_await SendXml(ex, r, 200, x.Finish());
-  co_return std::nullopt;
+  // The copy can take minutes: AnswerWhenDone keeps the client's connection alive meanwhile.
+  std::shared_ptr<ObjectReader> rd(std::move(*reader));
+  // A named function: a temporary in the co_await below would be destroyed twice (g++ 12).
+  LongWorkFn work =
+      [this, rd, wo = std::move(wo), src_key, dst_key,
+       version = info.version]() mutable -> std::variant<std::string, S3Error> {
+        bool want_md5 = wo.metadata.md5.empty();
+        if (want_md5 && !o_.spool_dir.empty()) {
+          // A store that takes metadata first: the MD5 from a first pass over the source.
+          Result<std::string> md5 = Md5Of(src_key, ByteRange(), version);
+          if (!md5.ok()) return FromStatus(md5.status());
+          wo.metadata.md5 = *md5;
+          want_md5 = false;
+        }
+        if (want_md5) wo.metadata.md5.assign(16, '\0');
+        CopySource src(rd.get(), wo.metadata, want_md5);
+        Result<WriteResult> w = svc_.PutStream(dst_key, &src, wo);
+        if (!w.ok()) return FromStatus(w.status());
+        Result<ObjectInfo> now = svc_.Head(dst_key);
+        if (!now.ok()) return FromStatus(now.status());
+        XmlWriter x("CopyObjectResult");
+        x.Leaf("LastModified", FormatIso8601(static_cast<int64_t>(now->mtime_us)));
+        x.Leaf("ETag", "\"" + ETagOf(*now) + "\"");
+        return x.Finish();
+      };
+  co_return co_await AnswerWhenDone(ex, r, std::move(work));
 }
 
 }  // namespace cairn::gateway
