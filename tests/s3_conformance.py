@@ -4,6 +4,7 @@ request by request with boto3, for any S3 endpoint.
 
     tests/s3_conformance.py ENDPOINT ACCESS_KEY SECRET [--alt AK:SECRET] [--only SUBSTRING]
                             [--known A,B] [--list]
+    tests/s3_conformance.py --list | --help
 
 Each check is one behaviour of the reference (an answer, an error code and status, a header),
 written from the API reference, not from what a client tolerates; the areas are those public
@@ -34,7 +35,16 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-EP, AK, SECRET = sys.argv[1:4]
+if "--help" in sys.argv or "-h" in sys.argv:
+    print(__doc__.strip())
+    sys.exit(0)
+if len(sys.argv) >= 4 and not any(a.startswith("--") for a in sys.argv[1:4]):
+    EP, AK, SECRET = sys.argv[1:4]
+elif "--list" in sys.argv:  # the names alone need no endpoint
+    EP, AK, SECRET = "http://127.0.0.1:1", "-", "-"
+else:
+    print(__doc__.strip(), file=sys.stderr)
+    sys.exit(2)
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else ""
 # --alt ACCESS_KEY:SECRET: a second key that owns nothing of the first's; the checks named
 # alt_* use it (skipped without it).
