@@ -19,7 +19,7 @@
 #        SERVER_CPUS=0 LOAD_CPUS=1 (taskset lists: the daemons', wrk's)
 #        CHECKS=0 skips the conformance checks (with GETS=1: the GETs alone)
 #        MEMSTORE=2147483648 (bytes of the OSD's in-memory store)
-# Needs: Debian's radosgw, ceph-mon, ceph-osd, ceph-common (apt-get install); python3-boto3;
+# Needs: Debian's radosgw, ceph-mon, ceph-osd, ceph-common (`scripts/deps rgw`); python3-boto3;
 #        wrk for GETS=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,7 +34,7 @@ SERVER_CPUS=${SERVER_CPUS:-0}
 LOAD_CPUS=${LOAD_CPUS:-1}
 for x in ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptool curl taskset python3; do
   command -v "$x" >/dev/null || {
-    echo "rgw.sh: missing $x (apt-get install radosgw ceph-mon ceph-osd ceph-common)" >&2; exit 1; }
+    echo "rgw.sh: missing $x (scripts/deps rgw)" >&2; exit 1; }
 done
 [ "$GETS" = 0 ] || command -v wrk >/dev/null || { echo "rgw.sh: missing wrk (scripts/deps)" >&2; exit 1; }
 /usr/bin/python3 -c 'import boto3' || { echo "rgw.sh: missing python3-boto3 (scripts/deps)" >&2; exit 1; }
