@@ -370,6 +370,7 @@ awaitable<Outcome> Gateway::Impl::AnswerWhenDone(HttpExchange& ex, Request& r, L
     co_return std::nullopt;
   }
   // S3's way: the 200 now, whitespace while the work runs, and an error, if it comes, inside.
+  counters_.long_answers.fetch_add(1, std::memory_order_relaxed);
   http::fields h = BaseHeaders(r);
   h.set(http::field::content_type, "application/xml");
   LongAnswerBody body(w, keepalive_ms, [this, w, &r]() -> std::string {
@@ -1003,6 +1004,10 @@ void Gateway::WriteMetrics(ops::ExpositionWriter& w) const {
             c.bytes_in.load(std::memory_order_relaxed));
   w.Counter("cairn_s3_uploads_cleaned_total", "Abandoned multipart uploads removed.",
             c.uploads_cleaned.load(std::memory_order_relaxed));
+  w.Counter("cairn_s3_long_answers_total",
+            "Completes and copies that answered 200 before they ended and kept the connection "
+            "alive with spaces.",
+            c.long_answers.load(std::memory_order_relaxed));
 }
 
 // ---- Endpoint ------------------------------------------------------------------------------

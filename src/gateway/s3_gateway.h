@@ -129,6 +129,7 @@ struct GatewayCounters {
   std::atomic<uint64_t> auth_failures{0};
   std::atomic<uint64_t> bytes_in{0};   // object bytes stored
   std::atomic<uint64_t> uploads_cleaned{0};
+  std::atomic<uint64_t> long_answers{0};  // 200 sent before the answer (AnswerWhenDone)
 };
 
 class Gateway {

@@ -122,6 +122,8 @@ const std::vector<Key>& Keys() {
        [](ServerConfig* c, const std::string&, uint64_t n) { c->s3.upload_max_age_s = n; }},
       {"s3_upload_cleanup_interval_s", Kind::kUint, 1, 86400,
        [](ServerConfig* c, const std::string&, uint64_t n) { c->s3.upload_cleanup_interval_s = n; }},
+      {"s3_keepalive_ms", Kind::kUint, 1, 600000,
+       [](ServerConfig* c, const std::string&, uint64_t n) { c->s3.keepalive_ms = n; }},
       {"s3_tls_cert_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->s3.tls_cert_file = s; }},
       {"s3_tls_key_file", Kind::kString, 0, 0, [](ServerConfig* c, const std::string& s, uint64_t) { c->s3.tls_key_file = s; }},
       {"key_file", Kind::kString, 0, 0,

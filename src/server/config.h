@@ -94,6 +94,9 @@ struct S3Config {
   uint32_t max_clock_skew_s = 900;             // s3_max_clock_skew_s
   uint64_t upload_max_age_s = 7 * 86400;       // s3_upload_max_age_s
   uint32_t upload_cleanup_interval_s = 3600;   // s3_upload_cleanup_interval_s
+  // s3_keepalive_ms: a Complete or a copy still running after this answers 200 and sends a
+  // space every this many ms until its answer (docs/s3.md, "Long answers").
+  uint32_t keepalive_ms = 5000;
   std::string tls_cert_file;                   // s3_tls_cert_file, s3_tls_key_file: HTTPS
   std::string tls_key_file;
 };

@@ -189,8 +189,10 @@ TEST(ServerConfig, Issue13S3KeysAndListener) {
   Result<ServerConfig> c = ParseConfig(
       "s3_listen = \"9000\"\ns3_region = \"eu-west-1\"\n"
       "[s3_keys.AKBACKUP]\nsecret = \"0123456789abcdef0123\"\nbuckets = [\"backups\", \"*\"]\n",
-      {{"s3_max_clock_skew_s", "60"}});
+      {{"s3_max_clock_skew_s", "60"}, {"s3_keepalive_ms", "250"}});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->s3.keepalive_ms, 250u);
+  EXPECT_FALSE(ParseConfig("s3_keepalive_ms = 0\n", {}).ok());
   EXPECT_EQ(c->s3.listen, "9000");
   EXPECT_EQ(c->s3.region, "eu-west-1");
   EXPECT_EQ(c->s3.max_clock_skew_s, 60u);

@@ -12,6 +12,7 @@ gateway::GatewayOptions S3GatewayOptions(const ServerConfig& c) {
   o.max_clock_skew_s = c.s3.max_clock_skew_s;
   o.upload_max_age_s = c.s3.upload_max_age_s;
   o.upload_cleanup_interval_s = c.s3.upload_cleanup_interval_s;
+  o.keepalive_ms = c.s3.keepalive_ms;
   o.service.max_key_bytes = c.limits.max_key_bytes;
   o.service.max_meta_bytes = c.limits.max_meta_bytes;
   o.service.max_list_limit = c.limits.max_list_limit;
