@@ -379,6 +379,33 @@ def object_crc32_checksum_is_checked():
     expect_error(404, "NoSuchKey", S3.get_object, Bucket=b, Key="bad")
 
 
+def crc64nvme(data):
+    # CRC-64/NVME, reflected (polynomial 0xAD93D23594C93659), bit by bit: S3's CRC64NVME.
+    crc = 0xFFFFFFFFFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x9A6C9329AC4BC9B5 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFFFFFFFFFF
+
+
+@check
+def object_crc64nvme_checksum_is_checked():
+    # The x-amz-checksum-crc64nvme header (PutObject reference; "Checking object integrity"):
+    # checked and echoed, a wrong one BadDigest and nothing stored.
+    eq(crc64nvme(b"123456789"), 0xAE8B14860A799888, "the CRC-64/NVME check value")
+    b = new_bucket()
+    right = base64.b64encode(crc64nvme(b"abc").to_bytes(8, "big")).decode()
+    r = with_headers(S3.put_object, {"x-amz-checksum-crc64nvme": right}, Bucket=b, Key="ok",
+                     Body=b"abc")
+    eq(r["ResponseMetadata"]["HTTPHeaders"].get("x-amz-checksum-crc64nvme"), right, "echoed")
+    wrong = base64.b64encode((crc64nvme(b"abc") ^ 1).to_bytes(8, "big")).decode()
+    got = error_of(with_headers, S3.put_object, {"x-amz-checksum-crc64nvme": wrong}, Bucket=b,
+                   Key="bad", Body=b"abc")
+    eq(got, (400, "BadDigest"), "(status, code)")
+    expect_error(404, "NoSuchKey", S3.get_object, Bucket=b, Key="bad")
+
+
 @check
 def object_key_length_limit_is_1024_bytes():
     b = new_bucket()

@@ -3,6 +3,8 @@
 #include <isa-l/crc.h>
 #include <openssl/evp.h>
 
+#include <boost/crc.hpp>
+
 #include <future>
 
 #include "util/check.h"
@@ -13,6 +15,17 @@ namespace cairn::gateway {
 
 uint32_t Crc32Extend(uint32_t crc, const char* p, size_t n) {
   return crc32_gzip_refl(crc, reinterpret_cast<const unsigned char*>(p), n);
+}
+
+namespace {
+// CRC-64/NVME (S3's CRC64NVME): Boost.CRC, as Debian's ISA-L (2.30) has no such CRC-64.
+using Crc64Nvme = boost::crc_optimal<64, 0xAD93D23594C93659, ~uint64_t{0}, ~uint64_t{0}, true, true>;
+}  // namespace
+
+uint64_t Crc64NvmeOf(std::string_view data) {
+  Crc64Nvme c;
+  c.process_bytes(data.data(), data.size());
+  return c.checksum();
 }
 
 namespace {
@@ -50,9 +63,11 @@ std::string Be32(uint32_t v) {
   return std::string(b, 4);
 }
 
+std::string Be64(uint64_t v) { return Be32(static_cast<uint32_t>(v >> 32)) + Be32(static_cast<uint32_t>(v)); }
+
 // The checksum algorithms S3 defines that the gateway checks.
-constexpr std::string_view kAlgs[] = {"crc32", "crc32c", "sha1", "sha256"};
-constexpr size_t kAlgBytes[] = {4, 4, 20, 32};
+constexpr std::string_view kAlgs[] = {"crc32", "crc32c", "sha1", "sha256", "crc64nvme"};
+constexpr size_t kAlgBytes[] = {4, 4, 20, 32, 8};
 
 }  // namespace
 
@@ -63,6 +78,7 @@ struct PutBody::Digests {
   std::unique_ptr<Evp> checksum_sha256;
   bool crc32 = false, crc32c = false;
   uint32_t crc32_v = 0, crc32c_v = 0;
+  std::unique_ptr<Crc64Nvme> crc64nvme;
   std::string content_md5;        // raw, if sent
   int alg = -1;                   // the x-amz-checksum-* algorithm (index in kAlgs)
   std::string checksum_expected;  // raw, from the header; empty: from the trailer
@@ -75,6 +91,7 @@ struct PutBody::Digests {
     if (checksum_sha256) checksum_sha256->Update(p, n);
     if (crc32) crc32_v = Crc32Extend(crc32_v, p, n);
     if (crc32c) crc32c_v = crc32c::Extend(crc32c_v, p, n);
+    if (crc64nvme) crc64nvme->process_bytes(p, n);
   }
 };
 
@@ -120,6 +137,7 @@ Status PutBody::Prepare() {
     case 1: d_->crc32c = true; break;
     case 2: d_->sha1 = std::make_unique<Evp>(EVP_sha1()); break;
     case 3: d_->checksum_sha256 = std::make_unique<Evp>(EVP_sha256()); break;
+    case 4: d_->crc64nvme = std::make_unique<Crc64Nvme>(); break;
     default: break;
   }
   if (r_.payload == PayloadMode::kSha256) d_->sha256 = std::make_unique<Evp>(EVP_sha256());
@@ -207,6 +225,7 @@ Status PutBody::Verify() {
       case 1: got = Be32(d_->crc32c_v); break;
       case 2: got = d_->sha1->Final(); break;
       case 3: got = d_->checksum_sha256->Final(); break;
+      case 4: got = Be64(d_->crc64nvme->checksum()); break;
     }
     const std::string name = "x-amz-checksum-" + std::string(kAlgs[d_->alg]);
     std::string expected = d_->checksum_expected;

@@ -84,6 +84,13 @@ bool SendAll(int fd, std::string_view s) {
   return true;
 }
 
+// Big-endian bytes, as S3's checksums are sent (base64 of these).
+std::string Be64(uint64_t v) {
+  std::string s;
+  for (int i = 7; i >= 0; i--) s.push_back(static_cast<char>(v >> (8 * i)));
+  return s;
+}
+
 // One response (Content-Length or chunked body; none for HEAD or 204/304).
 Resp ReadResp(int fd, bool head, int timeout_ms = 10000) {
   Resp r;
@@ -471,6 +478,15 @@ TEST_F(S3GatewayTest, ObjectsMetadataAndIntegrity) {
   std::string be = {static_cast<char>(c >> 24), static_cast<char>(c >> 16), static_cast<char>(c >> 8),
                     static_cast<char>(c)};
   EXPECT_EQ(Do("PUT", "/bkt/good2", "hello", {{"x-amz-checksum-crc32c", Base64(be)}}).status, 200);
+  // CRC64NVME: S3's check value (CRC-64/NVME of "123456789"); a wrong one refused, nothing
+  // stored; the right one stored and echoed.
+  EXPECT_EQ(Crc64NvmeOf("123456789"), 0xAE8B14860A799888u);
+  r = Do("PUT", "/bkt/bad", "hello", {{"x-amz-checksum-crc64nvme", Base64(std::string(8, 'x'))}});
+  EXPECT_EQ(r.Code(), "BadDigest");
+  EXPECT_FALSE(Stored("bkt", "bad"));
+  r = Do("PUT", "/bkt/good3", "hello", {{"x-amz-checksum-crc64nvme", Base64(Be64(Crc64NvmeOf("hello")))}});
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.H("x-amz-checksum-crc64nvme"), Base64(Be64(Crc64NvmeOf("hello"))));
   // A large (streamed) body whose hash does not match: nothing visible.
   Req big;
   big.method = "PUT";
@@ -726,16 +742,16 @@ TEST_F(S3GatewayTest, StreamingSignedAndTrailerBodies) {
   EXPECT_EQ(r.H("content-encoding"), "");  // aws-chunked is never stored
 
   // STREAMING-UNSIGNED-PAYLOAD-TRAILER with a trailing CRC32, chunked on the wire.
-  auto trailer_req = [&](const std::string& crc) {
+  auto trailer_req = [&](const std::string& crc, std::string alg = "crc32") {
     Req q;
     q.method = "PUT";
     q.target = "/bkt/trailer";
     q.payload_hash = std::string(kStreamingUnsignedTrailer);
     q.headers = {{"content-encoding", "aws-chunked"},
-                 {"x-amz-trailer", "x-amz-checksum-crc32"},
+                 {"x-amz-trailer", "x-amz-checksum-" + alg},
                  {"x-amz-decoded-content-length", "5"},
                  {"transfer-encoding", "chunked"}};
-    const std::string aws = "5\r\nhello\r\n0\r\nx-amz-checksum-crc32:" + crc + "\r\n\r\n";
+    const std::string aws = "5\r\nhello\r\n0\r\nx-amz-checksum-" + alg + ":" + crc + "\r\n\r\n";
     q.body = fmt::format("{:x}\r\n", aws.size()) + aws + "\r\n0\r\n\r\n";
     return q;
   };
@@ -746,6 +762,13 @@ TEST_F(S3GatewayTest, StreamingSignedAndTrailerBodies) {
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.H("x-amz-checksum-crc32"), "NhCmhg==");
   EXPECT_EQ(Do("GET", "/bkt/trailer").body, "hello");
+  // The same with a trailing CRC64NVME (what newer SDKs send when asked for it).
+  ASSERT_EQ(Do("DELETE", "/bkt/trailer").status, 204);
+  EXPECT_EQ(Do(trailer_req(Base64(std::string(8, 'x')), "crc64nvme")).Code(), "BadDigest");
+  EXPECT_FALSE(Stored("bkt", "trailer"));
+  r = Do(trailer_req(Base64(Be64(Crc64NvmeOf("hello"))), "crc64nvme"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.H("x-amz-checksum-crc64nvme"), Base64(Be64(Crc64NvmeOf("hello"))));
 }
 
 TEST_F(S3GatewayTest, MultipartRulesAndCleanup) {
