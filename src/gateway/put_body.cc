@@ -30,6 +30,47 @@ uint64_t Crc64NvmeOf(std::string_view data) {
 
 namespace {
 
+std::string Be32(uint32_t v) {
+  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+               static_cast<char>(v)};
+  return std::string(b, 4);
+}
+
+std::string Be64(uint64_t v) { return Be32(static_cast<uint32_t>(v >> 32)) + Be32(static_cast<uint32_t>(v)); }
+
+class Crc32Checksum final : public CrcChecksum {
+ public:
+  explicit Crc32Checksum(bool castagnoli) : castagnoli_(castagnoli) {}
+  void Update(const char* p, size_t n) override {
+    v_ = castagnoli_ ? crc32c::Extend(v_, p, n) : Crc32Extend(v_, p, n);
+  }
+  std::string Value() const override { return Be32(v_); }
+
+ private:
+  const bool castagnoli_;
+  uint32_t v_ = 0;
+};
+
+class Crc64NvmeChecksum final : public CrcChecksum {
+ public:
+  void Update(const char* p, size_t n) override { c_.process_bytes(p, n); }
+  std::string Value() const override { return Be64(c_.checksum()); }
+
+ private:
+  Crc64Nvme c_;
+};
+
+}  // namespace
+
+std::unique_ptr<CrcChecksum> CrcChecksum::Make(std::string_view alg) {
+  if (alg == "crc32") return std::make_unique<Crc32Checksum>(false);
+  if (alg == "crc32c") return std::make_unique<Crc32Checksum>(true);
+  if (alg == "crc64nvme") return std::make_unique<Crc64NvmeChecksum>();
+  return nullptr;
+}
+
+namespace {
+
 class Evp {
  public:
   explicit Evp(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) {
@@ -57,14 +98,6 @@ Status WireBodyError(const Status& s) {
   return Status::InvalidArgument("IncompleteBody: " + s.message());
 }
 
-std::string Be32(uint32_t v) {
-  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-               static_cast<char>(v)};
-  return std::string(b, 4);
-}
-
-std::string Be64(uint64_t v) { return Be32(static_cast<uint32_t>(v >> 32)) + Be32(static_cast<uint32_t>(v)); }
-
 // The checksum algorithms S3 defines that the gateway checks.
 constexpr std::string_view kAlgs[] = {"crc32", "crc32c", "sha1", "sha256", "crc64nvme"};
 constexpr size_t kAlgBytes[] = {4, 4, 20, 32, 8};
@@ -76,9 +109,7 @@ struct PutBody::Digests {
   std::unique_ptr<Evp> sha256;  // the payload hash (x-amz-content-sha256)
   std::unique_ptr<Evp> sha1;
   std::unique_ptr<Evp> checksum_sha256;
-  bool crc32 = false, crc32c = false;
-  uint32_t crc32_v = 0, crc32c_v = 0;
-  std::unique_ptr<Crc64Nvme> crc64nvme;
+  std::unique_ptr<CrcChecksum> crc;  // crc32, crc32c or crc64nvme
   std::string content_md5;        // raw, if sent
   int alg = -1;                   // the x-amz-checksum-* algorithm (index in kAlgs)
   std::string checksum_expected;  // raw, from the header; empty: from the trailer
@@ -89,14 +120,12 @@ struct PutBody::Digests {
     if (sha256) sha256->Update(p, n);
     if (sha1) sha1->Update(p, n);
     if (checksum_sha256) checksum_sha256->Update(p, n);
-    if (crc32) crc32_v = Crc32Extend(crc32_v, p, n);
-    if (crc32c) crc32c_v = crc32c::Extend(crc32c_v, p, n);
-    if (crc64nvme) crc64nvme->process_bytes(p, n);
+    if (crc) crc->Update(p, n);
   }
 };
 
-PutBody::PutBody(HttpExchange& ex, const Request& r, const GatewayOptions& o)
-    : ex_(ex), r_(r), o_(o), d_(std::make_unique<Digests>()) {}
+PutBody::PutBody(HttpExchange& ex, const Request& r, const GatewayOptions& o, bool checksum_headers)
+    : ex_(ex), r_(r), o_(o), checksum_headers_(checksum_headers), d_(std::make_unique<Digests>()) {}
 PutBody::~PutBody() = default;
 
 Status PutBody::Prepare() {
@@ -109,7 +138,7 @@ Status PutBody::Prepare() {
   std::string_view trailer = HeaderOr(h, "x-amz-trailer");
   for (size_t i = 0; i < std::size(kAlgs); i++) {
     const std::string name = "x-amz-checksum-" + std::string(kAlgs[i]);
-    std::string_view v = HeaderOr(h, name);
+    std::string_view v = checksum_headers_ ? HeaderOr(h, name) : std::string_view();
     const bool in_trailer = Lower(trailer) == name;
     if (v.empty() && !in_trailer) continue;
     if (d_->alg >= 0)
@@ -133,12 +162,11 @@ Status PutBody::Prepare() {
     return Status::InvalidArgument(
         "InvalidRequest: a trailing checksum needs a STREAMING-*-TRAILER payload");
   switch (d_->alg) {
-    case 0: d_->crc32 = true; break;
-    case 1: d_->crc32c = true; break;
     case 2: d_->sha1 = std::make_unique<Evp>(EVP_sha1()); break;
     case 3: d_->checksum_sha256 = std::make_unique<Evp>(EVP_sha256()); break;
-    case 4: d_->crc64nvme = std::make_unique<Crc64Nvme>(); break;
-    default: break;
+    default:
+      if (d_->alg >= 0) d_->crc = CrcChecksum::Make(kAlgs[d_->alg]);
+      break;
   }
   if (r_.payload == PayloadMode::kSha256) d_->sha256 = std::make_unique<Evp>(EVP_sha256());
   if (r_.streaming()) {
@@ -221,11 +249,9 @@ Status PutBody::Verify() {
   if (d_->alg >= 0) {
     std::string got;
     switch (d_->alg) {
-      case 0: got = Be32(d_->crc32_v); break;
-      case 1: got = Be32(d_->crc32c_v); break;
       case 2: got = d_->sha1->Final(); break;
       case 3: got = d_->checksum_sha256->Final(); break;
-      case 4: got = Be64(d_->crc64nvme->checksum()); break;
+      default: got = d_->crc->Value(); break;
     }
     const std::string name = "x-amz-checksum-" + std::string(kAlgs[d_->alg]);
     std::string expected = d_->checksum_expected;

@@ -23,7 +23,9 @@ namespace cairn::gateway {
 
 class PutBody {
  public:
-  PutBody(HttpExchange& ex, const Request& r, const GatewayOptions& o);
+  // `checksum_headers`: whether x-amz-checksum-* headers are checksums of this body (false for
+  // CompleteMultipartUpload, where they are the object's).
+  PutBody(HttpExchange& ex, const Request& r, const GatewayOptions& o, bool checksum_headers = true);
   ~PutBody();
 
   // Parses the digests and lengths the headers promise. An error names the bad header.
@@ -44,6 +46,7 @@ class PutBody {
   HttpExchange& ex_;
   const Request& r_;
   const GatewayOptions& o_;
+  const bool checksum_headers_;
   std::optional<uint64_t> length_;
   std::unique_ptr<AwsChunkedDecoder> chunked_;
   std::unique_ptr<Digests> d_;
@@ -78,5 +81,17 @@ class LoopBridgeSource final : public ValueSource {
 uint32_t Crc32Extend(uint32_t crc, const char* p, size_t n);
 // CRC-64/NVME (S3's x-amz-checksum-crc64nvme) of `data`.
 uint64_t Crc64NvmeOf(std::string_view data);
+
+// One of S3's CRC checksums (x-amz-checksum-crc32, -crc32c, -crc64nvme) over bytes given piece
+// by piece.
+class CrcChecksum {
+ public:
+  // The checksum named `alg` ("crc32", "crc32c", "crc64nvme"), or nullptr for another name.
+  static std::unique_ptr<CrcChecksum> Make(std::string_view alg);
+  virtual ~CrcChecksum() = default;
+  virtual void Update(const char* p, size_t n) = 0;
+  // The checksum's big-endian bytes (4 or 8), as S3 sends them base64-encoded.
+  virtual std::string Value() const = 0;
+};
 
 }  // namespace cairn::gateway

@@ -256,6 +256,26 @@ class S3GatewayTest : public ::testing::Test {
     return store_->Head(ObjectStoreKey(bucket, key)).ok();
   }
 
+  // A multipart upload of `parts` to bkt/KEY, completed with `complete_headers`: its upload id
+  // and Complete's response.
+  std::pair<std::string, Resp> Multipart(
+      const std::string& key, const std::vector<std::string>& parts,
+      std::vector<std::pair<std::string, std::string>> complete_headers = {}) {
+    Resp c = Do("POST", "/bkt/" + key + "?uploads", "", {{"x-amz-meta-color", "red"}});
+    auto doc = ParseXml(c.body);
+    EXPECT_TRUE(doc.ok()) << c.body;
+    const std::string id = doc.ok() ? (*doc)->Child("UploadId")->text : "";
+    std::string x = "<CompleteMultipartUpload>";
+    for (size_t i = 0; i < parts.size(); i++) {
+      Resp p = Do("PUT", fmt::format("/bkt/{}?partNumber={}&uploadId={}", key, i + 1, id), parts[i]);
+      EXPECT_EQ(p.status, 200) << p.body;
+      x += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1,
+                       XmlEscape(p.H("etag")));
+    }
+    x += "</CompleteMultipartUpload>";
+    return std::pair{id, Do("POST", "/bkt/" + key + "?uploadId=" + id, x, complete_headers)};
+  }
+
   fs::path dir_;
   std::unique_ptr<LocalObjectStore> store_;
   ObjectStore* served_ = nullptr;  // the store the endpoint serves, when not store_
@@ -1118,19 +1138,7 @@ TEST_F(S3GatewayTest, Issue13CompleteComposesThePartsWhereTheStoreCan) {
   ASSERT_EQ(Do("PUT", "/bkt").status, 200);
   auto upload = [&](const std::string& key, const std::vector<std::string>& parts,
                     std::vector<std::pair<std::string, std::string>> complete_headers = {}) {
-    Resp c = Do("POST", "/bkt/" + key + "?uploads", "", {{"x-amz-meta-color", "red"}});
-    auto doc = ParseXml(c.body);
-    EXPECT_TRUE(doc.ok()) << c.body;
-    const std::string id = doc.ok() ? (*doc)->Child("UploadId")->text : "";
-    std::string x = "<CompleteMultipartUpload>";
-    for (size_t i = 0; i < parts.size(); i++) {
-      Resp p = Do("PUT", fmt::format("/bkt/{}?partNumber={}&uploadId={}", key, i + 1, id), parts[i]);
-      EXPECT_EQ(p.status, 200) << p.body;
-      x += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1,
-                       XmlEscape(p.H("etag")));
-    }
-    x += "</CompleteMultipartUpload>";
-    return std::pair{id, Do("POST", "/bkt/" + key + "?uploadId=" + id, x, complete_headers)};
+    return Multipart(key, parts, std::move(complete_headers));
   };
   const std::vector<std::string> parts = {std::string(1500, 'a'), std::string(1200, 'b'), "cc"};
   auto [id, r] = upload("obj", parts);
@@ -1166,6 +1174,44 @@ TEST_F(S3GatewayTest, Issue13CompleteComposesThePartsWhereTheStoreCan) {
   EXPECT_TRUE(Do("GET", "/bkt/obj").body == whole);
   EXPECT_EQ(Do("DELETE", "/bkt/obj?uploadId=" + id2).status, 204);
   endpoint_.reset();  // before `composing` goes
+}
+
+// A whole-object CRC sent with Complete (x-amz-checksum-crc64nvme, FULL_OBJECT) is checked over
+// the parts before the object is made: a wrong one is BadDigest, nothing is made and the upload
+// stays; the right one is answered in the result. What the gateway cannot check (a composite
+// value, SHA-256 of the whole, COMPOSITE) is refused, not dropped.
+TEST_F(S3GatewayTest, Issue13CompleteChecksAWholeObjectChecksumAndRefusesWhatItCannot) {
+  GatewayOptions go;
+  go.min_part_bytes = 1000;
+  Start(go);
+  ASSERT_EQ(Do("PUT", "/bkt").status, 200);
+  const std::vector<std::string> parts = {std::string(1500, 'a'), "bb"};
+  const std::string whole = parts[0] + parts[1];
+  const std::string crc = Base64(Be64(Crc64NvmeOf(whole)));
+  auto [id, r] = Multipart("sum", parts, {{"x-amz-checksum-crc64nvme", Base64(std::string(8, 'x'))}});
+  EXPECT_EQ(r.Code(), "BadDigest") << r.body;
+  EXPECT_FALSE(Stored("bkt", "sum"));
+  EXPECT_EQ(Do("GET", "/bkt/sum?uploadId=" + id).status, 200);  // the upload is still there
+  auto [id2, r2] = Multipart("sum", parts, {{"x-amz-checksum-crc64nvme", crc}});
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  EXPECT_NE(r2.body.find("<ChecksumCRC64NVME>" + crc + "</ChecksumCRC64NVME>"), std::string::npos)
+      << r2.body;
+  EXPECT_NE(r2.body.find("<ChecksumType>FULL_OBJECT</ChecksumType>"), std::string::npos);
+  EXPECT_TRUE(Do("GET", "/bkt/sum").body == whole);
+  // CRC-32 of the whole, by the same check.
+  std::unique_ptr<CrcChecksum> c32 = CrcChecksum::Make("crc32");
+  c32->Update(whole.data(), whole.size());
+  auto [id3, r3] = Multipart("sum32", parts, {{"x-amz-checksum-crc32", Base64(c32->Value())}});
+  EXPECT_EQ(r3.status, 200) << r3.body;
+  for (const auto& headers : std::vector<std::vector<std::pair<std::string, std::string>>>{
+           {{"x-amz-checksum-crc32", Base64(c32->Value()) + "-2"}},
+           {{"x-amz-checksum-sha256", Base64(std::string(32, 's'))}},
+           {{"x-amz-checksum-crc32", Base64(c32->Value())}, {"x-amz-checksum-type", "COMPOSITE"}}}) {
+    auto [idn, rn] = Multipart("refused", parts, headers);
+    EXPECT_EQ(rn.Code(), "NotImplemented") << headers[0].first << " " << rn.body;
+    EXPECT_FALSE(Stored("bkt", "refused"));
+    EXPECT_EQ(Do("DELETE", "/bkt/refused?uploadId=" + idn).status, 204);
+  }
 }
 
 // Reads from `fd` until `done(in)` or 10 s without a byte; what arrived.

@@ -173,9 +173,11 @@ class Gateway::Impl {
   awaitable<Outcome> DeleteObject(HttpExchange& ex, Request& r);
   awaitable<Outcome> DeleteObjects(HttpExchange& ex, Request& r);
   awaitable<Outcome> CopyObject(HttpExchange& ex, Request& r);
-  // Reads a small body whole (XML, DeleteObjects), checking Content-MD5 and the payload hash.
+  // Reads a small body whole (XML, DeleteObjects), checking Content-MD5 and the payload hash,
+  // and x-amz-checksum-* unless `checksum_headers` is false (Complete: they are the object's).
   awaitable<Result<std::string>> ReadSmallBody(HttpExchange& ex, const Request& r, uint64_t limit,
-                                               std::string_view limit_name);
+                                               std::string_view limit_name,
+                                               bool checksum_headers = true);
   // Stores the request body under `store_key` (PutObject, UploadPart). On success, *info_out
   // gets the ETag, size and the checksum headers to echo.
   struct Stored {

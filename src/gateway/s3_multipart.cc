@@ -5,8 +5,10 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
+#include "gateway/put_body.h"
 #include "gateway/s3_internal.h"
 #include "gateway/sigv4.h"
 
@@ -449,7 +451,9 @@ awaitable<Outcome> Gateway::Impl::CompleteUpload(HttpExchange& ex, Request& r) {
   if (!up.ok()) co_return up.status().IsNotFound() ? NoSuchUpload(id) : FromStatus(up.status());
   UploadRecord u = ToUpload(*up);
   if (u.key != r.key) co_return NoSuchUpload(id);
-  Result<std::string> body = co_await ReadSmallBody(ex, r, o_.max_xml_body_bytes, "max_xml_body_bytes");
+  // x-amz-checksum-* on Complete is the whole object's (checked below), not the XML's.
+  Result<std::string> body = co_await ReadSmallBody(ex, r, o_.max_xml_body_bytes, "max_xml_body_bytes",
+                                                    /*checksum_headers=*/false);
   if (!body.ok()) co_return FromStatus(body.status());
   Result<std::unique_ptr<XmlNode>> doc = ParseXml(*body);
   if (!doc.ok()) co_return FromStatus(doc.status());
@@ -521,13 +525,50 @@ awaitable<Outcome> Gateway::Impl::CompleteUpload(HttpExchange& ex, Request& r) {
     wo.condition = WriteCondition::kIfNoneMatch;
   const std::string sk = ObjectStoreKey(r.bucket, r.key);
   std::string location = "/" + r.bucket + "/" + UriEncode(r.key, true);
+  // A checksum of the whole object (x-amz-checksum-crc32, -crc32c or -crc64nvme, FULL_OBJECT)
+  // is checked over the parts' bytes before the object is made. What is not checked here (a
+  // COMPOSITE "...-N" value, SHA-1 or SHA-256 of the whole) is refused, not dropped.
+  std::string checksum_alg, checksum_expected;
+  for (std::string_view alg : {"crc32", "crc32c", "crc64nvme", "sha1", "sha256"}) {
+    const std::string name = "x-amz-checksum-" + std::string(alg);
+    std::string_view v = HeaderOr(ex.headers(), name);
+    if (v.empty()) continue;
+    if (!checksum_alg.empty())
+      co_return S3Error::Make("InvalidRequest", "expecting a single x-amz-checksum- header");
+    std::unique_ptr<CrcChecksum> probe = CrcChecksum::Make(alg);
+    if (probe == nullptr || v.find('-') != std::string_view::npos ||
+        HeaderOr(ex.headers(), "x-amz-checksum-type", "FULL_OBJECT") != "FULL_OBJECT")
+      co_return S3Error::Make("NotImplemented",
+                              name + ": only a whole-object (FULL_OBJECT) CRC is checked on "
+                                     "CompleteMultipartUpload");
+    if (!Unbase64(v, &checksum_expected) || checksum_expected.size() != probe->Value().size())
+      co_return S3Error::Make("InvalidRequest", "value for " + name + " header is invalid");
+    checksum_alg = alg;
+  }
   // Assemble: the store makes one object of the parts' records where it can (no bytes copied);
   // otherwise the parts are streamed into a new object. That can take minutes: AnswerWhenDone
   // keeps the client's connection alive meanwhile, as S3 does.
   // A named function: a temporary in the co_await below would be destroyed twice (g++ 12).
   LongWorkFn work =
       [this, sk, keys = std::move(keys), wo = std::move(wo), bucket = r.bucket, key = r.key, id,
-       etag, location = std::move(location)]() -> std::variant<std::string, S3Error> {
+       etag, location = std::move(location), checksum_alg,
+       checksum_expected]() -> std::variant<std::string, S3Error> {
+        if (!checksum_alg.empty()) {
+          // One pass over the parts first: the object is made only if they are what was sent.
+          std::unique_ptr<CrcChecksum> c = CrcChecksum::Make(checksum_alg);
+          PartsSource all(store_, keys);
+          std::string buf(1 << 20, '\0');
+          for (;;) {
+            Result<size_t> n = all.Read(buf.data(), buf.size());
+            if (!n.ok()) return FromStatus(n.status());
+            if (*n == 0) break;
+            c->Update(buf.data(), *n);
+          }
+          if (c->Value() != checksum_expected)
+            return S3Error::Make("BadDigest", "the x-amz-checksum-" + checksum_alg +
+                                                  " you specified did not match the calculated "
+                                                  "checksum of the object");
+        }
         Result<WriteResult> w = store_->Compose(sk, keys, wo);
         if (w.status().IsNotSupported()) {
           PartsSource src(store_, keys);
@@ -544,6 +585,13 @@ awaitable<Outcome> Gateway::Impl::CompleteUpload(HttpExchange& ex, Request& r) {
         x.Leaf("Bucket", bucket);
         x.Leaf("Key", key);
         x.Leaf("ETag", "\"" + etag + "\"");
+        if (!checksum_alg.empty()) {
+          std::string element = "Checksum";
+          for (char ch : checksum_alg)
+            element += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+          x.Leaf(element, Base64(checksum_expected));
+          x.Leaf("ChecksumType", "FULL_OBJECT");
+        }
         return x.Finish();
       };
   co_return co_await AnswerWhenDone(ex, r, std::move(work));

@@ -169,8 +169,9 @@ awaitable<Result<WriteResult>> PutOnLoopAwait(service::ObjectService& svc, std::
 
 awaitable<Result<std::string>> Gateway::Impl::ReadSmallBody(HttpExchange& ex, const Request& r,
                                                             uint64_t limit,
-                                                            std::string_view limit_name) {
-  PutBody body(ex, r, o_);
+                                                            std::string_view limit_name,
+                                                            bool checksum_headers) {
+  PutBody body(ex, r, o_, checksum_headers);
   CAIRN_CO_RETURN_IF_ERROR(body.Prepare());
   if (body.length().has_value() && *body.length() > limit)
     co_return Status::InvalidArgument("MaxMessageLengthExceeded: " + std::string(limit_name) +
