@@ -18,17 +18,9 @@ uint32_t Crc32Extend(uint32_t crc, const char* p, size_t n) {
 }
 
 namespace {
+
 // CRC-64/NVME (S3's CRC64NVME): Boost.CRC, as Debian's ISA-L (2.30) has no such CRC-64.
 using Crc64Nvme = boost::crc_optimal<64, 0xAD93D23594C93659, ~uint64_t{0}, ~uint64_t{0}, true, true>;
-}  // namespace
-
-uint64_t Crc64NvmeOf(std::string_view data) {
-  Crc64Nvme c;
-  c.process_bytes(data.data(), data.size());
-  return c.checksum();
-}
-
-namespace {
 
 std::string Be32(uint32_t v) {
   char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),

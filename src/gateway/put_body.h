@@ -79,8 +79,6 @@ class LoopBridgeSource final : public ValueSource {
 
 // CRC-32 (IEEE, as gzip and S3's x-amz-checksum-crc32) of more bytes.
 uint32_t Crc32Extend(uint32_t crc, const char* p, size_t n);
-// CRC-64/NVME (S3's x-amz-checksum-crc64nvme) of `data`.
-uint64_t Crc64NvmeOf(std::string_view data);
 
 // One of S3's CRC checksums (x-amz-checksum-crc32, -crc32c, -crc64nvme) over bytes given piece
 // by piece.
